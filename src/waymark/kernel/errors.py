@@ -1,0 +1,88 @@
+"""Errors that carry their own HTTP status, stable code and title.
+
+Services raise these; one handler in `transport.http.problems` renders them as RFC 9457
+problem+json. The `code` is part of the API contract: clients match on it, never on `title`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One failing input: where (`field`, a dotted/indexed path) and why."""
+
+    field: str
+    message: str
+
+
+class WaymarkError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(WaymarkError):
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+
+class MalformedBody(WaymarkError):
+    status = 400
+    code = "malformed-body"
+    title = "The request body could not be parsed"
+
+
+class NotFound(WaymarkError):
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowed(WaymarkError):
+    status = 405
+    code = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class Conflict(WaymarkError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(WaymarkError):
+    status = 413
+    code = "payload-too-large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(WaymarkError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(WaymarkError):
+    status = 422
+    code = "validation-failed"
+    title = "Validation failed"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class ServiceUnavailable(WaymarkError):
+    status = 503
+    code = "service-unavailable"
+    title = "Service unavailable"
