@@ -1,0 +1,105 @@
+"""The roadmap file format: parse (TOML or JSON) with errors that name the offending path,
+canonical hashing, and export back to TOML."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from waymark.features.roadmaps.schemas import RoadmapSpec
+from waymark.kernel.errors import FieldError, MalformedBody, ValidationFailed
+
+DocumentFormat = Literal["toml", "json"]
+
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_BUILTIN_DIR = Path(__file__).parent / "data"
+
+
+def builtin_path(slug: str) -> Path:
+    """Where a roadmap shipped with Waymark lives (`backend` is the first)."""
+    return _BUILTIN_DIR / f"{slug}.toml"
+
+
+def format_of(path: Path) -> DocumentFormat:
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        return "toml"
+    if suffix == ".json":
+        return "json"
+    raise ValidationFailed(
+        [FieldError("file", f"unknown roadmap format {suffix!r}; use .toml or .json")]
+    )
+
+
+def parse(data: bytes, fmt: DocumentFormat) -> RoadmapSpec:
+    """Decode and validate a roadmap document.
+
+    Raises `MalformedBody` when the bytes are not TOML/JSON at all and `ValidationFailed`
+    (with one `FieldError` per problem, paths like `sections[2].topics[0].id`) otherwise.
+    """
+    try:
+        spec = (
+            msgspec.toml.decode(data, type=RoadmapSpec)
+            if fmt == "toml"
+            else msgspec.json.decode(data, type=RoadmapSpec)
+        )
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed([_field_error(str(exc))]) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"not valid {fmt.upper()}: {exc}") from None
+    errors = _semantic_errors(spec)
+    if errors:
+        raise ValidationFailed(errors)
+    return spec
+
+
+def load(path: Path) -> RoadmapSpec:
+    """Parse a roadmap file, choosing the format by its extension."""
+    return parse(path.read_bytes(), format_of(path))
+
+
+def canonical_json(spec: RoadmapSpec) -> bytes:
+    return msgspec.json.encode(spec, order="deterministic")
+
+
+def content_hash(spec: RoadmapSpec) -> str:
+    return hashlib.sha256(canonical_json(spec)).hexdigest()
+
+
+def to_toml(spec: RoadmapSpec) -> str:
+    return msgspec.toml.encode(spec).decode()
+
+
+def _field_error(message: str) -> FieldError:
+    match = _AT_PATH.match(message)
+    assert match is not None  # the pattern matches any string
+    path = (match["path"] or "").lstrip(".")
+    return FieldError(path or "$", match["message"])
+
+
+def _semantic_errors(spec: RoadmapSpec) -> list[FieldError]:
+    """Rules a schema cannot state: ids are unique across the whole roadmap."""
+    errors: list[FieldError] = []
+    seen_sections: set[str] = set()
+    seen_topics: dict[str, str] = {}
+    for s_index, section in enumerate(spec.sections):
+        if section.id in seen_sections:
+            errors.append(
+                FieldError(f"sections[{s_index}].id", f"duplicate section id {section.id!r}")
+            )
+        seen_sections.add(section.id)
+        for t_index, topic in enumerate(section.topics):
+            path = f"sections[{s_index}].topics[{t_index}].id"
+            if topic.id in seen_topics:
+                errors.append(
+                    FieldError(
+                        path, f"duplicate topic id {topic.id!r} (first at {seen_topics[topic.id]})"
+                    )
+                )
+            else:
+                seen_topics[topic.id] = path
+    return errors

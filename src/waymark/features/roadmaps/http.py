@@ -1,0 +1,104 @@
+"""REST for roadmaps: thin handlers over `RoadmapCatalog`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from waymark.features.roadmaps import document
+from waymark.features.roadmaps.schemas import (
+    RoadmapDetail,
+    RoadmapSummary,
+    TopicDetail,
+    ValidationReport,
+)
+from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.kernel.errors import UnsupportedMediaType
+from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+CACHE_CONTROL = "public, max-age=60"
+_DOCUMENT_MEDIA_TYPES = {"application/json": "json", "application/toml": "toml"}
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")]
+Cursor = Annotated[
+    str | None,
+    Parameter(max_length=512, description="`next_cursor` from the previous page."),
+]
+
+
+def roadmap_routes(catalog: RoadmapCatalog) -> Router:
+    @get("/", summary="List roadmaps", operation_id="listRoadmaps")
+    async def list_roadmaps(
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Page[RoadmapSummary]:
+        return await catalog.list_roadmaps(limit=limit, cursor=cursor)
+
+    @get(
+        "/{slug:str}",
+        summary="Get a roadmap with its sections and topics, in order",
+        operation_id="getRoadmap",
+        response_description="The roadmap. Send `If-None-Match` with the `ETag` to get a 304.",
+        responses={304: ResponseSpec(data_container=None, description="Not modified.")},
+    )
+    async def get_roadmap(request: Request[Any, Any, Any], slug: str) -> Response[RoadmapDetail]:
+        rendered = await catalog.rendered(slug)
+        headers = {"etag": rendered.etag, "cache-control": CACHE_CONTROL}
+        # The bytes were serialized once from a RoadmapDetail; the annotation documents it.
+        body: Any = rendered.body
+        if _matches(request.headers.get("if-none-match"), rendered.etag):
+            return Response(content=b"", status_code=304, headers=headers)  # type: ignore[arg-type]
+        return Response(content=body, media_type="application/json", headers=headers)
+
+    @get(
+        "/{slug:str}/topics/{topic_id:str}",
+        summary="Get one topic with its section",
+        operation_id="getTopic",
+    )
+    async def get_topic(slug: str, topic_id: str) -> TopicDetail:
+        return await catalog.topic(slug, topic_id)
+
+    @post(
+        "/validate",
+        summary="Check a roadmap document without importing it",
+        description=(
+            "Send the document as `application/toml` (the format `waymark roadmaps export` "
+            "writes) or `application/json`. A 200 means `waymark roadmaps import` will accept "
+            "it; a 422 lists every failing field with its path."
+        ),
+        operation_id="validateRoadmap",
+        status_code=200,
+    )
+    async def validate_roadmap(request: Request[Any, Any, Any]) -> ValidationReport:
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        fmt = _DOCUMENT_MEDIA_TYPES.get(media_type)
+        if fmt is None:
+            raise UnsupportedMediaType(
+                f"send the document as one of: {', '.join(sorted(_DOCUMENT_MEDIA_TYPES))}"
+            )
+        spec = document.parse(await request.body(), fmt)  # type: ignore[arg-type]
+        return ValidationReport(
+            slug=spec.slug,
+            sections=len(spec.sections),
+            topics=sum(len(s.topics) for s in spec.sections),
+            content_hash=document.content_hash(spec),
+        )
+
+    return Router(
+        path="/api/v1/roadmaps",
+        route_handlers=[list_roadmaps, get_roadmap, get_topic, validate_roadmap],
+        tags=["roadmaps"],
+    )
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of `If-None-Match` against our strong ETag."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(",")
+    )
