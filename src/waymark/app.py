@@ -1,0 +1,87 @@
+"""The Litestar application factory. `granian --factory waymark.app:create_app` serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Contact
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
+
+from waymark import __version__
+from waymark.container import Container
+from waymark.features.ops.http import ops_routes
+from waymark.features.roadmaps.http import roadmap_routes
+from waymark.infra.observability.logging import configure_logging
+from waymark.settings import Settings
+from waymark.transport.http.context import RequestContextMiddleware
+from waymark.transport.http.problems import exception_handlers
+
+DOCS_ASSETS = "/schema/assets"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+    configure_logging(settings.log)
+    container = Container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await container.aclose()
+
+    app = Litestar(
+        route_handlers=[
+            roadmap_routes(container.roadmaps),
+            ops_routes(container.db, container.metrics),
+            create_static_files_router(
+                path=DOCS_ASSETS,
+                directories=[swagger_ui_path],
+                include_in_schema=False,
+                name="docs-assets",
+            ),
+        ],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        openapi_config=_openapi_config(),
+        request_max_body_size=settings.http.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )
+    app.state.container = container
+    # Outermost, so it sees the final status of every response, routed or not.
+    app.asgi_handler = RequestContextMiddleware(
+        app.asgi_handler,
+        metrics=container.metrics,
+        access_log_enabled=settings.log.access,
+    )
+    return app
+
+
+def _openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Waymark API",
+        version=__version__,
+        description=(
+            "Follow learning roadmaps step by step. Errors are RFC 9457 problem+json with a "
+            "stable `code`: `not-found`, `validation-failed` (with `errors`), `malformed-body`, "
+            "`method-not-allowed`, `payload-too-large`, `unsupported-media-type`, "
+            "`service-unavailable`, `internal` (with only `request_id`)."
+        ),
+        contact=Contact(name="Waymark"),
+        path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                path="/docs",
+            )
+        ],
+    )

@@ -1,0 +1,254 @@
+"""The `waymark` command: serve, migrate, and manage roadmaps."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from waymark.features.roadmaps import coverage, document
+from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
+from waymark.infra.sql import migrations
+from waymark.infra.sql.database import Database
+from waymark.infra.sql.urls import redact
+from waymark.kernel.clock import utcnow
+from waymark.kernel.errors import WaymarkError
+from waymark.settings import Settings
+
+app = typer.Typer(
+    help="Waymark: follow learning roadmaps step by step.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+roadmaps_app = typer.Typer(help="Import, export and inspect roadmaps.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(roadmaps_app, name="roadmaps")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(error: WaymarkError) -> typer.Exit:
+    console.print(f"[red]error[/red] ({error.code}): {error.detail or error.title}")
+    for field_error in getattr(error, "errors", None) or []:
+        console.print(f"  [bold]{field_error.field}[/bold]: {field_error.message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides WAYMARK_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides WAYMARK_PORT.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Overrides WAYMARK_WORKERS.")] = None,
+) -> None:
+    """Serve the HTTP API with Granian."""
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    settings = _settings()
+    host, port = host or settings.host, port if port is not None else settings.port
+    workers = workers or settings.workers
+    if workers > 1:
+        # Every worker writes its metrics here; /metrics aggregates them.
+        metrics_dir = settings.var_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    console.print(
+        f"Waymark on http://{host}:{port} ({settings.profile} profile, "
+        f"{redact(settings.resolved_database_url)}, {workers} worker(s))"
+    )
+    Server(
+        "waymark.app:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
+        backpressure=settings.db.pool_size + settings.db.max_overflow + 64,
+        log_enabled=True,
+        log_level=LogLevels(settings.log.level),
+        respawn_failed_workers=True,
+    ).serve()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the database up to REVISION (default: the latest)."""
+    url = _settings().resolved_database_url
+    with console.status(f"Migrating {redact(url)} to {revision}"):
+        migrations.upgrade(url, revision)
+    console.print(f"Database at {migrations.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Migrate the database down to REVISION."""
+    url = _settings().resolved_database_url
+    with console.status(f"Migrating {redact(url)} down to {revision}"):
+        migrations.downgrade(url, revision)
+    console.print(f"Database at {migrations.current_revision(url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the latest one."""
+    url = _settings().resolved_database_url
+    current, head = migrations.current_revision(url), migrations.head_revision()
+    out.print(f"current: {current or 'base (empty)'}\nhead:    {head}")
+    if current != head:
+        raise typer.Exit(code=1)
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """Write a new migration from the difference between the tables and the database."""
+    migrations.revision(_settings().resolved_database_url, message)
+
+
+@roadmaps_app.command("import")
+def roadmaps_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import or update a roadmap from a TOML or JSON file; a repeat import changes nothing."""
+    try:
+        spec = document.load(file)
+    except WaymarkError as error:
+        raise _fail(error) from None
+    total = sum(len(s.topics) for s in spec.sections)
+
+    async def _run() -> None:
+        db = Database(_settings().resolved_database_url)
+        try:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"Importing {spec.slug}", total=total)
+                async with db.transaction() as conn:
+                    result = await import_roadmap(
+                        conn,
+                        spec,
+                        now=utcnow(),
+                        progress=lambda done: progress.update(task, completed=done),
+                    )
+                progress.update(task, completed=total)
+        finally:
+            await db.dispose()
+        if result.changed:
+            out.print(
+                f"{result.slug}: version {result.version}, {result.sections} sections, "
+                f"{result.topics} topics ({result.retired_topics} retired)"
+            )
+        else:
+            out.print(f"{result.slug}: unchanged at version {result.version}")
+
+    asyncio.run(_run())
+
+
+@roadmaps_app.command("export")
+def roadmaps_export(
+    slug: str,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="toml or json")] = "toml",
+) -> None:
+    """Write a roadmap's current version as a file `import` accepts."""
+
+    async def _run() -> bytes:
+        db = Database(_settings().resolved_database_url)
+        try:
+            spec = await RoadmapCatalog(db, cache_seconds=0).export(slug)
+        finally:
+            await db.dispose()
+        if fmt == "json":
+            return msgspec.json.format(msgspec.json.encode(spec), indent=2) + b"\n"
+        return document.to_toml(spec).encode()
+
+    if fmt not in ("toml", "json"):
+        raise typer.BadParameter("use toml or json", param_hint="--format")
+    try:
+        data = asyncio.run(_run())
+    except WaymarkError as error:
+        raise _fail(error) from None
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        console.print(f"Wrote {output}")
+
+
+@roadmaps_app.command("list")
+def roadmaps_list() -> None:
+    """List the roadmaps in the database."""
+
+    async def _run() -> None:
+        db = Database(_settings().resolved_database_url)
+        try:
+            catalog = RoadmapCatalog(db, cache_seconds=0)
+            table = Table("slug", "title", "version", "sections", "topics", "updated")
+            cursor: str | None = None
+            while True:
+                page = await catalog.list_roadmaps(limit=100, cursor=cursor)
+                for r in page.items:
+                    table.add_row(
+                        r.slug, r.title, str(r.version), str(r.section_count),
+                        str(r.topic_count), r.updated_at.isoformat(timespec="seconds"),
+                    )  # fmt: skip
+                if not (cursor := page.next_cursor):
+                    break
+            out.print(table)
+        finally:
+            await db.dispose()
+
+    asyncio.run(_run())
+
+
+@roadmaps_app.command("coverage")
+def roadmaps_coverage(
+    mapping: Annotated[Path, typer.Option(help="Topic id -> modules and tests.")] = Path(
+        "docs/roadmap-coverage.toml"
+    ),
+    output: Annotated[Path, typer.Option("-o", "--output")] = Path("docs/roadmap-coverage.md"),
+    roadmap: Annotated[Path, typer.Option(help="The roadmap file.")] = document.builtin_path(
+        "backend"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Fail if OUTPUT is not what would be written.")
+    ] = False,
+) -> None:
+    """Write docs/roadmap-coverage.md: each roadmap topic, what implements it, what proves it."""
+    try:
+        report = coverage.render(document.load(roadmap), coverage.load(mapping), root=Path.cwd())
+    except WaymarkError as error:
+        raise _fail(error) from None
+    if check:
+        if not output.exists() or output.read_text() != report:
+            console.print(f"{output} is stale: run `waymark roadmaps coverage`")
+            raise typer.Exit(code=1)
+        console.print(f"{output} is up to date")
+        return
+    output.write_text(report)
+    console.print(f"Wrote {output}")
+
+
+def main() -> None:
+    app()

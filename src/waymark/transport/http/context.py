@@ -1,0 +1,114 @@
+"""The outermost ASGI layer: request id, security headers, metrics and the access log.
+
+It wraps Litestar's own exception handling, so every response (404s for unknown paths and
+405s included) gets an `X-Request-ID`, the security headers, and a line in the metrics keyed
+by the route template, never the raw path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+import structlog
+from litestar.enums import ScopeType
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    from waymark.infra.observability.metrics import HttpMetrics
+
+_request_id: ContextVar[str | None] = ContextVar("waymark_request_id", default=None)
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "<unmatched>"
+
+_COMMON_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+# The API docs page runs Swagger UI, served from our own origin.
+DOCS_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+access_log = structlog.get_logger("waymark.access")
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled in this task, if any."""
+    return _request_id.get()
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        access_log_enabled: bool,
+        docs_prefix: str = "/schema",
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log_enabled = access_log_enabled
+        self.docs_prefix = docs_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = _request_id.set(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        csp = DOCS_CSP if scope["path"].startswith(self.docs_prefix) else API_CSP
+        extra_headers = [(b"x-request-id", request_id.encode()), (b"content-security-policy", csp)]
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers") or ())
+                headers.extend(extra_headers)
+                headers.extend(_COMMON_HEADERS)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
+            route = scope.get("path_template") or UNMATCHED_ROUTE
+            self.metrics.observe(method, route, status, elapsed)
+            if self.access_log_enabled:
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+            _request_id.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode() if _VALID_REQUEST_ID.match(value) else None
+    return None

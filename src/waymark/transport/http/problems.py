@@ -1,0 +1,167 @@
+"""RFC 9457 problem+json for every error, with a stable `code` clients can match on.
+
+One place maps what can go wrong (our `WaymarkError`s, Litestar's own HTTP exceptions, and
+anything unexpected) to a response. Unexpected errors are logged with their traceback and
+answered with a generic body that carries only the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from waymark.kernel import errors
+from waymark.kernel.errors import FieldError, WaymarkError
+from waymark.transport.http.context import current_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:waymark:problem:"
+
+log = structlog.get_logger(__name__)
+
+_BY_STATUS: dict[int, type[WaymarkError]] = {
+    cls.status: cls
+    for cls in (
+        errors.BadRequest,
+        errors.NotFound,
+        errors.MethodNotAllowed,
+        errors.Conflict,
+        errors.PayloadTooLarge,
+        errors.UnsupportedMediaType,
+        errors.ServiceUnavailable,
+    )
+}
+
+
+class Problem(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The problem+json body. `errors` lists failing fields for `validation-failed`."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+    extra: dict[str, Any] | None = None
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    field_errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    body = Problem(
+        type=PROBLEM_TYPE_PREFIX + code,
+        title=title,
+        status=status,
+        code=code,
+        detail=detail,
+        instance=request.url.path,
+        request_id=current_request_id(),
+        errors=field_errors,
+        extra=extra or None,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def handle_waymark_error(request: Request[Any, Any, Any], exc: WaymarkError) -> Response[bytes]:
+    if exc.status >= 500:
+        log.warning("service_error", code=exc.code, detail=exc.detail)
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        field_errors=getattr(exc, "errors", None),
+        extra=exc.extra,
+        headers=exc.headers or None,
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's own errors: routing, parameter validation, body size, parsing."""
+    if isinstance(exc, ValidationException):
+        return _validation_problem(request, exc)
+    if exc.status_code >= 500:
+        return handle_internal_error(request, exc)
+    known = _BY_STATUS.get(exc.status_code)
+    code, title = (known.code, known.title) if known else ("http-error", "HTTP error")
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=exc.headers or None,
+    )
+
+
+def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled_error", exc_info=exc, path=request.url.path, method=request.method)
+    return problem_response(
+        request, status=500, code=errors.WaymarkError.code, title=errors.WaymarkError.title
+    )
+
+
+def _validation_problem(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[bytes]:
+    details = exc.extra if isinstance(exc.extra, list) else []
+    if not details and "JSON" in (exc.detail or ""):
+        # Litestar raises a bare 400 ValidationException when the body is not JSON at all.
+        return problem_response(
+            request,
+            status=errors.MalformedBody.status,
+            code=errors.MalformedBody.code,
+            title=errors.MalformedBody.title,
+            detail=exc.detail,
+        )
+    field_errors = [
+        FieldError(
+            field=".".join(_label(part) for part in (item.get("source"), item.get("key")) if part),
+            message=str(item.get("message", "invalid")),
+        )
+        for item in details
+        if isinstance(item, dict)
+    ] or [FieldError(field="$", message=exc.detail or "invalid")]
+    return problem_response(
+        request,
+        status=errors.ValidationFailed.status,
+        code=errors.ValidationFailed.code,
+        title=errors.ValidationFailed.title,
+        detail="; ".join(f"{e.field}: {e.message}" for e in field_errors),
+        field_errors=field_errors,
+    )
+
+
+def _label(part: Any) -> str:
+    """`ParamType.QUERY` -> `query`; plain strings as they are."""
+    return str(getattr(part, "value", part))
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        WaymarkError: handle_waymark_error,
+        HTTPException: handle_http_exception,
+        Exception: handle_internal_error,
+    }
