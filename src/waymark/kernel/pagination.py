@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
 from waymark.kernel.errors import FieldError, ValidationFailed
 
 T = TypeVar("T")
+# Keys are printable: control characters (NUL above all) never reach a database.
+_Key = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=256)]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -31,8 +33,8 @@ def decode_cursor(cursor: str) -> str:
     """The sort key inside a cursor made by `encode_cursor`; anything else is a 422."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        (key,) = msgspec.json.decode(raw, type=tuple[str])
-    except (binascii.Error, ValueError, msgspec.DecodeError):
+        (key,) = msgspec.json.decode(raw, type=tuple[_Key])
+    except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise ValidationFailed([FieldError("query.cursor", "not a cursor from this API")]) from None
     return key
 

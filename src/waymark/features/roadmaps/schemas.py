@@ -7,20 +7,24 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Slug = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=64)
-]
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+TOPIC_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*$"
+# No control characters (PostgreSQL cannot store NUL); descriptions may hold tabs and newlines.
+_TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
 TopicId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*$",
+        pattern=TOPIC_ID_PATTERN,
         min_length=3,
         max_length=129,
         description="Stable id, `<section>.<topic>`; it never changes once published.",
     ),
 ]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Description = Annotated[str, msgspec.Meta(max_length=4000)]
+Title = Annotated[str, msgspec.Meta(pattern=_TITLE_PATTERN, min_length=1, max_length=200)]
+Description = Annotated[str, msgspec.Meta(pattern=_TEXT_PATTERN, max_length=4000)]
 TopicKind = Literal["core", "extra"]
 
 

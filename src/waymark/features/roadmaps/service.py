@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.repository import RoadmapRepository
 from waymark.features.roadmaps.schemas import (
+    SLUG_PATTERN,
+    TOPIC_ID_PATTERN,
     ImportResult,
     RoadmapSpec,
     RoadmapSummary,
@@ -27,6 +30,9 @@ from waymark.kernel.errors import NotFound
 from waymark.kernel.pagination import Page, decode_cursor, paginate
 
 log = structlog.get_logger(__name__)
+
+_is_slug = re.compile(SLUG_PATTERN).fullmatch
+_is_topic_id = re.compile(TOPIC_ID_PATTERN).fullmatch
 
 ImportProgress = Callable[[int], None]
 """Called with the number of topics written so far, for progress bars."""
@@ -178,6 +184,8 @@ class RoadmapCatalog:
         entry = self._rendered.get(slug)
         if entry is not None and entry.expires_at > self._clock():
             return entry
+        if not _is_slug(slug):
+            raise NotFound(f"no roadmap {slug!r}")
         refresh = self._refreshing.get(slug)
         if refresh is None:
             refresh = asyncio.ensure_future(self._render(slug))
@@ -210,6 +218,8 @@ class RoadmapCatalog:
             log.warning("roadmap_refresh_failed", slug=slug, error=repr(error))
 
     async def topic(self, slug: str, topic_id: str) -> TopicDetail:
+        if not (_is_slug(slug) and _is_topic_id(topic_id)):
+            raise NotFound(f"no topic {topic_id!r} in roadmap {slug!r}")
         async with self._db.read() as conn:
             topic = await RoadmapRepository(conn).get_topic(slug, topic_id)
         if topic is None:

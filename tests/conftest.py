@@ -1,0 +1,84 @@
+"""Shared fixtures: each test runs against SQLite and PostgreSQL, in-process over ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests import databases
+from waymark.app import create_app
+from waymark.features.roadmaps import document
+from waymark.features.roadmaps.service import import_roadmap
+from waymark.infra.sql.database import Database
+from waymark.kernel.clock import utcnow
+from waymark.settings import LogSettings, Settings
+
+BACKEND_ROADMAP = document.builtin_path("backend")
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def migrated_url(
+    request: pytest.FixtureRequest, worker_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database built by the Alembic migrations, one per backend and test worker."""
+    if request.param == "sqlite":
+        url = databases.sqlite_url(tmp_path_factory.mktemp("sqlite"))
+        databases.migrate(url)
+        yield url
+        return
+    name = f"waymark_test_{worker_id}"
+    url = databases.create_postgres_database(name)
+    databases.migrate(url)
+    yield url
+    databases.drop_postgres_database(name)
+
+
+@pytest.fixture
+async def database_url(migrated_url: str) -> AsyncIterator[str]:
+    """The migrated database, emptied after each test."""
+    yield migrated_url
+    await databases.wipe(migrated_url)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        environment="test",
+        log=LogSettings(level="warning", access=False),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def backend_roadmap(db: Database) -> None:
+    """The built-in backend roadmap, imported."""
+    async with db.transaction() as conn:
+        await import_roadmap(conn, document.load(BACKEND_ROADMAP), now=utcnow())

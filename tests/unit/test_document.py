@@ -1,0 +1,106 @@
+"""Roadmap documents: validation errors name the offending path; formats round-trip."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from waymark.features.roadmaps import document
+from waymark.kernel.errors import MalformedBody, ValidationFailed
+
+VALID = {
+    "slug": "tiny",
+    "title": "Tiny",
+    "sections": [
+        {"id": "one", "title": "One", "topics": [{"id": "one.a", "title": "A"}]},
+        {"id": "two", "title": "Two", "topics": [{"id": "two.b", "title": "B", "kind": "extra"}]},
+    ],
+}
+
+
+def _json(value: object) -> bytes:
+    return msgspec.json.encode(value)
+
+
+def test_valid_document_parses_with_defaults() -> None:
+    spec = document.parse(_json(VALID), "json")
+    assert spec.sections[0].topics[0].kind == "core"
+    assert spec.sections[1].topics[0].kind == "extra"
+    assert spec.description == ""
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message_part"),
+    [
+        (
+            lambda d: d["sections"][1]["topics"][0].update(title=7),
+            "sections[1].topics[0].title",
+            "Expected `str`",
+        ),
+        (lambda d: d["sections"][0].update(colour="red"), "sections[0]", "unknown field `colour`"),
+        (
+            lambda d: d["sections"][0]["topics"][0].update(id="NoDot"),
+            "sections[0].topics[0].id",
+            "matching regex",
+        ),
+        (
+            lambda d: d["sections"][0]["topics"][0].update(kind="bonus"),
+            "sections[0].topics[0].kind",
+            "Invalid enum",
+        ),
+        (lambda d: d.update(sections=[]), "sections", "length >= 1"),
+        (lambda d: d.pop("slug"), "$", "missing required field `slug`"),
+    ],
+)
+def test_schema_errors_name_the_path(mutate, field: str, message_part: str) -> None:  # type: ignore[no-untyped-def]
+    data = msgspec.json.decode(_json(VALID))
+    mutate(data)
+    with pytest.raises(ValidationFailed) as caught:
+        document.parse(_json(data), "json")
+    (error,) = caught.value.errors
+    assert error.field == field
+    assert message_part in error.message
+
+
+def test_duplicate_ids_are_reported_with_both_places() -> None:
+    data = msgspec.json.decode(_json(VALID))
+    data["sections"][1]["topics"].append({"id": "one.a", "title": "Again"})
+    data["sections"].append({"id": "one", "title": "Dup", "topics": [{"id": "x.y", "title": "Y"}]})
+    with pytest.raises(ValidationFailed) as caught:
+        document.parse(_json(data), "json")
+    fields = {e.field: e.message for e in caught.value.errors}
+    assert "first at sections[0].topics[0].id" in fields["sections[1].topics[1].id"]
+    assert "duplicate section id" in fields["sections[2].id"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "fmt"), [(b'{"slug": ', "json"), (b"slug = ", "toml"), (b"\xff\xfe", "json")]
+)
+def test_unparseable_bytes_are_malformed_not_invalid(
+    raw: bytes, fmt: document.DocumentFormat
+) -> None:
+    with pytest.raises(MalformedBody):
+        document.parse(raw, fmt)
+
+
+def test_toml_export_round_trips_and_hash_is_stable() -> None:
+    spec = document.load(document.builtin_path("backend"))
+    again = document.parse(document.to_toml(spec).encode(), "toml")
+    assert again == spec
+    assert document.content_hash(again) == document.content_hash(spec)
+
+
+def test_hash_changes_with_any_content_change() -> None:
+    spec = document.parse(_json(VALID), "json")
+    changed = msgspec.json.decode(_json(VALID))
+    changed["sections"][0]["topics"][0]["description"] = "now described"
+    assert document.content_hash(document.parse(_json(changed), "json")) != document.content_hash(
+        spec
+    )
+
+
+def test_unknown_extension_is_rejected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "roadmap.yaml"
+    path.write_text("slug: x")
+    with pytest.raises(ValidationFailed, match="unknown roadmap format"):
+        document.load(path)

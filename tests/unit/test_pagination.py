@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from waymark.kernel.errors import ValidationFailed
+from waymark.kernel.pagination import decode_cursor, encode_cursor, paginate
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, exclude_characters="\x7f"), max_size=256))
+def test_cursor_round_trips_any_printable_key(key: str) -> None:
+    assert decode_cursor(encode_cursor(key)) == key
+
+
+@given(st.text(max_size=200))
+def test_any_garbage_cursor_is_a_validation_error(cursor: str) -> None:
+    """Whatever a client sends, the answer is a key or a 422, never another exception."""
+    try:
+        assert isinstance(decode_cursor(cursor), str)
+    except ValidationFailed as error:
+        assert error.errors[0].field == "query.cursor"
+
+
+@pytest.mark.parametrize(
+    "bad", [encode_cursor("a\x00b"), "zzz", "!!!", "W10", "WyJhIiwiYiJd", "eyJhIjoxfQ"]
+)
+def test_known_bad_cursors(bad: str) -> None:
+    with pytest.raises(ValidationFailed):
+        decode_cursor(bad)
+
+
+def test_paginate_uses_the_extra_row_only_as_a_signal() -> None:
+    page = paginate(["a", "b", "c"], 2, key=lambda s: s)
+    assert page.items == ["a", "b"]
+    assert page.next_cursor is not None
+    assert decode_cursor(page.next_cursor) == "b"
+    assert paginate(["a", "b"], 2, key=lambda s: s).next_cursor is None
