@@ -74,7 +74,8 @@ def test_duplicate_ids_are_reported_with_both_places() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "fmt"), [(b'{"slug": ', "json"), (b"slug = ", "toml"), (b"\xff\xfe", "json")]
+    ("raw", "fmt"),
+    [(b'{"slug": ', "json"), (b"slug = ", "toml"), (b"\xff\xfe", "json"), (b"\x80", "toml")],
 )
 def test_unparseable_bytes_are_malformed_not_invalid(
     raw: bytes, fmt: document.DocumentFormat

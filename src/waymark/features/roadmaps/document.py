@@ -49,7 +49,7 @@ def parse(data: bytes, fmt: DocumentFormat) -> RoadmapSpec:
         )
     except msgspec.ValidationError as exc:
         raise ValidationFailed([_field_error(str(exc))]) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"not valid {fmt.upper()}: {exc}") from None
     errors = _semantic_errors(spec)
     if errors:

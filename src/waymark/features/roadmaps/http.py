@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.schemas import (
@@ -22,10 +22,16 @@ from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 CACHE_CONTROL = "public, max-age=60"
 _DOCUMENT_MEDIA_TYPES = {"application/json": "json", "application/toml": "toml"}
 
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")]
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")
+]
 Cursor = Annotated[
     str | None,
-    Parameter(max_length=512, description="`next_cursor` from the previous page."),
+    QueryParameter(max_length=512, description="`next_cursor` from the previous page."),
+]
+SlugPath = Annotated[str, PathParameter(description="The roadmap's slug, e.g. `backend`.")]
+TopicIdPath = Annotated[
+    str, PathParameter(description="The topic's stable id, e.g. `databases.postgresql`.")
 ]
 
 
@@ -43,7 +49,9 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
         response_description="The roadmap. Send `If-None-Match` with the `ETag` to get a 304.",
         responses={304: ResponseSpec(data_container=None, description="Not modified.")},
     )
-    async def get_roadmap(request: Request[Any, Any, Any], slug: str) -> Response[RoadmapDetail]:
+    async def get_roadmap(
+        request: Request[Any, Any, Any], slug: SlugPath
+    ) -> Response[RoadmapDetail]:
         rendered = await catalog.rendered(slug)
         headers = {"etag": rendered.etag, "cache-control": CACHE_CONTROL}
         # The bytes were serialized once from a RoadmapDetail; the annotation documents it.
@@ -57,7 +65,7 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
         summary="Get one topic with its section",
         operation_id="getTopic",
     )
-    async def get_topic(slug: str, topic_id: str) -> TopicDetail:
+    async def get_topic(slug: SlugPath, topic_id: TopicIdPath) -> TopicDetail:
         return await catalog.topic(slug, topic_id)
 
     @post(

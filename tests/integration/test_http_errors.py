@@ -1,0 +1,146 @@
+"""Bad input always gets a documented problem+json, never a 500 and never a stack trace."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+VALIDATE = "/api/v1/roadmaps/validate"
+JSON = {"content-type": "application/json"}
+
+
+def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["status"], body["code"]) == (status, code)
+    assert body["type"] == f"urn:waymark:problem:{code}"
+    assert body["title"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("raw", [b'{"slug": ', b"{]", b"not json", b"\xff\xfe\x00", b""])
+async def test_malformed_json(client: Client, raw: bytes) -> None:
+    _problem(await client.post(VALIDATE, content=raw, headers=JSON), 400, "malformed-body")
+
+
+async def test_wrong_types_name_the_field(client: Client) -> None:
+    body = {"slug": "x", "title": 5, "sections": []}
+    problem = _problem(
+        await client.post(VALIDATE, content=msgspec.json.encode(body), headers=JSON),
+        422,
+        "validation-failed",
+    )
+    assert problem["errors"] == [{"field": "title", "message": "Expected `str`, got `int`"}]
+
+
+async def test_unknown_fields_are_refused(client: Client) -> None:
+    section = {"id": "s", "title": "S", "topics": [{"id": "s.t", "title": "T"}]}
+    body = {"slug": "x", "title": "X", "sections": [section], "is_admin": True}
+    problem = _problem(
+        await client.post(VALIDATE, content=msgspec.json.encode(body), headers=JSON),
+        422,
+        "validation-failed",
+    )
+    assert "unknown field `is_admin`" in problem["errors"][0]["message"]
+
+
+async def test_huge_bodies_are_refused_before_parsing(client: Client) -> None:
+    huge = b'{"slug": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    _problem(await client.post(VALIDATE, content=huge, headers=JSON), 413, "payload-too-large")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
+async def test_unsupported_media_type(client: Client, content_type: str) -> None:
+    response = await client.post(VALIDATE, content=b"{}", headers={"content-type": content_type})
+    _problem(response, 415, "unsupported-media-type")
+
+
+async def test_missing_content_type_is_unsupported(client: Client) -> None:
+    response = await client.post(VALIDATE, content=b"{}", headers={"content-type": ""})
+    _problem(response, 415, "unsupported-media-type")
+
+
+async def test_wrong_method_lists_the_allowed_ones(client: Client) -> None:
+    response = await client.delete("/api/v1/roadmaps/backend")
+    _problem(response, 405, "method-not-allowed")
+    assert "GET" in response.headers["allow"]
+
+
+async def test_unknown_route(client: Client) -> None:
+    _problem(await client.get("/api/v2/anything"), 404, "not-found")
+
+
+async def test_unexpected_errors_are_a_generic_500_with_only_the_request_id(
+    app: Litestar, client: Client
+) -> None:
+    @get("/boom", include_in_schema=False)
+    async def boom() -> None:
+        raise RuntimeError("secret detail: password=hunter2 SELECT * FROM users")
+
+    app.register(boom)
+    response = await client.get("/boom", headers={"x-request-id": "trace-me-1"})
+    problem = _problem(response, 500, "internal")
+    assert problem["request_id"] == "trace-me-1"
+    assert set(problem) == {"type", "title", "status", "code", "instance", "request_id"}
+    assert "hunter2" not in response.text
+    assert "SELECT" not in response.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        json_values.map(msgspec.json.encode),
+        st.binary(max_size=200),
+        st.fixed_dictionaries(
+            {"slug": st.text(max_size=10), "title": json_values, "sections": json_values}
+        ).map(msgspec.json.encode),
+    ),
+    content_type=st.sampled_from(["application/json", "application/toml", "text/plain"]),
+)
+async def test_fuzzed_bodies_never_cause_a_server_error(
+    client: Client, body: bytes, content_type: str
+) -> None:
+    response = await client.post(VALIDATE, content=body, headers={"content-type": content_type})
+    assert response.status_code in {200, 400, 415, 422}, response.text
+    if response.status_code != 200:
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30),
+    query=st.text(max_size=30),
+)
+async def test_fuzzed_paths_and_queries_never_cause_a_server_error(
+    client: Client, path: str, query: str
+) -> None:
+    from urllib.parse import quote
+
+    for url in (
+        f"/api/v1/roadmaps/{quote(path, safe='')}",
+        f"/api/v1/roadmaps/backend/topics/{quote(path, safe='')}",
+        f"/api/v1/roadmaps?cursor={quote(query, safe='')}&limit=5",
+    ):
+        response = await client.get(url)
+        assert response.status_code in {200, 404, 422}, (url, response.text)

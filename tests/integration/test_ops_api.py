@@ -1,0 +1,94 @@
+"""Health, readiness, metrics, request ids, security headers and the API docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from waymark.app import create_app
+from waymark.settings import LogSettings, Settings
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_healthz(client: Client) -> None:
+    response = await client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_readyz_when_the_database_answers(client: Client) -> None:
+    response = await client.get("/readyz")
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+async def test_readyz_names_the_failing_dependency(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        var_dir=tmp_path,
+        log=LogSettings(level="error", access=False),
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.get("/readyz")
+        live = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    problem = response.json()
+    assert problem["code"] == "service-unavailable"
+    assert problem["extra"]["checks"]["database"].startswith("unreachable")
+    assert live.status_code == 200
+
+
+async def test_request_id_is_echoed_or_generated(client: Client) -> None:
+    echoed = await client.get("/healthz", headers={"x-request-id": "abc-123.def"})
+    assert echoed.headers["x-request-id"] == "abc-123.def"
+    generated = await client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+    for hostile in ("a" * 200, "<script>", "id with spaces", "new\\nline"):
+        response = await client.get("/healthz", headers={"x-request-id": hostile})
+        assert response.headers["x-request-id"] != hostile
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/roadmaps/nope", "/no/such/route"])
+async def test_security_headers_on_every_response(client: Client, path: str) -> None:
+    headers = (await client.get(path)).headers
+    csp = headers["content-security-policy"]
+    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
+        assert directive in csp
+    hsts_max_age = int(headers["strict-transport-security"].split("max-age=")[1].split(";")[0])
+    assert hsts_max_age >= 31536000
+    assert "includeSubDomains" in headers["strict-transport-security"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"]
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert headers["cross-origin-resource-policy"] == "same-origin"
+
+
+@pytest.mark.usefixtures("backend_roadmap")
+async def test_metrics_count_by_route_template_not_raw_path(client: Client) -> None:
+    await client.get("/api/v1/roadmaps/backend/topics/databases.redis")
+    await client.get("/api/v1/roadmaps/backend/topics/databases.postgresql")
+    await client.get("/definitely/not/a/route/12345")
+    text = (await client.get("/metrics")).text
+    template = 'route="/api/v1/roadmaps/{slug}/topics/{topic_id}",status="200"} 2.0'
+    assert template in text
+    assert "databases.redis" not in text
+    assert "12345" not in text
+    assert 'route="<unmatched>",status="404"' in text
+    assert "waymark_http_request_duration_seconds_bucket" in text
+
+
+async def test_openapi_schema_and_docs_ui_are_served_without_a_cdn(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert {"/api/v1/roadmaps", "/api/v1/roadmaps/{slug}", "/readyz"} <= set(schema["paths"])
+    page = await client.get("/schema/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    assert "/schema/assets/swagger-ui-bundle.js" in page.text
+    asset = await client.get("/schema/assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200
+    assert len(asset.content) > 100_000
+    assert "script-src 'self'" in page.headers["content-security-policy"]

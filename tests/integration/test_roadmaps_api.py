@@ -1,0 +1,163 @@
+"""REST for roadmaps, in-process through the ASGI app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import BACKEND_ROADMAP
+from waymark.features.roadmaps import document
+from waymark.features.roadmaps.schemas import RoadmapSpec
+from waymark.features.roadmaps.service import import_roadmap
+from waymark.infra.sql.database import Database
+from waymark.kernel.clock import utcnow
+
+Client = AsyncTestClient[Litestar]
+pytestmark = pytest.mark.usefixtures("backend_roadmap")
+
+
+async def test_backend_roadmap_has_8_sections_and_45_topics_in_seed_order(client: Client) -> None:
+    response = await client.get("/api/v1/roadmaps/backend")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    spec = document.load(BACKEND_ROADMAP)
+    assert [s["id"] for s in body["sections"]] == [s.id for s in spec.sections]
+    assert [[t["id"] for t in s["topics"]] for s in body["sections"]] == [
+        [t.id for t in s.topics] for s in spec.sections
+    ]
+    assert sum(len(s["topics"]) for s in body["sections"]) == 45
+    first = body["sections"][0]
+    assert (first["title"], first["position"], len(first["topics"])) == ("Language", 1, 6)
+    assert [t["position"] for t in first["topics"]] == [1, 2, 3, 4, 5, 6]
+    assert body["version"] == 1
+    assert body["updated_at"].endswith("Z") or body["updated_at"].endswith("+00:00")
+
+
+async def test_etag_and_conditional_get(client: Client) -> None:
+    first = await client.get("/api/v1/roadmaps/backend")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert "max-age" in first.headers["cache-control"]
+
+    for header in (etag, f"W/{etag}", f'"nope", {etag}', "*"):
+        again = await client.get("/api/v1/roadmaps/backend", headers={"if-none-match": header})
+        assert again.status_code == 304, header
+        assert again.content == b""
+        assert again.headers["etag"] == etag
+
+    stale = await client.get("/api/v1/roadmaps/backend", headers={"if-none-match": '"other"'})
+    assert stale.status_code == 200
+    assert stale.content == first.content
+
+
+async def test_etag_changes_when_content_changes(
+    app: Litestar, client: Client, db: Database
+) -> None:
+    before = (await client.get("/api/v1/roadmaps/backend")).headers["etag"]
+    spec = document.load(BACKEND_ROADMAP)
+    edited = RoadmapSpec(
+        slug=spec.slug, title=spec.title, description="Edited.", sections=spec.sections
+    )
+    async with db.transaction() as conn:
+        await import_roadmap(conn, edited, now=utcnow())
+    app.state.container.roadmaps.invalidate("backend")
+    after = await client.get("/api/v1/roadmaps/backend", headers={"if-none-match": before})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before
+    assert after.json()["version"] == 2
+
+
+async def test_topic_with_its_section(client: Client) -> None:
+    response = await client.get("/api/v1/roadmaps/backend/topics/databases.postgresql")
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": "databases.postgresql",
+        "title": "PostgreSQL",
+        "description": "ACID transactions, JSON support, full-text search, extensions.",
+        "kind": "core",
+        "position": 2,
+        "section": {"id": "databases", "title": "Databases", "position": 3},
+        "roadmap": {"slug": "backend", "title": "Backend developer"},
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/roadmaps/frontend",
+        "/api/v1/roadmaps/backend/topics/databases.cobol",
+        "/api/v1/roadmaps/backend/topics/not-an-id",
+        "/api/v1/roadmaps/BACKEND",
+        "/api/v1/roadmaps/back%00end",
+        "/api/v1/roadmaps/backend/topics/databases.post%00gresql",
+    ],
+)
+async def test_unknown_slugs_and_topics_are_404_problems(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not-found"
+
+
+async def _another_roadmap(db: Database, slug: str) -> None:
+    spec = document.parse(
+        f'slug = "{slug}"\ntitle = "{slug}"\n[[sections]]\nid = "s"\ntitle = "S"\n'
+        f'[[sections.topics]]\nid = "s.t"\ntitle = "T"\n'.encode(),
+        "toml",
+    )
+    async with db.transaction() as conn:
+        await import_roadmap(conn, spec, now=utcnow())
+
+
+async def test_list_is_paginated_by_cursor(client: Client, db: Database) -> None:
+    for slug in ("alpha", "devops", "zeta"):
+        await _another_roadmap(db, slug)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        response = await client.get("/api/v1/roadmaps", params=params)
+        assert response.status_code == 200
+        page = response.json()
+        assert len(page["items"]) <= 2
+        seen += [item["slug"] for item in page["items"]]
+        pages += 1
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == ["alpha", "backend", "devops", "zeta"]
+    assert pages == 2
+    backend = (await client.get("/api/v1/roadmaps", params={"limit": 100})).json()["items"][1]
+    assert (backend["topic_count"], backend["section_count"]) == (45, 8)
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5"])
+async def test_bad_page_sizes_are_validation_problems(client: Client, limit: str) -> None:
+    response = await client.get("/api/v1/roadmaps", params={"limit": limit})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "validation-failed"
+    assert problem["errors"][0]["field"] == "query.limit"
+
+
+async def test_validate_accepts_the_shipped_roadmap_in_both_formats(client: Client) -> None:
+    toml_bytes = BACKEND_ROADMAP.read_bytes()
+    for content_type, body in (
+        ("application/toml", toml_bytes),
+        ("application/json; charset=utf-8", _as_json(toml_bytes)),
+    ):
+        response = await client.post(
+            "/api/v1/roadmaps/validate", content=body, headers={"content-type": content_type}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["topics"] == 45
+
+
+def _as_json(toml_bytes: bytes) -> bytes:
+    import msgspec
+
+    return msgspec.json.encode(document.parse(toml_bytes, "toml"))
