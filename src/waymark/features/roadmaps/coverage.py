@@ -32,6 +32,8 @@ class CoverageMap(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def load(path: Path) -> CoverageMap:
+    if not path.is_file():
+        raise ValidationFailed([FieldError(str(path), "no such file")])
     try:
         return msgspec.toml.decode(path.read_bytes(), type=CoverageMap)
     except msgspec.ValidationError as exc:

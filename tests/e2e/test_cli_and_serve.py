@@ -1,0 +1,148 @@
+"""The `waymark` command as a user runs it: migrate, import, serve over a real socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+
+from tests.conftest import BACKEND_ROADMAP
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A fresh embedded install: SQLite under a private var/ directory."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WAYMARK_")}
+    environ |= {"WAYMARK_VAR_DIR": str(tmp_path / "var"), "WAYMARK_LOG__LEVEL": "warning"}
+    return environ
+
+
+def waymark(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "waymark", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[str]:
+    waymark(env, "db", "upgrade")
+    waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "waymark", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.2)
+        else:
+            pytest.fail("waymark serve did not become ready in 30 s")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_served_over_a_socket(server: str) -> None:
+    response = httpx.get(f"{server}/api/v1/roadmaps/backend", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["server"] == "granian"
+    body = response.json()
+    assert len(body["sections"]) == 8
+    assert sum(len(s["topics"]) for s in body["sections"]) == 45
+    not_modified = httpx.get(
+        f"{server}/api/v1/roadmaps/backend",
+        headers={"if-none-match": response.headers["etag"]},
+        timeout=5,
+    )
+    assert not_modified.status_code == 304
+    assert "x-request-id" in not_modified.headers
+
+
+def test_import_is_harmless_to_repeat_and_export_round_trips(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    waymark(env, "db", "upgrade")
+    first = waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
+    assert "version 1, 8 sections, 45 topics" in first.stdout
+    again = waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
+    assert "unchanged at version 1" in again.stdout
+
+    exported = tmp_path / "exported.toml"
+    waymark(env, "roadmaps", "export", "backend", "-o", str(exported))
+    assert "unchanged at version 1" in waymark(env, "roadmaps", "import", str(exported)).stdout
+    as_json = waymark(env, "roadmaps", "export", "backend", "--format", "json").stdout
+    assert len(msgspec.json.decode(as_json)["sections"]) == 8
+    assert "backend" in waymark(env, "roadmaps", "list").stdout
+
+
+def test_invalid_file_fails_with_the_offending_path(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        BACKEND_ROADMAP.read_text().replace('id = "databases.redis"', 'id = "Databases Redis"')
+    )
+    result = waymark(env, "roadmaps", "import", str(bad), check=False)
+    assert result.returncode == 2
+    assert "validation-failed" in result.stderr
+    assert "sections[2].topics[2].id" in result.stderr
+
+
+def test_db_current_and_downgrade(env: dict[str, str]) -> None:
+    assert waymark(env, "db", "current", check=False).returncode == 1
+    waymark(env, "db", "upgrade")
+    current = waymark(env, "db", "current")
+    assert "base" not in current.stdout
+    waymark(env, "db", "downgrade", "base")
+    assert "base" in waymark(env, "db", "current", check=False).stdout
+
+
+def test_coverage_document_is_up_to_date() -> None:
+    root = Path(__file__).parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "waymark", "roadmaps", "coverage", "--check"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
