@@ -37,8 +37,8 @@ serve: ## Serve on WAYMARK_HOST:WAYMARK_PORT (default 127.0.0.1:8000)
 test: install-dev lint typecheck pytest ## Lint, type-check and run the whole test suite
 
 lint: ## ruff lint and format check
-	@$(RUN) ruff check src tests bench
-	@$(RUN) ruff format --check src tests bench
+	@$(RUN) ruff check
+	@$(RUN) ruff format --check
 
 typecheck: ## mypy --strict on src/
 	@$(RUN) mypy
@@ -47,8 +47,8 @@ pytest: ## The pytest suite (SQLite and PostgreSQL)
 	@$(RUN) pytest -n 2 --dist loadgroup
 
 format: ## Format and autofix
-	@$(RUN) ruff format src tests bench
-	@$(RUN) ruff check --fix src tests bench
+	@$(RUN) ruff format
+	@$(RUN) ruff check --fix
 
 coverage: ## Regenerate docs/roadmap-coverage.md
 	@$(RUN) waymark roadmaps coverage
