@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from waymark.app import create_app
-from waymark.settings import LogSettings, Settings
+from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 Client = AsyncTestClient[Litestar]
 
@@ -92,3 +92,25 @@ async def test_openapi_schema_and_docs_ui_are_served_without_a_cdn(client: Clien
     assert asset.status_code == 200
     assert len(asset.content) > 100_000
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+@pytest.mark.usefixtures("backend_roadmap")
+async def test_saturated_pool_answers_503_with_retry_after(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        var_dir=tmp_path,
+        log=LogSettings(level="error", access=False),
+        db=DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=0.2),
+    )
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as client:
+        database = app.state.container.db
+        async with database.read():  # hold the only connection
+            response = await client.get("/api/v1/roadmaps/backend/topics/databases.redis")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["code"] == "service-unavailable"
+        recovered = await client.get("/api/v1/roadmaps/backend/topics/databases.redis")
+        assert recovered.status_code == 200

@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings
 
 _WRITES = "waymark_writes"
@@ -33,7 +35,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a write transaction, committed once on success."""
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             await conn.execution_options(**{_WRITES: True})
             async with conn.begin():
                 yield conn
@@ -41,8 +43,25 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads; its implicit transaction is rolled back on release."""
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """Check out a connection, waiting at most the pool timeout.
+
+        A saturated pool answers 503 with Retry-After instead of queueing without bound.
+        """
+        try:
+            conn = await self.engine.connect()
+        except PoolTimeout:
+            error = ServiceUnavailable("the database is busy; try again shortly")
+            error.headers = {"retry-after": "1"}
+            raise error from None
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def ping(self) -> None:
         """Raise if the database does not answer `SELECT 1` within two seconds."""
@@ -69,7 +88,13 @@ def create_engine(url: str, settings: DatabaseSettings | None = None) -> AsyncEn
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=settings.echo, pool_size=settings.pool_size)
+    engine = create_async_engine(
+        url,
+        echo=settings.echo,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
+    )
     _configure_sqlite(engine)
     return engine
 
