@@ -9,6 +9,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from waymark.app import create_app
+from waymark.infra.sql.database import Database
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 Client = AsyncTestClient[Litestar]
@@ -94,23 +96,15 @@ async def test_openapi_schema_and_docs_ui_are_served_without_a_cdn(client: Clien
     assert "script-src 'self'" in page.headers["content-security-policy"]
 
 
-@pytest.mark.usefixtures("backend_roadmap")
-async def test_saturated_pool_answers_503_with_retry_after(
-    database_url: str, tmp_path: Path
-) -> None:
-    settings = Settings(
-        database_url=database_url,
-        var_dir=tmp_path,
-        log=LogSettings(level="error", access=False),
-        db=DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=0.2),
-    )
-    app = create_app(settings)
-    async with AsyncTestClient(app=app) as client:
-        database = app.state.container.db
-        async with database.read():  # hold the only connection
-            response = await client.get("/api/v1/roadmaps/backend/topics/databases.redis")
-        assert response.status_code == 503
-        assert response.headers["retry-after"] == "1"
-        assert response.json()["code"] == "service-unavailable"
-        recovered = await client.get("/api/v1/roadmaps/backend/topics/databases.redis")
-        assert recovered.status_code == 200
+async def test_saturated_pool_fails_fast_with_retry_after(database_url: str) -> None:
+    db = Database(database_url, DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=0.2))
+    try:
+        async with db.read():  # hold the only connection
+            with pytest.raises(ServiceUnavailable) as caught:
+                async with db.read():
+                    pass
+        assert caught.value.headers == {"retry-after": "1"}
+        async with db.read() as conn:  # released: usable again
+            assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
+    finally:
+        await db.dispose()
