@@ -17,6 +17,7 @@ from rich.table import Table
 
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
+from waymark.infra.observability.logging import configure_logging
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.urls import redact
@@ -36,6 +37,17 @@ app.add_typer(roadmaps_app, name="roadmaps")
 
 console = Console(stderr=True)
 out = Console()
+
+
+# Granian's loggers hand their records to the root logger, which renders them like ours.
+_GRANIAN_LOGS_TO_ROOT = {
+    "formatters": {},
+    "handlers": {},
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    },
+}
 
 
 def _settings() -> Settings:
@@ -69,6 +81,7 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    configure_logging(settings.log)  # Granian's own lines, in this process, as JSON too
     console.print(
         f"Waymark on http://{host}:{port} ({settings.profile} profile, "
         f"{redact(settings.resolved_database_url)}, {workers} worker(s))"
@@ -84,6 +97,7 @@ def serve(
         backpressure=settings.db.pool_size + settings.db.max_overflow + 64,
         log_enabled=True,
         log_level=LogLevels(settings.log.level),
+        log_dictconfig=_GRANIAN_LOGS_TO_ROOT,
         respawn_failed_workers=True,
     ).serve()
 
