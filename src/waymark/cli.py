@@ -224,9 +224,13 @@ def roadmaps_list() -> None:
                 page = await catalog.list_roadmaps(limit=100, cursor=cursor)
                 for r in page.items:
                     table.add_row(
-                        r.slug, r.title, str(r.version), str(r.section_count),
-                        str(r.topic_count), r.updated_at.isoformat(timespec="seconds"),
-                    )  # fmt: skip
+                        r.slug,
+                        r.title,
+                        str(r.version),
+                        str(r.section_count),
+                        str(r.topic_count),
+                        r.updated_at.isoformat(timespec="seconds"),
+                    )
                 if not (cursor := page.next_cursor):
                     break
             out.print(table)

@@ -8,9 +8,15 @@ from waymark.features.roadmaps import document
 
 SEED = Path(__file__).parents[1] / "fixtures" / "backend-roadmap.txt"
 SECTION_ORDER = [
-    "language", "framework", "databases", "authentication",
-    "api-design", "async-realtime", "security", "deployment",
-]  # fmt: skip
+    "language",
+    "framework",
+    "databases",
+    "authentication",
+    "api-design",
+    "async-realtime",
+    "security",
+    "deployment",
+]
 CORE_COUNTS = [6, 3, 3, 3, 3, 3, 3, 3]
 
 

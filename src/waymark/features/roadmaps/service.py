@@ -58,33 +58,50 @@ async def import_roadmap(
 
     if state is not None and state.content_hash == digest:
         return ImportResult(
-            slug=spec.slug, version=state.version, changed=False,
-            sections=len(spec.sections), topics=topic_total,
-        )  # fmt: skip
+            slug=spec.slug,
+            version=state.version,
+            changed=False,
+            sections=len(spec.sections),
+            topics=topic_total,
+        )
 
     if state is None:
         roadmap_id = await repo.insert_roadmap(
-            slug=spec.slug, title=spec.title, description=spec.description,
-            content_hash=digest, now=now,
-        )  # fmt: skip
+            slug=spec.slug,
+            title=spec.title,
+            description=spec.description,
+            content_hash=digest,
+            now=now,
+        )
         version = 1
     else:
         roadmap_id, version = state.id, state.version + 1
         await repo.update_roadmap(
-            roadmap_id, title=spec.title, description=spec.description,
-            version=version, content_hash=digest, now=now,
-        )  # fmt: skip
+            roadmap_id,
+            title=spec.title,
+            description=spec.description,
+            version=version,
+            content_hash=digest,
+            now=now,
+        )
     await repo.insert_version(
-        roadmap_id, version=version, content_hash=digest,
-        document=document.canonical_json(spec), now=now,
-    )  # fmt: skip
+        roadmap_id,
+        version=version,
+        content_hash=digest,
+        document=document.canonical_json(spec),
+        now=now,
+    )
 
     section_ids = await _write_sections(repo, roadmap_id, spec, now)
     retired = await _write_topics(repo, roadmap_id, spec, section_ids, now, progress)
     return ImportResult(
-        slug=spec.slug, version=version, changed=True,
-        sections=len(spec.sections), topics=topic_total, retired_topics=retired,
-    )  # fmt: skip
+        slug=spec.slug,
+        version=version,
+        changed=True,
+        sections=len(spec.sections),
+        topics=topic_total,
+        retired_topics=retired,
+    )
 
 
 async def _write_sections(
