@@ -1,0 +1,126 @@
+"""Issuing and verifying access tokens: claims, header, leeway, and agreement with PyJWT."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import jwt as pyjwt
+import pytest
+
+from tests.unit.security.conftest import AUDIENCE, ISSUER, NOW
+from waymark.infra.security.jwt import (
+    ALGORITHM,
+    MAX_LEEWAY,
+    AccessClaims,
+    AccessTokens,
+    InvalidToken,
+    KeyRing,
+)
+
+
+def header_of(token: str) -> dict[str, object]:
+    head = token.split(".")[0]
+    result: dict[str, object] = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    return result
+
+
+def test_an_issued_token_carries_every_required_claim(tokens: AccessTokens) -> None:
+    token = tokens.issue(
+        "user-1", session_id="family-9", scopes=["roadmaps:read", "progress:write"], now=NOW + 0.7
+    )
+    claims = tokens.verify(token, now=NOW + 1)
+    assert claims == AccessClaims(
+        iss=ISSUER, aud=AUDIENCE, sub="user-1", client_id="waymark", iat=int(NOW),
+        nbf=int(NOW), exp=int(NOW) + 600, jti=claims.jti, sid="family-9",
+        scope="roadmaps:read progress:write",
+    )  # fmt: skip
+    assert claims.scopes == {"roadmaps:read", "progress:write"}
+    assert len(claims.jti) >= 22  # 128 random bits
+    assert header_of(token) == {"alg": ALGORITHM, "typ": "at+jwt", "kid": tokens.keys.active.kid}
+
+
+def test_every_token_gets_its_own_jti(tokens: AccessTokens) -> None:
+    issued = [tokens.issue("u", session_id="s", now=NOW) for _ in range(20)]
+    jtis = {tokens.verify(token, now=NOW).jti for token in issued}
+    assert len(jtis) == 20
+
+
+def test_no_scopes_means_an_empty_scope(tokens: AccessTokens) -> None:
+    claims = tokens.verify(tokens.issue("u", session_id="s", now=NOW), now=NOW)
+    assert claims.scope == ""
+    assert claims.scopes == frozenset()
+
+
+@pytest.mark.parametrize("scope", ["", "two words", 'quote"', "back\\slash", "tab\t"])
+def test_malformed_scopes_are_refused_at_issue(tokens: AccessTokens, scope: str) -> None:
+    with pytest.raises(ValueError, match="scope"):
+        tokens.issue("u", session_id="s", scopes=[scope], now=NOW)
+
+
+def test_the_token_is_valid_for_its_lifetime_plus_the_leeway(tokens: AccessTokens) -> None:
+    token = tokens.issue("u", session_id="s", now=NOW)
+    exp = int(NOW) + 600
+    tokens.verify(token, now=exp - 1)
+    tokens.verify(token, now=exp)  # expired, but within the 60 s leeway
+    tokens.verify(token, now=exp + 59.9)
+    with pytest.raises(InvalidToken) as caught:
+        tokens.verify(token, now=exp + 60)
+    assert caught.value.reason == "expired"
+
+
+def test_a_token_from_a_slightly_fast_clock_is_accepted(tokens: AccessTokens) -> None:
+    token = tokens.issue("u", session_id="s", now=NOW + 59)
+    tokens.verify(token, now=NOW)  # nbf and iat 59 s ahead: within leeway
+    with pytest.raises(InvalidToken) as caught:
+        tokens.verify(tokens.issue("u", session_id="s", now=NOW + 61), now=NOW)
+    assert caught.value.reason == "not yet valid"
+
+
+def test_a_smaller_leeway_is_honoured(ring: KeyRing) -> None:
+    strict = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE, leeway=5)
+    token = strict.issue("u", session_id="s", now=NOW)
+    strict.verify(token, now=NOW + 604)
+    with pytest.raises(InvalidToken):
+        strict.verify(token, now=NOW + 605)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"leeway": MAX_LEEWAY + 1}, "leeway"),
+        ({"leeway": -1}, "leeway"),
+        ({"lifetime": 0}, "lifetime"),
+        ({"lifetime": 1200}, "token lifetime plus leeway"),  # ring retains keys 1200 s
+        ({"issuer": ""}, "issuer"),
+    ],
+)
+def test_unsafe_configurations_are_refused(
+    ring: KeyRing, kwargs: dict[str, object], message: str
+) -> None:
+    options: dict[str, object] = {"issuer": ISSUER, "audience": AUDIENCE, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        AccessTokens(ring, **options)  # type: ignore[arg-type]
+
+
+def test_pyjwt_verifies_our_tokens_from_the_published_jwks(tokens: AccessTokens) -> None:
+    """A resource server using any standard library and /.well-known/jwks.json."""
+    token = tokens.issue("user-1", session_id="s", scopes=["roadmaps:read"], now=NOW)
+    jwk_set = pyjwt.PyJWKSet.from_dict(tokens.keys.jwks(now=NOW))
+    key = jwk_set[header_of(token)["kid"]]  # type: ignore[index]
+    claims = pyjwt.decode(
+        token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )  # fmt: skip
+    assert claims["sub"] == "user-1"
+    assert claims["scope"] == "roadmaps:read"
+
+
+def test_we_verify_tokens_pyjwt_signs(tokens: AccessTokens) -> None:
+    key = tokens.keys.active
+    token = pyjwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "client_id": "c", "iat": int(NOW),
+         "nbf": int(NOW), "exp": int(NOW) + 60, "jti": "j", "sid": "s", "extra": [1, 2]},
+        key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"},
+    )  # fmt: skip
+    assert tokens.verify(token, now=NOW).sub == "u"  # unknown claims are ignored
