@@ -137,6 +137,12 @@ class RefreshTokenStore(Protocol):
 
     async def revoke_family(self, family_id: str) -> bool: ...
 
+    async def is_live(self, family_id: str, *, now: float) -> bool:
+        """Whether the family exists, is not revoked and has not expired; reads only.
+
+        Checked on every request with an access token, so logging out takes effect at once."""
+        ...
+
     async def list_for_user(self, user_id: str, *, now: float) -> list[RefreshFamily]:
         """Live families, most recently used first."""
         ...

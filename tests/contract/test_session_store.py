@@ -1,0 +1,161 @@
+"""SessionStore contract: sliding idle expiry, absolute expiry, per-user listing and logout."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from waymark.infra.redis import RedisSessionStore
+from waymark.infra.sql.database import Database
+from waymark.infra.sql.ephemeral import SqlSessionStore
+from waymark.kernel.ports import SessionRecord, SessionStore
+
+T0 = 1_795_000_000.25
+IDLE = 1800.0
+ABSOLUTE = 12 * 3600.0
+
+
+def session(
+    id_hash: str,
+    *,
+    user_id: str = "user-1",
+    at: float = T0,
+    idle: float = IDLE,
+    absolute: float = ABSOLUTE,
+) -> SessionRecord:
+    return SessionRecord(
+        id_hash=id_hash,
+        user_id=user_id,
+        created_at=at,
+        last_seen_at=at,
+        idle_timeout=idle,
+        absolute_expires_at=at + absolute,
+        csrf_token=f"csrf-{id_hash}",
+        ip="2001:db8::7",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0 — ünïcode",
+        auth_level="mfa",
+    )
+
+
+class SessionStoreContract:
+    async def test_touch_returns_the_session_with_idle_expiry_slid(
+        self, sessions: SessionStore
+    ) -> None:
+        record = session("s1")
+        await sessions.create(record)
+        touched = await sessions.touch("s1", now=T0 + 60.5)
+        assert touched is not None
+        assert touched.last_seen_at == T0 + 60.5
+        record.last_seen_at = T0 + 60.5
+        assert touched == record
+
+    async def test_activity_keeps_a_session_alive_past_the_idle_timeout(
+        self, sessions: SessionStore
+    ) -> None:
+        await sessions.create(session("s1", idle=100))
+        for step in range(1, 8):
+            assert await sessions.touch("s1", now=T0 + step * 99) is not None
+        assert await sessions.touch("s1", now=T0 + 7 * 99 + 100) is not None
+
+    async def test_a_session_idle_for_longer_than_the_timeout_is_gone(
+        self, sessions: SessionStore
+    ) -> None:
+        await sessions.create(session("s1", idle=100))
+        assert await sessions.touch("s1", now=T0 + 50) is not None
+        assert await sessions.touch("s1", now=T0 + 150.001) is None
+        # Deleted, not just refused: it does not come back at an earlier time either.
+        assert await sessions.touch("s1", now=T0 + 60) is None
+        assert await sessions.list_for_user("user-1", now=T0 + 60) == []
+
+    async def test_the_absolute_timeout_ends_even_an_active_session(
+        self, sessions: SessionStore
+    ) -> None:
+        await sessions.create(session("s1", idle=100, absolute=250))
+        for now in (T0 + 90, T0 + 180, T0 + 250):
+            touched = await sessions.touch("s1", now=now)
+            assert touched is not None
+            assert touched.absolute_expires_at == T0 + 250
+        assert await sessions.touch("s1", now=T0 + 250.5) is None
+        assert await sessions.delete("s1") is False
+
+    async def test_unknown_sessions_are_none(self, sessions: SessionStore) -> None:
+        assert await sessions.touch("nope", now=T0) is None
+        assert await sessions.delete("nope") is False
+
+    async def test_delete_ends_one_session(self, sessions: SessionStore) -> None:
+        await sessions.create(session("s1"))
+        await sessions.create(session("s2"))
+        assert await sessions.delete("s1") is True
+        assert await sessions.delete("s1") is False
+        assert await sessions.touch("s1", now=T0 + 1) is None
+        assert await sessions.touch("s2", now=T0 + 1) is not None
+        assert [s.id_hash for s in await sessions.list_for_user("user-1", now=T0 + 1)] == ["s2"]
+
+    async def test_list_shows_only_live_sessions_newest_first(self, sessions: SessionStore) -> None:
+        await sessions.create(session("old", at=T0))
+        await sessions.create(session("idle", at=T0 + 1, idle=10))
+        await sessions.create(session("newest", at=T0 + 3))
+        await sessions.create(session("middle", at=T0 + 2))
+        await sessions.create(session("someone-else", user_id="user-2", at=T0 + 4))
+
+        listed = await sessions.list_for_user("user-1", now=T0 + 20)
+        assert [s.id_hash for s in listed] == ["newest", "middle", "old"]
+        assert listed[0] == session("newest", at=T0 + 3)
+        assert [s.id_hash for s in await sessions.list_for_user("user-2", now=T0 + 20)] == [
+            "someone-else"
+        ]
+        assert await sessions.list_for_user("user-3", now=T0 + 20) == []
+        assert await sessions.touch("idle", now=T0 + 5) is None
+
+    async def test_list_reflects_touches(self, sessions: SessionStore) -> None:
+        await sessions.create(session("s1", idle=100))
+        await sessions.touch("s1", now=T0 + 90)
+        (listed,) = await sessions.list_for_user("user-1", now=T0 + 150)
+        assert listed.last_seen_at == T0 + 90
+
+    async def test_delete_for_user_keeps_the_current_session(self, sessions: SessionStore) -> None:
+        for name in ("a", "b", "c"):
+            await sessions.create(session(name))
+        await sessions.create(session("other", user_id="user-2"))
+
+        assert await sessions.delete_for_user("user-1", keep="b") == 2
+        assert [s.id_hash for s in await sessions.list_for_user("user-1", now=T0 + 1)] == ["b"]
+        assert await sessions.touch("a", now=T0 + 1) is None
+        assert await sessions.touch("b", now=T0 + 1) is not None
+        assert await sessions.touch("other", now=T0 + 1) is not None
+
+        assert await sessions.delete_for_user("user-1") == 1
+        assert await sessions.touch("b", now=T0 + 2) is None
+        assert await sessions.delete_for_user("user-1") == 0
+        assert await sessions.touch("other", now=T0 + 2) is not None
+
+    async def test_the_default_fields_round_trip(self, sessions: SessionStore) -> None:
+        plain = SessionRecord(
+            id_hash="plain",
+            user_id="user-1",
+            created_at=T0,
+            last_seen_at=T0,
+            idle_timeout=IDLE,
+            absolute_expires_at=T0 + ABSOLUTE,
+            csrf_token="c",
+        )
+        await sessions.create(plain)
+        assert await sessions.list_for_user("user-1", now=T0) == [plain]
+
+
+class TestSqlSessionStore(SessionStoreContract):
+    @pytest.fixture
+    def sessions(self, db: Database) -> SqlSessionStore:
+        return SqlSessionStore(db)
+
+    async def test_purge_deletes_only_expired_sessions(self, sessions: SqlSessionStore) -> None:
+        await sessions.create(session("short", idle=10))
+        await sessions.create(session("long"))
+        assert await sessions.purge_expired(T0 + 11) == 1
+        assert await sessions.touch("long", now=T0 + 11) is not None
+
+
+class TestRedisSessionStore(SessionStoreContract):
+    @pytest.fixture
+    def sessions(self, redis_client: Redis, redis_prefix: str) -> RedisSessionStore:
+        return RedisSessionStore(redis_client, prefix=redis_prefix)
