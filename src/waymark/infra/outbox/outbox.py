@@ -1,0 +1,230 @@
+"""Writing to the outbox, inside the caller's transaction, and the handlers that consume it.
+
+The edge that owns the transaction calls `Outbox.enqueue(conn, ...)` next to the change that
+causes the message; if the transaction rolls back, the message never existed. After the commit
+the edge calls `Outbox.notify()` (or uses `Outbox.transaction(db)`, which does it) so a relay in
+this process starts at once instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+import structlog
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.infra.outbox.tables import DEAD, DONE, PENDING, outbox
+from waymark.infra.sql.database import Database
+from waymark.kernel.clock import utcnow
+
+T = TypeVar("T")
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_KIND_LENGTH = 64
+MAX_DEDUPE_KEY_LENGTH = 200
+MAX_CORRELATION_ID_LENGTH = 128
+
+
+class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One claimed message, as a handler sees it."""
+
+    id: str
+    """Stable across retries: the key a handler makes its effect idempotent with."""
+    kind: str
+    payload: str
+    """The JSON the message was enqueued with; `decode()` turns it into a type."""
+    attempt: int
+    """1 on the first delivery, 2 on the first retry, ..."""
+    correlation_id: str | None
+    created_at: datetime
+
+    def decode(self, type_: type[T]) -> T:
+        """The payload validated as `type_` (a msgspec Struct, dict, ...)."""
+        return msgspec.json.decode(self.payload, type=type_)
+
+
+Handler = Callable[[OutboxMessage], Awaitable[None]]
+"""Delivers one message or raises. It may run more than once for the same message (a relay
+that dies after the handler succeeded but before the row was marked done), so it must be
+idempotent, keyed on `message.id`."""
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help: the message goes straight to `dead`."""
+
+
+class Registration(msgspec.Struct, frozen=True):
+    handler: Handler
+    redact_on_done: bool
+
+
+class HandlerRegistry:
+    """Which handler runs each kind of message. A relay claims only the kinds registered here,
+    so processes with different registries can share one outbox table."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Registration] = {}
+
+    def register(self, kind: str, handler: Handler, *, redact_on_done: bool = False) -> None:
+        """Route `kind` to `handler`. With `redact_on_done` the payload is erased once the
+        message is delivered, for payloads that carry secrets (a reset link); dead messages
+        keep theirs for diagnosis."""
+        _check_kind(kind)
+        if kind in self._handlers:
+            raise ValueError(f"a handler for {kind!r} is already registered")
+        self._handlers[kind] = Registration(handler, redact_on_done)
+
+    def get(self, kind: str) -> Registration | None:
+        return self._handlers.get(kind)
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+
+class Outbox:
+    """Enqueues messages on the caller's connection and wakes in-process relays after commit."""
+
+    def __init__(self) -> None:
+        self._listeners: set[Callable[[], None]] = set()
+
+    async def enqueue(
+        self,
+        conn: AsyncConnection,
+        kind: str,
+        payload: msgspec.Struct | Mapping[str, Any],
+        *,
+        dedupe_key: str | None = None,
+        available_at: datetime | None = None,
+        correlation_id: str | None = None,
+        now: datetime | None = None,
+    ) -> str | None:
+        """Add a message in the caller's transaction (never commits); return its id.
+
+        With `dedupe_key`, a message already holding that key wins and None is returned; the
+        caller's transaction stays usable either way. `correlation_id` defaults to the request
+        id bound in the structured-log context, so logs follow the request into its handlers.
+        """
+        _check_kind(kind)
+        if dedupe_key is not None and not 0 < len(dedupe_key) <= MAX_DEDUPE_KEY_LENGTH:
+            raise ValueError(f"dedupe_key must be 1 to {MAX_DEDUPE_KEY_LENGTH} characters")
+        body = msgspec.json.encode(payload)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"outbox payload of {len(body)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        if correlation_id is None:
+            bound = structlog.contextvars.get_contextvars().get("request_id")
+            correlation_id = bound if isinstance(bound, str) else None
+        now = now or utcnow()
+        message_id = new_message_id(now)
+        values = {
+            "id": message_id,
+            "kind": kind,
+            "payload": body.decode(),
+            "correlation_id": correlation_id[:MAX_CORRELATION_ID_LENGTH]
+            if correlation_id
+            else None,
+            "dedupe_key": dedupe_key,
+            "state": PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "available_at": available_at or now,
+        }
+        if dedupe_key is None:
+            await conn.execute(insert(outbox).values(values))
+            return message_id
+        # ON CONFLICT DO NOTHING: a unique violation would abort the caller's transaction on
+        # PostgreSQL, and with it the change this message belongs to.
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(outbox)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+            .returning(outbox.c.id)
+        )
+        return (await conn.execute(statement)).scalar_one_or_none()
+
+    def notify(self) -> None:
+        """Wake the relays of this process; call after the transaction that enqueued commits."""
+        for listener in list(self._listeners):
+            listener()
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` on every `notify()`; returns the function that unsubscribes it."""
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
+    @asynccontextmanager
+    async def transaction(self, db: Database) -> AsyncIterator[AsyncConnection]:
+        """`db.transaction()`, then `notify()` once it has committed."""
+        async with db.transaction() as conn:
+            yield conn
+        self.notify()
+
+    # -- operations ------------------------------------------------------------------------
+
+    @staticmethod
+    async def get(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
+        """One row as a mapping, for operators and tests."""
+        row = (await conn.execute(select(outbox).where(outbox.c.id == message_id))).first()
+        return dict(row._mapping) if row is not None else None
+
+    @staticmethod
+    async def counts(conn: AsyncConnection) -> dict[str, int]:
+        """How many messages are in each state (for metrics and health pages)."""
+        rows = await conn.execute(
+            select(outbox.c.state, func.count().label("n")).group_by(outbox.c.state)
+        )
+        found: dict[str, int] = {row.state: row.n for row in rows}
+        return {state: found.get(state, 0) for state in (PENDING, DONE, DEAD)}
+
+    @staticmethod
+    async def retry_dead(conn: AsyncConnection, message_id: str, *, now: datetime) -> bool:
+        """Put a dead message back in line with a fresh set of attempts."""
+        result = await conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id, outbox.c.state == DEAD)
+            .values(
+                state=PENDING,
+                attempts=0,
+                available_at=now,
+                locked_until=None,
+                locked_by=None,
+                processed_at=None,
+            )
+        )
+        return result.rowcount == 1
+
+    @staticmethod
+    async def prune(conn: AsyncConnection, *, done_before: datetime) -> int:
+        """Delete delivered messages processed before `done_before`; dead ones stay."""
+        result = await conn.execute(
+            delete(outbox).where(outbox.c.state == DONE, outbox.c.processed_at < done_before)
+        )
+        return result.rowcount
+
+
+def new_message_id(now: datetime) -> str:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits."""
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis << 80)
+        | (0x7 << 76)
+        | (((rand >> 62) & 0xFFF) << 64)
+        | (0b10 << 62)
+        | (rand & ((1 << 62) - 1))
+    )
+    return str(uuid.UUID(int=value))
+
+
+def _check_kind(kind: str) -> None:
+    if not 0 < len(kind) <= MAX_KIND_LENGTH:
+        raise ValueError(f"outbox kind must be 1 to {MAX_KIND_LENGTH} characters")
