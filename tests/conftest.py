@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,6 +21,19 @@ from waymark.settings import LogSettings, Settings
 BACKEND_ROADMAP = document.builtin_path("backend")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.backend("postgresql")`: run a test only on that database, rather than
+    collecting it for the others and skipping there."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("migrated_url")
+        (drop if marker and param and param not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def worker_id(request: pytest.FixtureRequest) -> str:
     return getattr(request.config, "workerinput", {}).get("workerid", "main")
@@ -35,7 +49,8 @@ def migrated_url(
         databases.migrate(url)
         yield url
         return
-    name = f"waymark_test_{worker_id}"
+    # The pid keeps two runs on one server (two engineers, or a run and CI) apart.
+    name = f"waymark_test_{worker_id}_{os.getpid()}"
     url = databases.create_postgres_database(name)
     databases.migrate(url)
     yield url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,8 @@ from swagger_ui_bundle import swagger_ui_path
 
 from waymark import __version__
 from waymark.container import Container
+from waymark.features.accounts.http import account_routes
+from waymark.features.auth.http import auth_routes
 from waymark.features.ops.http import ops_routes
 from waymark.features.roadmaps.http import roadmap_routes
 from waymark.infra.observability.logging import configure_logging
@@ -31,14 +34,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        # Each process relays the outbox; leases keep two relays off the same message.
+        stop = asyncio.Event()
+        relay = asyncio.create_task(
+            container.relay.run_forever(stop, settings.outbox.poll_interval), name="outbox-relay"
+        )
         try:
             yield
         finally:
+            stop.set()
+            await relay
             await container.aclose()
 
     app = Litestar(
         route_handlers=[
             roadmap_routes(container.roadmaps),
+            *auth_routes(container.auth_edge, container.keys),
+            *account_routes(container.auth_edge),
             ops_routes(container.db, container.metrics),
             create_static_files_router(
                 path=DOCS_ASSETS,

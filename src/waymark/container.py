@@ -1,14 +1,29 @@
 """Composition root: reads settings, builds the adapters, hands them to the features.
 
-Building a container does no I/O; `aclose()` releases every connection it opened.
+Building a container opens no connection (only the signing-key file is read or created);
+`aclose()` releases everything it opened.
 """
 
 from __future__ import annotations
 
+import time
+
+from waymark.features.accounts.service import AccountService
+from waymark.features.auth.http import AuthEdge
+from waymark.features.auth.policies import Throttle
+from waymark.features.auth.service import AuthService
 from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.infra.ephemeral import build_ephemeral_stores
+from waymark.infra.mail import build_mailer
+from waymark.infra.mail.jobs import SendMailHandler
 from waymark.infra.observability.metrics import HttpMetrics
+from waymark.infra.outbox import HandlerRegistry, Outbox
+from waymark.infra.outbox.relay import OutboxRelay
+from waymark.infra.security.jwt import AccessTokens, KeyRing
+from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher, PasswordPolicy
 from waymark.infra.sql.database import Database
 from waymark.settings import Settings
+from waymark.transport.http.client import parse_networks
 
 
 class Container:
@@ -18,5 +33,61 @@ class Container:
         self.metrics = HttpMetrics()
         self.roadmaps = RoadmapCatalog(self.db, cache_seconds=settings.http.roadmap_cache_seconds)
 
+        # Jobs and mail: the outbox is written in the edge's transaction; the relay delivers.
+        self.outbox = Outbox()
+        self.handlers = HandlerRegistry()
+        self.mailer = build_mailer(settings)
+        SendMailHandler(self.mailer, sender=settings.mail.sender).register(self.handlers)
+        self.relay = OutboxRelay.from_settings(
+            self.db, self.handlers, settings.outbox, outbox=self.outbox
+        )
+
+        # Identity.
+        auth = settings.auth
+        self.stores = build_ephemeral_stores(settings, self.db)
+        self.hasher = PasswordHasher(
+            Argon2Parameters(
+                memory_cost=auth.argon2_memory_kib,
+                time_cost=auth.argon2_time_cost,
+                parallelism=auth.argon2_parallelism,
+            ),
+            max_concurrency=auth.password_hash_concurrency,
+        )
+        self.keys = KeyRing.open(
+            auth.signing_keys_file or settings.var_dir / "jwt-signing-keys.json",
+            now=time.time(),
+            retain_for=auth.signing_key_retention,
+        )
+        self.tokens = AccessTokens(
+            self.keys,
+            issuer=auth.token_issuer,
+            audience=auth.token_audience,
+            lifetime=auth.access_token_lifetime,
+            leeway=auth.token_leeway,
+        )
+        self.accounts = AccountService(
+            hasher=self.hasher,
+            policy=PasswordPolicy(
+                min_length=auth.password_min_length, max_length=auth.password_max_length
+            ),
+            outbox=self.outbox,
+            public_url=settings.public_url,
+        )
+        self.auth = AuthService(
+            accounts=self.accounts,
+            tokens=self.tokens,
+            sessions=self.stores.sessions,
+            families=self.stores.refresh_tokens,
+        )
+        self.auth_edge = AuthEdge(
+            auth=self.auth,
+            accounts=self.accounts,
+            db=self.db,
+            outbox=self.outbox,
+            throttle=Throttle(self.stores.rate_limiter),
+            trusted_proxies=parse_networks(settings.http.trusted_proxies),
+        )
+
     async def aclose(self) -> None:
+        await self.stores.aclose()
         await self.db.dispose()

@@ -23,6 +23,10 @@ class LogSettings(BaseModel):
 
 class HttpSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body cap.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed.",
+    )
     roadmap_cache_seconds: float = Field(
         default=30.0,
         ge=0,
@@ -35,6 +39,71 @@ class DatabaseSettings(BaseModel):
     max_overflow: int = Field(default=5, ge=0)
     pool_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a connection.")
     echo: bool = False
+
+
+class RedisSettings(BaseModel):
+    key_prefix: str = Field(default="waymark:", description="Prefix of every key Waymark writes.")
+    max_connections: int = Field(default=50, ge=1, description="Connections per process.")
+    pool_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds to wait for a free connection before failing."
+    )
+    socket_timeout: float = Field(default=2.0, gt=0, description="Seconds to wait for a reply.")
+    connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to connect.")
+
+
+class MailSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description="Unset: one .eml file per message in <var_dir>/mail/. "
+        "smtp://host:port, smtp+starttls://user:pass@host:port or smtps://user:pass@host:port.",
+    )
+    sender: str = Field(default="Waymark <no-reply@localhost>", description="The From header.")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP network step.")
+
+
+class OutboxSettings(BaseModel):
+    batch_size: int = Field(default=20, ge=1, description="Messages claimed per round.")
+    poll_interval: float = Field(default=1.0, gt=0, description="Seconds between idle polls.")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed message stays with its relay."
+    )
+    handler_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a handler may run; shorter than the lease."
+    )
+    max_attempts: int = Field(default=12, ge=1, description="Attempts before a message is dead.")
+    backoff_base: float = Field(default=5.0, gt=0, description="Seconds before the 1st retry.")
+    backoff_cap: float = Field(default=3600.0, gt=0, description="Longest wait between tries.")
+    backoff_jitter: float = Field(
+        default=0.25, ge=0, lt=1, description="Fraction randomly taken off each wait."
+    )
+
+
+class AuthSettings(BaseModel):
+    access_token_lifetime: float = Field(
+        default=600.0, ge=60, le=3600, description="Seconds an access JWT stays valid."
+    )
+    token_leeway: float = Field(
+        default=60.0, ge=0, le=60, description="Clock skew allowed on exp/nbf/iat (seconds)."
+    )
+    token_issuer: str = Field(default="waymark", min_length=1, description="The `iss` claim.")
+    token_audience: str = Field(default="waymark-api", min_length=1, description="The `aud` claim.")
+    signing_key_retention: float = Field(
+        default=1200.0,
+        gt=0,
+        description="Seconds a rotated-out signing key keeps verifying; at least "
+        "access_token_lifetime + token_leeway (checked at start).",
+    )
+    signing_keys_file: Path | None = Field(
+        default=None, description="Unset: <var_dir>/jwt-signing-keys.json, created 0600."
+    )
+    password_hash_concurrency: int = Field(
+        default=2, ge=1, description="argon2 hashes running at once per process (~cores)."
+    )
+    argon2_memory_kib: int = Field(default=19_456, ge=19_456, description="OWASP minimum.")
+    argon2_time_cost: int = Field(default=2, ge=2, description="OWASP minimum.")
+    argon2_parallelism: int = Field(default=1, ge=1)
+    password_min_length: int = Field(default=8, ge=8, le=64)
+    password_max_length: int = Field(default=1024, ge=64, le=1024)
 
 
 class Settings(BaseSettings):
@@ -50,11 +119,19 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
     var_dir: Path = Path("var")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where users reach Waymark; used in mails."
+    )
     database_url: str | None = None
+    redis_url: str | None = None
 
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
     db: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    mail: MailSettings = MailSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    auth: AuthSettings = AuthSettings()
 
     @property
     def resolved_database_url(self) -> str:

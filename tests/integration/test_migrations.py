@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 from typing import Any
 
 import pytest
@@ -47,7 +48,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path, worker_id: str):  # type
     if request.param == "sqlite":
         yield databases.sqlite_url(tmp_path)
         return
-    name = f"waymark_migrations_{worker_id}"
+    name = f"waymark_migrations_{worker_id}_{os.getpid()}"
     yield databases.create_postgres_database(name)
     databases.drop_postgres_database(name)
 

@@ -1,0 +1,189 @@
+"""REST for accounts: registration, verification, passwords, profile, deletion, audit log.
+
+Registration and forgot-password answer 202 with the same body whether or not the address
+has an account, so neither can be used to find out who is registered.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.params import JSONBody, QueryParameter
+
+from waymark.features.accounts.schemas import (
+    Accepted,
+    AuditEvent,
+    ChangeEmailRequest,
+    ChangePasswordRequest,
+    DeleteAccountRequest,
+    ForgotPasswordRequest,
+    Me,
+    ProfilePatch,
+    RegisterRequest,
+    ResetPasswordRequest,
+    VerifyEmailRequest,
+)
+from waymark.features.auth.http import NO_STORE, AuthEdge, Caller, session_cookie
+from waymark.features.auth.policies import (
+    FORGOT_ACCOUNT,
+    FORGOT_IP,
+    REGISTER_IP,
+    RESET_IP,
+    VERIFY_IP,
+    account_key,
+)
+from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from waymark.transport.http.guards import require_json_body
+
+REGISTERED = Accepted(detail="If the address can be used, a confirmation link is on its way.")
+RESET_SENT = Accepted(detail="If the address has an account, a reset link is on its way.")
+EMAIL_CHANGE_SENT = Accepted(detail="A confirmation link is on its way to the new address.")
+
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
+Before = Annotated[int | None, QueryParameter(ge=1, description="`id` of the last event seen.")]
+
+
+def account_routes(edge: AuthEdge) -> list[Router]:
+    accounts, auth = edge.accounts, edge.auth
+
+    @post(
+        "/register",
+        summary="Create an account (answers the same for taken addresses)",
+        status_code=202,
+    )
+    async def register(
+        request: Request[Any, Any, Any], data: JSONBody[RegisterRequest]
+    ) -> Accepted:
+        client = edge.client(request)
+        await edge.throttle.check((REGISTER_IP, client.ip))
+        async with edge.outbox.transaction(edge.db) as conn:
+            user_id = await accounts.register(
+                conn, email=data.email, password=data.password, display_name=data.display_name
+            )
+            if user_id is not None:
+                await accounts.record(conn, user_id, "account.registered", client)
+        return REGISTERED
+
+    @post(
+        "/verify-email", summary="Confirm an email address with the mailed token", status_code=200
+    )
+    async def verify_email(
+        request: Request[Any, Any, Any], data: JSONBody[VerifyEmailRequest]
+    ) -> Me:
+        client = edge.client(request)
+        await edge.throttle.check((VERIFY_IP, client.ip))
+        async with edge.outbox.transaction(edge.db) as conn:
+            user_id = await accounts.verify_email(conn, data.token)
+            await accounts.record(conn, user_id, "email.verified", client)
+            return await accounts.me(conn, user_id)
+
+    @post("/password/forgot", summary="Mail a password reset link", status_code=202)
+    async def forgot_password(
+        request: Request[Any, Any, Any], data: JSONBody[ForgotPasswordRequest]
+    ) -> Accepted:
+        client = edge.client(request)
+        await edge.throttle.check((FORGOT_IP, client.ip), (FORGOT_ACCOUNT, account_key(data.email)))
+        async with edge.outbox.transaction(edge.db) as conn:
+            await accounts.forgot_password(conn, email=data.email)
+        return RESET_SENT
+
+    @post("/password/reset", summary="Set a new password with the mailed token", status_code=204)
+    async def reset_password(
+        request: Request[Any, Any, Any], data: JSONBody[ResetPasswordRequest]
+    ) -> None:
+        client = edge.client(request)
+        await edge.throttle.check((RESET_IP, client.ip))
+        async with edge.outbox.transaction(edge.db) as conn:
+            user_id = await accounts.reset_password(
+                conn, token=data.token, new_password=data.new_password
+            )
+            await accounts.record(conn, user_id, "password.reset", client)
+        await auth.end_all(user_id)
+
+    @post(
+        "/password/change",
+        summary="Change your password (ends other sessions by default)",
+        status_code=204,
+    )
+    async def change_password(
+        request: Request[Any, Any, Any], data: JSONBody[ChangePasswordRequest], principal: Caller
+    ) -> Response[None]:
+        async with edge.outbox.transaction(edge.db) as conn:
+            await accounts.change_password(
+                conn, principal.user_id, current=data.current_password, new=data.new_password
+            )
+            await accounts.record(conn, principal.user_id, "password.changed", edge.client(request))
+        if data.end_other_sessions:
+            await auth.end_all(principal.user_id, keep=principal)
+        return Response(None, status_code=204)
+
+    @get("/", summary="Your account")
+    async def me(principal: Caller) -> Response[Me]:
+        async with edge.db.read() as conn:
+            return Response(await accounts.me(conn, principal.user_id), headers=NO_STORE)
+
+    @patch("/", summary="Change your profile")
+    async def update_me(data: JSONBody[ProfilePatch], principal: Caller) -> Response[Me]:
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        async with edge.db.transaction() as conn:
+            return Response(
+                await accounts.update_profile(conn, principal.user_id, **changes), headers=NO_STORE
+            )
+
+    @post(
+        "/email",
+        summary="Change your email address (confirmed by a link to the new one)",
+        status_code=202,
+    )
+    async def change_email(
+        request: Request[Any, Any, Any], data: JSONBody[ChangeEmailRequest], principal: Caller
+    ) -> Accepted:
+        async with edge.outbox.transaction(edge.db) as conn:
+            await accounts.request_email_change(
+                conn, principal.user_id, new_email=data.new_email, password=data.password
+            )
+            await accounts.record(
+                conn, principal.user_id, "email.change-requested", edge.client(request)
+            )
+        return EMAIL_CHANGE_SENT
+
+    @delete("/", summary="Delete your account and its data", status_code=204)
+    async def delete_me(data: JSONBody[DeleteAccountRequest], principal: Caller) -> Response[None]:
+        async with edge.db.transaction() as conn:
+            await accounts.delete_account(conn, principal.user_id, password=data.password)
+        await auth.end_all(principal.user_id)
+        return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
+
+    @get("/audit", summary="Authentication events of your account, newest first")
+    async def audit(
+        principal: Caller, limit: Limit = DEFAULT_LIMIT, before: Before = None
+    ) -> Response[list[AuditEvent]]:
+        async with edge.db.read() as conn:
+            events = await accounts.audit_log(conn, principal.user_id, before=before, limit=limit)
+        return Response(events, headers=NO_STORE)
+
+    principal = {"principal": edge.provide_principal()}
+    return [
+        Router(
+            path="/api/v1/auth",
+            route_handlers=[
+                register,
+                verify_email,
+                forgot_password,
+                reset_password,
+                change_password,
+            ],
+            dependencies=principal,
+            before_request=require_json_body,
+            tags=["auth"],
+        ),
+        Router(
+            path="/api/v1/me",
+            route_handlers=[me, update_me, change_email, delete_me, audit],
+            dependencies=principal,
+            before_request=require_json_body,
+            tags=["me"],
+        ),
+    ]

@@ -1,0 +1,200 @@
+"""SQL for accounts. Every function takes the caller's connection; none commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.features.accounts.tables import audit_events, email_tokens, users
+
+
+class UserRow(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: str
+    password_hash: str
+    display_name: str
+    email_verified_at: datetime | None
+    disabled_at: datetime | None
+    tokens_valid_after: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+class EmailTokenRow(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    purpose: str
+    new_email: str | None
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class AuditRow(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    ip: str
+    user_agent: str
+    detail: str
+    created_at: datetime
+
+
+_USER_COLUMNS = [users.c[name] for name in UserRow.__struct_fields__]
+
+
+class AccountRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # -- users -------------------------------------------------------------------------------
+
+    async def user_by_email(self, email: str) -> UserRow | None:
+        row = (
+            await self.conn.execute(select(*_USER_COLUMNS).where(users.c.email == email))
+        ).first()
+        return UserRow(**row._mapping) if row else None
+
+    async def user_by_id(self, user_id: uuid.UUID) -> UserRow | None:
+        row = (await self.conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+        return UserRow(**row._mapping) if row else None
+
+    async def insert_user(
+        self,
+        *,
+        user_id: uuid.UUID,
+        email: str,
+        password_hash: str,
+        display_name: str,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            insert(users).values(
+                id=user_id,
+                email=email,
+                password_hash=password_hash,
+                display_name=display_name,
+                tokens_valid_after=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    async def update_user(self, user_id: uuid.UUID, *, now: datetime, **values: Any) -> None:
+        await self.conn.execute(
+            update(users).where(users.c.id == user_id).values(updated_at=now, **values)
+        )
+
+    async def delete_user(self, user_id: uuid.UUID) -> None:
+        await self.conn.execute(delete(users).where(users.c.id == user_id))
+
+    # -- email tokens ------------------------------------------------------------------------
+
+    async def insert_email_token(
+        self,
+        *,
+        user_id: uuid.UUID,
+        purpose: str,
+        token_hash: str,
+        now: datetime,
+        expires_at: datetime,
+        new_email: str | None = None,
+    ) -> None:
+        await self.conn.execute(
+            insert(email_tokens).values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                purpose=purpose,
+                token_hash=token_hash,
+                new_email=new_email,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+
+    async def consume_email_token(
+        self, *, token_hash: str, purpose: str, now: datetime
+    ) -> EmailTokenRow | None:
+        """Mark a live token used and return it; None if unknown, used, expired or mismatched.
+
+        One conditional UPDATE, so two concurrent uses of one token cannot both succeed.
+        """
+        result = await self.conn.execute(
+            update(email_tokens)
+            .where(
+                email_tokens.c.token_hash == token_hash,
+                email_tokens.c.purpose == purpose,
+                email_tokens.c.used_at.is_(None),
+                email_tokens.c.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(
+                email_tokens.c.id,
+                email_tokens.c.user_id,
+                email_tokens.c.purpose,
+                email_tokens.c.new_email,
+                email_tokens.c.expires_at,
+                email_tokens.c.used_at,
+            )
+        )
+        row = result.first()
+        return EmailTokenRow(**row._mapping) if row else None
+
+    async def revoke_email_tokens(self, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
+        """Earlier unused tokens of this purpose stop working when a new one is issued."""
+        await self.conn.execute(
+            update(email_tokens)
+            .where(
+                email_tokens.c.user_id == user_id,
+                email_tokens.c.purpose == purpose,
+                email_tokens.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+
+    # -- audit -------------------------------------------------------------------------------
+
+    async def insert_audit(
+        self,
+        *,
+        user_id: uuid.UUID,
+        kind: str,
+        ip: str,
+        user_agent: str,
+        detail: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            insert(audit_events).values(
+                user_id=user_id,
+                kind=kind,
+                ip=ip[:64],
+                user_agent=user_agent[:256],
+                detail=msgspec.json.encode(detail).decode(),
+                created_at=now,
+            )
+        )
+
+    async def audit_page(
+        self, user_id: uuid.UUID, *, before: int | None, limit: int
+    ) -> list[AuditRow]:
+        """Newest first, keyset on id."""
+        query = (
+            select(
+                audit_events.c.id,
+                audit_events.c.kind,
+                audit_events.c.ip,
+                audit_events.c.user_agent,
+                audit_events.c.detail,
+                audit_events.c.created_at,
+            )
+            .where(audit_events.c.user_id == user_id)
+            .order_by(audit_events.c.id.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            query = query.where(audit_events.c.id < before)
+        return [AuditRow(**r._mapping) for r in await self.conn.execute(query)]

@@ -1,0 +1,90 @@
+"""Request and response bodies for accounts. Requests forbid unknown fields (no mass assignment)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
+        description="An email address.",
+    ),
+]
+# Length is the password policy's business (it counts code points, after normalisation);
+# this only bounds the bytes one request can make us hash.
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Token = Annotated[str, msgspec.Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9_.-]+$")]
+DisplayName = Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class RegisterRequest(Strict):
+    email: Email
+    password: Password
+    display_name: DisplayName = ""
+
+
+class VerifyEmailRequest(Strict):
+    token: Token
+
+
+class ForgotPasswordRequest(Strict):
+    email: Email
+
+
+class ResetPasswordRequest(Strict):
+    token: Token
+    new_password: Password
+
+
+class ChangePasswordRequest(Strict):
+    current_password: Password
+    new_password: Password
+    end_other_sessions: bool = True
+
+
+class ChangeEmailRequest(Strict):
+    new_email: Email
+    password: Password
+
+
+class DeleteAccountRequest(Strict):
+    password: Password
+
+
+class ProfilePatch(Strict):
+    display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
+
+
+class Accepted(msgspec.Struct, kw_only=True):
+    """The same answer whether or not the address has an account."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class Me(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    email_verified: bool
+    created_at: datetime
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    ip: str
+    user_agent: str
+    detail: dict[str, str | int | bool | None]
+    created_at: datetime

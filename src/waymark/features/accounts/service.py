@@ -1,0 +1,382 @@
+"""Account use cases: registration, email verification, password flows, profile, audit.
+
+Every function takes the caller's connection and never commits. Mail goes through the outbox
+in the same transaction, so a rolled-back change sends nothing. Sessions and tokens are the
+auth feature's; callers there end them when a use case here says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.features.accounts.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    InvalidEmailToken,
+    WrongPassword,
+)
+from waymark.features.accounts.repository import AccountRepository, UserRow
+from waymark.features.accounts.schemas import AuditEvent, Me
+from waymark.infra.mail.jobs import enqueue_mail
+from waymark.infra.outbox import Outbox
+from waymark.infra.security.passwords import PasswordHasher, PasswordPolicy
+from waymark.kernel.clock import utcnow
+from waymark.kernel.errors import NotFound, ValidationFailed
+
+EmailPurpose = Literal["verify-email", "reset-password", "change-email"]
+PRODUCT = "Waymark"
+
+
+class ClientInfo(msgspec.Struct, frozen=True):
+    """Who is on the other end, for the audit log and the session list."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """256 bits from the CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+class AccountService:
+    def __init__(
+        self,
+        *,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        outbox: Outbox,
+        public_url: str,
+        verify_ttl: timedelta = timedelta(hours=24),
+        reset_ttl: timedelta = timedelta(minutes=30),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.hasher = hasher
+        self.policy = policy
+        self.outbox = outbox
+        self.public_url = public_url.rstrip("/")
+        self.verify_ttl = verify_ttl
+        self.reset_ttl = reset_ttl
+        self.clock = clock
+        # Notices of a change carry a way back in case it was not the owner.
+        self._recovery = {"product": PRODUCT, "link": f"{self.public_url}/forgot-password"}
+
+    # -- registration and verification -------------------------------------------------------
+
+    async def register(
+        self, conn: AsyncConnection, *, email: str, password: str, display_name: str
+    ) -> uuid.UUID | None:
+        """Create an unverified account and mail a verification link.
+
+        An address that already has an account gets no new account and no error: the caller
+        answers the same either way, and the hash below runs on both paths so timing matches.
+        Returns the new user's id, or None when the address was taken.
+        """
+        email = normalize_email(email)
+        self._check_policy(password, email)
+        password_hash = await self.hasher.hash(password)
+        repo = AccountRepository(conn)
+        if await repo.user_by_email(email) is not None:
+            return None
+        now = self.clock()
+        user_id = uuid.uuid4()
+        await repo.insert_user(
+            user_id=user_id,
+            email=email,
+            password_hash=password_hash,
+            display_name=display_name,
+            now=now,
+        )
+        await self._send_token_mail(
+            conn,
+            user_id=user_id,
+            to=email,
+            purpose="verify-email",
+            template="verify-email",
+            path="/verify-email",
+            ttl=self.verify_ttl,
+        )
+        return user_id
+
+    async def verify_email(self, conn: AsyncConnection, token: str) -> uuid.UUID:
+        """Confirm an address: a new account's, or the new one of an email change."""
+        repo = AccountRepository(conn)
+        now = self.clock()
+        for purpose in ("verify-email", "change-email"):
+            row = await repo.consume_email_token(
+                token_hash=hash_token(token), purpose=purpose, now=now
+            )
+            if row is None:
+                continue
+            user = await repo.user_by_id(row.user_id)
+            if user is None:
+                break
+            if purpose == "verify-email":
+                await repo.update_user(
+                    user.id, now=now, email_verified_at=user.email_verified_at or now
+                )
+                return user.id
+            assert row.new_email is not None
+            if await repo.user_by_email(row.new_email) is not None:
+                break  # taken since the change was asked for
+            await repo.update_user(user.id, now=now, email=row.new_email, email_verified_at=now)
+            await enqueue_mail(
+                self.outbox,
+                conn,
+                to=user.email,
+                template="email-changed",
+                context={**self._recovery, "new_email": row.new_email},
+            )
+            return user.id
+        raise InvalidEmailToken()
+
+    # -- login -------------------------------------------------------------------------------
+
+    async def authenticate(self, conn: AsyncConnection, *, email: str, password: str) -> UserRow:
+        """The user whose password this is, else InvalidCredentials.
+
+        An unknown address runs one full argon2 verification against a dummy hash, so the
+        answer takes as long as for a real account. A hash made with weaker parameters than
+        today's is replaced while the password is at hand.
+        """
+        repo = AccountRepository(conn)
+        user = await repo.user_by_email(normalize_email(email))
+        if user is None:
+            await self.hasher.verify_dummy(password)
+            raise InvalidCredentials()
+        if not await self.hasher.verify(user.password_hash, password):
+            raise InvalidCredentials(account=user.id)
+        if user.disabled_at is not None:
+            raise InvalidCredentials(account=user.id)
+        if user.email_verified_at is None:
+            raise EmailNotVerified()
+        if self.hasher.needs_rehash(user.password_hash):
+            await repo.update_user(
+                user.id, now=self.clock(), password_hash=await self.hasher.hash(password)
+            )
+        return user
+
+    async def active_user(self, conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
+        """The user if they exist and are not disabled."""
+        user = await AccountRepository(conn).user_by_id(user_id)
+        return user if user is not None and user.disabled_at is None else None
+
+    # -- passwords ---------------------------------------------------------------------------
+
+    async def forgot_password(self, conn: AsyncConnection, *, email: str) -> None:
+        """Mail a reset link if the address has an active account; say nothing either way."""
+        repo = AccountRepository(conn)
+        user = await repo.user_by_email(normalize_email(email))
+        if user is None or user.disabled_at is not None:
+            return
+        await repo.revoke_email_tokens(user.id, "reset-password", self.clock())
+        await self._send_token_mail(
+            conn,
+            user_id=user.id,
+            to=user.email,
+            purpose="reset-password",
+            template="reset-password",
+            path="/reset-password",
+            ttl=self.reset_ttl,
+        )
+
+    async def reset_password(
+        self, conn: AsyncConnection, *, token: str, new_password: str
+    ) -> uuid.UUID:
+        """Set a new password from a reset link; the caller ends every session of the user."""
+        repo = AccountRepository(conn)
+        now = self.clock()
+        row = await repo.consume_email_token(
+            token_hash=hash_token(token), purpose="reset-password", now=now
+        )
+        user = await repo.user_by_id(row.user_id) if row else None
+        if user is None:
+            raise InvalidEmailToken()
+        self._check_policy(new_password, user.email)
+        await self._set_password(conn, user, new_password)
+        return user.id
+
+    async def change_password(
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, current: str, new: str
+    ) -> None:
+        user = await self._require_password(conn, user_id, current)
+        self._check_policy(new, user.email)
+        await self._set_password(conn, user, new)
+
+    async def _set_password(self, conn: AsyncConnection, user: UserRow, password: str) -> None:
+        now = self.clock()
+        await AccountRepository(conn).update_user(
+            user.id, now=now, password_hash=await self.hasher.hash(password)
+        )
+        await enqueue_mail(
+            self.outbox,
+            conn,
+            to=user.email,
+            template="password-changed",
+            context=self._recovery,
+        )
+
+    # -- email change, profile, deletion -----------------------------------------------------
+
+    async def request_email_change(
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, new_email: str, password: str
+    ) -> None:
+        """Mail a confirmation link to the new address; the change happens when it is used.
+
+        A new address that already has an account gets no mail and no error, so this cannot
+        probe which addresses are registered.
+        """
+        await self._require_password(conn, user_id, password)
+        new_email = normalize_email(new_email)
+        repo = AccountRepository(conn)
+        if await repo.user_by_email(new_email) is not None:
+            return
+        await repo.revoke_email_tokens(user_id, "change-email", self.clock())
+        await self._send_token_mail(
+            conn,
+            user_id=user_id,
+            to=new_email,
+            purpose="change-email",
+            template="verify-email",
+            path="/verify-email",
+            ttl=self.verify_ttl,
+            new_email=new_email,
+        )
+
+    async def me(self, conn: AsyncConnection, user_id: uuid.UUID) -> Me:
+        user = await AccountRepository(conn).user_by_id(user_id)
+        if user is None:
+            raise NotFound("no such account")
+        return Me(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            email_verified=user.email_verified_at is not None,
+            created_at=user.created_at,
+        )
+
+    async def update_profile(self, conn: AsyncConnection, user_id: uuid.UUID, **changes: Any) -> Me:
+        if changes:
+            await AccountRepository(conn).update_user(user_id, now=self.clock(), **changes)
+        return await self.me(conn, user_id)
+
+    async def delete_account(
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, password: str
+    ) -> None:
+        """Delete the account and, by cascade, everything that hangs off it."""
+        await self._require_password(conn, user_id, password)
+        await AccountRepository(conn).delete_user(user_id)
+
+    async def sign_out_everywhere(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
+        """Refuse every access token and session issued before now."""
+        now = self.clock()
+        await AccountRepository(conn).update_user(user_id, now=now, tokens_valid_after=now)
+
+    async def disable(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
+        now = self.clock()
+        await AccountRepository(conn).update_user(
+            user_id, now=now, disabled_at=now, tokens_valid_after=now
+        )
+
+    # -- audit -------------------------------------------------------------------------------
+
+    async def record(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        kind: str,
+        client: ClientInfo,
+        **detail: Any,
+    ) -> None:
+        """Append an authentication event; `detail` must never hold secrets or tokens."""
+        await AccountRepository(conn).insert_audit(
+            user_id=user_id,
+            kind=kind,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            detail=detail,
+            now=self.clock(),
+        )
+
+    async def audit_log(
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, before: int | None, limit: int
+    ) -> list[AuditEvent]:
+        rows = await AccountRepository(conn).audit_page(user_id, before=before, limit=limit)
+        return [
+            AuditEvent(
+                id=r.id,
+                kind=r.kind,
+                ip=r.ip,
+                user_agent=r.user_agent,
+                detail=msgspec.json.decode(r.detail),
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_policy(self, password: str, email: str) -> None:
+        errors = self.policy.check(password, email=email)
+        if errors:
+            raise ValidationFailed(errors)
+
+    async def _require_password(
+        self, conn: AsyncConnection, user_id: uuid.UUID, password: str
+    ) -> UserRow:
+        user = await AccountRepository(conn).user_by_id(user_id)
+        if user is None:
+            raise NotFound("no such account")
+        if not await self.hasher.verify(user.password_hash, password):
+            raise WrongPassword()
+        return user
+
+    async def _send_token_mail(
+        self,
+        conn: AsyncConnection,
+        *,
+        user_id: uuid.UUID,
+        to: str,
+        purpose: EmailPurpose,
+        template: str,
+        path: str,
+        ttl: timedelta,
+        new_email: str | None = None,
+    ) -> None:
+        token = new_token()
+        now = self.clock()
+        await AccountRepository(conn).insert_email_token(
+            user_id=user_id,
+            purpose=purpose,
+            token_hash=hash_token(token),
+            now=now,
+            expires_at=now + ttl,
+            new_email=new_email,
+        )
+        await enqueue_mail(
+            self.outbox,
+            conn,
+            to=to,
+            template=template,
+            context={
+                "product": PRODUCT,
+                "link": f"{self.public_url}{path}?token={token}",
+                "token": token,
+            },
+        )

@@ -1,0 +1,253 @@
+"""Authentication: logging in, tokens for API clients, sessions for browsers, revocation.
+
+Two ways in, one identity. API clients get a short-lived access JWT and an opaque refresh
+token that rotates on every use (the family is kept server-side; a replayed token revokes it).
+Browsers get a server-side session whose id lives only in a `__Host-` cookie. Either way each
+request is checked against live state (the family or session, and the user row), so logout,
+logout-everywhere, a password change and disabling an account take effect at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.features.accounts.errors import CsrfFailed, NotAuthenticated
+from waymark.features.accounts.repository import UserRow
+from waymark.features.accounts.service import AccountService, ClientInfo, hash_token, new_token
+from waymark.features.auth.schemas import Principal, SessionView, TokenPair
+from waymark.infra.security.jwt import AccessTokens, InvalidToken
+from waymark.kernel.ports import (
+    RefreshFamily,
+    RefreshTokenStore,
+    Reused,
+    Rotated,
+    SessionRecord,
+    SessionStore,
+)
+
+
+class RefreshReused(InvalidToken):
+    """A rotated refresh token came back: its family is revoked."""
+
+    def __init__(self, user_id: uuid.UUID, family_id: str) -> None:
+        super().__init__("refresh token reused; family revoked")
+        self.user_id = user_id
+        self.family_id = family_id
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DAY = 86_400.0
+
+
+class SessionPolicy:
+    """Lifetimes, from the issue: sessions idle 30 min / absolute 12 h; refresh idle 14 d /
+    absolute 30 d; a concurrent refresh within `refresh_grace` gets the same successor."""
+
+    session_idle: float = 30 * 60
+    session_absolute: float = 12 * 3600
+    refresh_idle: float = 14 * DAY
+    refresh_absolute: float = 30 * DAY
+    refresh_grace: float = 5.0
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        tokens: AccessTokens,
+        sessions: SessionStore,
+        families: RefreshTokenStore,
+        policy: SessionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.accounts = accounts
+        self.tokens = tokens
+        self.sessions = sessions
+        self.families = families
+        self.policy = policy or SessionPolicy()
+        self.clock = clock
+
+    # -- ways in -----------------------------------------------------------------------------
+
+    async def issue_tokens(self, user: UserRow, client: ClientInfo) -> TokenPair:
+        """Start a refresh family for an API client and hand out its first tokens."""
+        now = self.clock()
+        refresh = new_token()
+        family = RefreshFamily(
+            id=uuid.uuid4().hex,
+            user_id=str(user.id),
+            created_at=now,
+            last_used_at=now,
+            idle_timeout=self.policy.refresh_idle,
+            absolute_expires_at=now + self.policy.refresh_absolute,
+            current_hash=hash_token(refresh),
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        await self.families.create_family(family)
+        return self._pair(user.id, family.id, refresh, now)
+
+    async def start_session(self, user: UserRow, client: ClientInfo) -> tuple[str, SessionRecord]:
+        """A new browser session; the raw id is returned once, for the cookie.
+
+        Always a fresh id: an id from before login is never promoted (session fixation).
+        """
+        now = self.clock()
+        session_id = new_token()
+        record = SessionRecord(
+            id_hash=hash_token(session_id),
+            user_id=str(user.id),
+            created_at=now,
+            last_seen_at=now,
+            idle_timeout=self.policy.session_idle,
+            absolute_expires_at=now + self.policy.session_absolute,
+            csrf_token=secrets.token_urlsafe(32),
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        await self.sessions.create(record)
+        return session_id, record
+
+    async def refresh(self, conn: AsyncConnection, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token. A token already rotated (after the grace window) revokes
+        its whole family: RefreshReused, for the caller to audit."""
+        now = self.clock()
+        successor = new_token()
+        result = await self.families.rotate(
+            hash_token(refresh_token),
+            successor=successor,
+            successor_hash=hash_token(successor),
+            now=now,
+            grace=self.policy.refresh_grace,
+        )
+        if isinstance(result, Reused):
+            raise RefreshReused(uuid.UUID(result.user_id), result.family_id)
+        if not isinstance(result, Rotated):
+            raise InvalidToken(f"refresh token {result.reason}")
+        user_id = uuid.UUID(result.family.user_id)
+        if await self.accounts.active_user(conn, user_id) is None:
+            await self.families.revoke_family(result.family.id)
+            raise InvalidToken("account gone or disabled")
+        return self._pair(user_id, result.family.id, result.token, now)
+
+    def _pair(self, user_id: uuid.UUID, family_id: str, refresh: str, now: float) -> TokenPair:
+        access = self.tokens.issue(str(user_id), session_id=f"f:{family_id}", now=now)
+        return TokenPair(
+            access_token=access, expires_in=self.tokens.lifetime, refresh_token=refresh
+        )
+
+    # -- every request -----------------------------------------------------------------------
+
+    async def from_bearer(self, conn: AsyncConnection, token: str) -> Principal:
+        now = self.clock()
+        try:
+            claims = self.tokens.verify(token, now=now)
+        except InvalidToken:
+            raise NotAuthenticated("invalid or expired access token") from None
+        kind, _, family_id = claims.sid.partition(":")
+        if kind != "f" or not await self.families.is_live(family_id, now=now):
+            raise NotAuthenticated("the session of this token has ended")
+        user_id = uuid.UUID(claims.sub)
+        await self._require_live_user(conn, user_id, issued_at=claims.iat)
+        return Principal(
+            user_id=user_id, via="bearer", session_ref=claims.sid, session_key=family_id
+        )
+
+    async def from_cookie(
+        self, conn: AsyncConnection, session_id: str, *, method: str, csrf_header: str | None
+    ) -> Principal:
+        id_hash = hash_token(session_id)
+        record = await self.sessions.touch(id_hash, now=self.clock())
+        if record is None:
+            raise NotAuthenticated("no live session")
+        if method not in SAFE_METHODS and not (
+            csrf_header and hmac.compare_digest(csrf_header.encode(), record.csrf_token.encode())
+        ):
+            raise CsrfFailed()
+        user_id = uuid.UUID(record.user_id)
+        await self._require_live_user(conn, user_id, issued_at=record.created_at)
+        return Principal(
+            user_id=user_id, via="cookie", session_ref=f"s:{id_hash[:16]}", session_key=id_hash
+        )
+
+    async def _require_live_user(
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, issued_at: float
+    ) -> None:
+        user = await self.accounts.active_user(conn, user_id)
+        if user is None:
+            raise NotAuthenticated("account gone or disabled")
+        # Whole seconds: JWT `iat` has no fraction, so compare at that resolution.
+        if int(issued_at) < int(user.tokens_valid_after.timestamp()):
+            raise NotAuthenticated("signed out everywhere since this was issued")
+
+    # -- ways out ----------------------------------------------------------------------------
+
+    async def logout(self, principal: Principal) -> None:
+        """End the session or refresh family this request came in with."""
+        if principal.via == "cookie":
+            await self.sessions.delete(principal.session_key)
+        else:
+            await self.families.revoke_family(principal.session_key)
+
+    async def end_all(self, user_id: uuid.UUID, *, keep: Principal | None = None) -> int:
+        """End every session and refresh family of the user, except `keep`'s own."""
+        keep_session = keep.session_key if keep and keep.via == "cookie" else None
+        keep_family = keep.session_key if keep and keep.via == "bearer" else None
+        ended = await self.sessions.delete_for_user(str(user_id), keep=keep_session)
+        ended += await self.families.revoke_user(str(user_id), keep=keep_family)
+        return ended
+
+    async def list_sessions(self, principal: Principal) -> list[SessionView]:
+        now = self.clock()
+        user = str(principal.user_id)
+        views = [
+            SessionView(
+                id=f"s:{s.id_hash[:16]}",
+                kind="session",
+                created_at=_dt(s.created_at),
+                last_seen_at=_dt(s.last_seen_at),
+                ip=s.ip,
+                user_agent=s.user_agent,
+                current=principal.session_ref == f"s:{s.id_hash[:16]}",
+            )
+            for s in await self.sessions.list_for_user(user, now=now)
+        ]
+        views += [
+            SessionView(
+                id=f"f:{f.id}",
+                kind="api",
+                created_at=_dt(f.created_at),
+                last_seen_at=_dt(f.last_used_at),
+                ip=f.ip,
+                user_agent=f.user_agent,
+                current=principal.session_ref == f"f:{f.id}",
+            )
+            for f in await self.families.list_for_user(user, now=now)
+        ]
+        return sorted(views, key=lambda v: v.last_seen_at, reverse=True)
+
+    async def revoke(self, principal: Principal, session_ref: str) -> bool:
+        """End one of the caller's own sessions or families; False if it is not theirs."""
+        now = self.clock()
+        user = str(principal.user_id)
+        kind, _, key = session_ref.partition(":")
+        if kind == "f":
+            if any(f.id == key for f in await self.families.list_for_user(user, now=now)):
+                return await self.families.revoke_family(key)
+        elif kind == "s":
+            for s in await self.sessions.list_for_user(user, now=now):
+                if s.id_hash[:16] == key:
+                    return await self.sessions.delete(s.id_hash)
+        return False
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

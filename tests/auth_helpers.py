@@ -1,0 +1,71 @@
+"""Test helpers for the identity flows: read mailed tokens, register and log in users."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+PASSWORD = "correct horse battery staple"
+_TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
+
+
+VERIFY = "Confirm your email address"
+RESET = "Reset your password"
+PASSWORD_CHANGED = "Your password was changed"
+EMAIL_CHANGED = "Your email address was changed"
+
+
+async def wait_for_mail(
+    mail_dir: Path, to: str, subject: str = VERIFY, *, count: int = 1, timeout: float = 10.0
+) -> EmailMessage:
+    """The `count`-th mail to `to` with `subject` that the outbox relay wrote, waiting up to
+    `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = []
+        for path in sorted(mail_dir.glob("*.eml")) if mail_dir.exists() else []:
+            message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            if message["To"] == to and message["Subject"] == subject:
+                found.append(message)
+        if len(found) >= count:
+            return found[count - 1]  # type: ignore[return-value]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no mail #{count} to {to} in {mail_dir} after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+def token_in(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    match = _TOKEN.search(body.get_content())
+    assert match, "no token link in the mail"
+    return match.group(1)
+
+
+async def register_verified(client: Client, mail_dir: Path, email: str) -> None:
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 202, response.text
+    token = token_in(await wait_for_mail(mail_dir, email))
+    verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert verified.status_code == 200, verified.text
+
+
+async def login_tokens(client: Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {tokens['access_token']}"}

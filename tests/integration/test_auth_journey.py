@@ -1,0 +1,298 @@
+"""The identity journeys end to end, in-process, on SQLite and PostgreSQL (SQL stores)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+
+from tests.auth_helpers import (
+    PASSWORD,
+    PASSWORD_CHANGED,
+    RESET,
+    Client,
+    bearer,
+    login_tokens,
+    register_verified,
+    token_in,
+    wait_for_mail,
+)
+from waymark.settings import Settings
+
+
+@pytest.fixture
+def mail_dir(settings: Settings) -> Path:
+    return settings.var_dir / "mail"
+
+
+async def test_register_verify_login_refresh_replay_revokes_family(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "ada@example.org"
+    await register_verified(client, mail_dir, email)
+    tokens = await login_tokens(client, email)
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["expires_in"] == 600
+
+    me = await client.get("/api/v1/me", headers=bearer(tokens))
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    assert me.json()["email_verified"] is True
+    assert me.headers["cache-control"] == "no-store"
+    assert "password" not in me.text
+
+    rotated = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert rotated.status_code == 200
+    second = rotated.json()
+    assert second["refresh_token"] != tokens["refresh_token"]
+    assert (await client.get("/api/v1/me", headers=bearer(second))).status_code == 200
+
+    await asyncio.sleep(0)  # the grace window is 5 s; step past it by hand below
+    client.app.state.container.auth.clock = _later(client.app, 10)
+    replay = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "invalid-token"
+    # The whole family is gone: the successor and its access token no longer work.
+    dead = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert dead.status_code == 401
+    assert (await client.get("/api/v1/me", headers=bearer(second))).status_code == 401
+
+    fresh = await login_tokens(client, email)
+    kinds = [
+        e["kind"] for e in (await client.get("/api/v1/me/audit", headers=bearer(fresh))).json()
+    ]
+    assert "refresh.reused" in kinds
+    assert "login.succeeded" in kinds
+    assert "email.verified" in kinds
+
+
+def _later(app: Litestar, seconds: float):  # type: ignore[no-untyped-def]
+    base = app.state.container.auth.clock
+    return lambda: base() + seconds
+
+
+async def test_unverified_accounts_cannot_log_in(client: Client, mail_dir: Path) -> None:
+    email = "bob@example.org"
+    await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 403
+    assert response.json()["code"] == "email-not-verified"
+
+
+async def test_register_answers_the_same_for_taken_addresses(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "carol@example.org"
+    first = await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    again = await client.post(
+        "/api/v1/auth/register",
+        json={"email": email.upper(), "password": "another good passphrase"},
+    )
+    assert (first.status_code, first.json()) == (again.status_code, again.json())
+    await wait_for_mail(mail_dir, email)
+    await asyncio.sleep(0.3)
+    assert len(list(mail_dir.glob("*.eml"))) == 1  # no second account, no second mail
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("short", "at least 8"), ("password1", "common"), ("carol@example.org", "email")],
+)
+async def test_weak_passwords_are_refused(client: Client, password: str, message: str) -> None:
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": "carol@example.org", "password": password}
+    )
+    assert response.status_code == 422
+    assert message in response.json()["errors"][0]["message"]
+
+
+async def test_login_failures_look_the_same_for_unknown_and_known_accounts(
+    client: Client, mail_dir: Path
+) -> None:
+    await register_verified(client, mail_dir, "dan@example.org")
+    wrong = await client.post(
+        "/api/v1/auth/login", json={"email": "dan@example.org", "password": "not the password"}
+    )
+    unknown = await client.post(
+        "/api/v1/auth/login", json={"email": "nobody@example.org", "password": "not the password"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    strip = lambda r: {k: v for k, v in r.json().items() if k != "request_id"}  # noqa: E731
+    assert strip(wrong) == strip(unknown)
+
+
+async def test_unknown_account_login_runs_a_real_dummy_verification(client: Client) -> None:
+    hasher = client.app.state.container.hasher
+    calls: list[str] = []
+    original = hasher.verify_dummy
+
+    async def counting(password: str):  # type: ignore[no-untyped-def]
+        calls.append(password)
+        return await original(password)
+
+    hasher.verify_dummy = counting
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": "ghost@example.org", "password": "whatever it is"}
+    )
+    assert response.status_code == 401
+    assert calls == ["whatever it is"]
+
+
+async def test_browser_session_cookie_and_csrf(client: Client, mail_dir: Path) -> None:
+    email = "erin@example.org"
+    await register_verified(client, mail_dir, email)
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": PASSWORD, "mode": "session"}
+    )
+    assert login.status_code == 200
+    cookie = login.headers["set-cookie"]
+    assert cookie.startswith("__Host-waymark_session=")
+    for attribute in ("Secure", "HttpOnly", "Path=/", "SameSite=lax"):
+        assert attribute.lower() in cookie.lower()
+    assert "domain" not in cookie.lower()
+    csrf = login.json()["csrf_token"]
+    session_id = cookie.split(";")[0].split("=", 1)[1]
+    # Sent by hand: the test client speaks plain HTTP, where a jar never returns a Secure cookie.
+    cookies = {"cookie": f"__Host-waymark_session={session_id}"}
+
+    assert (await client.get("/api/v1/me", headers=cookies)).status_code == 200
+    no_csrf = await client.patch("/api/v1/me", json={"display_name": "Erin"}, headers=cookies)
+    assert no_csrf.status_code == 403
+    assert no_csrf.json()["code"] == "csrf-failed"
+    ok = await client.patch(
+        "/api/v1/me", json={"display_name": "Erin"}, headers=cookies | {"x-csrf-token": csrf}
+    )
+    assert ok.status_code == 200
+    assert ok.json()["display_name"] == "Erin"
+
+    out = await client.post("/api/v1/auth/logout", headers=cookies | {"x-csrf-token": csrf})
+    assert out.status_code == 204
+    assert (await client.get("/api/v1/me", headers=cookies)).status_code == 401
+
+
+async def test_sessions_are_listed_and_revocable(client: Client, mail_dir: Path) -> None:
+    email = "fay@example.org"
+    await register_verified(client, mail_dir, email)
+    laptop = await login_tokens(client, email)
+    phone = await login_tokens(client, email)
+    listed = (await client.get("/api/v1/me/sessions", headers=bearer(laptop))).json()
+    assert len(listed) == 2
+    assert sum(s["current"] for s in listed) == 1
+    other = next(s for s in listed if not s["current"])
+    assert (
+        await client.delete(f"/api/v1/me/sessions/{other['id']}", headers=bearer(laptop))
+    ).status_code == 204
+    assert (await client.get("/api/v1/me", headers=bearer(phone))).status_code == 401
+    assert (await client.get("/api/v1/me", headers=bearer(laptop))).status_code == 200
+    missing = await client.delete("/api/v1/me/sessions/f:0123456789abcdef", headers=bearer(laptop))
+    assert missing.status_code == 404
+
+
+async def test_logout_all_and_password_change_end_access_tokens_at_once(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "gus@example.org"
+    await register_verified(client, mail_dir, email)
+    one, two = await login_tokens(client, email), await login_tokens(client, email)
+    change = await client.post(
+        "/api/v1/auth/password/change",
+        json={"current_password": PASSWORD, "new_password": "an even better passphrase"},
+        headers=bearer(one),
+    )
+    assert change.status_code == 204
+    assert (await client.get("/api/v1/me", headers=bearer(two))).status_code == 401
+    assert (await client.get("/api/v1/me", headers=bearer(one))).status_code == 200  # kept
+    assert (await client.post("/api/v1/auth/logout-all", headers=bearer(one))).status_code == 204
+    assert (await client.get("/api/v1/me", headers=bearer(one))).status_code == 401
+    await wait_for_mail(mail_dir, email, PASSWORD_CHANGED)
+
+
+async def test_forgot_and_reset_password(client: Client, mail_dir: Path) -> None:
+    email = "hal@example.org"
+    await register_verified(client, mail_dir, email)
+    session = await login_tokens(client, email)
+    known = await client.post("/api/v1/auth/password/forgot", json={"email": email})
+    unknown = await client.post("/api/v1/auth/password/forgot", json={"email": "nope@example.org"})
+    assert (
+        (known.status_code, known.json())
+        == (unknown.status_code, unknown.json())
+        == (202, known.json())
+    )
+    token = token_in(await wait_for_mail(mail_dir, email, RESET))
+    reset = await client.post(
+        "/api/v1/auth/password/reset", json={"token": token, "new_password": "brand new passphrase"}
+    )
+    assert reset.status_code == 204, reset.text
+    again = await client.post(
+        "/api/v1/auth/password/reset",
+        json={"token": token, "new_password": "another new passphrase"},
+    )
+    assert again.status_code == 400
+    assert again.json()["code"] == "invalid-email-token"
+    assert (await client.get("/api/v1/me", headers=bearer(session))).status_code == 401
+    await login_tokens(client, email, "brand new passphrase")
+
+
+async def test_login_is_throttled_per_account_and_ip(client: Client, mail_dir: Path) -> None:
+    email = "ivy@example.org"
+    await register_verified(client, mail_dir, email)
+    statuses = []
+    for _ in range(6):
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": email, "password": "wrong guess!"}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [401] * 5 + [429]
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["ratelimit-policy"] == '"login-account-ip";q=5;w=300'
+    assert response.headers["ratelimit"].startswith('"login-account-ip";r=0;t=')
+    assert response.json()["code"] == "rate-limited"
+
+
+async def test_delete_account_removes_it(client: Client, mail_dir: Path) -> None:
+    email = "jo@example.org"
+    await register_verified(client, mail_dir, email)
+    tokens = await login_tokens(client, email)
+    refused = await client.request(
+        "DELETE", "/api/v1/me", json={"password": "not mine"}, headers=bearer(tokens)
+    )
+    assert refused.status_code == 403
+    gone = await client.request(
+        "DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=bearer(tokens)
+    )
+    assert gone.status_code == 204
+    assert (await client.get("/api/v1/me", headers=bearer(tokens))).status_code == 401
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 401
+
+
+async def test_mass_assignment_and_wrong_content_type_are_refused(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "kim@example.org"
+    await register_verified(client, mail_dir, email)
+    tokens = await login_tokens(client, email)
+    sneaky = await client.patch("/api/v1/me", json={"email": "admin@x.org"}, headers=bearer(tokens))
+    assert sneaky.status_code == 422
+    form = await client.post(
+        "/api/v1/auth/login",
+        content=f'{{"email": "{email}", "password": "{PASSWORD}"}}',
+        headers={"content-type": "text/plain"},
+    )
+    assert form.status_code == 415
+
+
+async def test_jwks_publishes_only_public_keys(client: Client) -> None:
+    keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
+    assert keys
+    for key in keys:
+        assert key["kid"]
+        assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
