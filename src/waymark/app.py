@@ -18,7 +18,7 @@ from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
 from waymark.features.ops.http import ops_routes
-from waymark.features.roadmaps.http import roadmap_routes
+from waymark.features.roadmaps.http import RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings
 from waymark.transport.http.context import RequestContextMiddleware
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.container = container
     # Outermost, so it sees the final status of every response, routed or not.
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler,
+        RoadmapFastPath(app.asgi_handler, container.roadmaps),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
     )

@@ -94,7 +94,7 @@ def serve(
         interface=Interfaces.ASGI,
         workers=workers,
         loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
-        backpressure=settings.db.pool_size + settings.db.max_overflow + 64,
+        backpressure=settings.http.backpressure,
         log_enabled=True,
         log_level=LogLevels(settings.log.level),
         log_dictconfig=_GRANIAN_LOGS_TO_ROOT,

@@ -23,6 +23,13 @@ class LogSettings(BaseModel):
 
 class HttpSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body cap.")
+    backpressure: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests in flight per worker before Granian stops accepting; unset: "
+        "Granian's default (its backlog). Beyond the pool, requests wait at most the pool "
+        "timeout and get a 503, so this need not follow the pool size.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="CIDRs of reverse proxies whose X-Forwarded-For is believed.",

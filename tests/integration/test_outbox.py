@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import structlog
 from sqlalchemy import select, update
 
 from waymark.infra.outbox import (
@@ -31,6 +30,7 @@ from waymark.infra.outbox.outbox import new_message_id
 from waymark.infra.outbox.relay import RelayReport
 from waymark.infra.outbox.tables import outbox as outbox_table
 from waymark.infra.sql.database import Database
+from waymark.kernel.context import request_context
 from waymark.settings import OutboxSettings
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -360,7 +360,7 @@ async def test_delivered_payloads_can_be_redacted(db: Database) -> None:
 
 
 async def test_the_correlation_id_defaults_to_the_bound_request_id(db: Database) -> None:
-    with structlog.contextvars.bound_contextvars(request_id="req-abc"):
+    with request_context("req-abc"):
         message_id = await enqueue(db)
     assert message_id is not None
     assert (await row(db, message_id))["correlation_id"] == "req-abc"

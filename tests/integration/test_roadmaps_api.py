@@ -161,3 +161,23 @@ def _as_json(toml_bytes: bytes) -> bytes:
     import msgspec
 
     return msgspec.json.encode(document.parse(toml_bytes, "toml"))
+
+
+async def test_fast_path_answers_exactly_like_the_route(app: Litestar, client: Client) -> None:
+    catalog = app.state.container.roadmaps
+    assert catalog.fresh("backend") is None
+    routed = await client.get("/api/v1/roadmaps/backend")  # a miss: Litestar fills the cache
+    assert catalog.fresh("backend") is not None
+    fast = await client.get("/api/v1/roadmaps/backend")  # a hit: answered before routing
+
+    def comparable(response: Any) -> dict[str, str]:
+        return {k: v for k, v in response.headers.items() if k not in {"x-request-id", "date"}}
+
+    assert fast.content == routed.content
+    assert comparable(fast) == comparable(routed)
+    head = await client.head("/api/v1/roadmaps/backend")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(routed.content))
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/api/v1/roadmaps/{slug}",status="200"} 2.0' in metrics

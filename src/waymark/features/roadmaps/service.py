@@ -191,6 +191,11 @@ class RoadmapCatalog:
             rows = await RoadmapRepository(conn).list_summaries(after=after, limit=limit + 1)
         return paginate(rows, limit, key=lambda r: r.slug)
 
+    def fresh(self, slug: str) -> RenderedRoadmap | None:
+        """The cached roadmap if it is still fresh; never waits, never reads the database."""
+        entry = self._rendered.get(slug)
+        return entry if entry is not None and entry.expires_at > self._clock() else None
+
     async def rendered(self, slug: str) -> RenderedRoadmap:
         """The roadmap as response-ready JSON bytes; raises `NotFound`.
 

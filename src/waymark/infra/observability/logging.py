@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import msgspec
 import structlog
 
+from waymark.kernel.context import current_request_id
 from waymark.settings import LogSettings
 
 _LEVELS = {
@@ -21,6 +23,14 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every line written while a request (or the job it caused) runs carries its id."""
+    request_id = current_request_id()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def _json(event: Any, **_: Any) -> str:
@@ -32,6 +42,7 @@ def configure_logging(settings: LogSettings) -> None:
     level = _LEVELS[settings.level]
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

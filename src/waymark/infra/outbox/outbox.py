@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
-import structlog
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from waymark.infra.outbox.tables import DEAD, DONE, PENDING, outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
+from waymark.kernel.context import current_request_id
 
 T = TypeVar("T")
 
@@ -120,8 +120,7 @@ class Outbox:
         if len(body) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"outbox payload of {len(body)} bytes exceeds {MAX_PAYLOAD_BYTES}")
         if correlation_id is None:
-            bound = structlog.contextvars.get_contextvars().get("request_id")
-            correlation_id = bound if isinstance(bound, str) else None
+            correlation_id = current_request_id()
         now = now or utcnow()
         message_id = new_message_id(now)
         values = {

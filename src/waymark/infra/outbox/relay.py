@@ -37,6 +37,7 @@ from waymark.infra.outbox.outbox import (
 from waymark.infra.outbox.tables import DEAD, DONE, PENDING, outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
+from waymark.kernel.context import request_context
 from waymark.settings import OutboxSettings
 
 log = structlog.get_logger(__name__)
@@ -289,8 +290,9 @@ class OutboxRelay:
     async def _deliver(self, message: OutboxMessage, clock: Callable[[], datetime]) -> str:
         registration = self.handlers.get(message.kind)
         assert registration is not None  # only registered kinds are claimed
-        with structlog.contextvars.bound_contextvars(
-            request_id=message.correlation_id, outbox_id=message.id, outbox_kind=message.kind
+        with (
+            request_context(message.correlation_id),
+            structlog.contextvars.bound_contextvars(outbox_id=message.id, outbox_kind=message.kind),
         ):
             try:
                 async with asyncio.timeout(self.handler_timeout):

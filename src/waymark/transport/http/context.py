@@ -7,21 +7,22 @@ by the route template, never the raw path.
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import structlog
 from litestar.enums import ScopeType
+
+from waymark.kernel.context import reset_request_id, set_request_id
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from waymark.infra.observability.metrics import HttpMetrics
 
-_request_id: ContextVar[str | None] = ContextVar("waymark_request_id", default=None)
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
@@ -45,11 +46,6 @@ DOCS_CSP = (
 access_log = structlog.get_logger("waymark.access")
 
 
-def current_request_id() -> str | None:
-    """The id of the request being handled in this task, if any."""
-    return _request_id.get()
-
-
 class RequestContextMiddleware:
     def __init__(
         self,
@@ -63,15 +59,20 @@ class RequestContextMiddleware:
         self.metrics = metrics
         self.access_log_enabled = access_log_enabled
         self.docs_prefix = docs_prefix
+        # Unique, not secret: a random per-process prefix and a counter (no syscall a request).
+        self._id_prefix = secrets.token_hex(8)
+        self._id_counter = itertools.count(1)
+
+    def _new_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
 
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        token = _request_id.set(request_id)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_id = _incoming_request_id(scope) or self._new_request_id()
+        token = set_request_id(request_id)
         csp = DOCS_CSP if scope["path"].startswith(self.docs_prefix) else API_CSP
         extra_headers = [(b"x-request-id", request_id.encode()), (b"content-security-policy", csp)]
         status = 500
@@ -103,8 +104,7 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 3),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
-            _request_id.reset(token)
+            reset_request_id(token)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

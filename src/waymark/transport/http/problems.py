@@ -16,8 +16,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from waymark.kernel import errors
+from waymark.kernel.context import current_request_id
 from waymark.kernel.errors import FieldError, WaymarkError
-from waymark.transport.http.context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:waymark:problem:"
