@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from waymark.container import Container
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.observability.logging import configure_logging
@@ -32,7 +33,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 roadmaps_app = typer.Typer(help="Import, export and inspect roadmaps.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 app.add_typer(roadmaps_app, name="roadmaps")
 
 console = Console(stderr=True)
@@ -266,6 +269,45 @@ def roadmaps_coverage(
         return
     output.write_text(report)
     console.print(f"Wrote {output}")
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    display_name: Annotated[str, typer.Option(help="Shown in the app.")] = "",
+    verified: Annotated[
+        bool, typer.Option(help="Mark the address confirmed (no mail is sent).")
+    ] = True,
+) -> None:
+    """Create an account. The password is read from standard input, or asked for."""
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if not sys.stdin.isatty()
+        else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    )
+
+    async def _run() -> None:
+        container = Container(_settings())
+        try:
+            async with container.db.transaction() as conn:
+                user_id = await container.accounts.create_account(
+                    conn,
+                    email=email,
+                    password=password,
+                    display_name=display_name,
+                    verified=verified,
+                )
+        finally:
+            await container.aclose()
+        if user_id is None:
+            console.print(f"[red]error[/red] (conflict): {email} already has an account")
+            raise typer.Exit(code=2)
+        out.print(f"{user_id}")
+
+    try:
+        asyncio.run(_run())
+    except WaymarkError as error:
+        raise _fail(error) from None
 
 
 def main() -> None:

@@ -146,3 +146,28 @@ def test_coverage_document_is_up_to_date() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_users_create_reads_the_password_from_stdin(env: dict[str, str]) -> None:
+    waymark(env, "db", "upgrade")
+
+    def create(email: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "waymark", "users", "create", email],
+            env=env,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    created = create("ops@example.org", "a long operator passphrase")
+    assert created.returncode == 0, created.stderr
+    assert len(created.stdout.strip()) == 36  # the new account's UUID
+    again = create("OPS@example.org", "another long passphrase")
+    assert again.returncode == 2
+    assert "already has an account" in again.stderr
+    weak = create("weak@example.org", "password")
+    assert weak.returncode == 2
+    assert "validation-failed" in weak.stderr

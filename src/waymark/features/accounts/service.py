@@ -79,15 +79,16 @@ class AccountService:
 
     # -- registration and verification -------------------------------------------------------
 
-    async def register(
-        self, conn: AsyncConnection, *, email: str, password: str, display_name: str
+    async def create_account(
+        self,
+        conn: AsyncConnection,
+        *,
+        email: str,
+        password: str,
+        display_name: str = "",
+        verified: bool = False,
     ) -> uuid.UUID | None:
-        """Create an unverified account and mail a verification link.
-
-        An address that already has an account gets no new account and no error: the caller
-        answers the same either way, and the hash below runs on both paths so timing matches.
-        Returns the new user's id, or None when the address was taken.
-        """
+        """A new account, or None when the address is taken (after the same hashing work)."""
         email = normalize_email(email)
         self._check_policy(password, email)
         password_hash = await self.hasher.hash(password)
@@ -103,15 +104,32 @@ class AccountService:
             display_name=display_name,
             now=now,
         )
-        await self._send_token_mail(
-            conn,
-            user_id=user_id,
-            to=email,
-            purpose="verify-email",
-            template="verify-email",
-            path="/verify-email",
-            ttl=self.verify_ttl,
+        if verified:
+            await repo.update_user(user_id, now=now, email_verified_at=now)
+        return user_id
+
+    async def register(
+        self, conn: AsyncConnection, *, email: str, password: str, display_name: str
+    ) -> uuid.UUID | None:
+        """Create an unverified account and mail a verification link.
+
+        An address that already has an account gets no new account and no error: the caller
+        answers the same either way, and the password is hashed on both paths so timing
+        matches. Returns the new user's id, or None when the address was taken.
+        """
+        user_id = await self.create_account(
+            conn, email=email, password=password, display_name=display_name
         )
+        if user_id is not None:
+            await self._send_token_mail(
+                conn,
+                user_id=user_id,
+                to=normalize_email(email),
+                purpose="verify-email",
+                template="verify-email",
+                path="/verify-email",
+                ttl=self.verify_ttl,
+            )
         return user_id
 
     async def verify_email(self, conn: AsyncConnection, token: str) -> uuid.UUID:
@@ -263,6 +281,11 @@ class AccountService:
         user = await AccountRepository(conn).user_by_id(user_id)
         if user is None:
             raise NotFound("no such account")
+        return self.profile_of(user)
+
+    @staticmethod
+    def profile_of(user: UserRow) -> Me:
+        """What the account owner sees of their account: never the hash or internal fields."""
         return Me(
             id=user.id,
             email=user.email,

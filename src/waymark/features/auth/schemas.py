@@ -8,6 +8,7 @@ from typing import Literal
 
 import msgspec
 
+from waymark.features.accounts.repository import UserRow
 from waymark.features.accounts.schemas import Email, Me, Password, Strict, Token
 
 
@@ -56,3 +57,5 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """`s:<hash prefix>` for a browser session, `f:<family id>` for an API client."""
     session_key: str
     """The store key: the session id hash or the refresh family id."""
+    user: UserRow
+    """The account as read for this request (live, not disabled)."""

@@ -155,10 +155,9 @@ class AuthService:
         kind, _, family_id = claims.sid.partition(":")
         if kind != "f" or not await self.families.is_live(family_id, now=now):
             raise NotAuthenticated("the session of this token has ended")
-        user_id = uuid.UUID(claims.sub)
-        await self._require_live_user(conn, user_id, issued_at=claims.iat)
+        user = await self._require_live_user(conn, uuid.UUID(claims.sub), issued_at=claims.iat)
         return Principal(
-            user_id=user_id, via="bearer", session_ref=claims.sid, session_key=family_id
+            user_id=user.id, via="bearer", session_ref=claims.sid, session_key=family_id, user=user
         )
 
     async def from_cookie(
@@ -172,21 +171,27 @@ class AuthService:
             csrf_header and hmac.compare_digest(csrf_header.encode(), record.csrf_token.encode())
         ):
             raise CsrfFailed()
-        user_id = uuid.UUID(record.user_id)
-        await self._require_live_user(conn, user_id, issued_at=record.created_at)
+        user = await self._require_live_user(
+            conn, uuid.UUID(record.user_id), issued_at=record.created_at
+        )
         return Principal(
-            user_id=user_id, via="cookie", session_ref=f"s:{id_hash[:16]}", session_key=id_hash
+            user_id=user.id,
+            via="cookie",
+            session_ref=f"s:{id_hash[:16]}",
+            session_key=id_hash,
+            user=user,
         )
 
     async def _require_live_user(
         self, conn: AsyncConnection, user_id: uuid.UUID, *, issued_at: float
-    ) -> None:
+    ) -> UserRow:
         user = await self.accounts.active_user(conn, user_id)
         if user is None:
             raise NotAuthenticated("account gone or disabled")
         # Whole seconds: JWT `iat` has no fraction, so compare at that resolution.
         if int(issued_at) < int(user.tokens_valid_after.timestamp()):
             raise NotAuthenticated("signed out everywhere since this was issued")
+        return user
 
     # -- ways out ----------------------------------------------------------------------------
 
