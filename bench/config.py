@@ -1,0 +1,89 @@
+"""The knobs of a run, and the server settings the app and its limits share.
+
+Everything that must be identical between Waymark and a limit app (Granian options, pool
+sizes) is defined here once, so the two sides of a comparison cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Profile = Literal["production", "embedded"]
+PROFILES: tuple[Profile, ...] = ("production", "embedded")
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+ROADMAP_FILE = REPO_DIR / "src/waymark/features/roadmaps/data/backend.toml"
+
+HOST = "127.0.0.1"  # every server and every request of the harness stays on loopback
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How both Waymark and the limit apps are served: the same Granian, the same pool."""
+
+    workers: int = 1
+    loop: str = "uvloop"
+    interface: str = "asgi"
+    pool_size: int = 10
+    max_overflow: int = 5
+    log_level: str = "warning"
+
+    def granian_args(self) -> list[str]:
+        """Granian CLI options for a limit app, mirroring `serve()` in src/waymark/cli.py.
+
+        That function builds `granian.server.Server(interface=ASGI, workers, loop=uvloop,
+        backpressure=WAYMARK_HTTP__BACKPRESSURE (unset: Granian's default), log_enabled=True,
+        log_level, respawn_failed_workers=True)`; everything else is Granian's default on both
+        sides.
+        """
+        return [
+            "--interface",
+            self.interface,
+            "--loop",
+            self.loop,
+            "--workers",
+            str(self.workers),
+            "--log",
+            "--log-level",
+            self.log_level,
+            "--respawn-failed-workers",
+        ]
+
+    def waymark_env(self) -> dict[str, str]:
+        """`WAYMARK_*` settings that mirror `granian_args()` and the limit apps' pool."""
+        return {
+            "WAYMARK_WORKERS": str(self.workers),
+            "WAYMARK_LOG__LEVEL": self.log_level,
+            "WAYMARK_DB__POOL_SIZE": str(self.pool_size),
+            "WAYMARK_DB__MAX_OVERFLOW": str(self.max_overflow),
+        }
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """One run of the harness; the defaults fit a full run in about 10 minutes on 2 cores."""
+
+    connections: tuple[int, ...] = (64, 512)
+    duration: float = 8.0
+    warmup: float = 4.0
+    rounds: int = 3
+    threads: int = 2
+    timeout: float = 5.0
+    scenarios: tuple[str, ...] = ()
+    profiles: tuple[Profile, ...] = PROFILES
+    server: ServerSettings = field(default_factory=ServerSettings)
+    postgres_url: str = field(
+        default_factory=lambda: os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+    )
+    database_name: str = "waymark_bench"
+    waymark_cmd: tuple[str, ...] = ()
+    output_dir: Path = RESULTS_DIR
+    keep_database: bool = False
+    quick: bool = False

@@ -1,0 +1,186 @@
+"""The numbers of a run: one measured load run, rounds of A/B pairs, and cases of rounds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from statistics import median
+from typing import Any
+
+from bench.config import Profile
+from bench.scenario import Target
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One wrk run against one server."""
+
+    requests: int
+    duration_s: float
+    wall_s: float
+    rps: float
+    latency_ms: dict[str, float]
+    errors: dict[str, int]
+    bytes_per_response: float
+    server_cpu_s: float
+    client_cpu_s: float
+    unaccepted: int | None = None
+    """Connections waiting in the server's accept queue half-way through (never served)."""
+    db_cpu_s: float | None = None
+    """CPU of the PostgreSQL server (all its processes) during the run; None on SQLite."""
+    machine_busy_s: float = 0.0
+    """CPU seconds the whole machine was busy (all cores, softirq included) during the run."""
+    machine_idle_s: float = 0.0
+
+    @property
+    def machine_busy(self) -> float:
+        """Fraction of the machine's CPU capacity in use during the run."""
+        total = self.machine_busy_s + self.machine_idle_s
+        return self.machine_busy_s / total if total > 0 else 0.0
+
+    @property
+    def other_cpu_s(self) -> float:
+        """Busy CPU not in the server, wrk or PostgreSQL: softirq, other processes."""
+        known = self.server_cpu_s + self.client_cpu_s + (self.db_cpu_s or 0.0)
+        return max(0.0, self.machine_busy_s - known)
+
+    @property
+    def p50_ms(self) -> float:
+        return self.latency_ms.get("p50", 0.0)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.latency_ms.get("p99", 0.0)
+
+    @property
+    def req_per_cpu_s(self) -> float:
+        return self.requests / self.server_cpu_s if self.server_cpu_s > 0 else 0.0
+
+    @property
+    def server_cpu_util(self) -> float:
+        """Server CPU seconds per wall second (2.0 would be both cores of this machine)."""
+        return self.server_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["p50_ms"] = self.p50_ms
+        data["p99_ms"] = self.p99_ms
+        data["req_per_cpu_s"] = self.req_per_cpu_s
+        data["server_cpu_util"] = self.server_cpu_util
+        data["machine_busy"] = self.machine_busy
+        data["other_cpu_s"] = self.other_cpu_s
+        return data
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Round:
+    number: int
+    app: Measurement
+    limit: Measurement
+
+    @property
+    def ratio(self) -> float:
+        """App throughput as a fraction of the limit's."""
+        return _ratio(self.app.rps, self.limit.rps)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """App requests per server CPU-second as a fraction of the limit's."""
+        return _ratio(self.app.req_per_cpu_s, self.limit.req_per_cpu_s)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.number,
+            "app": self.app.to_json(),
+            "limit": self.limit.to_json(),
+            "ratio": self.ratio,
+            "cpu_ratio": self.cpu_ratio,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: Target
+    met: bool
+    measured: str
+
+
+@dataclass
+class Case:
+    """One scenario on one profile at one number of connections: its rounds and medians."""
+
+    scenario: str
+    profile: Profile
+    connections: int
+    rounds: list[Round] = field(default_factory=list)
+
+    def median(self, side: str, attr: str) -> float:
+        values = [float(getattr(getattr(r, side), attr)) for r in self.rounds]
+        return median(values) if values else 0.0
+
+    @property
+    def has_db_cpu(self) -> bool:
+        return bool(self.rounds) and all(
+            r.app.db_cpu_s is not None and r.limit.db_cpu_s is not None for r in self.rounds
+        )
+
+    def max_unaccepted(self, side: str) -> int | None:
+        values = [getattr(r, side).unaccepted for r in self.rounds]
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
+
+    @property
+    def ratio(self) -> float:
+        return median(r.ratio for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def cpu_ratio(self) -> float:
+        return median(r.cpu_ratio for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return {
+            side: sum(getattr(r, side).error_count for r in self.rounds)
+            for side in ("app", "limit")
+        }
+
+    def check(self, target: Target) -> Verdict | None:
+        """Whether the medians meet `target`; None when the target is not for this case."""
+        if target.connections is not None and target.connections != self.connections:
+            return None
+        if target.profile is not None and target.profile != self.profile:
+            return None
+        met = True
+        measured = []
+        if target.min_ratio is not None:
+            met &= self.ratio >= target.min_ratio
+            measured.append(f"{self.ratio:.2f}x limit")
+        if target.max_p99_ms is not None:
+            p99 = self.median("app", "p99_ms")
+            met &= p99 < target.max_p99_ms
+            measured.append(f"p99 {p99:.1f} ms")
+        return Verdict(target, met, ", ".join(measured))
+
+    def summary_json(self) -> dict[str, Any]:
+        sides = {
+            side: {
+                "rps": self.median(side, "rps"),
+                "p50_ms": self.median(side, "p50_ms"),
+                "p99_ms": self.median(side, "p99_ms"),
+                "req_per_cpu_s": self.median(side, "req_per_cpu_s"),
+                "server_cpu_util": self.median(side, "server_cpu_util"),
+                "machine_busy": self.median(side, "machine_busy"),
+                "bytes_per_response": self.median(side, "bytes_per_response"),
+                "unaccepted": self.max_unaccepted(side),
+                "db_cpu_s": self.median(side, "db_cpu_s") if self.has_db_cpu else None,
+            }
+            for side in ("app", "limit")
+        }
+        return {**sides, "ratio": self.ratio, "cpu_ratio": self.cpu_ratio, "errors": self.errors}

@@ -1,0 +1,175 @@
+"""What a scenario declares, and how the harness finds the scenarios.
+
+A scenario is one module in `bench/scenarios/` that defines `SCENARIO = Scenario(...)`:
+its name, the limit app it is measured against, which profiles it runs on, the targets from
+its issue, and a `prepare` function. `prepare` runs once the app is up: it seeds or reads what
+it needs through `AppContext` and returns a `Workload`, the requests wrk cycles over plus the
+configuration handed to the limit app.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib
+import json
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench.config import HOST, Profile, ServerSettings
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request of a workload."""
+
+    path: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(port: int, request: Request, timeout: float = 10.0) -> Response:
+    """Send one request to 127.0.0.1:`port` and read the whole answer."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(request.method, request.path, body=request.body, headers=dict(request.headers))
+        resp = conn.getresponse()
+        return Response(resp.status, resp.getheaders(), resp.read())
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What `prepare` can use: the running app, its database and a scratch directory."""
+
+    profile: Profile
+    port: int
+    database_url: str
+    """The app's SQLAlchemy URL (`postgresql+asyncpg://…` or `sqlite+aiosqlite:///…`)."""
+    server: ServerSettings
+    workdir: Path
+
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Response:
+        return fetch(self.port, Request(path, headers=headers or {}))
+
+    def write_file(self, name: str, data: bytes) -> Path:
+        path = self.workdir / name
+        path.write_bytes(data)
+        return path
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The requests to cycle over, and what the limit app must know to serve the same."""
+
+    requests: Sequence[Request]
+    expect_status: int
+    limit_config: Mapping[str, Any]
+    """JSON-serializable; the limit app reads it from the file named by BENCH_LIMIT_CONFIG."""
+    same_body: bool = False
+    """Whether the limit must answer byte-for-byte the same body (checked before measuring)."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load driver measured in one run against one server."""
+
+    requests: int
+    duration_s: float
+    bytes: int
+    errors: dict[str, int]
+    latency_ms: dict[str, float]
+    """min, max, mean, stdev and percentiles p50, p75, p90, p99, p99.9."""
+    client_cpu_s: float
+    unaccepted: int | None = None
+    """Connections still waiting to be accepted by the server half-way through the run."""
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+
+class Driver(Protocol):
+    """Drives `workload` at 127.0.0.1:`port` for `duration` seconds (wrk unless a scenario
+    brings its own, e.g. a WebSocket fan-out or a job-throughput scenario)."""
+
+    def __call__(
+        self,
+        port: int,
+        workload: Workload,
+        *,
+        connections: int,
+        duration: float,
+        threads: int,
+        timeout: float,
+    ) -> LoadResult: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal from the issue, checked on the medians of one case."""
+
+    min_ratio: float | None = None
+    max_p99_ms: float | None = None
+    connections: int | None = None
+    """Only at this number of connections; None: at every one."""
+    profile: Profile | None = "production"
+
+    def describe(self) -> str:
+        parts = []
+        if self.min_ratio is not None:
+            parts.append(f"≥ {self.min_ratio:g}x limit")
+        if self.max_p99_ms is not None:
+            parts.append(f"p99 < {self.max_p99_ms:g} ms")
+        where = f" at {self.connections} conns" if self.connections else ""
+        return " and ".join(parts) + where
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    limit_app: str
+    """`module:attribute` of the ASGI callable served by Granian as this scenario's limit."""
+    limit_summary: str
+    prepare: Callable[[AppContext], Workload]
+    profiles: tuple[Profile, ...] = ("production",)
+    targets: tuple[Target, ...] = ()
+    driver: Driver | None = None
+    """None: wrk cycling over `Workload.requests`."""
+
+
+def discover() -> dict[str, Scenario]:
+    """Every `SCENARIO` in `bench/scenarios/*.py` (modules starting with `_` are helpers)."""
+    import bench.scenarios as package
+
+    found: dict[str, Scenario] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        scenario = getattr(module, "SCENARIO", None)
+        if not isinstance(scenario, Scenario):
+            raise TypeError(f"bench/scenarios/{info.name}.py defines no SCENARIO = Scenario(...)")
+        if scenario.name in found:
+            raise ValueError(f"two scenarios are named {scenario.name!r}")
+        found[scenario.name] = scenario
+    return found
