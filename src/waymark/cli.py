@@ -289,11 +289,12 @@ def users_create(
     async def _run() -> None:
         container = Container(_settings())
         try:
+            password_hash = await container.accounts.hash_new_password(password, email=email)
             async with container.db.transaction() as conn:
                 user_id = await container.accounts.create_account(
                     conn,
                     email=email,
-                    password=password,
+                    password_hash=password_hash,
                     display_name=display_name,
                     verified=verified,
                 )

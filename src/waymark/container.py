@@ -75,6 +75,7 @@ class Container:
         )
         self.auth = AuthService(
             accounts=self.accounts,
+            db=self.db,
             tokens=self.tokens,
             sessions=self.stores.sessions,
             families=self.stores.refresh_tokens,

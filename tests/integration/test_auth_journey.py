@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from tests.auth_helpers import (
     PASSWORD,
@@ -19,7 +20,8 @@ from tests.auth_helpers import (
     token_in,
     wait_for_mail,
 )
-from waymark.settings import Settings
+from waymark.app import create_app
+from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 
 @pytest.fixture
@@ -296,3 +298,31 @@ async def test_jwks_publishes_only_public_keys(client: Client) -> None:
     for key in keys:
         assert key["kid"]
         assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
+
+
+async def test_no_request_holds_two_pooled_connections(database_url: str, tmp_path: Path) -> None:
+    """A request that holds a pooled connection while it waits for another deadlocks the pool
+    under load (the FastAPI template's stall). With a pool of one connection any such nesting
+    fails even for a single request, so the whole journey must pass on one connection."""
+    settings = Settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        log=LogSettings(level="error", access=False),
+        db=DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=2),
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await register_verified(client, settings.var_dir / "mail", "pool@example.org")
+        tokens = await login_tokens(client, "pool@example.org")
+        auth = bearer(tokens)
+        statuses = [
+            (await client.get("/api/v1/me", headers=auth)).status_code,
+            (await client.get("/api/v1/me/sessions", headers=auth)).status_code,
+            (await client.get("/api/v1/me/audit", headers=auth)).status_code,
+            (
+                await client.post(
+                    "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+                )
+            ).status_code,
+            (await client.post("/api/v1/auth/logout", headers=auth)).status_code,
+        ]
+    assert statuses == [200, 200, 200, 200, 204]

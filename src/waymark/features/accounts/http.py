@@ -58,9 +58,10 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     ) -> Accepted:
         client = edge.client(request)
         await edge.throttle.check((REGISTER_IP, client.ip))
+        password_hash = await accounts.hash_new_password(data.password, email=data.email)
         async with edge.outbox.transaction(edge.db) as conn:
             user_id = await accounts.register(
-                conn, email=data.email, password=data.password, display_name=data.display_name
+                conn, email=data.email, password_hash=password_hash, display_name=data.display_name
             )
             if user_id is not None:
                 await accounts.record(conn, user_id, "account.registered", client)

@@ -79,19 +79,23 @@ class AccountService:
 
     # -- registration and verification -------------------------------------------------------
 
+    async def hash_new_password(self, password: str, *, email: str) -> str:
+        """Check the policy and hash; done before any transaction so no pooled connection
+        waits on argon2."""
+        self._check_policy(password, normalize_email(email))
+        return await self.hasher.hash(password)
+
     async def create_account(
         self,
         conn: AsyncConnection,
         *,
         email: str,
-        password: str,
+        password_hash: str,
         display_name: str = "",
         verified: bool = False,
     ) -> uuid.UUID | None:
-        """A new account, or None when the address is taken (after the same hashing work)."""
+        """A new account, or None when the address is taken."""
         email = normalize_email(email)
-        self._check_policy(password, email)
-        password_hash = await self.hasher.hash(password)
         repo = AccountRepository(conn)
         if await repo.user_by_email(email) is not None:
             return None
@@ -109,16 +113,16 @@ class AccountService:
         return user_id
 
     async def register(
-        self, conn: AsyncConnection, *, email: str, password: str, display_name: str
+        self, conn: AsyncConnection, *, email: str, password_hash: str, display_name: str
     ) -> uuid.UUID | None:
         """Create an unverified account and mail a verification link.
 
         An address that already has an account gets no new account and no error: the caller
-        answers the same either way, and the password is hashed on both paths so timing
-        matches. Returns the new user's id, or None when the address was taken.
+        answers the same either way (it hashed the password on both paths, so timing
+        matches). Returns the new user's id, or None when the address was taken.
         """
         user_id = await self.create_account(
-            conn, email=email, password=password, display_name=display_name
+            conn, email=email, password_hash=password_hash, display_name=display_name
         )
         if user_id is not None:
             await self._send_token_mail(
@@ -166,15 +170,15 @@ class AccountService:
 
     # -- login -------------------------------------------------------------------------------
 
-    async def authenticate(self, conn: AsyncConnection, *, email: str, password: str) -> UserRow:
-        """The user whose password this is, else InvalidCredentials.
+    async def find_for_login(self, conn: AsyncConnection, email: str) -> UserRow | None:
+        return await AccountRepository(conn).user_by_email(normalize_email(email))
+
+    async def check_login(self, user: UserRow | None, password: str) -> UserRow:
+        """The user if `password` is theirs, else InvalidCredentials; no database work.
 
         An unknown address runs one full argon2 verification against a dummy hash, so the
-        answer takes as long as for a real account. A hash made with weaker parameters than
-        today's is replaced while the password is at hand.
+        answer takes as long as for a real account.
         """
-        repo = AccountRepository(conn)
-        user = await repo.user_by_email(normalize_email(email))
         if user is None:
             await self.hasher.verify_dummy(password)
             raise InvalidCredentials()
@@ -184,11 +188,15 @@ class AccountService:
             raise InvalidCredentials(account=user.id)
         if user.email_verified_at is None:
             raise EmailNotVerified()
+        return user
+
+    async def after_login(self, conn: AsyncConnection, user: UserRow, password: str) -> None:
+        """Replace a hash made with weaker parameters than today's, while the password is at
+        hand (rare: only after the parameters rise)."""
         if self.hasher.needs_rehash(user.password_hash):
-            await repo.update_user(
+            await AccountRepository(conn).update_user(
                 user.id, now=self.clock(), password_hash=await self.hasher.hash(password)
             )
-        return user
 
     async def active_user(self, conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
         """The user if they exist and are not disabled."""

@@ -73,17 +73,13 @@ class AuthEdge:
         """The authenticated caller: a Bearer access token, else the session cookie."""
         authorization = request.headers.get("authorization", "")
         scheme, _, credentials = authorization.partition(" ")
-        async with self.db.read() as conn:
-            if scheme.lower() == "bearer" and credentials:
-                return await self.auth.from_bearer(conn, credentials.strip())
-            session_id = request.cookies.get(SESSION_COOKIE)
-            if session_id:
-                return await self.auth.from_cookie(
-                    conn,
-                    session_id,
-                    method=request.method,
-                    csrf_header=request.headers.get(CSRF_HEADER),
-                )
+        if scheme.lower() == "bearer" and credentials:
+            return await self.auth.from_bearer(credentials.strip())
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            return await self.auth.from_cookie(
+                session_id, method=request.method, csrf_header=request.headers.get(CSRF_HEADER)
+            )
         raise NotAuthenticated()
 
     def provide_principal(self) -> Provide:
@@ -123,15 +119,19 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         await edge.throttle.check(
             (LOGIN_ACCOUNT_IP, account_key(data.email, client.ip)), (LOGIN_IP, client.ip)
         )
+        # The password check (argon2, ~20-50 ms of CPU) runs holding no pooled connection.
+        async with edge.db.read() as conn:
+            candidate = await accounts.find_for_login(conn, data.email)
         try:
-            async with edge.outbox.transaction(edge.db) as conn:
-                user = await accounts.authenticate(conn, email=data.email, password=data.password)
-                await accounts.record(conn, user.id, "login.succeeded", client, mode=data.mode)
+            user = await accounts.check_login(candidate, data.password)
         except InvalidCredentials as failure:
-            if failure.account is not None:  # its own transaction: the attempt rolled back
+            if failure.account is not None:
                 async with edge.db.transaction() as conn:
                     await accounts.record(conn, failure.account, "login.failed", client)
             raise
+        async with edge.db.transaction() as conn:
+            await accounts.after_login(conn, user, data.password)
+            await accounts.record(conn, user.id, "login.succeeded", client, mode=data.mode)
         if data.mode == "token":
             return Response(await auth.issue_tokens(user, client), headers=NO_STORE)
         session_id, record = await auth.start_session(user, client)
@@ -150,8 +150,7 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         client = edge.client(request)
         await edge.throttle.check((REFRESH_IP, client.ip))
         try:
-            async with edge.db.read() as conn:
-                pair = await auth.refresh(conn, data.refresh_token)
+            pair = await auth.refresh(data.refresh_token)
         except RefreshReused as reused:
             async with edge.db.transaction() as conn:
                 await accounts.record(

@@ -5,6 +5,9 @@ token that rotates on every use (the family is kept server-side; a replayed toke
 Browsers get a server-side session whose id lives only in a `__Host-` cookie. Either way each
 request is checked against live state (the family or session, and the user row), so logout,
 logout-everywhere, a password change and disabling an account take effect at once.
+
+The service opens its own short reads, one at a time: a pooled connection is never held
+while another is taken (store calls open their own), which under load would deadlock the pool.
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from waymark.features.accounts.errors import CsrfFailed, NotAuthenticated
 from waymark.features.accounts.repository import UserRow
 from waymark.features.accounts.service import AccountService, ClientInfo, hash_token, new_token
 from waymark.features.auth.schemas import Principal, SessionView, TokenPair
 from waymark.infra.security.jwt import AccessTokens, InvalidToken
+from waymark.infra.sql.database import Database
 from waymark.kernel.ports import (
     RefreshFamily,
     RefreshTokenStore,
@@ -62,6 +64,7 @@ class AuthService:
         self,
         *,
         accounts: AccountService,
+        db: Database,
         tokens: AccessTokens,
         sessions: SessionStore,
         families: RefreshTokenStore,
@@ -69,6 +72,7 @@ class AuthService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.accounts = accounts
+        self.db = db
         self.tokens = tokens
         self.sessions = sessions
         self.families = families
@@ -116,7 +120,7 @@ class AuthService:
         await self.sessions.create(record)
         return session_id, record
 
-    async def refresh(self, conn: AsyncConnection, refresh_token: str) -> TokenPair:
+    async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token. A token already rotated (after the grace window) revokes
         its whole family: RefreshReused, for the caller to audit."""
         now = self.clock()
@@ -133,7 +137,9 @@ class AuthService:
         if not isinstance(result, Rotated):
             raise InvalidToken(f"refresh token {result.reason}")
         user_id = uuid.UUID(result.family.user_id)
-        if await self.accounts.active_user(conn, user_id) is None:
+        async with self.db.read() as conn:
+            user = await self.accounts.active_user(conn, user_id)
+        if user is None:
             await self.families.revoke_family(result.family.id)
             raise InvalidToken("account gone or disabled")
         return self._pair(user_id, result.family.id, result.token, now)
@@ -146,7 +152,7 @@ class AuthService:
 
     # -- every request -----------------------------------------------------------------------
 
-    async def from_bearer(self, conn: AsyncConnection, token: str) -> Principal:
+    async def from_bearer(self, token: str) -> Principal:
         now = self.clock()
         try:
             claims = self.tokens.verify(token, now=now)
@@ -155,13 +161,13 @@ class AuthService:
         kind, _, family_id = claims.sid.partition(":")
         if kind != "f" or not await self.families.is_live(family_id, now=now):
             raise NotAuthenticated("the session of this token has ended")
-        user = await self._require_live_user(conn, uuid.UUID(claims.sub), issued_at=claims.iat)
+        user = await self._require_live_user(uuid.UUID(claims.sub), issued_at=claims.iat)
         return Principal(
             user_id=user.id, via="bearer", session_ref=claims.sid, session_key=family_id, user=user
         )
 
     async def from_cookie(
-        self, conn: AsyncConnection, session_id: str, *, method: str, csrf_header: str | None
+        self, session_id: str, *, method: str, csrf_header: str | None
     ) -> Principal:
         id_hash = hash_token(session_id)
         record = await self.sessions.touch(id_hash, now=self.clock())
@@ -171,9 +177,7 @@ class AuthService:
             csrf_header and hmac.compare_digest(csrf_header.encode(), record.csrf_token.encode())
         ):
             raise CsrfFailed()
-        user = await self._require_live_user(
-            conn, uuid.UUID(record.user_id), issued_at=record.created_at
-        )
+        user = await self._require_live_user(uuid.UUID(record.user_id), issued_at=record.created_at)
         return Principal(
             user_id=user.id,
             via="cookie",
@@ -182,10 +186,11 @@ class AuthService:
             user=user,
         )
 
-    async def _require_live_user(
-        self, conn: AsyncConnection, user_id: uuid.UUID, *, issued_at: float
-    ) -> UserRow:
-        user = await self.accounts.active_user(conn, user_id)
+    async def _require_live_user(self, user_id: uuid.UUID, *, issued_at: float) -> UserRow:
+        # A connection only for this read: never held while a store call takes another one
+        # (with a full pool that would wait on itself).
+        async with self.db.read() as conn:
+            user = await self.accounts.active_user(conn, user_id)
         if user is None:
             raise NotAuthenticated("account gone or disabled")
         # Whole seconds: JWT `iat` has no fraction, so compare at that resolution.
