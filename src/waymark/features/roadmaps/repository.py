@@ -25,6 +25,7 @@ from waymark.features.roadmaps.tables import (
     roadmap_versions,
     roadmaps,
 )
+from waymark.infra.sql.database import HotRead
 
 
 class RoadmapState(msgspec.Struct, frozen=True):
@@ -148,19 +149,19 @@ class RoadmapRepository:
         )
 
     async def get_topic(self, slug: str, topic_id: str) -> TopicDetail | None:
-        row = (await self.conn.execute(_TOPIC_QUERY, {"slug": slug, "topic_id": topic_id})).first()
+        row = await _TOPIC_READ.one_or_none(self.conn, {"slug": slug, "topic_id": topic_id})
         if row is None:
             return None
         return TopicDetail(
-            id=row.key,
-            title=row.title,
-            description=row.description,
-            kind=row.kind,
-            position=row.position,
+            id=row["key"],
+            title=row["title"],
+            description=row["description"],
+            kind=row["kind"],
+            position=row["position"],
             section=SectionRef(
-                id=row.section_key, title=row.section_title, position=row.section_position
+                id=row["section_key"], title=row["section_title"], position=row["section_position"]
             ),
-            roadmap=RoadmapRef(slug=row.slug, title=row.roadmap_title),
+            roadmap=RoadmapRef(slug=row["slug"], title=row["roadmap_title"]),
         )
 
     async def get_state(self, slug: str) -> RoadmapState | None:
@@ -361,3 +362,6 @@ _TOPIC_QUERY = (
         roadmap_topics.c.retired_at.is_(None),
     )
 )
+
+# The hottest per-topic read goes straight to the driver (see HotRead).
+_TOPIC_READ = HotRead(_TOPIC_QUERY)

@@ -8,12 +8,12 @@ ends and rolls back if it raises. Services receive the connection and never comm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Select, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -127,3 +127,33 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         if options.get("isolation_level") == "AUTOCOMMIT":
             return
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITES, False) else "BEGIN")
+
+
+class HotRead:
+    """A one-row SELECT compiled once and, on PostgreSQL, run on the asyncpg connection itself.
+
+    For the hottest reads only (DESIGN.md: "hot reads may go straight to the driver behind the
+    repository"): it skips SQLAlchemy's per-execution work (compiled-cache lookup, parameter
+    and result processing) but keeps its pool, so transactions and pool limits stay one
+    mechanism. Other databases run the statement through SQLAlchemy as usual.
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: tuple[str, tuple[str, ...]] | None = None
+
+    async def one_or_none(
+        self, conn: AsyncConnection, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        if conn.dialect.name != "postgresql":
+            row = (await conn.execute(self.statement, dict(params))).first()
+            return row._mapping if row is not None else None
+        if self._compiled is None:
+            compiled = self.statement.compile(dialect=conn.dialect)
+            self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
+        sql, names = self._compiled
+        raw = await conn.get_raw_connection()
+        record: Mapping[str, Any] | None = await raw.driver_connection.fetchrow(  # type: ignore[union-attr]
+            sql, *(params[name] for name in names)
+        )
+        return record
