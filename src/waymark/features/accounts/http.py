@@ -12,6 +12,13 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.params import JSONBody, QueryParameter
 
+from waymark.features.accounts.errors import (
+    CsrfFailed,
+    InvalidEmailToken,
+    NotAuthenticated,
+    RateLimited,
+    WrongPassword,
+)
 from waymark.features.accounts.schemas import (
     Accepted,
     AuditEvent,
@@ -34,8 +41,10 @@ from waymark.features.auth.policies import (
     VERIFY_IP,
     account_key,
 )
+from waymark.kernel.errors import ServiceUnavailable, ValidationFailed
 from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from waymark.transport.http.guards import require_json_body
+from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 REGISTERED = Accepted(detail="If the address can be used, a confirmation link is on its way.")
 RESET_SENT = Accepted(detail="If the address has an account, a reset link is on its way.")
@@ -50,6 +59,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
 
     @post(
         "/register",
+        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
         summary="Create an account (answers the same for taken addresses)",
         status_code=202,
     )
@@ -68,7 +78,10 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         return REGISTERED
 
     @post(
-        "/verify-email", summary="Confirm an email address with the mailed token", status_code=200
+        "/verify-email",
+        responses=documented_problems(*BAD_BODY, InvalidEmailToken, RateLimited),
+        summary="Confirm an email address with the mailed token",
+        status_code=200,
     )
     async def verify_email(
         request: Request[Any, Any, Any], data: JSONBody[VerifyEmailRequest]
@@ -80,7 +93,12 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             await accounts.record(conn, user_id, "email.verified", client)
             return await accounts.me(conn, user_id)
 
-    @post("/password/forgot", summary="Mail a password reset link", status_code=202)
+    @post(
+        "/password/forgot",
+        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
+        summary="Mail a password reset link",
+        status_code=202,
+    )
     async def forgot_password(
         request: Request[Any, Any, Any], data: JSONBody[ForgotPasswordRequest]
     ) -> Accepted:
@@ -90,7 +108,12 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             await accounts.forgot_password(conn, email=data.email)
         return RESET_SENT
 
-    @post("/password/reset", summary="Set a new password with the mailed token", status_code=204)
+    @post(
+        "/password/reset",
+        responses=documented_problems(*BAD_BODY, InvalidEmailToken, RateLimited),
+        summary="Set a new password with the mailed token",
+        status_code=204,
+    )
     async def reset_password(
         request: Request[Any, Any, Any], data: JSONBody[ResetPasswordRequest]
     ) -> None:
@@ -105,6 +128,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
 
     @post(
         "/password/change",
+        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed, WrongPassword),
         summary="Change your password (ends other sessions by default)",
         status_code=204,
     )
@@ -120,12 +144,16 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             await auth.end_all(principal.user_id, keep=principal)
         return Response(None, status_code=204)
 
-    @get("/", summary="Your account")
+    @get("/", summary="Your account", responses=documented_problems(NotAuthenticated))
     async def me(principal: Caller) -> Response[Me]:
         # The principal's user row was read for this request: no second query.
         return Response(accounts.profile_of(principal.user), headers=NO_STORE)
 
-    @patch("/", summary="Change your profile")
+    @patch(
+        "/",
+        summary="Change your profile",
+        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed),
+    )
     async def update_me(data: JSONBody[ProfilePatch], principal: Caller) -> Response[Me]:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         async with edge.db.transaction() as conn:
@@ -135,6 +163,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
 
     @post(
         "/email",
+        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed, WrongPassword),
         summary="Change your email address (confirmed by a link to the new one)",
         status_code=202,
     )
@@ -150,14 +179,23 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             )
         return EMAIL_CHANGE_SENT
 
-    @delete("/", summary="Delete your account and its data", status_code=204)
+    @delete(
+        "/",
+        summary="Delete your account and its data",
+        status_code=204,
+        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed, WrongPassword),
+    )
     async def delete_me(data: JSONBody[DeleteAccountRequest], principal: Caller) -> Response[None]:
         async with edge.db.transaction() as conn:
             await accounts.delete_account(conn, principal.user_id, password=data.password)
         await auth.end_all(principal.user_id)
         return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
 
-    @get("/audit", summary="Authentication events of your account, newest first")
+    @get(
+        "/audit",
+        responses=documented_problems(NotAuthenticated, ValidationFailed),
+        summary="Authentication events of your account, newest first",
+    )
     async def audit(
         principal: Caller, limit: Limit = DEFAULT_LIMIT, before: Before = None
     ) -> Response[list[AuditEvent]]:

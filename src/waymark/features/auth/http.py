@@ -10,7 +10,13 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, PathParameter
 
-from waymark.features.accounts.errors import InvalidCredentials, NotAuthenticated
+from waymark.features.accounts.errors import (
+    CsrfFailed,
+    EmailNotVerified,
+    InvalidCredentials,
+    NotAuthenticated,
+    RateLimited,
+)
 from waymark.features.accounts.service import AccountService, ClientInfo
 from waymark.features.auth.policies import (
     LOGIN_ACCOUNT_IP,
@@ -29,11 +35,12 @@ from waymark.features.auth.schemas import (
 )
 from waymark.features.auth.service import AuthService, RefreshReused
 from waymark.infra.outbox import Outbox
-from waymark.infra.security.jwt import KeyRing
+from waymark.infra.security.jwt import InvalidToken, KeyRing
 from waymark.infra.sql.database import Database
-from waymark.kernel.errors import NotFound
+from waymark.kernel.errors import NotFound, ServiceUnavailable
 from waymark.transport.http.client import Network, client_ip
 from waymark.transport.http.guards import require_json_body
+from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 Caller = NamedDependency[Principal]
 """The authenticated caller, injected into any route that names a `principal` parameter."""
@@ -111,7 +118,14 @@ SessionRef = Annotated[
 def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
     auth, accounts = edge.auth, edge.accounts
 
-    @post("/login", summary="Log in with email and password", status_code=200)
+    @post(
+        "/login",
+        responses=documented_problems(
+            *BAD_BODY, InvalidCredentials, EmailNotVerified, RateLimited, ServiceUnavailable
+        ),
+        summary="Log in with email and password",
+        status_code=200,
+    )
     async def login(
         request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
     ) -> Response[TokenPair | SessionLogin]:
@@ -143,7 +157,12 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
             cookies=[session_cookie(session_id, max_age=int(auth.policy.session_absolute))],
         )
 
-    @post("/refresh", summary="Trade a refresh token for new tokens (it rotates)", status_code=200)
+    @post(
+        "/refresh",
+        responses=documented_problems(*BAD_BODY, InvalidToken, RateLimited, ServiceUnavailable),
+        summary="Trade a refresh token for new tokens (it rotates)",
+        status_code=200,
+    )
     async def refresh(
         request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]
     ) -> Response[TokenPair]:
@@ -159,7 +178,12 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
             raise
         return Response(pair, headers=NO_STORE)
 
-    @post("/logout", summary="End this session or token family", status_code=204)
+    @post(
+        "/logout",
+        responses=documented_problems(NotAuthenticated, CsrfFailed),
+        summary="End this session or token family",
+        status_code=204,
+    )
     async def logout(request: Request[Any, Any, Any], principal: Caller) -> Response[None]:
         await auth.logout(principal)
         async with edge.db.transaction() as conn:
@@ -167,7 +191,10 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
 
     @post(
-        "/logout-all", summary="End every session and token family of the account", status_code=204
+        "/logout-all",
+        responses=documented_problems(NotAuthenticated, CsrfFailed),
+        summary="End every session and token family of the account",
+        status_code=204,
     )
     async def logout_all(request: Request[Any, Any, Any], principal: Caller) -> Response[None]:
         ended = await auth.end_all(principal.user_id)
@@ -178,11 +205,19 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
             )
         return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
 
-    @get("/sessions", summary="Your sessions and API token families")
+    @get(
+        "/sessions",
+        responses=documented_problems(NotAuthenticated),
+        summary="Your sessions and API token families",
+    )
     async def list_sessions(principal: Caller) -> Response[list[SessionView]]:
         return Response(await auth.list_sessions(principal), headers=NO_STORE)
 
-    @delete("/sessions/{session_ref:str}", summary="End one of your sessions or token families")
+    @delete(
+        "/sessions/{session_ref:str}",
+        responses=documented_problems(NotAuthenticated, CsrfFailed, NotFound),
+        summary="End one of your sessions or token families",
+    )
     async def revoke_session(
         request: Request[Any, Any, Any], principal: Caller, session_ref: SessionRef
     ) -> None:

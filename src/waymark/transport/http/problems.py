@@ -13,6 +13,7 @@ import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from waymark.kernel import errors
@@ -157,6 +158,30 @@ def _validation_problem(
 def _label(part: Any) -> str:
     """`ParamType.QUERY` -> `query`; plain strings as they are."""
     return str(getattr(part, "value", part))
+
+
+def documented_problems(*errors: type[WaymarkError]) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for the errors a route can answer, each status listing its codes."""
+    by_status: dict[int, list[type[WaymarkError]]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error)
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+            description="; ".join(f"`{e.code}`: {e.title}" for e in group),
+        )
+        for status, group in sorted(by_status.items())
+    }
+
+
+BAD_BODY: tuple[type[WaymarkError], ...] = (
+    errors.MalformedBody,
+    errors.ValidationFailed,
+    errors.UnsupportedMediaType,
+    errors.PayloadTooLarge,
+)
 
 
 def exception_handlers() -> ExceptionHandlersMap:
