@@ -326,3 +326,27 @@ async def test_no_request_holds_two_pooled_connections(database_url: str, tmp_pa
             (await client.post("/api/v1/auth/logout", headers=auth)).status_code,
         ]
     assert statuses == [200, 200, 200, 200, 204]
+
+
+async def test_verification_can_be_resent_and_the_old_link_dies(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "nia@example.org"
+    await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    first = token_in(await wait_for_mail(mail_dir, email))
+    resent = await client.post("/api/v1/auth/verify-email/resend", json={"email": email})
+    unknown = await client.post("/api/v1/auth/verify-email/resend", json={"email": "x@example.org"})
+    assert (resent.status_code, resent.json()) == (unknown.status_code, unknown.json())
+    assert resent.status_code == 202
+    second = token_in(await wait_for_mail(mail_dir, email, count=2))
+    assert second != first
+    old = await client.post("/api/v1/auth/verify-email", json={"token": first})
+    assert old.status_code == 400
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": second})
+    ).status_code == 200
+    statuses = [
+        (await client.post("/api/v1/auth/verify-email/resend", json={"email": email})).status_code
+        for _ in range(3)
+    ]
+    assert statuses[-1] == 429  # three an hour per address

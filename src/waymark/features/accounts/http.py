@@ -37,6 +37,8 @@ from waymark.features.auth.policies import (
     FORGOT_ACCOUNT,
     FORGOT_IP,
     REGISTER_IP,
+    RESEND_ACCOUNT,
+    RESEND_IP,
     RESET_IP,
     VERIFY_IP,
     account_key,
@@ -92,6 +94,21 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             user_id = await accounts.verify_email(conn, data.token)
             await accounts.record(conn, user_id, "email.verified", client)
             return await accounts.me(conn, user_id)
+
+    @post(
+        "/verify-email/resend",
+        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
+        summary="Mail a new confirmation link (answers the same for any address)",
+        status_code=202,
+    )
+    async def resend_verification(
+        request: Request[Any, Any, Any], data: JSONBody[ForgotPasswordRequest]
+    ) -> Accepted:
+        client = edge.client(request)
+        await edge.throttle.check((RESEND_IP, client.ip), (RESEND_ACCOUNT, account_key(data.email)))
+        async with edge.outbox.transaction(edge.db) as conn:
+            await accounts.resend_verification(conn, email=data.email)
+        return REGISTERED
 
     @post(
         "/password/forgot",
@@ -210,6 +227,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             route_handlers=[
                 register,
                 verify_email,
+                resend_verification,
                 forgot_password,
                 reset_password,
                 change_password,

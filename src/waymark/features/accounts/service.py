@@ -136,6 +136,24 @@ class AccountService:
             )
         return user_id
 
+    async def resend_verification(self, conn: AsyncConnection, *, email: str) -> None:
+        """A fresh confirmation link for an unconfirmed account (the old one stops working);
+        nothing for unknown or confirmed addresses, and the caller answers the same."""
+        repo = AccountRepository(conn)
+        user = await repo.user_by_email(normalize_email(email))
+        if user is None or user.email_verified_at is not None or user.disabled_at is not None:
+            return
+        await repo.revoke_email_tokens(user.id, "verify-email", self.clock())
+        await self._send_token_mail(
+            conn,
+            user_id=user.id,
+            to=user.email,
+            purpose="verify-email",
+            template="verify-email",
+            path="/verify-email",
+            ttl=self.verify_ttl,
+        )
+
     async def verify_email(self, conn: AsyncConnection, token: str) -> uuid.UUID:
         """Confirm an address: a new account's, or the new one of an email change."""
         repo = AccountRepository(conn)
