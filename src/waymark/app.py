@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,7 @@ from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.problems import exception_handlers
 
 DOCS_ASSETS = "/schema/assets"
+KEY_RELOAD_SECONDS = 10.0
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -36,14 +38,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         # Each process relays the outbox; leases keep two relays off the same message.
         stop = asyncio.Event()
-        relay = asyncio.create_task(
-            container.relay.run_forever(stop, settings.outbox.poll_interval), name="outbox-relay"
-        )
+        background = [
+            asyncio.create_task(
+                container.relay.run_forever(stop, settings.outbox.poll_interval),
+                name="outbox-relay",
+            ),
+            asyncio.create_task(_follow_key_rotation(container, stop), name="key-reload"),
+        ]
         try:
             yield
         finally:
             stop.set()
-            await relay
+            await asyncio.gather(*background)
             await container.aclose()
 
     app = Litestar(
@@ -74,6 +80,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         access_log_enabled=settings.log.access,
     )
     return app
+
+
+async def _follow_key_rotation(container: Container, stop: asyncio.Event) -> None:
+    """Pick up signing keys rotated by `waymark keys rotate` (a stat every few seconds)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), KEY_RELOAD_SECONDS)
+        container.keys.reload()
 
 
 def _openapi_config() -> OpenAPIConfig:

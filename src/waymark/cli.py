@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from waymark.container import Container
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.observability.logging import configure_logging
+from waymark.infra.security.jwt import KeyRing
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.urls import redact
@@ -34,8 +36,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 roadmaps_app = typer.Typer(help="Import, export and inspect roadmaps.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.add_typer(roadmaps_app, name="roadmaps")
 
 console = Console(stderr=True)
@@ -309,6 +313,39 @@ def users_create(
         asyncio.run(_run())
     except WaymarkError as error:
         raise _fail(error) from None
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable an account: its logins, sessions and access tokens stop working at once."""
+
+    async def _run() -> None:
+        container = Container(_settings())
+        try:
+            async with container.db.transaction() as conn:
+                user = await container.accounts.find_for_login(conn, email)
+                if user is None:
+                    console.print(f"[red]error[/red] (not-found): no account {email}")
+                    raise typer.Exit(code=2)
+                await container.accounts.disable(conn, user.id)
+            ended = await container.auth.end_all(user.id)
+        finally:
+            await container.aclose()
+        out.print(f"{email} disabled; {ended} session(s) ended")
+
+    asyncio.run(_run())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Start signing access tokens with a new key. The previous key keeps verifying for
+    WAYMARK_AUTH__SIGNING_KEY_RETENTION seconds; running servers pick the new key up within
+    seconds."""
+    settings = _settings()
+    path = settings.auth.signing_keys_file or settings.var_dir / "jwt-signing-keys.json"
+    ring = KeyRing.open(path, now=time.time(), retain_for=settings.auth.signing_key_retention)
+    new = ring.rotate(now=time.time())
+    out.print(f"signing with {new.kid}; {len(ring.keys)} key(s) in {path}")
 
 
 def main() -> None:

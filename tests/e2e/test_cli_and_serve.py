@@ -171,3 +171,22 @@ def test_users_create_reads_the_password_from_stdin(env: dict[str, str]) -> None
     weak = create("weak@example.org", "password")
     assert weak.returncode == 2
     assert "validation-failed" in weak.stderr
+
+
+def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
+    waymark(env, "db", "upgrade")
+    first = waymark(env, "keys", "rotate")
+    assert "2 key(s)" in first.stdout
+    subprocess.run(
+        [sys.executable, "-m", "waymark", "users", "create", "off@example.org"],
+        env=env,
+        input="a long enough passphrase\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    disabled = waymark(env, "users", "disable", "off@example.org")
+    assert "disabled" in disabled.stdout
+    missing = waymark(env, "users", "disable", "nobody@example.org", check=False)
+    assert missing.returncode == 2

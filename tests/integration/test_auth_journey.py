@@ -21,6 +21,7 @@ from tests.auth_helpers import (
     wait_for_mail,
 )
 from waymark.app import create_app
+from waymark.infra.sql.database import Database
 from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 
@@ -350,3 +351,23 @@ async def test_verification_can_be_resent_and_the_old_link_dies(
         for _ in range(3)
     ]
     assert statuses[-1] == 429  # three an hour per address
+
+
+async def test_disabling_an_account_ends_its_access_at_once(
+    client: Client, mail_dir: Path, db: Database
+) -> None:
+    email = "oz@example.org"
+    await register_verified(client, mail_dir, email)
+    tokens = await login_tokens(client, email)
+    accounts = client.app.state.container.accounts
+    async with db.transaction() as conn:  # the test's own pool, on the test's loop
+        user = await accounts.find_for_login(conn, email)
+        assert user is not None
+        await accounts.disable(conn, user.id)
+    assert (await client.get("/api/v1/me", headers=bearer(tokens))).status_code == 401
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 401

@@ -305,8 +305,14 @@ class KeyRing:
         return self._active
 
     def verification_key(self, kid: str, *, now: float) -> SigningKey | None:
-        """The key named `kid` if it may verify a token at `now`, else None."""
+        """The key named `kid` if it may verify a token at `now`, else None.
+
+        An unknown kid re-checks the key file once (a stat): another process may have rotated
+        and already signed with the new key before this one's periodic reload.
+        """
         key = self._by_kid.get(kid)
+        if key is None and self.reload():
+            key = self._by_kid.get(kid)
         if key is None or (key.retired_at is not None and now >= key.retired_at + self.retain_for):
             return None
         return key
