@@ -61,6 +61,10 @@ class ServerSettings:
             "WAYMARK_LOG__LEVEL": self.log_level,
             "WAYMARK_DB__POOL_SIZE": str(self.pool_size),
             "WAYMARK_DB__MAX_OVERFLOW": str(self.max_overflow),
+            # wrk is the only client, on loopback; trusting it as a proxy lets `login` give
+            # each request its own client IP (X-Forwarded-For), as a crowd of users would,
+            # so the per-account-and-IP throttle does not turn the run into 429s.
+            "WAYMARK_HTTP__TRUSTED_PROXIES": '["127.0.0.1/32"]',
         }
 
 

@@ -1,0 +1,52 @@
+"""`login`: `POST /api/v1/auth/login` with the right password, tokens out.
+
+Login is bound by argon2 (~20-50 ms of CPU by design), so its limit is argon2 itself: a raw
+ASGI app verifying the same password against the same hash with the same parameters and the
+same number of hashes at once. Each request carries its own client IP (X-Forwarded-For from a
+trusted loopback proxy, see config.py), as many users logging in would, so the throttle per
+account and IP (5 in 5 minutes) stays out of the way.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench.scenario import AppContext, Request, Scenario, Target, Workload, fetch
+from bench.scenarios.auth_me import EMAIL, PASSWORD, _create_user
+
+DISTINCT_CLIENTS = 5000
+
+
+def _login(ip: str) -> Request:
+    return Request(
+        "/api/v1/auth/login",
+        method="POST",
+        headers={"content-type": "application/json", "x-forwarded-for": ip},
+        body=json.dumps({"email": EMAIL, "password": PASSWORD}).encode(),
+    )
+
+
+def prepare(ctx: AppContext) -> Workload:
+    _create_user(ctx)
+    sample = fetch(ctx.port, _login("198.18.255.254"))
+    if sample.status != 200:
+        raise RuntimeError(f"login answered {sample.status}: {sample.body[:300]!r}")
+    # 198.18.0.0/15: the benchmarking range (RFC 2544); these addresses are only labels.
+    ips = [f"198.18.{n // 250}.{n % 250 + 1}" for n in range(DISTINCT_CLIENTS)]
+    return Workload(
+        requests=[_login(ip) for ip in ips],
+        expect_status=200,
+        limit_config={"email": EMAIL, "password": PASSWORD, "concurrency": 2},
+    )
+
+
+SCENARIO = Scenario(
+    name="login",
+    summary="POST /api/v1/auth/login (argon2id verify, tokens issued), one client IP per request",
+    limit_app="bench.limits.raw_login:app",
+    limit_summary="raw ASGI running one argon2id verification per request with the app's "
+    "parameters, 2 at once in threads (the app's cap)",
+    prepare=prepare,
+    profiles=("production",),
+    targets=(Target(min_ratio=0.5),),
+)
