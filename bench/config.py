@@ -73,7 +73,7 @@ class RunSettings:
     """One run of the harness; the defaults fit a full run in about 10 minutes on 2 cores."""
 
     connections: tuple[int, ...] = (64, 512)
-    duration: float = 8.0
+    duration: float = 6.0
     warmup: float = 4.0
     rounds: int = 3
     threads: int = 2

@@ -14,7 +14,7 @@ import json
 from bench.scenario import AppContext, Request, Scenario, Target, Workload, fetch
 from bench.scenarios.auth_me import EMAIL, PASSWORD, _create_user
 
-DISTINCT_CLIENTS = 5000
+DISTINCT_CLIENTS = 2000
 
 
 def _login(ip: str) -> Request:
