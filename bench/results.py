@@ -166,6 +166,12 @@ class Case:
             p99 = self.median("app", "p99_ms")
             met &= p99 < target.max_p99_ms
             measured.append(f"p99 {p99:.1f} ms")
+        errors = self.errors
+        if errors["app"] or errors["limit"]:
+            # A side that answered with errors (timeouts, non-2xx) did different work: the
+            # ratio compares nothing, so no target counts as met.
+            met = False
+            measured.append(f"INVALID: {errors['app']} app / {errors['limit']} limit errors")
         return Verdict(target, met, ", ".join(measured))
 
     def summary_json(self) -> dict[str, Any]:
