@@ -21,7 +21,6 @@ _TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
 VERIFY = "Confirm your email address"
 RESET = "Reset your password"
 PASSWORD_CHANGED = "Your password was changed"
-EMAIL_CHANGED = "Your email address was changed"
 
 
 async def wait_for_mail(

@@ -149,10 +149,8 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         if data.mode == "token":
             return Response(await auth.issue_tokens(user, client), headers=NO_STORE)
         session_id, record = await auth.start_session(user, client)
-        async with edge.db.read() as conn:
-            me = await accounts.me(conn, user.id)
         return Response(
-            SessionLogin(user=me, csrf_token=record.csrf_token),
+            SessionLogin(user=accounts.profile_of(user), csrf_token=record.csrf_token),
             headers=NO_STORE,
             cookies=[session_cookie(session_id, max_age=int(auth.policy.session_absolute))],
         )

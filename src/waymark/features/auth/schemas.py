@@ -51,7 +51,6 @@ class SessionView(msgspec.Struct, kw_only=True):
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Who is calling, established once per request."""
 
-    user_id: uuid.UUID
     via: Literal["bearer", "cookie"]
     session_ref: str
     """`s:<hash prefix>` for a browser session, `f:<family id>` for an API client."""
@@ -59,3 +58,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The store key: the session id hash or the refresh family id."""
     user: UserRow
     """The account as read for this request (live, not disabled)."""
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.user.id

@@ -162,9 +162,7 @@ class AuthService:
         if kind != "f" or not await self.families.is_live(family_id, now=now):
             raise NotAuthenticated("the session of this token has ended")
         user = await self._require_live_user(uuid.UUID(claims.sub), issued_at=claims.iat)
-        return Principal(
-            user_id=user.id, via="bearer", session_ref=claims.sid, session_key=family_id, user=user
-        )
+        return Principal(via="bearer", session_ref=claims.sid, session_key=family_id, user=user)
 
     async def from_cookie(
         self, session_id: str, *, method: str, csrf_header: str | None
@@ -179,7 +177,6 @@ class AuthService:
             raise CsrfFailed()
         user = await self._require_live_user(uuid.UUID(record.user_id), issued_at=record.created_at)
         return Principal(
-            user_id=user.id,
             via="cookie",
             session_ref=f"s:{id_hash[:16]}",
             session_key=id_hash,
