@@ -86,6 +86,11 @@ class RunSettings:
             "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         )
     )
+    redis_url: str = field(
+        default_factory=lambda: os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    """Production's Redis (sessions, refresh families, rate limits); keys of a run carry a
+    prefix of their own and are deleted when it ends."""
     database_name: str = "waymark_bench"
     waymark_cmd: tuple[str, ...] = ()
     output_dir: Path = RESULTS_DIR

@@ -30,6 +30,8 @@ class Measurement:
     machine_busy_s: float = 0.0
     """CPU seconds the whole machine was busy (all cores, softirq included) during the run."""
     machine_idle_s: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Responses by HTTP status, when the driver counted them."""
 
     @property
     def machine_busy(self) -> float:

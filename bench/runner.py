@@ -72,7 +72,7 @@ def plan(
 
 
 def estimate_seconds(settings: RunSettings, groups: list[tuple[Profile, list[Scenario]]]) -> float:
-    cases = sum(len(scs) for _, scs in groups) * len(settings.connections)
+    cases = sum(len(sc.connection_counts(settings.connections)) for _, scs in groups for sc in scs)
     per_case = 2 * (settings.warmup + 1) + settings.rounds * 2 * (settings.duration + 0.7)
     return cases * per_case + 15 * len(groups) + 5 * cases / max(1, len(settings.connections))
 
@@ -150,6 +150,7 @@ class Runner:
             db_cpu_s=db_cpu,
             machine_busy_s=busy_after - busy_before,
             machine_idle_s=idle_after - idle_before,
+            statuses=result.statuses,
         )
 
     def check_alike(
@@ -199,7 +200,11 @@ class Runner:
                 m = self.measure(side, connections, s.duration)
                 measured[side.name] = m
                 self.tracker.advance()
-                errors = f"  [red]{m.error_count} errors[/]" if m.error_count else ""
+                errors = (
+                    f"  [red]{m.error_count} errors{_by_status(m, app.workload)}[/]"
+                    if m.error_count
+                    else ""
+                )
                 if m.unaccepted:
                     errors += f"  [yellow]{m.unaccepted} conns unaccepted[/]"
                 self.tracker.print(
@@ -230,7 +235,9 @@ class Runner:
         self.report.versions = package_versions()
         self.report.settings = self._settings_facts()
         self._check_quiet()
-        total = sum(len(g) for _, g in groups) * len(s.connections) * s.rounds * 2
+        total = sum(len(sc.connection_counts(s.connections)) for _, g in groups for sc in g) * (
+            s.rounds * 2
+        )
         self.console.print(
             f"[bold]Waymark bench[/]: {', '.join(sc.name for sc in self.report.scenarios)} · "
             f"profiles {', '.join(p for p, _ in groups)} · connections "
@@ -273,12 +280,14 @@ class Runner:
             db: Database = stack.enter_context(database(s, profile, workdir))
             if db.server_version:
                 self.report.settings["postgresql_version"] = db.server_version
+            if db.redis_version:
+                self.report.settings["redis_version"] = db.redis_version
             self.tracker.status(f"({profile}) migrating, importing, starting Waymark")
             app_server = start_waymark(procs, s, db, workdir)
             stack.callback(procs.stop, app_server)
             self.tracker.print(
                 f"[bold]{profile}[/]: Waymark up on {app_server.base_url} (pid {app_server.pid}, "
-                f"{db.url.split('@')[-1]})"
+                f"{db.url.split('@')[-1]}{', Redis ' + db.redis_url if db.redis_url else ''})"
             )
             ctx = AppContext(profile, app_server.port, db.url, s.server, workdir)
             for scenario in scenarios:
@@ -312,7 +321,7 @@ class Runner:
             self.check_alike(scenario, workload, app_server, limit_server)
             app = Side("app", app_server, driver, workload, db_pid)
             limit = Side("limit", limit_server, driver, workload, db_pid)
-            for connections in self.settings.connections:
+            for connections in scenario.connection_counts(self.settings.connections):
                 self.run_case(scenario, ctx.profile, connections, app, limit)
         finally:
             procs.stop(limit_server)
@@ -372,6 +381,12 @@ def _json_or_none(body: bytes) -> object:
         return json.loads(body)
     except ValueError:
         return None
+
+
+def _by_status(m: Measurement, workload: Workload) -> str:
+    """` (429: 12, 503: 3)`: the unexpected statuses of a run with errors, when counted."""
+    unexpected = {k: v for k, v in sorted(m.statuses.items()) if k != str(workload.expect_status)}
+    return " (" + ", ".join(f"{k}: {v}" for k, v in unexpected.items()) + ")" if unexpected else ""
 
 
 def _now() -> str:

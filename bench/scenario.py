@@ -86,6 +86,9 @@ class Workload:
     """JSON-serializable; the limit app reads it from the file named by BENCH_LIMIT_CONFIG."""
     same_body: bool = False
     """Whether the limit must answer byte-for-byte the same body (checked before measuring)."""
+    client_ip_per_request: bool = False
+    """Give every request wrk sends its own `X-Forwarded-For` (see `bench/wrk.py`), for
+    scenarios behind a throttle keyed by client IP; the app trusts loopback as its proxy."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class LoadResult:
     client_cpu_s: float
     unaccepted: int | None = None
     """Connections still waiting to be accepted by the server half-way through the run."""
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Responses by HTTP status, when the driver counts them (wrk does for multi-request
+    workloads); empty when it does not."""
 
     @property
     def rps(self) -> float:
@@ -155,6 +161,12 @@ class Scenario:
     targets: tuple[Target, ...] = ()
     driver: Driver | None = None
     """None: wrk cycling over `Workload.requests`."""
+    connections: tuple[int, ...] | None = None
+    """The connection counts to measure at in place of the run's (`-c`), for a scenario
+    whose throughput is so low by design that the run's counts would only measure timeouts."""
+
+    def connection_counts(self, run: tuple[int, ...]) -> tuple[int, ...]:
+        return self.connections or run
 
 
 def discover() -> dict[str, Scenario]:

@@ -24,6 +24,50 @@ class Database:
     server_version: str | None = None
     server_pid: int | None = None
     """PostgreSQL's postmaster, whose process tree's CPU is recorded as database CPU."""
+    redis_url: str | None = None
+    """Production only: the Redis Waymark keeps sessions, families and rate limits in."""
+    redis_prefix: str = ""
+    redis_version: str | None = None
+
+
+async def _redis_info(url: str) -> str:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        return str((await client.info("server"))["redis_version"])
+    finally:
+        await client.aclose()
+
+
+async def _delete_redis_keys(url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        batch = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        for start in range(0, len(batch), 1000):
+            await client.delete(*batch[start : start + 1000])
+    finally:
+        await client.aclose()
+
+
+@contextmanager
+def redis(settings: RunSettings) -> Iterator[tuple[str, str, str]]:
+    """(url, key prefix, version) of the production Redis; the run's keys go afterwards."""
+    _check_loopback(settings.redis_url)
+    try:
+        version = asyncio.run(_redis_info(settings.redis_url))
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot reach Redis at {settings.redis_url} for the production profile "
+            f"(set BENCH_REDIS_URL=redis://127.0.0.1:6379/0): {type(exc).__name__}: {exc}"
+        ) from exc
+    prefix = f"waymark-bench:{os.getpid()}:"
+    try:
+        yield settings.redis_url, prefix, version
+    finally:
+        asyncio.run(_delete_redis_keys(settings.redis_url, prefix))
 
 
 def _with_database(url: str, name: str) -> str:
@@ -85,7 +129,10 @@ def database(settings: RunSettings, profile: Profile, workdir: Path) -> Iterator
             continue
         app_url = _with_database(admin_url, name).replace("postgresql://", "postgresql+asyncpg://")
         try:
-            yield Database(profile, app_url, version, server_pid)
+            with redis(settings) as (redis_url, prefix, redis_version):
+                yield Database(
+                    profile, app_url, version, server_pid, redis_url, prefix, redis_version
+                )
         finally:
             if not settings.keep_database:
                 asyncio.run(_recreate_database(admin_url, name, drop_only=True))
@@ -120,6 +167,11 @@ def waymark_env(server: ServerSettings, db: Database, port: int, workdir: Path) 
             "WAYMARK_VAR_DIR": str(workdir / "var"),
         }
     )
+    if db.redis_url:
+        env["WAYMARK_REDIS_URL"] = db.redis_url
+        env["WAYMARK_REDIS__KEY_PREFIX"] = db.redis_prefix
+    else:
+        env.pop("WAYMARK_REDIS_URL", None)
     return env
 
 

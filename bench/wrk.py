@@ -12,6 +12,7 @@ import json
 import resource
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,11 +58,16 @@ def _lua_string(value: str | bytes) -> str:
     )
 
 
-def lua_script(requests: Sequence[Request]) -> str:
-    """A wrk script that cycles over `requests` and reports in JSON when done."""
+def lua_script(requests: Sequence[Request], *, client_ip_per_request: bool = False) -> str:
+    """A wrk script that cycles over `requests` and reports in JSON when done.
+
+    With `client_ip_per_request`, every request wrk sends carries an `X-Forwarded-For` of its
+    own, unique across the runs of a whole benchmark: `2001:db8:<run>:<thread>:<count>`, in
+    the documentation range (RFC 3849), so a throttle keyed by client IP sees a crowd.
+    """
     if not requests:
         raise ValueError("a workload needs at least one request")
-    if len(requests) == 1:
+    if len(requests) == 1 and not client_ip_per_request:
         # No request() function: wrk formats the request once and reuses it, its fastest path.
         (req,) = requests
         lines = [f"wrk.method = {_lua_string(req.method)}", f"wrk.path = {_lua_string(req.path)}"]
@@ -74,37 +80,67 @@ def lua_script(requests: Sequence[Request]) -> str:
         lines = ["local requests = {}"]
         for req in requests:
             headers = ", ".join(
-                f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in req.headers.items()
+                f"[{_lua_string(k)}] = {_lua_string(v)}"
+                for k, v in req.headers.items()
+                if not (client_ip_per_request and k.lower() == "x-forwarded-for")
             )
             body = _lua_string(req.body) if req.body is not None else "nil"
-            lines.append(
-                f"requests[#requests + 1] = wrk.format({_lua_string(req.method)}, "
-                f"{_lua_string(req.path)}, {{{headers}}}, {body})"
-            )
+            args = f"{_lua_string(req.method)}, {_lua_string(req.path)}, {{{headers}}}, {body}"
+            if client_ip_per_request:
+                lines.append(f"requests[#requests + 1] = {{{args}}}")
+            else:
+                lines.append(f"requests[#requests + 1] = wrk.format({args})")
         lines.append(_CYCLE)
+        lines.append(_UNIQUE_IP if client_ip_per_request else _FIXED)
     pcts = ", ".join(f"'\"p{p:g}\": ' .. latency:percentile({p})" for p in PERCENTILES)
     lines.append(_DONE.replace("PERCENTILES", pcts).replace("MARK", _MARK))
     return "\n".join(lines) + "\n"
 
 
-# Each thread starts at its own offset so that threads do not ask for the same URL in step.
+# Each thread starts at its own offset so that threads do not ask for the same URL in step,
+# and counts the statuses it gets (`done()` sums them), so a run with errors says which.
+# A one-request script has no such count: defining response() makes wrk hand every answer
+# to Lua, which the fastest scenarios would pay for on the client side.
 _CYCLE = """
 local n = #requests
-local threads = 0
+local threads = {}
 local i = 0
+statuses = {}
 
 function setup(thread)
-  threads = threads + 1
-  thread:set("offset", threads * 7)
+  threads[#threads + 1] = thread
+  thread:set("offset", #threads * 7)
+  thread:set("id", #threads)
 end
 
 function init(args)
   i = (tonumber(offset) or 0) % n
+  run = tonumber(args[1]) or 0
 end
 
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+"""
+
+_FIXED = """
 function request()
   i = i % n + 1
   return requests[i]
+end
+"""
+
+_UNIQUE_IP = """
+local sent = 0
+
+function request()
+  i = i % n + 1
+  sent = sent + 1
+  local r = requests[i]
+  r[3]["X-Forwarded-For"] = string.format("2001:db8:%x:%x:%x:%x:%x:1",
+    math.floor(run / 65536) % 65536, run % 65536, tonumber(id) or 0,
+    math.floor(sent / 65536) % 65536, sent % 65536)
+  return wrk.format(r[1], r[2], r[3], r[4])
 end
 """
 
@@ -121,6 +157,19 @@ function done(summary, latency, requests)
       .. ', "mean": ' .. latency.mean .. ', "stdev": ' .. latency.stdev .. ', '
       .. table.concat({PERCENTILES}, ", ") .. '}',
   }
+  if threads ~= nil and type(threads) == "table" then
+    local total = {}
+    for _, thread in ipairs(threads) do
+      for status, count in pairs(thread:get("statuses") or {}) do
+        total[status] = (total[status] or 0) + count
+      end
+    end
+    local counted = {}
+    for status, count in pairs(total) do
+      counted[#counted + 1] = '"' .. status .. '": ' .. count
+    end
+    parts[#parts + 1] = '"statuses": {' .. table.concat(counted, ", ") .. '}'
+  end
   io.write("MARK{" .. table.concat(parts, ", ") .. "}\\n")
 end
 """
@@ -158,7 +207,10 @@ def run_wrk(
     threads: int,
     timeout: float,
 ) -> LoadResult:
-    """Drive load at 127.0.0.1:`port` for `duration` seconds and return wrk's totals."""
+    """Drive load at 127.0.0.1:`port` for `duration` seconds and return wrk's totals.
+
+    The script gets a run number (tenths of a second since the epoch, 32 bits), so runs one
+    after another never share the client IPs of `client_ip_per_request`."""
     threads = max(1, min(threads, connections))
     seconds = max(1, round(duration))
     argv = [
@@ -171,6 +223,8 @@ def run_wrk(
         "-s",
         str(script),
         f"http://{HOST}:{port}/",
+        "--",
+        str(int(time.time() * 10) % 2**32),
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
@@ -199,6 +253,7 @@ def run_wrk(
         latency_ms={k: float(v) / 1000.0 for k, v in data["latency_us"].items()},
         client_cpu_s=client_cpu,
         unaccepted=waiting,
+        statuses={k: int(v) for k, v in data.get("statuses", {}).items()},
     )
 
 
@@ -216,7 +271,9 @@ class WrkDriver:
             return known[1]
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / f"wrk-{len(self._scripts)}.lua"
-        path.write_text(lua_script(workload.requests))
+        path.write_text(
+            lua_script(workload.requests, client_ip_per_request=workload.client_ip_per_request)
+        )
         self._scripts[id(workload)] = (workload, path)
         return path
 
