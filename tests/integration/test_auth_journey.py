@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import event
 
 from tests.auth_helpers import (
     PASSWORD,
@@ -370,3 +372,77 @@ async def test_disabling_an_account_ends_its_access_at_once(
     assert refreshed.status_code == 401
     login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 401
+
+
+async def test_no_pooled_connection_waits_on_argon2(client: Client, mail_dir: Path) -> None:
+    """Every flow that hashes or verifies a password does it before or after its transaction,
+    never inside: a connection held through ~30 ms of argon2 is a pool slot nobody else can
+    use, and under a login flood the pool runs dry. Connections are traced per asyncio task
+    (the outbox relay's own checkouts do not count)."""
+    container = client.app.state.container
+    pool = container.db.engine.sync_engine.pool
+    owners: dict[int, asyncio.Task[Any] | None] = {}
+
+    def checked_out(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        owners[id(record)] = asyncio.current_task()
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        owners.pop(id(record), None)
+
+    event.listen(pool, "checkout", checked_out)
+    event.listen(pool, "checkin", checked_in)
+    hasher = container.hasher
+    held_while_hashing: list[tuple[str, int]] = []
+
+    def traced(name: str) -> Any:
+        real = getattr(hasher, name)
+
+        async def call(*args: Any) -> Any:
+            mine = sum(1 for task in owners.values() if task is asyncio.current_task())
+            held_while_hashing.append((name, mine))
+            return await real(*args)
+
+        return call
+
+    for name in ("hash", "verify", "verify_dummy"):
+        setattr(hasher, name, traced(name))
+    try:
+        email = "pia@example.org"
+        await register_verified(client, mail_dir, email)
+        tokens = await login_tokens(client, email)
+        await client.post(
+            "/api/v1/auth/login", json={"email": "nobody@example.org", "password": "x" * 12}
+        )
+        changed = await client.post(
+            "/api/v1/auth/password/change",
+            json={"current_password": PASSWORD, "new_password": "a second passphrase"},
+            headers=bearer(tokens),
+        )
+        assert changed.status_code == 204, changed.text
+        moved = await client.post(
+            "/api/v1/me/email",
+            json={"new_email": "pia2@example.org", "password": "a second passphrase"},
+            headers=bearer(tokens),
+        )
+        assert moved.status_code == 202, moved.text
+        await client.post("/api/v1/auth/password/forgot", json={"email": email})
+        token = token_in(await wait_for_mail(mail_dir, email, RESET))
+        reset = await client.post(
+            "/api/v1/auth/password/reset",
+            json={"token": token, "new_password": "a third passphrase"},
+        )
+        assert reset.status_code == 204, reset.text
+        tokens = await login_tokens(client, email, "a third passphrase")
+        gone = await client.request(
+            "DELETE", "/api/v1/me", json={"password": "a third passphrase"}, headers=bearer(tokens)
+        )
+        assert gone.status_code == 204, gone.text
+    finally:
+        event.remove(pool, "checkout", checked_out)
+        event.remove(pool, "checkin", checked_in)
+    names = {name for name, _ in held_while_hashing}
+    assert names == {"hash", "verify", "verify_dummy"}
+    assert (
+        len(held_while_hashing) >= 9
+    )  # register, 3 logins + 1 unknown, change x2, email, reset, delete
+    assert [h for h in held_while_hashing if h[1]] == []

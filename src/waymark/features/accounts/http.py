@@ -36,6 +36,7 @@ from waymark.features.auth.http import NO_STORE, AuthEdge, Caller, session_cooki
 from waymark.features.auth.policies import (
     FORGOT_ACCOUNT,
     FORGOT_IP,
+    REAUTH_ACCOUNT,
     REGISTER_IP,
     RESEND_ACCOUNT,
     RESEND_IP,
@@ -51,6 +52,16 @@ from waymark.transport.http.problems import BAD_BODY, documented_problems
 REGISTERED = Accepted(detail="If the address can be used, a confirmation link is on its way.")
 RESET_SENT = Accepted(detail="If the address has an account, a reset link is on its way.")
 EMAIL_CHANGE_SENT = Accepted(detail="A confirmation link is on its way to the new address.")
+
+# Changes that ask for the current password again: throttled per account like a login.
+REAUTH_PROBLEMS = (
+    *BAD_BODY,
+    NotAuthenticated,
+    CsrfFailed,
+    WrongPassword,
+    RateLimited,
+    ServiceUnavailable,
+)
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 Before = Annotated[int | None, QueryParameter(ge=1, description="`id` of the last event seen.")]
@@ -136,26 +147,31 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     ) -> None:
         client = edge.client(request)
         await edge.throttle.check((RESET_IP, client.ip))
+        async with edge.db.read() as conn:
+            user = await accounts.reset_target(conn, data.token)
+        password_hash = await accounts.hash_new_password(data.new_password, email=user.email)
         async with edge.outbox.transaction(edge.db) as conn:
             user_id = await accounts.reset_password(
-                conn, token=data.token, new_password=data.new_password
+                conn, token=data.token, password_hash=password_hash
             )
             await accounts.record(conn, user_id, "password.reset", client)
         await auth.end_all(user_id)
 
     @post(
         "/password/change",
-        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed, WrongPassword),
+        responses=documented_problems(*REAUTH_PROBLEMS),
         summary="Change your password (ends other sessions by default)",
         status_code=204,
     )
     async def change_password(
         request: Request[Any, Any, Any], data: JSONBody[ChangePasswordRequest], principal: Caller
     ) -> Response[None]:
+        await edge.throttle.check((REAUTH_ACCOUNT, str(principal.user_id)))
+        password_hash = await accounts.new_password_hash(
+            principal.user, current=data.current_password, new=data.new_password
+        )
         async with edge.outbox.transaction(edge.db) as conn:
-            await accounts.change_password(
-                conn, principal.user_id, current=data.current_password, new=data.new_password
-            )
+            await accounts.change_password(conn, principal.user, password_hash=password_hash)
             await accounts.record(conn, principal.user_id, "password.changed", edge.client(request))
         if data.end_other_sessions:
             await auth.end_all(principal.user_id, keep=principal)
@@ -180,17 +196,17 @@ def account_routes(edge: AuthEdge) -> list[Router]:
 
     @post(
         "/email",
-        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed, WrongPassword),
+        responses=documented_problems(*REAUTH_PROBLEMS),
         summary="Change your email address (confirmed by a link to the new one)",
         status_code=202,
     )
     async def change_email(
         request: Request[Any, Any, Any], data: JSONBody[ChangeEmailRequest], principal: Caller
     ) -> Accepted:
+        await edge.throttle.check((REAUTH_ACCOUNT, str(principal.user_id)))
+        await accounts.verify_password(principal.user, data.password)
         async with edge.outbox.transaction(edge.db) as conn:
-            await accounts.request_email_change(
-                conn, principal.user_id, new_email=data.new_email, password=data.password
-            )
+            await accounts.request_email_change(conn, principal.user_id, new_email=data.new_email)
             await accounts.record(
                 conn, principal.user_id, "email.change-requested", edge.client(request)
             )
@@ -200,11 +216,13 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         "/",
         summary="Delete your account and its data",
         status_code=204,
-        responses=documented_problems(*BAD_BODY, NotAuthenticated, CsrfFailed, WrongPassword),
+        responses=documented_problems(*REAUTH_PROBLEMS),
     )
     async def delete_me(data: JSONBody[DeleteAccountRequest], principal: Caller) -> Response[None]:
+        await edge.throttle.check((REAUTH_ACCOUNT, str(principal.user_id)))
+        await accounts.verify_password(principal.user, data.password)
         async with edge.db.transaction() as conn:
-            await accounts.delete_account(conn, principal.user_id, password=data.password)
+            await accounts.delete_account(conn, principal.user_id)
         await auth.end_all(principal.user_id)
         return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
 

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.tables import audit_events, email_tokens, users
+from waymark.infra.sql.database import HotRead
 
 
 class UserRow(msgspec.Struct, kw_only=True):
@@ -44,6 +45,9 @@ class AuditRow(msgspec.Struct, kw_only=True):
 
 
 _USER_COLUMNS = [users.c[name] for name in UserRow.__struct_fields__]
+# Read on every authenticated request (the principal's live user row): straight to the driver.
+_USER_BY_ID = HotRead(select(*_USER_COLUMNS).where(users.c.id == bindparam("user_id")))
+_TOKEN_COLUMNS = [email_tokens.c[name] for name in EmailTokenRow.__struct_fields__]
 
 
 class AccountRepository:
@@ -59,8 +63,8 @@ class AccountRepository:
         return UserRow(**row._mapping) if row else None
 
     async def user_by_id(self, user_id: uuid.UUID) -> UserRow | None:
-        row = (await self.conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
-        return UserRow(**row._mapping) if row else None
+        row = await _USER_BY_ID.one_or_none(self.conn, {"user_id": user_id})
+        return UserRow(**row) if row else None
 
     async def insert_user(
         self,
@@ -87,6 +91,17 @@ class AccountRepository:
         await self.conn.execute(
             update(users).where(users.c.id == user_id).values(updated_at=now, **values)
         )
+
+    async def replace_password_hash(
+        self, user_id: uuid.UUID, *, old: str, new: str, now: datetime
+    ) -> bool:
+        """Compare-and-set: store `new` only if the hash is still `old`."""
+        result = await self.conn.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.password_hash == old)
+            .values(password_hash=new, updated_at=now)
+        )
+        return result.rowcount == 1
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
         await self.conn.execute(delete(users).where(users.c.id == user_id))
@@ -115,6 +130,22 @@ class AccountRepository:
             )
         )
 
+    async def live_email_token(
+        self, *, token_hash: str, purpose: str, now: datetime
+    ) -> EmailTokenRow | None:
+        """The token if it is live (known, unused, unexpired, of this purpose); not used up."""
+        row = (
+            await self.conn.execute(
+                select(*_TOKEN_COLUMNS).where(
+                    email_tokens.c.token_hash == token_hash,
+                    email_tokens.c.purpose == purpose,
+                    email_tokens.c.used_at.is_(None),
+                    email_tokens.c.expires_at > now,
+                )
+            )
+        ).first()
+        return EmailTokenRow(**row._mapping) if row else None
+
     async def consume_email_token(
         self, *, token_hash: str, purpose: str, now: datetime
     ) -> EmailTokenRow | None:
@@ -131,14 +162,7 @@ class AccountRepository:
                 email_tokens.c.expires_at > now,
             )
             .values(used_at=now)
-            .returning(
-                email_tokens.c.id,
-                email_tokens.c.user_id,
-                email_tokens.c.purpose,
-                email_tokens.c.new_email,
-                email_tokens.c.expires_at,
-                email_tokens.c.used_at,
-            )
+            .returning(*_TOKEN_COLUMNS)
         )
         row = result.first()
         return EmailTokenRow(**row._mapping) if row else None

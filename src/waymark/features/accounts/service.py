@@ -240,34 +240,63 @@ class AccountService:
             ttl=self.reset_ttl,
         )
 
+    async def reset_target(self, conn: AsyncConnection, token: str) -> UserRow:
+        """The account a live reset token belongs to, without using the token up: the new
+        password is checked and hashed next, outside any transaction."""
+        row = await AccountRepository(conn).live_email_token(
+            token_hash=hash_token(token), purpose="reset-password", now=self.clock()
+        )
+        user = await self.active_user(conn, row.user_id) if row else None
+        if user is None:
+            raise InvalidEmailToken()
+        return user
+
     async def reset_password(
-        self, conn: AsyncConnection, *, token: str, new_password: str
+        self, conn: AsyncConnection, *, token: str, password_hash: str
     ) -> uuid.UUID:
-        """Set a new password from a reset link; the caller ends every session of the user."""
+        """Use the reset token up and set the password hashed from `hash_new_password`; the
+        caller ends every session of the user. A token used meanwhile fails here."""
         repo = AccountRepository(conn)
-        now = self.clock()
         row = await repo.consume_email_token(
-            token_hash=hash_token(token), purpose="reset-password", now=now
+            token_hash=hash_token(token), purpose="reset-password", now=self.clock()
         )
         user = await repo.user_by_id(row.user_id) if row else None
         if user is None:
             raise InvalidEmailToken()
-        self._check_policy(new_password, user.email)
-        await self._set_password(conn, user, new_password)
+        await self._set_password(conn, user, password_hash)
         return user.id
 
-    async def change_password(
-        self, conn: AsyncConnection, user_id: uuid.UUID, *, current: str, new: str
-    ) -> None:
-        user = await self._require_password(conn, user_id, current)
-        self._check_policy(new, user.email)
-        await self._set_password(conn, user, new)
+    async def verify_password(self, user: UserRow, password: str) -> None:
+        """Re-authentication before a sensitive change: WrongPassword unless it is theirs.
+        No database work, so no pooled connection waits on argon2."""
+        if not await self.hasher.verify(user.password_hash, password):
+            raise WrongPassword()
 
-    async def _set_password(self, conn: AsyncConnection, user: UserRow, password: str) -> None:
-        now = self.clock()
-        await AccountRepository(conn).update_user(
-            user.id, now=now, password_hash=await self.hasher.hash(password)
+    async def new_password_hash(self, user: UserRow, *, current: str, new: str) -> str:
+        """Check the current password and the policy, and hash the new one, before the
+        transaction that stores it (`change_password`)."""
+        await self.verify_password(user, current)
+        return await self.hash_new_password(new, email=user.email)
+
+    async def change_password(
+        self, conn: AsyncConnection, user: UserRow, *, password_hash: str
+    ) -> None:
+        """Store a hash from `new_password_hash`, unless the password changed since `user`
+        was read (two changes at once: the later one is refused, not silently lost)."""
+        changed = await AccountRepository(conn).replace_password_hash(
+            user.id, old=user.password_hash, new=password_hash, now=self.clock()
         )
+        if not changed:
+            raise WrongPassword()
+        await self._notify_password_changed(conn, user)
+
+    async def _set_password(self, conn: AsyncConnection, user: UserRow, password_hash: str) -> None:
+        await AccountRepository(conn).update_user(
+            user.id, now=self.clock(), password_hash=password_hash
+        )
+        await self._notify_password_changed(conn, user)
+
+    async def _notify_password_changed(self, conn: AsyncConnection, user: UserRow) -> None:
         await enqueue_mail(
             self.outbox,
             conn,
@@ -279,14 +308,14 @@ class AccountService:
     # -- email change, profile, deletion -----------------------------------------------------
 
     async def request_email_change(
-        self, conn: AsyncConnection, user_id: uuid.UUID, *, new_email: str, password: str
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, new_email: str
     ) -> None:
         """Mail a confirmation link to the new address; the change happens when it is used.
+        The caller re-authenticated the user first (`verify_password`).
 
         A new address that already has an account gets no mail and no error, so this cannot
         probe which addresses are registered.
         """
-        await self._require_password(conn, user_id, password)
         new_email = normalize_email(new_email)
         repo = AccountRepository(conn)
         if await repo.user_by_email(new_email) is not None:
@@ -325,11 +354,9 @@ class AccountService:
             await AccountRepository(conn).update_user(user_id, now=self.clock(), **changes)
         return await self.me(conn, user_id)
 
-    async def delete_account(
-        self, conn: AsyncConnection, user_id: uuid.UUID, *, password: str
-    ) -> None:
-        """Delete the account and, by cascade, everything that hangs off it."""
-        await self._require_password(conn, user_id, password)
+    async def delete_account(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
+        """Delete the account and, by cascade, everything that hangs off it. The caller
+        re-authenticated the user first (`verify_password`)."""
         await AccountRepository(conn).delete_user(user_id)
 
     async def sign_out_everywhere(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
@@ -385,16 +412,6 @@ class AccountService:
         errors = self.policy.check(password, email=email)
         if errors:
             raise ValidationFailed(errors)
-
-    async def _require_password(
-        self, conn: AsyncConnection, user_id: uuid.UUID, password: str
-    ) -> UserRow:
-        user = await AccountRepository(conn).user_by_id(user_id)
-        if user is None:
-            raise NotFound("no such account")
-        if not await self.hasher.verify(user.password_hash, password):
-            raise WrongPassword()
-        return user
 
     async def _send_token_mail(
         self,

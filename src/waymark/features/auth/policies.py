@@ -38,6 +38,8 @@ FORGOT_ACCOUNT = Rule("forgot-account", 3, 3600)
 FORGOT_IP = Rule("forgot-ip", 10, 3600)
 RESET_IP = Rule("reset-ip", 10, 3600)
 REFRESH_IP = Rule("refresh-ip", 120, 60)
+# Re-authentication (current password) before changing the password or email or deleting.
+REAUTH_ACCOUNT = Rule("reauth-account", 5, 300)
 
 
 def account_key(email: str, ip: str = "") -> str:
