@@ -9,6 +9,7 @@ import jwt as pyjwt
 import pytest
 
 from tests.unit.security.conftest import AUDIENCE, ISSUER, NOW
+from waymark.infra.security import jwt as jwt_module
 from waymark.infra.security.jwt import (
     ALGORITHM,
     MAX_LEEWAY,
@@ -124,3 +125,66 @@ def test_we_verify_tokens_pyjwt_signs(tokens: AccessTokens) -> None:
         key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"},
     )  # fmt: skip
     assert tokens.verify(token, now=NOW).sub == "u"  # unknown claims are ignored
+
+
+def _counting(tokens: AccessTokens, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each full (signature-checking) verification `tokens` performs."""
+    checked: list[str] = []
+    full = tokens._verify_signed
+
+    def counted(token: str, *, now: float) -> tuple[AccessClaims, object]:
+        checked.append(token)
+        return full(token, now=now)
+
+    monkeypatch.setattr(tokens, "_verify_signed", counted)
+    return checked
+
+
+def test_a_token_verified_once_skips_the_signature_check_after(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE)
+    checked = _counting(tokens, monkeypatch)
+    token = tokens.issue("u", session_id="s", now=NOW)
+    first = tokens.verify(token, now=NOW)
+    assert [tokens.verify(token, now=NOW + n) for n in range(1, 4)] == [first] * 3
+    assert checked == [token]
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(InvalidToken):
+        tokens.verify(flipped, now=NOW)  # another string: checked in full, and refused
+    assert checked == [token, flipped]
+
+
+def test_a_remembered_token_still_expires(ring: KeyRing) -> None:
+    tokens = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE)
+    token = tokens.issue("u", session_id="s", now=NOW)
+    tokens.verify(token, now=NOW)
+    with pytest.raises(InvalidToken) as caught:
+        tokens.verify(token, now=NOW + 600 + MAX_LEEWAY)
+    assert caught.value.reason == "expired"
+
+
+def test_a_remembered_token_dies_with_its_key() -> None:
+    ring = KeyRing.generate(now=NOW, retain_for=660)
+    tokens = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE)
+    token = tokens.issue("u", session_id="s", now=NOW)
+    tokens.verify(token, now=NOW)
+    ring.rotate(now=NOW + 1)
+    ring.rotate(now=NOW + 700)  # the first key's window is over: it leaves the ring
+    with pytest.raises(InvalidToken) as caught:
+        tokens.verify(token, now=NOW + 200)
+    assert caught.value.reason == "kid"
+
+
+def test_the_cache_of_verified_tokens_is_bounded(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jwt_module, "VERIFIED_CACHE_SIZE", 3)
+    tokens = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE)
+    checked = _counting(tokens, monkeypatch)
+    issued = [tokens.issue("u", session_id="s", now=NOW) for _ in range(5)]
+    for token in issued:
+        tokens.verify(token, now=NOW)
+    tokens.verify(issued[0], now=NOW)  # the oldest was let go: checked again
+    tokens.verify(issued[4], now=NOW)  # the newest is still known
+    assert checked == [*issued, issued[0]]

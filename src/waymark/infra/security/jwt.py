@@ -392,6 +392,10 @@ def _write_private(path: Path, data: bytes, *, exclusive: bool) -> None:
 # -- Tokens -----------------------------------------------------------------------------------
 
 
+VERIFIED_CACHE_SIZE = 4096
+"""Verified access tokens remembered per process (a few MB at most)."""
+
+
 class AccessTokens:
     """Issues and verifies access tokens signed by a `KeyRing`."""
 
@@ -419,6 +423,10 @@ class AccessTokens:
         self.audience = audience
         self.lifetime = int(lifetime)
         self.leeway = leeway
+        # Tokens whose signature this process has checked, with the key that checked it.
+        # A client sends the same token on every request of its 10 minutes, and the RSA
+        # verification is most of what `verify` costs; see `verify` for why this is safe.
+        self._verified: dict[str, tuple[AccessClaims, SigningKey]] = {}
 
     def issue(
         self,
@@ -463,7 +471,28 @@ class AccessTokens:
         """The claims of a valid access token; `InvalidToken` for anything else.
 
         Does not know about revocation: the caller checks `sid` / `iat` against logouts.
+
+        A token verified before skips the signature check: the cache key is the whole token,
+        so the same string carries the same signature over the same bytes. What can change
+        with time is re-checked on every hit: the verifying key must still be the very key
+        object in the ring and within its window (a rotation or a replaced key file drops
+        it), and the time claims must still hold. At most `VERIFIED_CACHE_SIZE` tokens are
+        kept, oldest out first.
         """
+        cached = self._verified.get(token)
+        if cached is not None:
+            claims, key = cached
+            if self.keys.verification_key(key.kid, now=now) is key:
+                self._check_claims(claims, now)
+                return claims
+            del self._verified[token]
+        claims, key = self._verify_signed(token, now=now)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (claims, key)
+        return claims
+
+    def _verify_signed(self, token: str, *, now: float) -> tuple[AccessClaims, SigningKey]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("too long")
         segments = token.split(".")
@@ -492,7 +521,7 @@ class AccessTokens:
         except msgspec.DecodeError:
             raise InvalidToken("claims") from None
         self._check_claims(claims, now)
-        return claims
+        return claims, key
 
     def _check_claims(self, claims: AccessClaims, now: float) -> None:
         if claims.iss != self.issuer:
