@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import event
 
 from waymark.infra.redis import RedisSessionStore
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.ephemeral import SqlSessionStore
-from waymark.kernel.ports import SessionRecord, SessionStore
+from waymark.kernel.ports import TOUCH_GRANULARITY, SessionRecord, SessionStore
 
 T0 = 1_795_000_000.25
 IDLE = 1800.0
@@ -142,6 +145,21 @@ class SessionStoreContract:
         await sessions.create(plain)
         assert await sessions.list_for_user("user-1", now=T0) == [plain]
 
+    async def test_a_touch_may_lag_by_at_most_the_granularity(self, sessions: SessionStore) -> None:
+        await sessions.create(session("s1", idle=100))
+        for now in (T0 + 1, T0 + 2, T0 + 3):
+            touched = await sessions.touch("s1", now=now)
+            assert touched is not None
+            assert T0 <= touched.last_seen_at <= now
+        # Wherever the store recorded the activity, the session outlives the idle timeout
+        # counted from the last request minus the granularity...
+        alive = await sessions.touch("s1", now=T0 + 3 + 100 - TOUCH_GRANULARITY)
+        assert alive is not None
+        # ...and a touch past the granularity is recorded exactly.
+        assert alive.last_seen_at == T0 + 3 + 100 - TOUCH_GRANULARITY
+        (listed,) = await sessions.list_for_user("user-1", now=T0 + 100)
+        assert listed.last_seen_at == T0 + 3 + 100 - TOUCH_GRANULARITY
+
 
 class TestSqlSessionStore(SessionStoreContract):
     @pytest.fixture
@@ -153,6 +171,28 @@ class TestSqlSessionStore(SessionStoreContract):
         await sessions.create(session("long"))
         assert await sessions.purge_expired(T0 + 11) == 1
         assert await sessions.touch("long", now=T0 + 11) is not None
+
+    async def test_touches_within_the_granularity_do_not_write(
+        self, sessions: SqlSessionStore, db: Database
+    ) -> None:
+        await sessions.create(session("s1"))
+        writes: list[str] = []
+
+        def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if not statement.lstrip().upper().startswith(("SELECT", "BEGIN", "COMMIT")):
+                writes.append(statement)
+
+        engine = db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            for step in range(10):
+                assert await sessions.touch("s1", now=T0 + step * 0.4) is not None
+            assert writes == []
+            assert await sessions.touch("s1", now=T0 + TOUCH_GRANULARITY) is not None
+            assert len(writes) == 1
+            assert writes[0].lstrip().upper().startswith("UPDATE")
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
 
 
 class TestRedisSessionStore(SessionStoreContract):

@@ -56,12 +56,21 @@ class SessionRecord(msgspec.Struct, kw_only=True):
     auth_level: Literal["password", "mfa"] = "password"
 
 
+TOUCH_GRANULARITY = 5.0
+"""Seconds a session's recorded activity may lag behind its last request."""
+
+
 class SessionStore(Protocol):
     async def create(self, record: SessionRecord) -> None: ...
 
     async def touch(self, id_hash: str, *, now: float) -> SessionRecord | None:
         """The live session, its idle expiry slid to `now + idle_timeout`; None if absent,
-        idle for longer than `idle_timeout`, or past `absolute_expires_at` (then deleted)."""
+        idle for longer than `idle_timeout`, or past `absolute_expires_at` (then deleted).
+
+        A store may skip the write when the recorded `last_seen_at` is less than
+        `TOUCH_GRANULARITY` seconds old (the embedded store does, so a page of cookie
+        requests is not a page of SQLite writes); the idle expiry then lags `now` by at most
+        that much, and the returned record shows what is recorded."""
         ...
 
     async def delete(self, id_hash: str) -> bool: ...

@@ -1,6 +1,7 @@
 """The embedded ephemeral store: rate limits, sessions and refresh families in SQL tables.
 
-These are infrastructure, not services: each port call is one short transaction of its own.
+These are infrastructure, not services: each port call is one short transaction of its own
+(a session touch reads first, and writes only when the session ended or moved on).
 On SQLite `Database.transaction()` begins IMMEDIATE, so writers queue on the database lock;
 on PostgreSQL every read-modify-write locks its row first (`SELECT ... FOR UPDATE`), and a
 concurrent transaction that finds the row changed under it re-reads it (READ COMMITTED).
@@ -25,6 +26,7 @@ from waymark.infra.sql.ephemeral_tables import (
     ephemeral_sessions,
 )
 from waymark.kernel.ports import (
+    TOUCH_GRANULARITY,
     Invalid,
     RateLimitDecision,
     RefreshFamily,
@@ -140,31 +142,39 @@ class SqlSessionStore:
             )
 
     async def touch(self, id_hash: str, *, now: float) -> SessionRecord | None:
+        """One read; a write only when the session ended or its recorded activity is
+        `TOUCH_GRANULARITY` old (every request of a browser goes through here)."""
         s = ephemeral_sessions
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(s).where(s.c.id_hash == id_hash))).first()
+        if row is None:
+            return None
+        if now > row.expires_at:
+            async with self._db.transaction() as conn:
+                # Unless a touch from another process slid it meanwhile.
+                await conn.execute(delete(s).where(s.c.id_hash == id_hash, s.c.expires_at < now))
+            return None
+        record = _session_record(row)
+        if now - record.last_seen_at < TOUCH_GRANULARITY:
+            return record
+        record.last_seen_at = now
         async with self._db.transaction() as conn:
-            row = (
-                await conn.execute(select(s).where(s.c.id_hash == id_hash).with_for_update())
-            ).first()
-            if row is None:
-                return None
-            if now > row.expires_at:
-                await conn.execute(delete(s).where(s.c.id_hash == id_hash))
-                return None
-            record = _session_record(row)
-            # A clock a little behind another process's never shortens a session.
-            record.last_seen_at = max(record.last_seen_at, now)
-            await conn.execute(
+            slid = await conn.execute(
                 update(s)
-                .where(s.c.id_hash == id_hash)
+                # A clock a little behind another process's never shortens a session.
+                .where(s.c.id_hash == id_hash, s.c.last_seen_at < now)
                 .values(
-                    last_seen_at=record.last_seen_at,
+                    last_seen_at=now,
                     expires_at=expires_at(
-                        last_seen=record.last_seen_at,
+                        last_seen=now,
                         idle_timeout=record.idle_timeout,
                         absolute_expires_at=record.absolute_expires_at,
                     ),
                 )
             )
+            if _rowcount(slid) == 0:  # ended, or touched later by another process, meanwhile
+                row = (await conn.execute(select(s).where(s.c.id_hash == id_hash))).first()
+                return None if row is None else _session_record(row)
         return record
 
     async def delete(self, id_hash: str) -> bool:
