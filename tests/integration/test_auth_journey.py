@@ -446,3 +446,38 @@ async def test_no_pooled_connection_waits_on_argon2(client: Client, mail_dir: Pa
         len(held_while_hashing) >= 9
     )  # register, 3 logins + 1 unknown, change x2, email, reset, delete
     assert [h for h in held_while_hashing if h[1]] == []
+
+
+async def test_a_password_change_gives_the_browser_session_a_new_id(
+    client: Client, mail_dir: Path
+) -> None:
+    """Re-authentication regenerates the session id (SECURITY.md): the old id, which an
+    attacker may have planted or seen, stops working; the page's CSRF token keeps working."""
+    email = "quin@example.org"
+    await register_verified(client, mail_dir, email)
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": PASSWORD, "mode": "session"}
+    )
+    csrf = login.json()["csrf_token"]
+    old = {"cookie": login.headers["set-cookie"].split(";")[0]}
+    client.app.state.container.auth.clock = _later(client.app, 1500)  # 25 minutes on
+    changed = await client.post(
+        "/api/v1/auth/password/change",
+        json={"current_password": PASSWORD, "new_password": "quite another passphrase"},
+        headers=old | {"x-csrf-token": csrf},
+    )
+    assert changed.status_code == 204, changed.text
+    cookie = changed.headers["set-cookie"]
+    assert cookie.startswith("__Host-waymark_session=")
+    max_age = int(cookie.lower().split("max-age=")[1].split(";")[0])
+    assert 43200 - 1500 - 60 < max_age <= 43200 - 1500  # what is left of the 12 h
+    new = {"cookie": cookie.split(";")[0]}
+    assert new != old
+    assert (await client.get("/api/v1/me", headers=old)).status_code == 401
+    assert (await client.get("/api/v1/me", headers=new)).status_code == 200
+    renamed = await client.patch(
+        "/api/v1/me", json={"display_name": "Quin"}, headers=new | {"x-csrf-token": csrf}
+    )
+    assert renamed.status_code == 200
+    (listed,) = (await client.get("/api/v1/me/sessions", headers=new)).json()
+    assert listed["current"] is True

@@ -42,6 +42,10 @@ class RateLimiter(Protocol):
 # -- Browser sessions ----------------------------------------------------------------------
 
 
+AuthLevel = Literal["password", "mfa"]
+"""How a session's user proved who they are."""
+
+
 class SessionRecord(msgspec.Struct, kw_only=True):
     id_hash: str
     """SHA-256 of the session id; the raw id exists only in the user's cookie."""
@@ -53,7 +57,7 @@ class SessionRecord(msgspec.Struct, kw_only=True):
     csrf_token: str
     ip: str = ""
     user_agent: str = ""
-    auth_level: Literal["password", "mfa"] = "password"
+    auth_level: AuthLevel = "password"
 
 
 TOUCH_GRANULARITY = 5.0

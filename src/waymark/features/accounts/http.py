@@ -32,7 +32,13 @@ from waymark.features.accounts.schemas import (
     ResetPasswordRequest,
     VerifyEmailRequest,
 )
-from waymark.features.auth.http import NO_STORE, AuthEdge, Caller, session_cookie
+from waymark.features.auth.http import (
+    NO_STORE,
+    AuthEdge,
+    Caller,
+    session_cookie,
+    session_cookie_for,
+)
 from waymark.features.auth.policies import (
     FORGOT_ACCOUNT,
     FORGOT_IP,
@@ -175,7 +181,10 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             await accounts.record(conn, principal.user_id, "password.changed", edge.client(request))
         if data.end_other_sessions:
             await auth.end_all(principal.user_id, keep=principal)
-        return Response(None, status_code=204)
+        # Re-authenticated: a browser session gets a new id (its CSRF token stays).
+        renewed = await auth.regenerate_session(principal)
+        cookies = [session_cookie_for(*renewed, now=auth.clock())] if renewed else []
+        return Response(None, status_code=204, cookies=cookies)
 
     @get("/", summary="Your account", responses=documented_problems(NotAuthenticated))
     async def me(principal: Caller) -> Response[Me]:

@@ -38,6 +38,7 @@ from waymark.infra.outbox import Outbox
 from waymark.infra.security.jwt import InvalidToken, KeyRing
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import NotFound, ServiceUnavailable
+from waymark.kernel.ports import SessionRecord
 from waymark.transport.http.client import Network, client_ip
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.problems import BAD_BODY, documented_problems
@@ -98,6 +99,11 @@ class AuthEdge:
         return Provide(principal)
 
 
+def session_cookie_for(session_id: str, record: SessionRecord, *, now: float) -> Cookie:
+    """The cookie of a session, living as long as the session may (its absolute expiry)."""
+    return session_cookie(session_id, max_age=max(0, int(record.absolute_expires_at - now)))
+
+
 def session_cookie(value: str, *, max_age: int) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE,
@@ -152,7 +158,7 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         return Response(
             SessionLogin(user=accounts.profile_of(user), csrf_token=record.csrf_token),
             headers=NO_STORE,
-            cookies=[session_cookie(session_id, max_age=int(auth.policy.session_absolute))],
+            cookies=[session_cookie_for(session_id, record, now=record.created_at)],
         )
 
     @post(

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import msgspec
+
 from waymark.features.accounts.errors import CsrfFailed, NotAuthenticated
 from waymark.features.accounts.repository import UserRow
 from waymark.features.accounts.service import AccountService, ClientInfo, hash_token, new_token
@@ -26,6 +28,7 @@ from waymark.features.auth.schemas import Principal, SessionView, TokenPair
 from waymark.infra.security.jwt import AccessTokens, InvalidToken
 from waymark.infra.sql.database import Database
 from waymark.kernel.ports import (
+    AuthLevel,
     RefreshFamily,
     RefreshTokenStore,
     Reused,
@@ -119,6 +122,37 @@ class AuthService:
         )
         await self.sessions.create(record)
         return session_id, record
+
+    async def regenerate_session(
+        self, principal: Principal, *, auth_level: AuthLevel | None = None
+    ) -> tuple[str, SessionRecord] | None:
+        """A new id for the caller's browser session; the old id stops working at once.
+
+        For re-authentication and privilege changes (SECURITY.md: session ids are regenerated
+        on login, MFA completion and privilege change): an id an attacker planted or saw
+        before is worth nothing after. Everything else carries over, the CSRF token too, so
+        an open page keeps working; `auth_level` may rise. None for API clients, whose
+        access tokens hang off the refresh family instead.
+        """
+        if principal.via != "cookie":
+            return None
+        now = self.clock()
+        current = await self.sessions.touch(principal.session_key, now=now)
+        if current is None:
+            raise NotAuthenticated("no live session")
+        session_id = new_token()
+        successor = msgspec.structs.replace(
+            current,
+            id_hash=hash_token(session_id),
+            last_seen_at=now,
+            auth_level=auth_level or current.auth_level,
+        )
+        await self.sessions.create(successor)
+        if not await self.sessions.delete(principal.session_key):
+            # Ended meanwhile (a logout elsewhere): so is its successor.
+            await self.sessions.delete(successor.id_hash)
+            raise NotAuthenticated("no live session")
+        return session_id, successor
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token. A token already rotated (after the grace window) revokes
