@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,31 @@ async def test_saturated_pool_fails_fast_with_retry_after(database_url: str) -> 
             assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
     finally:
         await db.dispose()
+
+
+async def test_connections_go_to_requests_in_the_order_they_asked(database_url: str) -> None:
+    """A task that gives its connection back and asks again at once must queue behind the
+    one already waiting (the pool's own queue let it barge in, and under load some requests
+    starved past the pool timeout while others went straight through)."""
+    db = Database(database_url, DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=5))
+    order: list[str] = []
+    first_in = asyncio.Event()
+
+    async def greedy() -> None:
+        for _ in range(4):
+            async with db.read() as conn:
+                order.append("greedy")
+                first_in.set()
+                await conn.exec_driver_sql("SELECT 1")
+                await asyncio.sleep(0.02)
+
+    async def patient() -> None:
+        await first_in.wait()
+        async with db.read():
+            order.append("patient")
+
+    try:
+        await asyncio.gather(greedy(), patient())
+    finally:
+        await db.dispose()
+    assert order == ["greedy", "patient", "greedy", "greedy", "greedy"]

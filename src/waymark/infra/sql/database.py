@@ -31,6 +31,12 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = create_engine(url, settings)
+        self.pool_timeout = settings.pool_timeout
+        # One permit per connection the pool may open. asyncio.Semaphore serves waiters first
+        # come, first served; the pool's own queue does not (a request arriving just as a
+        # connection comes back takes it from one that has waited longer), so under load
+        # some requests starved past the pool timeout while others went straight through.
+        self._slots = asyncio.Semaphore(settings.pool_size + settings.max_overflow)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -56,17 +62,24 @@ class Database:
         """Check out a connection, waiting at most the pool timeout.
 
         A saturated pool answers 503 with Retry-After instead of queueing without bound.
+        Requests get connections in the order they asked (see `_slots`).
         """
         try:
-            conn = await self.engine.connect()
-        except PoolTimeout:
-            error = ServiceUnavailable("the database is busy; try again shortly")
-            error.headers = {"retry-after": "1"}
-            raise error from None
+            async with asyncio.timeout(self.pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise _busy() from None
         try:
-            yield conn
+            try:
+                conn = await self.engine.connect()
+            except PoolTimeout:
+                raise _busy() from None
+            try:
+                yield conn
+            finally:
+                await conn.close()
         finally:
-            await conn.close()
+            self._slots.release()
 
     async def ping(self) -> None:
         """Raise if the database does not answer `SELECT 1` within two seconds."""
@@ -75,6 +88,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _busy() -> ServiceUnavailable:
+    error = ServiceUnavailable("the database is busy; try again shortly")
+    error.headers = {"retry-after": "1"}
+    return error
 
 
 def create_engine(url: str, settings: DatabaseSettings | None = None) -> AsyncEngine:
