@@ -21,6 +21,7 @@ _TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
 VERIFY = "Confirm your email address"
 RESET = "Reset your password"
 PASSWORD_CHANGED = "Your password was changed"
+ACCOUNT_EXISTS = "Someone tried to sign up with your address"
 
 
 async def wait_for_mail(

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             roadmap_routes(container.roadmaps),
             *auth_routes(container.auth_edge, container.keys),
             *account_routes(container.auth_edge),
-            ops_routes(container.db, container.metrics),
+            ops_routes(container.metrics, container.readiness_probes()),
             create_static_files_router(
                 path=DOCS_ASSETS,
                 directories=[swagger_ui_path],

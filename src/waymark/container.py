@@ -7,7 +7,9 @@ Building a container opens no connection (only the signing-key file is read or c
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
+from waymark.features.accounts.jobs import AccountMailHandler
 from waymark.features.accounts.service import AccountService
 from waymark.features.auth.http import AuthEdge
 from waymark.features.auth.policies import Throttle
@@ -73,6 +75,7 @@ class Container:
             outbox=self.outbox,
             public_url=settings.public_url,
         )
+        AccountMailHandler(self.accounts, self.db, self.outbox).register(self.handlers)
         self.auth = AuthService(
             accounts=self.accounts,
             db=self.db,
@@ -88,6 +91,13 @@ class Container:
             throttle=Throttle(self.stores.rate_limiter),
             trusted_proxies=parse_networks(settings.http.trusted_proxies),
         )
+
+    def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """What `/readyz` checks: the database, and Redis when the stores live there."""
+        probes: dict[str, Callable[[], Awaitable[None]]] = {"database": self.db.ping}
+        if self.stores.server:
+            probes[self.stores.backend] = self.stores.ping
+        return probes
 
     async def aclose(self) -> None:
         await self.stores.aclose()

@@ -59,6 +59,7 @@ def parts(email: EmailMessage) -> tuple[str, str | None]:
         ("reset-password", {"link": LINK}),
         ("email-changed", {"link": LINK, "new_email": "new<b>@example.com"}),
         ("password-changed", {"link": LINK}),
+        ("account-exists", {"link": LINK, "login": "https://w.example/login"}),
     ],
 )
 def test_every_mail_renders_a_subject_text_and_escaped_html(
@@ -79,8 +80,9 @@ def test_every_mail_renders_a_subject_text_and_escaped_html(
         assert "new&lt;b&gt;@example.com" in html
 
 
-def test_the_shipped_templates_are_the_four_account_mails() -> None:
+def test_the_shipped_templates_are_the_five_account_mails() -> None:
     assert MailTemplates().names() == [
+        "account-exists",
         "email-changed",
         "password-changed",
         "reset-password",

@@ -15,6 +15,7 @@ from waymark.infra.redis import (
     RedisSessionStore,
     create_redis,
 )
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.kernel.ports import RefreshFamily, Rotated, SessionRecord
 
 __all__ = ["redis_client", "redis_prefix", "redis_url"]
@@ -129,17 +130,21 @@ async def test_the_prefix_isolates_deployments(redis_client: Redis, redis_prefix
 
 
 async def test_when_redis_is_down_nothing_is_allowed() -> None:
+    """Every store call raises ServiceUnavailable (a 503 with Retry-After at the edge)."""
     client = create_redis("redis://127.0.0.1:1/0")
     try:
         limiter = RedisRateLimiter(client)
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises(ServiceUnavailable) as caught:
             await limiter.hit("k", limit=5, period=60, now=T0)
+        assert isinstance(caught.value.__cause__, redis.ConnectionError)
         sessions = RedisSessionStore(client)
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises(ServiceUnavailable):
             await sessions.touch("abc", now=T0)
         tokens = RedisRefreshTokenStore(client)
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises(ServiceUnavailable):
             await tokens.rotate("h0", successor="s", successor_hash="h1", now=T0, grace=5)
+        with pytest.raises(ServiceUnavailable):
+            await tokens.is_live("f", now=T0)
     finally:
         await client.aclose()
 

@@ -92,6 +92,17 @@ class EphemeralStores:
     refresh_tokens: RefreshTokenStore
     _purge: Callable[[float], Awaitable[int]] | None = field(default=None, repr=False)
     _close: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    _ping: Callable[[], Awaitable[object]] | None = field(default=None, repr=False)
+
+    @property
+    def server(self) -> bool:
+        """Whether the stores live in a server of their own (Redis) that readiness must check."""
+        return self._ping is not None
+
+    async def ping(self) -> None:
+        """Raise unless the store's server answers (nothing to do for the SQL tables)."""
+        if self._ping is not None:
+            await self._ping()
 
     async def purge_expired(self, now: float) -> int:
         """Delete dead rows (the SQL tables); Redis expires its keys itself. Returns how many."""
@@ -120,6 +131,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
             sessions=RedisSessionStore(client, prefix=prefix),
             refresh_tokens=RedisRefreshTokenStore(client, prefix=prefix),
             _close=client.aclose,
+            _ping=client.ping,
         )
 
     from waymark.infra.sql.ephemeral import (

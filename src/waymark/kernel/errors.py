@@ -83,6 +83,12 @@ class ValidationFailed(WaymarkError):
 
 
 class ServiceUnavailable(WaymarkError):
+    """A backing service (database, Redis, SMTP) is down or saturated: try again soon."""
+
     status = 503
     code = "service-unavailable"
     title = "Service unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["retry-after"] = str(retry_after)

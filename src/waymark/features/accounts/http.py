@@ -89,11 +89,12 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         await edge.throttle.check((REGISTER_IP, client.ip))
         password_hash = await accounts.hash_new_password(data.password, email=data.email)
         async with edge.outbox.transaction(edge.db) as conn:
-            user_id = await accounts.register(
+            user_id, created = await accounts.register(
                 conn, email=data.email, password_hash=password_hash, display_name=data.display_name
             )
-            if user_id is not None:
-                await accounts.record(conn, user_id, "account.registered", client)
+            # On the owner's log either way: a second registration may be someone probing.
+            kind = "account.registered" if created else "account.registration-attempted"
+            await accounts.record(conn, user_id, kind, client)
         return REGISTERED
 
     @post(
@@ -124,7 +125,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         client = edge.client(request)
         await edge.throttle.check((RESEND_IP, client.ip), (RESEND_ACCOUNT, account_key(data.email)))
         async with edge.outbox.transaction(edge.db) as conn:
-            await accounts.resend_verification(conn, email=data.email)
+            await accounts.queue_mail(conn, email=data.email, purpose="verify-email")
         return REGISTERED
 
     @post(
@@ -139,7 +140,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         client = edge.client(request)
         await edge.throttle.check((FORGOT_IP, client.ip), (FORGOT_ACCOUNT, account_key(data.email)))
         async with edge.outbox.transaction(edge.db) as conn:
-            await accounts.forgot_password(conn, email=data.email)
+            await accounts.queue_mail(conn, email=data.email, purpose="reset-password")
         return RESET_SENT
 
     @post(

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.tables import audit_events, email_tokens, users
@@ -66,7 +67,7 @@ class AccountRepository:
         row = await _USER_BY_ID.one_or_none(self.conn, {"user_id": user_id})
         return UserRow(**row) if row else None
 
-    async def insert_user(
+    async def claim_email(
         self,
         *,
         user_id: uuid.UUID,
@@ -74,18 +75,30 @@ class AccountRepository:
         password_hash: str,
         display_name: str,
         now: datetime,
-    ) -> None:
+        verified: bool = False,
+    ) -> uuid.UUID:
+        """Insert account `user_id` unless `email` has one already; the id of the account
+        that owns `email` afterwards (`user_id` if it was inserted). The same two statements
+        run whether or not the address was taken."""
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         await self.conn.execute(
-            insert(users).values(
+            dialect.insert(users)
+            .values(
                 id=user_id,
                 email=email,
                 password_hash=password_hash,
                 display_name=display_name,
+                email_verified_at=now if verified else None,
                 tokens_valid_after=now,
                 created_at=now,
                 updated_at=now,
             )
+            .on_conflict_do_nothing(index_elements=[users.c.email])
         )
+        owner: uuid.UUID = (
+            await self.conn.execute(select(users.c.id).where(users.c.email == email))
+        ).scalar_one()
+        return owner
 
     async def update_user(self, user_id: uuid.UUID, *, now: datetime, **values: Any) -> None:
         await self.conn.execute(

@@ -23,6 +23,7 @@ from waymark.features.accounts.errors import (
     InvalidEmailToken,
     WrongPassword,
 )
+from waymark.features.accounts.jobs import ACCOUNT_MAIL, AccountMail, MailPurpose
 from waymark.features.accounts.repository import AccountRepository, UserRow
 from waymark.features.accounts.schemas import AuditEvent, Me
 from waymark.infra.mail.jobs import enqueue_mail
@@ -95,50 +96,75 @@ class AccountService:
         verified: bool = False,
     ) -> uuid.UUID | None:
         """A new account, or None when the address is taken."""
-        email = normalize_email(email)
-        repo = AccountRepository(conn)
-        if await repo.user_by_email(email) is not None:
-            return None
-        now = self.clock()
-        user_id = uuid.uuid4()
-        await repo.insert_user(
-            user_id=user_id,
-            email=email,
-            password_hash=password_hash,
-            display_name=display_name,
-            now=now,
+        user_id, created = await self._claim(
+            conn, email, password_hash, display_name, verified=verified
         )
-        if verified:
-            await repo.update_user(user_id, now=now, email_verified_at=now)
-        return user_id
+        return user_id if created else None
 
     async def register(
         self, conn: AsyncConnection, *, email: str, password_hash: str, display_name: str
-    ) -> uuid.UUID | None:
-        """Create an unverified account and mail a verification link.
+    ) -> tuple[uuid.UUID, bool]:
+        """Create an unverified account unless the address has one; (the account's id,
+        whether it is new).
 
-        An address that already has an account gets no new account and no error: the caller
-        answers the same either way (it hashed the password on both paths, so timing
-        matches). Returns the new user's id, or None when the address was taken.
+        The same statements run either way, so neither the answer nor its timing says
+        whether the address was taken: an INSERT that does nothing on a taken address, a
+        SELECT of the address's account, and one `accounts.mail` message, which later mails
+        a confirmation link to a new account or a notice to an existing one's owner. The
+        caller hashed the password on both paths.
         """
-        user_id = await self.create_account(
-            conn, email=email, password_hash=password_hash, display_name=display_name
+        user_id, created = await self._claim(conn, email, password_hash, display_name)
+        await self.queue_mail(
+            conn, email=email, purpose="verify-email" if created else "account-exists"
         )
-        if user_id is not None:
-            await self._send_token_mail(
-                conn,
-                user_id=user_id,
-                to=normalize_email(email),
-                purpose="verify-email",
-                template="verify-email",
-                path="/verify-email",
-                ttl=self.verify_ttl,
-            )
-        return user_id
+        return user_id, created
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        email: str,
+        password_hash: str,
+        display_name: str,
+        *,
+        verified: bool = False,
+    ) -> tuple[uuid.UUID, bool]:
+        candidate = uuid.uuid4()
+        owner = await AccountRepository(conn).claim_email(
+            user_id=candidate,
+            email=normalize_email(email),
+            password_hash=password_hash,
+            display_name=display_name,
+            now=self.clock(),
+            verified=verified,
+        )
+        return owner, owner == candidate
+
+    async def queue_mail(self, conn: AsyncConnection, *, email: str, purpose: MailPurpose) -> None:
+        """One `accounts.mail` message, whatever the address: `AccountMailHandler` works out
+        after the request what to send, so every address costs the request the same."""
+        await self.outbox.enqueue(
+            conn, ACCOUNT_MAIL, AccountMail(email=normalize_email(email), purpose=purpose)
+        )
+
+    async def notify_account_exists(self, conn: AsyncConnection, *, email: str) -> None:
+        """Tell an owner someone tried to register their address (at most once a day)."""
+        user = await AccountRepository(conn).user_by_email(normalize_email(email))
+        if user is None or user.disabled_at is not None:
+            return
+        day = self.clock().date().isoformat()
+        await enqueue_mail(
+            self.outbox,
+            conn,
+            to=user.email,
+            template="account-exists",
+            context={**self._recovery, "login": f"{self.public_url}/login"},
+            dedupe_key=f"account-exists:{hash_token(user.email)[:32]}:{day}",
+        )
 
     async def resend_verification(self, conn: AsyncConnection, *, email: str) -> None:
         """A fresh confirmation link for an unconfirmed account (the old one stops working);
-        nothing for unknown or confirmed addresses, and the caller answers the same."""
+        nothing for unknown or confirmed addresses. Run by `AccountMailHandler` after the
+        request (`queue_mail`), never in it."""
         repo = AccountRepository(conn)
         user = await repo.user_by_email(normalize_email(email))
         if user is None or user.email_verified_at is not None or user.disabled_at is not None:
@@ -224,7 +250,8 @@ class AccountService:
     # -- passwords ---------------------------------------------------------------------------
 
     async def forgot_password(self, conn: AsyncConnection, *, email: str) -> None:
-        """Mail a reset link if the address has an active account; say nothing either way."""
+        """Mail a reset link if the address has an active account. Run by
+        `AccountMailHandler` after the request (`queue_mail`), never in it."""
         repo = AccountRepository(conn)
         user = await repo.user_by_email(normalize_email(email))
         if user is None or user.disabled_at is not None:

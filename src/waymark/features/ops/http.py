@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get
 
 from waymark.infra.observability.metrics import CONTENT_TYPE, HttpMetrics
-from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
 
 
@@ -17,7 +18,15 @@ class Health(msgspec.Struct, omit_defaults=True):
     checks: dict[str, str] = {}
 
 
-def ops_routes(db: Database, metrics: HttpMetrics) -> Router:
+Probe = Callable[[], Awaitable[None]]
+"""Raises when its dependency does not answer."""
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
+    """`probes`: what readiness checks, by name (`database`, and `redis` in production)."""
+
     @get("/healthz", summary="Liveness: the process answers", operation_id="healthz")
     async def healthz() -> Health:
         return Health(status="ok")
@@ -29,17 +38,25 @@ def ops_routes(db: Database, metrics: HttpMetrics) -> Router:
         description="503 `service-unavailable` with `extra.checks` naming what failed.",
     )
     async def readyz() -> Health:
-        try:
-            await db.ping()
-        except Exception as exc:  # any failure means not ready; say which dependency
-            error = ServiceUnavailable("a dependency is not reachable")
-            error.extra = {"checks": {"database": f"unreachable: {type(exc).__name__}"}}
-            error.headers = {"retry-after": "5"}
-            raise error from None
-        return Health(status="ok", checks={"database": "ok"})
+        results = await asyncio.gather(*(_probe(probe) for probe in probes.values()))
+        checks = dict(zip(probes, results, strict=True))
+        if any(result != "ok" for result in results):
+            error = ServiceUnavailable("a dependency is not reachable", retry_after=5)
+            error.extra = {"checks": checks}
+            raise error
+        return Health(status="ok", checks=checks)
 
     @get("/metrics", summary="Prometheus metrics", operation_id="metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
         return Response(content=metrics.render(), media_type=CONTENT_TYPE)
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics_endpoint], tags=["ops"])
+
+
+async def _probe(probe: Probe) -> str:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            await probe()
+    except Exception as exc:  # any failure means not ready; say which dependency
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from typing import Any
 
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import RedisSettings
 
 DEFAULT_PREFIX = "waymark:"
+
+
+class WaymarkRedis(Redis):
+    """redis-py's client, but an unreachable or saturated server is `ServiceUnavailable`
+    (503 with Retry-After), never a 500: every command, scripts included, goes through
+    `execute_command`. Stores built on it fail closed without a try block each."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ServiceUnavailable("the session store is unavailable; try again shortly") from exc
 
 
 def create_redis(url: str, settings: RedisSettings | None = None) -> Redis:
@@ -25,4 +42,4 @@ def create_redis(url: str, settings: RedisSettings | None = None) -> Redis:
         socket_connect_timeout=settings.connect_timeout,
         decode_responses=True,
     )
-    return Redis.from_pool(pool)
+    return WaymarkRedis.from_pool(pool)

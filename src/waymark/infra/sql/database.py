@@ -91,9 +91,7 @@ class Database:
 
 
 def _busy() -> ServiceUnavailable:
-    error = ServiceUnavailable("the database is busy; try again shortly")
-    error.headers = {"retry-after": "1"}
-    return error
+    return ServiceUnavailable("the database is busy; try again shortly")
 
 
 def create_engine(url: str, settings: DatabaseSettings | None = None) -> AsyncEngine:

@@ -1,0 +1,56 @@
+"""Account mail worked out after the request, through the outbox.
+
+Register, forgot-password and resend-verification must do the same work whether or not the
+address has an account (SECURITY.md), or their timing tells who is registered. So the request
+only writes one `accounts.mail` message, the same statement for every address, and this
+handler decides afterwards, in its own transaction, what (if anything) to send: a
+confirmation link, a reset link, or a notice to an owner that someone tried to register
+their address again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from waymark.infra.outbox import HandlerRegistry, Outbox, OutboxMessage, PermanentFailure
+from waymark.infra.sql.database import Database
+
+if TYPE_CHECKING:
+    from waymark.features.accounts.service import AccountService
+
+ACCOUNT_MAIL = "accounts.mail"
+
+MailPurpose = Literal["verify-email", "reset-password", "account-exists"]
+
+
+class AccountMail(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of an `accounts.mail` message."""
+
+    email: str
+    purpose: MailPurpose
+
+
+class AccountMailHandler:
+    def __init__(self, accounts: AccountService, db: Database, outbox: Outbox) -> None:
+        self.accounts = accounts
+        self.db = db
+        self.outbox = outbox
+
+    async def __call__(self, message: OutboxMessage) -> None:
+        try:
+            request = message.decode(AccountMail)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise PermanentFailure(f"bad accounts.mail payload: {exc}") from exc
+        async with self.outbox.transaction(self.db) as conn:
+            if request.purpose == "verify-email":
+                await self.accounts.resend_verification(conn, email=request.email)
+            elif request.purpose == "reset-password":
+                await self.accounts.forgot_password(conn, email=request.email)
+            else:
+                await self.accounts.notify_account_exists(conn, email=request.email)
+
+    def register(self, handlers: HandlerRegistry) -> None:
+        # The address is personal data: erased from the row once handled.
+        handlers.register(ACCOUNT_MAIL, self, redact_on_done=True)
