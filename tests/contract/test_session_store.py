@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import event
@@ -159,6 +161,111 @@ class SessionStoreContract:
         assert alive.last_seen_at == T0 + 3 + 100 - TOUCH_GRANULARITY
         (listed,) = await sessions.list_for_user("user-1", now=T0 + 100)
         assert listed.last_seen_at == T0 + 3 + 100 - TOUCH_GRANULARITY
+
+    async def test_renew_moves_a_live_session_to_a_new_id(self, sessions: SessionStore) -> None:
+        record = session("old", idle=100)
+        await sessions.create(record)
+        renewed = await sessions.renew(
+            "old", new_id_hash="new", csrf_token="csrf-renewed", now=T0 + 60.5
+        )
+        assert renewed is not None
+        assert renewed == SessionRecord(
+            id_hash="new",
+            user_id=record.user_id,
+            created_at=record.created_at,
+            last_seen_at=T0 + 60.5,
+            idle_timeout=record.idle_timeout,
+            absolute_expires_at=record.absolute_expires_at,
+            csrf_token="csrf-renewed",
+            ip=record.ip,
+            user_agent=record.user_agent,
+            auth_level=record.auth_level,
+        )
+        assert await sessions.touch("old", now=T0 + 61) is None
+        # The idle expiry slid with the renewal: alive 100 s after it, not after creation.
+        assert await sessions.touch("new", now=T0 + 160.5) == SessionRecord(
+            **{**msgspec.structs.asdict(renewed), "last_seen_at": T0 + 160.5}
+        )
+        listed = await sessions.list_for_user("user-1", now=T0 + 161)
+        assert [s.id_hash for s in listed] == ["new"]
+        assert listed[0].csrf_token == "csrf-renewed"
+
+    async def test_a_renewed_session_ends_with_its_user(self, sessions: SessionStore) -> None:
+        await sessions.create(session("old"))
+        await sessions.create(session("other"))
+        assert await sessions.renew("old", new_id_hash="new", csrf_token="c", now=T0 + 10)
+        assert await sessions.delete_for_user("user-1", keep="new") == 1
+        assert [s.id_hash for s in await sessions.list_for_user("user-1", now=T0 + 11)] == ["new"]
+        assert await sessions.delete_for_user("user-1") == 1
+        assert await sessions.touch("new", now=T0 + 12) is None
+        assert await sessions.list_for_user("user-1", now=T0 + 12) == []
+
+    async def test_renew_sets_the_auth_level_only_when_given(self, sessions: SessionStore) -> None:
+        await sessions.create(msgspec.structs.replace(session("s1"), auth_level="password"))
+        kept = await sessions.renew("s1", new_id_hash="s2", csrf_token="c2", now=T0 + 10)
+        assert kept is not None
+        assert kept.auth_level == "password"
+        raised = await sessions.renew(
+            "s2", new_id_hash="s3", csrf_token="c3", now=T0 + 20, auth_level="mfa"
+        )
+        assert raised is not None
+        assert raised.auth_level == "mfa"
+        again = await sessions.renew("s3", new_id_hash="s4", csrf_token="c4", now=T0 + 30)
+        assert again is not None
+        assert again.auth_level == "mfa"
+        touched = await sessions.touch("s4", now=T0 + 40)
+        assert touched is not None
+        assert touched.auth_level == "mfa"
+
+    async def test_renew_of_a_dead_session_is_none_and_creates_nothing(
+        self, sessions: SessionStore
+    ) -> None:
+        assert await sessions.renew("nope", new_id_hash="new", csrf_token="c", now=T0) is None
+        assert await sessions.touch("new", now=T0) is None
+
+        await sessions.create(session("idle", idle=100))
+        assert (
+            await sessions.renew("idle", new_id_hash="new", csrf_token="c", now=T0 + 100.5) is None
+        )
+        assert await sessions.touch("new", now=T0 + 100.5) is None
+        assert await sessions.list_for_user("user-1", now=T0 + 100.5) == []
+
+        await sessions.create(session("done", idle=100, absolute=150))
+        assert await sessions.touch("done", now=T0 + 90) is not None
+        assert (
+            await sessions.renew("done", new_id_hash="new", csrf_token="c", now=T0 + 150.5) is None
+        )
+        assert await sessions.touch("new", now=T0 + 150.5) is None
+
+    async def test_renew_keeps_the_absolute_expiry(self, sessions: SessionStore) -> None:
+        await sessions.create(session("s1", idle=100, absolute=150))
+        renewed = await sessions.renew("s1", new_id_hash="s2", csrf_token="c", now=T0 + 90)
+        assert renewed is not None
+        assert renewed.absolute_expires_at == T0 + 150
+        assert await sessions.touch("s2", now=T0 + 150) is not None
+        assert await sessions.touch("s2", now=T0 + 150.5) is None
+
+    async def test_concurrent_renewals_of_one_session_move_it_once(
+        self, sessions: SessionStore
+    ) -> None:
+        await sessions.create(session("old"))
+        results = await asyncio.gather(
+            *(
+                sessions.renew("old", new_id_hash=f"new-{i}", csrf_token=f"c{i}", now=T0 + 10)
+                for i in range(4)
+            )
+        )
+        winners = [r for r in results if r is not None]
+        assert len(winners) == 1
+        (winner,) = winners
+        assert winner.id_hash in {f"new-{i}" for i in range(4)}
+        for i in range(4):
+            live = await sessions.touch(f"new-{i}", now=T0 + 11)
+            assert (live is not None) == (f"new-{i}" == winner.id_hash)
+        assert await sessions.touch("old", now=T0 + 11) is None
+        assert [s.id_hash for s in await sessions.list_for_user("user-1", now=T0 + 11)] == [
+            winner.id_hash
+        ]
 
 
 class TestSqlSessionStore(SessionStoreContract):

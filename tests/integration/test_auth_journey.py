@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.auth_helpers import (
 )
 from waymark.app import create_app
 from waymark.infra.sql.database import Database
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 
@@ -506,33 +508,89 @@ async def test_no_pooled_connection_waits_on_argon2(client: Client, mail_dir: Pa
 async def test_a_password_change_gives_the_browser_session_a_new_id(
     client: Client, mail_dir: Path
 ) -> None:
-    """Re-authentication regenerates the session id (SECURITY.md): the old id, which an
-    attacker may have planted or seen, stops working; the page's CSRF token keeps working."""
+    """Re-authentication regenerates the session id and CSRF token (SECURITY.md): the old
+    ones, which an attacker may have planted or seen, stop working at once."""
     email = "quin@example.org"
     await register_verified(client, mail_dir, email)
     login = await client.post(
         "/api/v1/auth/login", json={"email": email, "password": PASSWORD, "mode": "session"}
     )
-    csrf = login.json()["csrf_token"]
+    old_csrf = login.json()["csrf_token"]
     old = {"cookie": login.headers["set-cookie"].split(";")[0]}
     client.app.state.container.auth.clock = _later(client.app, 1500)  # 25 minutes on
     changed = await client.post(
         "/api/v1/auth/password/change",
         json={"current_password": PASSWORD, "new_password": "quite another passphrase"},
-        headers=old | {"x-csrf-token": csrf},
+        headers=old | {"x-csrf-token": old_csrf},
     )
     assert changed.status_code == 204, changed.text
     cookie = changed.headers["set-cookie"]
     assert cookie.startswith("__Host-waymark_session=")
     max_age = int(cookie.lower().split("max-age=")[1].split(";")[0])
     assert 43200 - 1500 - 60 < max_age <= 43200 - 1500  # what is left of the 12 h
+    csrf = changed.headers["x-csrf-token"]
+    assert csrf != old_csrf
     new = {"cookie": cookie.split(";")[0]}
     assert new != old
     assert (await client.get("/api/v1/me", headers=old)).status_code == 401
     assert (await client.get("/api/v1/me", headers=new)).status_code == 200
+    stale = await client.patch(
+        "/api/v1/me", json={"display_name": "Quin"}, headers=new | {"x-csrf-token": old_csrf}
+    )
+    assert stale.status_code == 403
     renamed = await client.patch(
         "/api/v1/me", json={"display_name": "Quin"}, headers=new | {"x-csrf-token": csrf}
     )
     assert renamed.status_code == 200
     (listed,) = (await client.get("/api/v1/me/sessions", headers=new)).json()
     assert listed["current"] is True
+
+
+async def test_failed_logins_reach_the_owners_audit_log_after_the_request(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "sal@example.org"
+    await register_verified(client, mail_dir, email)
+    for address in (email, "no-account@example.org"):
+        failed = await client.post(
+            "/api/v1/auth/login", json={"email": address, "password": "not the password"}
+        )
+        assert failed.status_code == 401
+    tokens = await login_tokens(client, email)
+    for _ in range(100):  # the outbox relay writes the row just after the request
+        events = (await client.get("/api/v1/me/audit", headers=bearer(tokens))).json()
+        if any(e["kind"] == "login.failed" for e in events):
+            break
+        await asyncio.sleep(0.05)
+    failures = [e for e in events if e["kind"] == "login.failed"]
+    assert len(failures) == 1
+    assert failures[0]["ip"]
+
+
+async def test_a_reset_signs_out_everywhere_even_if_the_stores_fail_after_it(
+    client: Client, mail_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reset's own transaction moves the account's not-before; ending the stored sessions
+    afterwards is clean-up. The stores failing right then is simulated (patched to raise),
+    since no real outage can be timed to fall between the commit and the clean-up."""
+    email = "tam@example.org"
+    await register_verified(client, mail_dir, email)
+    attacker = await login_tokens(client, email)
+    await client.post("/api/v1/auth/password/forgot", json={"email": email})
+    token = token_in(await wait_for_mail(mail_dir, email, RESET))
+
+    async def stores_down(*_args: Any, **_kwargs: Any) -> int:
+        raise ServiceUnavailable("the session store is unavailable; try again shortly")
+
+    monkeypatch.setattr(client.app.state.container.auth, "end_all", stores_down)
+    client.app.state.container.auth.clock = _later(client.app, 2)
+    client.app.state.container.accounts.clock = lambda: datetime.now(UTC) + timedelta(seconds=2)
+    reset = await client.post(
+        "/api/v1/auth/password/reset", json={"token": token, "new_password": "mine again, safe"}
+    )
+    assert reset.status_code == 204, reset.text
+    assert (await client.get("/api/v1/me", headers=bearer(attacker))).status_code == 401
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": attacker["refresh_token"]}
+    )
+    assert refreshed.status_code == 401

@@ -7,8 +7,12 @@ from hypothesis import strategies as st
 from waymark.kernel.errors import ValidationFailed
 from waymark.kernel.pagination import decode_cursor, encode_cursor, paginate
 
+# Keys come from database rows: text, never lone surrogates (category Cs), which no UTF-8
+# column can hold. Hypothesis found one once; it is not a key this function can be given.
+PRINTABLE = st.characters(min_codepoint=0x20, exclude_characters="\x7f", exclude_categories=("Cs",))
 
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, exclude_characters="\x7f"), max_size=256))
+
+@given(st.text(alphabet=PRINTABLE, max_size=256))
 def test_cursor_round_trips_any_printable_key(key: str) -> None:
     assert decode_cursor(encode_cursor(key)) == key
 

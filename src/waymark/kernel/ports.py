@@ -77,6 +77,24 @@ class SessionStore(Protocol):
         that much, and the returned record shows what is recorded."""
         ...
 
+    async def renew(
+        self,
+        id_hash: str,
+        *,
+        new_id_hash: str,
+        csrf_token: str,
+        now: float,
+        auth_level: AuthLevel | None = None,
+    ) -> SessionRecord | None:
+        """Move a live session to a new id in one atomic step (session-id regeneration on
+        re-authentication and privilege change). Afterwards nothing is stored under `id_hash`;
+        under `new_id_hash` is the same session (user, created_at, idle timeout, absolute expiry,
+        ip, user agent kept) with the new `csrf_token`, `last_seen_at = now` (idle expiry slid as
+        a touch would), and `auth_level` when given. Returns the renewed record; None, changing
+        nothing, when `id_hash` is not a live session (absent, idle too long, or past its
+        absolute expiry)."""
+        ...
+
     async def delete(self, id_hash: str) -> bool: ...
 
     async def list_for_user(self, user_id: str, *, now: float) -> list[SessionRecord]:

@@ -33,6 +33,7 @@ from waymark.features.accounts.schemas import (
     VerifyEmailRequest,
 )
 from waymark.features.auth.http import (
+    CSRF_HEADER,
     NO_STORE,
     AuthEdge,
     Caller,
@@ -50,7 +51,7 @@ from waymark.features.auth.policies import (
     VERIFY_IP,
     account_key,
 )
-from waymark.kernel.errors import ServiceUnavailable, ValidationFailed
+from waymark.kernel.errors import Conflict, ServiceUnavailable, ValidationFailed
 from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.problems import BAD_BODY, documented_problems
@@ -78,7 +79,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
 
     @post(
         "/register",
-        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
+        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable, Conflict),
         summary="Create an account (answers the same for taken addresses)",
         status_code=202,
     )
@@ -162,12 +163,16 @@ def account_routes(edge: AuthEdge) -> list[Router]:
                 conn, token=data.token, password_hash=password_hash
             )
             await accounts.record(conn, user_id, "password.reset", client)
-        await auth.end_all(user_id)
+        # The reset itself signed the account out everywhere (in its transaction); ending the
+        # stored sessions and families now only tidies up, so a store outage cannot undo it.
+        await auth.end_all_quietly(user_id)
 
     @post(
         "/password/change",
-        responses=documented_problems(*REAUTH_PROBLEMS),
+        responses=documented_problems(*REAUTH_PROBLEMS, Conflict),
         summary="Change your password (ends other sessions by default)",
+        description="A browser session gets a new id (`Set-Cookie`) and a new CSRF token "
+        "(the `X-CSRF-Token` response header): send that one from now on.",
         status_code=204,
     )
     async def change_password(
@@ -177,15 +182,24 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         password_hash = await accounts.new_password_hash(
             principal.user, current=data.current_password, new=data.new_password
         )
+        if data.end_other_sessions:
+            # Before the change commits: if the stores are down, nothing has changed yet and
+            # the caller may retry; never a new password with the old sessions still alive.
+            await auth.end_all(principal.user_id, keep=principal)
         async with edge.outbox.transaction(edge.db) as conn:
             await accounts.change_password(conn, principal.user, password_hash=password_hash)
             await accounts.record(conn, principal.user_id, "password.changed", edge.client(request))
-        if data.end_other_sessions:
-            await auth.end_all(principal.user_id, keep=principal)
-        # Re-authenticated: a browser session gets a new id (its CSRF token stays).
+        # Re-authenticated: a browser session gets a new id and CSRF token.
         renewed = await auth.regenerate_session(principal)
-        cookies = [session_cookie_for(*renewed, now=auth.clock())] if renewed else []
-        return Response(None, status_code=204, cookies=cookies)
+        if renewed is None:
+            return Response(None, status_code=204)
+        session_id, record = renewed
+        return Response(
+            None,
+            status_code=204,
+            headers={CSRF_HEADER: record.csrf_token, **NO_STORE},
+            cookies=[session_cookie_for(session_id, record, now=auth.clock())],
+        )
 
     @get("/", summary="Your account", responses=documented_problems(NotAuthenticated))
     async def me(principal: Caller) -> Response[Me]:
@@ -233,7 +247,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         await accounts.verify_password(principal.user, data.password)
         async with edge.db.transaction() as conn:
             await accounts.delete_account(conn, principal.user_id)
-        await auth.end_all(principal.user_id)
+        await auth.end_all_quietly(principal.user_id)  # no user row: nothing lets them in
         return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
 
     @get(

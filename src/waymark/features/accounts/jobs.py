@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from waymark.features.accounts.service import AccountService
 
 ACCOUNT_MAIL = "accounts.mail"
+LOGIN_FAILED = "accounts.login-failed"
 
 MailPurpose = Literal["verify-email", "reset-password", "account-exists"]
 
@@ -30,6 +31,14 @@ class AccountMail(msgspec.Struct, frozen=True, kw_only=True):
 
     email: str
     purpose: MailPurpose
+
+
+class LoginFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of an `accounts.login-failed` message: audited if the account exists."""
+
+    email: str
+    ip: str = ""
+    user_agent: str = ""
 
 
 class AccountMailHandler:
@@ -51,6 +60,15 @@ class AccountMailHandler:
             else:
                 await self.accounts.notify_account_exists(conn, email=request.email)
 
+    async def login_failed(self, message: OutboxMessage) -> None:
+        try:
+            failure = message.decode(LoginFailure)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise PermanentFailure(f"bad accounts.login-failed payload: {exc}") from exc
+        async with self.db.transaction() as conn:
+            await self.accounts.record_login_failure(conn, failure)
+
     def register(self, handlers: HandlerRegistry) -> None:
-        # The address is personal data: erased from the row once handled.
+        # Addresses and IPs are personal data: erased from the rows once handled.
         handlers.register(ACCOUNT_MAIL, self, redact_on_done=True)
+        handlers.register(LOGIN_FAILED, self.login_failed, redact_on_done=True)

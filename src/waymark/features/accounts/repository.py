@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.tables import audit_events, email_tokens, users
 from waymark.infra.sql.database import HotRead
+from waymark.kernel.errors import Conflict
 
 
 class UserRow(msgspec.Struct, kw_only=True):
@@ -81,7 +82,7 @@ class AccountRepository:
         that owns `email` afterwards (`user_id` if it was inserted). The same two statements
         run whether or not the address was taken."""
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        await self.conn.execute(
+        insert_if_new = (
             dialect.insert(users)
             .values(
                 id=user_id,
@@ -95,10 +96,14 @@ class AccountRepository:
             )
             .on_conflict_do_nothing(index_elements=[users.c.email])
         )
-        owner: uuid.UUID = (
-            await self.conn.execute(select(users.c.id).where(users.c.email == email))
-        ).scalar_one()
-        return owner
+        owner_of_email = select(users.c.id).where(users.c.email == email)
+        # Twice at most: the owner found taken may delete their account before the read.
+        for _ in range(2):
+            await self.conn.execute(insert_if_new)
+            owner: uuid.UUID | None = (await self.conn.execute(owner_of_email)).scalar_one_or_none()
+            if owner is not None:
+                return owner
+        raise Conflict("the address changed hands meanwhile; try again")
 
     async def update_user(self, user_id: uuid.UUID, *, now: datetime, **values: Any) -> None:
         await self.conn.execute(

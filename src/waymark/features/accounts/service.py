@@ -23,14 +23,20 @@ from waymark.features.accounts.errors import (
     InvalidEmailToken,
     WrongPassword,
 )
-from waymark.features.accounts.jobs import ACCOUNT_MAIL, AccountMail, MailPurpose
+from waymark.features.accounts.jobs import (
+    ACCOUNT_MAIL,
+    LOGIN_FAILED,
+    AccountMail,
+    LoginFailure,
+    MailPurpose,
+)
 from waymark.features.accounts.repository import AccountRepository, UserRow
 from waymark.features.accounts.schemas import AuditEvent, Me
 from waymark.infra.mail.jobs import enqueue_mail
 from waymark.infra.outbox import Outbox
 from waymark.infra.security.passwords import PasswordHasher, PasswordPolicy
 from waymark.kernel.clock import utcnow
-from waymark.kernel.errors import NotFound, ValidationFailed
+from waymark.kernel.errors import Conflict, NotFound, ValidationFailed
 
 EmailPurpose = Literal["verify-email", "reset-password", "change-email"]
 PRODUCT = "Waymark"
@@ -234,13 +240,37 @@ class AccountService:
             raise EmailNotVerified()
         return user
 
-    async def after_login(self, conn: AsyncConnection, user: UserRow, password: str) -> None:
-        """Replace a hash made with weaker parameters than today's, while the password is at
-        hand (rare: only after the parameters rise)."""
+    async def rehash_if_weaker(self, user: UserRow, password: str) -> str | None:
+        """A new hash of `password` if the stored one was made with weaker parameters than
+        today's (rare: after the parameters rise), computed before any transaction."""
         if self.hasher.needs_rehash(user.password_hash):
-            await AccountRepository(conn).update_user(
-                user.id, now=self.clock(), password_hash=await self.hasher.hash(password)
+            return await self.hasher.hash(password)
+        return None
+
+    async def after_login(self, conn: AsyncConnection, user: UserRow, rehashed: str | None) -> None:
+        """Store a hash from `rehash_if_weaker`, unless the password changed meanwhile (a
+        compare-and-set: a login must never undo a password change)."""
+        if rehashed is not None:
+            await AccountRepository(conn).replace_password_hash(
+                user.id, old=user.password_hash, new=rehashed, now=self.clock()
             )
+
+    async def queue_login_failure(
+        self, conn: AsyncConnection, *, email: str, client: ClientInfo
+    ) -> None:
+        """One `accounts.login-failed` message whether or not the address has an account;
+        `record_login_failure` audits it afterwards for a known one."""
+        await self.outbox.enqueue(
+            conn,
+            LOGIN_FAILED,
+            LoginFailure(email=normalize_email(email), ip=client.ip, user_agent=client.user_agent),
+        )
+
+    async def record_login_failure(self, conn: AsyncConnection, failure: LoginFailure) -> None:
+        user = await AccountRepository(conn).user_by_email(failure.email)
+        if user is not None:
+            client = ClientInfo(ip=failure.ip, user_agent=failure.user_agent)
+            await self.record(conn, user.id, "login.failed", client)
 
     async def active_user(self, conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
         """The user if they exist and are not disabled."""
@@ -314,12 +344,15 @@ class AccountService:
             user.id, old=user.password_hash, new=password_hash, now=self.clock()
         )
         if not changed:
-            raise WrongPassword()
+            raise Conflict("the password changed meanwhile; try again")
         await self._notify_password_changed(conn, user)
 
     async def _set_password(self, conn: AsyncConnection, user: UserRow, password_hash: str) -> None:
+        # A reset assumes someone else may hold the account: every session and token issued
+        # before now is refused from this commit on, whatever happens to the stores after.
+        now = self.clock()
         await AccountRepository(conn).update_user(
-            user.id, now=self.clock(), password_hash=password_hash
+            user.id, now=now, password_hash=password_hash, tokens_valid_after=now
         )
         await self._notify_password_changed(conn, user)
 

@@ -144,13 +144,15 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
             candidate = await accounts.find_for_login(conn, data.email)
         try:
             user = await accounts.check_login(candidate, data.password)
-        except InvalidCredentials as failure:
-            if failure.account is not None:
-                async with edge.db.transaction() as conn:
-                    await accounts.record(conn, failure.account, "login.failed", client)
+        except InvalidCredentials:
+            # The same write for known and unknown addresses; the audit row, for a known one
+            # only, is written after the request (features/accounts/jobs.py).
+            async with edge.outbox.transaction(edge.db) as conn:
+                await accounts.queue_login_failure(conn, email=data.email, client=client)
             raise
+        rehashed = await accounts.rehash_if_weaker(user, data.password)
         async with edge.db.transaction() as conn:
-            await accounts.after_login(conn, user, data.password)
+            await accounts.after_login(conn, user, rehashed)
             await accounts.record(conn, user.id, "login.succeeded", client, mode=data.mode)
         if data.mode == "token":
             return Response(await auth.issue_tokens(user, client), headers=NO_STORE)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import msgspec
+import structlog
 
 from waymark.features.accounts.errors import CsrfFailed, NotAuthenticated
 from waymark.features.accounts.repository import UserRow
@@ -27,6 +27,7 @@ from waymark.features.accounts.service import AccountService, ClientInfo, hash_t
 from waymark.features.auth.schemas import Principal, SessionView, TokenPair
 from waymark.infra.security.jwt import AccessTokens, InvalidToken
 from waymark.infra.sql.database import Database
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.kernel.ports import (
     AuthLevel,
     RefreshFamily,
@@ -46,6 +47,8 @@ class RefreshReused(InvalidToken):
         self.user_id = user_id
         self.family_id = family_id
 
+
+log = structlog.get_logger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DAY = 86_400.0
@@ -126,33 +129,28 @@ class AuthService:
     async def regenerate_session(
         self, principal: Principal, *, auth_level: AuthLevel | None = None
     ) -> tuple[str, SessionRecord] | None:
-        """A new id for the caller's browser session; the old id stops working at once.
+        """A new id and CSRF token for the caller's browser session, in one atomic step of
+        the store: the old id stops working at once.
 
         For re-authentication and privilege changes (SECURITY.md: session ids are regenerated
-        on login, MFA completion and privilege change): an id an attacker planted or saw
-        before is worth nothing after. Everything else carries over, the CSRF token too, so
-        an open page keeps working; `auth_level` may rise. None for API clients, whose
-        access tokens hang off the refresh family instead.
+        on login, MFA completion and privilege change): an id or CSRF token an attacker
+        planted or saw before is worth nothing after. The session keeps its start and
+        absolute expiry; `auth_level` may rise. None for API clients, whose access tokens
+        hang off the refresh family instead.
         """
         if principal.via != "cookie":
             return None
-        now = self.clock()
-        current = await self.sessions.touch(principal.session_key, now=now)
-        if current is None:
-            raise NotAuthenticated("no live session")
         session_id = new_token()
-        successor = msgspec.structs.replace(
-            current,
-            id_hash=hash_token(session_id),
-            last_seen_at=now,
-            auth_level=auth_level or current.auth_level,
+        renewed = await self.sessions.renew(
+            principal.session_key,
+            new_id_hash=hash_token(session_id),
+            csrf_token=secrets.token_urlsafe(32),
+            now=self.clock(),
+            auth_level=auth_level,
         )
-        await self.sessions.create(successor)
-        if not await self.sessions.delete(principal.session_key):
-            # Ended meanwhile (a logout elsewhere): so is its successor.
-            await self.sessions.delete(successor.id_hash)
+        if renewed is None:
             raise NotAuthenticated("no live session")
-        return session_id, successor
+        return session_id, renewed
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token. A token already rotated (after the grace window) revokes
@@ -173,9 +171,11 @@ class AuthService:
         user_id = uuid.UUID(result.family.user_id)
         async with self.db.read() as conn:
             user = await self.accounts.active_user(conn, user_id)
-        if user is None:
+        if user is None or _before(result.family.created_at, user.tokens_valid_after):
+            # Gone, disabled, or signed out everywhere (a reset, logout-all) since the family
+            # began: the row says so even if ending the family in the store failed then.
             await self.families.revoke_family(result.family.id)
-            raise InvalidToken("account gone or disabled")
+            raise InvalidToken("account gone, disabled or signed out since")
         return self._pair(user_id, result.family.id, result.token, now)
 
     def _pair(self, user_id: uuid.UUID, family_id: str, refresh: str, now: float) -> TokenPair:
@@ -224,8 +224,7 @@ class AuthService:
             user = await self.accounts.active_user(conn, user_id)
         if user is None:
             raise NotAuthenticated("account gone or disabled")
-        # Whole seconds: JWT `iat` has no fraction, so compare at that resolution.
-        if int(issued_at) < int(user.tokens_valid_after.timestamp()):
+        if _before(issued_at, user.tokens_valid_after):
             raise NotAuthenticated("signed out everywhere since this was issued")
         return user
 
@@ -245,6 +244,15 @@ class AuthService:
         ended = await self.sessions.delete_for_user(str(user_id), keep=keep_session)
         ended += await self.families.revoke_user(str(user_id), keep=keep_family)
         return ended
+
+    async def end_all_quietly(self, user_id: uuid.UUID) -> None:
+        """`end_all` as clean-up after the user row already refuses the sessions (a reset
+        moved `tokens_valid_after`, a deletion removed the row): a store outage is logged,
+        not raised, so the caller is not told that a change which happened failed."""
+        try:
+            await self.end_all(user_id)
+        except ServiceUnavailable as exc:
+            log.warning("sessions_not_tidied", user_id=str(user_id), error=str(exc))
 
     async def list_sessions(self, principal: Principal) -> list[SessionView]:
         now = self.clock()
@@ -288,6 +296,12 @@ class AuthService:
                 if s.id_hash[:16] == key:
                     return await self.sessions.delete(s.id_hash)
         return False
+
+
+def _before(issued_at: float, not_before: datetime) -> bool:
+    """Whether something issued at `issued_at` predates the account's not-before. Whole
+    seconds: JWT `iat` has no fraction, so every check compares at that resolution."""
+    return int(issued_at) < int(not_before.timestamp())
 
 
 def _dt(epoch: float) -> datetime:

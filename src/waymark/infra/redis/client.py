@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import BusyLoadingError, MasterDownError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -12,6 +13,17 @@ from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import RedisSettings
 
 DEFAULT_PREFIX = "waymark:"
+
+
+UNAVAILABLE = (
+    RedisConnectionError,  # refused, reset, no free pooled connection (BusyLoading is one)
+    RedisTimeoutError,
+    ReadOnlyError,  # a replica during failover
+    MasterDownError,
+    OutOfMemoryError,  # maxmemory reached with noeviction
+    BusyLoadingError,
+)
+"""Errors meaning the server cannot serve now, not that the command was wrong."""
 
 
 class WaymarkRedis(Redis):
@@ -22,7 +34,7 @@ class WaymarkRedis(Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         try:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except UNAVAILABLE as exc:
             raise ServiceUnavailable("the session store is unavailable; try again shortly") from exc
 
 

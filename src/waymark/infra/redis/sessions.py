@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from waymark.infra.ephemeral import expires_at
 from waymark.infra.redis.client import DEFAULT_PREFIX
 from waymark.infra.redis.lua import PRELUDE, life_ms, pairs_to_dict
-from waymark.kernel.ports import SessionRecord
+from waymark.kernel.ports import AuthLevel, SessionRecord
 
 # KEYS: session, user index. ARGV: session TTL ms, index TTL ms, created_at, id hash,
 # then field, value, ...
@@ -48,6 +48,45 @@ local expires = math.min(last + tonumber(s.idle_timeout), tonumber(s.absolute_ex
 redis.call('HSET', KEYS[1], 'last_seen_at', fmt(last), 'expires_at', fmt(expires))
 redis.call('PEXPIRE', KEYS[1], life_ms(expires - now))
 return redis.call('HGETALL', KEYS[1])
+"""
+)
+
+# KEYS: session, new session. ARGV: now, user index key prefix, new id hash, csrf token,
+# auth level ('' for unchanged). Returns the renewed session's fields or nil.
+RENEW = (
+    PRELUDE
+    + """
+local s = as_map(redis.call('HGETALL', KEYS[1]))
+if not s.id_hash then return false end
+local now = tonumber(ARGV[1])
+local index = ARGV[2] .. s.user_id
+if now > tonumber(s.expires_at) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', index, s.id_hash)
+  return false
+end
+local last = tonumber(s.last_seen_at)
+if now > last then last = now end
+local expires = math.min(last + tonumber(s.idle_timeout), tonumber(s.absolute_expires_at))
+local old_id = s.id_hash
+s.id_hash = ARGV[3]
+s.csrf_token = ARGV[4]
+s.last_seen_at = fmt(last)
+s.expires_at = fmt(expires)
+if ARGV[5] ~= '' then s.auth_level = ARGV[5] end
+local fields = {}
+for name, value in pairs(s) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+-- The old key goes first, so a renewal to the same id keeps the session.
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('PEXPIRE', KEYS[2], life_ms(expires - now))
+redis.call('ZREM', index, old_id)
+redis.call('ZADD', index, s.created_at, s.id_hash)
+extend_ttl(index, life_ms(tonumber(s.absolute_expires_at) - now))
+return redis.call('HGETALL', KEYS[2])
 """
 )
 
@@ -106,6 +145,7 @@ class RedisSessionStore:
         self._index = f"{prefix}sess-user:"
         self._create = client.register_script(CREATE)
         self._touch = client.register_script(TOUCH)
+        self._renew = client.register_script(RENEW)
         self._delete = client.register_script(DELETE)
         self._list = client.register_script(LIST)
         self._delete_for_user = client.register_script(DELETE_FOR_USER)
@@ -134,6 +174,21 @@ class RedisSessionStore:
 
     async def touch(self, id_hash: str, *, now: float) -> SessionRecord | None:
         flat = await self._touch(keys=[self._session + id_hash], args=[float(now), self._index])
+        return None if flat is None else _record(flat)
+
+    async def renew(
+        self,
+        id_hash: str,
+        *,
+        new_id_hash: str,
+        csrf_token: str,
+        now: float,
+        auth_level: AuthLevel | None = None,
+    ) -> SessionRecord | None:
+        flat = await self._renew(
+            keys=[self._session + id_hash, self._session + new_id_hash],
+            args=[float(now), self._index, new_id_hash, csrf_token, auth_level or ""],
+        )
         return None if flat is None else _record(flat)
 
     async def delete(self, id_hash: str) -> bool:

@@ -62,7 +62,10 @@ class Database:
         """Check out a connection, waiting at most the pool timeout.
 
         A saturated pool answers 503 with Retry-After instead of queueing without bound.
-        Requests get connections in the order they asked (see `_slots`).
+        Requests get connections in the order they asked (see `_slots`). Every checkout of
+        the application goes through here, so holding a permit means a pooled connection is
+        free: the wait is the permit's, bounded by `pool_timeout` (the pool's own timeout
+        is only a backstop).
         """
         try:
             async with asyncio.timeout(self.pool_timeout):
@@ -83,7 +86,9 @@ class Database:
 
     async def ping(self) -> None:
         """Raise if the database does not answer `SELECT 1` within two seconds."""
-        async with asyncio.timeout(PING_TIMEOUT_SECONDS), self.engine.connect() as conn:
+        # Through _connect like every other checkout, so the FIFO permits account for every
+        # pooled connection and a permit always finds one free.
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, select, update
+from sqlalchemy import Double, Row, Table, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
@@ -27,6 +27,7 @@ from waymark.infra.sql.ephemeral_tables import (
 )
 from waymark.kernel.ports import (
     TOUCH_GRANULARITY,
+    AuthLevel,
     Invalid,
     RateLimitDecision,
     RefreshFamily,
@@ -176,6 +177,42 @@ class SqlSessionStore:
                 row = (await conn.execute(select(s).where(s.c.id_hash == id_hash))).first()
                 return None if row is None else _session_record(row)
         return record
+
+    async def renew(
+        self,
+        id_hash: str,
+        *,
+        new_id_hash: str,
+        csrf_token: str,
+        now: float,
+        auth_level: AuthLevel | None = None,
+    ) -> SessionRecord | None:
+        """One conditional UPDATE of the primary key. Concurrent renewals of one id queue on
+        the row (SQLite: the database lock); the later ones find it moved and get None."""
+        s = ephemeral_sessions
+        # `expires_at(...)` in SQL, on the stored times: the row is read and written at once.
+        last_seen = case((s.c.last_seen_at > now, s.c.last_seen_at), else_=literal(now, Double))
+        idle_end = last_seen + s.c.idle_timeout
+        values: dict[str, Any] = {
+            "id_hash": new_id_hash,
+            "csrf_token": csrf_token,
+            "last_seen_at": last_seen,
+            "expires_at": case(
+                (idle_end < s.c.absolute_expires_at, idle_end), else_=s.c.absolute_expires_at
+            ),
+        }
+        if auth_level is not None:
+            values["auth_level"] = auth_level
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(s)
+                    .where(s.c.id_hash == id_hash, s.c.expires_at >= now)
+                    .values(values)
+                    .returning(*s.c)
+                )
+            ).first()
+        return None if row is None else _session_record(row)
 
     async def delete(self, id_hash: str) -> bool:
         s = ephemeral_sessions
