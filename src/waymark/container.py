@@ -75,7 +75,7 @@ class Container:
             outbox=self.outbox,
             public_url=settings.public_url,
         )
-        AccountMailHandler(self.accounts, self.db, self.outbox).register(self.handlers)
+        AccountMailHandler(self.accounts).register(self.handlers)
         self.auth = AuthService(
             accounts=self.accounts,
             db=self.db,

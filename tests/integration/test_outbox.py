@@ -448,3 +448,67 @@ async def test_a_relay_is_configured_from_settings(db: Database) -> None:
     relay = OutboxRelay.from_settings(db, HandlerRegistry(), settings)
     assert (relay.batch_size, relay.lease, relay.handler_timeout) == (5, 90, 45)
     assert relay.policy == RetryPolicy(base=5.0, cap=3600.0, max_attempts=4, jitter=0.25)
+
+
+# -- transactional handlers: their writes and `done` commit together ----------------------
+
+FOLLOW_UP = "test.follow-up"
+
+
+def transactional_relay(db: Database, handler: Any) -> OutboxRelay:
+    handlers = HandlerRegistry()
+    handlers.register_transactional(KIND, handler)
+    return OutboxRelay(db, handlers, relay_id="relay-tx")
+
+
+async def follow_ups(db: Database) -> int:
+    async with db.read() as conn:
+        rows = await conn.execute(select(outbox_table.c.id).where(outbox_table.c.kind == FOLLOW_UP))
+        return len(rows.all())
+
+
+async def test_a_transactional_handlers_writes_and_done_commit_together(db: Database) -> None:
+    message_id = await enqueue(db)
+    assert message_id is not None
+
+    async def handler(message: OutboxMessage, conn: Any) -> None:
+        await Outbox().enqueue(conn, FOLLOW_UP, {"after": message.id}, now=T0)
+
+    report = await transactional_relay(db, handler).run_once(T0)
+    assert report.delivered == 1
+    assert (await row(db, message_id))["state"] == DONE
+    assert await follow_ups(db) == 1
+
+
+async def test_a_failing_transactional_handler_leaves_no_writes(db: Database) -> None:
+    message_id = await enqueue(db)
+    assert message_id is not None
+
+    async def handler(message: OutboxMessage, conn: Any) -> None:
+        await Outbox().enqueue(conn, FOLLOW_UP, {"after": message.id}, now=T0)
+        raise RuntimeError("after writing")
+
+    assert (await transactional_relay(db, handler).run_once(T0)).retried == 1
+    assert (await row(db, message_id))["state"] == PENDING
+    assert await follow_ups(db) == 0
+
+
+async def test_a_transactional_handler_that_lost_its_lease_commits_nothing(db: Database) -> None:
+    """Another relay claiming the message is played on the handler's own connection (on
+    SQLite a second writer would wait for this transaction's lock): the attempt number moves,
+    the fence on `done` finds no row, and everything the handler wrote rolls back."""
+    message_id = await enqueue(db)
+    assert message_id is not None
+
+    async def handler(message: OutboxMessage, conn: Any) -> None:
+        await Outbox().enqueue(conn, FOLLOW_UP, {"after": message.id}, now=T0)
+        await conn.execute(
+            update(outbox_table)
+            .where(outbox_table.c.id == message.id)
+            .values(attempts=outbox_table.c.attempts + 1)
+        )
+
+    report = await transactional_relay(db, handler).run_once(T0)
+    assert report.delivered == 0
+    assert await follow_ups(db) == 0
+    assert (await row(db, message_id))["state"] == PENDING

@@ -3,7 +3,7 @@
 Register, forgot-password and resend-verification must do the same work whether or not the
 address has an account (SECURITY.md), or their timing tells who is registered. So the request
 only writes one `accounts.mail` message, the same statement for every address, and this
-handler decides afterwards, in its own transaction, what (if anything) to send: a
+handler decides afterwards, in the relay's transaction, what (if anything) to send: a
 confirmation link, a reset link, or a notice to an owner that someone tried to register
 their address again.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waymark.infra.outbox import HandlerRegistry, Outbox, OutboxMessage, PermanentFailure
-from waymark.infra.sql.database import Database
+from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
 
 if TYPE_CHECKING:
     from waymark.features.accounts.service import AccountService
@@ -42,33 +42,32 @@ class LoginFailure(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AccountMailHandler:
-    def __init__(self, accounts: AccountService, db: Database, outbox: Outbox) -> None:
-        self.accounts = accounts
-        self.db = db
-        self.outbox = outbox
+    """Both kinds run in the relay's transaction (`register_transactional`): a message is
+    handled exactly once, so a link is never minted twice (which would kill the first)."""
 
-    async def __call__(self, message: OutboxMessage) -> None:
+    def __init__(self, accounts: AccountService) -> None:
+        self.accounts = accounts
+
+    async def __call__(self, message: OutboxMessage, conn: AsyncConnection) -> None:
         try:
             request = message.decode(AccountMail)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad accounts.mail payload: {exc}") from exc
-        async with self.outbox.transaction(self.db) as conn:
-            if request.purpose == "verify-email":
-                await self.accounts.resend_verification(conn, email=request.email)
-            elif request.purpose == "reset-password":
-                await self.accounts.forgot_password(conn, email=request.email)
-            else:
-                await self.accounts.notify_account_exists(conn, email=request.email)
+        if request.purpose == "verify-email":
+            await self.accounts.resend_verification(conn, email=request.email)
+        elif request.purpose == "reset-password":
+            await self.accounts.forgot_password(conn, email=request.email)
+        else:
+            await self.accounts.notify_account_exists(conn, email=request.email)
 
-    async def login_failed(self, message: OutboxMessage) -> None:
+    async def login_failed(self, message: OutboxMessage, conn: AsyncConnection) -> None:
         try:
             failure = message.decode(LoginFailure)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad accounts.login-failed payload: {exc}") from exc
-        async with self.db.transaction() as conn:
-            await self.accounts.record_login_failure(conn, failure)
+        await self.accounts.record_login_failure(conn, failure)
 
     def register(self, handlers: HandlerRegistry) -> None:
         # Addresses and IPs are personal data: erased from the rows once handled.
-        handlers.register(ACCOUNT_MAIL, self, redact_on_done=True)
-        handlers.register(LOGIN_FAILED, self.login_failed, redact_on_done=True)
+        handlers.register_transactional(ACCOUNT_MAIL, self, redact_on_done=True)
+        handlers.register_transactional(LOGIN_FAILED, self.login_failed, redact_on_done=True)

@@ -8,6 +8,7 @@ from waymark.infra.outbox.outbox import (
     Outbox,
     OutboxMessage,
     PermanentFailure,
+    TransactionalHandler,
 )
 from waymark.infra.outbox.relay import OutboxRelay, RelayReport, RetryPolicy
 from waymark.infra.outbox.tables import DEAD, DONE, PENDING
@@ -24,4 +25,5 @@ __all__ = [
     "PermanentFailure",
     "RelayReport",
     "RetryPolicy",
+    "TransactionalHandler",
 ]

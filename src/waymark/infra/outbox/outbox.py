@@ -57,13 +57,20 @@ that dies after the handler succeeded but before the row was marked done), so it
 idempotent, keyed on `message.id`."""
 
 
+TransactionalHandler = Callable[[OutboxMessage, AsyncConnection], Awaitable[None]]
+"""Does its work on the given connection, in the transaction that also marks the message
+done: its database effects happen exactly once, so it need not be idempotent. Must not do
+anything outside the database that a rollback cannot undo (send mail through the outbox)."""
+
+
 class PermanentFailure(Exception):
     """Raised by a handler when retrying cannot help: the message goes straight to `dead`."""
 
 
 class Registration(msgspec.Struct, frozen=True):
-    handler: Handler
+    handler: Handler | TransactionalHandler
     redact_on_done: bool
+    transactional: bool = False
 
 
 class HandlerRegistry:
@@ -77,10 +84,20 @@ class HandlerRegistry:
         """Route `kind` to `handler`. With `redact_on_done` the payload is erased once the
         message is delivered, for payloads that carry secrets (a reset link); dead messages
         keep theirs for diagnosis."""
+        self._add(kind, Registration(handler, redact_on_done))
+
+    def _add(self, kind: str, registration: Registration) -> None:
         _check_kind(kind)
         if kind in self._handlers:
             raise ValueError(f"a handler for {kind!r} is already registered")
-        self._handlers[kind] = Registration(handler, redact_on_done)
+        self._handlers[kind] = registration
+
+    def register_transactional(
+        self, kind: str, handler: TransactionalHandler, *, redact_on_done: bool = False
+    ) -> None:
+        """Route `kind` to a handler that works in the relay's transaction (see
+        `TransactionalHandler`): its writes and the message's `done` commit together."""
+        self._add(kind, Registration(handler, redact_on_done, transactional=True))
 
     def get(self, kind: str) -> Registration | None:
         return self._handlers.get(kind)

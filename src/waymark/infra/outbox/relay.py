@@ -26,6 +26,7 @@ import msgspec
 import structlog
 from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
 from waymark.infra.outbox.outbox import (
     HandlerRegistry,
@@ -294,31 +295,47 @@ class OutboxRelay:
             request_context(message.correlation_id),
             structlog.contextvars.bound_contextvars(outbox_id=message.id, outbox_kind=message.kind),
         ):
+            if registration.transactional:
+                return await self._deliver_in_transaction(message, registration, clock)
             try:
                 async with asyncio.timeout(self.handler_timeout):
-                    await registration.handler(message)
+                    await registration.handler(message)  # type: ignore[call-arg]
             except Exception as exc:
                 return await self._failed(message, exc, clock())
             await self._done(message, registration, clock())
             return DONE
 
+    async def _deliver_in_transaction(
+        self, message: OutboxMessage, registration: Registration, clock: Callable[[], datetime]
+    ) -> str:
+        """The handler's writes and `done` in one transaction: both or neither. Fenced on
+        the attempt, so if another relay took the message over meanwhile, this one's writes
+        roll back and only the new holder's count."""
+        try:
+            async with asyncio.timeout(self.handler_timeout):
+                async with self.db.transaction() as conn:
+                    await registration.handler(message, conn)  # type: ignore[call-arg]
+                    marked = await conn.execute(
+                        _fenced(message).values(_done_values(registration, clock()))
+                    )
+                    if marked.rowcount == 0:
+                        raise LeaseLost("another relay holds this message now")
+        except Exception as exc:
+            return await self._failed(message, exc, clock())
+        if self.outbox is not None:
+            self.outbox.notify()  # the handler may have enqueued follow-ups
+        log.debug("outbox.delivered", attempt=message.attempt, transactional=True)
+        return DONE
+
     async def _done(
         self, message: OutboxMessage, registration: Registration, now: datetime
     ) -> None:
         # Not fenced on the attempt: once delivered, the message is done, whoever holds it.
-        values: dict[str, Any] = {
-            "state": DONE,
-            "processed_at": now,
-            "locked_until": None,
-            "locked_by": None,
-        }
-        if registration.redact_on_done:
-            values["payload"] = REDACTED_PAYLOAD
         async with self.db.transaction() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == message.id, outbox.c.state == PENDING)
-                .values(values)
+                .values(_done_values(registration, now))
             )
         log.debug("outbox.delivered", attempt=message.attempt)
 
@@ -336,15 +353,7 @@ class OutboxRelay:
         async with self.db.transaction() as conn:
             # Fenced on the attempt: if our lease ran out and another relay claimed the row,
             # its outcome is the one that counts.
-            result = await conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id == message.id,
-                    outbox.c.state == PENDING,
-                    outbox.c.attempts == message.attempt,
-                )
-                .values(values)
-            )
+            result = await conn.execute(_fenced(message).values(values))
         if result.rowcount == 0:
             log.warning("outbox.lease_lost", attempt=message.attempt, error=error)
         elif state == DEAD:
@@ -357,6 +366,31 @@ class OutboxRelay:
                 available_at=values["available_at"].isoformat(),
             )
         return state
+
+
+class LeaseLost(Exception):
+    """A transactional handler's lease ran out and another relay claimed the message."""
+
+
+def _fenced(message: OutboxMessage) -> Update:
+    """An UPDATE of `message`'s row that matches only while this attempt still holds it."""
+    return update(outbox).where(
+        outbox.c.id == message.id,
+        outbox.c.state == PENDING,
+        outbox.c.attempts == message.attempt,
+    )
+
+
+def _done_values(registration: Registration, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "state": DONE,
+        "processed_at": now,
+        "locked_until": None,
+        "locked_by": None,
+    }
+    if registration.redact_on_done:
+        values["payload"] = REDACTED_PAYLOAD
+    return values
 
 
 async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event, *, seconds: float) -> None:
