@@ -32,7 +32,8 @@ async def wait_for_mail(
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         found = []
-        for path in sorted(mail_dir.glob("*.eml")) if mail_dir.exists() else []:
+        for path in sorted(mail_dir.glob("[!.]*.eml")) if mail_dir.exists() else []:
+            # Not the mailer's `.tmp-*.eml` files: a message being written, sorted first.
             message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
             if message["To"] == to and message["Subject"] == subject:
                 found.append(message)

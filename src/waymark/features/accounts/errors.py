@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from waymark.kernel.errors import WaymarkError
 
 
@@ -13,11 +11,6 @@ class InvalidCredentials(WaymarkError):
     status = 401
     code = "invalid-credentials"
     title = "Email or password is wrong"
-
-    def __init__(self, *, account: uuid.UUID | None = None) -> None:
-        super().__init__()
-        self.account = account
-        """The account the attempt was against, for its audit log; never rendered."""
 
 
 class EmailNotVerified(WaymarkError):

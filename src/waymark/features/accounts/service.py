@@ -233,9 +233,9 @@ class AccountService:
             await self.hasher.verify_dummy(password)
             raise InvalidCredentials()
         if not await self.hasher.verify(user.password_hash, password):
-            raise InvalidCredentials(account=user.id)
+            raise InvalidCredentials()
         if user.disabled_at is not None:
-            raise InvalidCredentials(account=user.id)
+            raise InvalidCredentials()
         if user.email_verified_at is None:
             raise EmailNotVerified()
         return user
