@@ -53,12 +53,10 @@ class AccountMailHandler:
             request = message.decode(AccountMail)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad accounts.mail payload: {exc}") from exc
-        if request.purpose == "verify-email":
-            await self.accounts.resend_verification(conn, email=request.email)
-        elif request.purpose == "reset-password":
-            await self.accounts.forgot_password(conn, email=request.email)
-        else:
+        if request.purpose == "account-exists":
             await self.accounts.notify_account_exists(conn, email=request.email)
+        else:
+            await self.accounts.mail_link(conn, email=request.email, purpose=request.purpose)
 
     async def login_failed(self, message: OutboxMessage, conn: AsyncConnection) -> None:
         try:

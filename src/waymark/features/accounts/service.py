@@ -167,23 +167,31 @@ class AccountService:
             dedupe_key=f"account-exists:{hash_token(user.email)[:32]}:{day}",
         )
 
-    async def resend_verification(self, conn: AsyncConnection, *, email: str) -> None:
-        """A fresh confirmation link for an unconfirmed account (the old one stops working);
-        nothing for unknown or confirmed addresses. Run by `AccountMailHandler` after the
-        request (`queue_mail`), never in it."""
+    async def mail_link(
+        self,
+        conn: AsyncConnection,
+        *,
+        email: str,
+        purpose: Literal["verify-email", "reset-password"],
+    ) -> None:
+        """A fresh confirmation link (for an unconfirmed account) or reset link (for any
+        active one); earlier links of that purpose stop working. Nothing for other addresses.
+        Run by `AccountMailHandler` after the request (`queue_mail`), never in it."""
         repo = AccountRepository(conn)
         user = await repo.user_by_email(normalize_email(email))
-        if user is None or user.email_verified_at is not None or user.disabled_at is not None:
+        if user is None or user.disabled_at is not None:
             return
-        await repo.revoke_email_tokens(user.id, "verify-email", self.clock())
+        if purpose == "verify-email" and user.email_verified_at is not None:
+            return
+        await repo.revoke_email_tokens(user.id, purpose, self.clock())
         await self._send_token_mail(
             conn,
             user_id=user.id,
             to=user.email,
-            purpose="verify-email",
-            template="verify-email",
-            path="/verify-email",
-            ttl=self.verify_ttl,
+            purpose=purpose,
+            template=purpose,
+            path=f"/{purpose}",
+            ttl=self.verify_ttl if purpose == "verify-email" else self.reset_ttl,
         )
 
     async def verify_email(self, conn: AsyncConnection, token: str) -> uuid.UUID:
@@ -278,24 +286,6 @@ class AccountService:
         return user if user is not None and user.disabled_at is None else None
 
     # -- passwords ---------------------------------------------------------------------------
-
-    async def forgot_password(self, conn: AsyncConnection, *, email: str) -> None:
-        """Mail a reset link if the address has an active account. Run by
-        `AccountMailHandler` after the request (`queue_mail`), never in it."""
-        repo = AccountRepository(conn)
-        user = await repo.user_by_email(normalize_email(email))
-        if user is None or user.disabled_at is not None:
-            return
-        await repo.revoke_email_tokens(user.id, "reset-password", self.clock())
-        await self._send_token_mail(
-            conn,
-            user_id=user.id,
-            to=user.email,
-            purpose="reset-password",
-            template="reset-password",
-            path="/reset-password",
-            ttl=self.reset_ttl,
-        )
 
     async def reset_target(self, conn: AsyncConnection, token: str) -> UserRow:
         """The account a live reset token belongs to, without using the token up: the new
