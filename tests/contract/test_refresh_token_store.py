@@ -21,9 +21,7 @@ GRACE = 10.0
 
 
 class RefreshTokenStore(PortRefreshTokenStore, Protocol):
-    """The port plus `is_live`, which both adapters offer for per-request access checks."""
-
-    async def is_live(self, family_id: str, *, now: float) -> bool: ...
+    """The port, as both adapters offer it."""
 
 
 def family(
@@ -215,15 +213,21 @@ class RefreshTokenStoreContract:
     ) -> None:
         await tokens.create_family(family(current="hash-t0", idle=100))
         await tokens.create_family(family("fam-2", current="hash-u0"))
-        assert await tokens.is_live("fam-1", now=T0 + 100)
-        assert not await tokens.is_live("fam-1", now=T0 + 100.5)
+        assert await tokens.is_live("fam-1", user_id="user-1", now=T0 + 100)
+        assert not await tokens.is_live("fam-1", user_id="user-1", now=T0 + 100.5)
         await rotate(tokens, "t0", "t1", now=T0 + 90)
-        assert await tokens.is_live("fam-1", now=T0 + 190)
-        assert not await tokens.is_live("nope", now=T0)
+        assert await tokens.is_live("fam-1", user_id="user-1", now=T0 + 190)
+        assert not await tokens.is_live("nope", user_id="user-1", now=T0)
         await tokens.revoke_family("fam-2")
-        assert not await tokens.is_live("fam-2", now=T0)
+        assert not await tokens.is_live("fam-2", user_id="user-1", now=T0)
         await rotate(tokens, "t0", "t2", now=T0 + 150)  # replayed after grace
-        assert not await tokens.is_live("fam-1", now=T0 + 150)
+        assert not await tokens.is_live("fam-1", user_id="user-1", now=T0 + 150)
+
+    async def test_a_family_is_live_only_for_its_own_user(self, tokens: RefreshTokenStore) -> None:
+        await tokens.create_family(family(user_id="user-1", current="hash-t0"))
+        assert await tokens.is_live("fam-1", user_id="user-1", now=T0)
+        assert not await tokens.is_live("fam-1", user_id="user-2", now=T0)
+        assert not await tokens.is_live("fam-1", user_id="", now=T0)
 
 
 class TestSqlRefreshTokenStore(RefreshTokenStoreContract):

@@ -144,7 +144,7 @@ async def test_when_redis_is_down_nothing_is_allowed() -> None:
         with pytest.raises(ServiceUnavailable):
             await tokens.rotate("h0", successor="s", successor_hash="h1", now=T0, grace=5)
         with pytest.raises(ServiceUnavailable):
-            await tokens.is_live("f", now=T0)
+            await tokens.is_live("f", user_id="u", now=T0)
     finally:
         await client.aclose()
 

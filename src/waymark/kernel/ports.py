@@ -168,10 +168,12 @@ class RefreshTokenStore(Protocol):
 
     async def revoke_family(self, family_id: str) -> bool: ...
 
-    async def is_live(self, family_id: str, *, now: float) -> bool:
-        """Whether the family exists, is not revoked and has not expired; reads only.
+    async def is_live(self, family_id: str, *, user_id: str, now: float) -> bool:
+        """Whether the family exists, belongs to `user_id`, is not revoked and has not
+        expired; reads only.
 
-        Checked on every request with an access token, so logging out takes effect at once."""
+        Checked on every request with an access token, so logging out takes effect at once;
+        the owner check binds a token's session to its subject."""
         ...
 
     async def list_for_user(self, user_id: str, *, now: float) -> list[RefreshFamily]:

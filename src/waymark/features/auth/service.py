@@ -192,10 +192,13 @@ class AuthService:
             claims = self.tokens.verify(token, now=now)
         except InvalidToken:
             raise NotAuthenticated("invalid or expired access token") from None
+        user_id = _user_id(claims.sub)
         kind, _, family_id = claims.sid.partition(":")
-        if kind != "f" or not await self.families.is_live(family_id, now=now):
+        # The family must be the subject's own: a token naming another user's live session
+        # (which only a holder of our signing key could make) is refused like a dead one.
+        if kind != "f" or not await self.families.is_live(family_id, user_id=claims.sub, now=now):
             raise NotAuthenticated("the session of this token has ended")
-        user = await self._require_live_user(uuid.UUID(claims.sub), issued_at=claims.iat)
+        user = await self._require_live_user(user_id, issued_at=claims.iat)
         return Principal(via="bearer", session_ref=claims.sid, session_key=family_id, user=user)
 
     async def from_cookie(
@@ -296,6 +299,17 @@ class AuthService:
                 if s.id_hash[:16] == key:
                     return await self.sessions.delete(s.id_hash)
         return False
+
+
+def _user_id(subject: str) -> uuid.UUID:
+    """The account a token names: its `sub` in the canonical form we issue, else 401."""
+    try:
+        user_id = uuid.UUID(subject)
+    except ValueError:
+        raise NotAuthenticated("invalid or expired access token") from None
+    if str(user_id) != subject:
+        raise NotAuthenticated("invalid or expired access token")
+    return user_id
 
 
 def _before(issued_at: float, not_before: datetime) -> bool:

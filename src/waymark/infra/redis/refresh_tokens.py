@@ -225,12 +225,13 @@ class RedisRefreshTokenStore:
     async def revoke_family(self, family_id: str) -> bool:
         return bool(await self._revoke(keys=[self._family + family_id], args=[self._index]))
 
-    async def is_live(self, family_id: str, *, now: float) -> bool:
-        """Whether the family exists, is not revoked and has not expired. One HMGET."""
-        revoked, expires = await self._client.hmget(
-            self._family + family_id, ["revoked", "expires_at"]
+    async def is_live(self, family_id: str, *, user_id: str, now: float) -> bool:
+        """Whether the family exists, is the user's, is not revoked and has not expired.
+        One HMGET."""
+        owner, revoked, expires = await self._client.hmget(
+            self._family + family_id, ["user_id", "revoked", "expires_at"]
         )
-        return revoked == "0" and expires is not None and now <= float(expires)
+        return owner == user_id and revoked == "0" and expires is not None and now <= float(expires)
 
     async def list_for_user(self, user_id: str, *, now: float) -> list[RefreshFamily]:
         rows = await self._list(keys=[self._index + user_id], args=[float(now), self._family])

@@ -417,13 +417,17 @@ class SqlRefreshTokenStore:
         async with self._db.transaction() as conn:
             return await self._revoke(conn, family_id)
 
-    async def is_live(self, family_id: str, *, now: float) -> bool:
-        """Whether the family exists, is not revoked and has not expired. Only reads."""
+    async def is_live(self, family_id: str, *, user_id: str, now: float) -> bool:
+        """Whether the family exists, is the user's, is not revoked and has not expired.
+        Only reads."""
         f = ephemeral_refresh_families
         async with self._db.read() as conn:
             found = await conn.scalar(
                 select(f.c.id).where(
-                    f.c.id == family_id, f.c.revoked.is_(False), f.c.expires_at >= now
+                    f.c.id == family_id,
+                    f.c.user_id == user_id,
+                    f.c.revoked.is_(False),
+                    f.c.expires_at >= now,
                 )
             )
         return found is not None
