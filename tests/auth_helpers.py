@@ -13,6 +13,9 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from waymark.infra.outbox import PENDING, Outbox, OutboxRelay
+from waymark.infra.sql.database import Database
+
 Client = AsyncTestClient[Litestar]
 PASSWORD = "correct horse battery staple"
 _TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
@@ -44,6 +47,23 @@ async def wait_for_mail(
         await asyncio.sleep(0.05)
 
 
+async def settle_outbox(client: Client, db: Database, *, timeout: float = 10.0) -> None:
+    """Relay the app's outbox until nothing is pending: every message written so far has
+    been handled (mailed, audited, or dead). For asserting that something was *not* sent,
+    which no amount of waiting for a mail can show. `db` is the test's own pool (the app's
+    belongs to the app's event loop); the relay runs the app's own handlers."""
+    relay = OutboxRelay(db, client.app.state.container.handlers)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await relay.run_once()
+        async with db.read() as conn:
+            if (await Outbox.counts(conn))[PENDING] == 0:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"outbox still has pending messages after {timeout} s")
+        await asyncio.sleep(0.02)
+
+
 def token_in(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
@@ -52,13 +72,17 @@ def token_in(message: EmailMessage) -> str:
     return match.group(1)
 
 
-async def register_verified(client: Client, mail_dir: Path, email: str) -> None:
+async def register_verified(
+    client: Client, mail_dir: Path, email: str, password: str = PASSWORD
+) -> None:
     response = await client.post(
-        "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+        "/api/v1/auth/register", json={"email": email, "password": password}
     )
     assert response.status_code == 202, response.text
     token = token_in(await wait_for_mail(mail_dir, email))
-    verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    verified = await client.post(
+        "/api/v1/auth/verify-email", json={"token": token, "password": password}
+    )
     assert verified.status_code == 200, verified.text
 
 

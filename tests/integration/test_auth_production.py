@@ -92,7 +92,8 @@ async def test_journey_on_postgres_redis_and_smtp(
     )
     assert registered.status_code == 202
     verified = await client.post(
-        "/api/v1/auth/verify-email", json={"token": await smtp_token(inbox, email)}
+        "/api/v1/auth/verify-email",
+        json={"token": await smtp_token(inbox, email), "password": PASSWORD},
     )
     assert verified.status_code == 200
 
@@ -120,7 +121,10 @@ async def test_concurrent_refreshes_yield_exactly_one_successor(
     inbox, _ = smtp
     email = "max@example.org"
     await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    await client.post("/api/v1/auth/verify-email", json={"token": await smtp_token(inbox, email)})
+    await client.post(
+        "/api/v1/auth/verify-email",
+        json={"token": await smtp_token(inbox, email), "password": PASSWORD},
+    )
     tokens = await login_tokens(client, email)
 
     responses = await asyncio.gather(

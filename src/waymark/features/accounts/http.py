@@ -51,11 +51,14 @@ from waymark.features.auth.policies import (
     VERIFY_IP,
     account_key,
 )
-from waymark.kernel.errors import Conflict, ServiceUnavailable, ValidationFailed
+from waymark.kernel.errors import Conflict, FieldError, ServiceUnavailable, ValidationFailed
 from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
+CHOSEN_ON_CONFIRMATION = FieldError(
+    "password", "required to confirm a new account: the password typed here becomes the account's"
+)
 REGISTERED = Accepted(detail="If the address can be used, a confirmation link is on its way.")
 RESET_SENT = Accepted(detail="If the address has an account, a reset link is on its way.")
 EMAIL_CHANGE_SENT = Accepted(detail="A confirmation link is on its way to the new address.")
@@ -109,8 +112,15 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     ) -> Me:
         client = edge.client(request)
         await edge.throttle.check((VERIFY_IP, client.ip))
+        async with edge.db.read() as conn:
+            confirming = await accounts.confirmation(conn, data.token)
+        password_hash = None
+        if confirming.new_account:
+            if data.password is None:
+                raise ValidationFailed([CHOSEN_ON_CONFIRMATION])
+            password_hash = await accounts.hash_new_password(data.password, email=confirming.email)
         async with edge.outbox.transaction(edge.db) as conn:
-            user_id = await accounts.verify_email(conn, data.token)
+            user_id = await accounts.verify_email(conn, data.token, password_hash=password_hash)
             await accounts.record(conn, user_id, "email.verified", client)
             return await accounts.me(conn, user_id)
 

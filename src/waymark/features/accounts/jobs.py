@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 ACCOUNT_MAIL = "accounts.mail"
 LOGIN_FAILED = "accounts.login-failed"
 
-MailPurpose = Literal["verify-email", "reset-password", "account-exists"]
+MailPurpose = Literal["sign-up", "verify-email", "reset-password", "account-exists"]
+"""`sign-up`: a confirmation link or an owner's notice, whichever the account's state asks
+for when the message is handled (`account-exists` is what older messages carry)."""
 
 
 class AccountMail(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,7 +55,9 @@ class AccountMailHandler:
             request = message.decode(AccountMail)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad accounts.mail payload: {exc}") from exc
-        if request.purpose == "account-exists":
+        if request.purpose == "sign-up":
+            await self.accounts.after_sign_up(conn, email=request.email)
+        elif request.purpose == "account-exists":
             await self.accounts.notify_account_exists(conn, email=request.email)
         else:
             await self.accounts.mail_link(conn, email=request.email, purpose=request.purpose)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -80,21 +81,31 @@ class AccountRepository:
     ) -> uuid.UUID:
         """Insert account `user_id` unless `email` has one already; the id of the account
         that owns `email` afterwards (`user_id` if it was inserted). The same two statements
-        run whether or not the address was taken."""
+        run whether or not the address was taken.
+
+        An account whose address was never confirmed belongs to nobody yet: a later sign-up
+        replaces its password and display name (the last sign-up wins, and confirming the
+        address sets the password anyway, see `AccountService.verify_email`). A confirmed
+        account is never touched."""
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        insert_if_new = (
-            dialect.insert(users)
-            .values(
-                id=user_id,
-                email=email,
-                password_hash=password_hash,
-                display_name=display_name,
-                email_verified_at=now if verified else None,
-                tokens_valid_after=now,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[users.c.email])
+        insert = dialect.insert(users).values(
+            id=user_id,
+            email=email,
+            password_hash=password_hash,
+            display_name=display_name,
+            email_verified_at=now if verified else None,
+            tokens_valid_after=now,
+            created_at=now,
+            updated_at=now,
+        )
+        insert_if_new = insert.on_conflict_do_update(
+            index_elements=[users.c.email],
+            set_={
+                "password_hash": insert.excluded.password_hash,
+                "display_name": insert.excluded.display_name,
+                "updated_at": insert.excluded.updated_at,
+            },
+            where=users.c.email_verified_at.is_(None),
         )
         owner_of_email = select(users.c.id).where(users.c.email == email)
         # Twice at most: the owner found taken may delete their account before the read.
@@ -124,6 +135,13 @@ class AccountRepository:
     async def delete_user(self, user_id: uuid.UUID) -> None:
         await self.conn.execute(delete(users).where(users.c.id == user_id))
 
+    async def delete_unverified(self, email: str) -> bool:
+        """Remove the account of `email` if its address was never confirmed."""
+        result = await self.conn.execute(
+            delete(users).where(users.c.email == email, users.c.email_verified_at.is_(None))
+        )
+        return result.rowcount == 1
+
     # -- email tokens ------------------------------------------------------------------------
 
     async def insert_email_token(
@@ -149,14 +167,15 @@ class AccountRepository:
         )
 
     async def live_email_token(
-        self, *, token_hash: str, purpose: str, now: datetime
+        self, *, token_hash: str, purposes: Collection[str], now: datetime
     ) -> EmailTokenRow | None:
-        """The token if it is live (known, unused, unexpired, of this purpose); not used up."""
+        """The token if it is live (known, unused, unexpired, of one of these purposes);
+        not used up."""
         row = (
             await self.conn.execute(
                 select(*_TOKEN_COLUMNS).where(
                     email_tokens.c.token_hash == token_hash,
-                    email_tokens.c.purpose == purpose,
+                    email_tokens.c.purpose.in_(purposes),
                     email_tokens.c.used_at.is_(None),
                     email_tokens.c.expires_at > now,
                 )

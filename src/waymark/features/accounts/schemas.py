@@ -36,6 +36,10 @@ class RegisterRequest(Strict):
 
 class VerifyEmailRequest(Strict):
     token: Token
+    password: Password | None = None
+    """Required when the link confirms a new account: it becomes the account's password
+    (whoever holds the mailbox chooses it, not whoever filled in the sign-up form).
+    Not used when the link confirms an email change."""
 
 
 class ForgotPasswordRequest(Strict):

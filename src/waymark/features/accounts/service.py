@@ -39,6 +39,8 @@ from waymark.kernel.clock import utcnow
 from waymark.kernel.errors import Conflict, NotFound, ValidationFailed
 
 EmailPurpose = Literal["verify-email", "reset-password", "change-email"]
+CONFIRMATIONS: tuple[EmailPurpose, ...] = ("verify-email", "change-email")
+"""The purposes of links that confirm an address (`POST /auth/verify-email`)."""
 PRODUCT = "Waymark"
 
 
@@ -47,6 +49,15 @@ class ClientInfo(msgspec.Struct, frozen=True):
 
     ip: str = ""
     user_agent: str = ""
+
+
+class Confirmation(msgspec.Struct, frozen=True, kw_only=True):
+    """What a confirmation link is for, as `AccountService.confirmation` reads it."""
+
+    new_account: bool
+    """True: it confirms a new account, and sets its password; False: an email change."""
+    email: str
+    """The account's address now (the password policy refuses the address as password)."""
 
 
 def normalize_email(email: str) -> str:
@@ -110,19 +121,17 @@ class AccountService:
     async def register(
         self, conn: AsyncConnection, *, email: str, password_hash: str, display_name: str
     ) -> tuple[uuid.UUID, bool]:
-        """Create an unverified account unless the address has one; (the account's id,
-        whether it is new).
+        """Create an unverified account unless the address has a confirmed one; (the
+        account's id, whether it is new).
 
         The same statements run either way, so neither the answer nor its timing says
-        whether the address was taken: an INSERT that does nothing on a taken address, a
-        SELECT of the address's account, and one `accounts.mail` message, which later mails
-        a confirmation link to a new account or a notice to an existing one's owner. The
-        caller hashed the password on both paths.
+        whether the address was taken: an upsert that changes nothing on a confirmed
+        address (and replaces an unconfirmed sign-up), a SELECT of the address's account,
+        and one `accounts.mail` message (`after_sign_up` works out later what it mails).
+        The caller hashed the password on both paths.
         """
         user_id, created = await self._claim(conn, email, password_hash, display_name)
-        await self.queue_mail(
-            conn, email=email, purpose="verify-email" if created else "account-exists"
-        )
+        await self.queue_mail(conn, email=email, purpose="sign-up")
         return user_id, created
 
     async def _claim(
@@ -152,10 +161,22 @@ class AccountService:
             conn, ACCOUNT_MAIL, AccountMail(email=normalize_email(email), purpose=purpose)
         )
 
+    async def after_sign_up(self, conn: AsyncConnection, *, email: str) -> None:
+        """What a sign-up mails, decided after the request: a confirmation link while the
+        address is unconfirmed (a new account, or one nobody has confirmed yet), else a
+        notice to the owner that someone tried to register their address."""
+        user = await AccountRepository(conn).user_by_email(normalize_email(email))
+        if user is None or user.disabled_at is not None:
+            return
+        if user.email_verified_at is None:
+            await self.mail_link(conn, email=user.email, purpose="verify-email")
+        else:
+            await self.notify_account_exists(conn, email=user.email)
+
     async def notify_account_exists(self, conn: AsyncConnection, *, email: str) -> None:
         """Tell an owner someone tried to register their address (at most once a day)."""
         user = await AccountRepository(conn).user_by_email(normalize_email(email))
-        if user is None or user.disabled_at is not None:
+        if user is None or user.disabled_at is not None or user.email_verified_at is None:
             return
         day = self.clock().date().isoformat()
         await enqueue_mail(
@@ -194,11 +215,34 @@ class AccountService:
             ttl=self.verify_ttl if purpose == "verify-email" else self.reset_ttl,
         )
 
-    async def verify_email(self, conn: AsyncConnection, token: str) -> uuid.UUID:
-        """Confirm an address: a new account's, or the new one of an email change."""
+    async def confirmation(self, conn: AsyncConnection, token: str) -> Confirmation:
+        """What a live confirmation link confirms (a new account's address, or the new
+        address of an email change), without using it up: confirming a new account sets its
+        password, which is checked and hashed next, outside any transaction."""
+        repo = AccountRepository(conn)
+        row = await repo.live_email_token(
+            token_hash=hash_token(token), purposes=CONFIRMATIONS, now=self.clock()
+        )
+        user = await repo.user_by_id(row.user_id) if row else None
+        if row is None or user is None:
+            raise InvalidEmailToken()
+        return Confirmation(new_account=row.purpose == "verify-email", email=user.email)
+
+    async def verify_email(
+        self, conn: AsyncConnection, token: str, *, password_hash: str | None
+    ) -> uuid.UUID:
+        """Confirm an address: a new account's, or the new one of an email change.
+
+        A new account's confirmation also sets its password to `password_hash`, hashed from
+        what the person holding the link typed (`hash_new_password`). Confirming proves
+        control of the mailbox; whatever password the sign-up stored was chosen by whoever
+        filled in the form, who need not be the mailbox's owner (account pre-hijacking,
+        docs/security.md). Every session is refused from here on and every other
+        confirmation link of the account dies.
+        """
         repo = AccountRepository(conn)
         now = self.clock()
-        for purpose in ("verify-email", "change-email"):
+        for purpose in CONFIRMATIONS:
             row = await repo.consume_email_token(
                 token_hash=hash_token(token), purpose=purpose, now=now
             )
@@ -208,11 +252,21 @@ class AccountService:
             if user is None:
                 break
             if purpose == "verify-email":
+                if user.email_verified_at is not None or password_hash is None:
+                    break
                 await repo.update_user(
-                    user.id, now=now, email_verified_at=user.email_verified_at or now
+                    user.id,
+                    now=now,
+                    email_verified_at=now,
+                    password_hash=password_hash,
+                    tokens_valid_after=now,
                 )
+                await repo.revoke_email_tokens(user.id, "verify-email", now)
                 return user.id
             assert row.new_email is not None
+            # Whoever confirmed just proved they hold the mailbox: an unconfirmed sign-up
+            # squatting on the address gives way; a confirmed account does not.
+            await repo.delete_unverified(row.new_email)
             if await repo.user_by_email(row.new_email) is not None:
                 break  # taken since the change was asked for
             await repo.update_user(user.id, now=now, email=row.new_email, email_verified_at=now)
@@ -291,7 +345,7 @@ class AccountService:
         """The account a live reset token belongs to, without using the token up: the new
         password is checked and hashed next, outside any transaction."""
         row = await AccountRepository(conn).live_email_token(
-            token_hash=hash_token(token), purpose="reset-password", now=self.clock()
+            token_hash=hash_token(token), purposes=("reset-password",), now=self.clock()
         )
         user = await self.active_user(conn, row.user_id) if row else None
         if user is None:
@@ -340,10 +394,18 @@ class AccountService:
     async def _set_password(self, conn: AsyncConnection, user: UserRow, password_hash: str) -> None:
         # A reset assumes someone else may hold the account: every session and token issued
         # before now is refused from this commit on, whatever happens to the stores after.
+        # The link came through the mailbox, so it also confirms an unconfirmed address
+        # (and kills its confirmation links, whose holder would otherwise set the password).
         now = self.clock()
-        await AccountRepository(conn).update_user(
-            user.id, now=now, password_hash=password_hash, tokens_valid_after=now
+        repo = AccountRepository(conn)
+        await repo.update_user(
+            user.id,
+            now=now,
+            password_hash=password_hash,
+            tokens_valid_after=now,
+            email_verified_at=user.email_verified_at or now,
         )
+        await repo.revoke_email_tokens(user.id, "verify-email", now)
         await self._notify_password_changed(conn, user)
 
     async def _notify_password_changed(self, conn: AsyncConnection, user: UserRow) -> None:
@@ -368,7 +430,8 @@ class AccountService:
         """
         new_email = normalize_email(new_email)
         repo = AccountRepository(conn)
-        if await repo.user_by_email(new_email) is not None:
+        holder = await repo.user_by_email(new_email)
+        if holder is not None and holder.email_verified_at is not None:
             return
         await repo.revoke_email_tokens(user_id, "change-email", self.clock())
         await self._send_token_mail(
