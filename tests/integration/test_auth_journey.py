@@ -599,3 +599,76 @@ async def test_a_reset_signs_out_everywhere_even_if_the_stores_fail_after_it(
         "/api/v1/auth/refresh", json={"refresh_token": attacker["refresh_token"]}
     )
     assert refreshed.status_code == 401
+
+
+async def test_signing_in_correctly_never_locks_you_out(client: Client, mail_dir: Path) -> None:
+    """The per-account limits stop guessing: correct passwords do not use them up, so a
+    person who signs in (or re-authenticates) many times in a row is never refused."""
+    email = "una@example.org"
+    await register_verified(client, mail_dir, email)
+    wrong = {"email": email, "password": "not the password"}
+    assert (await client.post("/api/v1/auth/login", json=wrong)).status_code == 401
+    logins = [
+        (
+            await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        ).status_code
+        for _ in range(8)
+    ]
+    assert logins == [200] * 8
+    tokens = await login_tokens(client, email)
+    changes = [
+        (
+            await client.post(
+                "/api/v1/me/email",
+                json={"new_email": f"una{i}@example.org", "password": PASSWORD},
+                headers=bearer(tokens),
+            )
+        ).status_code
+        for i in range(7)
+    ]
+    assert changes == [202] * 7
+    # Wrong guesses still count: five, then refused.
+    guesses = [
+        (
+            await client.post(
+                "/api/v1/me/email",
+                json={"new_email": "una-x@example.org", "password": "a wrong guess"},
+                headers=bearer(tokens),
+            )
+        ).status_code
+        for _ in range(6)
+    ]
+    assert guesses == [403] * 5 + [429]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "action"),
+    [
+        (
+            "POST",
+            "/api/v1/auth/password/change",
+            {"current_password": "nope, wrong", "new_password": "a fine new passphrase"},
+            "password.change",
+        ),
+        (
+            "POST",
+            "/api/v1/me/email",
+            {"new_email": "new@example.org", "password": "nope, wrong"},
+            "email.change",
+        ),
+        ("DELETE", "/api/v1/me", {"password": "nope, wrong"}, "account.delete"),
+    ],
+)
+async def test_failed_re_authentications_are_audited(
+    client: Client, mail_dir: Path, method: str, path: str, body: dict[str, str], action: str
+) -> None:
+    email = "vic@example.org"
+    await register_verified(client, mail_dir, email)
+    tokens = await login_tokens(client, email)
+    refused = await client.request(method, path, json=body, headers=bearer(tokens))
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "wrong-password"
+    events = (await client.get("/api/v1/me/audit", headers=bearer(tokens))).json()
+    failed = [e for e in events if e["kind"] == "reauth.failed"]
+    assert [e["detail"] for e in failed] == [{"action": action}]
+    assert failed[0]["ip"]

@@ -51,6 +51,7 @@ from waymark.features.auth.policies import (
     VERIFY_IP,
     account_key,
 )
+from waymark.features.auth.schemas import Principal
 from waymark.kernel.errors import Conflict, FieldError, ServiceUnavailable, ValidationFailed
 from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from waymark.transport.http.guards import require_json_body
@@ -79,6 +80,23 @@ Before = Annotated[int | None, QueryParameter(ge=1, description="`id` of the las
 
 def account_routes(edge: AuthEdge) -> list[Router]:
     accounts, auth = edge.accounts, edge.auth
+
+    async def reauthenticate(
+        request: Request[Any, Any, Any], principal: Principal, password: str, action: str
+    ) -> None:
+        """The current password again before a sensitive change: throttled per account like
+        a login, a failure audited (a stolen session guessing), a success forgiven."""
+        key = str(principal.user_id)
+        await edge.throttle.check((REAUTH_ACCOUNT, key))
+        try:
+            await accounts.verify_password(principal.user, password)
+        except WrongPassword:
+            async with edge.db.transaction() as conn:
+                await accounts.record(
+                    conn, principal.user_id, "reauth.failed", edge.client(request), action=action
+                )
+            raise
+        await edge.throttle.forgive(REAUTH_ACCOUNT, key)
 
     @post(
         "/register",
@@ -188,9 +206,9 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     async def change_password(
         request: Request[Any, Any, Any], data: JSONBody[ChangePasswordRequest], principal: Caller
     ) -> Response[None]:
-        await edge.throttle.check((REAUTH_ACCOUNT, str(principal.user_id)))
-        password_hash = await accounts.new_password_hash(
-            principal.user, current=data.current_password, new=data.new_password
+        await reauthenticate(request, principal, data.current_password, "password.change")
+        password_hash = await accounts.hash_new_password(
+            data.new_password, email=principal.user.email
         )
         if data.end_other_sessions:
             # Before the change commits: if the stores are down, nothing has changed yet and
@@ -237,8 +255,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     async def change_email(
         request: Request[Any, Any, Any], data: JSONBody[ChangeEmailRequest], principal: Caller
     ) -> Accepted:
-        await edge.throttle.check((REAUTH_ACCOUNT, str(principal.user_id)))
-        await accounts.verify_password(principal.user, data.password)
+        await reauthenticate(request, principal, data.password, "email.change")
         async with edge.outbox.transaction(edge.db) as conn:
             await accounts.request_email_change(conn, principal.user_id, new_email=data.new_email)
             await accounts.record(
@@ -252,9 +269,10 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         status_code=204,
         responses=documented_problems(*REAUTH_PROBLEMS),
     )
-    async def delete_me(data: JSONBody[DeleteAccountRequest], principal: Caller) -> Response[None]:
-        await edge.throttle.check((REAUTH_ACCOUNT, str(principal.user_id)))
-        await accounts.verify_password(principal.user, data.password)
+    async def delete_me(
+        request: Request[Any, Any, Any], data: JSONBody[DeleteAccountRequest], principal: Caller
+    ) -> Response[None]:
+        await reauthenticate(request, principal, data.password, "account.delete")
         async with edge.db.transaction() as conn:
             await accounts.delete_account(conn, principal.user_id)
         await auth.end_all_quietly(principal.user_id)  # no user row: nothing lets them in

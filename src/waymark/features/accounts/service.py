@@ -373,16 +373,10 @@ class AccountService:
         if not await self.hasher.verify(user.password_hash, password):
             raise WrongPassword()
 
-    async def new_password_hash(self, user: UserRow, *, current: str, new: str) -> str:
-        """Check the current password and the policy, and hash the new one, before the
-        transaction that stores it (`change_password`)."""
-        await self.verify_password(user, current)
-        return await self.hash_new_password(new, email=user.email)
-
     async def change_password(
         self, conn: AsyncConnection, user: UserRow, *, password_hash: str
     ) -> None:
-        """Store a hash from `new_password_hash`, unless the password changed since `user`
+        """Store a hash from `hash_new_password`, unless the password changed since `user`
         was read (two changes at once: the later one is refused, not silently lost)."""
         changed = await AccountRepository(conn).replace_password_hash(
             user.id, old=user.password_hash, new=password_hash, now=self.clock()

@@ -33,7 +33,7 @@ from waymark.features.auth.schemas import (
     SessionView,
     TokenPair,
 )
-from waymark.features.auth.service import AuthService, RefreshReused
+from waymark.features.auth.service import AuthService, RefreshReused, SessionPolicy
 from waymark.infra.outbox import Outbox
 from waymark.infra.security.jwt import InvalidToken, KeyRing
 from waymark.infra.sql.database import Database
@@ -136,9 +136,8 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
     ) -> Response[TokenPair | SessionLogin]:
         client = edge.client(request)
-        await edge.throttle.check(
-            (LOGIN_ACCOUNT_IP, account_key(data.email, client.ip)), (LOGIN_IP, client.ip)
-        )
+        login_key = account_key(data.email, client.ip)
+        await edge.throttle.check((LOGIN_ACCOUNT_IP, login_key), (LOGIN_IP, client.ip))
         # The password check (argon2, ~20-50 ms of CPU) runs holding no pooled connection.
         async with edge.db.read() as conn:
             candidate = await accounts.find_for_login(conn, data.email)
@@ -150,6 +149,7 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
             async with edge.outbox.transaction(edge.db) as conn:
                 await accounts.queue_login_failure(conn, email=data.email, client=client)
             raise
+        await edge.throttle.forgive(LOGIN_ACCOUNT_IP, login_key)
         rehashed = await accounts.rehash_if_weaker(user, data.password)
         async with edge.db.transaction() as conn:
             await accounts.after_login(conn, user, rehashed)
@@ -167,6 +167,10 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         "/refresh",
         responses=documented_problems(*BAD_BODY, InvalidToken, RateLimited, ServiceUnavailable),
         summary="Trade a refresh token for new tokens (it rotates)",
+        description="Each refresh token works once. The same token sent again within "
+        f"{SessionPolicy.refresh_grace:g} s of its rotation gets the same successor back (two tabs "
+        "refreshing at once, or a lost answer); sent later, it is taken as stolen and its "
+        "whole family (every token descended from the same login) is revoked.",
         status_code=200,
     )
     async def refresh(

@@ -52,6 +52,15 @@ class Throttle:
         self.limiter = limiter
         self.clock = clock
 
+    async def forgive(self, rule: Rule, key: str) -> None:
+        """Clear `key`'s count under `rule` after the caller proved who they are (a correct
+        password): limits keyed on an account are there to stop guessing, and must not lock
+        out someone who keeps getting it right. Best effort: the success already happened."""
+        try:
+            await self.limiter.reset(f"rl:{rule.name}:{key}")
+        except Exception as exc:
+            log.warning("rate_limit_not_reset", rule=rule.name, error=repr(exc))
+
     async def check(self, *hits: tuple[Rule, str]) -> None:
         """Count one request against each (rule, key); raise RateLimited on the first denial."""
         now = self.clock()
