@@ -92,7 +92,7 @@ def _candidates() -> list[Candidate]:
 
 
 def _claims(now: int) -> dict[str, Any]:
-    """The shape `waymark.infra.security.jwt.AccessTokens` issues."""
+    """The shape `waymark.infra.security.access_tokens.AccessTokens` issues."""
     return {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -103,7 +103,6 @@ def _claims(now: int) -> dict[str, Any]:
         "exp": now + 600,
         "jti": "V3J8vT0m2cTq4nA9hZ1xkQ",
         "sid": "b6f0c3f7e2d94a8c",
-        "scope": "roadmaps:read progress:write",
     }
 
 
@@ -205,13 +204,14 @@ def recommend(results: list[Result]) -> tuple[Result, list[Result]]:
 
 def measure_waymark(*, seconds: float, rounds: int) -> tuple[str, float]:
     """`AccessTokens.verify` as the app runs it: the chosen algorithm and every check."""
-    from waymark.infra.security.jwt import ALGORITHM, AccessTokens, KeyRing
+    from waymark.infra.security.access_tokens import AccessTokens
+    from waymark.infra.security.signing_keys import ALGORITHM, KeyRing
 
     now = time.time()
     tokens = AccessTokens(
         KeyRing.generate(now=now, retain_for=3600), issuer=ISSUER, audience=AUDIENCE
     )
-    token = tokens.issue("user", session_id="session", scopes=["roadmaps:read"], now=now)
+    token = tokens.issue("user", session_id="session", now=now)
 
     def verify() -> object:
         return tokens.verify(token, now=now)

@@ -20,7 +20,7 @@ from waymark.container import Container
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.observability.logging import configure_logging
-from waymark.infra.security.jwt import KeyRing
+from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.urls import redact

@@ -21,8 +21,9 @@ from waymark.infra.mail.jobs import SendMailHandler
 from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.outbox.relay import OutboxRelay
-from waymark.infra.security.jwt import AccessTokens, KeyRing
+from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher, PasswordPolicy
+from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
 from waymark.settings import Settings
 from waymark.transport.http.client import parse_networks

@@ -70,3 +70,22 @@ async def test_a_token_naming_another_users_session_is_401(client: Client, mail_
     cid_id = (await client.get("/api/v1/me", headers=bearer(cid))).json()["id"]
     ok = await client.get("/api/v1/me", headers=_signed(client, cid_id, cid_family))
     assert ok.status_code == 200, ok.text
+
+
+async def test_every_bad_token_gets_the_same_answer(client: Client, mail_dir: Path) -> None:
+    """Whichever check refuses a token, the client sees one status, code, title and detail."""
+    await register_verified(client, mail_dir, "dee@example.org")
+    good = (await login_tokens(client, "dee@example.org"))["access_token"]
+    head, payload, signature = good.split(".")
+    flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    expired = client.app.state.container.tokens.issue(
+        "00000000-0000-0000-0000-000000000000", session_id="f:x", now=time.time() - 3600
+    )
+    bodies = []
+    for token in ("garbage", f"{head}.{payload}.{flipped}", f"{head}.{payload}", expired):
+        response = await client.get("/api/v1/me", headers={"authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == 'Bearer realm="waymark"'
+        bodies.append({k: v for k, v in response.json().items() if k != "request_id"})
+    assert all(body == bodies[0] for body in bodies), bodies
+    assert bodies[0]["code"] == "not-authenticated"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from waymark.infra.security.jwt import AccessTokens, KeyRing
+from waymark.infra.security.access_tokens import AccessTokens
+from waymark.infra.security.signing_keys import KeyRing
 
 NOW = 1_800_000_000.0
 ISSUER = "https://waymark.test"

@@ -13,7 +13,8 @@ import jwt as pyjwt
 import pytest
 
 from tests.unit.security.conftest import AUDIENCE, ISSUER, NOW
-from waymark.infra.security.jwt import AccessTokens, InvalidToken, KeyRing
+from waymark.infra.security.access_tokens import AccessTokens, InvalidAccessToken
+from waymark.infra.security.signing_keys import KeyRing
 
 LIFETIME, LEEWAY = 600, 60
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -37,7 +38,7 @@ def test_the_previous_key_verifies_until_its_window_ends_then_drops_out() -> Non
     assert tokens.verify(old_token, now=window_end - 0.5).sub == "u"
     assert {k["kid"] for k in ring.jwks(now=window_end - 0.5)["keys"]} == {old_kid, new_key.kid}
     # ...and then stops verifying and leaves the JWK Set.
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(InvalidAccessToken) as caught:
         tokens.verify(old_token, now=window_end)
     assert caught.value.reason == "kid"
     assert [k["kid"] for k in ring.jwks(now=window_end)["keys"]] == [new_key.kid]

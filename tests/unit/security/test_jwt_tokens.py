@@ -9,15 +9,14 @@ import jwt as pyjwt
 import pytest
 
 from tests.unit.security.conftest import AUDIENCE, ISSUER, NOW
-from waymark.infra.security import jwt as jwt_module
-from waymark.infra.security.jwt import (
-    ALGORITHM,
+from waymark.infra.security import access_tokens as access_tokens_module
+from waymark.infra.security.access_tokens import (
     MAX_LEEWAY,
     AccessClaims,
     AccessTokens,
-    InvalidToken,
-    KeyRing,
+    InvalidAccessToken,
 )
+from waymark.infra.security.signing_keys import ALGORITHM, KeyRing
 
 
 def header_of(token: str) -> dict[str, object]:
@@ -27,16 +26,12 @@ def header_of(token: str) -> dict[str, object]:
 
 
 def test_an_issued_token_carries_every_required_claim(tokens: AccessTokens) -> None:
-    token = tokens.issue(
-        "user-1", session_id="family-9", scopes=["roadmaps:read", "progress:write"], now=NOW + 0.7
-    )
+    token = tokens.issue("user-1", session_id="family-9", now=NOW + 0.7)
     claims = tokens.verify(token, now=NOW + 1)
     assert claims == AccessClaims(
         iss=ISSUER, aud=AUDIENCE, sub="user-1", client_id="waymark", iat=int(NOW),
         nbf=int(NOW), exp=int(NOW) + 600, jti=claims.jti, sid="family-9",
-        scope="roadmaps:read progress:write",
     )  # fmt: skip
-    assert claims.scopes == {"roadmaps:read", "progress:write"}
     assert len(claims.jti) >= 22  # 128 random bits
     assert header_of(token) == {"alg": ALGORITHM, "typ": "at+jwt", "kid": tokens.keys.active.kid}
 
@@ -47,25 +42,13 @@ def test_every_token_gets_its_own_jti(tokens: AccessTokens) -> None:
     assert len(jtis) == 20
 
 
-def test_no_scopes_means_an_empty_scope(tokens: AccessTokens) -> None:
-    claims = tokens.verify(tokens.issue("u", session_id="s", now=NOW), now=NOW)
-    assert claims.scope == ""
-    assert claims.scopes == frozenset()
-
-
-@pytest.mark.parametrize("scope", ["", "two words", 'quote"', "back\\slash", "tab\t"])
-def test_malformed_scopes_are_refused_at_issue(tokens: AccessTokens, scope: str) -> None:
-    with pytest.raises(ValueError, match="scope"):
-        tokens.issue("u", session_id="s", scopes=[scope], now=NOW)
-
-
 def test_the_token_is_valid_for_its_lifetime_plus_the_leeway(tokens: AccessTokens) -> None:
     token = tokens.issue("u", session_id="s", now=NOW)
     exp = int(NOW) + 600
     tokens.verify(token, now=exp - 1)
     tokens.verify(token, now=exp)  # expired, but within the 60 s leeway
     tokens.verify(token, now=exp + 59.9)
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(InvalidAccessToken) as caught:
         tokens.verify(token, now=exp + 60)
     assert caught.value.reason == "expired"
 
@@ -73,7 +56,7 @@ def test_the_token_is_valid_for_its_lifetime_plus_the_leeway(tokens: AccessToken
 def test_a_token_from_a_slightly_fast_clock_is_accepted(tokens: AccessTokens) -> None:
     token = tokens.issue("u", session_id="s", now=NOW + 59)
     tokens.verify(token, now=NOW)  # nbf and iat 59 s ahead: within leeway
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(InvalidAccessToken) as caught:
         tokens.verify(tokens.issue("u", session_id="s", now=NOW + 61), now=NOW)
     assert caught.value.reason == "not yet valid"
 
@@ -82,7 +65,7 @@ def test_a_smaller_leeway_is_honoured(ring: KeyRing) -> None:
     strict = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE, leeway=5)
     token = strict.issue("u", session_id="s", now=NOW)
     strict.verify(token, now=NOW + 604)
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidAccessToken):
         strict.verify(token, now=NOW + 605)
 
 
@@ -106,7 +89,7 @@ def test_unsafe_configurations_are_refused(
 
 def test_pyjwt_verifies_our_tokens_from_the_published_jwks(tokens: AccessTokens) -> None:
     """A resource server using any standard library and /.well-known/jwks.json."""
-    token = tokens.issue("user-1", session_id="s", scopes=["roadmaps:read"], now=NOW)
+    token = tokens.issue("user-1", session_id="s", now=NOW)
     jwk_set = pyjwt.PyJWKSet.from_dict(tokens.keys.jwks(now=NOW))
     key = jwk_set[header_of(token)["kid"]]  # type: ignore[index]
     claims = pyjwt.decode(
@@ -114,7 +97,6 @@ def test_pyjwt_verifies_our_tokens_from_the_published_jwks(tokens: AccessTokens)
         options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
     )  # fmt: skip
     assert claims["sub"] == "user-1"
-    assert claims["scope"] == "roadmaps:read"
 
 
 def test_we_verify_tokens_pyjwt_signs(tokens: AccessTokens) -> None:
@@ -150,7 +132,7 @@ def test_a_token_verified_once_skips_the_signature_check_after(
     assert [tokens.verify(token, now=NOW + n) for n in range(1, 4)] == [first] * 3
     assert checked == [token]
     flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidAccessToken):
         tokens.verify(flipped, now=NOW)  # another string: checked in full, and refused
     assert checked == [token, flipped]
 
@@ -159,7 +141,7 @@ def test_a_remembered_token_still_expires(ring: KeyRing) -> None:
     tokens = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE)
     token = tokens.issue("u", session_id="s", now=NOW)
     tokens.verify(token, now=NOW)
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(InvalidAccessToken) as caught:
         tokens.verify(token, now=NOW + 600 + MAX_LEEWAY)
     assert caught.value.reason == "expired"
 
@@ -171,7 +153,7 @@ def test_a_remembered_token_dies_with_its_key() -> None:
     tokens.verify(token, now=NOW)
     ring.rotate(now=NOW + 1)
     ring.rotate(now=NOW + 700)  # the first key's window is over: it leaves the ring
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(InvalidAccessToken) as caught:
         tokens.verify(token, now=NOW + 200)
     assert caught.value.reason == "kid"
 
@@ -179,7 +161,7 @@ def test_a_remembered_token_dies_with_its_key() -> None:
 def test_the_cache_of_verified_tokens_is_bounded(
     ring: KeyRing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jwt_module, "VERIFIED_CACHE_SIZE", 3)
+    monkeypatch.setattr(access_tokens_module, "VERIFIED_CACHE_SIZE", 3)
     tokens = AccessTokens(ring, issuer=ISSUER, audience=AUDIENCE)
     checked = _counting(tokens, monkeypatch)
     issued = [tokens.issue("u", session_id="s", now=NOW) for _ in range(5)]

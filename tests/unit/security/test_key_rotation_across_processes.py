@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from waymark.infra.security.jwt import AccessTokens, KeyRing
+from waymark.infra.security.access_tokens import AccessTokens
+from waymark.infra.security.signing_keys import KeyRing
 
 RETAIN = 1200.0
 

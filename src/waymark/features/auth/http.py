@@ -18,6 +18,7 @@ from waymark.features.accounts.errors import (
     RateLimited,
 )
 from waymark.features.accounts.service import AccountService, ClientInfo
+from waymark.features.auth.errors import InvalidRefreshToken, RefreshReused
 from waymark.features.auth.policies import (
     LOGIN_ACCOUNT_IP,
     LOGIN_IP,
@@ -33,9 +34,9 @@ from waymark.features.auth.schemas import (
     SessionView,
     TokenPair,
 )
-from waymark.features.auth.service import AuthService, RefreshReused, SessionPolicy
+from waymark.features.auth.service import AuthService, SessionPolicy
 from waymark.infra.outbox import Outbox
-from waymark.infra.security.jwt import InvalidToken, KeyRing
+from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import NotFound, ServiceUnavailable
 from waymark.kernel.ports import SessionRecord
@@ -165,7 +166,9 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
 
     @post(
         "/refresh",
-        responses=documented_problems(*BAD_BODY, InvalidToken, RateLimited, ServiceUnavailable),
+        responses=documented_problems(
+            *BAD_BODY, InvalidRefreshToken, RateLimited, ServiceUnavailable
+        ),
         summary="Trade a refresh token for new tokens (it rotates)",
         description="Each refresh token works once. The same token sent again within "
         f"{SessionPolicy.refresh_grace:g} s of its rotation gets the same successor back (two tabs "

@@ -24,8 +24,9 @@ import structlog
 from waymark.features.accounts.errors import CsrfFailed, NotAuthenticated
 from waymark.features.accounts.repository import UserRow
 from waymark.features.accounts.service import AccountService, ClientInfo, hash_token, new_token
+from waymark.features.auth.errors import InvalidRefreshToken, RefreshReused
 from waymark.features.auth.schemas import Principal, SessionView, TokenPair
-from waymark.infra.security.jwt import AccessTokens, InvalidToken
+from waymark.infra.security.access_tokens import AccessTokens, InvalidAccessToken
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.kernel.ports import (
@@ -37,16 +38,6 @@ from waymark.kernel.ports import (
     SessionRecord,
     SessionStore,
 )
-
-
-class RefreshReused(InvalidToken):
-    """A rotated refresh token came back: its family is revoked."""
-
-    def __init__(self, user_id: uuid.UUID, family_id: str) -> None:
-        super().__init__("refresh token reused; family revoked")
-        self.user_id = user_id
-        self.family_id = family_id
-
 
 log = structlog.get_logger(__name__)
 
@@ -167,7 +158,7 @@ class AuthService:
         if isinstance(result, Reused):
             raise RefreshReused(uuid.UUID(result.user_id), result.family_id)
         if not isinstance(result, Rotated):
-            raise InvalidToken(f"refresh token {result.reason}")
+            raise InvalidRefreshToken(f"refresh token {result.reason}")
         user_id = uuid.UUID(result.family.user_id)
         async with self.db.read() as conn:
             user = await self.accounts.active_user(conn, user_id)
@@ -175,7 +166,7 @@ class AuthService:
             # Gone, disabled, or signed out everywhere (a reset, logout-all) since the family
             # began: the row says so even if ending the family in the store failed then.
             await self.families.revoke_family(result.family.id)
-            raise InvalidToken("account gone, disabled or signed out since")
+            raise InvalidRefreshToken("account gone, disabled or signed out since")
         return self._pair(user_id, result.family.id, result.token, now)
 
     def _pair(self, user_id: uuid.UUID, family_id: str, refresh: str, now: float) -> TokenPair:
@@ -190,7 +181,7 @@ class AuthService:
         now = self.clock()
         try:
             claims = self.tokens.verify(token, now=now)
-        except InvalidToken:
+        except InvalidAccessToken:
             raise NotAuthenticated("invalid or expired access token") from None
         user_id = _user_id(claims.sub)
         kind, _, family_id = claims.sid.partition(":")
