@@ -15,7 +15,6 @@ from waymark.features.auth.http import AuthEdge
 from waymark.features.auth.policies import Throttle
 from waymark.features.auth.service import AuthService
 from waymark.features.roadmaps.service import RoadmapCatalog
-from waymark.infra.ephemeral import build_ephemeral_stores
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
 from waymark.infra.observability.metrics import HttpMetrics
@@ -25,6 +24,7 @@ from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher, PasswordPolicy
 from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
+from waymark.infra.stores import build_ephemeral_stores
 from waymark.settings import Settings
 from waymark.transport.http.client import parse_networks
 

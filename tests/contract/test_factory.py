@@ -1,4 +1,4 @@
-"""`build_ephemeral_stores` picks Redis when a URL is set and the SQL tables otherwise."""
+"""`build_ephemeral_stores` (infra/stores.py) picks Redis when a URL is set and the SQL tables otherwise."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from waymark.infra.ephemeral import build_ephemeral_stores
 from waymark.infra.redis import RedisRateLimiter, RedisRefreshTokenStore, RedisSessionStore
 from waymark.infra.sql.database import Database
-from waymark.infra.sql.ephemeral import SqlRateLimiter, SqlRefreshTokenStore, SqlSessionStore
+from waymark.infra.sql.rate_limiter import SqlRateLimiter
+from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
+from waymark.infra.sql.sessions import SqlSessionStore
+from waymark.infra.stores import build_ephemeral_stores
 from waymark.settings import RedisSettings, Settings
 
 T0 = 1_795_000_000.25

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from waymark.infra.redis import RedisRateLimiter
 from waymark.infra.sql.database import Database
-from waymark.infra.sql.ephemeral import SqlRateLimiter
+from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.kernel.ports import RateLimiter
 
 T0 = 1_795_000_000.25

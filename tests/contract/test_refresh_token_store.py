@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from waymark.infra.redis import RedisRefreshTokenStore
 from waymark.infra.sql.database import Database
-from waymark.infra.sql.ephemeral import SqlRefreshTokenStore
+from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.kernel.ports import Invalid, RefreshFamily, Reused, Rotated
 from waymark.kernel.ports import RefreshTokenStore as PortRefreshTokenStore
 

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from waymark.infra.redis import RedisSessionStore
 from waymark.infra.sql.database import Database
-from waymark.infra.sql.ephemeral import SqlSessionStore
+from waymark.infra.sql.sessions import SqlSessionStore
 from waymark.kernel.ports import TOUCH_GRANULARITY, SessionRecord, SessionStore
 
 T0 = 1_795_000_000.25

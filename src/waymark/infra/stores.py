@@ -1,0 +1,90 @@
+"""The ephemeral stores of one profile: rate limits, browser sessions, refresh-token families.
+
+Redis holds them when `WAYMARK_REDIS_URL` is set; otherwise tables in the SQL database do.
+The composition root builds them here; features see only the ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from waymark.infra.redis import (
+    RedisRateLimiter,
+    RedisRefreshTokenStore,
+    RedisSessionStore,
+    create_redis,
+)
+from waymark.infra.sql.database import Database
+from waymark.infra.sql.rate_limiter import SqlRateLimiter
+from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
+from waymark.infra.sql.sessions import SqlSessionStore
+from waymark.kernel.ports import RateLimiter, RefreshTokenStore, SessionStore
+from waymark.settings import Settings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EphemeralStores:
+    """The three stores of one profile; `aclose()` releases what the factory opened."""
+
+    backend: Literal["sql", "redis"]
+    rate_limiter: RateLimiter
+    sessions: SessionStore
+    refresh_tokens: RefreshTokenStore
+    _purge: Callable[[float], Awaitable[int]] | None = field(default=None, repr=False)
+    _close: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    _ping: Callable[[], Awaitable[object]] | None = field(default=None, repr=False)
+
+    @property
+    def server(self) -> bool:
+        """Whether the stores live in a server of their own (Redis) that readiness must check."""
+        return self._ping is not None
+
+    async def ping(self) -> None:
+        """Raise unless the store's server answers (nothing to do for the SQL tables)."""
+        if self._ping is not None:
+            await self._ping()
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete dead rows (the SQL tables); Redis expires its keys itself. Returns how many."""
+        return 0 if self._purge is None else await self._purge(now)
+
+    async def aclose(self) -> None:
+        if self._close is not None:
+            await self._close()
+
+
+def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
+    """Redis adapters when `settings.redis_url` is set, else the SQL ones on `db`. No I/O."""
+    if settings.redis_url:
+        client = create_redis(settings.redis_url, settings.redis)
+        prefix = settings.redis.key_prefix
+        return EphemeralStores(
+            backend="redis",
+            rate_limiter=RedisRateLimiter(client, prefix=prefix),
+            sessions=RedisSessionStore(client, prefix=prefix),
+            refresh_tokens=RedisRefreshTokenStore(client, prefix=prefix),
+            _close=client.aclose,
+            _ping=client.ping,
+        )
+
+    rate_limiter = SqlRateLimiter(db)
+    sessions = SqlSessionStore(db)
+    refresh_tokens = SqlRefreshTokenStore(db)
+
+    async def purge(now: float) -> int:
+        return (
+            await rate_limiter.purge_expired(now)
+            + await sessions.purge_expired(now)
+            + await refresh_tokens.purge_expired(now)
+        )
+
+    # The database belongs to the container, which disposes of it.
+    return EphemeralStores(
+        backend="sql",
+        rate_limiter=rate_limiter,
+        sessions=sessions,
+        refresh_tokens=refresh_tokens,
+        _purge=purge,
+    )
