@@ -1,4 +1,4 @@
-"""`build_ephemeral_stores` (infra/stores.py) picks Redis when a URL is set and the SQL tables otherwise."""
+"""`build_ephemeral_stores` (infra/stores.py): Redis when a URL is set, else the SQL tables."""
 
 from __future__ import annotations
 

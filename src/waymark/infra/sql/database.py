@@ -8,13 +8,13 @@ ends and rolls back if it raises. Services receive the connection and never comm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -154,28 +154,69 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class HotRead:
     """A one-row SELECT compiled once and, on PostgreSQL, run on the asyncpg connection itself.
 
-    For the hottest reads only (DESIGN.md: "hot reads may go straight to the driver behind the
-    repository"): it skips SQLAlchemy's per-execution work (compiled-cache lookup, parameter
-    and result processing) but keeps its pool, so transactions and pool limits stay one
-    mechanism. Other databases run the statement through SQLAlchemy as usual.
+    For the hottest reads only (a repository's choice, behind its own methods): it skips
+    SQLAlchemy's per-execution work (compiled-cache lookup, result-object construction) but
+    keeps its pool, so pool limits stay one mechanism. Safe by construction:
+
+    - The driver is used only on a connection in autocommit (`Database.read()`). Inside
+      `transaction()` SQLAlchemy has not sent BEGIN yet when the first statement runs, so a
+      raw call there would run outside the transaction it was handed; there the statement
+      goes through SQLAlchemy like any other.
+    - Parameters and values go through the columns' own bind and result processors (the
+      `UtcDateTime` decorator, UUIDs), so both paths return the same Python values.
     """
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._compiled: tuple[str, tuple[str, ...]] | None = None
+        self._plans: dict[str, _DriverPlan] = {}
 
     async def one_or_none(
         self, conn: AsyncConnection, params: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
-        if conn.dialect.name != "postgresql":
+        if conn.dialect.name != "postgresql" or not _in_autocommit(conn):
             row = (await conn.execute(self.statement, dict(params))).first()
             return row._mapping if row is not None else None
-        if self._compiled is None:
-            compiled = self.statement.compile(dialect=conn.dialect)
-            self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
-        sql, names = self._compiled
+        plan = self._plans.get(conn.dialect.name)
+        if plan is None:
+            plan = self._plans[conn.dialect.name] = _DriverPlan(self.statement, conn.dialect)
         raw = await conn.get_raw_connection()
-        record: Mapping[str, Any] | None = await raw.driver_connection.fetchrow(  # type: ignore[union-attr]
-            sql, *(params[name] for name in names)
-        )
-        return record
+        record = await raw.driver_connection.fetchrow(plan.sql, *plan.arguments(params))  # type: ignore[union-attr]
+        return None if record is None else plan.row(record)
+
+
+def _in_autocommit(conn: AsyncConnection) -> bool:
+    options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}
+    return options.get("isolation_level") == "AUTOCOMMIT"
+
+
+class _DriverPlan:
+    """A statement compiled for one dialect, with the processors SQLAlchemy would apply."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._params = tuple(compiled.positiontup or ())
+        self._binds = {
+            name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self._params
+        }
+        self._columns: list[tuple[str, Any]] = []
+        for column in statement.selected_columns:
+            if column.key is None:
+                raise ValueError("every column of a HotRead needs a name (label it)")
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            self._columns.append((column.key, process))
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for name in self._params:
+            process = self._binds[name]
+            value = params[name]
+            values.append(process(value) if process is not None else value)
+        return values
+
+    def row(self, record: Sequence[Any]) -> dict[str, Any]:
+        return {
+            key: process(value) if process is not None else value
+            for (key, process), value in zip(self._columns, record, strict=True)
+        }
