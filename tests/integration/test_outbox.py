@@ -401,7 +401,7 @@ async def test_run_forever_wakes_on_notify_and_stops_cleanly(db: Database) -> No
     task = asyncio.create_task(relay.run_forever(stop, poll_interval=3600))
     assert (await asyncio.wait_for(relay.rounds.get(), 10)).claimed == 0
 
-    async with outbox.transaction(db) as conn:  # notifies after the commit
+    async with db.transaction() as conn:  # any transaction: enqueueing wakes after commit
         await outbox.enqueue(conn, KIND, {"n": 1})
     assert (await asyncio.wait_for(relay.rounds.get(), 10)).delivered == 1
     assert len(handler.seen) == 1
@@ -512,3 +512,23 @@ async def test_a_transactional_handler_that_lost_its_lease_commits_nothing(db: D
     assert report.delivered == 0
     assert await follow_ups(db) == 0
     assert (await row(db, message_id))["state"] == PENDING
+
+
+async def test_enqueueing_wakes_the_relays_after_commit_only(db: Database) -> None:
+    """Whichever way the edge opened its transaction, the wake-up comes once it commits:
+    not before (the relay would find nothing), not after a rollback, once per transaction."""
+    outbox = Outbox()
+    woken: list[str] = []
+    outbox.subscribe(lambda: woken.append("woken"))
+    async with db.transaction() as conn:
+        await outbox.enqueue(conn, KIND, {"n": 1})
+        await outbox.enqueue(conn, KIND, {"n": 2})
+        assert woken == []
+    assert woken == ["woken"]
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await outbox.enqueue(conn, KIND, {"n": 3})
+            raise RuntimeError("roll back")
+    assert woken == ["woken"]
+    async with db.read() as conn:
+        assert (await Outbox.counts(conn))[PENDING] == 2

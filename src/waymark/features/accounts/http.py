@@ -110,7 +110,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         client = edge.client(request)
         await edge.throttle.check((REGISTER_IP, client.ip))
         password_hash = await accounts.hash_new_password(data.password, email=data.email)
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             user_id, created = await accounts.register(
                 conn, email=data.email, password_hash=password_hash, display_name=data.display_name
             )
@@ -137,7 +137,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             if data.password is None:
                 raise ValidationFailed([CHOSEN_ON_CONFIRMATION])
             password_hash = await accounts.hash_new_password(data.password, email=confirming.email)
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             user_id = await accounts.verify_email(conn, data.token, password_hash=password_hash)
             await accounts.record(conn, user_id, "email.verified", client)
             return await accounts.me(conn, user_id)
@@ -153,7 +153,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     ) -> Accepted:
         client = edge.client(request)
         await edge.throttle.check((RESEND_IP, client.ip), (RESEND_ACCOUNT, account_key(data.email)))
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             await accounts.queue_mail(conn, email=data.email, purpose="verify-email")
         return REGISTERED
 
@@ -168,7 +168,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
     ) -> Accepted:
         client = edge.client(request)
         await edge.throttle.check((FORGOT_IP, client.ip), (FORGOT_ACCOUNT, account_key(data.email)))
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             await accounts.queue_mail(conn, email=data.email, purpose="reset-password")
         return RESET_SENT
 
@@ -186,7 +186,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         async with edge.db.read() as conn:
             user = await accounts.reset_target(conn, data.token)
         password_hash = await accounts.hash_new_password(data.new_password, email=user.email)
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             user_id = await accounts.reset_password(
                 conn, token=data.token, password_hash=password_hash
             )
@@ -214,7 +214,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
             # Before the change commits: if the stores are down, nothing has changed yet and
             # the caller may retry; never a new password with the old sessions still alive.
             await auth.end_all(principal.user_id, keep=principal)
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             await accounts.change_password(conn, principal.user, password_hash=password_hash)
             await accounts.record(conn, principal.user_id, "password.changed", edge.client(request))
         # Re-authenticated: a browser session gets a new id and CSRF token.
@@ -256,7 +256,7 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         request: Request[Any, Any, Any], data: JSONBody[ChangeEmailRequest], principal: Caller
     ) -> Accepted:
         await reauthenticate(request, principal, data.password, "email.change")
-        async with edge.outbox.transaction(edge.db) as conn:
+        async with edge.db.transaction() as conn:
             await accounts.request_email_change(conn, principal.user_id, new_email=data.new_email)
             await accounts.record(
                 conn, principal.user_id, "email.change-requested", edge.client(request)

@@ -147,7 +147,7 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         except InvalidCredentials:
             # The same write for known and unknown addresses; the audit row, for a known one
             # only, is written after the request (features/accounts/jobs.py).
-            async with edge.outbox.transaction(edge.db) as conn:
+            async with edge.db.transaction() as conn:
                 await accounts.queue_login_failure(conn, email=data.email, client=client)
             raise
         await edge.throttle.forgive(LOGIN_ACCOUNT_IP, login_key)

@@ -1,17 +1,16 @@
 """Writing to the outbox, inside the caller's transaction, and the handlers that consume it.
 
 The edge that owns the transaction calls `Outbox.enqueue(conn, ...)` next to the change that
-causes the message; if the transaction rolls back, the message never existed. After the commit
-the edge calls `Outbox.notify()` (or uses `Outbox.transaction(db)`, which does it) so a relay in
-this process starts at once instead of at its next poll.
+causes the message; if the transaction rolls back, the message never existed. Once it commits,
+the relays of this process are woken (`after_commit`), so they start at once instead of at
+their next poll, whichever way the transaction was opened.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.outbox.tables import DEAD, DONE, PENDING, outbox
-from waymark.infra.sql.database import Database
+from waymark.infra.sql.database import after_commit
 from waymark.kernel.clock import utcnow
 from waymark.kernel.context import current_request_id
 
@@ -153,6 +152,7 @@ class Outbox:
             "created_at": now,
             "available_at": available_at or now,
         }
+        after_commit(conn, self.notify)
         if dedupe_key is None:
             await conn.execute(insert(outbox).values(values))
             return message_id
@@ -176,13 +176,6 @@ class Outbox:
         """Call `listener` on every `notify()`; returns the function that unsubscribes it."""
         self._listeners.add(listener)
         return lambda: self._listeners.discard(listener)
-
-    @asynccontextmanager
-    async def transaction(self, db: Database) -> AsyncIterator[AsyncConnection]:
-        """`db.transaction()`, then `notify()` once it has committed."""
-        async with db.transaction() as conn:
-            yield conn
-        self.notify()
 
     # -- operations ------------------------------------------------------------------------
 

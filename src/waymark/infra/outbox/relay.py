@@ -322,8 +322,6 @@ class OutboxRelay:
                         raise LeaseLost("another relay holds this message now")
         except Exception as exc:
             return await self._failed(message, exc, clock())
-        if self.outbox is not None:
-            self.outbox.notify()  # the handler may have enqueued follow-ups
         log.debug("outbox.delivered", attempt=message.attempt, transactional=True)
         return DONE
 

@@ -8,7 +8,7 @@ ends and rolls back if it raises. Services receive the connection and never comm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings
 
 _WRITES = "waymark_writes"
+_AFTER_COMMIT = "waymark_after_commit"
 PING_TIMEOUT_SECONDS = 2.0
 
 
@@ -40,11 +41,20 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a write transaction, committed once on success."""
+        """A connection in a write transaction, committed once on success; then the hooks
+        registered on it with `after_commit` run (never after a rollback)."""
         async with self._connect() as conn:
             await conn.execution_options(**{_WRITES: True})
-            async with conn.begin():
-                yield conn
+            hooks: list[Callable[[], None]] = []
+            conn.info[_AFTER_COMMIT] = hooks
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                # `info` lives as long as the pooled connection: nothing may leak to the next.
+                conn.info.pop(_AFTER_COMMIT, None)
+        for hook in hooks:
+            hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -93,6 +103,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
+    """Call `hook` once the `transaction()` that `conn` is in commits (once per transaction,
+    however often it is registered); never if it rolls back. Outside `transaction()` (an
+    autocommit read) there is nothing to wait for, and it runs at once."""
+    hooks: list[Callable[[], None]] | None = conn.info.get(_AFTER_COMMIT)
+    if hooks is None:
+        hook()
+    elif hook not in hooks:
+        hooks.append(hook)
 
 
 def _busy() -> ServiceUnavailable:
