@@ -29,8 +29,7 @@ class ServerSettings:
     workers: int = 1
     loop: str = "uvloop"
     interface: str = "asgi"
-    pool_size: int = 10
-    max_overflow: int = 5
+    pool_size: int = 15
     log_level: str = "warning"
 
     def granian_args(self) -> list[str]:
@@ -60,7 +59,6 @@ class ServerSettings:
             "WAYMARK_WORKERS": str(self.workers),
             "WAYMARK_LOG__LEVEL": self.log_level,
             "WAYMARK_DB__POOL_SIZE": str(self.pool_size),
-            "WAYMARK_DB__MAX_OVERFLOW": str(self.max_overflow),
             # wrk is the only client, on loopback; trusting it as a proxy lets `login` give
             # each request its own client IP (X-Forwarded-For), as a crowd of users would,
             # so the per-account-and-IP throttle does not turn the run into 429s.

@@ -369,7 +369,7 @@ class Runner:
             "granian": " ".join(s.server.granian_args()),
             "granian_workers": s.server.workers,
             "granian_loop": s.server.loop,
-            "db_pool": f"{s.server.pool_size} + {s.server.max_overflow} overflow",
+            "db_pool": f"{s.server.pool_size} connections, no overflow",
             "waymark_env": s.server.waymark_env(),
             "waymark_env_passed_through": extra_waymark_env(),
             "postgresql_version": None,

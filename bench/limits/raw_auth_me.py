@@ -1,7 +1,7 @@
 """Limit for `auth-me`: verify the Bearer token's PS256 signature and expiry with the app's
 public key, read the user's row with asyncpg (one round trip, no transaction), answer its JSON.
 
-Configuration: `database_url`, `pool_size`, `max_overflow`, `jwks` (the app's JWK Set),
+Configuration: `database_url`, `pool_size`, `jwks` (the app's JWK Set),
 `headers` (the app's response headers for /api/v1/me, sent as they are but content-length).
 """
 
@@ -79,7 +79,7 @@ async def _startup() -> None:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=config["pool_size"],
-        max_size=config["pool_size"] + config["max_overflow"],
+        max_size=config["pool_size"],
         reset=_no_reset,
     )
 

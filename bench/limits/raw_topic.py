@@ -7,7 +7,7 @@ keep them in step with
 `src/waymark/features/roadmaps` (the harness checks the limit answers like the app before it
 measures anything).
 
-Configuration: `database_url` (the app's SQLAlchemy URL), `pool_size`, `max_overflow`,
+Configuration: `database_url` (the app's SQLAlchemy URL), `pool_size`,
 `prefix` (`/api/v1/roadmaps/`), `headers` (the app's response headers for a topic, sent as
 they are but for content-length).
 """
@@ -150,10 +150,10 @@ class SqliteStore:
 def make_store(config: dict[str, Any]) -> Store:
     url: str = config["database_url"]
     scheme, _, rest = url.partition("://")
-    size, overflow = int(config["pool_size"]), int(config["max_overflow"])
+    size = int(config["pool_size"])
     if scheme.startswith("sqlite"):
         return SqliteStore(rest.removeprefix("/"), size)
-    return PostgresStore(f"postgresql://{rest}", size, size + overflow)
+    return PostgresStore(f"postgresql://{rest}", size, size)
 
 
 _config = load_config()

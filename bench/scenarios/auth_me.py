@@ -59,7 +59,6 @@ def prepare(ctx: AppContext) -> Workload:
         limit_config={
             "database_url": ctx.database_url,
             "pool_size": ctx.server.pool_size,
-            "max_overflow": ctx.server.max_overflow,
             "jwks": jwks,
             "headers": [list(h) for h in sample.headers],
         },

@@ -20,7 +20,6 @@ def prepare(ctx: AppContext) -> Workload:
         limit_config={
             "database_url": ctx.database_url,
             "pool_size": ctx.server.pool_size,
-            "max_overflow": ctx.server.max_overflow,
             "prefix": "/api/v1/roadmaps/",
             "headers": [list(h) for h in sample.headers],
         },

@@ -42,8 +42,12 @@ class HttpSettings(BaseModel):
 
 
 class DatabaseSettings(BaseModel):
-    pool_size: int = Field(default=10, ge=1)
-    max_overflow: int = Field(default=5, ge=0)
+    pool_size: int = Field(
+        default=15,
+        ge=1,
+        description="Connections per process, opened as needed and then kept: no overflow "
+        "connections, which the pool would close and reopen under load.",
+    )
     pool_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a connection.")
     echo: bool = False
 

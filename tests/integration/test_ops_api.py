@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import event
 
 from waymark.app import create_app
 from waymark.infra.sql.database import Database
@@ -98,7 +99,7 @@ async def test_openapi_schema_and_docs_ui_are_served_without_a_cdn(client: Clien
 
 
 async def test_saturated_pool_fails_fast_with_retry_after(database_url: str) -> None:
-    db = Database(database_url, DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=0.2))
+    db = Database(database_url, DatabaseSettings(pool_size=1, pool_timeout=0.2))
     try:
         async with db.read():  # hold the only connection
             with pytest.raises(ServiceUnavailable) as caught:
@@ -115,7 +116,7 @@ async def test_connections_go_to_requests_in_the_order_they_asked(database_url: 
     """A task that gives its connection back and asks again at once must queue behind the
     one already waiting (the pool's own queue let it barge in, and under load some requests
     starved past the pool timeout while others went straight through)."""
-    db = Database(database_url, DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout=5))
+    db = Database(database_url, DatabaseSettings(pool_size=1, pool_timeout=5))
     order: list[str] = []
     first_in = asyncio.Event()
 
@@ -137,3 +138,23 @@ async def test_connections_go_to_requests_in_the_order_they_asked(database_url: 
     finally:
         await db.dispose()
     assert order == ["greedy", "patient", "greedy", "greedy", "greedy"]
+
+
+async def test_a_busy_pool_keeps_its_connections(database_url: str) -> None:
+    """Under load every connection is reused: none is closed on return and opened again
+    (with overflow connections the pool did that, hundreds of PostgreSQL sessions a second)."""
+    db = Database(database_url, DatabaseSettings(pool_size=3, pool_timeout=5))
+    opened: list[object] = []
+    event.listen(db.engine.sync_engine.pool, "connect", lambda *_: opened.append(1))
+
+    async def read() -> None:
+        async with db.read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+            await asyncio.sleep(0.005)
+
+    try:
+        for _ in range(10):
+            await asyncio.gather(*(read() for _ in range(12)))
+        assert len(opened) == 3
+    finally:
+        await db.dispose()

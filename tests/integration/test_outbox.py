@@ -525,10 +525,14 @@ async def test_enqueueing_wakes_the_relays_after_commit_only(db: Database) -> No
         await outbox.enqueue(conn, KIND, {"n": 2})
         assert woken == []
     assert woken == ["woken"]
-    with pytest.raises(RuntimeError):
+
+    async def enqueue_then_fail() -> None:
         async with db.transaction() as conn:
             await outbox.enqueue(conn, KIND, {"n": 3})
             raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        await enqueue_then_fail()
     assert woken == ["woken"]
     async with db.read() as conn:
         assert (await Outbox.counts(conn))[PENDING] == 2
