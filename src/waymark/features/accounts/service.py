@@ -36,6 +36,7 @@ from waymark.infra.mail.jobs import enqueue_mail
 from waymark.infra.outbox import Outbox
 from waymark.infra.security.passwords import PasswordHasher, PasswordPolicy
 from waymark.kernel.clock import utcnow
+from waymark.kernel.email_address import normalize_email
 from waymark.kernel.errors import Conflict, NotFound, ValidationFailed
 
 EmailPurpose = Literal["verify-email", "reset-password", "change-email"]
@@ -47,10 +48,6 @@ class ClientInfo(msgspec.Struct, frozen=True):
 
     ip: str = ""
     user_agent: str = ""
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def hash_token(token: str) -> str:

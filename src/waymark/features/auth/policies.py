@@ -43,7 +43,9 @@ REAUTH_ACCOUNT = Rule("reauth-account", 5, 300)
 
 
 def account_key(email: str, ip: str = "") -> str:
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]
+    """The limiter key of an account (and IP): `email` is canonical, as request bodies hold
+    it (`normalize_email`), so every spelling of one address counts as one."""
+    digest = hashlib.sha256(email.encode()).hexdigest()[:24]
     return f"{digest}:{ip}" if ip else digest
 
 
