@@ -99,6 +99,21 @@ async def test_one_mailbox_holds_one_account_however_it_is_spelt(
     assert me["email"] == canonical
 
 
+async def test_an_internationalised_address_is_stored_and_mailed_in_its_canonical_form(
+    client: Client, mail_dir: Path
+) -> None:
+    registered = await client.post(
+        "/api/v1/auth/register", json={"email": "Jose\u0301@Bücher.DE", "password": PASSWORD}
+    )
+    assert registered.status_code == 202
+    canonical = "josé@xn--bcher-kva.de"  # NFC, lower case, the domain in A-labels
+    mail = await wait_for_mail(mail_dir, canonical)
+    [path] = mail_dir.glob("[!.]*.eml")
+    assert f"To: {canonical}\r\n".encode() in path.read_bytes()  # UTF-8, RFC 6532
+    verified = await client.post("/api/v1/auth/verify-email", json={"token": token_in(mail)})
+    assert verified.json()["email"] == canonical
+
+
 async def test_openapi_documents_an_email_string(client: Client) -> None:
     schemas = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
     for schema, field in [
