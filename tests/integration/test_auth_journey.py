@@ -31,11 +31,6 @@ from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 
-@pytest.fixture
-def mail_dir(settings: Settings) -> Path:
-    return settings.var_dir / "mail"
-
-
 async def test_register_verify_login_refresh_replay_revokes_family(
     client: Client, mail_dir: Path
 ) -> None:

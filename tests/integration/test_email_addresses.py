@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.auth_helpers import (
     ACCOUNT_EXISTS,
     PASSWORD,
@@ -18,7 +16,6 @@ from tests.auth_helpers import (
     token_in,
     wait_for_mail,
 )
-from waymark.settings import Settings
 
 # What the security probe got accepted, each standing for a way to be read as another mailbox
 # (or as none), to be a second account of one mailbox, or to look like another address.
@@ -32,11 +29,6 @@ PROBE = [
     "\u202eada@example.com",
     "<b>ada</b>@example.com",
 ]
-
-
-@pytest.fixture
-def mail_dir(settings: Settings) -> Path:
-    return settings.var_dir / "mail"
 
 
 def assert_refused(response: Any, field: str) -> None:
