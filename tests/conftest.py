@@ -82,6 +82,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def mail_dir(settings: Settings) -> Path:
+    """Where the app's file mailer writes its mail."""
+    return settings.var_dir / "mail"
+
+
+@pytest.fixture
 def app(settings: Settings) -> Litestar:
     return create_app(settings)
 

@@ -25,6 +25,7 @@ from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.urls import redact
 from waymark.kernel.clock import utcnow
+from waymark.kernel.email_address import normalize_email
 from waymark.kernel.errors import WaymarkError
 from waymark.settings import Settings
 
@@ -66,6 +67,14 @@ def _fail(error: WaymarkError) -> typer.Exit:
     for field_error in getattr(error, "errors", None) or []:
         console.print(f"  [bold]{field_error.field}[/bold]: {field_error.message}")
     return typer.Exit(code=2)
+
+
+def _email_argument(email: str) -> str:
+    """EMAIL in the canonical form the API would store, or exit 2 saying what is wrong."""
+    try:
+        return normalize_email(email)
+    except WaymarkError as error:
+        raise _fail(error) from None
 
 
 @app.command()
@@ -284,6 +293,7 @@ def users_create(
     ] = True,
 ) -> None:
     """Create an account. The password is read from standard input, or asked for."""
+    email = _email_argument(email)
     password = (
         sys.stdin.readline().rstrip("\n")
         if not sys.stdin.isatty()
@@ -318,6 +328,7 @@ def users_create(
 @users_app.command("disable")
 def users_disable(email: str) -> None:
     """Disable an account: its logins, sessions and access tokens stop working at once."""
+    email = _email_argument(email)
 
     async def _run() -> None:
         container = Container(_settings())

@@ -6,10 +6,11 @@ Nested groups use a double underscore: `WAYMARK_LOG__LEVEL=debug`.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from waymark.infra.sql.urls import resolve_database_url
@@ -131,7 +132,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     var_dir: Path = Path("var")
     public_url: str = Field(
-        default="http://127.0.0.1:8000", description="Where users reach Waymark; used in mails."
+        default="",
+        description="Where users reach Waymark; links in mails point here. Unset: "
+        "http://HOST:PORT from `host` and `port` (see `local_url`).",
     )
     database_url: str | None = None
     redis_url: str | None = None
@@ -144,6 +147,12 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     auth: AuthSettings = AuthSettings()
 
+    @model_validator(mode="after")
+    def _public_url_from_host_and_port(self) -> Self:
+        if not self.public_url:
+            self.public_url = local_url(self.host, self.port)
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL in use: the configured one, or the embedded SQLite file."""
@@ -152,3 +161,17 @@ class Settings(BaseSettings):
     @property
     def profile(self) -> Literal["embedded", "production"]:
         return "embedded" if self.resolved_database_url.startswith("sqlite") else "production"
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a browser on this machine opens for a server listening on `host`:`port`. A
+    wildcard address (0.0.0.0, ::) is no place to go to: it becomes the loopback address."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        name = host or "127.0.0.1"  # a host name, or empty: every interface
+    else:
+        if address.is_unspecified:
+            address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+        name = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{name}" if port == 80 else f"http://{name}:{port}"

@@ -171,6 +171,11 @@ def test_users_create_reads_the_password_from_stdin(env: dict[str, str]) -> None
     weak = create("weak@example.org", "password")
     assert weak.returncode == 2
     assert "validation-failed" in weak.stderr
+    for bad in ("bad email", "Eve <eve@example.org>", "ops@example.org."):
+        refused = create(bad, "a long operator passphrase")
+        assert refused.returncode == 2, refused.stdout
+        assert "validation-failed" in refused.stderr
+        assert "email:" in refused.stderr
 
 
 def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from tests.auth_helpers import (
     PASSWORD,
     PASSWORD_CHANGED,
     RESET,
+    VERIFY,
     Client,
     bearer,
     login_tokens,
@@ -29,11 +30,6 @@ from waymark.app import create_app
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings, LogSettings, Settings
-
-
-@pytest.fixture
-def mail_dir(settings: Settings) -> Path:
-    return settings.var_dir / "mail"
 
 
 async def test_register_verify_login_refresh_replay_revokes_family(
@@ -321,6 +317,52 @@ async def test_login_is_throttled_per_account_and_ip(client: Client, mail_dir: P
     assert response.json()["code"] == "rate-limited"
 
 
+def peers_from_header(app: Litestar) -> None:
+    """Let a request name the network peer it comes from (`x-test-peer`), as a socket would
+    give it: the test client's own peer is always `testclient`."""
+    inner = app.asgi_handler
+
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        peer = dict(scope.get("headers", [])).get(b"x-test-peer")
+        if peer is not None:
+            scope = {**scope, "client": (peer.decode(), 40000)}
+        await inner(scope, receive, send)
+
+    app.asgi_handler = handler
+
+
+@pytest.mark.parametrize(
+    ("path", "subject", "verified"),
+    [
+        ("/api/v1/auth/password/forgot", RESET, True),
+        ("/api/v1/auth/verify-email/resend", VERIFY, False),
+    ],
+)
+async def test_nobody_elsewhere_can_keep_an_owner_from_their_mail(
+    client: Client, mail_dir: Path, path: str, subject: str, verified: bool
+) -> None:
+    """Reset and confirmation mails are limited per address *and* IP, plus per IP: an
+    attacker who spends every limit they can reach leaves the owner's own untouched."""
+    owner = "uma@example.org"
+    if verified:
+        await register_verified(client, mail_dir, owner)
+    else:
+        await client.post("/api/v1/auth/register", json={"email": owner, "password": PASSWORD})
+    peers_from_header(client.app)
+    attacker, me = {"x-test-peer": "203.0.113.7"}, {"x-test-peer": "198.51.100.4"}
+    for address in [owner] * 4 + [f"x{n}@example.org" for n in range(10)]:
+        answered = await client.post(path, json={"email": address}, headers=attacker)
+    assert answered.status_code == 429
+    for address in (owner, "y@example.org"):  # per address and IP, and per IP: all spent
+        refused = await client.post(path, json={"email": address}, headers=attacker)
+        assert refused.status_code == 429
+
+    mine = await client.post(path, json={"email": owner}, headers=me)
+    assert mine.status_code == 202, mine.text
+    # The attacker's 3 mails, then the owner's, whose link is the one that works.
+    await wait_for_mail(mail_dir, owner, subject, count=4 if verified else 5)
+
+
 async def test_delete_account_removes_it(client: Client, mail_dir: Path) -> None:
     email = "jo@example.org"
     await register_verified(client, mail_dir, email)
@@ -413,7 +455,7 @@ async def test_verification_can_be_resent_and_the_old_link_dies(
         (await client.post("/api/v1/auth/verify-email/resend", json={"email": email})).status_code
         for _ in range(3)
     ]
-    assert statuses[-1] == 429  # three an hour per address
+    assert statuses[-1] == 429  # three an hour per address from one IP
 
 
 async def test_disabling_an_account_ends_its_access_at_once(

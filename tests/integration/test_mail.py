@@ -14,6 +14,7 @@ import pytest
 
 from waymark.infra.mail import (
     FileMailer,
+    MailRejected,
     MailTemplates,
     SendMailHandler,
     SmtpMailer,
@@ -107,7 +108,7 @@ async def test_the_file_mailer_writes_a_parseable_eml(tmp_path: Path) -> None:
     mailer = FileMailer(directory, sender="Waymark <no-reply@waymark.test>")
     subject, text, html = render("verify-email", {"link": LINK})
     message = MailMessage(
-        to="Ada <ada@example.com>",
+        to="ada@example.com",
         subject=subject,
         text=text,
         html=html,
@@ -123,7 +124,7 @@ async def test_the_file_mailer_writes_a_parseable_eml(tmp_path: Path) -> None:
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert mailer.path_for(message.message_id) == files[0]
     email = parse(files[0])
-    assert email["To"] == "Ada <ada@example.com>"
+    assert email["To"] == "ada@example.com"
     assert email["From"] == "Waymark <no-reply@waymark.test>"
     assert email["Subject"] == "Confirm your email address"
     assert email["Message-ID"] == "<0190-abc@waymark.test>"
@@ -179,6 +180,27 @@ async def test_header_injection_is_refused(tmp_path: Path) -> None:
             )
         )
     assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "to", ["Ada <ada@example.com>", "victim.example.com<eve@evil.com>", "ADA@example.com"]
+)
+async def test_the_file_mailer_writes_only_to_a_canonical_address(tmp_path: Path, to: str) -> None:
+    with pytest.raises(MailRejected, match="recipient"):
+        await FileMailer(tmp_path).send(
+            MailMessage(to=to, subject="s", text="x", message_id="<r@x>")
+        )
+    assert files_in(tmp_path) == []
+
+
+async def test_an_internationalised_address_is_written_as_utf8(tmp_path: Path) -> None:
+    """RFC 6532: the To header holds the address itself in UTF-8, not an encoded word that
+    no mail system reads back as an address."""
+    to = "josé@xn--bcher-kva.de"
+    await FileMailer(tmp_path).send(MailMessage(to=to, subject="s", text="x", message_id="<u@x>"))
+    [path] = files_in(tmp_path)
+    assert f"To: {to}\r\n".encode() in path.read_bytes()
+    assert parse(path)["To"] == to
 
 
 def test_build_mailer_follows_the_mail_url(tmp_path: Path) -> None:

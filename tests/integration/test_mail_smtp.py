@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from waymark.infra.mail import MailRejected, SendMailHandler, SmtpMailer, enqueue_mail, render
+from waymark.infra.mail import (
+    MAIL_SEND,
+    MailRejected,
+    SendMail,
+    SendMailHandler,
+    SmtpMailer,
+    enqueue_mail,
+    render,
+)
 from waymark.infra.mail.smtp import parse_smtp_url
 from waymark.infra.outbox import DONE, HandlerRegistry, Outbox, OutboxRelay, RetryPolicy
 from waymark.infra.sql.database import Database
@@ -142,13 +150,14 @@ def message(to: str = "ada@example.com", message_id: str = "<m1@waymark.test>") 
 async def test_smtp_delivers_the_message_to_a_real_server(inbox: Inbox, smtp_port: int) -> None:
     mailer = SmtpMailer(f"smtp://127.0.0.1:{smtp_port}", SENDER, timeout=5)
 
-    await mailer.send(message(to="Ada <ada@example.com>"))
+    await mailer.send(message(to="ada@example.com"))
 
     [envelope] = inbox.envelopes
     assert envelope.mail_from == "no-reply@waymark.test"
     assert envelope.rcpt_tos == ["ada@example.com"]
+    assert "SMTPUTF8" not in envelope.mail_options
     [email] = inbox.messages()
-    assert email["To"] == "Ada <ada@example.com>"
+    assert email["To"] == "ada@example.com"
     assert email["Subject"] == "Reset your password"
     assert email["Message-ID"] == "<m1@waymark.test>"
     assert email["Auto-Submitted"] == "auto-generated"
@@ -234,6 +243,64 @@ async def test_a_permanent_refusal_raises_mail_rejected(inbox: Inbox, smtp_port:
         await mailer.send(message(to="nobody@example.com"))
 
 
+@pytest.mark.parametrize(
+    "to",
+    [
+        "victim.example.com<attacker@evil.com>",  # parseaddr() read attacker@evil.com
+        "Ada <ada@example.com>",
+        "grp:attacker@evil.com;",
+        "ada@example.com, attacker@evil.com",
+        "ADA@example.com",  # an address, but not as accounts store it
+    ],
+)
+async def test_mail_goes_to_a_canonical_address_or_nowhere(
+    inbox: Inbox, smtp_port: int, to: str
+) -> None:
+    mailer = SmtpMailer(f"smtp://127.0.0.1:{smtp_port}", SENDER, timeout=5)
+    with pytest.raises(MailRejected, match="recipient"):
+        await mailer.send(message(to=to))
+    assert inbox.envelopes == []
+
+
+async def test_an_idn_domain_is_sent_in_ascii(inbox: Inbox, smtp_port: int) -> None:
+    """Accounts store the domain as A-labels, so such mail needs no SMTPUTF8."""
+    mailer = SmtpMailer(f"smtp://127.0.0.1:{smtp_port}", SENDER, timeout=5)
+    await mailer.send(message(to="ada@xn--bcher-kva.de"))
+    [envelope] = inbox.envelopes
+    assert envelope.rcpt_tos == ["ada@xn--bcher-kva.de"]
+    assert "SMTPUTF8" not in envelope.mail_options
+    [email] = inbox.messages()
+    assert email["To"] == "ada@xn--bcher-kva.de"
+
+
+async def test_an_internationalised_local_part_is_sent_with_smtputf8(
+    inbox: Inbox, smtp_port: int
+) -> None:
+    to = "josé@xn--bcher-kva.de"
+    await SmtpMailer(f"smtp://127.0.0.1:{smtp_port}", SENDER, timeout=5).send(message(to=to))
+    [envelope] = inbox.envelopes
+    assert envelope.smtp_utf8
+    assert envelope.rcpt_tos == [to]
+    assert isinstance(envelope.original_content, bytes)
+    assert f"To: {to}\r\n".encode() in envelope.original_content  # RFC 6532, no encoded word
+    [email] = inbox.messages()
+    assert email["To"] == to
+
+
+async def test_an_internationalised_local_part_needs_a_server_that_takes_it(
+    inbox: Inbox,
+) -> None:
+    port = free_port()
+    controller = start_server(inbox, port, enable_SMTPUTF8=False)
+    try:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}", SENDER, timeout=5)
+        with pytest.raises(MailRejected, match="SMTPUTF8"):
+            await mailer.send(message(to="josé@example.com"))
+    finally:
+        controller.stop()
+    assert inbox.envelopes == []
+
+
 def test_smtp_urls() -> None:
     assert parse_smtp_url("smtp://127.0.0.1").port == 25
     assert parse_smtp_url("smtps://u:p@mail.example.com").security == "tls"
@@ -276,6 +343,29 @@ async def test_a_committed_mail_arrives_at_the_smtp_server(
     text = email.get_body(preferencelist=("plain",))
     assert text is not None
     assert LINK in text.get_content()
+
+
+async def test_a_queued_mail_to_no_canonical_address_is_never_sent(
+    db: Database, inbox: Inbox, smtp_port: int
+) -> None:
+    """`enqueue_mail` refuses such a recipient; one queued before it did (or by other means)
+    goes dead at the relay, and the server hears nothing of it."""
+    stored = "victim.example.com<attacker@evil.com>"
+    async with db.transaction() as conn:
+        with pytest.raises(MailRejected):
+            await enqueue_mail(Outbox(), conn, to=stored, template="reset-password", context={})
+        message_id = await Outbox().enqueue(
+            conn,
+            MAIL_SEND,
+            SendMail(to=stored, template="reset-password", context={"link": LINK}),
+        )
+
+    assert (await smtp_relay(db, smtp_port).run_once()).dead == 1
+    assert inbox.envelopes == []
+    async with db.read() as conn:
+        dead = await Outbox.get(conn, message_id)
+    assert dead is not None
+    assert "recipient" in dead["last_error"]
 
 
 async def test_mail_waits_out_an_smtp_outage_and_is_delivered_after(

@@ -48,3 +48,35 @@ def test_redact_hides_passwords_only() -> None:
         == "postgresql+asyncpg://app:***@db:5432/w"
     )
     assert redact("postgresql+asyncpg://app@db/w") == "postgresql+asyncpg://app@db/w"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "public_url"),
+    [
+        (None, None, "http://127.0.0.1:8000"),
+        ("waymark.internal", "9000", "http://waymark.internal:9000"),
+        ("192.0.2.10", "8080", "http://192.0.2.10:8080"),
+        ("0.0.0.0", "8000", "http://127.0.0.1:8000"),  # noqa: S104  (what an operator sets)
+        ("::", "8000", "http://[::1]:8000"),
+        ("::1", "8001", "http://[::1]:8001"),
+        ("2001:db8::5", "8000", "http://[2001:db8::5]:8000"),
+        ("waymark.internal", "80", "http://waymark.internal"),
+    ],
+)
+def test_the_public_url_defaults_to_where_the_server_listens(
+    monkeypatch: pytest.MonkeyPatch, host: str | None, port: str | None, public_url: str
+) -> None:
+    monkeypatch.delenv("WAYMARK_PUBLIC_URL", raising=False)
+    for name, value in (("WAYMARK_HOST", host), ("WAYMARK_PORT", port)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert Settings(_env_file=None).public_url == public_url  # type: ignore[call-arg]
+
+
+def test_a_public_url_that_is_set_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYMARK_HOST", "0.0.0.0")  # noqa: S104
+    monkeypatch.setenv("WAYMARK_PORT", "9000")
+    monkeypatch.setenv("WAYMARK_PUBLIC_URL", "https://waymark.example.org")
+    assert Settings(_env_file=None).public_url == "https://waymark.example.org"  # type: ignore[call-arg]

@@ -190,6 +190,8 @@ class RefreshTokenStore(Protocol):
 
 class MailMessage(msgspec.Struct, frozen=True, kw_only=True):
     to: str
+    """One address in canonical form (`kernel.email_address.normalize_email`); a mailer
+    sends to exactly it, and refuses anything else."""
     subject: str
     text: str
     html: str | None = None

@@ -41,11 +41,11 @@ from waymark.features.auth.http import (
     session_cookie_for,
 )
 from waymark.features.auth.policies import (
-    FORGOT_ACCOUNT,
+    FORGOT_ACCOUNT_IP,
     FORGOT_IP,
     REAUTH_ACCOUNT,
     REGISTER_IP,
-    RESEND_ACCOUNT,
+    RESEND_ACCOUNT_IP,
     RESEND_IP,
     RESET_IP,
     VERIFY_IP,
@@ -152,7 +152,9 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         request: Request[Any, Any, Any], data: JSONBody[ForgotPasswordRequest]
     ) -> Accepted:
         client = edge.client(request)
-        await edge.throttle.check((RESEND_IP, client.ip), (RESEND_ACCOUNT, account_key(data.email)))
+        await edge.throttle.check(
+            (RESEND_ACCOUNT_IP, account_key(data.email, client.ip)), (RESEND_IP, client.ip)
+        )
         async with edge.db.transaction() as conn:
             await accounts.queue_mail(conn, email=data.email, purpose="verify-email")
         return REGISTERED
@@ -167,7 +169,9 @@ def account_routes(edge: AuthEdge) -> list[Router]:
         request: Request[Any, Any, Any], data: JSONBody[ForgotPasswordRequest]
     ) -> Accepted:
         client = edge.client(request)
-        await edge.throttle.check((FORGOT_IP, client.ip), (FORGOT_ACCOUNT, account_key(data.email)))
+        await edge.throttle.check(
+            (FORGOT_ACCOUNT_IP, account_key(data.email, client.ip)), (FORGOT_IP, client.ip)
+        )
         async with edge.db.transaction() as conn:
             await accounts.queue_mail(conn, email=data.email, purpose="reset-password")
         return RESET_SENT

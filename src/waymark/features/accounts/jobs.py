@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
+from waymark.kernel.email_address import InvalidEmail
 
 if TYPE_CHECKING:
     from waymark.features.accounts.service import AccountService
@@ -55,12 +56,15 @@ class AccountMailHandler:
             request = message.decode(AccountMail)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad accounts.mail payload: {exc}") from exc
-        if request.purpose == "sign-up":
-            await self.accounts.after_sign_up(conn, email=request.email)
-        elif request.purpose == "account-exists":
-            await self.accounts.notify_account_exists(conn, email=request.email)
-        else:
-            await self.accounts.mail_link(conn, email=request.email, purpose=request.purpose)
+        try:
+            if request.purpose == "sign-up":
+                await self.accounts.after_sign_up(conn, email=request.email)
+            elif request.purpose == "account-exists":
+                await self.accounts.notify_account_exists(conn, email=request.email)
+            else:
+                await self.accounts.mail_link(conn, email=request.email, purpose=request.purpose)
+        except InvalidEmail as exc:  # queued before addresses were checked as they are now
+            raise PermanentFailure(f"accounts.mail for no valid address: {exc.reason}") from exc
 
     async def login_failed(self, message: OutboxMessage, conn: AsyncConnection) -> None:
         try:

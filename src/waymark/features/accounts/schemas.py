@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from functools import cache
+from typing import Annotated, Literal, get_type_hints
 
 import msgspec
+
+from waymark.kernel.email_address import MAX_LENGTH, normalize_email
 
 Email = Annotated[
     str,
     msgspec.Meta(
         min_length=3,
-        max_length=320,
-        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
-        description="An email address.",
+        max_length=MAX_LENGTH,
+        description="One email address alone, like `ada@example.org`: no name, no brackets. "
+        "Kept in lower case, the domain in IDNA form (`xn--...`).",
+        examples=["ada@example.org"],
+        # Litestar's OpenAPI takes schema keywords from msgspec metadata under "extra".
+        extra_json_schema={"extra": {"format": "idn-email"}},
     ),
 ]
+"""An email address; a `Strict` body holds it in canonical form (`normalize_email`)."""
 # Length is the password policy's business (it counts code points, after normalisation);
 # this only bounds the bytes one request can make us hash.
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
@@ -25,7 +32,19 @@ DisplayName = Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[^\x00-\x1f
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
+    """A request body. Unknown fields are refused, and every `Email` field is replaced by
+    its canonical form as the body is decoded, or the request is refused: 422
+    `validation-failed` naming that field and saying what is wrong with the address."""
+
+    def __post_init__(self) -> None:
+        for name in _email_fields(type(self)):
+            setattr(self, name, normalize_email(getattr(self, name), field=name))
+
+
+@cache
+def _email_fields(body: type[Strict]) -> tuple[str, ...]:
+    hints = get_type_hints(body, include_extras=True)
+    return tuple(name for name in body.__struct_fields__ if hints[name] == Email)
 
 
 class RegisterRequest(Strict):

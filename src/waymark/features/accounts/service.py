@@ -36,6 +36,7 @@ from waymark.infra.mail.jobs import enqueue_mail
 from waymark.infra.outbox import Outbox
 from waymark.infra.security.passwords import PasswordHasher, PasswordPolicy
 from waymark.kernel.clock import utcnow
+from waymark.kernel.email_address import normalize_email
 from waymark.kernel.errors import Conflict, NotFound, ValidationFailed
 
 EmailPurpose = Literal["verify-email", "reset-password", "change-email"]
@@ -58,10 +59,6 @@ class Confirmation(msgspec.Struct, frozen=True, kw_only=True):
     """True: it confirms a new account, and sets its password; False: an email change."""
     email: str
     """The account's address now (the password policy refuses the address as password)."""
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def hash_token(token: str) -> str:

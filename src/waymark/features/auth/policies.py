@@ -1,8 +1,9 @@
 """Throttling rules for the authentication endpoints, and the check that applies them.
 
-Limits are keyed per account *and* IP for logins, so an attacker elsewhere cannot lock a real
-user out; a looser per-IP limit caps spraying across accounts. Emails are hashed before they
-become keys. If the limiter's store is down, requests are refused, never let through.
+Limits are keyed per account *and* IP for logins and for the mails one can ask for (reset,
+confirmation), so an attacker elsewhere cannot lock a real user out; a looser per-IP limit
+caps spraying across accounts. Emails are hashed before they become keys. If the limiter's
+store is down, requests are refused, never let through.
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ LOGIN_ACCOUNT_IP = Rule("login-account-ip", 5, 300)
 LOGIN_IP = Rule("login-ip", 30, 300)
 REGISTER_IP = Rule("register-ip", 10, 3600)
 VERIFY_IP = Rule("verify-ip", 30, 3600)
-RESEND_ACCOUNT = Rule("resend-account", 3, 3600)
+# Reset and confirmation mails: 3 an hour per address from one IP, 10 an hour per IP. There
+# is deliberately no cap per address alone, however loose: anyone can spend such a cap from
+# IPs of their own, and the owner then gets no reset or confirmation mail for the period
+# from anywhere, their own IP included. The price: an attacker with many IPs can send one
+# address 3 mails an hour per IP (each new link kills the previous one, the last one works).
+RESEND_ACCOUNT_IP = Rule("resend-account-ip", 3, 3600)
 RESEND_IP = Rule("resend-ip", 10, 3600)
-FORGOT_ACCOUNT = Rule("forgot-account", 3, 3600)
+FORGOT_ACCOUNT_IP = Rule("forgot-account-ip", 3, 3600)
 FORGOT_IP = Rule("forgot-ip", 10, 3600)
 RESET_IP = Rule("reset-ip", 10, 3600)
 REFRESH_IP = Rule("refresh-ip", 120, 60)
@@ -43,7 +49,9 @@ REAUTH_ACCOUNT = Rule("reauth-account", 5, 300)
 
 
 def account_key(email: str, ip: str = "") -> str:
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]
+    """The limiter key of an account (and IP): `email` is canonical, as request bodies hold
+    it (`normalize_email`), so every spelling of one address counts as one."""
+    digest = hashlib.sha256(email.encode()).hexdigest()[:24]
     return f"{digest}:{ip}" if ip else digest
 
 

@@ -6,9 +6,10 @@ to `<var_dir>/mail/`, an `smtp://`, `smtp+starttls://` or `smtps://` URL sends o
 
 from __future__ import annotations
 
+from waymark.infra.mail.compose import MailRejected
 from waymark.infra.mail.files import FileMailer
 from waymark.infra.mail.jobs import MAIL_SEND, SendMail, SendMailHandler, enqueue_mail
-from waymark.infra.mail.smtp import MailRejected, SmtpMailer
+from waymark.infra.mail.smtp import SmtpMailer
 from waymark.infra.mail.templates import MailTemplates, RenderedMail, render
 from waymark.kernel.ports import Mailer
 from waymark.settings import Settings

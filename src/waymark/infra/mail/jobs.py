@@ -15,7 +15,7 @@ import jinja2
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waymark.infra.mail.smtp import MailRejected
+from waymark.infra.mail.compose import MailRejected, recipient
 from waymark.infra.mail.templates import MailTemplates, default_templates
 from waymark.infra.outbox import HandlerRegistry, Outbox, OutboxMessage, PermanentFailure
 from waymark.kernel.ports import Mailer, MailMessage
@@ -27,6 +27,7 @@ class SendMail(msgspec.Struct, frozen=True, kw_only=True):
     """The payload of a `mail.send` message."""
 
     to: str
+    """One canonical address (`enqueue_mail` checks, the mailers check again)."""
     template: str
     context: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -40,12 +41,11 @@ async def enqueue_mail(
     context: dict[str, Any],
     dedupe_key: str | None = None,
 ) -> str | None:
-    """Queue mail `template` to `to` in the caller's transaction; returns the message id."""
-    if "\r" in to or "\n" in to or not parseaddr(to)[1]:
-        raise ValueError("invalid mail recipient")
-    return await outbox.enqueue(
-        conn, MAIL_SEND, SendMail(to=to, template=template, context=context), dedupe_key=dedupe_key
-    )
+    """Queue mail `template` to `to`, one canonical address (as accounts store it), in the
+    caller's transaction; returns the message id. Anything else raises MailRejected here,
+    before the change it belongs to commits."""
+    send = SendMail(to=recipient(to), template=template, context=context)
+    return await outbox.enqueue(conn, MAIL_SEND, send, dedupe_key=dedupe_key)
 
 
 class SendMailHandler:

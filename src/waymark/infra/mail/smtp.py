@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 
-from waymark.infra.mail.compose import to_email
+from waymark.infra.mail.compose import MailRejected, to_email
 from waymark.kernel.ports import MailMessage
 
 Security = Literal["none", "starttls", "tls"]
@@ -36,10 +36,6 @@ _SCHEMES: dict[str, tuple[Security, int]] = {
 SMTP_STEPS = 4
 """Network steps of one exchange (connect, TLS, login, data): the total bound is this many
 timeouts."""
-
-
-class MailRejected(Exception):
-    """The server refused the message for good (5xx): retrying the same message cannot help."""
 
 
 class SmtpTarget(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,12 +85,10 @@ class SmtpMailer:
 
     async def send(self, message: MailMessage) -> None:
         """Hand the message to the server, or raise."""
+        # MailRejected unless `to` is one canonical address: it is the envelope recipient too.
         email = to_email(message, sender=self.sender)
-        recipient = parseaddr(message.to)[1]
-        if not recipient:
-            raise MailRejected(f"no address in recipient {message.to!r}")
         async with asyncio.timeout(self.timeout * SMTP_STEPS):
-            await asyncio.to_thread(self._send, email, recipient)
+            await asyncio.to_thread(self._send, email, message.to)
 
     def _send(self, email: EmailMessage, recipient: str) -> None:
         target = self.target
@@ -121,6 +115,10 @@ class SmtpMailer:
                     client.starttls(context=self.ssl_context)  # raises if not offered
                 if target.username:
                     client.login(target.username, target.password or "")
+                client.ehlo_or_helo_if_needed()
+                if not recipient.isascii() and not client.has_extn("smtputf8"):
+                    raise MailRejected(f"the server does not take SMTPUTF8, needed for {recipient}")
+                # With a non-ASCII address smtplib sends SMTPUTF8 and the headers as UTF-8.
                 client.send_message(email, from_addr=self.envelope_from, to_addrs=[recipient])
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _ in exc.recipients.values()]
