@@ -21,7 +21,7 @@ from waymark.features.auth.http import auth_routes
 from waymark.features.ops.http import ops_routes
 from waymark.features.roadmaps.http import RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
-from waymark.settings import Settings
+from waymark.settings import Settings, require_safe
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.problems import exception_handlers
 
@@ -31,6 +31,7 @@ KEY_RELOAD_SECONDS = 10.0
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
+    require_safe(settings)
     configure_logging(settings.log)
     container = Container(settings)
 

@@ -353,7 +353,7 @@ def keys_rotate() -> None:
     WAYMARK_AUTH__SIGNING_KEY_RETENTION seconds; running servers pick the new key up within
     seconds."""
     settings = _settings()
-    path = settings.auth.signing_keys_file or settings.var_dir / "jwt-signing-keys.json"
+    path = settings.signing_keys_path
     ring = KeyRing.open(path, now=time.time(), retain_for=settings.auth.signing_key_retention)
     new = ring.rotate(now=time.time())
     out.print(f"signing with {new.kid}; {len(ring.keys)} key(s) in {path}")

@@ -57,7 +57,7 @@ class Container:
             max_concurrency=auth.password_hash_concurrency,
         )
         self.keys = KeyRing.open(
-            auth.signing_keys_file or settings.var_dir / "jwt-signing-keys.json",
+            settings.signing_keys_path,
             now=time.time(),
             retain_for=auth.signing_key_retention,
         )

@@ -9,11 +9,22 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from waymark.infra.sql.urls import resolve_database_url
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+WELL_KNOWN_PASSWORDS = frozenset(
+    {"admin", "changeme", "change-me", "guest", "password", "postgres", "root", "secret", "waymark"}
+)
+"""Passwords that ship as defaults somewhere (images, tutorials, compose files)."""
 
 
 class LogSettings(BaseModel):
@@ -147,6 +158,13 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     auth: AuthSettings = AuthSettings()
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database_scheme(cls, url: str | None) -> str | None:
+        if url:
+            resolve_database_url(url, Path("var"))  # raises, naming the supported schemes
+        return url or None
+
     @model_validator(mode="after")
     def _public_url_from_host_and_port(self) -> Self:
         if not self.public_url:
@@ -161,6 +179,66 @@ class Settings(BaseSettings):
     @property
     def profile(self) -> Literal["embedded", "production"]:
         return "embedded" if self.resolved_database_url.startswith("sqlite") else "production"
+
+    @property
+    def signing_keys_path(self) -> Path:
+        return self.auth.signing_keys_file or self.var_dir / "jwt-signing-keys.json"
+
+    def production_refusals(self) -> list[str]:
+        """Why these settings must not serve with `environment=production`: a secret that is
+        missing or a well-known default. Empty when they may."""
+        if self.environment != "production":
+            return []
+        refusals = []
+        if not self.signing_keys_path.exists():
+            refusals.append(
+                f"no signing keys at {self.signing_keys_path}: each process would make its own, "
+                "and tokens from one would fail on the next. Create them once "
+                "(`waymark keys rotate`) and give every process the same file "
+                "(WAYMARK_AUTH__SIGNING_KEYS_FILE)"
+            )
+        for name, url in (
+            ("WAYMARK_DATABASE_URL", self.database_url),
+            ("WAYMARK_REDIS_URL", self.redis_url),
+            ("WAYMARK_MAIL__URL", self.mail.url),
+        ):
+            password = urlsplit(url).password if url else None
+            if password is not None and unquote(password).lower() in WELL_KNOWN_PASSWORDS:
+                refusals.append(f"{name} uses a well-known default password")
+        if urlsplit(self.public_url).scheme != "https":
+            refusals.append(
+                "WAYMARK_PUBLIC_URL is not https: browsers drop the Secure session cookie, "
+                "and links in mails would travel in clear"
+            )
+        return refusals
+
+
+class UnsafeSettings(ValueError):
+    """Settings that production refuses to start with; the message lists every reason."""
+
+    def __init__(self, refusals: list[str]) -> None:
+        super().__init__(
+            "refusing to start in production:\n" + "\n".join(f"- {r}" for r in refusals)
+        )
+        self.refusals = refusals
+
+
+def require_safe(settings: Settings) -> None:
+    """Raise UnsafeSettings if `settings.production_refusals()` lists anything."""
+    refusals = settings.production_refusals()
+    if refusals:
+        raise UnsafeSettings(refusals)
+
+
+def resolve_database_url(url: str | None, var_dir: Path) -> str:
+    """Return an async SQLAlchemy URL; no URL means the embedded SQLite file in `var_dir`."""
+    if not url:
+        return f"sqlite+aiosqlite:///{(var_dir / 'waymark.db').as_posix()}"
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _ASYNC_DRIVERS:
+        supported = ", ".join(sorted(_ASYNC_DRIVERS))
+        raise ValueError(f"unsupported database URL scheme {scheme!r}; use one of: {supported}")
+    return f"{_ASYNC_DRIVERS[scheme]}://{rest}"
 
 
 def local_url(host: str, port: int) -> str:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from waymark.infra.sql.urls import redact, resolve_database_url
-from waymark.settings import Settings
+from waymark.infra.sql.urls import redact
+from waymark.settings import Settings, UnsafeSettings, require_safe, resolve_database_url
 
 
 def test_unset_database_url_means_embedded_sqlite_in_var() -> None:
@@ -80,3 +80,66 @@ def test_a_public_url_that_is_set_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAYMARK_PORT", "9000")
     monkeypatch.setenv("WAYMARK_PUBLIC_URL", "https://waymark.example.org")
     assert Settings(_env_file=None).public_url == "https://waymark.example.org"  # type: ignore[call-arg]
+
+
+def _production(tmp_path: Path, **values: object) -> Settings:
+    return Settings(_env_file=None, environment="production", var_dir=tmp_path, **values)  # type: ignore[call-arg,arg-type]
+
+
+def test_production_refuses_missing_signing_keys_and_plain_http(tmp_path: Path) -> None:
+    refusals = _production(tmp_path).production_refusals()
+    assert len(refusals) == 2
+    assert "no signing keys" in refusals[0]
+    assert "not https" in refusals[1]
+    with pytest.raises(UnsafeSettings, match="refusing to start in production"):
+        require_safe(_production(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"database_url": "postgresql://waymark:postgres@db/waymark"},
+        {"redis_url": "redis://:changeme@cache:6379/0"},
+        {"mail": {"url": "smtp+starttls://bot:Password@mail:587"}},
+    ],
+)
+def test_production_refuses_well_known_default_passwords(
+    tmp_path: Path, setting: dict[str, object]
+) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text("{}")
+    settings = _production(
+        tmp_path,
+        public_url="https://waymark.example.org",
+        auth={"signing_keys_file": keys},
+        **setting,
+    )
+    (refusal,) = settings.production_refusals()
+    assert "well-known default password" in refusal
+
+
+def test_production_starts_with_its_secrets_in_place(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text("{}")
+    settings = _production(
+        tmp_path,
+        public_url="https://waymark.example.org",
+        auth={"signing_keys_file": keys},
+        database_url="postgresql://waymark:a-long-random-secret@db/waymark",
+    )
+    assert settings.production_refusals() == []
+    require_safe(settings)
+    # Development and tests are never refused.
+    assert Settings(_env_file=None, var_dir=tmp_path).production_refusals() == []  # type: ignore[call-arg]
+
+
+def test_an_unknown_database_scheme_fails_when_settings_load() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL scheme 'mysql'"):
+        Settings(_env_file=None, database_url="mysql://u@h/db")  # type: ignore[call-arg]
+
+
+def test_create_app_refuses_unsafe_production_settings(tmp_path: Path) -> None:
+    from waymark.app import create_app
+
+    with pytest.raises(UnsafeSettings):
+        create_app(_production(tmp_path))
