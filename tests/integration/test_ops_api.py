@@ -46,10 +46,9 @@ async def test_readyz_names_the_failing_dependency(tmp_path: Path) -> None:
     assert live.status_code == 200
 
 
-def _settings_for(url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=url, var_dir=tmp_path / "var", log=LogSettings(level="error", access=False)
-    )
+def _settings_for(url: str, tmp_path: Path, *, verbose: bool = False) -> Settings:
+    log = LogSettings(level="info" if verbose else "error", access=False)
+    return Settings(database_url=url, var_dir=tmp_path / "var", log=log)
 
 
 async def test_readyz_refuses_a_schema_behind_the_migrations(
@@ -118,6 +117,15 @@ async def test_readyz_reads_the_schema_until_it_is_good_then_only_pings(client: 
     # The outbox relay shares the engine, so count only what readiness runs.
     assert not any("alembic_version" in s for s in statements)
     assert statements.count("SELECT 1") == 3
+
+
+async def test_readiness_adds_no_alembic_lines_to_the_log(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(_settings_for(database_url, tmp_path, verbose=True))
+    async with AsyncTestClient(app=app) as client:
+        assert (await client.get("/readyz")).status_code == 200
+    assert "alembic" not in capsys.readouterr().out
 
 
 async def test_request_id_is_echoed_or_generated(client: Client) -> None:
