@@ -11,6 +11,9 @@ TOOLS := $(CURDIR)/.tools
 UV_VERSION ?= 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$(TOOLS)/bin/uv)
 RUN = $(UV) run --no-sync
+# uv trusts the system's certificate store, as Debian's pip does: where the network needs a
+# local CA (added to the system store), uv then downloads wherever pip could.
+export UV_SYSTEM_CERTS ?= 1
 ROADMAP := src/waymark/features/roadmaps/data/backend.toml
 SCENARIO ?=
 
