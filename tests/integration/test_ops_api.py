@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from waymark.app import create_app
 from waymark.infra.sql import migrations
-from waymark.infra.sql.database import Database, create_engine
+from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings, LogSettings, Settings
 
@@ -84,12 +84,12 @@ async def test_readyz_accepts_a_schema_a_newer_release_migrated(
 ) -> None:
     """In a rolling deploy the new release migrates first; the old one keeps serving."""
     await asyncio.to_thread(migrations.upgrade, fresh_url)
-    engine = create_engine(fresh_url)
+    db = Database(fresh_url)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedbeef'"))
+        async with db.transaction() as conn:
+            await conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dfeedbeef'")
     finally:
-        await engine.dispose()
+        await db.dispose()
     async with AsyncTestClient(app=create_app(_settings_for(fresh_url, tmp_path))) as client:
         response = await client.get("/readyz")
     assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
