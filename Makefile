@@ -2,30 +2,54 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# uv from PATH, else where `pip install --user` puts it.
-UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
+# uv from PATH, else ~/.local/bin (uv's own installer, `pip install --user`), else the copy
+# `make uv` puts in .tools/. That copy comes from `pip install --target`, which works where
+# the system Python is externally managed (PEP 668: Debian 12 refuses `pip install --user`)
+# and needs neither root nor --break-system-packages.
+PYTHON ?= python3
+TOOLS := $(CURDIR)/.tools
+UV_VERSION ?= 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$(TOOLS)/bin/uv)
 RUN = $(UV) run --no-sync
+# uv trusts the system's certificate store, as Debian's pip does: where the network needs a
+# local CA (added to the system store), uv then downloads wherever pip could.
+export UV_SYSTEM_CERTS ?= 1
 ROADMAP := src/waymark/features/roadmaps/data/backend.toml
 SCENARIO ?=
+
+# Sync .venv with uv.lock ($(1): which part), silently when it already matches.
+# --compile-bytecode: .pyc files written once at install, so every `waymark` command starts in
+# about 1.5 s instead of 4.5 s even where PYTHONDONTWRITEBYTECODE is set (as on CI machines).
+sync = $(UV) sync --frozen $(1) --check --quiet 2>/dev/null || $(UV) sync --frozen $(1) --compile-bytecode
 
 .PHONY: help uv install install-dev run migrate seed serve test lint typecheck pytest format coverage bench clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@echo "Waymark. A fresh clone needs python3 (with pip) and make; start with make run."
+	@echo
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@echo
+	@echo "Settings are WAYMARK_* variables (README.md), e.g. make run WAYMARK_PORT=8001."
+	@echo "The waymark command (migrations, roadmaps, users, keys): .venv/bin/waymark --help"
 
-uv: ## Install uv if it is missing
-	@command -v uv >/dev/null 2>&1 || test -x "$$HOME/.local/bin/uv" || { \
-		echo "Installing uv with pip..."; python3 -m pip install --quiet --user uv; }
+run: install migrate seed serve ## Install, migrate, import the backend roadmap, serve on http://127.0.0.1:8000
 
-# --compile-bytecode: .pyc files written once at install, so every `waymark` command starts in
-# about 1.5 s instead of 4.5 s even where PYTHONDONTWRITEBYTECODE is set (as on CI machines).
-install: uv ## Create the environment from uv.lock (runtime dependencies)
-	@$(UV) sync --frozen --no-dev --inexact --compile-bytecode
+test: install-dev lint typecheck pytest ## Lint, type-check and run the whole suite (needs PostgreSQL, see README)
 
-install-dev: uv ## Create the environment from uv.lock, with the dev tools
-	@$(UV) sync --frozen --compile-bytecode
+uv: ## Install uv into .tools/ unless it is on PATH or in ~/.local/bin
+	@test -x "$(UV)" || { \
+		$(PYTHON) -m pip --version >/dev/null 2>&1 || { \
+			echo "make uv: $(PYTHON) has no pip (Debian: apt install python3-pip); or install uv: https://docs.astral.sh/uv/" >&2; \
+			exit 1; }; \
+		echo "Installing uv $(UV_VERSION) into .tools/ with pip"; \
+		PIP_USER=0 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+			$(PYTHON) -m pip install --quiet --upgrade --target "$(TOOLS)" "uv==$(UV_VERSION)"; }
 
-run: install migrate seed serve ## Migrate, import the backend roadmap, serve (embedded SQLite by default)
+install: uv ## Create .venv from uv.lock (runtime dependencies)
+	@$(call sync,--no-dev --inexact)
+
+install-dev: uv ## Create .venv from uv.lock, with the dev tools
+	@$(call sync,)
 
 migrate: ## Apply database migrations
 	@$(RUN) waymark db upgrade
@@ -35,8 +59,6 @@ seed: ## Import the built-in backend roadmap (harmless to repeat)
 
 serve: ## Serve on WAYMARK_HOST:WAYMARK_PORT (default 127.0.0.1:8000)
 	@$(RUN) waymark serve
-
-test: install-dev lint typecheck pytest ## Lint, type-check and run the whole test suite
 
 lint: ## ruff lint and format check
 	@$(RUN) ruff check
@@ -58,5 +80,5 @@ coverage: ## Regenerate docs/roadmap-coverage.md
 bench: install-dev ## Benchmarks against their physical limits (SCENARIO=name for one)
 	@$(RUN) python -m bench $(if $(SCENARIO),--scenario $(SCENARIO),)
 
-clean: ## Remove caches and the embedded database
+clean: ## Remove caches and the embedded database (not .venv or .tools)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

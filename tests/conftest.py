@@ -57,6 +57,17 @@ def migrated_url(
     databases.drop_postgres_database(name)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, worker_id: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database, never migrated, for this test only."""
+    if request.param == "sqlite":
+        yield databases.sqlite_url(tmp_path)
+        return
+    name = f"waymark_fresh_{worker_id}_{os.getpid()}"
+    yield databases.create_postgres_database(name)
+    databases.drop_postgres_database(name)
+
+
 @pytest.fixture
 async def database_url(migrated_url: str) -> AsyncIterator[str]:
     """The migrated database, emptied after each test."""

@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 
 import asyncpg
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.needs import unavailable
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import create_engine
 from waymark.infra.sql.metadata import metadata
@@ -35,10 +35,7 @@ def create_postgres_database(name: str) -> str:
             f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        message = f"PostgreSQL at {admin.render_as_string()} is not usable: {exc!r}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI needs PostgreSQL. {message}", pytrace=False)
-        pytest.skip(f"!!! SKIPPING POSTGRESQL TESTS: {message}")
+        unavailable("PostgreSQL", f"{admin.render_as_string()} is not usable: {exc!r}")
     return admin.set(database=name).render_as_string(hide_password=False)
 
 

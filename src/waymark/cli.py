@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -26,7 +28,7 @@ from waymark.infra.sql.database import Database
 from waymark.infra.sql.urls import redact
 from waymark.kernel.clock import utcnow
 from waymark.kernel.email_address import normalize_email
-from waymark.kernel.errors import WaymarkError
+from waymark.kernel.errors import Conflict, WaymarkError
 from waymark.settings import Settings
 
 app = typer.Typer(
@@ -43,7 +45,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(roadmaps_app, name="roadmaps")
 
-console = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal or log (no breaks inside URLs).
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
@@ -89,6 +92,12 @@ def serve(
     from granian.server import Server
 
     settings = _settings()
+    refusals = settings.production_refusals()
+    if refusals:
+        console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")
+        for refusal in refusals:
+            console.print(f"  - {refusal}", highlight=False)
+        raise typer.Exit(code=2)
     host, port = host or settings.host, port if port is not None else settings.port
     workers = workers or settings.workers
     if workers > 1:
@@ -97,10 +106,17 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    try:
+        _refuse_a_port_in_use(host, port)
+    except WaymarkError as error:
+        raise _fail(error) from None
     configure_logging(settings.log)  # Granian's own lines, in this process, as JSON too
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     console.print(
-        f"Waymark on http://{host}:{port} ({settings.profile} profile, "
-        f"{redact(settings.resolved_database_url)}, {workers} worker(s))"
+        f"Waymark serving on {base} (API docs: {base}/schema/docs; Ctrl-C stops it)\n"
+        f"  {settings.profile} profile, {redact(settings.resolved_database_url)}, "
+        f"{workers} worker(s)",
+        highlight=False,
     )
     Server(
         "waymark.app:create_app",
@@ -116,6 +132,35 @@ def serve(
         log_dictconfig=_GRANIAN_LOGS_TO_ROOT,
         respawn_failed_workers=True,
     ).serve()
+
+
+def _refuse_a_port_in_use(host: str, port: int) -> None:
+    """Raise `Conflict` if something already listens on host:port.
+
+    Granian's workers share their port through SO_REUSEPORT, which lets a second server bind
+    it too: the kernel then splits connections between the two, and nobody is told. A bind
+    without SO_REUSEPORT fails while anything listens there, so one is tried first (with
+    SO_REUSEADDR, which on POSIX only forgives connections of a stopped server in TIME_WAIT).
+    Other failures (no such address, a privileged port) are left for Granian to report.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        return
+    with socket.socket(family, kind, proto) as probe:
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Conflict(
+                    f"{host}:{port} is already in use: another server (a Waymark started "
+                    "earlier?) listens there. Stop it, or serve on another port with --port "
+                    "or WAYMARK_PORT."
+                ) from None
 
 
 @db_app.command("upgrade")

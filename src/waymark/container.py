@@ -14,6 +14,7 @@ from waymark.features.accounts.service import AccountService
 from waymark.features.auth.http import AuthEdge
 from waymark.features.auth.policies import Throttle
 from waymark.features.auth.service import AuthService
+from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
@@ -94,8 +95,9 @@ class Container:
         )
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """What `/readyz` checks: the database, and Redis when the stores live there."""
-        probes: dict[str, Callable[[], Awaitable[None]]] = {"database": self.db.ping}
+        """What `/readyz` checks: the database (answers, schema migrated), and Redis when the
+        stores live there."""
+        probes: dict[str, Callable[[], Awaitable[None]]] = {"database": DatabaseReadiness(self.db)}
         if self.stores.server:
             probes[self.stores.backend] = self.stores.ping
         return probes

@@ -14,6 +14,7 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from tests.needs import unavailable
 from waymark.infra.redis import create_redis
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -30,10 +31,7 @@ def redis_url() -> str:
         with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as client:
             client.ping()
     except (redis.RedisError, OSError) as exc:
-        message = f"Redis at {url} is not usable: {exc!r}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI needs Redis. {message}", pytrace=False)
-        pytest.skip(f"!!! SKIPPING REDIS TESTS: {message}")
+        unavailable("Redis", f"{url} is not usable: {exc!r}")
     return url
 
 

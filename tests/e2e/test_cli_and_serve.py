@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
 import msgspec
@@ -47,17 +49,27 @@ def waymark(
     )
 
 
-@pytest.fixture
-def server(env: dict[str, str]) -> Iterator[str]:
-    waymark(env, "db", "upgrade")
-    waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
+class Served(NamedTuple):
+    base: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Served]:
+    """`waymark serve` on a free port, once `/readyz` answers 200; stopped with SIGTERM."""
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "waymark", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as sink:  # a file, not a pipe: readable while it runs, never full
+        process = subprocess.Popen(
+            [sys.executable, "-m", "waymark", "serve", "--port", str(port), *args],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -67,36 +79,91 @@ def server(env: dict[str, str]) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert process.poll() is None, log.read_text()
             time.sleep(0.2)
         else:
             pytest.fail("waymark serve did not become ready in 30 s")
-        yield base
+        yield Served(base, port, process, log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        stop(process)
 
 
-def test_served_over_a_socket(server: str) -> None:
-    response = httpx.get(f"{server}/api/v1/roadmaps/backend", timeout=5)
+def stop(process: subprocess.Popen[Any]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def migrated_env(env: dict[str, str]) -> dict[str, str]:
+    waymark(env, "db", "upgrade")
+    waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
+    return env
+
+
+@pytest.fixture
+def server(migrated_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
+    with serving(migrated_env, tmp_path / "serve.log") as served:
+        yield served
+
+
+def test_served_over_a_socket(server: Served) -> None:
+    response = httpx.get(f"{server.base}/api/v1/roadmaps/backend", timeout=5)
     assert response.status_code == 200
     assert response.headers["server"] == "granian"
     body = response.json()
     assert len(body["sections"]) == 8
     assert sum(len(s["topics"]) for s in body["sections"]) == 45
     not_modified = httpx.get(
-        f"{server}/api/v1/roadmaps/backend",
+        f"{server.base}/api/v1/roadmaps/backend",
         headers={"if-none-match": response.headers["etag"]},
         timeout=5,
     )
     assert not_modified.status_code == 304
     assert "x-request-id" in not_modified.headers
+    # `make run` ends here: it says, on one line, where to go.
+    assert (
+        f"Waymark serving on {server.base} (API docs: {server.base}/schema/docs; Ctrl-C stops it)\n"
+    ) in server.output()
+
+
+def test_a_second_server_on_a_port_in_use_refuses_to_start(
+    server: Served, migrated_env: dict[str, str]
+) -> None:
+    """Granian binds with SO_REUSEPORT (so its workers can share the port), so a second
+    `waymark serve` on the same port started silently and the kernel split requests between
+    the two servers."""
+    second = subprocess.Popen(
+        [sys.executable, "-m", "waymark", "serve", "--port", str(server.port)],
+        env=migrated_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = second.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        stop(second)
+        second.communicate()
+        pytest.fail("the second server is still running after 20 s")
+    assert second.returncode == 2, err
+    assert f"error (conflict): 127.0.0.1:{server.port} is already in use" in err
+    assert server.process.poll() is None
+    for _ in range(10):  # connections reach the first server, the only one left
+        assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
+
+
+def test_the_workers_of_one_server_share_its_port(
+    migrated_env: dict[str, str], tmp_path: Path
+) -> None:
+    with serving(migrated_env, tmp_path / "serve.log", "--workers", "2") as served:
+        for _ in range(10):
+            assert httpx.get(f"{served.base}/readyz", timeout=5).status_code == 200
+        assert "2 worker(s)" in served.output()
+        assert "already in use" not in served.output()
 
 
 def test_import_is_harmless_to_repeat_and_export_round_trips(
@@ -195,3 +262,11 @@ def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
     assert "disabled" in disabled.stdout
     missing = waymark(env, "users", "disable", "nobody@example.org", check=False)
     assert missing.returncode == 2
+
+
+def test_serve_refuses_unsafe_production_settings(env: dict[str, str]) -> None:
+    result = waymark(env | {"WAYMARK_ENVIRONMENT": "production"}, "serve", check=False)
+    assert result.returncode == 2
+    assert "refusing to start in production" in result.stderr
+    assert "no signing keys" in result.stderr
+    assert "not https" in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
-from tests import databases
 from waymark.features.accounts.tables import email_tokens, users
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import create_engine
@@ -46,17 +44,6 @@ def run(fn: Any, *args: Any) -> Any:
         return pool.submit(fn, *args).result()
 
 
-@pytest.fixture
-def fresh_url(request: pytest.FixtureRequest, tmp_path, worker_id: str):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        yield databases.sqlite_url(tmp_path)
-        return
-    name = f"waymark_migrations_{worker_id}_{os.getpid()}"
-    yield databases.create_postgres_database(name)
-    databases.drop_postgres_database(name)
-
-
-@pytest.mark.parametrize("fresh_url", ["sqlite", "postgresql"], indirect=True)
 async def test_upgrade_downgrade_upgrade(fresh_url: str) -> None:
     run(migrations.upgrade, fresh_url)
     assert run(migrations.current_revision, fresh_url) == migrations.head_revision()

@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import event
 
 from waymark.app import create_app
+from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings, LogSettings, Settings
@@ -43,6 +44,88 @@ async def test_readyz_names_the_failing_dependency(tmp_path: Path) -> None:
     assert problem["code"] == "service-unavailable"
     assert problem["extra"]["checks"]["database"].startswith("unreachable")
     assert live.status_code == 200
+
+
+def _settings_for(url: str, tmp_path: Path, *, verbose: bool = False) -> Settings:
+    log = LogSettings(level="info" if verbose else "error", access=False)
+    return Settings(database_url=url, var_dir=tmp_path / "var", log=log)
+
+
+async def test_readyz_refuses_a_schema_behind_the_migrations(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    """It said ok on a database nobody had migrated, where every request then failed."""
+    head = migrations.head_revision()
+    assert head is not None
+    previous = migrations.scripts().get_revision(head).down_revision
+    assert isinstance(previous, str)
+    async with AsyncTestClient(app=create_app(_settings_for(fresh_url, tmp_path))) as client:
+        never_migrated = await client.get("/readyz")
+        await asyncio.to_thread(migrations.upgrade, fresh_url, previous)
+        one_behind = await client.get("/readyz")
+        await asyncio.to_thread(migrations.upgrade, fresh_url)
+        migrated = await client.get("/readyz")
+    for response, at in ((never_migrated, "base (empty)"), (one_behind, previous)):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        problem = response.json()
+        assert problem["code"] == "service-unavailable"
+        assert problem["extra"]["checks"]["database"] == (
+            f"schema behind: at {at}, head is {head}; run `waymark db upgrade`"
+        )
+    assert (migrated.status_code, migrated.json()) == (
+        200,
+        {"status": "ok", "checks": {"database": "ok"}},
+    )
+
+
+async def test_readyz_accepts_a_schema_a_newer_release_migrated(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    """In a rolling deploy the new release migrates first; the old one keeps serving."""
+    await asyncio.to_thread(migrations.upgrade, fresh_url)
+    db = Database(fresh_url)
+    try:
+        async with db.transaction() as conn:
+            await conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dfeedbeef'")
+    finally:
+        await db.dispose()
+    async with AsyncTestClient(app=create_app(_settings_for(fresh_url, tmp_path))) as client:
+        response = await client.get("/readyz")
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+async def test_readyz_reads_the_schema_until_it_is_good_then_only_pings(client: Client) -> None:
+    """Readiness is polled: once the schema is good, a check is one `SELECT 1`."""
+    statements: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = client.app.state.container.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        first = await client.get("/readyz")
+        read_revision = any("alembic_version" in s for s in statements)
+        statements.clear()
+        later = [await client.get("/readyz") for _ in range(3)]
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert first.status_code == 200
+    assert read_revision
+    assert [r.status_code for r in later] == [200] * 3
+    # The outbox relay shares the engine, so count only what readiness runs.
+    assert not any("alembic_version" in s for s in statements)
+    assert statements.count("SELECT 1") == 3
+
+
+async def test_readiness_adds_no_alembic_lines_to_the_log(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(_settings_for(database_url, tmp_path, verbose=True))
+    async with AsyncTestClient(app=app) as client:
+        assert (await client.get("/readyz")).status_code == 200
+    assert "alembic" not in capsys.readouterr().out
 
 
 async def test_request_id_is_echoed_or_generated(client: Client) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, Router, get
 
+from waymark.features.ops.service import NotReady
 from waymark.infra.observability.metrics import CONTENT_TYPE, HttpMetrics
 from waymark.kernel.errors import ServiceUnavailable
 
@@ -19,7 +20,7 @@ class Health(msgspec.Struct, omit_defaults=True):
 
 
 Probe = Callable[[], Awaitable[None]]
-"""Raises when its dependency does not answer."""
+"""Raises when its dependency does not answer, `NotReady` when it answers but cannot serve."""
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -35,13 +36,16 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
         "/readyz",
         summary="Readiness: every dependency answers",
         operation_id="readyz",
-        description="503 `service-unavailable` with `extra.checks` naming what failed.",
+        description=(
+            "503 `service-unavailable` with `extra.checks` naming what failed: a dependency "
+            "that does not answer, or a database schema behind the migrations."
+        ),
     )
     async def readyz() -> Health:
         results = await asyncio.gather(*(_probe(probe) for probe in probes.values()))
         checks = dict(zip(probes, results, strict=True))
         if any(result != "ok" for result in results):
-            error = ServiceUnavailable("a dependency is not reachable", retry_after=5)
+            error = ServiceUnavailable("a dependency is not ready", retry_after=5)
             error.extra = {"checks": checks}
             raise error
         return Health(status="ok", checks=checks)
@@ -57,6 +61,8 @@ async def _probe(probe: Probe) -> str:
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
             await probe()
+    except NotReady as exc:
+        return str(exc)
     except Exception as exc:  # any failure means not ready; say which dependency
         return f"unreachable: {type(exc).__name__}"
     return "ok"

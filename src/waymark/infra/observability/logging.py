@@ -75,6 +75,7 @@ def configure_logging(settings: LogSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # SQL echo and driver chatter stay out unless asked for.
-    logging.getLogger("sqlalchemy").setLevel(max(level, logging.WARNING))
-    logging.getLogger("aiosqlite").setLevel(max(level, logging.WARNING))
+    # SQL echo and driver chatter stay out unless asked for; so does Alembic's "Context impl"
+    # line each time the readiness check reads the schema's revision.
+    for chatty in ("sqlalchemy", "aiosqlite", "alembic"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.sql.database import create_engine
 
@@ -38,17 +39,27 @@ def revision(url: str, message: str, *, autogenerate: bool = True) -> None:
     command.revision(alembic_config(url), message=message, autogenerate=autogenerate)
 
 
+def scripts() -> ScriptDirectory:
+    """The migrations this code ships (reads their files: do it once, not per request)."""
+    return ScriptDirectory.from_config(alembic_config(""))
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    return scripts().get_current_head()
 
 
 def current_revision(url: str) -> str | None:
     """The revision the database is at, or None for an empty database."""
+    return _run_sync(url, _revision_of)
 
-    def _current(sync_conn: Any) -> str | None:
-        return MigrationContext.configure(sync_conn).get_current_revision()
 
-    return _run_sync(url, _current)
+async def revision_of(conn: AsyncConnection) -> str | None:
+    """The revision the database behind `conn` is at, or None for an empty database."""
+    return await conn.run_sync(_revision_of)
+
+
+def _revision_of(sync_conn: Any) -> str | None:
+    return MigrationContext.configure(sync_conn).get_current_revision()
 
 
 def _run_sync(url: str, fn: Callable[[Any], str | None]) -> str | None:
