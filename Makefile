@@ -60,9 +60,10 @@ seed: ## Import the built-in backend roadmap (harmless to repeat)
 serve: ## Serve on WAYMARK_HOST:WAYMARK_PORT (default 127.0.0.1:8000)
 	@$(RUN) waymark serve
 
-lint: ## ruff lint and format check
+lint: ## ruff lint and format check, and the import contracts (layers, independent features)
 	@$(RUN) ruff check
 	@$(RUN) ruff format --check
+	@$(RUN) lint-imports --no-cache
 
 typecheck: ## mypy --strict on src/
 	@$(RUN) mypy

@@ -22,7 +22,9 @@ from waymark.features.ops.http import ops_routes
 from waymark.features.roadmaps.http import RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
+from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
+from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.problems import exception_handlers
 
 DOCS_ASSETS = "/schema/assets"
@@ -53,11 +55,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await asyncio.gather(*background)
             await container.aclose()
 
+    identity = RequestIdentity(
+        container.auth.authenticator,
+        trusted_proxies=parse_networks(settings.http.trusted_proxies),
+    )
     app = Litestar(
         route_handlers=[
             roadmap_routes(container.roadmaps),
-            *auth_routes(container.auth_edge, container.keys),
-            *account_routes(container.auth_edge),
+            *auth_routes(container.auth, identity, container.keys),
+            *account_routes(container.accounts, identity),
             ops_routes(container.metrics, container.readiness_probes()),
             create_static_files_router(
                 path=DOCS_ASSETS,

@@ -348,15 +348,9 @@ def users_create(
     async def _run() -> None:
         container = Container(_settings())
         try:
-            password_hash = await container.accounts.hash_new_password(password, email=email)
-            async with container.db.transaction() as conn:
-                user_id = await container.accounts.create_account(
-                    conn,
-                    email=email,
-                    password_hash=password_hash,
-                    display_name=display_name,
-                    verified=verified,
-                )
+            user_id = await container.accounts.registration.create(
+                email=email, password=password, display_name=display_name, verified=verified
+            )
         finally:
             await container.aclose()
         if user_id is None:
@@ -378,13 +372,11 @@ def users_disable(email: str) -> None:
     async def _run() -> None:
         container = Container(_settings())
         try:
-            async with container.db.transaction() as conn:
-                user = await container.accounts.find_for_login(conn, email)
-                if user is None:
-                    console.print(f"[red]error[/red] (not-found): no account {email}")
-                    raise typer.Exit(code=2)
-                await container.accounts.disable(conn, user.id)
-            ended = await container.auth.end_all(user.id)
+            account_id = await container.accounts.profiles.disable(email)
+            if account_id is None:
+                console.print(f"[red]error[/red] (not-found): no account {email}")
+                raise typer.Exit(code=2)
+            ended = await container.auth.sessions.end_all(account_id)
         finally:
             await container.aclose()
         out.print(f"{email} disabled; {ended} session(s) ended")

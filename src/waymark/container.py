@@ -6,14 +6,14 @@ Building a container opens no connection (only the signing-key file is read or c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
-from waymark.features.accounts.jobs import AccountMailHandler
-from waymark.features.accounts.service import AccountService
-from waymark.features.auth.http import AuthEdge
-from waymark.features.auth.policies import Throttle
+from waymark.features.accounts.passwords import PasswordPolicy
+from waymark.features.accounts.service import Accounts
+from waymark.features.auth.authenticator import Authenticator
+from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
+from waymark.features.auth.sessions import Sessions
 from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.mail import build_mailer
@@ -22,17 +22,19 @@ from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.outbox.relay import OutboxRelay
 from waymark.infra.security.access_tokens import AccessTokens
-from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher, PasswordPolicy
+from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
 from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
 from waymark.infra.stores import build_ephemeral_stores
+from waymark.kernel.clock import Clock
+from waymark.kernel.throttle import Throttle
 from waymark.settings import Settings
-from waymark.transport.http.client import parse_networks
 
 
 class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.clock = Clock()
         self.db = Database(settings.resolved_database_url, settings.db)
         self.metrics = HttpMetrics()
         self.roadmaps = RoadmapCatalog(self.db, cache_seconds=settings.http.roadmap_cache_seconds)
@@ -59,7 +61,7 @@ class Container:
         )
         self.keys = KeyRing.open(
             settings.signing_keys_path,
-            now=time.time(),
+            now=self.clock.time(),
             retain_for=auth.signing_key_retention,
         )
         self.tokens = AccessTokens(
@@ -69,29 +71,37 @@ class Container:
             lifetime=auth.access_token_lifetime,
             leeway=auth.token_leeway,
         )
-        self.accounts = AccountService(
+        self.throttle = Throttle(self.stores.rate_limiter, clock=self.clock.time)
+        self.accounts = Accounts(
+            db=self.db,
+            outbox=self.outbox,
             hasher=self.hasher,
             policy=PasswordPolicy(
                 min_length=auth.password_min_length, max_length=auth.password_max_length
             ),
-            outbox=self.outbox,
+            throttle=self.throttle,
             public_url=settings.public_url,
+            clock=self.clock,
         )
-        AccountMailHandler(self.accounts).register(self.handlers)
-        self.auth = AuthService(
-            accounts=self.accounts,
-            db=self.db,
+        self.accounts.register_jobs(self.handlers)
+        sessions = Sessions(
             tokens=self.tokens,
             sessions=self.stores.sessions,
             families=self.stores.refresh_tokens,
+            clock=self.clock,
         )
-        self.auth_edge = AuthEdge(
-            auth=self.auth,
+        SessionJobs(sessions).register(self.handlers)
+        self.auth = AuthService(
             accounts=self.accounts,
-            db=self.db,
-            outbox=self.outbox,
-            throttle=Throttle(self.stores.rate_limiter),
-            trusted_proxies=parse_networks(settings.http.trusted_proxies),
+            sessions=sessions,
+            authenticator=Authenticator(
+                tokens=self.tokens,
+                sessions=self.stores.sessions,
+                families=self.stores.refresh_tokens,
+                profiles=self.accounts.profiles,
+                clock=self.clock,
+            ),
+            throttle=self.throttle,
         )
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:

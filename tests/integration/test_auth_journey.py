@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,11 @@ from tests.auth_helpers import (
     wait_for_mail,
 )
 from waymark.app import create_app
+from waymark.container import Container
+from waymark.features.accounts.messages import queue_account_mail
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
+from waymark.kernel.identity import ClientInfo
 from waymark.settings import DatabaseSettings, LogSettings, Settings
 
 
@@ -56,7 +58,7 @@ async def test_register_verify_login_refresh_replay_revokes_family(
     assert second["refresh_token"] != tokens["refresh_token"]
     assert (await client.get("/api/v1/me", headers=bearer(second))).status_code == 200
 
-    client.app.state.container.auth.clock = _later(client.app, 10)
+    client.app.state.container.clock.offset += 10  # past the 5 s grace window
     replay = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
@@ -76,11 +78,6 @@ async def test_register_verify_login_refresh_replay_revokes_family(
     assert "refresh.reused" in kinds
     assert "login.succeeded" in kinds
     assert "email.verified" in kinds
-
-
-def _later(app: Litestar, seconds: float):  # type: ignore[no-untyped-def]
-    base = app.state.container.auth.clock
-    return lambda: base() + seconds
 
 
 async def test_unverified_accounts_cannot_log_in(client: Client, mail_dir: Path) -> None:
@@ -143,10 +140,11 @@ async def test_register_forgot_and_resend_do_the_same_work_for_any_address(
             event.remove(sync, "before_cursor_execute", on_execute)
         return seen
 
+    outbox = client.app.state.container.outbox
     for purpose in ("reset-password", "verify-email"):
         paths = [
             await statements(
-                lambda c, e=email, p=purpose: accounts.queue_mail(c, email=e, purpose=p)
+                lambda c, e=email, p=purpose: queue_account_mail(outbox, c, email=e, purpose=p)
             )
             for email in (known, "nobody@example.org")
         ]
@@ -154,12 +152,14 @@ async def test_register_forgot_and_resend_do_the_same_work_for_any_address(
         assert len(paths[0]) == 1
     registered = [
         await statements(
-            lambda c, e=email: accounts.register(c, email=e, password_hash="x", display_name="")
+            lambda c, e=email: accounts.registration.sign_up(
+                c, email=e, password_hash="x", display_name="", client=ClientInfo()
+            )
         )
         for email in (known, "newcomer@example.org")
     ]
     assert registered[0] == registered[1]
-    assert len(registered[0]) == 3  # insert-if-new, select, the outbox message
+    assert len(registered[0]) == 4  # upsert, select, the outbox message, the audit row
 
 
 @pytest.mark.parametrize(
@@ -459,16 +459,16 @@ async def test_verification_can_be_resent_and_the_old_link_dies(
 
 
 async def test_disabling_an_account_ends_its_access_at_once(
-    client: Client, mail_dir: Path, db: Database
+    client: Client, mail_dir: Path, settings: Settings
 ) -> None:
     email = "oz@example.org"
     await register_verified(client, mail_dir, email)
     tokens = await login_tokens(client, email)
-    accounts = client.app.state.container.accounts
-    async with db.transaction() as conn:  # the test's own pool, on the test's loop
-        user = await accounts.find_for_login(conn, email)
-        assert user is not None
-        await accounts.disable(conn, user.id)
+    operator = Container(settings)  # another process's, as `waymark users disable` is
+    try:
+        assert await operator.accounts.profiles.disable(email) is not None
+    finally:
+        await operator.aclose()
     assert (await client.get("/api/v1/me", headers=bearer(tokens))).status_code == 401
     refreshed = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
@@ -564,7 +564,7 @@ async def test_a_password_change_gives_the_browser_session_a_new_id(
     )
     old_csrf = login.json()["csrf_token"]
     old = {"cookie": login.headers["set-cookie"].split(";")[0]}
-    client.app.state.container.auth.clock = _later(client.app, 1500)  # 25 minutes on
+    client.app.state.container.clock.offset += 1500  # 25 minutes on
     changed = await client.post(
         "/api/v1/auth/password/change",
         json={"current_password": PASSWORD, "new_password": "quite another passphrase"},
@@ -629,9 +629,8 @@ async def test_a_reset_signs_out_everywhere_even_if_the_stores_fail_after_it(
     async def stores_down(*_args: Any, **_kwargs: Any) -> int:
         raise ServiceUnavailable("the session store is unavailable; try again shortly")
 
-    monkeypatch.setattr(client.app.state.container.auth, "end_all", stores_down)
-    client.app.state.container.auth.clock = _later(client.app, 2)
-    client.app.state.container.accounts.clock = lambda: datetime.now(UTC) + timedelta(seconds=2)
+    monkeypatch.setattr(client.app.state.container.auth.sessions, "end_all", stores_down)
+    client.app.state.container.clock.offset += 2
     reset = await client.post(
         "/api/v1/auth/password/reset", json={"token": token, "new_password": "mine again, safe"}
     )

@@ -104,15 +104,14 @@ async def test_journey_on_postgres_redis_and_smtp(
     ).json()
     assert (await client.get("/api/v1/me", headers=bearer(rotated))).status_code == 200
 
-    auth = client.app.state.container.auth
-    base = auth.clock
-    auth.clock = lambda: base() + 10  # past the 5 s grace window
+    clock = client.app.state.container.clock
+    clock.offset += 10  # past the 5 s grace window
     replay = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert replay.status_code == 401
     assert (await client.get("/api/v1/me", headers=bearer(rotated))).status_code == 401
-    auth.clock = base
+    clock.offset -= 10
 
 
 async def test_concurrent_refreshes_yield_exactly_one_successor(

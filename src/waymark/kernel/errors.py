@@ -82,6 +82,33 @@ class ValidationFailed(WaymarkError):
         self.errors = errors
 
 
+class NotAuthenticated(WaymarkError):
+    """No credentials, or none that still work: every authenticated route can answer it."""
+
+    status = 401
+    code = "not-authenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"www-authenticate": 'Bearer realm="waymark"'}
+
+
+class CsrfFailed(WaymarkError):
+    """A state change authenticated by the session cookie, without the session's CSRF token:
+    every cookie-authenticated route that changes state can answer it."""
+
+    status = 403
+    code = "csrf-failed"
+    title = "Missing or wrong X-CSRF-Token for a cookie-authenticated change"
+
+
+class RateLimited(WaymarkError):
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+
 class ServiceUnavailable(WaymarkError):
     """A backing service (database, Redis, SMTP) is down or saturated: try again soon."""
 

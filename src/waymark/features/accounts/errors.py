@@ -1,8 +1,8 @@
-"""Business errors of accounts and authentication, each with its stable code."""
+"""Business errors of accounts, each with its stable code."""
 
 from __future__ import annotations
 
-from waymark.kernel.errors import WaymarkError
+from waymark.kernel.errors import RateLimited, ServiceUnavailable, WaymarkError
 
 
 class InvalidCredentials(WaymarkError):
@@ -33,23 +33,5 @@ class InvalidEmailToken(WaymarkError):
     title = "The link or code is invalid, used or expired"
 
 
-class NotAuthenticated(WaymarkError):
-    status = 401
-    code = "not-authenticated"
-    title = "Authentication required"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail)
-        self.headers = {"www-authenticate": 'Bearer realm="waymark"'}
-
-
-class CsrfFailed(WaymarkError):
-    status = 403
-    code = "csrf-failed"
-    title = "Missing or wrong X-CSRF-Token for a cookie-authenticated change"
-
-
-class RateLimited(WaymarkError):
-    status = 429
-    code = "rate-limited"
-    title = "Too many requests"
+REAUTHENTICATION: tuple[type[WaymarkError], ...] = (WrongPassword, RateLimited, ServiceUnavailable)
+"""What a route that asks for the current password again can also answer (documented)."""

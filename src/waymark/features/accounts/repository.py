@@ -15,9 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from waymark.features.accounts.tables import audit_events, email_tokens, users
 from waymark.infra.sql.database import HotRead
 from waymark.kernel.errors import Conflict
+from waymark.kernel.identity import Account
 
 
 class UserRow(msgspec.Struct, kw_only=True):
+    """A `users` row, password hash included: it never leaves the accounts feature (other
+    features get `view()`), and its repr leaves the hash out."""
+
     id: uuid.UUID
     email: str
     password_hash: str
@@ -27,6 +31,20 @@ class UserRow(msgspec.Struct, kw_only=True):
     tokens_valid_after: datetime
     created_at: datetime
     updated_at: datetime
+
+    def __repr__(self) -> str:
+        return f"UserRow(id={self.id!r}, email={self.email!r}, password_hash=<hidden>)"
+
+    def view(self) -> Account:
+        return Account(
+            id=self.id,
+            email=self.email,
+            display_name=self.display_name,
+            email_verified=self.email_verified_at is not None,
+            disabled=self.disabled_at is not None,
+            tokens_valid_after=self.tokens_valid_after,
+            created_at=self.created_at,
+        )
 
 
 class EmailTokenRow(msgspec.Struct, kw_only=True):
@@ -48,8 +66,19 @@ class AuditRow(msgspec.Struct, kw_only=True):
 
 
 _USER_COLUMNS = [users.c[name] for name in UserRow.__struct_fields__]
-# Read on every authenticated request (the principal's live user row): straight to the driver.
-_USER_BY_ID = HotRead(select(*_USER_COLUMNS).where(users.c.id == bindparam("user_id")))
+# Read on every authenticated request (the caller's account): straight to the driver, and
+# without the password hash, which the request has no use for.
+_ACCOUNT_BY_ID = HotRead(
+    select(
+        users.c.id,
+        users.c.email,
+        users.c.display_name,
+        users.c.email_verified_at.is_not(None).label("email_verified"),
+        users.c.disabled_at.is_not(None).label("disabled"),
+        users.c.tokens_valid_after,
+        users.c.created_at,
+    ).where(users.c.id == bindparam("user_id"))
+)
 _TOKEN_COLUMNS = [email_tokens.c[name] for name in EmailTokenRow.__struct_fields__]
 
 
@@ -66,8 +95,13 @@ class AccountRepository:
         return UserRow(**row._mapping) if row else None
 
     async def user_by_id(self, user_id: uuid.UUID) -> UserRow | None:
-        row = await _USER_BY_ID.one_or_none(self.conn, {"user_id": user_id})
-        return UserRow(**row) if row else None
+        row = (await self.conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+        return UserRow(**row._mapping) if row else None
+
+    async def account(self, user_id: uuid.UUID) -> Account | None:
+        """The account's public view, in one hot read."""
+        row = await _ACCOUNT_BY_ID.one_or_none(self.conn, {"user_id": user_id})
+        return Account(**row) if row else None
 
     async def claim_email(
         self,
@@ -78,14 +112,15 @@ class AccountRepository:
         display_name: str,
         now: datetime,
         verified: bool = False,
+        replace_unconfirmed: bool = False,
     ) -> uuid.UUID:
         """Insert account `user_id` unless `email` has one already; the id of the account
         that owns `email` afterwards (`user_id` if it was inserted). The same two statements
         run whether or not the address was taken.
 
-        An account whose address was never confirmed belongs to nobody yet: a later sign-up
-        replaces its password and display name (the last sign-up wins, and confirming the
-        address sets the password anyway, see `AccountService.verify_email`). A confirmed
+        With `replace_unconfirmed` (a sign-up), an account whose address was never
+        confirmed, which belongs to nobody yet, gets this password and display name (the
+        last sign-up wins; confirming the address sets the password anyway). A confirmed
         account is never touched."""
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(users).values(
@@ -98,14 +133,18 @@ class AccountRepository:
             created_at=now,
             updated_at=now,
         )
-        insert_if_new = insert.on_conflict_do_update(
-            index_elements=[users.c.email],
-            set_={
-                "password_hash": insert.excluded.password_hash,
-                "display_name": insert.excluded.display_name,
-                "updated_at": insert.excluded.updated_at,
-            },
-            where=users.c.email_verified_at.is_(None),
+        insert_if_new = (
+            insert.on_conflict_do_update(
+                index_elements=[users.c.email],
+                set_={
+                    "password_hash": insert.excluded.password_hash,
+                    "display_name": insert.excluded.display_name,
+                    "updated_at": insert.excluded.updated_at,
+                },
+                where=users.c.email_verified_at.is_(None),
+            )
+            if replace_unconfirmed
+            else insert.on_conflict_do_nothing(index_elements=[users.c.email])
         )
         owner_of_email = select(users.c.id).where(users.c.email == email)
         # Twice at most: the owner found taken may delete their account before the read.

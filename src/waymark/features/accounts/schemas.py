@@ -10,6 +10,7 @@ from typing import Annotated, Literal, get_type_hints
 import msgspec
 
 from waymark.kernel.email_address import MAX_LENGTH, normalize_email
+from waymark.kernel.identity import Account
 
 Email = Annotated[
     str,
@@ -102,6 +103,17 @@ class Me(msgspec.Struct, kw_only=True):
     display_name: str
     email_verified: bool
     created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> Me:
+        """What the owner sees of their account: never a hash or internal fields."""
+        return cls(
+            id=account.id,
+            email=account.email,
+            display_name=account.display_name,
+            email_verified=account.email_verified,
+            created_at=account.created_at,
+        )
 
 
 class AuditEvent(msgspec.Struct, kw_only=True):

@@ -1,129 +1,68 @@
-"""REST for logging in and out, tokens, sessions and the JWKS; and the principal every
-authenticated route receives."""
+"""REST for signing in and out, tokens, sessions, the JWKS, and the password change (which
+ends other sessions and renews this one). Thin: each handler is one call to `AuthService`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, delete, get, post
-from litestar.datastructures import Cookie
-from litestar.di import NamedDependency, Provide
+from litestar import Response, Router, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from waymark.features.accounts.errors import (
-    CsrfFailed,
+    REAUTHENTICATION,
     EmailNotVerified,
     InvalidCredentials,
-    NotAuthenticated,
-    RateLimited,
+    InvalidEmailToken,
 )
-from waymark.features.accounts.service import AccountService, ClientInfo
-from waymark.features.auth.errors import InvalidRefreshToken, RefreshReused
-from waymark.features.auth.policies import (
-    LOGIN_ACCOUNT_IP,
-    LOGIN_IP,
-    REFRESH_IP,
-    Throttle,
-    account_key,
+from waymark.features.accounts.schemas import (
+    ChangePasswordRequest,
+    Me,
+    ResetPasswordRequest,
 )
+from waymark.features.auth.errors import InvalidRefreshToken
 from waymark.features.auth.schemas import (
     LoginRequest,
-    Principal,
     RefreshRequest,
     SessionLogin,
     SessionView,
     TokenPair,
 )
-from waymark.features.auth.service import AuthService, SessionPolicy
-from waymark.infra.outbox import Outbox
+from waymark.features.auth.service import AuthService
+from waymark.features.auth.sessions import NewSession, SessionPolicy
 from waymark.infra.security.signing_keys import KeyRing
-from waymark.infra.sql.database import Database
-from waymark.kernel.errors import NotFound, ServiceUnavailable
-from waymark.kernel.ports import SessionRecord
-from waymark.transport.http.client import Network, client_ip
+from waymark.kernel.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
 from waymark.transport.http.guards import require_json_body
+from waymark.transport.http.identity import (
+    AUTHENTICATED,
+    CSRF_HEADER,
+    NO_STORE,
+    Caller,
+    Client,
+    RequestIdentity,
+    cleared_session_cookie,
+    session_cookie,
+)
 from waymark.transport.http.problems import BAD_BODY, documented_problems
-
-Caller = NamedDependency[Principal]
-"""The authenticated caller, injected into any route that names a `principal` parameter."""
-
-SESSION_COOKIE = "__Host-waymark_session"
-CSRF_HEADER = "x-csrf-token"
-NO_STORE = {"cache-control": "no-store"}
-
-
-class AuthEdge:
-    """What every auth-aware route needs: services, the database, and who is calling."""
-
-    def __init__(
-        self,
-        *,
-        auth: AuthService,
-        accounts: AccountService,
-        db: Database,
-        outbox: Outbox,
-        throttle: Throttle,
-        trusted_proxies: tuple[Network, ...],
-    ) -> None:
-        self.auth = auth
-        self.accounts = accounts
-        self.db = db
-        self.outbox = outbox
-        self.throttle = throttle
-        self.trusted_proxies = trusted_proxies
-
-    def client(self, request: Request[Any, Any, Any]) -> ClientInfo:
-        return ClientInfo(
-            ip=client_ip(request, self.trusted_proxies),
-            user_agent=request.headers.get("user-agent", "")[:256],
-        )
-
-    async def principal(self, request: Request[Any, Any, Any]) -> Principal:
-        """The authenticated caller: a Bearer access token, else the session cookie."""
-        authorization = request.headers.get("authorization", "")
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() == "bearer" and credentials:
-            return await self.auth.from_bearer(credentials.strip())
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id:
-            return await self.auth.from_cookie(
-                session_id, method=request.method, csrf_header=request.headers.get(CSRF_HEADER)
-            )
-        raise NotAuthenticated()
-
-    def provide_principal(self) -> Provide:
-        # A function, not the bound method: Litestar deep-copies routers, and a bound method
-        # would drag this object (engine, pools) into the copy.
-        async def principal(request: Request[Any, Any, Any]) -> Principal:
-            return await self.principal(request)
-
-        return Provide(principal)
-
-
-def session_cookie_for(session_id: str, record: SessionRecord, *, now: float) -> Cookie:
-    """The cookie of a session, living as long as the session may (its absolute expiry)."""
-    return session_cookie(session_id, max_age=max(0, int(record.absolute_expires_at - now)))
-
-
-def session_cookie(value: str, *, max_age: int) -> Cookie:
-    return Cookie(
-        key=SESSION_COOKIE,
-        value=value,
-        max_age=max_age,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
-
 
 SessionRef = Annotated[
     str, PathParameter(max_length=80, description="An id from `GET /me/sessions`.")
 ]
 
 
-def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
-    auth, accounts = edge.auth, edge.accounts
+def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> list[Router]:
+    clock = auth.sessions.clock
+
+    def with_session(body: Any, session: NewSession, *, headers: dict[str, str]) -> Response[Any]:
+        cookie = session_cookie(
+            session.id, expires_at=session.record.absolute_expires_at, now=clock.time()
+        )
+        return Response(body, headers=headers, cookies=[cookie])
 
     @post(
         "/login",
@@ -134,35 +73,15 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         status_code=200,
     )
     async def login(
-        request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
+        data: JSONBody[LoginRequest], client: Client
     ) -> Response[TokenPair | SessionLogin]:
-        client = edge.client(request)
-        login_key = account_key(data.email, client.ip)
-        await edge.throttle.check((LOGIN_ACCOUNT_IP, login_key), (LOGIN_IP, client.ip))
-        # The password check (argon2, ~20-50 ms of CPU) runs holding no pooled connection.
-        async with edge.db.read() as conn:
-            candidate = await accounts.find_for_login(conn, data.email)
-        try:
-            user = await accounts.check_login(candidate, data.password)
-        except InvalidCredentials:
-            # The same write for known and unknown addresses; the audit row, for a known one
-            # only, is written after the request (features/accounts/jobs.py).
-            async with edge.db.transaction() as conn:
-                await accounts.queue_login_failure(conn, email=data.email, client=client)
-            raise
-        await edge.throttle.forgive(LOGIN_ACCOUNT_IP, login_key)
-        rehashed = await accounts.rehash_if_weaker(user, data.password)
-        async with edge.db.transaction() as conn:
-            await accounts.after_login(conn, user, rehashed)
-            await accounts.record(conn, user.id, "login.succeeded", client, mode=data.mode)
-        if data.mode == "token":
-            return Response(await auth.issue_tokens(user, client), headers=NO_STORE)
-        session_id, record = await auth.start_session(user, client)
-        return Response(
-            SessionLogin(user=accounts.profile_of(user), csrf_token=record.csrf_token),
-            headers=NO_STORE,
-            cookies=[session_cookie_for(session_id, record, now=record.created_at)],
+        account, issued = await auth.login(
+            email=data.email, password=data.password, mode=data.mode, client=client
         )
+        if isinstance(issued, TokenPair):
+            return Response(issued, headers=NO_STORE)
+        body = SessionLogin(user=Me.of(account), csrf_token=issued.record.csrf_token)
+        return with_session(body, issued, headers=NO_STORE)
 
     @post(
         "/refresh",
@@ -176,47 +95,63 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
         "whole family (every token descended from the same login) is revoked.",
         status_code=200,
     )
-    async def refresh(
-        request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]
-    ) -> Response[TokenPair]:
-        client = edge.client(request)
-        await edge.throttle.check((REFRESH_IP, client.ip))
-        try:
-            pair = await auth.refresh(data.refresh_token)
-        except RefreshReused as reused:
-            async with edge.db.transaction() as conn:
-                await accounts.record(
-                    conn, reused.user_id, "refresh.reused", client, family=reused.family_id
-                )
-            raise
-        return Response(pair, headers=NO_STORE)
+    async def refresh(data: JSONBody[RefreshRequest], client: Client) -> Response[TokenPair]:
+        return Response(await auth.refresh(data.refresh_token, client=client), headers=NO_STORE)
 
     @post(
         "/logout",
-        responses=documented_problems(NotAuthenticated, CsrfFailed),
+        responses=documented_problems(*AUTHENTICATED),
         summary="End this session or token family",
         status_code=204,
     )
-    async def logout(request: Request[Any, Any, Any], principal: Caller) -> Response[None]:
-        await auth.logout(principal)
-        async with edge.db.transaction() as conn:
-            await accounts.record(conn, principal.user_id, "logout", edge.client(request))
-        return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
+    async def logout(principal: Caller, client: Client) -> Response[None]:
+        await auth.logout(principal, client=client)
+        return Response(None, status_code=204, cookies=[cleared_session_cookie()])
 
     @post(
         "/logout-all",
-        responses=documented_problems(NotAuthenticated, CsrfFailed),
+        responses=documented_problems(*AUTHENTICATED),
         summary="End every session and token family of the account",
         status_code=204,
     )
-    async def logout_all(request: Request[Any, Any, Any], principal: Caller) -> Response[None]:
-        ended = await auth.end_all(principal.user_id)
-        async with edge.db.transaction() as conn:
-            await accounts.sign_out_everywhere(conn, principal.user_id)
-            await accounts.record(
-                conn, principal.user_id, "logout.all", edge.client(request), ended=ended
-            )
-        return Response(None, status_code=204, cookies=[session_cookie("", max_age=0)])
+    async def logout_all(principal: Caller, client: Client) -> Response[None]:
+        await auth.logout_everywhere(principal, client=client)
+        return Response(None, status_code=204, cookies=[cleared_session_cookie()])
+
+    @post(
+        "/password/reset",
+        responses=documented_problems(*BAD_BODY, InvalidEmailToken, RateLimited),
+        summary="Set a new password with the mailed token (ends every session)",
+        status_code=204,
+    )
+    async def reset_password(data: JSONBody[ResetPasswordRequest], client: Client) -> None:
+        await auth.reset_password(token=data.token, new_password=data.new_password, client=client)
+
+    @post(
+        "/password/change",
+        responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *REAUTHENTICATION, Conflict),
+        summary="Change your password (ends other sessions by default)",
+        description="A browser session gets a new id (`Set-Cookie`) and a new CSRF token "
+        "(the `X-CSRF-Token` response header): send that one from now on.",
+        status_code=204,
+    )
+    async def change_password(
+        data: JSONBody[ChangePasswordRequest], principal: Caller, client: Client
+    ) -> Response[None]:
+        renewed = await auth.change_password(
+            principal,
+            current=data.current_password,
+            new=data.new_password,
+            end_other_sessions=data.end_other_sessions,
+            client=client,
+        )
+        if renewed is None:
+            return Response(None, status_code=204)
+        response = with_session(
+            None, renewed, headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE}
+        )
+        response.status_code = 204
+        return response
 
     @get(
         "/sessions",
@@ -228,42 +163,33 @@ def auth_routes(edge: AuthEdge, keys: KeyRing) -> list[Router]:
 
     @delete(
         "/sessions/{session_ref:str}",
-        responses=documented_problems(NotAuthenticated, CsrfFailed, NotFound),
+        responses=documented_problems(*AUTHENTICATED, NotFound),
         summary="End one of your sessions or token families",
     )
-    async def revoke_session(
-        request: Request[Any, Any, Any], principal: Caller, session_ref: SessionRef
-    ) -> None:
-        if not await auth.revoke(principal, session_ref):
+    async def end_session(principal: Caller, client: Client, session_ref: SessionRef) -> None:
+        if not await auth.end_session(principal, session_ref, client=client):
             raise NotFound("no such session")
-        async with edge.db.transaction() as conn:
-            await accounts.record(
-                conn,
-                principal.user_id,
-                "session.revoked",
-                edge.client(request),
-                session=session_ref,
-            )
 
     @get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
     async def jwks() -> Response[dict[str, list[dict[str, str]]]]:
         return Response(
-            keys.jwks(now=auth.clock()), headers={"cache-control": "public, max-age=300"}
+            keys.jwks(now=clock.time()), headers={"cache-control": "public, max-age=300"}
         )
 
-    principal = {"principal": edge.provide_principal()}
+    dependencies = identity.dependencies()
     return [
         Router(
             path="/api/v1/auth",
-            route_handlers=[login, refresh, logout, logout_all],
-            dependencies=principal,
+            route_handlers=[login, refresh, logout, logout_all, reset_password, change_password],
+            dependencies=dependencies,
             before_request=require_json_body,
             tags=["auth"],
         ),
         Router(
             path="/api/v1/me",
-            route_handlers=[list_sessions, revoke_session],
-            dependencies=principal,
+            route_handlers=[list_sessions, end_session],
+            dependencies=dependencies,
+            before_request=require_json_body,
             tags=["me"],
         ),
         Router(path="/", route_handlers=[jwks], tags=["auth"]),

@@ -1,14 +1,12 @@
-"""Request and response bodies for login, tokens and sessions."""
+"""Request and response bodies for signing in, tokens and sessions."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Literal
 
 import msgspec
 
-from waymark.features.accounts.repository import UserRow
 from waymark.features.accounts.schemas import Email, Me, Password, Strict, Token
 
 
@@ -46,19 +44,3 @@ class SessionView(msgspec.Struct, kw_only=True):
     ip: str
     user_agent: str
     current: bool
-
-
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is calling, established once per request."""
-
-    via: Literal["bearer", "cookie"]
-    session_ref: str
-    """`s:<hash prefix>` for a browser session, `f:<family id>` for an API client."""
-    session_key: str
-    """The store key: the session id hash or the refresh family id."""
-    user: UserRow
-    """The account as read for this request (live, not disabled)."""
-
-    @property
-    def user_id(self) -> uuid.UUID:
-        return self.user.id

@@ -1,4 +1,4 @@
-"""Password hashing (argon2id, OWASP parameters) and the password policy (ASVS 6.2, 11.4.2).
+"""Password hashing: argon2id at the OWASP parameters (ASVS 11.4.2).
 
 Hashing costs ~20 ms of CPU and 19 MiB of memory on purpose. It runs in worker threads (the
 argon2 C code releases the GIL) behind a semaphore, so a flood of logins queues up instead of
@@ -13,20 +13,15 @@ Changing that normalisation later would lock out every user whose password it ch
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
 import unicodedata
 from collections.abc import Callable
-from importlib import resources
-from importlib.resources.abc import Traversable
 from typing import ClassVar, Literal, TypeVar
 
 import argon2
 import msgspec
 import structlog
 from argon2.exceptions import InvalidHashError, VerificationError
-
-from waymark.kernel.errors import FieldError
 
 log = structlog.get_logger(__name__)
 
@@ -111,7 +106,7 @@ class PasswordHasher:
         """Do the work of `verify` for an account that does not exist, and fail.
 
         Login, registration and password reset call this when there is no account, so their
-        answer takes as long as when there is one (SECURITY.md: same status, body and timing).
+        answer takes as long as when there is one (docs/security.md: same answer, same work).
         """
         await self.verify(self._dummy_hash, password)
         return False
@@ -130,88 +125,3 @@ class PasswordHasher:
     async def _run(self, work: Callable[..., _T], *args: object) -> _T:
         async with self._slots:
             return await asyncio.to_thread(work, *args)
-
-
-# -- Policy -----------------------------------------------------------------------------------
-
-
-def shipped_common_passwords() -> Traversable:
-    """The list of common passwords packaged with Waymark."""
-    return resources.files("waymark.features.accounts") / "data" / "common-passwords.txt"
-
-
-class PasswordPolicy:
-    """What a new password must be: NIST SP 800-63B / ASVS 6.2, not composition rules.
-
-    8 to `max_length` code points (after NFC; nothing is ever truncated), not one of the
-    shipped common passwords, not the account's email or its local part. Upper case, digits
-    and symbols are never demanded: they make passwords harder to remember, not to guess.
-    """
-
-    def __init__(
-        self,
-        *,
-        min_length: int = 8,
-        max_length: int = 1024,
-        common_passwords: Traversable | None = None,
-    ) -> None:
-        if not 8 <= min_length <= 64 <= max_length <= 1024:
-            raise ValueError("need 8 <= min_length <= 64 <= max_length <= 1024")
-        self.min_length = min_length
-        self.max_length = max_length
-        self._source = common_passwords or shipped_common_passwords()
-        self._common: frozenset[str] | None = None
-
-    @property
-    def common_passwords(self) -> frozenset[str]:
-        """The list, read on first use (not at import or construction) and kept."""
-        if self._common is None:
-            text = self._source.read_text(encoding="utf-8")
-            self._common = frozenset(
-                _fold(line.strip())
-                for line in text.splitlines()
-                if line.strip() and not line.startswith("#")
-            )
-        return self._common
-
-    def check(self, password: str, *, email: str | None = None) -> list[FieldError]:
-        """Every reason `password` is refused, as errors on the field `password`; [] if fine."""
-        normalised = unicodedata.normalize("NFC", password)
-        length = len(normalised)
-        problems: list[str] = []
-        if length < self.min_length:
-            problems.append(f"must be at least {self.min_length} characters")
-        elif length > self.max_length:
-            problems.append(f"must be at most {self.max_length} characters")
-        folded = _fold(normalised)
-        if folded in self.common_passwords:
-            problems.append("is too common: it appears in lists of leaked passwords")
-        if email and _is_email_derived(folded, _fold(email.strip())):
-            problems.append("must not be your email address")
-        return [FieldError("password", message) for message in problems]
-
-
-@functools.cache
-def default_password_policy() -> PasswordPolicy:
-    """The policy with default limits and the shipped list, built on first use and kept."""
-    return PasswordPolicy()
-
-
-def check_password_policy(
-    password: str, *, email: str | None, policy: PasswordPolicy | None = None
-) -> list[FieldError]:
-    """`PasswordPolicy.check`, with `default_password_policy()` unless a policy is given."""
-    return (policy or default_password_policy()).check(password, email=email)
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()
-
-
-def _is_email_derived(password: str, email: str) -> bool:
-    local = email.rpartition("@")[0] or email
-    if password in (email, local):
-        return True
-    # "alice.smith2024!" for alice.smith@...: the local part plus digits or symbols only.
-    rest = password.removeprefix(local)
-    return len(local) >= 4 and rest != password and not any(ch.isalpha() for ch in rest)

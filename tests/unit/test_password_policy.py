@@ -8,12 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from waymark.infra.security.passwords import (
-    PasswordPolicy,
-    check_password_policy,
-    default_password_policy,
-    shipped_common_passwords,
-)
+from waymark.features.accounts.passwords import PasswordPolicy, shipped_common_passwords
 from waymark.kernel.errors import FieldError
 
 EMAIL = "alice.smith@example.com"
@@ -169,9 +164,3 @@ def test_limits_cannot_be_set_below_the_standard() -> None:
         PasswordPolicy(min_length=6)
     with pytest.raises(ValueError, match="max_length"):
         PasswordPolicy(max_length=32)
-
-
-def test_the_module_function_uses_one_default_policy() -> None:
-    assert check_password_policy("password", email=None) != []
-    assert check_password_policy("correct horse battery staple", email=EMAIL) == []
-    assert default_password_policy() is default_password_policy()

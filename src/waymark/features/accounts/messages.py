@@ -1,0 +1,79 @@
+"""What the accounts feature writes to the outbox, for `jobs.py` to handle after the request."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.infra.outbox import Outbox
+from waymark.kernel.identity import ClientInfo
+
+ACCOUNT_MAIL = "accounts.mail"
+LOGIN_FAILED = "accounts.login-failed"
+SIGNED_OUT_EVERYWHERE = "accounts.signed-out-everywhere"
+"""A domain event: the account refuses every session and token issued before now (a reset,
+a deletion, an operator disabling it). Consumers end what they keep for it."""
+
+MailPurpose = Literal["sign-up", "verify-email", "reset-password", "account-exists"]
+"""`sign-up`: a confirmation link or an owner's notice, whichever the account's state asks
+for when the message is handled (`account-exists` is what older messages carry)."""
+
+
+class AccountMail(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of an `accounts.mail` message."""
+
+    email: str
+    purpose: MailPurpose
+
+
+class LoginFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of an `accounts.login-failed` message: audited if the account exists."""
+
+    email: str
+    ip: str = ""
+    user_agent: str = ""
+
+
+class SignedOutEverywhere(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of `accounts.signed-out-everywhere` (version 1)."""
+
+    version: Literal[1] = 1
+    account_id: str
+    reason: Literal["password-reset", "deleted", "disabled"]
+
+
+async def announce_signed_out_everywhere(
+    outbox: Outbox,
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    reason: Literal["password-reset", "deleted", "disabled"],
+) -> None:
+    """In the transaction that moved the account's not-before (or deleted it)."""
+    await outbox.enqueue(
+        conn,
+        SIGNED_OUT_EVERYWHERE,
+        SignedOutEverywhere(account_id=str(account_id), reason=reason),
+    )
+
+
+async def queue_account_mail(
+    outbox: Outbox, conn: AsyncConnection, *, email: str, purpose: MailPurpose
+) -> None:
+    """One `accounts.mail` message, whatever the address: `jobs.py` works out after the
+    request what to send, so every address costs the request the same."""
+    await outbox.enqueue(conn, ACCOUNT_MAIL, AccountMail(email=email, purpose=purpose))
+
+
+async def queue_login_failure(
+    outbox: Outbox, conn: AsyncConnection, *, email: str, client: ClientInfo
+) -> None:
+    """One `accounts.login-failed` message whether or not the address has an account; the
+    audit row, for a known one, is written afterwards."""
+    await outbox.enqueue(
+        conn,
+        LOGIN_FAILED,
+        LoginFailure(email=email, ip=client.ip, user_agent=client.user_agent),
+    )

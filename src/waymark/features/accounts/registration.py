@@ -1,0 +1,213 @@
+"""Signing up and confirming an address.
+
+Sign-up does the same work whatever the address (docs/security.md, "Same work for every
+address"): it hashes the password, upserts the account (a confirmed one is never touched),
+reads the address's owner back, writes one `accounts.mail` message and one audit row. What
+to mail is worked out after the request (`jobs.py` calls `after_sign_up`): a confirmation
+link while the address is unconfirmed, else a notice to its owner.
+
+Confirming a new account sets its password from what the link's holder types: confirmation
+proves control of the mailbox, and whoever filled in the sign-up form need not be its owner
+(account pre-hijacking, docs/security.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.features.accounts.errors import InvalidEmailToken
+from waymark.features.accounts.limits import (
+    REGISTER_IP,
+    RESEND_ACCOUNT_IP,
+    RESEND_IP,
+    VERIFY_IP,
+    account_key,
+)
+from waymark.features.accounts.links import CONFIRMATIONS
+from waymark.features.accounts.messages import queue_account_mail
+from waymark.features.accounts.repository import AccountRepository
+from waymark.features.accounts.use_cases import AccountUseCases
+from waymark.kernel.errors import FieldError, ValidationFailed
+from waymark.kernel.identity import Account, ClientInfo, hash_token
+
+CHOSEN_ON_CONFIRMATION = FieldError(
+    "password", "required to confirm a new account: the password typed here becomes the account's"
+)
+
+
+class Registration(AccountUseCases):
+    # -- use cases ---------------------------------------------------------------------------
+
+    async def register(
+        self, *, email: str, password: str, display_name: str, client: ClientInfo
+    ) -> None:
+        """Sign up with a canonical `email`; the same answer and work for any address."""
+        await self.throttle.check((REGISTER_IP, client.ip))
+        password_hash = await self.passwords.hash_new(password, email=email)
+        async with self.db.transaction() as conn:
+            await self.sign_up(
+                conn,
+                email=email,
+                password_hash=password_hash,
+                display_name=display_name,
+                client=client,
+            )
+
+    async def sign_up(
+        self,
+        conn: AsyncConnection,
+        *,
+        email: str,
+        password_hash: str,
+        display_name: str,
+        client: ClientInfo,
+    ) -> None:
+        """The statements of a sign-up, the same for every address (a test compares them)."""
+        account_id, created = await self._claim(
+            conn, email, password_hash, display_name, replace_unconfirmed=True
+        )
+        await queue_account_mail(self.outbox, conn, email=email, purpose="sign-up")
+        # On the owner's log either way: a second sign-up may be someone probing.
+        kind = "account.registered" if created else "account.registration-attempted"
+        await self.audit.record(conn, account_id, kind, client)
+
+    async def confirm(self, *, token: str, password: str | None, client: ClientInfo) -> Account:
+        """Use a confirmation link: a new account's (`password` becomes its password), or
+        the new address of an email change (`password` is not needed)."""
+        await self.throttle.check((VERIFY_IP, client.ip))
+        async with self.db.read() as conn:
+            link = await self.links.live(conn, token, CONFIRMATIONS)
+            user = await AccountRepository(conn).user_by_id(link.user_id) if link else None
+        if link is None or user is None:
+            raise InvalidEmailToken()
+        password_hash = None
+        if link.purpose == "verify-email":
+            if password is None:
+                raise ValidationFailed([CHOSEN_ON_CONFIRMATION])
+            password_hash = await self.passwords.hash_new(password, email=user.email)
+        async with self.db.transaction() as conn:
+            account_id = await self._use_confirmation(conn, token, password_hash)
+            await self.audit.record(conn, account_id, "email.verified", client)
+            confirmed = await AccountRepository(conn).user_by_id(account_id)
+        assert confirmed is not None  # just updated in this transaction
+        return confirmed.view()
+
+    async def resend(self, *, email: str, client: ClientInfo) -> None:
+        """Mail a new confirmation link (the old one dies); the same work for any address."""
+        await self.throttle.check(
+            (RESEND_ACCOUNT_IP, account_key(email, client.ip)), (RESEND_IP, client.ip)
+        )
+        async with self.db.transaction() as conn:
+            await queue_account_mail(self.outbox, conn, email=email, purpose="verify-email")
+
+    async def create(
+        self, *, email: str, password: str, display_name: str = "", verified: bool = True
+    ) -> uuid.UUID | None:
+        """An account made by an operator (`waymark users create`); None when the address
+        has one already (never replaced, confirmed or not)."""
+        password_hash = await self.passwords.hash_new(password, email=email)
+        async with self.db.transaction() as conn:
+            account_id, created = await self._claim(
+                conn, email, password_hash, display_name, verified=verified
+            )
+        return account_id if created else None
+
+    # -- after the request (outbox handlers) -------------------------------------------------
+
+    async def after_sign_up(self, conn: AsyncConnection, email: str) -> None:
+        """A confirmation link while the address is unconfirmed (a new account, or one
+        nobody has confirmed yet), else a notice to the owner."""
+        user = await AccountRepository(conn).user_by_email(email)
+        if user is None or user.disabled_at is not None:
+            return
+        if user.email_verified_at is None:
+            await self.links.send(conn, account_id=user.id, to=user.email, purpose="verify-email")
+        else:
+            await self.notify_account_exists(conn, email)
+
+    async def mail_confirmation(self, conn: AsyncConnection, email: str) -> None:
+        """A fresh confirmation link for an unconfirmed account; nothing for other addresses."""
+        user = await AccountRepository(conn).user_by_email(email)
+        if user is None or user.disabled_at is not None or user.email_verified_at is not None:
+            return
+        await self.links.send(conn, account_id=user.id, to=user.email, purpose="verify-email")
+
+    async def notify_account_exists(self, conn: AsyncConnection, email: str) -> None:
+        """Tell a confirmed account's owner someone tried to sign up with their address, at
+        most once a day."""
+        user = await AccountRepository(conn).user_by_email(email)
+        if user is None or user.disabled_at is not None or user.email_verified_at is None:
+            return
+        day = self.clock.now().date().isoformat()
+        await self.links.notify(
+            conn,
+            to=user.email,
+            template="account-exists",
+            dedupe_key=f"account-exists:{hash_token(user.email)[:32]}:{day}",
+            login=self.links.page("/login"),
+        )
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        email: str,
+        password_hash: str,
+        display_name: str,
+        *,
+        verified: bool = False,
+        replace_unconfirmed: bool = False,
+    ) -> tuple[uuid.UUID, bool]:
+        candidate = uuid.uuid4()
+        owner = await AccountRepository(conn).claim_email(
+            user_id=candidate,
+            email=email,
+            password_hash=password_hash,
+            display_name=display_name,
+            now=self.clock.now(),
+            verified=verified,
+            replace_unconfirmed=replace_unconfirmed,
+        )
+        return owner, owner == candidate
+
+    async def _use_confirmation(
+        self, conn: AsyncConnection, token: str, password_hash: str | None
+    ) -> uuid.UUID:
+        repo = AccountRepository(conn)
+        now = self.clock.now()
+        for purpose in CONFIRMATIONS:
+            row = await self.links.use(conn, token, purpose)
+            if row is None:
+                continue
+            user = await repo.user_by_id(row.user_id)
+            if user is None:
+                break
+            if purpose == "verify-email":
+                if user.email_verified_at is not None or password_hash is None:
+                    break
+                # Every session issued before is refused, and every other confirmation
+                # link of the account dies.
+                await repo.update_user(
+                    user.id,
+                    now=now,
+                    email_verified_at=now,
+                    password_hash=password_hash,
+                    tokens_valid_after=now,
+                )
+                await self.links.revoke(conn, user.id, "verify-email")
+                return user.id
+            assert row.new_email is not None
+            # Whoever confirmed just proved they hold the mailbox: an unconfirmed sign-up
+            # squatting on the address gives way; a confirmed account does not.
+            await repo.delete_unverified(row.new_email)
+            if await repo.user_by_email(row.new_email) is not None:
+                break  # taken since the change was asked for
+            await repo.update_user(user.id, now=now, email=row.new_email, email_verified_at=now)
+            await self.links.notify(
+                conn, to=user.email, template="email-changed", new_email=row.new_email
+            )
+            return user.id
+        raise InvalidEmailToken()

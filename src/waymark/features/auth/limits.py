@@ -1,0 +1,13 @@
+"""Rate limits of signing in and refreshing (see `waymark.kernel.throttle`).
+
+Sign-ins are limited per account *and* IP, so an attacker elsewhere cannot lock a real user
+out (a correct password clears the count); a looser limit per IP caps spraying across
+accounts."""
+
+from __future__ import annotations
+
+from waymark.kernel.throttle import Rule
+
+LOGIN_ACCOUNT_IP = Rule("login-account-ip", 5, 300)
+LOGIN_IP = Rule("login-ip", 30, 300)
+REFRESH_IP = Rule("refresh-ip", 120, 60)

@@ -1,0 +1,25 @@
+"""How sessions are named to their users (`GET /me/sessions`, the `sid` claim)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+def browser_ref(id_hash: str) -> str:
+    """A browser session's name: a prefix of its id's hash (never the id)."""
+    return f"s:{id_hash[:16]}"
+
+
+def family_ref(family_id: str) -> str:
+    """An API client's token family's name; also the `sid` claim of its access tokens."""
+    return f"f:{family_id}"
+
+
+def parse_ref(ref: str) -> tuple[Literal["s", "f"], str] | None:
+    """The kind and key of a name made by `browser_ref` or `family_ref`, else None."""
+    kind, _, key = ref.partition(":")
+    if kind == "s" and key:
+        return "s", key
+    if kind == "f" and key:
+        return "f", key
+    return None

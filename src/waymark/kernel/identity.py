@@ -1,0 +1,67 @@
+"""Who is acting, as every feature and transport may see it: the account (never its
+password hash), the authenticated caller, the client on the other end of a request, and the
+opaque secrets (session ids, refresh tokens, mailed links) that identify things by being
+known, stored only as their hashes.
+
+The accounts feature makes `Account`s, the auth feature makes `Principal`s; everything else
+reads them, so no feature needs another's internals to know who is calling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """An account as the rest of Waymark sees it: never its password hash."""
+
+    id: uuid.UUID
+    email: str
+    """Canonical (`normalize_email`)."""
+    display_name: str
+    email_verified: bool
+    disabled: bool
+    tokens_valid_after: datetime
+    """Sessions and access tokens issued before this instant are refused."""
+    created_at: datetime
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """The authenticated caller: an account, and the session or token family it came in on."""
+
+    via: Literal["bearer", "cookie"]
+    session_ref: str
+    """How the session is named to its user (`GET /me/sessions`): `s:...` for a browser
+    session, `f:...` for an API client's token family."""
+    session_key: str
+    """The store key: the session id's hash, or the refresh family's id."""
+    account: Account
+    """The account as read for this request (live, not disabled)."""
+
+    @property
+    def account_id(self) -> uuid.UUID:
+        return self.account.id
+
+
+class ClientInfo(msgspec.Struct, frozen=True):
+    """Who is on the other end, for audit logs, session lists and rate limits."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+def new_token() -> str:
+    """256 bits from the CSPRNG, URL-safe: a session id, refresh token or mailed link."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a token: SHA-256 (the token has 256 random bits, so no salt or
+    slow hash is needed), hex."""
+    return hashlib.sha256(token.encode()).hexdigest()

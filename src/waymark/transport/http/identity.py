@@ -1,0 +1,112 @@
+"""Who is calling an HTTP route: the client (IP, user agent), and the authenticated caller
+from a Bearer access token or the session cookie (with its CSRF header).
+
+Routes receive them by naming a parameter: `principal` (the `Principal`), `account` (the
+caller's `Account`, for routes that need nothing else of the session) or `client`
+(`ClientInfo`). The cookie helpers are here too: the session cookie is the transport's.
+Who checks the credentials is the auth feature's business (an `Authenticator`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from litestar import Request
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+
+from waymark.kernel.errors import CsrfFailed, NotAuthenticated, WaymarkError
+from waymark.kernel.identity import Account, ClientInfo, Principal
+from waymark.transport.http.client import Network, client_ip
+
+SESSION_COOKIE = "__Host-waymark_session"
+CSRF_HEADER = "x-csrf-token"
+NO_STORE = {"cache-control": "no-store"}
+MAX_USER_AGENT = 256
+AUTHENTICATED: tuple[type[WaymarkError], ...] = (NotAuthenticated, CsrfFailed)
+"""What any route that needs a caller can answer (documented in OpenAPI)."""
+
+
+Caller = NamedDependency[Principal]
+"""A route parameter `principal: Caller`: the authenticated caller (401 without one)."""
+CallerAccount = NamedDependency[Account]
+"""A route parameter `account: CallerAccount`: the authenticated caller's account."""
+Client = NamedDependency[ClientInfo]
+"""A route parameter `client: Client`: who is on the other end (IP, user agent)."""
+
+
+class Authenticator(Protocol):
+    async def from_bearer(self, token: str) -> Principal: ...
+
+    async def from_cookie(
+        self, session_id: str, *, method: str, csrf_header: str | None
+    ) -> Principal: ...
+
+
+class RequestIdentity:
+    """Resolves the caller of a request; one per app, built by `create_app`."""
+
+    def __init__(self, authenticator: Authenticator, *, trusted_proxies: tuple[Network, ...]):
+        self.authenticator = authenticator
+        self.trusted_proxies = trusted_proxies
+
+    def client(self, request: Request[Any, Any, Any]) -> ClientInfo:
+        return ClientInfo(
+            ip=client_ip(request, self.trusted_proxies),
+            user_agent=request.headers.get("user-agent", "")[:MAX_USER_AGENT],
+        )
+
+    async def principal(self, request: Request[Any, Any, Any]) -> Principal:
+        """The authenticated caller: a Bearer access token, else the session cookie."""
+        authorization = request.headers.get("authorization", "")
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials:
+            return await self.authenticator.from_bearer(credentials.strip())
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            return await self.authenticator.from_cookie(
+                session_id, method=request.method, csrf_header=request.headers.get(CSRF_HEADER)
+            )
+        raise NotAuthenticated()
+
+    def dependencies(self) -> dict[str, Provide]:
+        """`principal`, `account` and `client`, for a router's `dependencies`."""
+
+        # Plain functions, not bound methods: Litestar deep-copies routers, and a bound
+        # method would drag this object (and the pools behind it) into the copy.
+        async def principal(request: Request[Any, Any, Any]) -> Principal:
+            return await self.principal(request)
+
+        async def account(principal: Caller) -> Account:
+            return principal.account
+
+        def client(request: Request[Any, Any, Any]) -> ClientInfo:
+            return self.client(request)
+
+        return {
+            "principal": Provide(principal),
+            "account": Provide(account),
+            "client": Provide(client, sync_to_thread=False),
+        }
+
+
+def session_cookie(session_id: str, *, expires_at: float, now: float) -> Cookie:
+    """The cookie of a session, living as long as the session may (its absolute expiry)."""
+    return _cookie(session_id, max_age=max(0, int(expires_at - now)))
+
+
+def cleared_session_cookie() -> Cookie:
+    """Tells the browser to forget the session cookie."""
+    return _cookie("", max_age=0)
+
+
+def _cookie(value: str, *, max_age: int) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
