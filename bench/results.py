@@ -26,7 +26,16 @@ class Measurement:
     unaccepted: int | None = None
     """Connections waiting in the server's accept queue half-way through (never served)."""
     db_cpu_s: float | None = None
-    """CPU of the PostgreSQL server (all its processes) during the run; None on SQLite."""
+    """CPU of the PostgreSQL server during the run, all its processes, backends that started
+    or ended during the run included (see bench/dbprobe.py); None on SQLite."""
+    db_cpu_live_s: float | None = None
+    """The same, counting only the processes still alive at the end of the run: a backend
+    that exited during the run is missing from it (the harness's figure before schema 2)."""
+    db_sessions: int | None = None
+    """PostgreSQL sessions opened on the bench database during the run (by anyone)."""
+    db_sessions_elsewhere: int | None = None
+    """Sessions opened on the same server's other databases during the run: another user of
+    the server, whose backends' CPU is in `db_cpu_s` too."""
     machine_busy_s: float = 0.0
     """CPU seconds the whole machine was busy (all cores, softirq included) during the run."""
     machine_idle_s: float = 0.0
@@ -44,6 +53,13 @@ class Measurement:
         """Busy CPU not in the server, wrk or PostgreSQL: softirq, other processes."""
         known = self.server_cpu_s + self.client_cpu_s + (self.db_cpu_s or 0.0)
         return max(0.0, self.machine_busy_s - known)
+
+    @property
+    def db_cpu_exited_s(self) -> float | None:
+        """CPU of the database processes that exited during the run (while they ran in it)."""
+        if self.db_cpu_s is None or self.db_cpu_live_s is None:
+            return None
+        return max(0.0, self.db_cpu_s - self.db_cpu_live_s)
 
     @property
     def p50_ms(self) -> float:
@@ -74,6 +90,7 @@ class Measurement:
         data["server_cpu_util"] = self.server_cpu_util
         data["machine_busy"] = self.machine_busy
         data["other_cpu_s"] = self.other_cpu_s
+        data["db_cpu_exited_s"] = self.db_cpu_exited_s
         return data
 
 
@@ -133,6 +150,20 @@ class Case:
             r.app.db_cpu_s is not None and r.limit.db_cpu_s is not None for r in self.rounds
         )
 
+    @property
+    def has_db_sessions(self) -> bool:
+        return bool(self.rounds) and all(
+            r.app.db_sessions is not None and r.limit.db_sessions is not None for r in self.rounds
+        )
+
+    def db_sessions(self, side: str, *, elsewhere: bool = False) -> int | None:
+        """New sessions on the bench database (`elsewhere`: on the server's other databases)
+        over all measured runs of `side`; None when not counted."""
+        if not self.has_db_sessions:
+            return None
+        attr = "db_sessions_elsewhere" if elsewhere else "db_sessions"
+        return sum(int(getattr(getattr(r, side), attr) or 0) for r in self.rounds)
+
     def max_unaccepted(self, side: str) -> int | None:
         values = [getattr(r, side).unaccepted for r in self.rounds]
         known = [v for v in values if v is not None]
@@ -188,6 +219,10 @@ class Case:
                 "bytes_per_response": self.median(side, "bytes_per_response"),
                 "unaccepted": self.max_unaccepted(side),
                 "db_cpu_s": self.median(side, "db_cpu_s") if self.has_db_cpu else None,
+                "db_cpu_live_s": self.median(side, "db_cpu_live_s") if self.has_db_cpu else None,
+                "db_sessions": (self.median(side, "db_sessions") if self.has_db_sessions else None),
+                "db_sessions_total": self.db_sessions(side),
+                "db_sessions_elsewhere_total": self.db_sessions(side, elsewhere=True),
             }
             for side in ("app", "limit")
         }

@@ -25,15 +25,9 @@ from rich.progress import (
 )
 
 from bench.config import PROFILES, Profile, RunSettings
+from bench.dbprobe import PostgresProbe
 from bench.machine import machine_facts, package_versions
-from bench.procs import (
-    Interrupted,
-    ProcessSet,
-    Server,
-    cpu_delta,
-    machine_cpu,
-    process_tree_cpu,
-)
+from bench.procs import Interrupted, ProcessSet, Server, cpu_delta, machine_cpu
 from bench.report import Report
 from bench.results import Case, Measurement, Round
 from bench.scenario import AppContext, Driver, Scenario, Workload, discover, fetch
@@ -102,7 +96,7 @@ class Side:
     server: Server
     driver: Driver
     workload: Workload
-    db_pid: int | None = None
+    db: PostgresProbe | None = None
 
 
 class Runner:
@@ -118,8 +112,8 @@ class Runner:
 
     def measure(self, side: Side, connections: int, duration: float) -> Measurement:
         s = self.settings
+        db_before = side.db.snapshot() if side.db else None
         before = side.server.cpu_seconds()
-        db_before = process_tree_cpu(side.db_pid) if side.db_pid else None
         busy_before, idle_before = machine_cpu()
         start = time.monotonic()
         result = side.driver(
@@ -133,9 +127,7 @@ class Runner:
         wall = time.monotonic() - start
         busy_after, idle_after = machine_cpu()
         cpu = cpu_delta(before, side.server.cpu_seconds())
-        db_cpu = None
-        if side.db_pid and db_before is not None:
-            db_cpu = cpu_delta(db_before, process_tree_cpu(side.db_pid))
+        db = side.db.usage(db_before, side.db.snapshot()) if side.db and db_before else None
         return Measurement(
             requests=result.requests,
             duration_s=result.duration_s,
@@ -147,7 +139,10 @@ class Runner:
             server_cpu_s=cpu,
             client_cpu_s=result.client_cpu_s,
             unaccepted=result.unaccepted,
-            db_cpu_s=db_cpu,
+            db_cpu_s=db.cpu_s if db else None,
+            db_cpu_live_s=db.cpu_live_s if db else None,
+            db_sessions=db.sessions if db else None,
+            db_sessions_elsewhere=db.sessions_elsewhere if db else None,
             machine_busy_s=busy_after - busy_before,
             machine_idle_s=idle_after - idle_before,
             statuses=result.statuses,
@@ -207,11 +202,16 @@ class Runner:
                 )
                 if m.unaccepted:
                     errors += f"  [yellow]{m.unaccepted} conns unaccepted[/]"
+                db = ""
+                if m.db_cpu_s is not None:
+                    db += f"  db {m.db_cpu_s:4.2f} s"
+                if m.db_sessions is not None:
+                    db += f" {m.db_sessions} sess"
                 self.tracker.print(
                     f"  {label} r{number} {side.name:<5} {m.rps:>9,.0f} req/s  "
                     f"p50 {m.p50_ms:6.1f} ms  p99 {m.p99_ms:6.1f} ms  "
                     f"cpu {m.server_cpu_s:5.2f} s  {m.req_per_cpu_s:>8,.0f} req/cpu-s  "
-                    f"machine {100 * m.machine_busy:3.0f}% busy{errors}"
+                    f"machine {100 * m.machine_busy:3.0f}% busy{db}{errors}"
                 )
             rnd = Round(number, measured["app"], measured["limit"])
             case.rounds.append(rnd)
@@ -289,9 +289,12 @@ class Runner:
                 f"[bold]{profile}[/]: Waymark up on {app_server.base_url} (pid {app_server.pid}, "
                 f"{db.url.split('@')[-1]}{', Redis ' + db.redis_url if db.redis_url else ''})"
             )
+            probe = None
+            if db.admin_url and db.name:
+                probe = stack.enter_context(PostgresProbe(db.admin_url, db.name, db.server_pid))
             ctx = AppContext(profile, app_server.port, db.url, s.server, workdir)
             for scenario in scenarios:
-                self._run_scenario(procs, workdir, ctx, scenario, app_server, db.server_pid)
+                self._run_scenario(procs, workdir, ctx, scenario, app_server, probe)
 
     def _run_scenario(
         self,
@@ -300,7 +303,7 @@ class Runner:
         ctx: AppContext,
         scenario: Scenario,
         app_server: Server,
-        db_pid: int | None,
+        db: PostgresProbe | None,
     ) -> None:
         tag = f"{scenario.name}-{ctx.profile}"
         self.tracker.status(f"{scenario.name} ({ctx.profile}): preparing")
@@ -319,8 +322,8 @@ class Runner:
         )
         try:
             self.check_alike(scenario, workload, app_server, limit_server)
-            app = Side("app", app_server, driver, workload, db_pid)
-            limit = Side("limit", limit_server, driver, workload, db_pid)
+            app = Side("app", app_server, driver, workload, db)
+            limit = Side("limit", limit_server, driver, workload, db)
             for connections in scenario.connection_counts(self.settings.connections):
                 self.run_case(scenario, ctx.profile, connections, app, limit)
         finally:
