@@ -165,6 +165,14 @@ class Runner:
                 raise RuntimeError(f"{scenario.name}: the limit's body differs from the app's")
             if a.body != b.body and _json_or_none(a.body) != _json_or_none(b.body):
                 mismatched += 1
+        for request in workload.refused:
+            for who, server in (("app", app), ("limit", limit)):
+                status = fetch(server.port, request).status
+                if status != workload.refused_status:
+                    raise RuntimeError(
+                        f"{scenario.name}: {who} answered {status} to a request it must refuse "
+                        f"with {workload.refused_status} ({request.method} {request.path})"
+                    )
         if mismatched:
             note = (
                 f"{scenario.name}: {mismatched}/{len(workload.requests)} limit bodies differ from "
@@ -292,7 +300,15 @@ class Runner:
             probe = None
             if db.admin_url and db.name:
                 probe = stack.enter_context(PostgresProbe(db.admin_url, db.name, db.server_pid))
-            ctx = AppContext(profile, app_server.port, db.url, s.server, workdir)
+            ctx = AppContext(
+                profile,
+                app_server.port,
+                db.url,
+                s.server,
+                workdir,
+                redis_url=db.redis_url,
+                redis_prefix=db.redis_prefix,
+            )
             for scenario in scenarios:
                 self._run_scenario(procs, workdir, ctx, scenario, app_server, probe)
 

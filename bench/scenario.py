@@ -66,6 +66,10 @@ class AppContext:
     """The app's SQLAlchemy URL (`postgresql+asyncpg://…` or `sqlite+aiosqlite:///…`)."""
     server: ServerSettings
     workdir: Path
+    redis_url: str | None = None
+    """Production: the Redis the app keeps sessions, refresh families and rate limits in."""
+    redis_prefix: str = ""
+    """The run's `WAYMARK_REDIS__KEY_PREFIX`: every key the app writes starts with it."""
 
     def get(self, path: str, headers: Mapping[str, str] | None = None) -> Response:
         return fetch(self.port, Request(path, headers=headers or {}))
@@ -86,6 +90,11 @@ class Workload:
     """JSON-serializable; the limit app reads it from the file named by BENCH_LIMIT_CONFIG."""
     same_body: bool = False
     """Whether the limit must answer byte-for-byte the same body (checked before measuring)."""
+    refused: Sequence[Request] = ()
+    """Requests outside the load that both servers must answer with `refused_status` before
+    anything is measured: the limit refuses what the app refuses (`auth-me`: a token whose
+    refresh family was revoked, or names another user)."""
+    refused_status: int = 401
     client_ip_per_request: bool = False
     """Give every request wrk sends its own `X-Forwarded-For` (see `bench/wrk.py`), for
     scenarios behind a throttle keyed by client IP; the app trusts loopback as its proxy."""
