@@ -188,6 +188,40 @@ class Report:
                     f"| {100 * r.app.machine_busy:.0f}% / {100 * r.limit.machine_busy:.0f}% "
                     f"| {r.app.bytes_per_response:,.0f} / {r.limit.bytes_per_response:,.0f} |"
                 )
+        split_cases = [c for c in self.cases if c.by_status]
+        if split_cases:
+            out += [
+                "",
+                "## Answers by status",
+                "",
+                "Cases driven by `bench/loadgen.py` (`--by-status`, `--overload`), which times "
+                "every answer: for each status, the answers over all rounds and their share, "
+                "answers per second (median over the rounds), latency percentiles of those "
+                "answers alone (medians over the rounds), and how many carried `Retry-After`. "
+                "A server that sheds load answers 503 quickly and the rest 200 in time; one "
+                "that does not shows only slow 200s, or timeouts (*errors*).",
+                "",
+                "| scenario | profile | conns | side | status | answers | share | per s "
+                "| p50 ms | p90 ms | p99 ms | max ms | with Retry-After |",
+                "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for c in split_cases:
+                for side in ("app", "limit"):
+                    for status, row in c.status_split(side).items():
+                        out.append(
+                            f"| {c.scenario} | {c.profile} | {c.connections} | {side} "
+                            f"| {status} | {row['responses']:,.0f} | {100 * row['share']:.1f}% "
+                            f"| {row['rps']:,.0f} | {_ms(row.get('p50_ms'))} "
+                            f"| {_ms(row.get('p90_ms'))} | {_ms(row.get('p99_ms'))} "
+                            f"| {_ms(row.get('max_ms'))} | {row['retry_after']:,.0f} |"
+                        )
+                    timeouts = sum(getattr(r, side).errors.get("timeout", 0) for r in c.rounds)
+                    if timeouts:
+                        out.append(
+                            f"| {c.scenario} | {c.profile} | {c.connections} | {side} "
+                            f"| unanswered > {s.get('wrk_timeout_s', '?')} s | {timeouts:,} "
+                            "| | | | | | | |"
+                        )
         out += ["", "## Scenarios and limits", ""]
         for sc in self.scenarios:
             targets = "; ".join(t.describe() for t in sc.targets) or "none set"
@@ -225,6 +259,10 @@ def _opt(value: int | None) -> str:
 
 def _db_cpu_median(case: Case, side: str) -> str:
     return _cpu(case.median(side, "db_cpu_s")) if case.has_db_cpu else "n/a"
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}"
 
 
 def _cpu(value: float | None) -> str:

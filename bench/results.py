@@ -41,6 +41,12 @@ class Measurement:
     machine_idle_s: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     """Responses by HTTP status, when the driver counted them."""
+    latency_by_status: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Latency percentiles (ms) of each status's answers alone (`--by-status` runs)."""
+    retry_after: dict[str, int] = field(default_factory=dict)
+    """Answers carrying Retry-After, by status (`--by-status` runs)."""
+    unfinished: int | None = None
+    """Requests still unanswered at the end of the run (`--by-status` runs)."""
 
     @property
     def machine_busy(self) -> float:
@@ -164,6 +170,43 @@ class Case:
         attr = "db_sessions_elsewhere" if elsewhere else "db_sessions"
         return sum(int(getattr(getattr(r, side), attr) or 0) for r in self.rounds)
 
+    @property
+    def by_status(self) -> bool:
+        """Whether this case's answers were timed by status (`--by-status`)."""
+        return bool(self.rounds) and all(
+            r.app.latency_by_status or r.limit.latency_by_status for r in self.rounds
+        )
+
+    def status_split(self, side: str) -> dict[str, dict[str, float]]:
+        """By status: answers over all rounds, their share, answers per second (median over
+        rounds), latency percentiles (medians over the rounds that had such answers) and
+        how many carried Retry-After."""
+        measurements: list[Measurement] = [getattr(r, side) for r in self.rounds]
+        statuses = sorted({s for m in measurements for s in m.statuses})
+        total = sum(m.requests for m in measurements)
+        split: dict[str, dict[str, float]] = {}
+        for status in statuses:
+            count = sum(m.statuses.get(status, 0) for m in measurements)
+            row: dict[str, float] = {
+                "responses": count,
+                "share": count / total if total else 0.0,
+                "rps": median(
+                    m.statuses.get(status, 0) / m.duration_s if m.duration_s else 0.0
+                    for m in measurements
+                ),
+                "retry_after": sum(m.retry_after.get(status, 0) for m in measurements),
+            }
+            for key in ("p50", "p90", "p99", "max"):
+                values = [
+                    m.latency_by_status[status][key]
+                    for m in measurements
+                    if key in m.latency_by_status.get(status, {})
+                ]
+                if values:
+                    row[f"{key}_ms"] = median(values)
+            split[status] = row
+        return split
+
     def max_unaccepted(self, side: str) -> int | None:
         values = [getattr(r, side).unaccepted for r in self.rounds]
         known = [v for v in values if v is not None]
@@ -208,7 +251,7 @@ class Case:
         return Verdict(target, met, ", ".join(measured))
 
     def summary_json(self) -> dict[str, Any]:
-        sides = {
+        sides: dict[str, dict[str, Any]] = {
             side: {
                 "rps": self.median(side, "rps"),
                 "p50_ms": self.median(side, "p50_ms"),
@@ -226,4 +269,7 @@ class Case:
             }
             for side in ("app", "limit")
         }
+        if self.by_status:
+            for side in ("app", "limit"):
+                sides[side]["by_status"] = self.status_split(side)
         return {**sides, "ratio": self.ratio, "cpu_ratio": self.cpu_ratio, "errors": self.errors}

@@ -26,6 +26,7 @@ from rich.progress import (
 
 from bench.config import PROFILES, Profile, RunSettings
 from bench.dbprobe import PostgresProbe
+from bench.loadgen import LoadgenDriver
 from bench.machine import machine_facts, package_versions
 from bench.procs import Interrupted, ProcessSet, Server, cpu_delta, machine_cpu
 from bench.report import Report
@@ -66,7 +67,11 @@ def plan(
 
 
 def estimate_seconds(settings: RunSettings, groups: list[tuple[Profile, list[Scenario]]]) -> float:
-    cases = sum(len(sc.connection_counts(settings.connections)) for _, scs in groups for sc in scs)
+    cases = sum(
+        len(sc.connection_counts(settings.connections, forced=settings.overload))
+        for _, scs in groups
+        for sc in scs
+    )
     per_case = 2 * (settings.warmup + 1) + settings.rounds * 2 * (settings.duration + 0.7)
     return cases * per_case + 15 * len(groups) + 5 * cases / max(1, len(settings.connections))
 
@@ -146,6 +151,9 @@ class Runner:
             machine_busy_s=busy_after - busy_before,
             machine_idle_s=idle_after - idle_before,
             statuses=result.statuses,
+            latency_by_status=result.latency_by_status,
+            retry_after=result.retry_after,
+            unfinished=result.unfinished,
         )
 
     def check_alike(
@@ -203,8 +211,10 @@ class Runner:
                 m = self.measure(side, connections, s.duration)
                 measured[side.name] = m
                 self.tracker.advance()
+                split = bool(m.latency_by_status)  # the statuses follow, with their latency
                 errors = (
-                    f"  [red]{m.error_count} errors{_by_status(m, app.workload)}[/]"
+                    f"  [red]{m.error_count} errors"
+                    f"{'' if split else _by_status(m, app.workload)}[/]"
                     if m.error_count
                     else ""
                 )
@@ -215,6 +225,8 @@ class Runner:
                     db += f"  db {m.db_cpu_s:4.2f} s"
                 if m.db_sessions is not None:
                     db += f" {m.db_sessions} sess"
+                if split:
+                    errors += "  " + _status_split(m)
                 self.tracker.print(
                     f"  {label} r{number} {side.name:<5} {m.rps:>9,.0f} req/s  "
                     f"p50 {m.p50_ms:6.1f} ms  p99 {m.p99_ms:6.1f} ms  "
@@ -243,9 +255,11 @@ class Runner:
         self.report.versions = package_versions()
         self.report.settings = self._settings_facts()
         self._check_quiet()
-        total = sum(len(sc.connection_counts(s.connections)) for _, g in groups for sc in g) * (
-            s.rounds * 2
-        )
+        total = sum(
+            len(sc.connection_counts(s.connections, forced=s.overload))
+            for _, g in groups
+            for sc in g
+        ) * (s.rounds * 2)
         self.console.print(
             f"[bold]Waymark bench[/]: {', '.join(sc.name for sc in self.report.scenarios)} · "
             f"profiles {', '.join(p for p, _ in groups)} · connections "
@@ -326,7 +340,13 @@ class Runner:
         workload = scenario.prepare(ctx)
         config_path = workdir / f"limit-{tag}.json"
         config_path.write_text(json.dumps(dict(workload.limit_config)))
-        driver = scenario.driver or WrkDriver(self.wrk, workdir / tag)
+        driver: Driver
+        if scenario.driver is not None:
+            driver = scenario.driver
+        elif self.settings.by_status:
+            driver = LoadgenDriver(workdir / tag)
+        else:
+            driver = WrkDriver(self.wrk, workdir / tag)
         self.tracker.status(f"{scenario.name} ({ctx.profile}): starting the limit")
         limit_server = start_limit(
             procs,
@@ -340,7 +360,10 @@ class Runner:
             self.check_alike(scenario, workload, app_server, limit_server)
             app = Side("app", app_server, driver, workload, db)
             limit = Side("limit", limit_server, driver, workload, db)
-            for connections in scenario.connection_counts(self.settings.connections):
+            counts = scenario.connection_counts(
+                self.settings.connections, forced=self.settings.overload
+            )
+            for connections in counts:
                 self.run_case(scenario, ctx.profile, connections, app, limit)
         finally:
             procs.stop(limit_server)
@@ -382,6 +405,9 @@ class Runner:
             "warmup_s": s.warmup,
             "rounds": s.rounds,
             "order": "app, limit alternating within each round",
+            "load_driver": (
+                "bench.loadgen (every answer timed, latency by status)" if s.by_status else "wrk"
+            ),
             "wrk_threads": s.threads,
             "wrk_timeout_s": s.timeout,
             "wrk_version": wrk_version(self.wrk),
@@ -406,6 +432,19 @@ def _by_status(m: Measurement, workload: Workload) -> str:
     """` (429: 12, 503: 3)`: the unexpected statuses of a run with errors, when counted."""
     unexpected = {k: v for k, v in sorted(m.statuses.items()) if k != str(workload.expect_status)}
     return " (" + ", ".join(f"{k}: {v}" for k, v in unexpected.items()) + ")" if unexpected else ""
+
+
+def _status_split(m: Measurement) -> str:
+    """`200: 5,120 p99 812 ms · 503: 310 p99 5,004 ms (Retry-After 310)`, for the console."""
+    parts = []
+    for status, count in m.statuses.items():
+        p99 = m.latency_by_status.get(status, {}).get("p99", 0.0)
+        retry = m.retry_after.get(status)
+        parts.append(
+            f"{status}: {count:,} p99 {p99:,.0f} ms"
+            + (f" (Retry-After {retry:,})" if retry else "")
+        )
+    return " · ".join(parts)
 
 
 def _now() -> str:

@@ -116,6 +116,13 @@ class LoadResult:
     statuses: dict[str, int] = field(default_factory=dict)
     """Responses by HTTP status, when the driver counts them (wrk does for multi-request
     workloads); empty when it does not."""
+    latency_by_status: dict[str, dict[str, float]] = field(default_factory=dict)
+    """`latency_ms` of each status's answers alone, when the driver times them apart
+    (`bench/loadgen.py`); empty with wrk."""
+    retry_after: dict[str, int] = field(default_factory=dict)
+    """Answers that carried a Retry-After header, by status (loadgen only)."""
+    unfinished: int | None = None
+    """Requests still unanswered when the run ended (loadgen only; wrk does not say)."""
 
     @property
     def rps(self) -> float:
@@ -174,8 +181,10 @@ class Scenario:
     """The connection counts to measure at in place of the run's (`-c`), for a scenario
     whose throughput is so low by design that the run's counts would only measure timeouts."""
 
-    def connection_counts(self, run: tuple[int, ...]) -> tuple[int, ...]:
-        return self.connections or run
+    def connection_counts(self, run: tuple[int, ...], *, forced: bool = False) -> tuple[int, ...]:
+        """The counts to measure at: the scenario's own, else the run's; `forced` (an
+        `--overload` run) takes the run's in every case."""
+        return run if forced else self.connections or run
 
 
 def discover() -> dict[str, Scenario]:
