@@ -5,13 +5,13 @@ request an answer belongs to, so it cannot say how long the 200s took apart from
 a server shedding load. This client can: each connection sends one request, waits for the
 whole answer and sends the next (closed loop, HTTP/1.1 keep-alive, like wrk), and every
 answer's latency goes into the list of its status. It costs more CPU per request than wrk
-(≈ 15-25 µs in Python on uvloop), which is why the default runs keep wrk; the harness uses it
-with `--by-status` and `--overload` (`bench/README.md`).
+(15-35 µs in Python on uvloop, about twice wrk's), which is why the default runs keep wrk;
+the harness uses it with `--by-status` and `--overload` (`bench/README.md`).
 
-    python -m bench.loadgen --port P --connections N --duration S --requests FILE
+    python -m bench.loadgen --port P --connections N --duration S --requests FILE --output OUT
 
 runs one process (the harness starts `--threads` of them, each with its share of the
-connections) and prints one `BENCH_JSON {...}` line: requests answered within the duration,
+connections) and writes one JSON object to `--output`: requests answered within the duration,
 bytes, errors (`connect`, `read`: a connection closed before its answer, `status`: answers
 ≥ 400, `timeout`: requests still unanswered at the end that had waited longer than
 `--timeout`; a slow answer is an answer and counts in its status), the latencies in µs by
@@ -38,8 +38,6 @@ from typing import Any, cast
 from bench.config import HOST, REPO_DIR
 from bench.scenario import LoadResult, Workload
 from bench.wrk import PERCENTILES, accept_queue
-
-MARK = "BENCH_JSON "
 
 
 @dataclass
@@ -144,10 +142,14 @@ class Connection(asyncio.Protocol):
             parsed = _parse_response(self.buffer)
             if parsed is None:
                 return
-            status, retry_after, size = parsed
+            status, retry_after, size, close = parsed
             latency = (time.perf_counter_ns() - self.started) // 1000
             del self.buffer[:size]
             self.gen.record(self.number, status, latency, retry_after, size)
+            if close:  # the server ends the connection: connection_lost opens another
+                if self.transport is not None:
+                    self.transport.close()
+                return
             self.send()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -155,17 +157,22 @@ class Connection(asyncio.Protocol):
             self.gen.totals.errors["read"] += 1
         if not self.closed.done():
             self.closed.set_result(None)
+        if self.gen.running:  # the server closed it: open another, as wrk does
+            self.gen.open(self.number)
 
 
-def _parse_response(buffer: bytearray) -> tuple[int, bool, int] | None:
-    """(status, has Retry-After, bytes) of the complete response at the start of `buffer`."""
+def _parse_response(buffer: bytearray) -> tuple[int, bool, int, bool] | None:
+    """(status, has Retry-After, bytes, server closes) of the complete response at the start
+    of `buffer`, or None while it is incomplete."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
         return None
     head = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-    status = int(head[0].split(" ", 2)[1])
+    version, status_text = head[0].split(" ", 2)[:2]
+    status = int(status_text)
     length = 0
     chunked = retry_after = False
+    close = version == "HTTP/1.0"
     for line in head[1:]:
         name, _, value = line.partition(":")
         name = name.strip().lower()
@@ -175,9 +182,14 @@ def _parse_response(buffer: bytearray) -> tuple[int, bool, int] | None:
             chunked = True
         elif name == "retry-after":
             retry_after = True
+        elif name == "connection":
+            close = value.strip().lower() == "close"
     start = end + 4
+    if status in (204, 304) or status < 200:  # never a body, whatever Content-Length says
+        return status, retry_after, start, close
     if not chunked:
-        return (status, retry_after, start + length) if len(buffer) >= start + length else None
+        size = start + length
+        return (status, retry_after, size, close) if len(buffer) >= size else None
     pos = start
     while True:  # chunks: <hex size>\r\n<data>\r\n ... 0\r\n\r\n
         line_end = buffer.find(b"\r\n", pos)
@@ -188,7 +200,7 @@ def _parse_response(buffer: bytearray) -> tuple[int, bool, int] | None:
         if len(buffer) < pos:
             return None
         if size == 0:
-            return status, retry_after, pos
+            return status, retry_after, pos, close
 
 
 class Generator:
@@ -199,6 +211,8 @@ class Generator:
         self.totals = Totals()
         self.running = False
         self.measuring = False
+        self.opened: list[Connection] = []
+        self._tasks: set[asyncio.Future[None]] = set()
 
     def record(self, number: int, status: int, latency_us: int, retry: bool, size: int) -> None:
         self.totals.in_flight_since.pop(number, None)
@@ -213,33 +227,43 @@ class Generator:
         if retry:
             t.retry_after[status] = t.retry_after.get(status, 0) + 1
 
-    async def run(self, duration: float, overdue_after: float) -> dict[str, Any]:
+    async def _connect(self, number: int) -> None:
+        """Open connection `number`; while the run lasts, retry every 0.1 s if refused."""
         loop = asyncio.get_running_loop()
-        self.running = self.measuring = True
-        opened: list[Connection] = []
-
-        async def connect(number: int) -> None:
+        while self.running:
             try:
                 _t, conn = await loop.create_connection(
                     lambda: Connection(number, self), HOST, self.port
                 )
-                opened.append(conn)
             except OSError:
                 self.totals.errors["connect"] += 1
+                await asyncio.sleep(0.1)
+            else:
+                self.opened.append(conn)
+                return
 
+    def open(self, number: int) -> None:
+        task = asyncio.ensure_future(self._connect(number))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, duration: float, overdue_after: float) -> dict[str, Any]:
+        self.running = self.measuring = True
         start = time.perf_counter_ns()
-        await asyncio.gather(*(connect(n) for n in range(self.connections)))
-        remaining = duration - (time.perf_counter_ns() - start) / 1e9
-        await asyncio.sleep(max(0.0, remaining))
+        for number in range(self.connections):
+            self.open(number)
+        await asyncio.sleep(duration)
         self.measuring = False
         elapsed_us = (time.perf_counter_ns() - start) // 1000
         result = self.totals.to_json(elapsed_us, overdue_after)
         self.running = False
-        for conn in opened:
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in self.opened:
             if conn.transport is not None:
                 conn.transport.close()
-        if opened:
-            await asyncio.wait([c.closed for c in opened], timeout=5)
+        if self.opened:
+            await asyncio.wait([c.closed for c in self.opened], timeout=5)
         return result
 
 
@@ -286,6 +310,9 @@ class LoadgenDriver:
         self._specs[id(workload)] = (workload, path)
         return path
 
+    def _output(self, process: int) -> Path:
+        return self.workdir / f"loadgen-result-{process}.json"
+
     def __call__(
         self,
         port: int,
@@ -297,6 +324,8 @@ class LoadgenDriver:
         timeout: float,
     ) -> LoadResult:
         spec = self.spec(workload)
+        for stale in self.workdir.glob("loadgen-result-*.json"):
+            stale.unlink()
         processes = max(1, min(threads, connections))
         shares = [
             connections // processes + (i < connections % processes) for i in range(processes)
@@ -317,11 +346,12 @@ class LoadgenDriver:
                     f"--requests={spec}",
                     f"--run={run}",
                     f"--process={number}",
+                    f"--output={self._output(number)}",
                 ]
                 procs.append(
                     subprocess.Popen(
                         argv,
-                        stdout=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE,
                         text=True,
                         cwd=REPO_DIR,
@@ -338,11 +368,10 @@ class LoadgenDriver:
             raise
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         parts = []
-        for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
-            line = next((ln for ln in stdout.splitlines() if ln.startswith(MARK)), None)
-            if proc.returncode != 0 or line is None:
+        for number, (proc, (_out, stderr)) in enumerate(zip(procs, outputs, strict=True)):
+            if proc.returncode != 0:
                 raise RuntimeError(f"bench.loadgen exited {proc.returncode}: {stderr[-2000:]}")
-            parts.append(json.loads(line[len(MARK) :]))
+            parts.append(json.loads(self._output(number).read_text()))
         return merge(parts, waiting, client_cpu_s=_cpu(after) - _cpu(before))
 
 
@@ -387,6 +416,7 @@ def main() -> None:
     parser.add_argument("--requests", type=Path, required=True)
     parser.add_argument("--run", type=int, default=0, help="run number, for unique client IPs")
     parser.add_argument("--process", type=int, default=0)
+    parser.add_argument("--output", type=Path, required=True, help="where the JSON result goes")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < args.connections + 64:
@@ -398,7 +428,8 @@ def main() -> None:
     import uvloop
 
     result = uvloop.run(generator.run(args.duration, args.timeout))
-    print(MARK + json.dumps(result), flush=True)
+    # A file, not stdout: after uvloop, a result larger than the pipe's buffer came out cut.
+    args.output.write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
