@@ -207,7 +207,11 @@ class Report:
             ]
             for c in split_cases:
                 for side in ("app", "limit"):
-                    for status, row in c.status_split(side).items():
+                    split = c.status_split(side)
+                    # Always a 503 row: "none shed" is an answer too.
+                    split.setdefault("503", {"responses": 0, "share": 0.0, "rps": 0.0})
+                    split.get("503", {}).setdefault("retry_after", 0)
+                    for status, row in split.items():
                         out.append(
                             f"| {c.scenario} | {c.profile} | {c.connections} | {side} "
                             f"| {status} | {row['responses']:,.0f} | {100 * row['share']:.1f}% "
