@@ -128,4 +128,6 @@ class PostgresProbe:
         if self.server_pid is None:
             return DbUsage(sessions, elsewhere, None, None)
         total = sum(after.live.values()) + after.reaped - sum(before.live.values()) - before.reaped
-        return DbUsage(sessions, elsewhere, max(0.0, total), cpu_delta(before.live, after.live))
+        live = cpu_delta(before.live, after.live)
+        # /proc counts in clock ticks (1/100 s): round away the float sums' noise.
+        return DbUsage(sessions, elsewhere, round(max(0.0, total), 3), round(live, 3))
