@@ -17,6 +17,8 @@ from bench.procs import Interrupted
 from bench.runner import Runner
 from bench.scenario import discover
 
+OVERLOAD_CONNECTIONS = 1000
+
 
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -60,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-c",
         "--connections",
         type=_csv_ints,
-        default=list(defaults.connections),
+        default=None,
         metavar="N[,N]",
-        help="wrk connection counts (default: %(default)s)",
+        help=f"connection counts (default: {','.join(map(str, defaults.connections))}; "
+        f"{OVERLOAD_CONNECTIONS} with --overload)",
     )
     parser.add_argument(
         "-d",
@@ -90,12 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=defaults.threads,
-        help="wrk threads (default: %(default)s)",
+        help="wrk threads, or loadgen processes with --by-status (default: %(default)s)",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help="smoke run: 3 rounds of 2 s, 1 s warmup (numbers are not reportable)",
+    )
+    parser.add_argument(
+        "--by-status",
+        action="store_true",
+        help="drive load with bench/loadgen.py instead of wrk: every answer timed, latency "
+        "split by status, Retry-After counted (more client CPU than wrk)",
+    )
+    parser.add_argument(
+        "--overload",
+        action="store_true",
+        help=f"load shedding: {OVERLOAD_CONNECTIONS} connections (or -c) on every selected "
+        "scenario, with --by-status; not part of `make bench`",
     )
     parser.add_argument(
         "-o",
@@ -129,8 +144,11 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         raise SystemExit("--rounds must be at least 3")
     if not (1 <= duration <= 600 and 0 <= warmup <= 120 and 1 <= args.threads <= 16):
         raise SystemExit("duration must be 1-600 s, warmup 0-120 s, threads 1-16")
+    connections = args.connections or (
+        [OVERLOAD_CONNECTIONS] if args.overload else list(RunSettings().connections)
+    )
     return RunSettings(
-        connections=tuple(args.connections),
+        connections=tuple(connections),
         duration=duration,
         warmup=warmup,
         rounds=rounds,
@@ -141,6 +159,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         output_dir=args.output,
         keep_database=args.keep_database,
         quick=args.quick,
+        by_status=args.by_status or args.overload,
+        overload=args.overload,
     )
 
 

@@ -94,3 +94,9 @@ class RunSettings:
     output_dir: Path = RESULTS_DIR
     keep_database: bool = False
     quick: bool = False
+    by_status: bool = False
+    """Drive load with `bench/loadgen.py`, which times every answer and splits latencies by
+    status (for runs where the server sheds load), instead of wrk."""
+    overload: bool = False
+    """`--overload`: the run's connection counts (1,000 unless `-c` says otherwise) apply to
+    every scenario, even one with counts of its own; implies `by_status`."""

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -144,17 +144,41 @@ class Server:
         return process_tree_cpu(self.pid)
 
 
-def _read_stat(pid: int) -> tuple[int, float] | None:
-    """(ppid, utime+stime seconds) of a live process, or None."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat from the 3rd (state) on, or None if the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name may contain spaces and parentheses; fields resume after the last ')'.
-    fields = raw[raw.rindex(")") + 2 :].split()
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _read_stat(pid: int) -> tuple[int, float] | None:
+    """(ppid, utime+stime seconds) of a live process, or None."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
     ppid = int(fields[1])
     utime, stime = int(fields[11]), int(fields[12])
     return ppid, (utime + stime) / _CLK_TCK
+
+
+def reaped_children_cpu(pids: Iterable[int]) -> float:
+    """cutime+cstime of these live processes: the CPU of their children that exited and that
+    they waited for (with those children's own reaped children), in seconds.
+
+    A PostgreSQL backend that ends is reaped by the postmaster, so its whole CPU moves into
+    the postmaster's cutime/cstime: the live processes of a tree plus what they reaped is
+    everything the tree ever used, and its difference between two snapshots counts the
+    processes that started and ended in between.
+    """
+    total = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            total += int(fields[13]) + int(fields[14])
+    return total / _CLK_TCK
 
 
 def parent_pid(pid: int) -> int | None:

@@ -188,7 +188,15 @@ def profile(args: argparse.Namespace) -> Path:
         app = start_waymark(procs, settings, db, workdir)
         stack.callback(procs.stop, app)
         workload = scenario.prepare(
-            AppContext(profile_name, app.port, db.url, settings.server, workdir)
+            AppContext(
+                profile_name,
+                app.port,
+                db.url,
+                settings.server,
+                workdir,
+                redis_url=db.redis_url,
+                redis_prefix=db.redis_prefix,
+            )
         )
         driver = scenario.driver or WrkDriver(wrk, workdir)
         target = app

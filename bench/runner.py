@@ -25,15 +25,10 @@ from rich.progress import (
 )
 
 from bench.config import PROFILES, Profile, RunSettings
+from bench.dbprobe import PostgresProbe
+from bench.loadgen import LoadgenDriver
 from bench.machine import machine_facts, package_versions
-from bench.procs import (
-    Interrupted,
-    ProcessSet,
-    Server,
-    cpu_delta,
-    machine_cpu,
-    process_tree_cpu,
-)
+from bench.procs import Interrupted, ProcessSet, Server, cpu_delta, machine_cpu
 from bench.report import Report
 from bench.results import Case, Measurement, Round
 from bench.scenario import AppContext, Driver, Scenario, Workload, discover, fetch
@@ -72,7 +67,11 @@ def plan(
 
 
 def estimate_seconds(settings: RunSettings, groups: list[tuple[Profile, list[Scenario]]]) -> float:
-    cases = sum(len(sc.connection_counts(settings.connections)) for _, scs in groups for sc in scs)
+    cases = sum(
+        len(sc.connection_counts(settings.connections, forced=settings.overload))
+        for _, scs in groups
+        for sc in scs
+    )
     per_case = 2 * (settings.warmup + 1) + settings.rounds * 2 * (settings.duration + 0.7)
     return cases * per_case + 15 * len(groups) + 5 * cases / max(1, len(settings.connections))
 
@@ -102,7 +101,7 @@ class Side:
     server: Server
     driver: Driver
     workload: Workload
-    db_pid: int | None = None
+    db: PostgresProbe | None = None
 
 
 class Runner:
@@ -118,8 +117,8 @@ class Runner:
 
     def measure(self, side: Side, connections: int, duration: float) -> Measurement:
         s = self.settings
+        db_before = side.db.snapshot() if side.db else None
         before = side.server.cpu_seconds()
-        db_before = process_tree_cpu(side.db_pid) if side.db_pid else None
         busy_before, idle_before = machine_cpu()
         start = time.monotonic()
         result = side.driver(
@@ -133,9 +132,7 @@ class Runner:
         wall = time.monotonic() - start
         busy_after, idle_after = machine_cpu()
         cpu = cpu_delta(before, side.server.cpu_seconds())
-        db_cpu = None
-        if side.db_pid and db_before is not None:
-            db_cpu = cpu_delta(db_before, process_tree_cpu(side.db_pid))
+        db = side.db.usage(db_before, side.db.snapshot()) if side.db and db_before else None
         return Measurement(
             requests=result.requests,
             duration_s=result.duration_s,
@@ -147,10 +144,16 @@ class Runner:
             server_cpu_s=cpu,
             client_cpu_s=result.client_cpu_s,
             unaccepted=result.unaccepted,
-            db_cpu_s=db_cpu,
+            db_cpu_s=db.cpu_s if db else None,
+            db_cpu_live_s=db.cpu_live_s if db else None,
+            db_sessions=db.sessions if db else None,
+            db_sessions_elsewhere=db.sessions_elsewhere if db else None,
             machine_busy_s=busy_after - busy_before,
             machine_idle_s=idle_after - idle_before,
             statuses=result.statuses,
+            latency_by_status=result.latency_by_status,
+            retry_after=result.retry_after,
+            unfinished=result.unfinished,
         )
 
     def check_alike(
@@ -170,6 +173,14 @@ class Runner:
                 raise RuntimeError(f"{scenario.name}: the limit's body differs from the app's")
             if a.body != b.body and _json_or_none(a.body) != _json_or_none(b.body):
                 mismatched += 1
+        for request in workload.refused:
+            for who, server in (("app", app), ("limit", limit)):
+                status = fetch(server.port, request).status
+                if status != workload.refused_status:
+                    raise RuntimeError(
+                        f"{scenario.name}: {who} answered {status} to a request it must refuse "
+                        f"with {workload.refused_status} ({request.method} {request.path})"
+                    )
         if mismatched:
             note = (
                 f"{scenario.name}: {mismatched}/{len(workload.requests)} limit bodies differ from "
@@ -200,18 +211,27 @@ class Runner:
                 m = self.measure(side, connections, s.duration)
                 measured[side.name] = m
                 self.tracker.advance()
+                split = bool(m.latency_by_status)  # the statuses follow, with their latency
                 errors = (
-                    f"  [red]{m.error_count} errors{_by_status(m, app.workload)}[/]"
+                    f"  [red]{m.error_count} errors"
+                    f"{'' if split else _by_status(m, app.workload)}[/]"
                     if m.error_count
                     else ""
                 )
                 if m.unaccepted:
                     errors += f"  [yellow]{m.unaccepted} conns unaccepted[/]"
+                db = ""
+                if m.db_cpu_s is not None:
+                    db += f"  db {m.db_cpu_s:4.2f} s"
+                if m.db_sessions is not None:
+                    db += f" {m.db_sessions} sess"
+                if split:
+                    errors += "  " + _status_split(m)
                 self.tracker.print(
                     f"  {label} r{number} {side.name:<5} {m.rps:>9,.0f} req/s  "
                     f"p50 {m.p50_ms:6.1f} ms  p99 {m.p99_ms:6.1f} ms  "
                     f"cpu {m.server_cpu_s:5.2f} s  {m.req_per_cpu_s:>8,.0f} req/cpu-s  "
-                    f"machine {100 * m.machine_busy:3.0f}% busy{errors}"
+                    f"machine {100 * m.machine_busy:3.0f}% busy{db}{errors}"
                 )
             rnd = Round(number, measured["app"], measured["limit"])
             case.rounds.append(rnd)
@@ -235,9 +255,11 @@ class Runner:
         self.report.versions = package_versions()
         self.report.settings = self._settings_facts()
         self._check_quiet()
-        total = sum(len(sc.connection_counts(s.connections)) for _, g in groups for sc in g) * (
-            s.rounds * 2
-        )
+        total = sum(
+            len(sc.connection_counts(s.connections, forced=s.overload))
+            for _, g in groups
+            for sc in g
+        ) * (s.rounds * 2)
         self.console.print(
             f"[bold]Waymark bench[/]: {', '.join(sc.name for sc in self.report.scenarios)} · "
             f"profiles {', '.join(p for p, _ in groups)} · connections "
@@ -289,9 +311,20 @@ class Runner:
                 f"[bold]{profile}[/]: Waymark up on {app_server.base_url} (pid {app_server.pid}, "
                 f"{db.url.split('@')[-1]}{', Redis ' + db.redis_url if db.redis_url else ''})"
             )
-            ctx = AppContext(profile, app_server.port, db.url, s.server, workdir)
+            probe = None
+            if db.admin_url and db.name:
+                probe = stack.enter_context(PostgresProbe(db.admin_url, db.name, db.server_pid))
+            ctx = AppContext(
+                profile,
+                app_server.port,
+                db.url,
+                s.server,
+                workdir,
+                redis_url=db.redis_url,
+                redis_prefix=db.redis_prefix,
+            )
             for scenario in scenarios:
-                self._run_scenario(procs, workdir, ctx, scenario, app_server, db.server_pid)
+                self._run_scenario(procs, workdir, ctx, scenario, app_server, probe)
 
     def _run_scenario(
         self,
@@ -300,14 +333,20 @@ class Runner:
         ctx: AppContext,
         scenario: Scenario,
         app_server: Server,
-        db_pid: int | None,
+        db: PostgresProbe | None,
     ) -> None:
         tag = f"{scenario.name}-{ctx.profile}"
         self.tracker.status(f"{scenario.name} ({ctx.profile}): preparing")
         workload = scenario.prepare(ctx)
         config_path = workdir / f"limit-{tag}.json"
         config_path.write_text(json.dumps(dict(workload.limit_config)))
-        driver = scenario.driver or WrkDriver(self.wrk, workdir / tag)
+        driver: Driver
+        if scenario.driver is not None:
+            driver = scenario.driver
+        elif self.settings.by_status:
+            driver = LoadgenDriver(workdir / tag)
+        else:
+            driver = WrkDriver(self.wrk, workdir / tag)
         self.tracker.status(f"{scenario.name} ({ctx.profile}): starting the limit")
         limit_server = start_limit(
             procs,
@@ -319,9 +358,12 @@ class Runner:
         )
         try:
             self.check_alike(scenario, workload, app_server, limit_server)
-            app = Side("app", app_server, driver, workload, db_pid)
-            limit = Side("limit", limit_server, driver, workload, db_pid)
-            for connections in scenario.connection_counts(self.settings.connections):
+            app = Side("app", app_server, driver, workload, db)
+            limit = Side("limit", limit_server, driver, workload, db)
+            counts = scenario.connection_counts(
+                self.settings.connections, forced=self.settings.overload
+            )
+            for connections in counts:
                 self.run_case(scenario, ctx.profile, connections, app, limit)
         finally:
             procs.stop(limit_server)
@@ -363,6 +405,9 @@ class Runner:
             "warmup_s": s.warmup,
             "rounds": s.rounds,
             "order": "app, limit alternating within each round",
+            "load_driver": (
+                "bench.loadgen (every answer timed, latency by status)" if s.by_status else "wrk"
+            ),
             "wrk_threads": s.threads,
             "wrk_timeout_s": s.timeout,
             "wrk_version": wrk_version(self.wrk),
@@ -387,6 +432,19 @@ def _by_status(m: Measurement, workload: Workload) -> str:
     """` (429: 12, 503: 3)`: the unexpected statuses of a run with errors, when counted."""
     unexpected = {k: v for k, v in sorted(m.statuses.items()) if k != str(workload.expect_status)}
     return " (" + ", ".join(f"{k}: {v}" for k, v in unexpected.items()) + ")" if unexpected else ""
+
+
+def _status_split(m: Measurement) -> str:
+    """`200: 5,120 p99 812 ms · 503: 310 p99 5,004 ms (Retry-After 310)`, for the console."""
+    parts = []
+    for status, count in m.statuses.items():
+        p99 = m.latency_by_status.get(status, {}).get("p99", 0.0)
+        retry = m.retry_after.get(status)
+        parts.append(
+            f"{status}: {count:,} p99 {p99:,.0f} ms"
+            + (f" (Retry-After {retry:,})" if retry else "")
+        )
+    return " · ".join(parts)
 
 
 def _now() -> str:

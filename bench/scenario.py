@@ -66,6 +66,10 @@ class AppContext:
     """The app's SQLAlchemy URL (`postgresql+asyncpg://…` or `sqlite+aiosqlite:///…`)."""
     server: ServerSettings
     workdir: Path
+    redis_url: str | None = None
+    """Production: the Redis the app keeps sessions, refresh families and rate limits in."""
+    redis_prefix: str = ""
+    """The run's `WAYMARK_REDIS__KEY_PREFIX`: every key the app writes starts with it."""
 
     def get(self, path: str, headers: Mapping[str, str] | None = None) -> Response:
         return fetch(self.port, Request(path, headers=headers or {}))
@@ -86,6 +90,11 @@ class Workload:
     """JSON-serializable; the limit app reads it from the file named by BENCH_LIMIT_CONFIG."""
     same_body: bool = False
     """Whether the limit must answer byte-for-byte the same body (checked before measuring)."""
+    refused: Sequence[Request] = ()
+    """Requests outside the load that both servers must answer with `refused_status` before
+    anything is measured: the limit refuses what the app refuses (`auth-me`: a token whose
+    refresh family was revoked, or names another user)."""
+    refused_status: int = 401
     client_ip_per_request: bool = False
     """Give every request wrk sends its own `X-Forwarded-For` (see `bench/wrk.py`), for
     scenarios behind a throttle keyed by client IP; the app trusts loopback as its proxy."""
@@ -107,6 +116,13 @@ class LoadResult:
     statuses: dict[str, int] = field(default_factory=dict)
     """Responses by HTTP status, when the driver counts them (wrk does for multi-request
     workloads); empty when it does not."""
+    latency_by_status: dict[str, dict[str, float]] = field(default_factory=dict)
+    """`latency_ms` of each status's answers alone, when the driver times them apart
+    (`bench/loadgen.py`); empty with wrk."""
+    retry_after: dict[str, int] = field(default_factory=dict)
+    """Answers that carried a Retry-After header, by status (loadgen only)."""
+    unfinished: int | None = None
+    """Requests still unanswered when the run ended (loadgen only; wrk does not say)."""
 
     @property
     def rps(self) -> float:
@@ -165,8 +181,10 @@ class Scenario:
     """The connection counts to measure at in place of the run's (`-c`), for a scenario
     whose throughput is so low by design that the run's counts would only measure timeouts."""
 
-    def connection_counts(self, run: tuple[int, ...]) -> tuple[int, ...]:
-        return self.connections or run
+    def connection_counts(self, run: tuple[int, ...], *, forced: bool = False) -> tuple[int, ...]:
+        """The counts to measure at: the scenario's own, else the run's; `forced` (an
+        `--overload` run) takes the run's in every case."""
+        return run if forced else self.connections or run
 
 
 def discover() -> dict[str, Scenario]:

@@ -28,6 +28,10 @@ class Database:
     """Production only: the Redis Waymark keeps sessions, families and rate limits in."""
     redis_prefix: str = ""
     redis_version: str | None = None
+    admin_url: str | None = None
+    """PostgreSQL only: the maintenance database the harness reads statistics through."""
+    name: str | None = None
+    """PostgreSQL only: the bench database's name."""
 
 
 async def _redis_info(url: str) -> str:
@@ -131,7 +135,15 @@ def database(settings: RunSettings, profile: Profile, workdir: Path) -> Iterator
         try:
             with redis(settings) as (redis_url, prefix, redis_version):
                 yield Database(
-                    profile, app_url, version, server_pid, redis_url, prefix, redis_version
+                    profile,
+                    app_url,
+                    version,
+                    server_pid,
+                    redis_url,
+                    prefix,
+                    redis_version,
+                    admin_url=admin_url,
+                    name=name,
                 )
         finally:
             if not settings.keep_database:
