@@ -18,6 +18,7 @@ from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
+from waymark.infra.maintenance import Maintenance, housekeeping_jobs
 from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.outbox.relay import OutboxRelay
@@ -92,6 +93,11 @@ class Container:
             outbox=self.outbox,
             throttle=Throttle(self.stores.rate_limiter),
             trusted_proxies=parse_networks(settings.http.trusted_proxies),
+        )
+
+        # Housekeeping, run periodically by each server process (see app.py's lifespan).
+        self.maintenance = Maintenance(
+            housekeeping_jobs(self.db, self.stores, settings.maintenance)
         )
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -212,12 +212,39 @@ class Outbox:
         return result.rowcount == 1
 
     @staticmethod
-    async def prune(conn: AsyncConnection, *, done_before: datetime) -> int:
-        """Delete delivered messages processed before `done_before`; dead ones stay."""
+    async def prune(
+        conn: AsyncConnection, *, done_before: datetime, limit: int | None = None
+    ) -> int:
+        """Delete delivered messages processed before `done_before`; dead ones stay.
+
+        With `limit`, at most that many, skipping rows another transaction has locked (on
+        PostgreSQL), so pruners running at once in several processes take disjoint batches
+        instead of waiting on (or deadlocking over) each other's rows.
+        """
+        old = (outbox.c.state == DONE, outbox.c.processed_at < done_before)
+        if limit is None:
+            result = await conn.execute(delete(outbox).where(*old))
+            return result.rowcount
+        batch = select(outbox.c.id).where(*old).limit(limit).with_for_update(skip_locked=True)
         result = await conn.execute(
-            delete(outbox).where(outbox.c.state == DONE, outbox.c.processed_at < done_before)
+            delete(outbox).where(outbox.c.id.in_(selected_once(conn, batch, name="prune_batch")))
         )
         return result.rowcount
+
+
+def selected_once(conn: AsyncConnection, batch: Select[Any], *, name: str) -> Select[Any]:
+    """What `batch` (one column, with LIMIT and FOR UPDATE SKIP LOCKED) selects, for an
+    `IN (...)` in an UPDATE or DELETE, evaluated once.
+
+    On PostgreSQL as a CTE: the planner may run `id IN (SELECT ... LIMIT n FOR UPDATE)` as a
+    nested loop that re-runs the subquery for each row, each run skipping the rows this
+    statement already changed and locking n more (a test saw LIMIT 2 delete 5). SQLite runs
+    such a subquery once, and reports no row count for a statement that starts with WITH.
+    """
+    if conn.dialect.name == "postgresql":
+        cte = batch.cte(name)
+        return select(*cte.c)
+    return batch
 
 
 def new_message_id(now: datetime) -> str:
