@@ -125,6 +125,20 @@ async def test_committed_messages_are_delivered_once_after_commit(db: Database) 
     assert stored["attempts"] == 1
 
 
+async def test_a_round_claims_at_most_a_batch_oldest_first(db: Database) -> None:
+    """On PostgreSQL a round claimed 5 of 7 due messages with a batch of 2: the planner
+    re-ran the `LIMIT ... FOR UPDATE SKIP LOCKED` subquery for each row it updated."""
+    ids = [await enqueue(db, {"n": n}, available_at=T0 + timedelta(seconds=n)) for n in range(7)]
+    handler = Recorder()
+    relay = relay_for(db, handler, batch_size=2)
+    rounds = []
+    for _ in range(5):
+        await relay.run_once(T0 + timedelta(minutes=1))
+        rounds.append({m.id for m in handler.seen})
+        handler.seen.clear()
+    assert rounds == [set(ids[0:2]), set(ids[2:4]), set(ids[4:6]), {ids[6]}, set()]
+
+
 def test_message_ids_are_time_ordered_uuid7s() -> None:
     ids = [new_message_id(T0 + timedelta(milliseconds=n)) for n in range(5)]
     assert ids == sorted(ids)
