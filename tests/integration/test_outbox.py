@@ -550,3 +550,35 @@ async def test_enqueueing_wakes_the_relays_after_commit_only(db: Database) -> No
     assert woken == ["woken"]
     async with db.read() as conn:
         assert (await Outbox.counts(conn))[PENDING] == 2
+
+
+async def test_tally_counts_per_state_and_kind_and_retry_all_dead_requeues_them(
+    db: Database,
+) -> None:
+    async def add(kind: str, state: str, created: datetime) -> None:
+        async with db.transaction() as conn:
+            message_id = await Outbox().enqueue(conn, kind, {"n": 1}, now=created)
+            await conn.execute(
+                update(outbox_table).where(outbox_table.c.id == message_id).values(state=state)
+            )
+
+    await add("a.one", PENDING, T0 + timedelta(minutes=5))
+    await add("a.one", PENDING, T0)
+    await add("b.two", PENDING, T0 + timedelta(minutes=1))
+    await add("b.two", DEAD, T0 - timedelta(days=1))
+    await add("b.two", DONE, T0 - timedelta(days=2))
+    async with db.read() as conn:
+        by_kind = await Outbox.tally(conn, by_kind=True)
+        backlog = await Outbox.tally(conn, states=(PENDING, DEAD))
+    assert by_kind.kinds == ["a.one", "b.two"]
+    assert [by_kind.count(PENDING, "a.one"), by_kind.count(PENDING, "b.two")] == [2, 1]
+    assert [by_kind.count(s) for s in (PENDING, DONE, DEAD)] == [3, 1, 1]
+    assert (by_kind.oldest(PENDING), by_kind.oldest(DEAD)) == (T0, T0 - timedelta(days=1))
+    assert backlog.kinds == []
+    assert [backlog.count(s) for s in (PENDING, DONE, DEAD)] == [3, 0, 1]
+    assert backlog.oldest(DONE) is None
+
+    async with db.transaction() as conn:
+        assert await Outbox.retry_all_dead(conn, now=T0) == 1
+        assert await Outbox.retry_all_dead(conn, now=T0) == 0
+        assert await Outbox.counts(conn) == {PENDING: 4, DONE: 1, DEAD: 0}

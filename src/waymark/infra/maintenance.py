@@ -8,7 +8,7 @@ so a second run finds nothing left to delete. Concurrent outbox pruners on Postg
 each other's locked rows and take disjoint batches.
 
 The registry is separate from the runner so that a scheduler can run the same jobs on
-schedules of its own.
+schedules of its own, and `waymark outbox prune` runs the same prune job as the servers.
 """
 
 from __future__ import annotations
