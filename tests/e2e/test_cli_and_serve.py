@@ -163,6 +163,10 @@ def test_the_workers_of_one_server_share_its_port(
         for _ in range(10):
             assert httpx.get(f"{served.base}/readyz", timeout=5).status_code == 200
         assert "2 worker(s)" in served.output()
+        # The outbox's depth, computed by whichever worker answers.
+        metrics = httpx.get(f"{served.base}/metrics", timeout=5).text
+        assert 'waymark_outbox_messages{state="pending"} 0.0' in metrics
+        assert 'waymark_scrape_source_up{source="outbox"} 1.0' in metrics
         assert "already in use" not in served.output()
 
 
