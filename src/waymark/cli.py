@@ -25,6 +25,7 @@ from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.maintenance import PruneDeliveredMessages
 from waymark.infra.observability.logging import configure_logging
+from waymark.infra.observability.metrics import use_multiprocess_directory
 from waymark.infra.outbox import DEAD, PENDING, Outbox
 from waymark.infra.outbox.outbox import Tally
 from waymark.infra.outbox.tables import STATES
@@ -116,7 +117,7 @@ def serve(
         metrics_dir = settings.var_dir / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+        use_multiprocess_directory(metrics_dir.resolve())
     try:
         _refuse_a_port_in_use(host, port)
     except WaymarkError as error:

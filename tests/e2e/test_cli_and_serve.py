@@ -163,8 +163,11 @@ def test_the_workers_of_one_server_share_its_port(
         for _ in range(10):
             assert httpx.get(f"{served.base}/readyz", timeout=5).status_code == 200
         assert "2 worker(s)" in served.output()
-        # The outbox's depth, computed by whichever worker answers.
+        # Every worker's request metrics (none showed: the workers counted in memory), and
+        # the outbox's depth, computed by whichever worker answers.
         metrics = httpx.get(f"{served.base}/metrics", timeout=5).text
+        ready = 'waymark_http_requests_total{method="GET",route="/readyz",status="200"} 11.0'
+        assert ready in metrics  # the first 200 that `serving` waited for, and these ten
         assert 'waymark_outbox_messages{state="pending"} 0.0' in metrics
         assert 'waymark_scrape_source_up{source="outbox"} 1.0' in metrics
         assert "already in use" not in served.output()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -30,6 +31,19 @@ SCRAPE_SOURCE_TIMEOUT_SECONDS = 2.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def use_multiprocess_directory(directory: Path) -> None:
+    """Have the metrics this process creates from now on, and those of the workers it forks,
+    write to `directory`, which `/metrics` then aggregates.
+
+    prometheus_client reads `PROMETHEUS_MULTIPROC_DIR` once, when first imported: the
+    `waymark` command has imported it by the time it knows the worker count, and Granian
+    forks the workers from it, so setting the variable alone left every worker counting in
+    memory, unseen (a scrape showed no request metrics at all).
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 class HttpMetrics:
