@@ -48,27 +48,31 @@ def sql_stores(db: Database) -> EphemeralStores:
     return build_ephemeral_stores(Settings(_env_file=None, redis_url=None), db)  # type: ignore[call-arg]
 
 
+def _lifetime(expires_at: float) -> dict[str, Any]:
+    """A user's session or family, last active 10 s (its idle timeout) before `expires_at`."""
+    return {
+        "user_id": "u1",
+        "created_at": expires_at - 100,
+        "idle_timeout": 10,
+        "absolute_expires_at": expires_at + 1000,
+    }
+
+
 def session(id_hash: str, *, expires_at: float) -> SessionRecord:
     return SessionRecord(
         id_hash=id_hash,
-        user_id="u1",
-        created_at=expires_at - 100,
         last_seen_at=expires_at - 10,
-        idle_timeout=10,
-        absolute_expires_at=expires_at + 1000,
         csrf_token="csrf",
+        **_lifetime(expires_at),
     )
 
 
 def family(family_id: str, *, expires_at: float) -> RefreshFamily:
     return RefreshFamily(
         id=family_id,
-        user_id="u1",
-        created_at=expires_at - 100,
         last_used_at=expires_at - 10,
-        idle_timeout=10,
-        absolute_expires_at=expires_at + 1000,
         current_hash=f"hash-{family_id}",
+        **_lifetime(expires_at),
     )
 
 

@@ -14,13 +14,13 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
+from tests.integration.test_ops_api import _settings_for
 from waymark.app import create_app
 from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import DEAD, Outbox
 from waymark.infra.outbox.tables import outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
-from waymark.settings import LogSettings, Settings
 
 Client = AsyncTestClient[Litestar]
 KIND = "test.metrics"  # no handler: the app's relay leaves these pending
@@ -88,11 +88,7 @@ async def test_with_several_workers_every_scrape_computes_them_afresh(
 
 
 async def test_an_unreachable_database_leaves_the_rest_of_the_metrics(tmp_path: Path) -> None:
-    settings = Settings(
-        database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none",
-        var_dir=tmp_path,
-        log=LogSettings(level="error", access=False),
-    )
+    settings = _settings_for("postgresql+asyncpg://nobody@127.0.0.1:1/none", tmp_path)
     async with AsyncTestClient(app=create_app(settings)) as client:
         await client.get("/healthz")
         response = await client.get("/metrics")
