@@ -47,6 +47,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 name="outbox-relay",
             ),
             asyncio.create_task(_follow_key_rotation(container, stop), name="key-reload"),
+            asyncio.create_task(
+                container.maintenance.run_forever(stop, settings.maintenance.interval_seconds),
+                name="maintenance",
+            ),
         ]
         try:
             yield

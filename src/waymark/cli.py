@@ -9,26 +9,33 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from waymark.container import Container
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
+from waymark.infra.maintenance import PruneDeliveredMessages
 from waymark.infra.observability.logging import configure_logging
+from waymark.infra.observability.metrics import use_multiprocess_directory
+from waymark.infra.outbox import DEAD, PENDING, Outbox
+from waymark.infra.outbox.outbox import Tally
+from waymark.infra.outbox.tables import STATES
 from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.urls import redact
 from waymark.kernel.clock import utcnow
 from waymark.kernel.email_address import normalize_email
-from waymark.kernel.errors import Conflict, WaymarkError
+from waymark.kernel.errors import Conflict, NotFound, WaymarkError
 from waymark.settings import Settings
 
 app = typer.Typer(
@@ -40,10 +47,15 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 roadmaps_app = typer.Typer(help="Import, export and inspect roadmaps.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="The outbox of mail and jobs: inspect it, prune it, retry dead messages.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(roadmaps_app, name="roadmaps")
+app.add_typer(outbox_app, name="outbox")
 
 # soft_wrap: a message is one line however narrow the terminal or log (no breaks inside URLs).
 console = Console(stderr=True, soft_wrap=True)
@@ -105,7 +117,7 @@ def serve(
         metrics_dir = settings.var_dir / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+        use_multiprocess_directory(metrics_dir.resolve())
     try:
         _refuse_a_port_in_use(host, port)
     except WaymarkError as error:
@@ -394,6 +406,101 @@ def keys_rotate() -> None:
     ring = KeyRing.open(path, now=time.time(), retain_for=settings.auth.signing_key_retention)
     new = ring.rotate(now=time.time())
     out.print(f"signing with {new.kid}; {len(ring.keys)} key(s) in {path}")
+
+
+T = TypeVar("T")
+
+
+def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the configured database, disposed of afterwards."""
+
+    async def _run() -> T:
+        db = Database(_settings().resolved_database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(_run())
+
+
+@outbox_app.command("stats")
+def outbox_stats() -> None:
+    """Messages per state and kind, and how long the oldest pending one has waited."""
+
+    async def _tally(db: Database) -> Tally:
+        async with db.read() as conn:
+            return await Outbox.tally(conn, by_kind=True)
+
+    tally = _with_database(_tally)
+    now = utcnow()
+    for state in STATES:
+        out.print(f"{state}: {tally.count(state)}")
+    oldest = tally.oldest(PENDING)
+    if oldest is None:
+        out.print("oldest pending: none")
+    else:
+        age = timedelta(seconds=round((now - oldest).total_seconds()))
+        out.print(f"oldest pending: {age} old (created {oldest.isoformat(timespec='seconds')})")
+    if tally.kinds:
+        table = Table("kind", *(Column(state, justify="right") for state in STATES))
+        for kind in tally.kinds:
+            table.add_row(kind, *(str(tally.count(state, kind)) for state in STATES))
+        out.print(table)
+
+
+@outbox_app.command("prune")
+def outbox_prune(
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            min=0,
+            metavar="DAYS",
+            help="Delete messages delivered more than DAYS ago. "
+            "Default: WAYMARK_MAINTENANCE__OUTBOX_RETENTION_DAYS.",
+        ),
+    ] = None,
+) -> None:
+    """Delete delivered messages (as the servers' maintenance does); dead ones stay."""
+    days = _settings().maintenance.outbox_retention_days if older_than is None else older_than
+
+    async def _prune(db: Database) -> int:
+        prune = PruneDeliveredMessages(db, retention=timedelta(days=days), budget_seconds=None)
+        return await prune(utcnow())
+
+    removed = _with_database(_prune)
+    out.print(f"deleted {removed} message(s) delivered more than {days:g} day(s) ago")
+
+
+@outbox_app.command("retry-dead")
+def outbox_retry_dead(
+    message_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="ID", help="Dead messages to retry.")
+    ] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Retry every dead message.")] = False,
+) -> None:
+    """Put dead messages back in line with a fresh set of attempts: all the IDs given, or
+    none if one is not a dead message (exit 2, naming it)."""
+    if bool(message_ids) == retry_all:
+        raise typer.BadParameter("give the ids of dead messages, or --all (not both)")
+    wanted = list(dict.fromkeys(message_ids or ()))
+
+    async def _retry(db: Database) -> int:
+        now = utcnow()
+        async with db.transaction() as conn:
+            if retry_all:
+                return await Outbox.retry_all_dead(conn, now=now)
+            missing = [i for i in wanted if not await Outbox.retry_dead(conn, i, now=now)]
+            if missing:  # raising rolls back those that were dead: all or nothing
+                raise NotFound(f"no {DEAD} message {', '.join(missing)}; nothing retried")
+            return len(wanted)
+
+    try:
+        retried = _with_database(_retry)
+    except WaymarkError as error:
+        raise _fail(error) from None
+    out.print(f"{retried} dead message(s) back in line")
 
 
 def main() -> None:

@@ -18,8 +18,10 @@ from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
+from waymark.infra.maintenance import Maintenance, housekeeping_jobs
 from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import HandlerRegistry, Outbox
+from waymark.infra.outbox.metrics import OutboxBacklog
 from waymark.infra.outbox.relay import OutboxRelay
 from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
@@ -103,6 +105,13 @@ class Container:
             ),
             throttle=self.throttle,
         )
+
+        # Operations: housekeeping, run periodically by each server process (see app.py's
+        # lifespan), and the outbox's depth on /metrics.
+        self.maintenance = Maintenance(
+            housekeeping_jobs(self.db, self.stores, settings.maintenance)
+        )
+        self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What `/readyz` checks: the database (answers, schema migrated), and Redis when the

@@ -101,6 +101,22 @@ class OutboxSettings(BaseModel):
     )
 
 
+class MaintenanceSettings(BaseModel):
+    interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between housekeeping runs in each server process (the first "
+        "runs one interval after start): expired ephemeral rows and old delivered outbox "
+        "messages are deleted.",
+    )
+    outbox_retention_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="Days a delivered outbox message is kept (for diagnosis) before "
+        "maintenance deletes it; dead messages are never deleted.",
+    )
+
+
 class AuthSettings(BaseModel):
     access_token_lifetime: float = Field(
         default=600.0, ge=60, le=3600, description="Seconds an access JWT stays valid."
@@ -156,6 +172,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     mail: MailSettings = MailSettings()
     outbox: OutboxSettings = OutboxSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     auth: AuthSettings = AuthSettings()
 
     @field_validator("database_url")

@@ -60,15 +60,19 @@ class Served(NamedTuple):
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Served]:
-    """`waymark serve` on a free port, once `/readyz` answers 200; stopped with SIGTERM."""
+def serving(
+    env: dict[str, str], log: Path, *args: str, stderr: Path | None = None
+) -> Iterator[Served]:
+    """`waymark serve` on a free port, once `/readyz` answers 200; stopped with SIGTERM.
+    Its stdout goes to `log`, and so does its stderr unless `stderr` names another file."""
     port = _free_port()
-    with log.open("wb") as sink:  # a file, not a pipe: readable while it runs, never full
+    # Files, not pipes: readable while it runs, never full.
+    with log.open("wb") as sink, (stderr or log).open("ab") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "waymark", "serve", "--port", str(port), *args],
             env=env,
             stdout=sink,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if stderr is None else errors,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -163,7 +167,48 @@ def test_the_workers_of_one_server_share_its_port(
         for _ in range(10):
             assert httpx.get(f"{served.base}/readyz", timeout=5).status_code == 200
         assert "2 worker(s)" in served.output()
+        # Every worker's request metrics (none showed: the workers counted in memory), and
+        # the outbox's depth, computed by whichever worker answers.
+        metrics = httpx.get(f"{served.base}/metrics", timeout=5).text
+        ready = 'waymark_http_requests_total{method="GET",route="/readyz",status="200"} 11.0'
+        assert ready in metrics  # the first 200 that `serving` waited for, and these ten
+        assert 'waymark_outbox_messages{state="pending"} 0.0' in metrics
+        assert 'waymark_scrape_source_up{source="outbox"} 1.0' in metrics
         assert "already in use" not in served.output()
+
+
+def test_serve_logs_json_lines_with_request_id_route_status_and_duration(
+    migrated_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = migrated_env | {
+        "WAYMARK_LOG__LEVEL": "info",
+        "WAYMARK_LOG__FORMAT": "json",
+        "WAYMARK_LOG__ACCESS": "true",
+    }
+    stdout = tmp_path / "stdout.log"
+    with serving(env, stdout, stderr=tmp_path / "stderr.log") as served:
+        response = httpx.get(
+            f"{served.base}/api/v1/roadmaps/backend/topics/databases.redis",
+            headers={"x-request-id": "e2e-log-line-1"},
+            timeout=5,
+        )
+        assert response.headers["x-request-id"] == "e2e-log-line-1"
+        deadline = time.monotonic() + 10
+        while "e2e-log-line-1" not in stdout.read_text():
+            assert time.monotonic() < deadline, stdout.read_text()
+            time.sleep(0.1)
+    # Every line, the server's and Granian's, start to shutdown, is one JSON object.
+    lines = [msgspec.json.decode(line) for line in stdout.read_text().splitlines()]
+    assert all({"event", "level", "logger", "timestamp"} <= line.keys() for line in lines)
+    assert any(line["logger"].startswith("_granian") for line in lines), lines
+    (access,) = [line for line in lines if line.get("request_id") == "e2e-log-line-1"]
+    assert access["logger"] == "waymark.access"
+    assert (access["event"], access["level"], access["method"]) == ("request", "info", "GET")
+    assert access["path"] == "/api/v1/roadmaps/backend/topics/databases.redis"
+    assert access["route"] == "/api/v1/roadmaps/{slug}/topics/{topic_id}"
+    assert access["status"] == 200
+    assert isinstance(access["duration_ms"], float)
+    assert 0 < access["duration_ms"] < 10_000
 
 
 def test_import_is_harmless_to_repeat_and_export_round_trips(

@@ -125,6 +125,20 @@ async def test_committed_messages_are_delivered_once_after_commit(db: Database) 
     assert stored["attempts"] == 1
 
 
+async def test_a_round_claims_at_most_a_batch_oldest_first(db: Database) -> None:
+    """On PostgreSQL a round claimed 5 of 7 due messages with a batch of 2: the planner
+    re-ran the `LIMIT ... FOR UPDATE SKIP LOCKED` subquery for each row it updated."""
+    ids = [await enqueue(db, {"n": n}, available_at=T0 + timedelta(seconds=n)) for n in range(7)]
+    handler = Recorder()
+    relay = relay_for(db, handler, batch_size=2)
+    rounds = []
+    for _ in range(5):
+        await relay.run_once(T0 + timedelta(minutes=1))
+        rounds.append({m.id for m in handler.seen})
+        handler.seen.clear()
+    assert rounds == [set(ids[0:2]), set(ids[2:4]), set(ids[4:6]), {ids[6]}, set()]
+
+
 def test_message_ids_are_time_ordered_uuid7s() -> None:
     ids = [new_message_id(T0 + timedelta(milliseconds=n)) for n in range(5)]
     assert ids == sorted(ids)
@@ -536,3 +550,35 @@ async def test_enqueueing_wakes_the_relays_after_commit_only(db: Database) -> No
     assert woken == ["woken"]
     async with db.read() as conn:
         assert (await Outbox.counts(conn))[PENDING] == 2
+
+
+async def test_tally_counts_per_state_and_kind_and_retry_all_dead_requeues_them(
+    db: Database,
+) -> None:
+    async def add(kind: str, state: str, created: datetime) -> None:
+        async with db.transaction() as conn:
+            message_id = await Outbox().enqueue(conn, kind, {"n": 1}, now=created)
+            await conn.execute(
+                update(outbox_table).where(outbox_table.c.id == message_id).values(state=state)
+            )
+
+    await add("a.one", PENDING, T0 + timedelta(minutes=5))
+    await add("a.one", PENDING, T0)
+    await add("b.two", PENDING, T0 + timedelta(minutes=1))
+    await add("b.two", DEAD, T0 - timedelta(days=1))
+    await add("b.two", DONE, T0 - timedelta(days=2))
+    async with db.read() as conn:
+        by_kind = await Outbox.tally(conn, by_kind=True)
+        backlog = await Outbox.tally(conn, states=(PENDING, DEAD))
+    assert by_kind.kinds == ["a.one", "b.two"]
+    assert [by_kind.count(PENDING, "a.one"), by_kind.count(PENDING, "b.two")] == [2, 1]
+    assert [by_kind.count(s) for s in (PENDING, DONE, DEAD)] == [3, 1, 1]
+    assert (by_kind.oldest(PENDING), by_kind.oldest(DEAD)) == (T0, T0 - timedelta(days=1))
+    assert backlog.kinds == []
+    assert [backlog.count(s) for s in (PENDING, DONE, DEAD)] == [3, 0, 1]
+    assert backlog.oldest(DONE) is None
+
+    async with db.transaction() as conn:
+        assert await Outbox.retry_all_dead(conn, now=T0) == 1
+        assert await Outbox.retry_all_dead(conn, now=T0) == 0
+        assert await Outbox.counts(conn) == {PENDING: 4, DONE: 1, DEAD: 0}

@@ -144,6 +144,16 @@ async def test_bad_page_sizes_are_validation_problems(client: Client, limit: str
     assert problem["errors"][0]["field"] == "query.limit"
 
 
+async def test_overlong_cursors_are_refused_before_decoding(client: Client) -> None:
+    for cursor, message in (
+        ("A" * 513, "Expected `str` of length <= 512"),
+        ("A" * 512, "not a cursor from this API"),
+    ):
+        response = await client.get("/api/v1/roadmaps", params={"cursor": cursor})
+        assert response.status_code == 422
+        assert response.json()["errors"] == [{"field": "query.cursor", "message": message}]
+
+
 async def test_validate_accepts_the_shipped_roadmap_in_both_formats(client: Client) -> None:
     toml_bytes = BACKEND_ROADMAP.read_bytes()
     for content_type, body in (

@@ -105,3 +105,101 @@ def test_unknown_extension_is_rejected(tmp_path) -> None:  # type: ignore[no-unt
     path.write_text("slug: x")
     with pytest.raises(ValidationFailed, match="unknown roadmap format"):
         document.load(path)
+
+
+def _refusal(data: object) -> tuple[str, str]:
+    """The one field error parsing `data` gives, as (field, message)."""
+    with pytest.raises(ValidationFailed) as caught:
+        document.parse(_json(data), "json")
+    (error,) = caught.value.errors
+    return error.field, error.message
+
+
+def _with(path: tuple[str | int, ...], value: object) -> object:
+    """VALID with the field at `path` set to `value`."""
+    data = msgspec.json.decode(_json(VALID))
+    target = data
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return data
+
+
+TITLES = {
+    "title": ("title",),
+    "sections[0].title": ("sections", 0, "title"),
+    "sections[1].topics[0].title": ("sections", 1, "topics", 0, "title"),
+}
+DESCRIPTIONS = {
+    "description": ("description",),
+    "sections[0].description": ("sections", 0, "description"),
+    "sections[1].topics[0].description": ("sections", 1, "topics", 0, "description"),
+}
+
+
+@pytest.mark.parametrize("field", TITLES)
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f"])
+def test_titles_refuse_every_control_character(field: str, char: str) -> None:
+    """PostgreSQL cannot store NUL, and a title is one line of plain text."""
+    refused_field, message = _refusal(_with(TITLES[field], f"A{char}B"))
+    assert (refused_field, message.split(" matching regex")[0]) == (field, "Expected `str`")
+
+
+@pytest.mark.parametrize("field", DESCRIPTIONS)
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x08", "\x0b", "\x0c", "\x1b", "\x7f"])
+def test_descriptions_refuse_control_characters_but_tabs_and_line_breaks(
+    field: str, char: str
+) -> None:
+    path = DESCRIPTIONS[field]
+    refused_field, message = _refusal(_with(path, f"A{char}B"))
+    assert (refused_field, message.split(" matching regex")[0]) == (field, "Expected `str`")
+    document.parse(_json(_with(path, "line one\r\n\tline two\n")), "json")
+
+
+@pytest.mark.parametrize(
+    ("field", "path", "longest"),
+    [
+        ("slug", ("slug",), 64),
+        ("title", ("title",), 200),
+        ("description", ("description",), 4000),
+        ("sections[0].id", ("sections", 0, "id"), 64),
+        ("sections[1].topics[0].title", ("sections", 1, "topics", 0, "title"), 200),
+        ("sections[1].topics[0].description", ("sections", 1, "topics", 0, "description"), 4000),
+    ],
+)
+def test_text_fields_are_capped(field: str, path: tuple[str | int, ...], longest: int) -> None:
+    document.parse(_json(_with(path, "a" * longest)), "json")
+    assert _refusal(_with(path, "a" * (longest + 1))) == (
+        field,
+        f"Expected `str` of length <= {longest}",
+    )
+
+
+def _sections(count: int, topics: int = 1) -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"s{n}",
+            "title": "S",
+            "topics": [{"id": f"s{n}.t{m}", "title": "T"} for m in range(topics)],
+        }
+        for n in range(count)
+    ]
+
+
+def test_a_document_holds_at_most_100_sections_of_at_most_500_topics() -> None:
+    most_sections = document.parse(_json(VALID | {"sections": _sections(100)}), "json")
+    assert len(most_sections.sections) == 100
+    most_topics = document.parse(_json(VALID | {"sections": _sections(1, 500)}), "json")
+    assert len(most_topics.sections[0].topics) == 500
+    assert _refusal(VALID | {"sections": _sections(101)}) == (
+        "sections",
+        "Expected `array` of length <= 100",
+    )
+    assert _refusal(VALID | {"sections": _sections(1, 501)}) == (
+        "sections[0].topics",
+        "Expected `array` of length <= 500",
+    )
+    assert _refusal(VALID | {"sections": _sections(1, 0)}) == (
+        "sections[0].topics",
+        "Expected `array` of length >= 1",
+    )

@@ -6,7 +6,7 @@ The composition root builds them here; features see only the ports.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,7 +32,11 @@ class EphemeralStores:
     rate_limiter: RateLimiter
     sessions: SessionStore
     refresh_tokens: RefreshTokenStore
-    _purge: Callable[[float], Awaitable[int]] | None = field(default=None, repr=False)
+    expired_purges: Mapping[str, Callable[[float], Awaitable[int]]] = field(
+        default_factory=dict, repr=False
+    )
+    """Per SQL table, what deletes its dead rows at a time `now` and says how many; empty for
+    Redis, which expires its keys itself. Periodic maintenance runs them."""
     _close: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     _ping: Callable[[], Awaitable[object]] | None = field(default=None, repr=False)
 
@@ -45,10 +49,6 @@ class EphemeralStores:
         """Raise unless the store's server answers (nothing to do for the SQL tables)."""
         if self._ping is not None:
             await self._ping()
-
-    async def purge_expired(self, now: float) -> int:
-        """Delete dead rows (the SQL tables); Redis expires its keys itself. Returns how many."""
-        return 0 if self._purge is None else await self._purge(now)
 
     async def aclose(self) -> None:
         if self._close is not None:
@@ -72,19 +72,15 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
     rate_limiter = SqlRateLimiter(db)
     sessions = SqlSessionStore(db)
     refresh_tokens = SqlRefreshTokenStore(db)
-
-    async def purge(now: float) -> int:
-        return (
-            await rate_limiter.purge_expired(now)
-            + await sessions.purge_expired(now)
-            + await refresh_tokens.purge_expired(now)
-        )
-
     # The database belongs to the container, which disposes of it.
     return EphemeralStores(
         backend="sql",
         rate_limiter=rate_limiter,
         sessions=sessions,
         refresh_tokens=refresh_tokens,
-        _purge=purge,
+        expired_purges={
+            "rate-limits": rate_limiter.purge_expired,
+            "sessions": sessions.purge_expired,
+            "refresh-families": refresh_tokens.purge_expired,
+        },
     )

@@ -1,12 +1,15 @@
 """`docs/roadmap-coverage.md`: which roadmap topics Waymark implements, where, and proven how.
 
 The mapping (TOML) names, per topic id, the implementing modules, the proving tests and the
-component the tests ran against. Rendering checks every path exists and every topic id is on
-the roadmap, so the document cannot quietly drift from the code.
+component the tests ran against. Rendering checks every topic id is on the roadmap, every
+module exists, every cited test exists (down to the function, for `file::test_name`), and
+that a topic marked done cites at least one test, so the document cannot quietly drift from
+the code.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Literal
 
@@ -88,10 +91,46 @@ def _check(roadmap: RoadmapSpec, mapping: CoverageMap, root: Path) -> list[Field
             errors.append(
                 FieldError(where, "done/partial needs modules, tests and verified_against")
             )
-        for path in [*c.modules, *c.tests]:
-            if not (root / path.split("::", 1)[0]).exists():
+        for path in c.modules:
+            if not (root / path).exists():
                 errors.append(FieldError(where, f"{path} does not exist"))
+        for test in c.tests:
+            problem = _missing(root, test)
+            if problem:
+                errors.append(FieldError(where, problem))
+        if c.status == "done" and c.tests and not any(_is_test(root, t) for t in c.tests):
+            errors.append(FieldError(where, "done, but it cites no test (test_*.py)"))
     return errors
+
+
+def _missing(root: Path, test: str) -> str | None:
+    """What is missing of a cited test: its file or directory, or for `file::name` (or
+    `file::Class::name`) the definition in that file. None if nothing."""
+    path, *names = test.split("::")
+    where = root / path
+    if not where.exists():
+        return f"{test} does not exist"
+    if names and not (where.is_file() and _defines(ast.parse(where.read_text()).body, names)):
+        return f"{test} does not exist: {path} defines no {'::'.join(names)}"
+    return None
+
+
+def _is_test(root: Path, test: str) -> bool:
+    """A test file (`test_*.py`, or something in one), or a directory holding some; not a
+    conftest.py or module cited for its fixtures."""
+    where = root / test.split("::", 1)[0]
+    return where.name.startswith("test_") or (where.is_dir() and any(where.rglob("test_*.py")))
+
+
+def _defines(body: list[ast.stmt], names: list[str]) -> bool:
+    """Whether `names` (a class, then a method in it, ...) are defined in `body`."""
+    name, *rest = names
+    name = name.split("[", 1)[0]  # a parametrized case: test_x[sqlite]
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in body:
+        if isinstance(node, definitions) and node.name == name:
+            return not rest or (isinstance(node, ast.ClassDef) and _defines(node.body, rest))
+    return False
 
 
 def _cell(text: str) -> str:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waymark.infra.outbox.tables import DEAD, DONE, PENDING, outbox
+from waymark.infra.outbox.tables import DEAD, DONE, PENDING, STATES, outbox
 from waymark.infra.sql.database import after_commit
 from waymark.kernel.clock import utcnow
 from waymark.kernel.context import current_request_id
@@ -187,37 +187,121 @@ class Outbox:
 
     @staticmethod
     async def counts(conn: AsyncConnection) -> dict[str, int]:
-        """How many messages are in each state (for metrics and health pages)."""
+        """How many messages are in each state."""
+        tally = await Outbox.tally(conn)
+        return {state: tally.count(state) for state in STATES}
+
+    @staticmethod
+    async def tally(
+        conn: AsyncConnection, *, states: Iterable[str] = STATES, by_kind: bool = False
+    ) -> Tally:
+        """Messages in `states` counted per state (and per kind with `by_kind`), with the
+        oldest one's creation time, in one grouped query. Leaving `done` out keeps it cheap
+        however many delivered messages await pruning: the state index skips them."""
+        group = [outbox.c.state, outbox.c.kind] if by_kind else [outbox.c.state]
         rows = await conn.execute(
-            select(outbox.c.state, func.count().label("n")).group_by(outbox.c.state)
+            select(*group, func.count().label("n"), func.min(outbox.c.created_at).label("oldest"))
+            .where(outbox.c.state.in_(list(states)))
+            .group_by(*group)
+            .order_by(*group)
         )
-        found: dict[str, int] = {row.state: row.n for row in rows}
-        return {state: found.get(state, 0) for state in (PENDING, DONE, DEAD)}
+        return Tally(
+            [
+                TallyGroup(
+                    state=row.state,
+                    kind=row.kind if by_kind else None,
+                    count=row.n,
+                    oldest_created_at=row.oldest,
+                )
+                for row in rows
+            ]
+        )
 
     @staticmethod
     async def retry_dead(conn: AsyncConnection, message_id: str, *, now: datetime) -> bool:
         """Put a dead message back in line with a fresh set of attempts."""
-        result = await conn.execute(
-            update(outbox)
-            .where(outbox.c.id == message_id, outbox.c.state == DEAD)
-            .values(
-                state=PENDING,
-                attempts=0,
-                available_at=now,
-                locked_until=None,
-                locked_by=None,
-                processed_at=None,
-            )
-        )
-        return result.rowcount == 1
+        return await _requeue_dead(conn, now, outbox.c.id == message_id) == 1
 
     @staticmethod
-    async def prune(conn: AsyncConnection, *, done_before: datetime) -> int:
-        """Delete delivered messages processed before `done_before`; dead ones stay."""
+    async def retry_all_dead(conn: AsyncConnection, *, now: datetime) -> int:
+        """Put every dead message back in line; returns how many."""
+        return await _requeue_dead(conn, now)
+
+    @staticmethod
+    async def prune(
+        conn: AsyncConnection, *, done_before: datetime, limit: int | None = None
+    ) -> int:
+        """Delete delivered messages processed before `done_before`; dead ones stay.
+
+        With `limit`, at most that many, skipping rows another transaction has locked (on
+        PostgreSQL), so pruners running at once in several processes take disjoint batches
+        instead of waiting on (or deadlocking over) each other's rows.
+        """
+        old = (outbox.c.state == DONE, outbox.c.processed_at < done_before)
+        if limit is None:
+            result = await conn.execute(delete(outbox).where(*old))
+            return result.rowcount
+        batch = select(outbox.c.id).where(*old).limit(limit).with_for_update(skip_locked=True)
         result = await conn.execute(
-            delete(outbox).where(outbox.c.state == DONE, outbox.c.processed_at < done_before)
+            delete(outbox).where(outbox.c.id.in_(selected_once(conn, batch, name="prune_batch")))
         )
         return result.rowcount
+
+
+class TallyGroup(msgspec.Struct, frozen=True, kw_only=True):
+    state: str
+    kind: str | None
+    """None unless the tally was taken `by_kind`."""
+    count: int
+    oldest_created_at: datetime
+
+
+class Tally(msgspec.Struct, frozen=True):
+    """What `Outbox.tally` found: a group per state (and kind) that has messages."""
+
+    groups: list[TallyGroup]
+
+    def count(self, state: str, kind: str | None = None) -> int:
+        return sum(g.count for g in self.groups if g.state == state and kind in (None, g.kind))
+
+    def oldest(self, state: str) -> datetime | None:
+        """When the oldest message in `state` was created; None if there is none."""
+        return min((g.oldest_created_at for g in self.groups if g.state == state), default=None)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({g.kind for g in self.groups if g.kind is not None})
+
+
+async def _requeue_dead(conn: AsyncConnection, now: datetime, *where: ColumnElement[bool]) -> int:
+    result = await conn.execute(
+        update(outbox)
+        .where(outbox.c.state == DEAD, *where)
+        .values(
+            state=PENDING,
+            attempts=0,
+            available_at=now,
+            locked_until=None,
+            locked_by=None,
+            processed_at=None,
+        )
+    )
+    return result.rowcount
+
+
+def selected_once(conn: AsyncConnection, batch: Select[Any], *, name: str) -> Select[Any]:
+    """What `batch` (one column, with LIMIT and FOR UPDATE SKIP LOCKED) selects, for an
+    `IN (...)` in an UPDATE or DELETE, evaluated once.
+
+    On PostgreSQL as a CTE: the planner may run `id IN (SELECT ... LIMIT n FOR UPDATE)` as a
+    nested loop that re-runs the subquery for each row, each run skipping the rows this
+    statement already changed and locking n more (a test saw LIMIT 2 delete 5). SQLite runs
+    such a subquery once, and reports no row count for a statement that starts with WITH.
+    """
+    if conn.dialect.name == "postgresql":
+        cte = batch.cte(name)
+        return select(*cte.c)
+    return batch
 
 
 def new_message_id(now: datetime) -> str:

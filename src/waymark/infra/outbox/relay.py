@@ -34,6 +34,7 @@ from waymark.infra.outbox.outbox import (
     OutboxMessage,
     PermanentFailure,
     Registration,
+    selected_once,
 )
 from waymark.infra.outbox.tables import DEAD, DONE, PENDING, outbox
 from waymark.infra.sql.database import Database
@@ -218,7 +219,7 @@ class OutboxRelay:
                 await conn.execute(
                     update(outbox)
                     # The due conditions again: on SQLite this update is the whole claim.
-                    .where(outbox.c.id.in_(batch.scalar_subquery()), *due)
+                    .where(outbox.c.id.in_(selected_once(conn, batch, name="claim_batch")), *due)
                     .values(
                         attempts=outbox.c.attempts + 1,
                         locked_until=now + timedelta(seconds=self.lease),

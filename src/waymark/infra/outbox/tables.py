@@ -22,6 +22,7 @@ from waymark.infra.sql.types import UtcDateTime
 PENDING = "pending"
 DONE = "done"
 DEAD = "dead"
+STATES = (PENDING, DONE, DEAD)
 
 outbox = Table(
     "outbox",
