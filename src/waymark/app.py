@@ -26,6 +26,7 @@ from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.problems import exception_handlers
+from waymark.transport.http.request import WaymarkRequest
 
 DOCS_ASSETS = "/schema/assets"
 KEY_RELOAD_SECONDS = 10.0
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
+        request_class=WaymarkRequest,
         openapi_config=_openapi_config(),
         request_max_body_size=settings.http.max_body_bytes,
         logging_config=None,

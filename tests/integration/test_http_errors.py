@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
+from waymark.kernel.decoding import MAX_NESTING
+
 Client = AsyncTestClient[Litestar]
 VALIDATE = "/api/v1/roadmaps/validate"
 JSON = {"content-type": "application/json"}
@@ -29,6 +31,35 @@ def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyp
 @pytest.mark.parametrize("raw", [b'{"slug": ', b"{]", b"not json", b"\xff\xfe\x00", b""])
 async def test_malformed_json(client: Client, raw: bytes) -> None:
     _problem(await client.post(VALIDATE, content=raw, headers=JSON), 400, "malformed-body")
+
+
+UNPARSEABLE_JSON = {
+    "invalid UTF-8 in a string": b'{"email": "\xff\xfe", "password": "\xc3("}',
+    "a UTF-8-encoded surrogate": b'{"email": "\xed\xa0\x80"}',
+    "1,000 levels deep": b'{"email": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+    f"{MAX_NESTING + 1} levels deep": b"[" * (MAX_NESTING + 1) + b"]" * (MAX_NESTING + 1),
+    "unclosed": b"[" * 100_000,
+    "broken syntax": b'{"email": ',
+    "a number past every range": b'{"email": ' + b"9" * 5000 + b"}",
+}
+
+
+@pytest.mark.parametrize("body", UNPARSEABLE_JSON.values(), ids=UNPARSEABLE_JSON.keys())
+async def test_every_json_body_route_answers_malformed_body(
+    app: Litestar, client: Client, body: bytes
+) -> None:
+    """One decoding path: the same 400 on every route that takes JSON, typed or not."""
+    paths = app.openapi_schema.to_schema()["paths"]
+    routes = [
+        (method, path)
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    assert len(routes) >= 11
+    for method, path in [*routes, ("post", VALIDATE)]:
+        response = await client.request(method, path, content=body, headers=JSON)
+        _problem(response, 400, "malformed-body")
 
 
 async def test_wrong_types_name_the_field(client: Client) -> None:

@@ -4,18 +4,16 @@ canonical hashing, and export back to TOML."""
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
-from typing import Literal
 
 import msgspec
 
 from waymark.features.roadmaps.schemas import RoadmapSpec
-from waymark.kernel.errors import FieldError, MalformedBody, ValidationFailed
+from waymark.kernel import decoding
+from waymark.kernel.errors import FieldError, ValidationFailed
 
-DocumentFormat = Literal["toml", "json"]
+DocumentFormat = decoding.Format
 
-_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _BUILTIN_DIR = Path(__file__).parent / "data"
 
 
@@ -38,19 +36,11 @@ def format_of(path: Path) -> DocumentFormat:
 def parse(data: bytes, fmt: DocumentFormat) -> RoadmapSpec:
     """Decode and validate a roadmap document.
 
-    Raises `MalformedBody` when the bytes are not TOML/JSON at all and `ValidationFailed`
-    (with one `FieldError` per problem, paths like `sections[2].topics[0].id`) otherwise.
+    Raises `MalformedBody` when the bytes are not TOML/JSON at all (or nest deeper than
+    `decoding.MAX_NESTING`) and `ValidationFailed` (with one `FieldError` per problem, paths
+    like `sections[2].topics[0].id`) otherwise.
     """
-    try:
-        spec = (
-            msgspec.toml.decode(data, type=RoadmapSpec)
-            if fmt == "toml"
-            else msgspec.json.decode(data, type=RoadmapSpec)
-        )
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed([_field_error(str(exc))]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise MalformedBody(f"not valid {fmt.upper()}: {exc}") from None
+    spec = decoding.decode(data, fmt, RoadmapSpec)
     errors = _semantic_errors(spec)
     if errors:
         raise ValidationFailed(errors)
@@ -72,13 +62,6 @@ def content_hash(spec: RoadmapSpec) -> str:
 
 def to_toml(spec: RoadmapSpec) -> str:
     return msgspec.toml.encode(spec).decode()
-
-
-def _field_error(message: str) -> FieldError:
-    match = _AT_PATH.match(message)
-    assert match is not None  # the pattern matches any string
-    path = (match["path"] or "").lstrip(".")
-    return FieldError(path or "$", match["message"])
 
 
 def _semantic_errors(spec: RoadmapSpec) -> list[FieldError]:
