@@ -16,6 +16,7 @@ from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
+from waymark.kernel.ports import RateLimitDecision
 from waymark.settings import LogSettings, Settings
 
 BACKEND_ROADMAP = document.builtin_path("backend")
@@ -107,6 +108,24 @@ def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+class _AllowAll:
+    async def hit(
+        self, key: str, *, limit: int, period: float, now: float, cost: int = 1
+    ) -> RateLimitDecision:
+        return RateLimitDecision(
+            allowed=True, limit=limit, remaining=limit, reset_after=0, retry_after=0
+        )
+
+    async def reset(self, key: str) -> None:
+        pass
+
+
+@pytest.fixture
+def unthrottled(app: Litestar) -> None:
+    """No rate limits: for tests that send more requests than any limit allows."""
+    app.state.container.throttle.limiter = _AllowAll()
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[
-            roadmap_routes(container.roadmaps),
+            roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *account_routes(container.accounts, identity),
             ops_routes(container.metrics, container.readiness_probes()),

@@ -134,6 +134,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.usefixtures("unthrottled")
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Response, Router, get, post
@@ -10,21 +11,31 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
 from waymark.features.roadmaps import document
+from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import (
     RoadmapDetail,
+    RoadmapSpec,
     RoadmapSummary,
     TopicDetail,
     ValidationReport,
 )
 from waymark.features.roadmaps.service import RenderedRoadmap, RoadmapCatalog
-from waymark.kernel.errors import UnsupportedMediaType
+from waymark.kernel.errors import RateLimited, ServiceUnavailable, UnsupportedMediaType
 from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from waymark.kernel.throttle import Throttle
+from waymark.transport.http.identity import Client, RequestIdentity
+from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 CACHE_CONTROL = "public, max-age=60"
-_DOCUMENT_MEDIA_TYPES = {"application/json": "json", "application/toml": "toml"}
+_DOCUMENT_MEDIA_TYPES: dict[str, document.DocumentFormat] = {
+    "application/json": "json",
+    "application/toml": "toml",
+}
+PARSE_WAIT_SECONDS = 5.0
+"""How long a document waits for the parser before the answer is 503."""
 
 Limit = Annotated[
     int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")
@@ -39,7 +50,28 @@ TopicIdPath = Annotated[
 ]
 
 
-def roadmap_routes(catalog: RoadmapCatalog) -> Router:
+def roadmap_routes(
+    catalog: RoadmapCatalog, identity: RequestIdentity, *, throttle: Throttle
+) -> Router:
+    # Parsing is CPU work (TOML is pure Python): it runs in a worker thread so the event loop
+    # keeps answering, one document at a time per process so that it never takes more than
+    # one thread from the pool that password hashing shares.
+    parser = asyncio.Semaphore(1)
+
+    async def parse_document(data: bytes, fmt: document.DocumentFormat) -> RoadmapSpec:
+        try:
+            async with asyncio.timeout(PARSE_WAIT_SECONDS):
+                await parser.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "other documents are being checked; try again shortly",
+                retry_after=int(PARSE_WAIT_SECONDS),
+            ) from None
+        try:
+            return await asyncio.to_thread(document.parse, data, fmt)
+        finally:
+            parser.release()
+
     @get("/", summary="List roadmaps", operation_id="listRoadmaps")
     async def list_roadmaps(
         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
@@ -77,20 +109,25 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
         summary="Check a roadmap document without importing it",
         description=(
             "Send the document as `application/toml` (the format `waymark roadmaps export` "
-            "writes) or `application/json`. A 200 means `waymark roadmaps import` will accept "
-            "it; a 422 lists every failing field with its path."
+            "writes) or `application/json`, at most "
+            f"{document.MAX_DOCUMENT_BYTES // 1024} KiB. A 200 means `waymark roadmaps import` "
+            "will accept it; a 422 lists every failing field with its path. At most "
+            f"{VALIDATE_IP.limit} documents a minute per client address."
         ),
         operation_id="validateRoadmap",
         status_code=200,
+        request_max_body_size=document.MAX_DOCUMENT_BYTES,
+        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
     )
-    async def validate_roadmap(request: Request[Any, Any, Any]) -> ValidationReport:
+    async def validate_roadmap(request: Request[Any, Any, Any], client: Client) -> ValidationReport:
+        await throttle.check((VALIDATE_IP, client.ip))
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         fmt = _DOCUMENT_MEDIA_TYPES.get(media_type)
         if fmt is None:
             raise UnsupportedMediaType(
                 f"send the document as one of: {', '.join(sorted(_DOCUMENT_MEDIA_TYPES))}"
             )
-        spec = document.parse(await request.body(), fmt)  # type: ignore[arg-type]
+        spec = await parse_document(await request.body(), fmt)
         return ValidationReport(
             slug=spec.slug,
             sections=len(spec.sections),
@@ -101,6 +138,7 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
     return Router(
         path="/api/v1/roadmaps",
         route_handlers=[list_roadmaps, get_roadmap, get_topic, validate_roadmap],
+        dependencies=identity.dependencies(),
         tags=["roadmaps"],
     )
 
