@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests import databases
+from tests.auth_helpers import bearer, login_tokens, register_verified
 from waymark.app import create_app
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
@@ -126,6 +127,14 @@ class _AllowAll:
 def unthrottled(app: Litestar) -> None:
     """No rate limits: for tests that send more requests than any limit allows."""
     app.state.container.throttle.limiter = _AllowAll()
+
+
+@pytest.fixture
+async def signed_in(client: AsyncTestClient[Litestar], settings: Settings) -> dict[str, str]:
+    """The `authorization` header of a verified user who just logged in with a token."""
+    email = "signed-in@example.org"
+    await register_verified(client, settings.var_dir / "mail", email)
+    return bearer(await login_tokens(client, email))
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +12,7 @@ from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
 from waymark.kernel.decoding import MAX_NESTING
+from waymark.transport.http.params import INT64_MAX, INT64_MIN
 
 Client = AsyncTestClient[Litestar]
 VALIDATE = "/api/v1/roadmaps/validate"
@@ -112,6 +115,33 @@ async def test_unsupported_media_type(client: Client, content_type: str) -> None
 async def test_missing_content_type_is_unsupported(client: Client) -> None:
     response = await client.post(VALIDATE, content=b"{}", headers={"content-type": ""})
     _problem(response, 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize("value", [str(2**63), str(-(2**63) - 1), "1" + "0" * 30])
+async def test_integers_past_int64_are_validation_problems(
+    client: Client, signed_in: dict[str, str], value: str
+) -> None:
+    response = await client.get("/api/v1/me/audit", params={"before": value}, headers=signed_in)
+    problem = _problem(response, 422, "validation-failed")
+    assert problem["errors"][0]["field"] == "query.before"
+    largest = await client.get("/api/v1/me/audit?before=9223372036854775807", headers=signed_in)
+    assert largest.status_code == 200, largest.text
+
+
+def test_every_integer_parameter_is_bounded_to_int64(app: Litestar) -> None:
+    """A new route with a bare `int` parameter fails here: declare it with params.int64()."""
+    checked = 0
+    for path, item in app.openapi_schema.to_schema()["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                types = {schema.get("type")} | {s.get("type") for s in schema.get("oneOf", [])}
+                if "integer" in types:
+                    where = (method, path, parameter["name"])
+                    assert schema.get("minimum", -math.inf) >= INT64_MIN, where
+                    assert schema.get("maximum", math.inf) <= INT64_MAX, where
+                    checked += 1
+    assert checked >= 3  # two page sizes and `before`
 
 
 async def test_wrong_method_lists_the_allowed_ones(client: Client) -> None:

@@ -21,9 +21,10 @@ from waymark.features.roadmaps.schemas import (
 )
 from waymark.features.roadmaps.service import RenderedRoadmap, RoadmapCatalog
 from waymark.kernel.errors import RateLimited, ServiceUnavailable, UnsupportedMediaType
-from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from waymark.kernel.pagination import DEFAULT_LIMIT, Page
 from waymark.kernel.throttle import Throttle
 from waymark.transport.http.identity import Client, RequestIdentity
+from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 if TYPE_CHECKING:
@@ -37,9 +38,6 @@ _DOCUMENT_MEDIA_TYPES: dict[str, document.DocumentFormat] = {
 PARSE_WAIT_SECONDS = 5.0
 """How long a document waits for the parser before the answer is 503."""
 
-Limit = Annotated[
-    int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")
-]
 Cursor = Annotated[
     str | None,
     QueryParameter(max_length=512, description="`next_cursor` from the previous page."),
@@ -74,7 +72,7 @@ def roadmap_routes(
 
     @get("/", summary="List roadmaps", operation_id="listRoadmaps")
     async def list_roadmaps(
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        limit: PageLimit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[RoadmapSummary]:
         return await catalog.list_roadmaps(limit=limit, cursor=cursor)
 
