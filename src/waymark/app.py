@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Contact
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
@@ -25,6 +26,7 @@ from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.identity import RequestIdentity
+from waymark.transport.http.methods import HttpMethodSemantics
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 
@@ -82,13 +84,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     app.state.container = container
-    # Outermost, so it sees the final status of every response, routed or not.
+    # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
+    # GET before the roadmap fast path, so both answer HEAD alike.
     app.asgi_handler = RequestContextMiddleware(
-        RoadmapFastPath(app.asgi_handler, container.roadmaps),
+        HttpMethodSemantics(
+            RoadmapFastPath(app.asgi_handler, container.roadmaps),
+            methods_of=lambda template: _route_methods(app, template),
+        ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
     )
     return app
+
+
+def _route_methods(app: Litestar, template: str) -> frozenset[str] | None:
+    """The methods of the route with this path template (read when asked: routes can be
+    registered after the app is built)."""
+    return next(
+        (
+            frozenset(route.methods)
+            for route in app.routes
+            if isinstance(route, HTTPRoute) and route.path_format == template
+        ),
+        None,
+    )
 
 
 async def _follow_key_rotation(container: Container, stop: asyncio.Event) -> None:

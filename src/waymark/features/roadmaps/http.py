@@ -170,7 +170,8 @@ class RoadmapFastPath:
         self.catalog = catalog
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] in ("GET", "HEAD"):
+        # HEAD arrives here as GET (transport/http/methods.py strips the body afterwards).
+        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
             path = scope["path"]
             if path.startswith(ROADMAP_PREFIX) and "/" not in path[len(ROADMAP_PREFIX) :]:
                 rendered = self.catalog.fresh(path[len(ROADMAP_PREFIX) :])
@@ -197,6 +198,5 @@ class RoadmapFastPath:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(rendered.body)).encode()),
         ]
-        body = b"" if scope["method"] == "HEAD" else rendered.body
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send({"type": "http.response.body", "body": rendered.body, "more_body": False})
