@@ -27,6 +27,7 @@ from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
+from waymark.transport.http.openapi import ClosedStructSchemas
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         request_class=WaymarkRequest,
+        plugins=[ClosedStructSchemas()],
         openapi_config=_openapi_config(),
         request_max_body_size=settings.http.max_body_bytes,
         logging_config=None,
