@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from waymark.app import create_app
+from waymark.features.accounts.passwords import PasswordPolicy
 from waymark.settings import LogSettings, Settings
 
 
@@ -42,3 +43,36 @@ def test_request_bodies_say_they_refuse_unknown_fields(schema: dict[str, Any]) -
         assert component(schema, body["$ref"])["additionalProperties"] is False, (method, path)
     # Answers stay open: a client must accept fields added later.
     assert "additionalProperties" not in component(schema, "#/components/schemas/Me")
+
+
+def test_new_passwords_show_the_policys_bounds_and_current_ones_say_they_are_loose(
+    schema: dict[str, Any],
+) -> None:
+    policy = PasswordPolicy()
+    new = {
+        ("RegisterRequest", "password"),
+        ("VerifyEmailRequest", "password"),
+        ("ResetPasswordRequest", "new_password"),
+        ("ChangePasswordRequest", "new_password"),
+    }
+    current = {
+        ("LoginRequest", "password"),
+        ("ChangePasswordRequest", "current_password"),
+        ("ChangeEmailRequest", "password"),
+        ("DeleteAccountRequest", "password"),
+    }
+    found = {
+        (name, field): spec
+        for name, body in schema["components"]["schemas"].items()
+        for field, spec in body.get("properties", {}).items()
+        if "password" in field
+    }
+    assert set(found) == new | current
+    for key in new:
+        assert (found[key]["minLength"], found[key]["maxLength"]) == (
+            policy.min_length,
+            policy.max_length,
+        ), key
+    for key in current:
+        assert found[key]["minLength"] == 1, key
+        assert "never checked against today's policy" in found[key]["description"], key
