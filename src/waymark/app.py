@@ -27,7 +27,7 @@ from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
-from waymark.transport.http.openapi import ClosedStructSchemas
+from waymark.transport.http.openapi import ClosedStructSchemas, describe_errors_as_problems
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     app.state.container = container
+    describe_errors_as_problems(app.routes)
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
     # GET before the roadmap fast path, so both answer HEAD alike.
     app.asgi_handler = RequestContextMiddleware(

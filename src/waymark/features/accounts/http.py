@@ -72,7 +72,9 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
 
     @post(
         "/verify-email",
-        responses=documented_problems(*BAD_BODY, InvalidEmailToken, RateLimited),
+        responses=documented_problems(
+            *BAD_BODY, InvalidEmailToken, RateLimited, ServiceUnavailable
+        ),
         summary="Confirm an email address with the mailed token",
         status_code=200,
     )

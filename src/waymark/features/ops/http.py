@@ -12,6 +12,7 @@ from litestar import Request, Response, Router, get
 from waymark.features.ops.service import NotReady
 from waymark.infra.observability.metrics import CONTENT_TYPE, HttpMetrics
 from waymark.kernel.errors import ServiceUnavailable
+from waymark.transport.http.problems import documented_problems
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -36,6 +37,7 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
         "/readyz",
         summary="Readiness: every dependency answers",
         operation_id="readyz",
+        responses=documented_problems(ServiceUnavailable),
         description=(
             "503 `service-unavailable` with `extra.checks` naming what failed: a dependency "
             "that does not answer, or a database schema behind the migrations."

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.enums import ScopeType
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
 
 from waymark.features.roadmaps import document
@@ -20,10 +22,17 @@ from waymark.features.roadmaps.schemas import (
     ValidationReport,
 )
 from waymark.features.roadmaps.service import RenderedRoadmap, RoadmapCatalog
-from waymark.kernel.errors import RateLimited, ServiceUnavailable, UnsupportedMediaType
+from waymark.kernel.errors import (
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from waymark.kernel.pagination import DEFAULT_LIMIT, Page
 from waymark.kernel.throttle import Throttle
 from waymark.transport.http.identity import Client, RequestIdentity
+from waymark.transport.http.openapi import ProblemOperation
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
@@ -48,6 +57,23 @@ TopicIdPath = Annotated[
 ]
 
 
+@dataclass
+class DocumentUpload(ProblemOperation):
+    """The validate operation: its body is a document, read as bytes rather than decoded by
+    Litestar, so the schema would otherwise not show it has one."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.request_body = RequestBody(
+            required=True,
+            description="A roadmap document, as `waymark roadmaps export` writes it.",
+            content={
+                "application/toml": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
+            },
+        )
+
+
 def roadmap_routes(
     catalog: RoadmapCatalog, identity: RequestIdentity, *, throttle: Throttle
 ) -> Router:
@@ -70,7 +96,12 @@ def roadmap_routes(
         finally:
             parser.release()
 
-    @get("/", summary="List roadmaps", operation_id="listRoadmaps")
+    @get(
+        "/",
+        summary="List roadmaps",
+        operation_id="listRoadmaps",
+        responses=documented_problems(ValidationFailed),
+    )
     async def list_roadmaps(
         limit: PageLimit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[RoadmapSummary]:
@@ -81,7 +112,10 @@ def roadmap_routes(
         summary="Get a roadmap with its sections and topics, in order",
         operation_id="getRoadmap",
         response_description="The roadmap. Send `If-None-Match` with the `ETag` to get a 304.",
-        responses={304: ResponseSpec(data_container=None, description="Not modified.")},
+        responses={
+            304: ResponseSpec(data_container=None, description="Not modified."),
+            **documented_problems(NotFound),
+        },
     )
     async def get_roadmap(
         request: Request[Any, Any, Any], slug: SlugPath
@@ -98,6 +132,7 @@ def roadmap_routes(
         "/{slug:str}/topics/{topic_id:str}",
         summary="Get one topic with its section",
         operation_id="getTopic",
+        responses=documented_problems(NotFound),
     )
     async def get_topic(slug: SlugPath, topic_id: TopicIdPath) -> TopicDetail:
         return await catalog.topic(slug, topic_id)
@@ -116,6 +151,7 @@ def roadmap_routes(
         status_code=200,
         request_max_body_size=document.MAX_DOCUMENT_BYTES,
         responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
+        operation_class=DocumentUpload,
     )
     async def validate_roadmap(request: Request[Any, Any, Any], client: Client) -> ValidationReport:
         await throttle.check((VALIDATE_IP, client.ip))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 # Litestar's own schema for msgspec structs; it has no public name in Litestar 2.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.spec import OpenAPIResponse, Operation
+from litestar.routes import BaseRoute, HTTPRoute
+
+from waymark.transport.http.problems import PROBLEM_MEDIA_TYPE
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -31,3 +37,31 @@ class ClosedStructSchemas(StructSchemaPlugin):
         schema = super().to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
         return schema
+
+
+@dataclass
+class ProblemOperation(Operation):
+    """An operation whose error answers are only the problem+json ones its route documents.
+
+    Litestar adds a 400 in the shape of its own ValidationException to every operation with
+    parameters or a body; this app answers those with 422 `validation-failed` problems.
+    """
+
+    def __post_init__(self) -> None:
+        self.responses = {
+            status: response
+            for status, response in (self.responses or {}).items()
+            if int(status) < 400
+            or (
+                isinstance(response, OpenAPIResponse)
+                and PROBLEM_MEDIA_TYPE in (response.content or {})
+            )
+        } or None
+
+
+def describe_errors_as_problems(routes: Iterable[BaseRoute]) -> None:
+    """Give every route handler still on Litestar's default operation a ProblemOperation."""
+    for route in routes:
+        for handler in route.route_handlers if isinstance(route, HTTPRoute) else ():
+            if handler.operation_class is Operation:
+                handler.operation_class = ProblemOperation
