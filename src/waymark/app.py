@@ -8,14 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Contact
 from litestar.routes import HTTPRoute
-from litestar.static_files import create_static_files_router
-from swagger_ui_bundle import swagger_ui_path
 
-from waymark import __version__
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
@@ -27,11 +21,14 @@ from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
-from waymark.transport.http.openapi import ClosedStructSchemas, describe_errors_as_problems
+from waymark.transport.http.openapi import (
+    ClosedStructSchemas,
+    describe_errors_as_problems,
+    openapi_config,
+)
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 
-DOCS_ASSETS = "/schema/assets"
 KEY_RELOAD_SECONDS = 10.0
 
 
@@ -69,18 +66,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auth_routes(container.auth, identity, container.keys),
             *account_routes(container.accounts, identity),
             ops_routes(container.metrics, container.readiness_probes()),
-            create_static_files_router(
-                path=DOCS_ASSETS,
-                directories=[swagger_ui_path],
-                include_in_schema=False,
-                name="docs-assets",
-            ),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         request_class=WaymarkRequest,
         plugins=[ClosedStructSchemas()],
-        openapi_config=_openapi_config(),
+        openapi_config=openapi_config(),
         request_max_body_size=settings.http.max_body_bytes,
         logging_config=None,
         debug=False,
@@ -119,27 +110,3 @@ async def _follow_key_rotation(container: Container, stop: asyncio.Event) -> Non
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), KEY_RELOAD_SECONDS)
         container.keys.reload()
-
-
-def _openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
-        title="Waymark API",
-        version=__version__,
-        description=(
-            "Follow learning roadmaps step by step. Errors are RFC 9457 problem+json with a "
-            "stable `code`: `not-found`, `validation-failed` (with `errors`), `malformed-body`, "
-            "`method-not-allowed`, `payload-too-large`, `unsupported-media-type`, "
-            "`service-unavailable`, `internal` (with only `request_id`)."
-        ),
-        contact=Contact(name="Waymark"),
-        path="/schema",
-        render_plugins=[
-            SwaggerRenderPlugin(
-                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>",
-                path="/docs",
-            )
-        ],
-    )
