@@ -272,3 +272,8 @@ async def test_unknown_docs_paths_are_404_problems(client: Client, path: str) ->
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "not-found"
+
+
+async def test_metrics_name_their_charset_once(client: Client) -> None:
+    response = await client.get("/metrics")
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

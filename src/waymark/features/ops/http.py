@@ -54,7 +54,8 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
 
     @get("/metrics", summary="Prometheus metrics", operation_id="metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return Response(content=metrics.render(), media_type=CONTENT_TYPE)
+        # As a header: Litestar appends its own charset to a text/* media_type.
+        return Response(content=metrics.render(), headers={"content-type": CONTENT_TYPE})
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics_endpoint], tags=["ops"])
 
