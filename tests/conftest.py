@@ -130,10 +130,10 @@ def unthrottled(app: Litestar) -> None:
 
 
 @pytest.fixture
-async def signed_in(client: AsyncTestClient[Litestar], settings: Settings) -> dict[str, str]:
+async def signed_in(client: AsyncTestClient[Litestar], mail_dir: Path) -> dict[str, str]:
     """The `authorization` header of a verified user who just logged in with a token."""
     email = "signed-in@example.org"
-    await register_verified(client, settings.var_dir / "mail", email)
+    await register_verified(client, mail_dir, email)
     return bearer(await login_tokens(client, email))
 
 
