@@ -7,12 +7,14 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import BACKEND_ROADMAP
 from waymark.features.roadmaps import document
+from waymark.features.roadmaps import http as roadmaps_http
 from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import RoadmapSpec
 from waymark.features.roadmaps.service import import_roadmap
@@ -210,18 +212,28 @@ async def test_validate_caps_documents(client: Client) -> None:
     assert response.json()["code"] == "payload-too-large"
 
 
+def concurrent_client(app: Litestar) -> httpx.AsyncClient:
+    """Requests that run in this event loop, side by side. (The test client runs the app in
+    a thread of its own and answers one request at a time.)"""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
 @pytest.mark.usefixtures("unthrottled")
 async def test_validate_parses_in_a_worker_thread_one_document_at_a_time(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    app: Litestar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[threading.Thread] = []
+    on_a_loop: list[bool] = []
     running = 0
     most = 0
     parse = document.parse
 
     def recording_parse(data: bytes, fmt: document.DocumentFormat) -> Any:
         nonlocal running, most
-        threads.append(threading.current_thread())
+        try:
+            asyncio.get_running_loop()
+            on_a_loop.append(True)
+        except RuntimeError:  # no event loop runs in this thread
+            on_a_loop.append(False)
         running += 1
         most = max(most, running)
         time.sleep(0.05)  # long enough for the others to try to start
@@ -230,12 +242,44 @@ async def test_validate_parses_in_a_worker_thread_one_document_at_a_time(
 
     monkeypatch.setattr(document, "parse", recording_parse)
     body = BACKEND_ROADMAP.read_bytes()
-    responses = await asyncio.gather(
-        *(client.post("/api/v1/roadmaps/validate", content=body, headers=TOML) for _ in range(4))
-    )
+    async with concurrent_client(app) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+                for _ in range(4)
+            )
+        )
     assert [r.status_code for r in responses] == [200] * 4
-    assert threading.main_thread() not in threads
+    assert on_a_loop == [False] * 4
     assert most == 1
+
+
+@pytest.mark.usefixtures("unthrottled")
+async def test_a_document_waits_a_bounded_time_for_the_parser_then_gets_503(
+    app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    parse = document.parse
+
+    def slow_parse(data: bytes, fmt: document.DocumentFormat) -> Any:
+        entered.set()
+        release.wait(timeout=10)
+        return parse(data, fmt)
+
+    monkeypatch.setattr(document, "parse", slow_parse)
+    monkeypatch.setattr(roadmaps_http, "PARSE_WAIT_SECONDS", 0.2)
+    body = BACKEND_ROADMAP.read_bytes()
+    async with concurrent_client(app) as client:
+        first = asyncio.create_task(
+            client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+        )
+        assert await asyncio.to_thread(entered.wait, 10)  # the first one holds the parser
+        second = await client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+        release.set()
+        assert (await first).status_code == 200
+    assert second.status_code == 503, second.text
+    assert second.json()["code"] == "service-unavailable"
+    assert second.headers["retry-after"] == "1"
 
 
 async def test_validate_is_rate_limited_per_client(client: Client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -89,12 +90,18 @@ def roadmap_routes(
         except TimeoutError:
             raise ServiceUnavailable(
                 "other documents are being checked; try again shortly",
-                retry_after=int(PARSE_WAIT_SECONDS),
+                retry_after=max(1, math.ceil(PARSE_WAIT_SECONDS)),
             ) from None
-        try:
-            return await asyncio.to_thread(document.parse, data, fmt)
-        finally:
-            parser.release()
+        parsing = asyncio.ensure_future(asyncio.to_thread(document.parse, data, fmt))
+        # Released when the thread is done, not when the request is: a client that hangs up
+        # cannot make room for a second parse while its own still runs.
+        parsing.add_done_callback(_release)
+        return await asyncio.shield(parsing)
+
+    def _release(parsing: asyncio.Future[RoadmapSpec]) -> None:
+        parser.release()
+        if not parsing.cancelled():
+            parsing.exception()  # retrieved, so one nobody waits for any more is not logged
 
     @get(
         "/",
