@@ -11,11 +11,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests import databases
+from tests.auth_helpers import bearer, login_tokens, register_verified
 from waymark.app import create_app
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
+from waymark.kernel.ports import RateLimitDecision
 from waymark.settings import LogSettings, Settings
 
 BACKEND_ROADMAP = document.builtin_path("backend")
@@ -107,6 +109,32 @@ def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+class _AllowAll:
+    async def hit(
+        self, key: str, *, limit: int, period: float, now: float, cost: int = 1
+    ) -> RateLimitDecision:
+        return RateLimitDecision(
+            allowed=True, limit=limit, remaining=limit, reset_after=0, retry_after=0
+        )
+
+    async def reset(self, key: str) -> None:
+        pass
+
+
+@pytest.fixture
+def unthrottled(app: Litestar) -> None:
+    """No rate limits: for tests that send more requests than any limit allows."""
+    app.state.container.throttle.limiter = _AllowAll()
+
+
+@pytest.fixture
+async def signed_in(client: AsyncTestClient[Litestar], mail_dir: Path) -> dict[str, str]:
+    """The `authorization` header of a verified user who just logged in with a token."""
+    email = "signed-in@example.org"
+    await register_verified(client, mail_dir, email)
+    return bearer(await login_tokens(client, email))
 
 
 @pytest.fixture

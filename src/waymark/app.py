@@ -8,13 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Contact
-from litestar.static_files import create_static_files_router
-from swagger_ui_bundle import swagger_ui_path
+from litestar.routes import HTTPRoute
 
-from waymark import __version__
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
@@ -25,9 +20,15 @@ from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.identity import RequestIdentity
+from waymark.transport.http.methods import HttpMethodSemantics
+from waymark.transport.http.openapi import (
+    ClosedStructSchemas,
+    describe_errors_as_problems,
+    openapi_config,
+)
 from waymark.transport.http.problems import exception_handlers
+from waymark.transport.http.request import WaymarkRequest
 
-DOCS_ASSETS = "/schema/assets"
 KEY_RELOAD_SECONDS = 10.0
 
 
@@ -65,32 +66,46 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[
-            roadmap_routes(container.roadmaps),
+            roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *account_routes(container.accounts, identity),
             ops_routes(container.metrics, container.readiness_probes()),
-            create_static_files_router(
-                path=DOCS_ASSETS,
-                directories=[swagger_ui_path],
-                include_in_schema=False,
-                name="docs-assets",
-            ),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
-        openapi_config=_openapi_config(),
+        request_class=WaymarkRequest,
+        plugins=[ClosedStructSchemas()],
+        openapi_config=openapi_config(),
         request_max_body_size=settings.http.max_body_bytes,
         logging_config=None,
         debug=False,
     )
     app.state.container = container
-    # Outermost, so it sees the final status of every response, routed or not.
+    describe_errors_as_problems(app.routes)
+    # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
+    # GET before the roadmap fast path, so both answer HEAD alike.
     app.asgi_handler = RequestContextMiddleware(
-        RoadmapFastPath(app.asgi_handler, container.roadmaps),
+        HttpMethodSemantics(
+            RoadmapFastPath(app.asgi_handler, container.roadmaps),
+            methods_of=lambda template: _route_methods(app, template),
+        ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
     )
     return app
+
+
+def _route_methods(app: Litestar, template: str) -> frozenset[str] | None:
+    """The methods of the route with this path template (read when asked: routes can be
+    registered after the app is built)."""
+    return next(
+        (
+            frozenset(route.methods)
+            for route in app.routes
+            if isinstance(route, HTTPRoute) and route.path_format == template
+        ),
+        None,
+    )
 
 
 async def _follow_key_rotation(container: Container, stop: asyncio.Event) -> None:
@@ -99,27 +114,3 @@ async def _follow_key_rotation(container: Container, stop: asyncio.Event) -> Non
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), KEY_RELOAD_SECONDS)
         container.keys.reload()
-
-
-def _openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
-        title="Waymark API",
-        version=__version__,
-        description=(
-            "Follow learning roadmaps step by step. Errors are RFC 9457 problem+json with a "
-            "stable `code`: `not-found`, `validation-failed` (with `errors`), `malformed-body`, "
-            "`method-not-allowed`, `payload-too-large`, `unsupported-media-type`, "
-            "`service-unavailable`, `internal` (with only `request_id`)."
-        ),
-        contact=Contact(name="Waymark"),
-        path="/schema",
-        render_plugins=[
-            SwaggerRenderPlugin(
-                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>",
-                path="/docs",
-            )
-        ],
-    )

@@ -34,7 +34,13 @@ class LogSettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body cap.")
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Cap on JSON request bodies (413 above it): twice the largest one the API "
+        "takes, a password change with both passwords at their longest, written as \\u escapes. "
+        "Roadmap documents sent to /roadmaps/validate have their own 256 KiB cap.",
+    )
     backpressure: int | None = Field(
         default=None,
         ge=1,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
+
+from waymark.kernel.decoding import MAX_NESTING
+from waymark.transport.http.params import INT64_MAX, INT64_MIN
 
 Client = AsyncTestClient[Litestar]
 VALIDATE = "/api/v1/roadmaps/validate"
@@ -29,6 +34,35 @@ def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyp
 @pytest.mark.parametrize("raw", [b'{"slug": ', b"{]", b"not json", b"\xff\xfe\x00", b""])
 async def test_malformed_json(client: Client, raw: bytes) -> None:
     _problem(await client.post(VALIDATE, content=raw, headers=JSON), 400, "malformed-body")
+
+
+UNPARSEABLE_JSON = {
+    "invalid UTF-8 in a string": b'{"email": "\xff\xfe", "password": "\xc3("}',
+    "a UTF-8-encoded surrogate": b'{"email": "\xed\xa0\x80"}',
+    "1,000 levels deep": b'{"email": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+    f"{MAX_NESTING + 1} levels deep": b"[" * (MAX_NESTING + 1) + b"]" * (MAX_NESTING + 1),
+    "unclosed": b"[" * 60_000,
+    "broken syntax": b'{"email": ',
+    "a number past every range": b'{"email": ' + b"9" * 5000 + b"}",
+}
+
+
+@pytest.mark.parametrize("body", UNPARSEABLE_JSON.values(), ids=UNPARSEABLE_JSON.keys())
+async def test_every_json_body_route_answers_malformed_body(
+    app: Litestar, client: Client, body: bytes
+) -> None:
+    """One decoding path: the same 400 on every route that takes JSON, typed or not."""
+    paths = app.openapi_schema.to_schema()["paths"]
+    routes = [
+        (method, path)
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    assert len(routes) >= 11
+    for method, path in [*routes, ("post", VALIDATE)]:
+        response = await client.request(method, path, content=body, headers=JSON)
+        _problem(response, 400, "malformed-body")
 
 
 async def test_wrong_types_name_the_field(client: Client) -> None:
@@ -57,6 +91,21 @@ async def test_huge_bodies_are_refused_before_parsing(client: Client) -> None:
     _problem(await client.post(VALIDATE, content=huge, headers=JSON), 413, "payload-too-large")
 
 
+async def test_json_bodies_are_capped_at_64_kib_with_room_for_the_largest_real_one(
+    client: Client,
+) -> None:
+    def escaped(characters: int) -> str:
+        return '"' + "\\u00e9" * characters + '"'
+
+    largest = f'{{"current_password": {escaped(4096)}, "new_password": {escaped(1024)}}}'
+    assert 30_000 < len(largest) < 32 * 1024
+    response = await client.post("/api/v1/auth/password/change", content=largest, headers=JSON)
+    _problem(response, 401, "not-authenticated")  # read and valid: only then the caller
+    over = b'{"email": "a@example.org", "password": "' + b"x" * (64 * 1024) + b'"}'
+    response = await client.post("/api/v1/auth/login", content=over, headers=JSON)
+    _problem(response, 413, "payload-too-large")
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
 async def test_unsupported_media_type(client: Client, content_type: str) -> None:
     response = await client.post(VALIDATE, content=b"{}", headers={"content-type": content_type})
@@ -66,6 +115,33 @@ async def test_unsupported_media_type(client: Client, content_type: str) -> None
 async def test_missing_content_type_is_unsupported(client: Client) -> None:
     response = await client.post(VALIDATE, content=b"{}", headers={"content-type": ""})
     _problem(response, 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize("value", [str(2**63), str(-(2**63) - 1), "1" + "0" * 30])
+async def test_integers_past_int64_are_validation_problems(
+    client: Client, signed_in: dict[str, str], value: str
+) -> None:
+    response = await client.get("/api/v1/me/audit", params={"before": value}, headers=signed_in)
+    problem = _problem(response, 422, "validation-failed")
+    assert problem["errors"][0]["field"] == "query.before"
+    largest = await client.get("/api/v1/me/audit?before=9223372036854775807", headers=signed_in)
+    assert largest.status_code == 200, largest.text
+
+
+def test_every_integer_parameter_is_bounded_to_int64(app: Litestar) -> None:
+    """A new route with a bare `int` parameter fails here: declare it with params.int64()."""
+    checked = 0
+    for path, item in app.openapi_schema.to_schema()["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                types = {schema.get("type")} | {s.get("type") for s in schema.get("oneOf", [])}
+                if "integer" in types:
+                    where = (method, path, parameter["name"])
+                    assert schema.get("minimum", -math.inf) >= INT64_MIN, where
+                    assert schema.get("maximum", math.inf) <= INT64_MAX, where
+                    checked += 1
+    assert checked >= 3  # two page sizes and `before`
 
 
 async def test_wrong_method_lists_the_allowed_ones(client: Client) -> None:
@@ -103,6 +179,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.usefixtures("unthrottled")
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,38 @@ async def test_a_busy_pool_keeps_its_connections(database_url: str) -> None:
         assert len(opened) == 3
     finally:
         await db.dispose()
+
+
+async def test_the_docs_page_gets_its_assets_and_nothing_else_is_served(client: Client) -> None:
+    page = (await client.get("/schema/docs")).text
+    loaded = set(re.findall(r"/schema/assets/([\w.-]+)", page))
+    assert loaded == {
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.css",
+        "favicon-32x32.png",
+    }
+    for name in loaded:
+        assert (await client.get(f"/schema/assets/{name}")).status_code == 200, name
+    for name in (
+        "index.html",
+        "swagger-initializer.js",
+        "swagger-ui.js.map",
+        "oauth2-redirect.html",
+    ):
+        response = await client.get(f"/schema/assets/{name}")
+        assert response.status_code == 404, name
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/schema/nope", "/schema/nope.html", "/schema/a/b"])
+async def test_unknown_docs_paths_are_404_problems(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not-found"
+
+
+async def test_metrics_name_their_charset_once(client: Client) -> None:
+    response = await client.get("/metrics")
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import BACKEND_ROADMAP
 from waymark.features.roadmaps import document
+from waymark.features.roadmaps import http as roadmaps_http
+from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import RoadmapSpec
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
@@ -191,3 +197,107 @@ async def test_fast_path_answers_exactly_like_the_route(app: Litestar, client: C
     assert head.headers["content-length"] == str(len(routed.content))
     metrics = (await client.get("/metrics")).text
     assert 'route="/api/v1/roadmaps/{slug}",status="200"} 2.0' in metrics
+
+
+TOML = {"content-type": "application/toml"}
+PATHOLOGICAL_TOML = {
+    "nested 1,000 deep": b"slug = " + b"[" * 1000 + b"]" * 1000,
+    "a 5,000-digit integer": b"format = " + b"9" * 5000,
+    "a key of 10,000 parts": b"a" + b".a" * 10_000 + b" = 1",
+    "invalid UTF-8": b'slug = "\xff"',
+}
+
+
+@pytest.mark.parametrize("body", PATHOLOGICAL_TOML.values(), ids=PATHOLOGICAL_TOML.keys())
+async def test_validate_refuses_pathological_toml(client: Client, body: bytes) -> None:
+    response = await client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "malformed-body"
+
+
+async def test_validate_caps_documents(client: Client) -> None:
+    over = b"# " + b"x" * document.MAX_DOCUMENT_BYTES + b"\n"
+    response = await client.post("/api/v1/roadmaps/validate", content=over, headers=TOML)
+    assert response.status_code == 413, response.text
+    assert response.json()["code"] == "payload-too-large"
+
+
+def concurrent_client(app: Litestar) -> httpx.AsyncClient:
+    """Requests that run in this event loop, side by side. (The test client runs the app in
+    a thread of its own and answers one request at a time.)"""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.mark.usefixtures("unthrottled")
+async def test_validate_parses_in_a_worker_thread_one_document_at_a_time(
+    app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_a_loop: list[bool] = []
+    running = 0
+    most = 0
+    parse = document.parse
+
+    def recording_parse(data: bytes, fmt: document.DocumentFormat) -> Any:
+        nonlocal running, most
+        try:
+            asyncio.get_running_loop()
+            on_a_loop.append(True)
+        except RuntimeError:  # no event loop runs in this thread
+            on_a_loop.append(False)
+        running += 1
+        most = max(most, running)
+        time.sleep(0.05)  # long enough for the others to try to start
+        running -= 1
+        return parse(data, fmt)
+
+    monkeypatch.setattr(document, "parse", recording_parse)
+    body = BACKEND_ROADMAP.read_bytes()
+    async with concurrent_client(app) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+                for _ in range(4)
+            )
+        )
+    assert [r.status_code for r in responses] == [200] * 4
+    assert on_a_loop == [False] * 4
+    assert most == 1
+
+
+@pytest.mark.usefixtures("unthrottled")
+async def test_a_document_waits_a_bounded_time_for_the_parser_then_gets_503(
+    app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    parse = document.parse
+
+    def slow_parse(data: bytes, fmt: document.DocumentFormat) -> Any:
+        entered.set()
+        release.wait(timeout=10)
+        return parse(data, fmt)
+
+    monkeypatch.setattr(document, "parse", slow_parse)
+    monkeypatch.setattr(roadmaps_http, "PARSE_WAIT_SECONDS", 0.2)
+    body = BACKEND_ROADMAP.read_bytes()
+    async with concurrent_client(app) as client:
+        first = asyncio.create_task(
+            client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+        )
+        assert await asyncio.to_thread(entered.wait, 10)  # the first one holds the parser
+        second = await client.post("/api/v1/roadmaps/validate", content=body, headers=TOML)
+        release.set()
+        assert (await first).status_code == 200
+    assert second.status_code == 503, second.text
+    assert second.json()["code"] == "service-unavailable"
+    assert second.headers["retry-after"] == "1"
+
+
+async def test_validate_is_rate_limited_per_client(client: Client) -> None:
+    for _ in range(VALIDATE_IP.limit):
+        ok = await client.post("/api/v1/roadmaps/validate", content=b"x", headers=TOML)
+        assert ok.status_code == 400
+    refused = await client.post("/api/v1/roadmaps/validate", content=b"x", headers=TOML)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate-limited"
+    assert refused.headers["ratelimit-policy"] == f'"validate-ip";q={VALIDATE_IP.limit};w=60'
+    assert int(refused.headers["retry-after"]) >= 1

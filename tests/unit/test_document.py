@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
+from waymark import cli
 from waymark.features.roadmaps import document
 from waymark.kernel.errors import MalformedBody, ValidationFailed
 
@@ -203,3 +205,25 @@ def test_a_document_holds_at_most_100_sections_of_at_most_500_topics() -> None:
         "sections[0].topics",
         "Expected `array` of length >= 1",
     )
+
+
+PATHOLOGICAL_FILES = {
+    "nested.toml": b"slug = " + b"[" * 1000 + b"]" * 1000,
+    "nested.json": b'{"slug": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+    "huge-integer.toml": b"format = " + b"9" * 5000,
+    "deep-key.toml": b"a" + b".a" * 10_000 + b" = 1",
+    "not-utf8.toml": b'slug = "\xff"',
+    "too-big.toml": b"# " + b"x" * document.MAX_DOCUMENT_BYTES,
+}
+
+
+@pytest.mark.parametrize("name", PATHOLOGICAL_FILES)
+def test_import_command_refuses_pathological_files_cleanly(tmp_path, name: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_bytes(PATHOLOGICAL_FILES[name])
+    result = CliRunner().invoke(cli.app, ["roadmaps", "import", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error (malformed-body)") or result.output.startswith(
+        "error (payload-too-large)"
+    )
+    assert "Traceback" not in result.output

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Response, Router, delete, get, patch, post
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody
 
 from waymark.features.accounts.errors import REAUTHENTICATION, InvalidEmailToken
 from waymark.features.accounts.schemas import (
@@ -33,7 +33,7 @@ from waymark.kernel.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from waymark.kernel.pagination import DEFAULT_LIMIT
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
     AUTHENTICATED,
@@ -43,6 +43,7 @@ from waymark.transport.http.identity import (
     RequestIdentity,
     cleared_session_cookie,
 )
+from waymark.transport.http.params import PageLimit, int64
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 REGISTERED = Accepted(detail="If the address can be used, a confirmation link is on its way.")
@@ -50,8 +51,7 @@ RESET_SENT = Accepted(detail="If the address has an account, a reset link is on 
 EMAIL_CHANGE_SENT = Accepted(detail="A confirmation link is on its way to the new address.")
 
 
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
-Before = Annotated[int | None, QueryParameter(ge=1, description="`id` of the last event seen.")]
+Before = Annotated[int | None, int64(ge=1, description="`id` of the last event seen.")]
 
 
 def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router]:
@@ -72,7 +72,9 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
 
     @post(
         "/verify-email",
-        responses=documented_problems(*BAD_BODY, InvalidEmailToken, RateLimited),
+        responses=documented_problems(
+            *BAD_BODY, InvalidEmailToken, RateLimited, ServiceUnavailable
+        ),
         summary="Confirm an email address with the mailed token",
         status_code=200,
     )
@@ -151,7 +153,7 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
         summary="Authentication events of your account, newest first",
     )
     async def audit(
-        account: CallerAccount, limit: Limit = DEFAULT_LIMIT, before: Before = None
+        account: CallerAccount, limit: PageLimit = DEFAULT_LIMIT, before: Before = None
     ) -> Response[list[AuditEvent]]:
         events = await accounts.audit.page(account.id, before=before, limit=limit)
         return Response(events, headers=NO_STORE)

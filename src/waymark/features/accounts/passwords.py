@@ -14,6 +14,11 @@ from importlib.resources.abc import Traversable
 from waymark.infra.security.passwords import PasswordHasher
 from waymark.kernel.errors import FieldError, ValidationFailed
 
+MIN_LENGTH = 8
+"""The shortest password any policy accepts (NIST SP 800-63B); a deployment may raise it."""
+MAX_LENGTH = 1024
+"""The longest password the default policy accepts; a deployment may lower it."""
+
 
 class Passwords:
     """The policy and the hasher, as the account flows use them."""
@@ -62,12 +67,12 @@ class PasswordPolicy:
     def __init__(
         self,
         *,
-        min_length: int = 8,
-        max_length: int = 1024,
+        min_length: int = MIN_LENGTH,
+        max_length: int = MAX_LENGTH,
         common_passwords: Traversable | None = None,
     ) -> None:
-        if not 8 <= min_length <= 64 <= max_length <= 1024:
-            raise ValueError("need 8 <= min_length <= 64 <= max_length <= 1024")
+        if not MIN_LENGTH <= min_length <= 64 <= max_length <= MAX_LENGTH:
+            raise ValueError(f"need {MIN_LENGTH} <= min_length <= 64 <= max_length <= {MAX_LENGTH}")
         self.min_length = min_length
         self.max_length = max_length
         self._source = common_passwords or shipped_common_passwords()

@@ -9,14 +9,16 @@ from typing import Annotated, Literal, get_type_hints
 
 import msgspec
 
-from waymark.kernel.email_address import MAX_LENGTH, normalize_email
+from waymark.features.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+from waymark.kernel.email_address import MAX_LENGTH as EMAIL_MAX_LENGTH
+from waymark.kernel.email_address import normalize_email
 from waymark.kernel.identity import Account
 
 Email = Annotated[
     str,
     msgspec.Meta(
         min_length=3,
-        max_length=MAX_LENGTH,
+        max_length=EMAIL_MAX_LENGTH,
         description="One email address alone, like `ada@example.org`: no name, no brackets. "
         "Kept in lower case, the domain in IDNA form (`xn--...`).",
         examples=["ada@example.org"],
@@ -25,9 +27,30 @@ Email = Annotated[
     ),
 ]
 """An email address; a `Strict` body holds it in canonical form (`normalize_email`)."""
-# Length is the password policy's business (it counts code points, after normalisation);
-# this only bounds the bytes one request can make us hash.
-Password = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+# The decoder only bounds what one request can make us hash; the password policy, not the
+# decoder, enforces a new password's length, because it counts characters after Unicode NFC
+# (a password typed on macOS arrives decomposed and longer). The schema shows its bounds.
+NewPassword = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=4096,
+        description=f"{MIN_LENGTH} to {MAX_LENGTH} characters by default (a deployment may "
+        "raise the minimum or lower the maximum), counted after Unicode NFC; no composition "
+        "rules; not a common password, not your email address. A refusal is 422 "
+        "`validation-failed` saying why.",
+        extra_json_schema={"extra": {"minLength": MIN_LENGTH, "maxLength": MAX_LENGTH}},
+    ),
+]
+CurrentPassword = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=4096,
+        description="The password as it is now, compared with the stored hash, never checked "
+        "against today's policy: one set under older rules still works.",
+    ),
+]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9_.-]+$")]
 DisplayName = Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
@@ -50,13 +73,13 @@ def _email_fields(body: type[Strict]) -> tuple[str, ...]:
 
 class RegisterRequest(Strict):
     email: Email
-    password: Password
+    password: NewPassword
     display_name: DisplayName = ""
 
 
 class VerifyEmailRequest(Strict):
     token: Token
-    password: Password | None = None
+    password: NewPassword | None = None
     """Required when the link confirms a new account: it becomes the account's password
     (whoever holds the mailbox chooses it, not whoever filled in the sign-up form).
     Not used when the link confirms an email change."""
@@ -68,22 +91,22 @@ class ForgotPasswordRequest(Strict):
 
 class ResetPasswordRequest(Strict):
     token: Token
-    new_password: Password
+    new_password: NewPassword
 
 
 class ChangePasswordRequest(Strict):
-    current_password: Password
-    new_password: Password
+    current_password: CurrentPassword
+    new_password: NewPassword
     end_other_sessions: bool = True
 
 
 class ChangeEmailRequest(Strict):
     new_email: Email
-    password: Password
+    password: CurrentPassword
 
 
 class DeleteAccountRequest(Strict):
-    password: Password
+    password: CurrentPassword
 
 
 class ProfilePatch(Strict):

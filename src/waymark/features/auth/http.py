@@ -36,6 +36,8 @@ from waymark.kernel.errors import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
 )
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
@@ -100,7 +102,7 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
 
     @post(
         "/logout",
-        responses=documented_problems(*AUTHENTICATED),
+        responses=documented_problems(*AUTHENTICATED, UnsupportedMediaType),
         summary="End this session or token family",
         status_code=204,
     )
@@ -110,7 +112,7 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
 
     @post(
         "/logout-all",
-        responses=documented_problems(*AUTHENTICATED),
+        responses=documented_problems(*AUTHENTICATED, UnsupportedMediaType),
         summary="End every session and token family of the account",
         status_code=204,
     )
@@ -120,7 +122,9 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
 
     @post(
         "/password/reset",
-        responses=documented_problems(*BAD_BODY, InvalidEmailToken, RateLimited),
+        responses=documented_problems(
+            *BAD_BODY, InvalidEmailToken, RateLimited, ServiceUnavailable
+        ),
         summary="Set a new password with the mailed token (ends every session)",
         status_code=204,
     )
@@ -163,7 +167,7 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
 
     @delete(
         "/sessions/{session_ref:str}",
-        responses=documented_problems(*AUTHENTICATED, NotFound),
+        responses=documented_problems(*AUTHENTICATED, NotFound, ValidationFailed),
         summary="End one of your sessions or token families",
     )
     async def end_session(principal: Caller, client: Client, session_ref: SessionRef) -> None:

@@ -7,12 +7,12 @@ from typing import Literal
 
 import msgspec
 
-from waymark.features.accounts.schemas import Email, Me, Password, Strict, Token
+from waymark.features.accounts.schemas import CurrentPassword, Email, Me, Strict, Token
 
 
 class LoginRequest(Strict):
     email: Email
-    password: Password
+    password: CurrentPassword
     mode: Literal["token", "session"] = "token"
     """`token`: access + refresh tokens for API clients; `session`: a cookie for browsers."""
 

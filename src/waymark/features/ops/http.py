@@ -12,6 +12,7 @@ from litestar import Request, Response, Router, get
 from waymark.features.ops.service import NotReady
 from waymark.infra.observability.metrics import CONTENT_TYPE, HttpMetrics
 from waymark.kernel.errors import ServiceUnavailable
+from waymark.transport.http.problems import documented_problems
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -36,6 +37,7 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
         "/readyz",
         summary="Readiness: every dependency answers",
         operation_id="readyz",
+        responses=documented_problems(ServiceUnavailable),
         description=(
             "503 `service-unavailable` with `extra.checks` naming what failed: a dependency "
             "that does not answer, or a database schema behind the migrations."
@@ -52,7 +54,8 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
 
     @get("/metrics", summary="Prometheus metrics", operation_id="metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return Response(content=await metrics.scrape(), media_type=CONTENT_TYPE)
+        # As a header: Litestar appends its own charset to a text/* media_type.
+        return Response(content=await metrics.scrape(), headers={"content-type": CONTENT_TYPE})
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics_endpoint], tags=["ops"])
 

@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.enums import ScopeType
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
 
 from waymark.features.roadmaps import document
+from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import (
     RoadmapDetail,
+    RoadmapSpec,
     RoadmapSummary,
     TopicDetail,
     ValidationReport,
 )
 from waymark.features.roadmaps.service import RenderedRoadmap, RoadmapCatalog
-from waymark.kernel.errors import UnsupportedMediaType
-from waymark.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from waymark.kernel.errors import (
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from waymark.kernel.pagination import DEFAULT_LIMIT, Page
+from waymark.kernel.throttle import Throttle
+from waymark.transport.http.identity import Client, RequestIdentity
+from waymark.transport.http.openapi import ProblemOperation
+from waymark.transport.http.params import PageLimit
+from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 CACHE_CONTROL = "public, max-age=60"
-_DOCUMENT_MEDIA_TYPES = {"application/json": "json", "application/toml": "toml"}
+_DOCUMENT_MEDIA_TYPES: dict[str, document.DocumentFormat] = {
+    "application/json": "json",
+    "application/toml": "toml",
+}
+PARSE_WAIT_SECONDS = 5.0
+"""How long a document waits for the parser before the answer is 503."""
 
-Limit = Annotated[
-    int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}.")
-]
 Cursor = Annotated[
     str | None,
     QueryParameter(max_length=512, description="`next_cursor` from the previous page."),
@@ -39,10 +58,59 @@ TopicIdPath = Annotated[
 ]
 
 
-def roadmap_routes(catalog: RoadmapCatalog) -> Router:
-    @get("/", summary="List roadmaps", operation_id="listRoadmaps")
+@dataclass
+class DocumentUpload(ProblemOperation):
+    """The validate operation: its body is a document, read as bytes rather than decoded by
+    Litestar, so the schema would otherwise not show it has one."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.request_body = RequestBody(
+            required=True,
+            description="A roadmap document, as `waymark roadmaps export` writes it.",
+            content={
+                "application/toml": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
+            },
+        )
+
+
+def roadmap_routes(
+    catalog: RoadmapCatalog, identity: RequestIdentity, *, throttle: Throttle
+) -> Router:
+    # Parsing is CPU work (TOML is pure Python): it runs in a worker thread so the event loop
+    # keeps answering, one document at a time per process so that it never takes more than
+    # one thread from the pool that password hashing shares.
+    parser = asyncio.Semaphore(1)
+
+    async def parse_document(data: bytes, fmt: document.DocumentFormat) -> RoadmapSpec:
+        try:
+            async with asyncio.timeout(PARSE_WAIT_SECONDS):
+                await parser.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "other documents are being checked; try again shortly",
+                retry_after=max(1, math.ceil(PARSE_WAIT_SECONDS)),
+            ) from None
+        parsing = asyncio.ensure_future(asyncio.to_thread(document.parse, data, fmt))
+        # Released when the thread is done, not when the request is: a client that hangs up
+        # cannot make room for a second parse while its own still runs.
+        parsing.add_done_callback(_release)
+        return await asyncio.shield(parsing)
+
+    def _release(parsing: asyncio.Future[RoadmapSpec]) -> None:
+        parser.release()
+        if not parsing.cancelled():
+            parsing.exception()  # retrieved, so one nobody waits for any more is not logged
+
+    @get(
+        "/",
+        summary="List roadmaps",
+        operation_id="listRoadmaps",
+        responses=documented_problems(ValidationFailed),
+    )
     async def list_roadmaps(
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        limit: PageLimit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[RoadmapSummary]:
         return await catalog.list_roadmaps(limit=limit, cursor=cursor)
 
@@ -51,7 +119,10 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
         summary="Get a roadmap with its sections and topics, in order",
         operation_id="getRoadmap",
         response_description="The roadmap. Send `If-None-Match` with the `ETag` to get a 304.",
-        responses={304: ResponseSpec(data_container=None, description="Not modified.")},
+        responses={
+            304: ResponseSpec(data_container=None, description="Not modified."),
+            **documented_problems(NotFound),
+        },
     )
     async def get_roadmap(
         request: Request[Any, Any, Any], slug: SlugPath
@@ -68,6 +139,7 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
         "/{slug:str}/topics/{topic_id:str}",
         summary="Get one topic with its section",
         operation_id="getTopic",
+        responses=documented_problems(NotFound),
     )
     async def get_topic(slug: SlugPath, topic_id: TopicIdPath) -> TopicDetail:
         return await catalog.topic(slug, topic_id)
@@ -77,20 +149,26 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
         summary="Check a roadmap document without importing it",
         description=(
             "Send the document as `application/toml` (the format `waymark roadmaps export` "
-            "writes) or `application/json`. A 200 means `waymark roadmaps import` will accept "
-            "it; a 422 lists every failing field with its path."
+            "writes) or `application/json`, at most "
+            f"{document.MAX_DOCUMENT_BYTES // 1024} KiB. A 200 means `waymark roadmaps import` "
+            "will accept it; a 422 lists every failing field with its path. At most "
+            f"{VALIDATE_IP.limit} documents a minute per client address."
         ),
         operation_id="validateRoadmap",
         status_code=200,
+        request_max_body_size=document.MAX_DOCUMENT_BYTES,
+        responses=documented_problems(*BAD_BODY, RateLimited, ServiceUnavailable),
+        operation_class=DocumentUpload,
     )
-    async def validate_roadmap(request: Request[Any, Any, Any]) -> ValidationReport:
+    async def validate_roadmap(request: Request[Any, Any, Any], client: Client) -> ValidationReport:
+        await throttle.check((VALIDATE_IP, client.ip))
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         fmt = _DOCUMENT_MEDIA_TYPES.get(media_type)
         if fmt is None:
             raise UnsupportedMediaType(
                 f"send the document as one of: {', '.join(sorted(_DOCUMENT_MEDIA_TYPES))}"
             )
-        spec = document.parse(await request.body(), fmt)  # type: ignore[arg-type]
+        spec = await parse_document(await request.body(), fmt)
         return ValidationReport(
             slug=spec.slug,
             sections=len(spec.sections),
@@ -101,6 +179,7 @@ def roadmap_routes(catalog: RoadmapCatalog) -> Router:
     return Router(
         path="/api/v1/roadmaps",
         route_handlers=[list_roadmaps, get_roadmap, get_topic, validate_roadmap],
+        dependencies=identity.dependencies(),
         tags=["roadmaps"],
     )
 
@@ -134,7 +213,8 @@ class RoadmapFastPath:
         self.catalog = catalog
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] in ("GET", "HEAD"):
+        # HEAD arrives here as GET (transport/http/methods.py strips the body afterwards).
+        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
             path = scope["path"]
             if path.startswith(ROADMAP_PREFIX) and "/" not in path[len(ROADMAP_PREFIX) :]:
                 rendered = self.catalog.fresh(path[len(ROADMAP_PREFIX) :])
@@ -161,6 +241,5 @@ class RoadmapFastPath:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(rendered.body)).encode()),
         ]
-        body = b"" if scope["method"] == "HEAD" else rendered.body
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send({"type": "http.response.body", "body": rendered.body, "more_body": False})

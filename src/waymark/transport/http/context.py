@@ -71,6 +71,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # Read now: the layers below may rewrite it (HEAD is run as GET).
+        method = scope["method"]
         request_id = _incoming_request_id(scope) or self._new_request_id()
         token = set_request_id(request_id)
         csp = DOCS_CSP if scope["path"].startswith(self.docs_prefix) else API_CSP
@@ -92,13 +94,14 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_context)
         finally:
             elapsed = time.perf_counter() - started
-            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             route = scope.get("path_template") or UNMATCHED_ROUTE
-            self.metrics.observe(method, route, status, elapsed)
+            self.metrics.observe(
+                method if method in _KNOWN_METHODS else "OTHER", route, status, elapsed
+            )
             if self.access_log_enabled:
                 access_log.info(
                     "request",
-                    method=scope["method"],
+                    method=method,
                     path=scope["path"],
                     route=route,
                     status=status,

@@ -128,15 +128,6 @@ def _validation_problem(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[bytes]:
     details = exc.extra if isinstance(exc.extra, list) else []
-    if not details and "JSON" in (exc.detail or ""):
-        # Litestar raises a bare 400 ValidationException when the body is not JSON at all.
-        return problem_response(
-            request,
-            status=errors.MalformedBody.status,
-            code=errors.MalformedBody.code,
-            title=errors.MalformedBody.title,
-            detail=exc.detail,
-        )
     field_errors = [
         FieldError(
             field=".".join(_label(part) for part in (item.get("source"), item.get("key")) if part),
