@@ -147,7 +147,7 @@ class Driver(Protocol):
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from the issue, checked on the medians of one case."""
+    """A target ratio (bench/README.md), checked on the medians of one case."""
 
     min_ratio: float | None = None
     max_p99_ms: float | None = None

@@ -555,7 +555,7 @@ async def test_no_pooled_connection_waits_on_argon2(client: Client, mail_dir: Pa
 async def test_a_password_change_gives_the_browser_session_a_new_id(
     client: Client, mail_dir: Path
 ) -> None:
-    """Re-authentication regenerates the session id and CSRF token (SECURITY.md): the old
+    """Re-authentication regenerates the session id and CSRF token (docs/security.md): the old
     ones, which an attacker may have planted or seen, stop working at once."""
     email = "quin@example.org"
     await register_verified(client, mail_dir, email)

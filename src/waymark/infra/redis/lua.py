@@ -34,6 +34,37 @@ end
 """
 
 
+def list_live(*, id_field: str, revocable: bool) -> str:
+    """The script that lists a user's live records from their index (sessions, families).
+
+    KEYS: the user's index (a sorted set of record ids). ARGV: now, the record key prefix.
+    Returns each live record's fields (HGETALL); drops from the index the ids of records
+    that are gone (or revoked), and deletes records past their expiry.
+    """
+    dead = f"not r.{id_field}" + (" or r.revoked == '1'" if revocable else "")
+    return (
+        PRELUDE
+        + f"""
+local now = tonumber(ARGV[1])
+local live = {{}}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = ARGV[2] .. id
+  local flat = redis.call('HGETALL', key)
+  local r = as_map(flat)
+  if {dead} then
+    redis.call('ZREM', KEYS[1], id)
+  elseif now > tonumber(r.expires_at) then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], id)
+  else
+    live[#live + 1] = flat
+  end
+end
+return live
+"""
+    )
+
+
 def pairs_to_dict(flat: list[str]) -> dict[str, str]:
     """A flat `[field, value, ...]` reply (HGETALL in a script) as a dict."""
     return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from waymark.infra.ephemeral import expires_at
 from waymark.infra.redis.client import DEFAULT_PREFIX
-from waymark.infra.redis.lua import PRELUDE, life_ms, pairs_to_dict
+from waymark.infra.redis.lua import PRELUDE, life_ms, list_live, pairs_to_dict
 from waymark.kernel.ports import (
     Invalid,
     RefreshFamily,
@@ -107,27 +107,7 @@ return 1
 """
 
 # KEYS: user index. ARGV: now, family key prefix. Returns the live families' fields.
-LIST = (
-    PRELUDE
-    + """
-local now = tonumber(ARGV[1])
-local live = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = ARGV[2] .. id
-  local flat = redis.call('HGETALL', key)
-  local f = as_map(flat)
-  if not f.id or f.revoked == '1' then
-    redis.call('ZREM', KEYS[1], id)
-  elseif now > tonumber(f.expires_at) then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], id)
-  else
-    live[#live + 1] = flat
-  end
-end
-return live
-"""
-)
+LIST = list_live(id_field="id", revocable=True)
 
 # KEYS: user index. ARGV: family key prefix, family id to keep ('' for none).
 # Returns how many families were revoked.

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from waymark.infra.ephemeral import expires_at
 from waymark.infra.redis.client import DEFAULT_PREFIX
-from waymark.infra.redis.lua import PRELUDE, life_ms, pairs_to_dict
+from waymark.infra.redis.lua import PRELUDE, life_ms, list_live, pairs_to_dict
 from waymark.kernel.ports import AuthLevel, SessionRecord
 
 # KEYS: session, user index. ARGV: session TTL ms, index TTL ms, created_at, id hash,
@@ -100,27 +100,7 @@ return 1
 """
 
 # KEYS: user index. ARGV: now, session key prefix. Returns the live sessions' fields.
-LIST = (
-    PRELUDE
-    + """
-local now = tonumber(ARGV[1])
-local live = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = ARGV[2] .. id
-  local flat = redis.call('HGETALL', key)
-  local s = as_map(flat)
-  if not s.id_hash then
-    redis.call('ZREM', KEYS[1], id)
-  elseif now > tonumber(s.expires_at) then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], id)
-  else
-    live[#live + 1] = flat
-  end
-end
-return live
-"""
-)
+LIST = list_live(id_field="id_hash", revocable=False)
 
 # KEYS: user index. ARGV: session key prefix, id hash to keep ('' for none). Returns how many.
 DELETE_FOR_USER = """
