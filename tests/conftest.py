@@ -12,15 +12,20 @@ from litestar.testing import AsyncTestClient
 
 from tests import databases
 from tests.auth_helpers import bearer, login_tokens, register_verified
+from tests.config import app_settings, isolate_from_the_shell
 from waymark.app import create_app
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
 from waymark.kernel.ports import RateLimitDecision
-from waymark.settings import LogSettings, Settings
+from waymark.settings import Settings
 
 BACKEND_ROADMAP = document.builtin_path("backend")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    isolate_from_the_shell()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -86,12 +91,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        environment="test",
-        log=LogSettings(level="warning", access=False),
-    )
+    return app_settings(database_url=database_url, var_dir=tmp_path / "var")
 
 
 @pytest.fixture

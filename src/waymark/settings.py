@@ -7,8 +7,9 @@ Nested groups use a double underscore: `WAYMARK_LOG__LEVEL=debug`.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -21,6 +22,8 @@ _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
 }
+OWASP_ARGON2_MEMORY_KIB = 19_456
+OWASP_ARGON2_TIME_COST = 2
 WELL_KNOWN_PASSWORDS = frozenset(
     {"admin", "changeme", "change-me", "guest", "password", "postgres", "root", "secret", "waymark"}
 )
@@ -144,20 +147,35 @@ class AuthSettings(BaseModel):
     password_hash_concurrency: int = Field(
         default=2, ge=1, description="argon2 hashes running at once per process (~cores)."
     )
-    argon2_memory_kib: int = Field(default=19_456, ge=19_456, description="OWASP minimum.")
-    argon2_time_cost: int = Field(default=2, ge=2, description="OWASP minimum.")
+    argon2_memory_kib: int = Field(
+        default=OWASP_ARGON2_MEMORY_KIB,
+        ge=8,
+        description="OWASP minimum, and the least any environment but `test` accepts.",
+    )
+    argon2_time_cost: int = Field(
+        default=OWASP_ARGON2_TIME_COST,
+        ge=1,
+        description="OWASP minimum, and the least any environment but `test` accepts.",
+    )
     argon2_parallelism: int = Field(default=1, ge=1)
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=1024, ge=64, le=1024)
 
 
 class Settings(BaseSettings):
+    """Read from `WAYMARK_*` variables and a dotenv file: `.env` in the working directory, or
+    the file `WAYMARK_ENV_FILE` names (empty: none). Values given here win over both."""
+
     model_config = SettingsConfigDict(
         env_prefix="WAYMARK_",
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
     )
+
+    def __init__(self, **values: Any) -> None:
+        values.setdefault("_env_file", os.environ.get("WAYMARK_ENV_FILE", ".env") or None)
+        super().__init__(**values)
 
     environment: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
@@ -187,6 +205,19 @@ class Settings(BaseSettings):
         if url:
             resolve_database_url(url, Path("var"))  # raises, naming the supported schemes
         return url or None
+
+    @model_validator(mode="after")
+    def _owasp_argon2_outside_tests(self) -> Self:
+        # Cheap hashing keeps the test suite fast; nothing else may ask for it.
+        if self.environment != "test" and (
+            self.auth.argon2_memory_kib < OWASP_ARGON2_MEMORY_KIB
+            or self.auth.argon2_time_cost < OWASP_ARGON2_TIME_COST
+        ):
+            raise ValueError(
+                f"argon2 below the OWASP minimum (m={OWASP_ARGON2_MEMORY_KIB} KiB, "
+                f"t={OWASP_ARGON2_TIME_COST}) is for WAYMARK_ENVIRONMENT=test only"
+            )
+        return self
 
     @model_validator(mode="after")
     def _public_url_from_host_and_port(self) -> Self:

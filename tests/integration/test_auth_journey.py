@@ -25,6 +25,7 @@ from tests.auth_helpers import (
     token_in,
     wait_for_mail,
 )
+from tests.config import app_settings
 from waymark.app import create_app
 from waymark.container import Container
 from waymark.features.accounts.messages import queue_account_mail
@@ -408,7 +409,7 @@ async def test_no_request_holds_two_pooled_connections(database_url: str, tmp_pa
     """A request that holds a pooled connection while it waits for another deadlocks the pool
     under load (the FastAPI template's stall). With a pool of one connection any such nesting
     fails even for a single request, so the whole journey must pass on one connection."""
-    settings = Settings(
+    settings = app_settings(
         database_url=database_url,
         var_dir=tmp_path / "var",
         log=LogSettings(level="error", access=False),
@@ -594,7 +595,7 @@ async def test_a_password_change_gives_the_browser_session_a_new_id(
 
 
 async def test_failed_logins_reach_the_owners_audit_log_after_the_request(
-    client: Client, mail_dir: Path
+    client: Client, mail_dir: Path, db: Database
 ) -> None:
     email = "sal@example.org"
     await register_verified(client, mail_dir, email)
@@ -604,11 +605,8 @@ async def test_failed_logins_reach_the_owners_audit_log_after_the_request(
         )
         assert failed.status_code == 401
     tokens = await login_tokens(client, email)
-    for _ in range(100):  # the outbox relay writes the row just after the request
-        events = (await client.get("/api/v1/me/audit", headers=bearer(tokens))).json()
-        if any(e["kind"] == "login.failed" for e in events):
-            break
-        await asyncio.sleep(0.05)
+    await settle_outbox(client, db)  # the relay writes the row after the request
+    events = (await client.get("/api/v1/me/audit", headers=bearer(tokens))).json()
     failures = [e for e in events if e["kind"] == "login.failed"]
     assert len(failures) == 1
     assert failures[0]["ip"]

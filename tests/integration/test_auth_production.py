@@ -14,11 +14,12 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from tests.auth_helpers import PASSWORD, VERIFY, bearer, login_tokens
+from tests.config import app_settings
 from tests.contract.redis_server import delete_keys, redis_url  # noqa: F401  (fixture)
 from tests.integration.test_mail_smtp import Inbox, free_port, start_server
 from waymark.app import create_app
 from waymark.infra.redis import create_redis
-from waymark.settings import LogSettings, MailSettings, RedisSettings, Settings
+from waymark.settings import LogSettings, MailSettings, RedisSettings
 
 pytestmark = pytest.mark.backend("postgresql")
 Client = AsyncTestClient[Litestar]
@@ -51,7 +52,7 @@ async def client(
     smtp: tuple[Inbox, int],
     tmp_path: Path,
 ) -> AsyncIterator[Client]:
-    settings = Settings(
+    settings = app_settings(
         database_url=database_url,
         redis_url=redis_url,
         redis=RedisSettings(key_prefix=redis_prefix[1]),

@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event
 
+from tests.config import app_settings
 from waymark.app import create_app
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
@@ -31,7 +32,7 @@ async def test_readyz_when_the_database_answers(client: Client) -> None:
 
 
 async def test_readyz_names_the_failing_dependency(tmp_path: Path) -> None:
-    settings = Settings(
+    settings = app_settings(
         database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none",
         var_dir=tmp_path,
         log=LogSettings(level="error", access=False),
@@ -49,7 +50,7 @@ async def test_readyz_names_the_failing_dependency(tmp_path: Path) -> None:
 
 def _settings_for(url: str, tmp_path: Path, *, verbose: bool = False) -> Settings:
     log = LogSettings(level="info" if verbose else "error", access=False)
-    return Settings(database_url=url, var_dir=tmp_path / "var", log=log)
+    return app_settings(database_url=url, var_dir=tmp_path / "var", log=log)
 
 
 async def test_readyz_refuses_a_schema_behind_the_migrations(

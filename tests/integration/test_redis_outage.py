@@ -20,10 +20,11 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from tests.auth_helpers import PASSWORD, bearer, login_tokens, register_verified
+from tests.config import app_settings
 from tests.contract.redis_server import delete_keys, redis_url  # noqa: F401  (fixture)
 from waymark.app import create_app
 from waymark.infra.redis import create_redis
-from waymark.settings import LogSettings, RedisSettings, Settings
+from waymark.settings import LogSettings, RedisSettings
 
 pytestmark = pytest.mark.backend("postgresql")
 
@@ -103,7 +104,7 @@ async def test_requests_that_need_redis_answer_503_while_it_is_gone(
     tmp_path: Path,
 ) -> None:
     database = urlsplit(redis_url).path or "/0"
-    settings = Settings(
+    settings = app_settings(
         database_url=database_url,
         redis_url=f"redis://127.0.0.1:{proxy.port}{database}",
         redis=RedisSettings(

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from waymark.infra.sql.urls import redact
-from waymark.settings import Settings, UnsafeSettings, require_safe, resolve_database_url
+from waymark.settings import (
+    AuthSettings,
+    Settings,
+    UnsafeSettings,
+    require_safe,
+    resolve_database_url,
+)
 
 
 def test_unset_database_url_means_embedded_sqlite_in_var() -> None:
@@ -149,3 +156,34 @@ def test_create_app_refuses_unsafe_production_settings(tmp_path: Path) -> None:
 
     with pytest.raises(UnsafeSettings):
         create_app(_production(tmp_path))
+
+
+def test_tests_read_nothing_from_the_shell() -> None:
+    """An exported WAYMARK_REDIS_URL or a developer's .env must not move a test's app onto
+    another store (tests/config.py, run by pytest_configure)."""
+    leaked = [
+        name
+        for name in os.environ
+        if name.startswith("WAYMARK_") and not name.startswith("WAYMARK_TEST_")
+    ]
+    assert leaked == ["WAYMARK_ENV_FILE"]
+    assert os.environ["WAYMARK_ENV_FILE"] == ""
+
+
+def test_the_dotenv_file_is_chosen_by_waymark_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dotenv = tmp_path / "waymark.env"
+    dotenv.write_text("WAYMARK_PORT=9999\n")
+    monkeypatch.setenv("WAYMARK_ENV_FILE", str(dotenv))
+    assert Settings().port == 9999
+    monkeypatch.setenv("WAYMARK_ENV_FILE", "")
+    assert Settings().port == 8000
+
+
+def test_argon2_below_the_owasp_minimum_is_for_tests_only() -> None:
+    cheap = AuthSettings(argon2_memory_kib=64, argon2_time_cost=1)
+    assert Settings(environment="test", auth=cheap).auth.argon2_memory_kib == 64
+    for environment in ("development", "production"):
+        with pytest.raises(ValueError, match="OWASP minimum"):
+            Settings(environment=environment, auth=cheap)  # type: ignore[arg-type]
