@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.handlers.base import BaseRouteHandler
 from litestar.routes import HTTPRoute
 
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
 from waymark.features.ops.http import ops_routes
-from waymark.features.roadmaps.http import RoadmapFastPath, roadmap_routes
+from waymark.features.roadmaps.http import GET_ROADMAP, RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
@@ -86,13 +87,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # GET before the roadmap fast path, so both answer HEAD alike.
     app.asgi_handler = RequestContextMiddleware(
         HttpMethodSemantics(
-            RoadmapFastPath(app.asgi_handler, container.roadmaps),
+            RoadmapFastPath(app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)),
             methods_of=lambda template: _route_methods(app, template),
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
     )
     return app
+
+
+def _handler(app: Litestar, name: str) -> BaseRouteHandler:
+    index = app.get_handler_index_by_name(name)
+    if index is None:
+        raise LookupError(f"no route handler named {name!r}")
+    return index["handler"]
 
 
 def _route_methods(app: Litestar, template: str) -> frozenset[str] | None:

@@ -39,7 +39,9 @@ class Container:
         self.clock = Clock()
         self.db = Database(settings.resolved_database_url, settings.db)
         self.metrics = HttpMetrics()
-        self.roadmaps = RoadmapCatalog(self.db, cache_seconds=settings.http.roadmap_cache_seconds)
+        self.roadmaps = RoadmapCatalog(
+            self.db, cache_seconds=settings.http.roadmap_cache_seconds, clock=self.clock.time
+        )
 
         # Jobs and mail: the outbox is written in the edge's transaction; the relay delivers.
         self.outbox = Outbox()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
+from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import BACKEND_ROADMAP
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps import http as roadmaps_http
+from waymark.features.roadmaps.http import RoadmapFastPath
 from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import RoadmapSpec
 from waymark.features.roadmaps.service import import_roadmap
@@ -179,24 +181,68 @@ def _as_json(toml_bytes: bytes) -> bytes:
     return msgspec.json.encode(document.parse(toml_bytes, "toml"))
 
 
+def _comparable(response: Any) -> tuple[int, bytes, dict[str, str]]:
+    headers = {k: v for k, v in response.headers.items() if k not in {"x-request-id", "date"}}
+    return response.status_code, response.content, headers
+
+
+async def _answers(
+    client: Client, etag: str, before_each: Callable[[], None] = lambda: None
+) -> list[tuple[int, bytes, dict[str, str]]]:
+    """What every kind of request for one roadmap gets, in a fixed order; `before_each`
+    puts the cache in the state to test before each request."""
+    url = "/api/v1/roadmaps/backend"
+    requests: list[tuple[str, dict[str, str]]] = [
+        ("GET", {}),
+        ("HEAD", {}),
+        ("GET", {"if-none-match": etag}),
+        ("HEAD", {"if-none-match": etag}),
+        ("GET", {"if-none-match": '"other"'}),
+    ]
+    answers = []
+    for method, headers in requests:
+        before_each()
+        answers.append(_comparable(await client.request(method, url, headers=headers)))
+    return answers
+
+
 async def test_fast_path_answers_exactly_like_the_route(app: Litestar, client: Client) -> None:
+    """On a cold cache the route answers (and fills it); on a warm one the fast path does;
+    on a stale one the route answers from the old bytes while one refresh runs. Every kind
+    of request gets the same answer in each state."""
     catalog = app.state.container.roadmaps
+    clock = app.state.container.clock
     assert catalog.fresh("backend") is None
-    routed = await client.get("/api/v1/roadmaps/backend")  # a miss: Litestar fills the cache
-    assert catalog.fresh("backend") is not None
-    fast = await client.get("/api/v1/roadmaps/backend")  # a hit: answered before routing
+    etag = (await client.get("/api/v1/roadmaps/backend")).headers["etag"]  # warms it
+    warm = await _answers(client, etag)
+    cold = await _answers(client, etag, lambda: catalog.invalidate("backend"))
 
-    def comparable(response: Any) -> dict[str, str]:
-        return {k: v for k, v in response.headers.items() if k not in {"x-request-id", "date"}}
+    def go_stale() -> None:
+        clock.offset += 3600
+        assert catalog.fresh("backend") is None
 
-    assert fast.content == routed.content
-    assert comparable(fast) == comparable(routed)
-    head = await client.head("/api/v1/roadmaps/backend")
-    assert head.status_code == 200
-    assert head.content == b""
-    assert head.headers["content-length"] == str(len(routed.content))
+    stale = await _answers(client, etag, go_stale)
+    assert cold == warm == stale
+    assert [status for status, _, _ in warm] == [200, 200, 304, 304, 200]
+    assert warm[1][1] == b""
+    assert warm[1][2]["content-length"] == str(len(warm[0][1]))
     metrics = (await client.get("/metrics")).text
-    assert 'route="/api/v1/roadmaps/{slug}",status="200"} 2.0' in metrics
+    assert 'route="/api/v1/roadmaps/{slug}",status="200"}' in metrics
+
+
+def test_the_fast_path_refuses_to_stand_before_a_guarded_route(app: Litestar) -> None:
+    """A guard on the roadmap route (private or team roadmaps) would be skipped for cached
+    slugs: the fast path refuses to be built in front of one."""
+
+    def members_only(_connection: Any, _handler: Any) -> None:
+        return None
+
+    @get("/api/v1/roadmaps/{slug:str}", guards=[members_only])
+    async def guarded(slug: str) -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="has guards"):
+        RoadmapFastPath(app.asgi_handler, app.state.container.roadmaps, guarded)
 
 
 TOML = {"content-type": "application/toml"}

@@ -32,12 +32,14 @@ from waymark.kernel.errors import (
 )
 from waymark.kernel.pagination import DEFAULT_LIMIT, Page
 from waymark.kernel.throttle import Throttle
+from waymark.transport.http.context import name_route
 from waymark.transport.http.identity import Client, RequestIdentity
 from waymark.transport.http.openapi import ProblemOperation
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 if TYPE_CHECKING:
+    from litestar.handlers.base import BaseRouteHandler
     from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 CACHE_CONTROL = "public, max-age=60"
@@ -116,6 +118,7 @@ def roadmap_routes(
 
     @get(
         "/{slug:str}",
+        name=GET_ROADMAP,
         summary="Get a roadmap with its sections and topics, in order",
         operation_id="getRoadmap",
         response_description="The roadmap. Send `If-None-Match` with the `ETag` to get a 304.",
@@ -128,12 +131,9 @@ def roadmap_routes(
         request: Request[Any, Any, Any], slug: SlugPath
     ) -> Response[RoadmapDetail]:
         rendered = await catalog.rendered(slug)
-        headers = {"etag": rendered.etag, "cache-control": CACHE_CONTROL}
+        status, headers, body = roadmap_answer(rendered, request.headers.get("if-none-match"))
         # The bytes were serialized once from a RoadmapDetail; the annotation documents it.
-        body: Any = rendered.body
-        if not_modified(request.headers.get("if-none-match"), rendered.etag):
-            return Response(content=b"", status_code=304, headers=headers)  # type: ignore[arg-type]
-        return Response(content=body, media_type="application/json", headers=headers)
+        return Response(content=body, status_code=status, headers=headers)  # type: ignore[arg-type]
 
     @get(
         "/{slug:str}/topics/{topic_id:str}",
@@ -184,6 +184,17 @@ def roadmap_routes(
     )
 
 
+def roadmap_answer(
+    rendered: RenderedRoadmap, if_none_match: str | None
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of `GET /roadmaps/{slug}`: the one place both the route and
+    the fast path take them from."""
+    headers = {"etag": rendered.etag, "cache-control": CACHE_CONTROL}
+    if not_modified(if_none_match, rendered.etag):
+        return 304, headers, b""
+    return 200, {**headers, "content-type": "application/json"}, rendered.body
+
+
 def not_modified(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 weak comparison of `If-None-Match` against our strong ETag."""
     if not if_none_match:
@@ -195,6 +206,8 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     )
 
 
+GET_ROADMAP = "get-roadmap"
+"""The name of the route the fast path stands in front of."""
 ROADMAP_PREFIX = "/api/v1/roadmaps/"
 ROADMAP_TEMPLATE = "/api/v1/roadmaps/{slug}"
 
@@ -205,10 +218,19 @@ class RoadmapFastPath:
     The roadmap is the hottest public read and its answer is already made; going through the
     framework for it cost more than half of the work per request (bench/README.md). Anything
     else (a miss, a stale entry, another route) goes on to Litestar, whose handler above stays
-    the source of truth and refills the cache. Both answer with the same bytes and headers.
+    the source of truth and refills the cache. Both answer from `roadmap_answer`, so they
+    answer alike (a test compares them on a cold, a warm and a stale cache).
+
+    It serves only what anyone may read: it refuses to be built in front of a route that has
+    guards (a future private or team roadmap would need them), which it would skip.
     """
 
-    def __init__(self, app: ASGIApp, catalog: RoadmapCatalog) -> None:
+    def __init__(self, app: ASGIApp, catalog: RoadmapCatalog, route: BaseRouteHandler) -> None:
+        if route.resolve_guards():
+            raise RuntimeError(
+                f"{ROADMAP_TEMPLATE} has guards: the fast path would skip them; "
+                "let it check them, or take it away"
+            )
         self.app = app
         self.catalog = catalog
 
@@ -219,7 +241,7 @@ class RoadmapFastPath:
             if path.startswith(ROADMAP_PREFIX) and "/" not in path[len(ROADMAP_PREFIX) :]:
                 rendered = self.catalog.fresh(path[len(ROADMAP_PREFIX) :])
                 if rendered is not None:
-                    scope["path_template"] = ROADMAP_TEMPLATE
+                    name_route(scope, ROADMAP_TEMPLATE)
                     await self._answer(scope, send, rendered)
                     return
         await self.app(scope, receive, send)
@@ -229,17 +251,9 @@ class RoadmapFastPath:
         if_none_match = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None
         )
-        headers = [
-            (b"etag", rendered.etag.encode()),
-            (b"cache-control", CACHE_CONTROL.encode()),
-        ]
-        if not_modified(if_none_match, rendered.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(rendered.body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": rendered.body, "more_body": False})
+        status, headers, body = roadmap_answer(rendered, if_none_match)
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        if status != 304:  # a 304 has no body, and says nothing of its length (as the route)
+            raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body, "more_body": False})

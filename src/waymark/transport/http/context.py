@@ -110,6 +110,12 @@ class RequestContextMiddleware:
             reset_request_id(token)
 
 
+def name_route(scope: Scope, template: str) -> None:
+    """Say which route answered, for a layer that answers before Litestar routes (which
+    names the route in the same scope key): metrics and the access log label by it."""
+    scope["path_template"] = template
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
