@@ -189,15 +189,6 @@ class RoadmapRepository:
         ).scalar_one_or_none()
         return document.encode() if document is not None else None
 
-    async def version_count(self, roadmap_id: int) -> int:
-        return int(
-            (
-                await self.conn.execute(
-                    select(func.count()).where(roadmap_versions.c.roadmap_id == roadmap_id)
-                )
-            ).scalar_one()
-        )
-
     # -- writes ------------------------------------------------------------------------------
 
     async def insert_roadmap(

@@ -1,0 +1,28 @@
+"""The `waymark` command: serve, migrate, and manage roadmaps, accounts, keys and the outbox."""
+
+from __future__ import annotations
+
+import typer
+
+from waymark.cli.db import db_app
+from waymark.cli.keys import keys_app
+from waymark.cli.outbox import outbox_app
+from waymark.cli.roadmaps import roadmaps_app
+from waymark.cli.serve import serve
+from waymark.cli.users import users_app
+
+app = typer.Typer(
+    help="Waymark: follow learning roadmaps step by step.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(roadmaps_app, name="roadmaps")
+app.add_typer(outbox_app, name="outbox")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,54 @@
+"""What every `waymark` command shares: the settings, the consoles, and how errors end a
+command (exit 2, one line, no traceback)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from waymark.infra.sql.database import Database
+from waymark.kernel.email_address import normalize_email
+from waymark.kernel.errors import WaymarkError
+from waymark.settings import Settings
+
+T = TypeVar("T")
+
+# soft_wrap: a message is one line however narrow the terminal or log (no breaks inside URLs).
+console = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+
+def load_settings() -> Settings:
+    return Settings()
+
+
+def fail(error: WaymarkError) -> typer.Exit:
+    console.print(f"[red]error[/red] ({error.code}): {error.detail or error.title}")
+    for field_error in getattr(error, "errors", None) or []:
+        console.print(f"  [bold]{field_error.field}[/bold]: {field_error.message}")
+    return typer.Exit(code=2)
+
+
+def email_argument(email: str) -> str:
+    """EMAIL in the canonical form the API would store, or exit 2 saying what is wrong."""
+    try:
+        return normalize_email(email)
+    except WaymarkError as error:
+        raise fail(error) from None
+
+
+def with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the configured database, disposed of afterwards."""
+
+    async def _run() -> T:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(_run())
