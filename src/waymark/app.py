@@ -14,7 +14,7 @@ from litestar.routes import HTTPRoute
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
-from waymark.features.ops.http import ops_routes
+from waymark.features.ops.http import OPS_PATHS, ops_routes
 from waymark.features.roadmaps.http import GET_ROADMAP, RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
@@ -29,6 +29,7 @@ from waymark.transport.http.openapi import (
 )
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
+from waymark.transport.http.shedding import LoadShedder
 
 KEY_RELOAD_SECONDS = 10.0
 
@@ -86,9 +87,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
     # GET before the roadmap fast path, so both answer HEAD alike.
     app.asgi_handler = RequestContextMiddleware(
-        HttpMethodSemantics(
-            RoadmapFastPath(app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)),
-            methods_of=lambda template: _route_methods(app, template),
+        LoadShedder(
+            HttpMethodSemantics(
+                RoadmapFastPath(app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)),
+                methods_of=lambda template: _route_methods(app, template),
+            ),
+            max_in_flight=settings.http.max_in_flight,
+            exempt=OPS_PATHS,
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,

@@ -51,6 +51,12 @@ class HttpSettings(BaseModel):
         "Granian's default (its backlog). Beyond the pool, requests wait at most the pool "
         "timeout and get a 503, so this need not follow the pool size.",
     )
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        description="Requests worked on at once per worker; one more gets 503 with "
+        "Retry-After at once (health, readiness and metrics are never refused).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="CIDRs of reverse proxies whose X-Forwarded-For is believed.",
@@ -68,6 +74,12 @@ class DatabaseSettings(BaseModel):
         ge=1,
         description="Connections per process, opened as needed and then kept: no overflow "
         "connections, which the pool would close and reopen under load.",
+    )
+    hot_pool_size: int = Field(
+        default=4,
+        ge=1,
+        description="PostgreSQL connections per process for the reads made on every request "
+        "(the caller's account): the driver's own, beside the pool above.",
     )
     pool_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a connection.")
     echo: bool = False

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 import pytest
 from redis.asyncio import Redis
 
 from waymark.infra.redis import RedisRefreshTokenStore
+from waymark.infra.redis.pipelined import PipelinedRedis
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.kernel.ports import Invalid, RefreshFamily, Reused, Rotated
@@ -263,6 +265,20 @@ class TestSqlRefreshTokenStore(RefreshTokenStoreContract):
 
 
 class TestRedisRefreshTokenStore(RefreshTokenStoreContract):
+    """With the lean pipelined reader for `is_live`, as production runs it."""
+
+    @pytest.fixture
+    async def tokens(
+        self, redis_client: Redis, redis_prefix: str, redis_url: str
+    ) -> AsyncIterator[RedisRefreshTokenStore]:
+        reads = PipelinedRedis(redis_url, timeout=2, connect_timeout=2)
+        yield RedisRefreshTokenStore(redis_client, prefix=redis_prefix, reads=reads)
+        await reads.aclose()
+
+
+class TestRedisRefreshTokenStoreWithRedisPyOnly(RefreshTokenStoreContract):
+    """Without it: the two read the same answers from the same Redis."""
+
     @pytest.fixture
     def tokens(self, redis_client: Redis, redis_prefix: str) -> RedisRefreshTokenStore:
         return RedisRefreshTokenStore(redis_client, prefix=redis_prefix)

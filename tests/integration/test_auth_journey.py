@@ -413,7 +413,7 @@ async def test_no_request_holds_two_pooled_connections(database_url: str, tmp_pa
         database_url=database_url,
         var_dir=tmp_path / "var",
         log=LogSettings(level="error", access=False),
-        db=DatabaseSettings(pool_size=1, pool_timeout=2),
+        db=DatabaseSettings(pool_size=1, hot_pool_size=1, pool_timeout=2),
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         await register_verified(client, settings.var_dir / "mail", "pool@example.org")

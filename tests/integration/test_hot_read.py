@@ -1,4 +1,5 @@
-"""`HotRead` answers exactly what SQLAlchemy would, and never runs outside its transaction."""
+"""`HotRead` answers exactly what SQLAlchemy would, reads only what is committed, and its
+pool hands out connections like the main one (first come, first served, a bounded wait)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy.types import TypeDecorator
 
 from waymark.features.accounts.tables import users
 from waymark.infra.sql.database import Database, HotRead
+from waymark.kernel.errors import ServiceUnavailable
+from waymark.settings import DatabaseSettings
 
 
 class Shouted(TypeDecorator[str]):
@@ -47,10 +50,10 @@ async def test_both_paths_return_the_same_values(db: Database) -> None:
         users.c.id == bindparam("user_id")
     )
     hot = HotRead(statement)
+    fast = await hot.fetch(db, {"user_id": USER_ID})
+    missing = await hot.fetch(db, {"user_id": uuid.uuid4()})
     async with db.read() as conn:
-        fast = await hot.one_or_none(conn, {"user_id": USER_ID})
         row = (await conn.execute(statement, {"user_id": USER_ID})).first()
-        missing = await hot.one_or_none(conn, {"user_id": uuid.uuid4()})
     assert row is not None
     assert fast is not None
     slow = dict(row._mapping)
@@ -64,13 +67,38 @@ async def test_both_paths_return_the_same_values(db: Database) -> None:
 
 
 @pytest.mark.backend("postgresql")
-async def test_inside_a_transaction_it_is_part_of_the_transaction(db: Database) -> None:
-    """As the first statement of `transaction()`, before SQLAlchemy has sent BEGIN, a raw
-    driver call would run in a transaction of its own; the id of the current transaction
-    shows which one the read ran in. (SQLite never takes the driver path.)"""
-    current_tx = HotRead(select(func.txid_current().label("tx")))
+async def test_it_reads_what_is_committed_and_never_a_callers_transaction(db: Database) -> None:
+    """It runs on a connection of its own, in autocommit: inside an open transaction it
+    does not see that transaction's writes, and it never joins it."""
+    count = HotRead(select(func.count().label("n")).select_from(users))
     async with db.transaction() as conn:
-        first = await current_tx.one_or_none(conn, {})
-        same = await conn.scalar(select(func.txid_current()))
-    assert first is not None
-    assert first["tx"] == same
+        await conn.execute(
+            insert(users).values(
+                id=USER_ID,
+                email="hot@example.org",
+                password_hash="x",
+                display_name="Hot",
+                tokens_valid_after=WHEN,
+                created_at=WHEN,
+                updated_at=WHEN,
+            )
+        )
+        inside = await count.fetch(db, {})
+    after = await count.fetch(db, {})
+    assert inside is not None
+    assert after is not None
+    assert (inside["n"], after["n"]) == (0, 1)
+
+
+@pytest.mark.backend("postgresql")
+async def test_its_pool_answers_503_after_a_bounded_wait(database_url: str) -> None:
+    db = Database(database_url, DatabaseSettings(hot_pool_size=1, pool_timeout=0.2))
+    one = HotRead(select(func.count().label("n")).select_from(users))
+    try:
+        async with db.driver_connection():  # hold the only hot connection
+            with pytest.raises(ServiceUnavailable) as caught:
+                await one.fetch(db, {})
+        assert caught.value.headers == {"retry-after": "1"}
+        assert await one.fetch(db, {}) == {"n": 0}
+    finally:
+        await db.dispose()

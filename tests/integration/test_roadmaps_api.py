@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -268,10 +269,17 @@ async def test_validate_caps_documents(client: Client) -> None:
     assert response.json()["code"] == "payload-too-large"
 
 
-def concurrent_client(app: Litestar) -> httpx.AsyncClient:
+@asynccontextmanager
+async def concurrent_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """Requests that run in this event loop, side by side. (The test client runs the app in
-    a thread of its own and answers one request at a time.)"""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    a thread of its own and answers one request at a time.) No lifespan runs, so the app's
+    connections are closed here."""
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+    finally:
+        await app.state.container.aclose()
 
 
 @pytest.mark.usefixtures("unthrottled")

@@ -16,6 +16,7 @@ from waymark.infra.redis import (
     RedisSessionStore,
     create_redis,
 )
+from waymark.infra.redis.pipelined import PipelinedRedis
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
@@ -59,13 +60,23 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
     """Redis adapters when `settings.redis_url` is set, else the SQL ones on `db`. No I/O."""
     if settings.redis_url:
         client = create_redis(settings.redis_url, settings.redis)
+        reads = PipelinedRedis(
+            settings.redis_url,
+            timeout=settings.redis.socket_timeout,
+            connect_timeout=settings.redis.connect_timeout,
+        )
         prefix = settings.redis.key_prefix
+
+        async def close() -> None:
+            await reads.aclose()
+            await client.aclose()
+
         return EphemeralStores(
             backend="redis",
             rate_limiter=RedisRateLimiter(client, prefix=prefix),
             sessions=RedisSessionStore(client, prefix=prefix),
-            refresh_tokens=RedisRefreshTokenStore(client, prefix=prefix),
-            _close=client.aclose,
+            refresh_tokens=RedisRefreshTokenStore(client, prefix=prefix, reads=reads),
+            _close=close,
             _ping=client.ping,
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from waymark.features.accounts.credentials import Credentials
 from waymark.features.accounts.messages import announce_signed_out_everywhere
-from waymark.features.accounts.repository import AccountRepository
+from waymark.features.accounts.repository import AccountRepository, hot_account
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.kernel.errors import NotFound
 from waymark.kernel.identity import Account, ClientInfo
@@ -22,10 +22,8 @@ class Profiles(AccountUseCases):
 
     async def active(self, account_id: uuid.UUID) -> Account | None:
         """The account if it exists and is not disabled: one hot read, on every
-        authenticated request. It opens its own short read: the caller must hold no other
-        pooled connection meanwhile (with a full pool that would wait on itself)."""
-        async with self.db.read() as conn:
-            account = await AccountRepository(conn).account(account_id)
+        authenticated request, on a connection of its own."""
+        account = await hot_account(self.db, account_id)
         return account if account is not None and not account.disabled else None
 
     async def get(self, account_id: uuid.UUID) -> Account:

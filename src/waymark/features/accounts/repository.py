@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.tables import audit_events, email_tokens, users
-from waymark.infra.sql.database import HotRead
+from waymark.infra.sql.database import Database, HotRead
 from waymark.kernel.errors import Conflict
 from waymark.kernel.identity import Account
 
@@ -99,9 +99,9 @@ class AccountRepository:
         return UserRow(**row._mapping) if row else None
 
     async def account(self, user_id: uuid.UUID) -> Account | None:
-        """The account's public view, in one hot read."""
-        row = await _ACCOUNT_BY_ID.one_or_none(self.conn, {"user_id": user_id})
-        return Account(**row) if row else None
+        """The account's public view."""
+        row = (await self.conn.execute(_ACCOUNT_BY_ID.statement, {"user_id": user_id})).first()
+        return Account(**row._mapping) if row else None
 
     async def claim_email(
         self,
@@ -298,3 +298,10 @@ class AccountRepository:
         if before is not None:
             query = query.where(audit_events.c.id < before)
         return [AuditRow(**r._mapping) for r in await self.conn.execute(query)]
+
+
+async def hot_account(db: Database, user_id: uuid.UUID) -> Account | None:
+    """`AccountRepository.account`, as a hot read on a connection of its own (the caller's
+    account, read on every authenticated request)."""
+    row = await _ACCOUNT_BY_ID.fetch(db, {"user_id": user_id})
+    return Account(**row) if row else None

@@ -24,6 +24,8 @@ Probe = Callable[[], Awaitable[None]]
 """Raises when its dependency does not answer, `NotReady` when it answers but cannot serve."""
 
 PROBE_TIMEOUT_SECONDS = 2.0
+OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+"""What load shedding never refuses: an overloaded server must still be seen as one."""
 
 
 def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:

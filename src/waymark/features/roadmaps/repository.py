@@ -25,7 +25,7 @@ from waymark.features.roadmaps.tables import (
     roadmap_versions,
     roadmaps,
 )
-from waymark.infra.sql.database import HotRead
+from waymark.infra.sql.database import Database, HotRead
 
 
 class RoadmapState(msgspec.Struct, frozen=True):
@@ -146,22 +146,6 @@ class RoadmapRepository:
             version=head.version,
             updated_at=head.updated_at,
             sections=sections,
-        )
-
-    async def get_topic(self, slug: str, topic_id: str) -> TopicDetail | None:
-        row = await _TOPIC_READ.one_or_none(self.conn, {"slug": slug, "topic_id": topic_id})
-        if row is None:
-            return None
-        return TopicDetail(
-            id=row["key"],
-            title=row["title"],
-            description=row["description"],
-            kind=row["kind"],
-            position=row["position"],
-            section=SectionRef(
-                id=row["section_key"], title=row["section_title"], position=row["section_position"]
-            ),
-            roadmap=RoadmapRef(slug=row["slug"], title=row["roadmap_title"]),
         )
 
     async def get_state(self, slug: str) -> RoadmapState | None:
@@ -356,3 +340,21 @@ _TOPIC_QUERY = (
 
 # The hottest per-topic read goes straight to the driver (see HotRead).
 _TOPIC_READ = HotRead(_TOPIC_QUERY)
+
+
+async def hot_topic(db: Database, slug: str, topic_id: str) -> TopicDetail | None:
+    """One topic with its section, as a hot read on a connection of its own."""
+    row = await _TOPIC_READ.fetch(db, {"slug": slug, "topic_id": topic_id})
+    if row is None:
+        return None
+    return TopicDetail(
+        id=row["key"],
+        title=row["title"],
+        description=row["description"],
+        kind=row["kind"],
+        position=row["position"],
+        section=SectionRef(
+            id=row["section_key"], title=row["section_title"], position=row["section_position"]
+        ),
+        roadmap=RoadmapRef(slug=row["slug"], title=row["roadmap_title"]),
+    )

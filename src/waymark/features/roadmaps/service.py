@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.roadmaps import document
-from waymark.features.roadmaps.repository import RoadmapRepository
+from waymark.features.roadmaps.repository import RoadmapRepository, hot_topic
 from waymark.features.roadmaps.schemas import (
     SLUG_PATTERN,
     TOPIC_ID_PATTERN,
@@ -242,8 +242,7 @@ class RoadmapCatalog:
     async def topic(self, slug: str, topic_id: str) -> TopicDetail:
         if not (_is_slug(slug) and _is_topic_id(topic_id)):
             raise NotFound(f"no topic {topic_id!r} in roadmap {slug!r}")
-        async with self._db.read() as conn:
-            topic = await RoadmapRepository(conn).get_topic(slug, topic_id)
+        topic = await hot_topic(self._db, slug, topic_id)
         if topic is None:
             raise NotFound(f"no topic {topic_id!r} in roadmap {slug!r}")
         return topic

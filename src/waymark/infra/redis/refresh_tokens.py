@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from waymark.infra.ephemeral import expires_at
 from waymark.infra.redis.client import DEFAULT_PREFIX
 from waymark.infra.redis.lua import PRELUDE, life_ms, list_live, pairs_to_dict
+from waymark.infra.redis.pipelined import PipelinedRedis
 from waymark.kernel.ports import (
     Invalid,
     RefreshFamily,
@@ -142,8 +143,13 @@ def _result(reply: list[Any]) -> RotationResult:
 
 
 class RedisRefreshTokenStore:
-    def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, client: Redis, *, prefix: str = DEFAULT_PREFIX, reads: PipelinedRedis | None = None
+    ) -> None:
+        """`reads`: the lean client for `is_live`, made on every request with an access
+        token (`waymark.infra.redis.pipelined`); without one, redis-py does it."""
         self._client = client
+        self._reads = reads
         self._prefix = prefix
         self._family = f"{prefix}rf:"
         self._index = f"{prefix}rf-user:"
@@ -208,9 +214,12 @@ class RedisRefreshTokenStore:
     async def is_live(self, family_id: str, *, user_id: str, now: float) -> bool:
         """Whether the family exists, is the user's, is not revoked and has not expired.
         One HMGET."""
-        owner, revoked, expires = await self._client.hmget(
-            self._family + family_id, ["user_id", "revoked", "expires_at"]
-        )
+        fields = ["user_id", "revoked", "expires_at"]
+        key = self._family + family_id
+        if self._reads is not None:
+            owner, revoked, expires = await self._reads.hmget(key, fields)
+        else:  # decode_responses: text, as the lean reader gives
+            owner, revoked, expires = await self._client.hmget(key, fields)  # type: ignore[assignment]
         return owner == user_id and revoked == "0" and expires is not None and now <= float(expires)
 
     async def list_for_user(self, user_id: str, *, now: float) -> list[RefreshFamily]:

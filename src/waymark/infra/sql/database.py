@@ -1,8 +1,10 @@
-"""The relational store: one async engine and the two ways features get a connection.
+"""The relational store: one async engine and the ways features get a connection.
 
 `transaction()` is for the edge of a request, job or command: it commits once when the block
 ends and rolls back if it raises. Services receive the connection and never commit.
-`read()` is for read-only work and never writes.
+`read()` is for read-only work and never writes. `HotRead.fetch` is for the few reads made
+on every request (the caller's account, a topic): on PostgreSQL it runs on a small pool of
+the driver's own connections, past SQLAlchemy's per-checkout work.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Select, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -38,6 +41,10 @@ class Database:
         # connection comes back takes it from one that has waited longer), so under load
         # some requests starved past the pool timeout while others went straight through.
         self._slots = asyncio.Semaphore(settings.pool_size)
+        self._driver_slots = asyncio.Semaphore(settings.hot_pool_size)
+        self._driver_pool: Any = None  # asyncpg.Pool, opened on first use (PostgreSQL only)
+        self._driver_pool_size = settings.hot_pool_size
+        self._driver_pool_opening = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -77,11 +84,7 @@ class Database:
         free: the wait is the permit's, bounded by `pool_timeout` (the pool's own timeout
         is only a backstop).
         """
-        try:
-            async with asyncio.timeout(self.pool_timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise _busy() from None
+        await self._wait_for(self._slots)
         try:
             try:
                 conn = await self.engine.connect()
@@ -94,6 +97,52 @@ class Database:
         finally:
             self._slots.release()
 
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """An `asyncpg.Connection` of the hot-read pool, in autocommit (PostgreSQL only): for
+        `HotRead.fetch`, which reads one row and gives it back. Its own permits, first come
+        first served, bounded by the pool timeout like `_connect`."""
+        if self.is_sqlite:
+            raise RuntimeError("driver connections are PostgreSQL's")
+        await self._wait_for(self._driver_slots)
+        try:
+            pool = self._driver_pool or await self._open_driver_pool()
+            try:
+                conn = await pool.acquire()
+            except (OSError, asyncpg.PostgresError) as exc:
+                raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
+            try:
+                yield conn
+            finally:
+                await pool.release(conn)
+        finally:
+            self._driver_slots.release()
+
+    async def _open_driver_pool(self) -> Any:
+        async with self._driver_pool_opening:
+            if self._driver_pool is None:
+                args = make_url(self.url).translate_connect_args(username="user")
+                self._driver_pool = await asyncpg.create_pool(
+                    **args,
+                    min_size=0,
+                    max_size=self._driver_pool_size,
+                    # A hot read changes no session state: nothing to reset on release.
+                    reset=_nothing_to_reset,
+                )
+            return self._driver_pool
+
+    async def _wait_for(self, slots: asyncio.Semaphore) -> None:
+        """Take a permit, first come first served, waiting at most the pool timeout (a 503
+        after). A free permit is taken at once, without arming a timer."""
+        if not slots.locked():
+            await slots.acquire()
+            return
+        try:
+            async with asyncio.timeout(self.pool_timeout):
+                await slots.acquire()
+        except TimeoutError:
+            raise _busy() from None
+
     async def ping(self) -> None:
         """Raise if the database does not answer `SELECT 1` within two seconds."""
         # Through _connect like every other checkout, so the FIFO permits account for every
@@ -102,6 +151,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
+            self._driver_pool = None
         await self.engine.dispose()
 
 
@@ -114,6 +166,10 @@ def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
         hook()
     elif hook not in hooks:
         hooks.append(hook)
+
+
+async def _nothing_to_reset(_conn: Any) -> None:
+    return None
 
 
 def _busy() -> ServiceUnavailable:
@@ -176,41 +232,33 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class HotRead:
-    """A one-row SELECT compiled once and, on PostgreSQL, run on the asyncpg connection itself.
+    """A one-row SELECT made on (nearly) every request, compiled once.
 
-    For the hottest reads only (a repository's choice, behind its own methods): it skips
-    SQLAlchemy's per-execution work (compiled-cache lookup, result-object construction) but
-    keeps its pool, so pool limits stay one mechanism. Safe by construction:
-
-    - The driver is used only on a connection in autocommit (`Database.read()`). Inside
-      `transaction()` SQLAlchemy has not sent BEGIN yet when the first statement runs, so a
-      raw call there would run outside the transaction it was handed; there the statement
-      goes through SQLAlchemy like any other.
-    - Parameters and values go through the columns' own bind and result processors (the
-      `UtcDateTime` decorator, UUIDs), so both paths return the same Python values.
+    On PostgreSQL `fetch` runs it on the database's hot-read pool of asyncpg connections, in
+    autocommit: none of SQLAlchemy's per-checkout and per-execution work, which cost more
+    than the query itself on the signed-in path (bench/README.md). Parameters and values go
+    through the columns' own bind and result processors (the `UtcDateTime` decorator,
+    UUIDs), so it returns exactly what SQLAlchemy would (a test compares them). It never
+    runs in a caller's transaction: it reads what is committed. On SQLite it is an ordinary
+    `read()`.
     """
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._plans: dict[str, _DriverPlan] = {}
 
-    async def one_or_none(
-        self, conn: AsyncConnection, params: Mapping[str, Any]
-    ) -> Mapping[str, Any] | None:
-        if conn.dialect.name != "postgresql" or not _in_autocommit(conn):
-            row = (await conn.execute(self.statement, dict(params))).first()
+    async def fetch(self, db: Database, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if db.is_sqlite:
+            async with db.read() as conn:
+                row = (await conn.execute(self.statement, dict(params))).first()
             return row._mapping if row is not None else None
-        plan = self._plans.get(conn.dialect.name)
+        dialect = db.engine.dialect
+        plan = self._plans.get(dialect.name)
         if plan is None:
-            plan = self._plans[conn.dialect.name] = _DriverPlan(self.statement, conn.dialect)
-        raw = await conn.get_raw_connection()
-        record = await raw.driver_connection.fetchrow(plan.sql, *plan.arguments(params))  # type: ignore[union-attr]
+            plan = self._plans[dialect.name] = _DriverPlan(self.statement, dialect)
+        async with db.driver_connection() as conn:
+            record = await conn.fetchrow(plan.sql, *plan.arguments(params))
         return None if record is None else plan.row(record)
-
-
-def _in_autocommit(conn: AsyncConnection) -> bool:
-    options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}
-    return options.get("isolation_level") == "AUTOCOMMIT"
 
 
 class _DriverPlan:
