@@ -52,7 +52,7 @@ class HttpSettings(BaseModel):
         "timeout and get a 503, so this need not follow the pool size.",
     )
     max_in_flight: int = Field(
-        default=256,
+        default=640,
         ge=1,
         description="Requests worked on at once per worker; one more gets 503 with "
         "Retry-After at once (health, readiness and metrics are never refused).",
@@ -76,7 +76,7 @@ class DatabaseSettings(BaseModel):
         "connections, which the pool would close and reopen under load.",
     )
     hot_pool_size: int = Field(
-        default=4,
+        default=10,
         ge=1,
         description="PostgreSQL connections per process for the reads made on every request "
         "(the caller's account): the driver's own, beside the pool above.",

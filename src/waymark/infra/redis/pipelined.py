@@ -49,10 +49,17 @@ def _unavailable(reason: str) -> ServiceUnavailable:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    """One connection: commands written in order, replies matched to them in order. A
+    watchdog, armed while replies are awaited, drops the connection when the oldest has
+    waited `timeout` (one timer per connection, not one per command)."""
+
+    def __init__(self, timeout: float) -> None:
         self._reader = hiredis.Reader(encoding="utf-8")
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._transport: asyncio.Transport | None = None
+        self._timeout = timeout
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._late = False
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -61,23 +68,42 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
-            future = self._waiting.popleft()  # the oldest command's reply
+            _, future = self._waiting.popleft()  # the oldest command's reply
             if not future.done():
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        reason = "no reply in time" if self._late else "connection lost"
         while self._waiting:
-            future = self._waiting.popleft()
+            _, future = self._waiting.popleft()
             if not future.done():
-                future.set_exception(_unavailable("connection lost"))
+                future.set_exception(_unavailable(reason))
 
     def send(self, request: bytes) -> asyncio.Future[Any]:
         assert self._transport is not None
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._waiting and self._watchdog is None:
+            self._watchdog = loop.call_later(self._timeout, self._check)
+        self._waiting.append((loop.time(), future))
         self._transport.write(request)
         return future
+
+    def _check(self) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        loop = asyncio.get_running_loop()
+        oldest = self._waiting[0][0]
+        if loop.time() - oldest >= self._timeout:
+            # A late reply would be taken for the next command's: the connection is done.
+            self._late = True
+            self.close()
+            return
+        self._watchdog = loop.call_later(oldest + self._timeout - loop.time(), self._check)
 
     def close(self) -> None:
         if self._transport is not None:
@@ -110,13 +136,7 @@ class PipelinedRedis:
         conn = self._slots[slot]
         if conn is None or conn.lost:
             conn = await self._open(slot)
-        future = conn.send(encode(*command))
-        try:
-            reply = await asyncio.wait_for(future, self._timeout)
-        except TimeoutError:
-            # A late reply would be taken for the next command's: the connection is done.
-            conn.close()
-            raise _unavailable("no reply in time") from None
+        reply = await conn.send(encode(*command))
         if isinstance(reply, hiredis.ReplyError):
             message = str(reply)
             if message.startswith(UNAVAILABLE_REPLIES):
@@ -142,11 +162,16 @@ class PipelinedRedis:
         options = self._options
         kind = options.get("connection_class")
         if kind is UnixDomainSocketConnection:
-            _, conn = await loop.create_unix_connection(_Connection, options["path"])
+            _, conn = await loop.create_unix_connection(
+                lambda: _Connection(self._timeout), options["path"]
+            )
         else:
             tls = ssl.create_default_context() if kind is SSLConnection else None
             _, conn = await loop.create_connection(
-                _Connection, options.get("host", "localhost"), options.get("port", 6379), ssl=tls
+                lambda: _Connection(self._timeout),
+                options.get("host", "localhost"),
+                options.get("port", 6379),
+                ssl=tls,
             )
         setup: list[tuple[str, ...]] = []
         if options.get("password"):
