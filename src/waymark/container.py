@@ -44,8 +44,8 @@ class Container:
         )
 
         # Jobs and mail: the outbox is written in the edge's transaction; the relay delivers.
-        self.outbox = Outbox()
         self.handlers = HandlerRegistry()
+        self.outbox = Outbox(self.handlers)
         self.mailer = build_mailer(settings)
         SendMailHandler(self.mailer, sender=settings.mail.sender).register(self.handlers)
         self.relay = OutboxRelay.from_settings(

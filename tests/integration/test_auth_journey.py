@@ -711,3 +711,19 @@ async def test_failed_re_authentications_are_audited(
     failed = [e for e in events if e["kind"] == "reauth.failed"]
     assert [e["detail"] for e in failed] == [{"action": action}]
     assert failed[0]["ip"]
+
+
+async def test_the_time_zone_is_part_of_the_profile(client: Client, mail_dir: Path) -> None:
+    await register_verified(client, mail_dir, "wim@example.org")
+    tokens = await login_tokens(client, "wim@example.org")
+    me = (await client.get("/api/v1/me", headers=bearer(tokens))).json()
+    assert me["time_zone"] == "UTC"
+    changed = await client.patch(
+        "/api/v1/me", json={"time_zone": "America/Argentina/Buenos_Aires"}, headers=bearer(tokens)
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["time_zone"] == "America/Argentina/Buenos_Aires"
+    for bad in ("Mars/Olympus_Mons", "../../etc/passwd", "", "Europe/"):
+        refused = await client.patch("/api/v1/me", json={"time_zone": bad}, headers=bearer(tokens))
+        assert refused.status_code == 422, bad
+        assert refused.json()["errors"][0]["field"] in ("time_zone", "body.time_zone"), bad

@@ -582,3 +582,21 @@ async def test_tally_counts_per_state_and_kind_and_retry_all_dead_requeues_them(
         assert await Outbox.retry_all_dead(conn, now=T0) == 1
         assert await Outbox.retry_all_dead(conn, now=T0) == 0
         assert await Outbox.counts(conn) == {PENDING: 4, DONE: 1, DEAD: 0}
+
+
+async def test_a_published_event_reaches_each_subscriber_on_its_own(db: Database) -> None:
+    """One message per subscriber: one that fails is retried alone, the other is done."""
+    handlers = HandlerRegistry()
+    good, bad = Recorder(), Recorder(failures=10)
+    handlers.subscribe("things.happened", "good", good)
+    handlers.subscribe("things.happened", "bad", bad)
+    outbox = Outbox(handlers)
+    async with db.transaction() as conn:
+        assert await outbox.publish(conn, "things.happened", {"n": 1}) == 2
+        assert await outbox.publish(conn, "nobody.listens", {"n": 2}) == 0
+    report = await OutboxRelay(db, handlers).run_once(now=T0)
+    assert (report.delivered, report.retried) == (1, 1)
+    assert [m.kind for m in good.seen] == ["things.happened>good"]
+    assert msgspec.json.decode(good.seen[0].payload) == {"n": 1}
+    report = await OutboxRelay(db, handlers).run_once(now=T0)
+    assert report.claimed == 0  # the failed one waits for its backoff; the good one is done

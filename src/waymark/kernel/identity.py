@@ -25,6 +25,8 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     email: str
     """Canonical (`normalize_email`)."""
     display_name: str
+    time_zone: str
+    """IANA name (`Europe/Paris`): the days of the account's streaks are this zone's."""
     email_verified: bool
     disabled: bool
     tokens_valid_after: datetime

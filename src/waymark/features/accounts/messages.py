@@ -13,9 +13,12 @@ from waymark.kernel.identity import ClientInfo
 
 ACCOUNT_MAIL = "accounts.mail"
 LOGIN_FAILED = "accounts.login-failed"
+# Domain events (`Outbox.publish`: one message per subscriber), each payload versioned.
 SIGNED_OUT_EVERYWHERE = "accounts.signed-out-everywhere"
-"""A domain event: the account refuses every session and token issued before now (a reset,
-a deletion, an operator disabling it). Consumers end what they keep for it."""
+"""The account refuses every session and token issued before now (a reset, a deletion, an
+operator disabling it). Consumers end what they keep for it."""
+ACCOUNT_DELETED = "accounts.deleted"
+"""The account and its rows are gone. Consumers delete what they keep for it elsewhere."""
 
 MailPurpose = Literal["sign-up", "verify-email", "reset-password", "account-exists"]
 """`sign-up`: a confirmation link or an owner's notice, whichever the account's state asks
@@ -37,6 +40,13 @@ class LoginFailure(msgspec.Struct, frozen=True, kw_only=True):
     user_agent: str = ""
 
 
+class AccountDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of `accounts.deleted` (version 1)."""
+
+    version: Literal[1] = 1
+    account_id: str
+
+
 class SignedOutEverywhere(msgspec.Struct, frozen=True, kw_only=True):
     """The payload of `accounts.signed-out-everywhere` (version 1)."""
 
@@ -52,11 +62,17 @@ async def announce_signed_out_everywhere(
     reason: Literal["password-reset", "deleted", "disabled"],
 ) -> None:
     """In the transaction that moved the account's not-before (or deleted it)."""
-    await outbox.enqueue(
+    await outbox.publish(
         conn,
         SIGNED_OUT_EVERYWHERE,
         SignedOutEverywhere(account_id=str(account_id), reason=reason),
     )
+
+
+async def announce_deleted(outbox: Outbox, conn: AsyncConnection, account_id: uuid.UUID) -> None:
+    """In the transaction that deleted the account: whatever other features keep for it
+    outside this database's cascades (documents, say) goes too."""
+    await outbox.publish(conn, ACCOUNT_DELETED, AccountDeleted(account_id=str(account_id)))
 
 
 async def queue_account_mail(

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from waymark.features.accounts.credentials import Credentials
-from waymark.features.accounts.messages import announce_signed_out_everywhere
+from waymark.features.accounts.messages import (
+    announce_deleted,
+    announce_signed_out_everywhere,
+)
 from waymark.features.accounts.repository import AccountRepository, hot_account
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.kernel.errors import NotFound
@@ -78,6 +81,7 @@ class Profiles(AccountUseCases):
         async with self.db.transaction() as conn:
             await AccountRepository(conn).delete_user(account_id)
             await announce_signed_out_everywhere(self.outbox, conn, account_id, "deleted")
+            await announce_deleted(self.outbox, conn, account_id)
 
     async def sign_out_everywhere(
         self, account_id: uuid.UUID, client: ClientInfo, *, ended: int

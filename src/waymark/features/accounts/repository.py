@@ -26,6 +26,7 @@ class UserRow(msgspec.Struct, kw_only=True):
     email: str
     password_hash: str
     display_name: str
+    time_zone: str
     email_verified_at: datetime | None
     disabled_at: datetime | None
     tokens_valid_after: datetime
@@ -40,6 +41,7 @@ class UserRow(msgspec.Struct, kw_only=True):
             id=self.id,
             email=self.email,
             display_name=self.display_name,
+            time_zone=self.time_zone,
             email_verified=self.email_verified_at is not None,
             disabled=self.disabled_at is not None,
             tokens_valid_after=self.tokens_valid_after,
@@ -73,6 +75,7 @@ _ACCOUNT_BY_ID = HotRead(
         users.c.id,
         users.c.email,
         users.c.display_name,
+        users.c.time_zone,
         users.c.email_verified_at.is_not(None).label("email_verified"),
         users.c.disabled_at.is_not(None).label("disabled"),
         users.c.tokens_valid_after,

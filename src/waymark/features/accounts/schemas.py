@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Literal, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from waymark.features.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from waymark.kernel.email_address import MAX_LENGTH as EMAIL_MAX_LENGTH
 from waymark.kernel.email_address import normalize_email
+from waymark.kernel.errors import FieldError, ValidationFailed
 from waymark.kernel.identity import Account
 
 Email = Annotated[
@@ -53,6 +55,27 @@ CurrentPassword = Annotated[
 ]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9_.-]+$")]
 DisplayName = Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+TimeZoneName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="An IANA time zone name, like `Europe/Paris`; the days of your streaks "
+        "are this zone's.",
+        examples=["Europe/Paris"],
+    ),
+]
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is a time zone of the IANA database (as shipped with `tzdata`)."""
+    if name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -111,6 +134,14 @@ class DeleteAccountRequest(Strict):
 
 class ProfilePatch(Strict):
     display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
+    time_zone: TimeZoneName | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.time_zone is not msgspec.UNSET and not is_time_zone(self.time_zone):
+            raise ValidationFailed(
+                [FieldError("time_zone", "not an IANA time zone, like `Europe/Paris` or `UTC`")]
+            )
 
 
 class Accepted(msgspec.Struct, kw_only=True):
@@ -124,6 +155,7 @@ class Me(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     email: str
     display_name: str
+    time_zone: str
     email_verified: bool
     created_at: datetime
 
@@ -134,6 +166,7 @@ class Me(msgspec.Struct, kw_only=True):
             id=account.id,
             email=account.email,
             display_name=account.display_name,
+            time_zone=account.time_zone,
             email_verified=account.email_verified,
             created_at=account.created_at,
         )

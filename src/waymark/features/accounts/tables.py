@@ -28,6 +28,13 @@ users = Table(
     Column("email", String(320), nullable=False, unique=True, comment="Normalised (lower case)."),
     Column("password_hash", String(255), nullable=False),
     Column("display_name", String(100), nullable=False, server_default=""),
+    Column(
+        "time_zone",
+        String(64),
+        nullable=False,
+        server_default="UTC",
+        comment="IANA name; the days of streaks are this zone's.",
+    ),
     Column("email_verified_at", UtcDateTime()),
     Column("disabled_at", UtcDateTime()),
     Column(

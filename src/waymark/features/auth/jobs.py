@@ -29,4 +29,4 @@ class SessionJobs:
         await self.sessions.end_all(uuid.UUID(event.account_id))
 
     def register(self, handlers: HandlerRegistry) -> None:
-        handlers.register(SIGNED_OUT_EVERYWHERE, self.signed_out_everywhere)
+        handlers.subscribe(SIGNED_OUT_EVERYWHERE, "auth.end-sessions", self.signed_out_everywhere)

@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.roadmaps.schemas import (
+    CurrentRoadmap,
     RoadmapDetail,
     RoadmapRef,
     RoadmapSummary,
@@ -75,7 +76,7 @@ class RoadmapRepository:
         rows = (await self.conn.execute(query)).all()
         return [RoadmapSummary(**row._mapping) for row in rows]
 
-    async def get_detail(self, slug: str) -> RoadmapDetail | None:
+    async def get_current(self, slug: str) -> CurrentRoadmap | None:
         head = (
             await self.conn.execute(
                 select(
@@ -139,7 +140,7 @@ class RoadmapRepository:
                     position=row.position,
                 )
             )
-        return RoadmapDetail(
+        detail = RoadmapDetail(
             slug=head.slug,
             title=head.title,
             description=head.description,
@@ -147,6 +148,7 @@ class RoadmapRepository:
             updated_at=head.updated_at,
             sections=sections,
         )
+        return CurrentRoadmap(id=head.id, detail=detail)
 
     async def get_state(self, slug: str) -> RoadmapState | None:
         row = (
@@ -161,6 +163,16 @@ class RoadmapRepository:
             if row
             else None
         )
+
+    async def version_document(self, slug: str, version: int) -> bytes | None:
+        document = (
+            await self.conn.execute(
+                select(roadmap_versions.c.document)
+                .join(roadmaps, roadmaps.c.id == roadmap_versions.c.roadmap_id)
+                .where(roadmaps.c.slug == slug, roadmap_versions.c.version == version)
+            )
+        ).scalar_one_or_none()
+        return document.encode() if document is not None else None
 
     async def latest_document(self, slug: str) -> bytes | None:
         """The canonical JSON of the roadmap's current version."""

@@ -91,6 +91,26 @@ class RoadmapDetail(msgspec.Struct, kw_only=True):
     sections: list[Section]
 
 
+class CurrentRoadmap(msgspec.Struct, frozen=True, kw_only=True):
+    """A roadmap's current content as other features read it (`RoadmapCatalog.current`):
+    its row id, and its sections and topics in order (retired ones left out)."""
+
+    id: int
+    detail: RoadmapDetail
+
+    @property
+    def slug(self) -> str:
+        return self.detail.slug
+
+    @property
+    def version(self) -> int:
+        return self.detail.version
+
+    def topic_ids(self) -> list[str]:
+        """Every current topic's id, in roadmap order."""
+        return [topic.id for section in self.detail.sections for topic in section.topics]
+
+
 class SectionRef(msgspec.Struct, kw_only=True):
     id: str
     title: str

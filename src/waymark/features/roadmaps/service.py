@@ -20,6 +20,7 @@ from waymark.features.roadmaps.repository import RoadmapRepository, hot_topic
 from waymark.features.roadmaps.schemas import (
     SLUG_PATTERN,
     TOPIC_ID_PATTERN,
+    CurrentRoadmap,
     ImportResult,
     RoadmapSpec,
     RoadmapSummary,
@@ -161,8 +162,10 @@ async def _write_topics(
 
 
 class RenderedRoadmap(msgspec.Struct, frozen=True):
-    """A roadmap serialized once, with its strong validator."""
+    """A roadmap read once: its current content for other features, and the same serialized
+    for the API, with its strong validator."""
 
+    current: CurrentRoadmap
     body: bytes
     etag: str
     expires_at: float
@@ -217,14 +220,26 @@ class RoadmapCatalog:
             return entry
         return await asyncio.shield(refresh)
 
+    async def current(self, slug: str) -> CurrentRoadmap:
+        """The roadmap's current content, as other features read it (progress, notes): from
+        the same per-process cache as `rendered`; raises `NotFound`."""
+        return (await self.rendered(slug)).current
+
+    async def version(self, slug: str, version: int) -> RoadmapSpec | None:
+        """The document of one published version (to tell what changed since)."""
+        async with self._db.read() as conn:
+            raw = await RoadmapRepository(conn).version_document(slug, version)
+        return None if raw is None else msgspec.json.decode(raw, type=RoadmapSpec)
+
     async def _render(self, slug: str) -> RenderedRoadmap:
         async with self._db.read() as conn:
-            detail = await RoadmapRepository(conn).get_detail(slug)
-        if detail is None:
+            found = await RoadmapRepository(conn).get_current(slug)
+        if found is None:
             self._rendered.pop(slug, None)
             raise NotFound(f"no roadmap {slug!r}")
-        body = msgspec.json.encode(detail)
+        body = msgspec.json.encode(found.detail)
         entry = RenderedRoadmap(
+            current=found,
             body=body,
             etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
             expires_at=self._clock() + self._cache_seconds,

@@ -30,6 +30,8 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_KIND_LENGTH = 64
 MAX_DEDUPE_KEY_LENGTH = 200
 MAX_CORRELATION_ID_LENGTH = 128
+SUBSCRIBER_SEPARATOR = ">"
+"""A subscriber's messages are of kind `event>subscriber`."""
 
 
 class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +80,7 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Registration] = {}
+        self._subscribers: dict[str, list[str]] = {}
 
     def register(self, kind: str, handler: Handler, *, redact_on_done: bool = False) -> None:
         """Route `kind` to `handler`. With `redact_on_done` the payload is erased once the
@@ -98,6 +101,26 @@ class HandlerRegistry:
         `TransactionalHandler`): its writes and the message's `done` commit together."""
         self._add(kind, Registration(handler, redact_on_done, transactional=True))
 
+    def subscribe(
+        self,
+        event: str,
+        subscriber: str,
+        handler: Handler | TransactionalHandler,
+        *,
+        transactional: bool = False,
+    ) -> None:
+        """Have `handler` receive every domain event `event` that `Outbox.publish` writes
+        from now on. Each subscriber gets a message of its own (kind `event>subscriber`),
+        with its own attempts, retries and dead letter: one failing consumer never holds up
+        or repeats another."""
+        kind = f"{event}{SUBSCRIBER_SEPARATOR}{subscriber}"
+        self._add(kind, Registration(handler, redact_on_done=False, transactional=transactional))
+        self._subscribers.setdefault(event, []).append(kind)
+
+    def subscribers(self, event: str) -> tuple[str, ...]:
+        """The message kinds one `event` is written as (one per subscriber)."""
+        return tuple(self._subscribers.get(event, ()))
+
     def get(self, kind: str) -> Registration | None:
         return self._handlers.get(kind)
 
@@ -107,10 +130,26 @@ class HandlerRegistry:
 
 
 class Outbox:
-    """Enqueues messages on the caller's connection and wakes in-process relays after commit."""
+    """Enqueues messages on the caller's connection and wakes in-process relays after commit.
 
-    def __init__(self) -> None:
+    `enqueue` writes one message for its one handler (a job). `publish` writes a domain
+    event, one message for each of its subscribers in `handlers`: a feature announces what
+    happened without knowing who listens."""
+
+    def __init__(self, handlers: HandlerRegistry | None = None) -> None:
         self._listeners: set[Callable[[], None]] = set()
+        self.handlers = handlers or HandlerRegistry()
+
+    async def publish(
+        self, conn: AsyncConnection, event: str, payload: msgspec.Struct | Mapping[str, Any]
+    ) -> int:
+        """Write domain event `event` in the caller's transaction, once per subscriber;
+        returns how many. (A subscriber added by a later release receives the events
+        published from then on.)"""
+        kinds = self.handlers.subscribers(event)
+        for kind in kinds:
+            await self.enqueue(conn, kind, payload)
+        return len(kinds)
 
     async def enqueue(
         self,
