@@ -15,6 +15,8 @@ from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
 from waymark.features.ops.service import DatabaseReadiness
+from waymark.features.progress.jobs import ProgressJobs
+from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
@@ -107,6 +109,12 @@ class Container:
             ),
             throttle=self.throttle,
         )
+
+        # Learning.
+        self.progress = ProgressService(
+            db=self.db, catalog=self.roadmaps, outbox=self.outbox, clock=self.clock
+        )
+        ProgressJobs(self.progress).register(self.handlers)
 
         # Operations: housekeeping, run periodically by each server process (see app.py's
         # lifespan), and the outbox's depth on /metrics.

@@ -7,6 +7,7 @@ import typer
 from waymark.cli.db import db_app
 from waymark.cli.keys import keys_app
 from waymark.cli.outbox import outbox_app
+from waymark.cli.progress import progress_app
 from waymark.cli.roadmaps import roadmaps_app
 from waymark.cli.serve import serve
 from waymark.cli.users import users_app
@@ -22,6 +23,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(roadmaps_app, name="roadmaps")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(progress_app, name="progress")
 
 
 def main() -> None:

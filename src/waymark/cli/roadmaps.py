@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from waymark.cli.common import console, fail, load_settings, out
+from waymark.container import Container
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.sql.database import Database
@@ -34,7 +35,8 @@ def roadmaps_import(
     total = sum(len(s.topics) for s in spec.sections)
 
     async def _run() -> None:
-        db = Database(load_settings().resolved_database_url)
+        # The container's outbox knows who subscribes to `roadmaps.published`.
+        container = Container(load_settings())
         try:
             with Progress(
                 TextColumn("[bold]{task.description}"),
@@ -44,16 +46,17 @@ def roadmaps_import(
                 console=console,
             ) as progress:
                 task = progress.add_task(f"Importing {spec.slug}", total=total)
-                async with db.transaction() as conn:
+                async with container.db.transaction() as conn:
                     result = await import_roadmap(
                         conn,
                         spec,
                         now=utcnow(),
+                        outbox=container.outbox,
                         progress=lambda done: progress.update(task, completed=done),
                     )
                 progress.update(task, completed=total)
         finally:
-            await db.dispose()
+            await container.aclose()
         if result.changed:
             out.print(
                 f"{result.slug}: version {result.version}, {result.sections} sections, "

@@ -60,6 +60,14 @@ class Conflict(WaymarkError):
     title = "Conflict"
 
 
+class PreconditionFailed(WaymarkError):
+    """`If-Match` named a version that is no longer the current one: reread, then retry."""
+
+    status = 412
+    code = "precondition-failed"
+    title = "The resource changed since you read it"
+
+
 class PayloadTooLarge(WaymarkError):
     status = 413
     code = "payload-too-large"

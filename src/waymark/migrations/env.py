@@ -8,6 +8,7 @@ from typing import Any
 from alembic import context
 
 import waymark.features.accounts.tables
+import waymark.features.progress.tables
 import waymark.features.roadmaps.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql import ephemeral_tables  # noqa: F401  (registers the tables)

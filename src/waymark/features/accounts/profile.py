@@ -36,6 +36,12 @@ class Profiles(AccountUseCases):
             raise NotFound("no such account")
         return account
 
+    async def id_of(self, email: str) -> uuid.UUID | None:
+        """The id of the account at canonical `email` (an operator's lookup)."""
+        async with self.db.read() as conn:
+            user = await AccountRepository(conn).user_by_email(email)
+        return None if user is None else user.id
+
     async def update(self, account_id: uuid.UUID, changes: dict[str, Any]) -> Account:
         """Change profile fields (already validated by the request schema)."""
         async with self.db.transaction() as conn:

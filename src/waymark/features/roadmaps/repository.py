@@ -164,6 +164,9 @@ class RoadmapRepository:
             else None
         )
 
+    async def slug_of(self, roadmap_id: int) -> str | None:
+        return await self.conn.scalar(select(roadmaps.c.slug).where(roadmaps.c.id == roadmap_id))
+
     async def version_document(self, slug: str, version: int) -> bytes | None:
         document = (
             await self.conn.execute(

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.roadmaps import document
+from waymark.features.roadmaps.messages import ROADMAP_PUBLISHED, RoadmapPublished
 from waymark.features.roadmaps.repository import RoadmapRepository, hot_topic
 from waymark.features.roadmaps.schemas import (
     SLUG_PATTERN,
@@ -26,6 +27,7 @@ from waymark.features.roadmaps.schemas import (
     RoadmapSummary,
     TopicDetail,
 )
+from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import NotFound
 from waymark.kernel.pagination import Page, decode_cursor, paginate
@@ -44,6 +46,7 @@ async def import_roadmap(
     spec: RoadmapSpec,
     *,
     now: datetime,
+    outbox: Outbox | None = None,
     progress: ImportProgress | None = None,
 ) -> ImportResult:
     """Create or update a roadmap from a validated document; upserts by stable id.
@@ -51,6 +54,8 @@ async def import_roadmap(
     Identical content changes nothing. Changed content becomes a new version: sections and
     topics are updated in place by id, and those the document dropped are retired (kept, so
     progress that refers to them survives), to come back if a later version restores them.
+    A new version is announced (`roadmaps.published`) through `outbox`, in `conn`'s
+    transaction.
     """
     repo = RoadmapRepository(conn)
     digest = document.content_hash(spec)
@@ -95,6 +100,12 @@ async def import_roadmap(
 
     section_ids = await _write_sections(repo, roadmap_id, spec, now)
     retired = await _write_topics(repo, roadmap_id, spec, section_ids, now, progress)
+    if outbox is not None:
+        await outbox.publish(
+            conn,
+            ROADMAP_PUBLISHED,
+            RoadmapPublished(roadmap_id=roadmap_id, slug=spec.slug, roadmap_version=version),
+        )
     return ImportResult(
         slug=spec.slug,
         version=version,
@@ -220,10 +231,21 @@ class RoadmapCatalog:
             return entry
         return await asyncio.shield(refresh)
 
-    async def current(self, slug: str) -> CurrentRoadmap:
+    async def current(self, slug: str, *, fresh: bool = False) -> CurrentRoadmap:
         """The roadmap's current content, as other features read it (progress, notes): from
-        the same per-process cache as `rendered`; raises `NotFound`."""
+        the same per-process cache as `rendered` (`fresh`: read now, for work that must not
+        see an import of another process late); raises `NotFound`."""
+        if fresh:
+            if not _is_slug(slug):
+                raise NotFound(f"no roadmap {slug!r}")
+            return (await self._render(slug)).current
         return (await self.rendered(slug)).current
+
+    async def current_by_id(self, roadmap_id: int) -> CurrentRoadmap | None:
+        """`current(..., fresh=True)` of the roadmap with this row id; None if it is gone."""
+        async with self._db.read() as conn:
+            slug = await RoadmapRepository(conn).slug_of(roadmap_id)
+        return None if slug is None else await self.current(slug, fresh=True)
 
     async def version(self, slug: str, version: int) -> RoadmapSpec | None:
         """The document of one published version (to tell what changed since)."""

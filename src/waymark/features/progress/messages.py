@@ -1,0 +1,47 @@
+"""What learning progress announces: domain events, published through the outbox in the
+transaction of the change (`Outbox.publish`), each payload versioned. Their schemas are
+described in docs/events.md, which a test keeps in step with these classes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from waymark.features.progress.schemas import Status
+
+TOPIC_STATUS_CHANGED = "progress.topic_status_changed"
+ROADMAP_COMPLETED = "progress.roadmap_completed"
+
+
+class TopicStatusChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """`progress.topic_status_changed`, version 1: one learner moved one topic."""
+
+    version: Literal[1] = 1
+    account_id: str
+    roadmap: str
+    """The roadmap's slug."""
+    roadmap_version: int
+    topic_id: str
+    from_status: Status
+    to_status: Status
+    seq: int
+    """The change's number in the learner's log of this roadmap (1, 2, ...)."""
+    at: datetime
+    done: int
+    learning: int
+    skipped: int
+    total: int
+    request_id: str | None = None
+
+
+class RoadmapCompleted(msgspec.Struct, frozen=True, kw_only=True):
+    """`progress.roadmap_completed`, version 1: every current topic is now done or skipped."""
+
+    version: Literal[1] = 1
+    account_id: str
+    roadmap: str
+    roadmap_version: int
+    at: datetime

@@ -1,0 +1,275 @@
+"""SQL for learning progress. Every function takes the caller's connection; none commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.features.progress.schemas import Status
+from waymark.features.progress.tables import (
+    progress_days,
+    progress_events,
+    progress_visits,
+    roadmap_progress,
+    section_progress,
+    topic_progress,
+)
+
+
+class EventRow(msgspec.Struct, kw_only=True):
+    seq: int
+    topic_key: str
+    from_status: Status
+    to_status: Status
+    at: datetime
+    roadmap_version: int
+    request_id: str | None = None
+
+
+class RoadmapRow(msgspec.Struct, kw_only=True):
+    roadmap_id: int
+    roadmap_slug: str
+    last_seq: int
+    done: int
+    learning: int
+    skipped: int
+    started_at: datetime
+    last_activity_at: datetime
+    completed_at: datetime | None
+
+
+class Tallies(msgspec.Struct, kw_only=True):
+    """Done, learning and skipped among current topics: the roadmap's and each section's."""
+
+    roadmap: tuple[int, int, int]
+    sections: dict[str, tuple[int, int, int]]
+
+
+_EVENT_COLUMNS = [progress_events.c[name] for name in EventRow.__struct_fields__]
+_ROADMAP_COLUMNS = [roadmap_progress.c[name] for name in RoadmapRow.__struct_fields__]
+
+
+def _upsert(conn: AsyncConnection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+class ProgressRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # -- the log -----------------------------------------------------------------------------
+
+    async def append(self, account_id: uuid.UUID, roadmap_id: int, event: EventRow) -> None:
+        """Append one event. Raises IntegrityError when another writer took `event.seq`."""
+        await self.conn.execute(
+            insert(progress_events).values(
+                user_id=account_id,
+                roadmap_id=roadmap_id,
+                **msgspec.structs.asdict(event),
+            )
+        )
+
+    async def events(self, account_id: uuid.UUID, roadmap_id: int) -> list[EventRow]:
+        """The whole log of one roadmap, in order."""
+        e = progress_events
+        rows = await self.conn.execute(
+            select(*_EVENT_COLUMNS)
+            .where(e.c.user_id == account_id, e.c.roadmap_id == roadmap_id)
+            .order_by(e.c.seq)
+        )
+        return [EventRow(**row._mapping) for row in rows]
+
+    async def history(
+        self, account_id: uuid.UUID, roadmap_id: int, *, before: int | None, limit: int
+    ) -> list[EventRow]:
+        """Newest first, keyset on seq."""
+        e = progress_events
+        query = (
+            select(*_EVENT_COLUMNS)
+            .where(e.c.user_id == account_id, e.c.roadmap_id == roadmap_id)
+            .order_by(e.c.seq.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            query = query.where(e.c.seq < before)
+        return [EventRow(**row._mapping) for row in await self.conn.execute(query)]
+
+    async def logs(self, account_id: uuid.UUID | None) -> list[tuple[uuid.UUID, int]]:
+        """Every (account, roadmap) with a log, of one account or all."""
+        e = progress_events
+        query = select(e.c.user_id, e.c.roadmap_id).distinct().order_by(e.c.user_id, e.c.roadmap_id)
+        if account_id is not None:
+            query = query.where(e.c.user_id == account_id)
+        return [(row.user_id, row.roadmap_id) for row in await self.conn.execute(query)]
+
+    async def change_times(self, account_id: uuid.UUID) -> list[datetime]:
+        e = progress_events
+        rows = await self.conn.execute(select(e.c.at).where(e.c.user_id == account_id))
+        return [row.at for row in rows]
+
+    # -- the projections ---------------------------------------------------------------------
+
+    async def roadmap(self, account_id: uuid.UUID, roadmap_id: int) -> RoadmapRow | None:
+        r = roadmap_progress
+        row = (
+            await self.conn.execute(
+                select(*_ROADMAP_COLUMNS).where(
+                    r.c.user_id == account_id, r.c.roadmap_id == roadmap_id
+                )
+            )
+        ).first()
+        return RoadmapRow(**row._mapping) if row else None
+
+    async def roadmaps(self, account_id: uuid.UUID) -> list[RoadmapRow]:
+        r = roadmap_progress
+        rows = await self.conn.execute(
+            select(*_ROADMAP_COLUMNS)
+            .where(r.c.user_id == account_id)
+            .order_by(r.c.last_activity_at.desc(), r.c.roadmap_slug)
+        )
+        return [RoadmapRow(**row._mapping) for row in rows]
+
+    async def accounts_of_roadmap(self, roadmap_id: int) -> list[uuid.UUID]:
+        r = roadmap_progress
+        rows = await self.conn.execute(select(r.c.user_id).where(r.c.roadmap_id == roadmap_id))
+        return [row.user_id for row in rows]
+
+    async def statuses(self, account_id: uuid.UUID, roadmap_id: int) -> dict[str, Status]:
+        t = topic_progress
+        rows = await self.conn.execute(
+            select(t.c.topic_key, t.c.status).where(
+                t.c.user_id == account_id, t.c.roadmap_id == roadmap_id
+            )
+        )
+        return {row.topic_key: row.status for row in rows}
+
+    async def set_status(
+        self,
+        account_id: uuid.UUID,
+        roadmap_id: int,
+        topic_key: str,
+        status: Status,
+        *,
+        at: datetime,
+        seq: int,
+    ) -> None:
+        values = {"status": status, "changed_at": at, "seq": seq}
+        statement = _upsert(self.conn, topic_progress).values(
+            user_id=account_id, roadmap_id=roadmap_id, topic_key=topic_key, **values
+        )
+        await self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "roadmap_id", "topic_key"], set_=values
+            )
+        )
+
+    async def save_roadmap(
+        self, account_id: uuid.UUID, row: RoadmapRow, *, tallies: Tallies, sections: Iterable[str]
+    ) -> None:
+        """Write the roadmap's projection and the tallies of `sections` (all of them after a
+        recount, the one that changed after a status change)."""
+        values = msgspec.structs.asdict(row)
+        values["done"], values["learning"], values["skipped"] = tallies.roadmap
+        statement = _upsert(self.conn, roadmap_progress).values(user_id=account_id, **values)
+        await self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "roadmap_id"],
+                set_={k: v for k, v in values.items() if k != "roadmap_id"},
+            )
+        )
+        for key in sections:
+            done, learning, skipped = tallies.sections.get(key, (0, 0, 0))
+            counts = {"done": done, "learning": learning, "skipped": skipped}
+            section = _upsert(self.conn, section_progress).values(
+                user_id=account_id, roadmap_id=row.roadmap_id, section_key=key, **counts
+            )
+            await self.conn.execute(
+                section.on_conflict_do_update(
+                    index_elements=["user_id", "roadmap_id", "section_key"], set_=counts
+                )
+            )
+
+    async def section_tallies(
+        self, account_id: uuid.UUID, roadmap_id: int
+    ) -> dict[str, tuple[int, int, int]]:
+        s = section_progress
+        rows = await self.conn.execute(
+            select(s.c.section_key, s.c.done, s.c.learning, s.c.skipped).where(
+                s.c.user_id == account_id, s.c.roadmap_id == roadmap_id
+            )
+        )
+        return {row.section_key: (row.done, row.learning, row.skipped) for row in rows}
+
+    async def mark_day(self, account_id: uuid.UUID, day: date) -> None:
+        statement = _upsert(self.conn, progress_days).values(user_id=account_id, day=day)
+        await self.conn.execute(statement.on_conflict_do_nothing())
+
+    async def days(self, account_id: uuid.UUID) -> list[date]:
+        d = progress_days
+        rows = await self.conn.execute(
+            select(d.c.day).where(d.c.user_id == account_id).order_by(d.c.day)
+        )
+        return [row.day for row in rows]
+
+    async def forget(self, account_id: uuid.UUID, roadmap_id: int) -> None:
+        """Delete one log's projections (before replaying it)."""
+        for table in (topic_progress, section_progress, roadmap_progress):
+            await self.conn.execute(
+                delete(table).where(table.c.user_id == account_id, table.c.roadmap_id == roadmap_id)
+            )
+
+    async def forget_sections(self, account_id: uuid.UUID, roadmap_id: int) -> None:
+        s = section_progress
+        await self.conn.execute(
+            delete(s).where(s.c.user_id == account_id, s.c.roadmap_id == roadmap_id)
+        )
+
+    async def forget_days(self, account_id: uuid.UUID) -> None:
+        await self.conn.execute(delete(progress_days).where(progress_days.c.user_id == account_id))
+
+    async def put_statuses(
+        self, account_id: uuid.UUID, roadmap_id: int, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if rows:
+            await self.conn.execute(
+                insert(topic_progress),
+                [{"user_id": account_id, "roadmap_id": roadmap_id, **row} for row in rows],
+            )
+
+    # -- visits ------------------------------------------------------------------------------
+
+    async def seen_version(self, account_id: uuid.UUID, roadmap_id: int) -> int | None:
+        v = progress_visits
+        return await self.conn.scalar(
+            select(v.c.seen_version).where(v.c.user_id == account_id, v.c.roadmap_id == roadmap_id)
+        )
+
+    async def see(self, account_id: uuid.UUID, roadmap_id: int, version: int, at: datetime) -> None:
+        values = {"seen_version": version, "seen_at": at}
+        statement = _upsert(self.conn, progress_visits).values(
+            user_id=account_id, roadmap_id=roadmap_id, **values
+        )
+        await self.conn.execute(
+            statement.on_conflict_do_update(index_elements=["user_id", "roadmap_id"], set_=values)
+        )
+
+    async def see_if_never(
+        self, account_id: uuid.UUID, roadmap_id: int, version: int, at: datetime
+    ) -> None:
+        statement = _upsert(self.conn, progress_visits).values(
+            user_id=account_id, roadmap_id=roadmap_id, seen_version=version, seen_at=at
+        )
+        await self.conn.execute(statement.on_conflict_do_nothing())
+
+
+async def count_events(conn: AsyncConnection, account_id: uuid.UUID) -> int:
+    e = progress_events
+    return int(await conn.scalar(select(func.count()).where(e.c.user_id == account_id)) or 0)

@@ -1,0 +1,129 @@
+"""Request and response bodies of learning progress."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from waymark.kernel.errors import FieldError, ValidationFailed
+
+Status = Literal["pending", "learning", "done", "skipped"]
+"""A topic's status for one learner. Percentages count done and skipped as finished."""
+STATUSES: tuple[Status, ...] = ("pending", "learning", "done", "skipped")
+FINISHED: frozenset[str] = frozenset({"done", "skipped"})
+MAX_BATCH = 100
+
+
+class StatusChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`PUT me/progress/{slug}/topics/{topic_id}`: the topic's new status."""
+
+    status: Status
+
+
+class BatchItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    topic_id: Annotated[str, msgspec.Meta(min_length=3, max_length=129)]
+    status: Status
+
+
+class BatchChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`POST me/progress/{slug}/batch`: several topics in one transaction, all or nothing."""
+
+    changes: Annotated[list[BatchItem], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for index, change in enumerate(self.changes):
+            if change.topic_id in seen:
+                raise ValidationFailed(
+                    [FieldError(f"changes[{index}].topic_id", "the same topic twice in one batch")]
+                )
+            seen.add(change.topic_id)
+
+
+class Counts(msgspec.Struct, kw_only=True):
+    done: int
+    learning: int
+    skipped: int
+    pending: int
+    total: int
+    """Topics of the roadmap's current version (retired ones never count)."""
+    percentage: float
+    """(done + skipped) / total, in percent, one decimal."""
+
+
+class SectionProgress(msgspec.Struct, kw_only=True):
+    id: str
+    title: str
+    counts: Counts
+
+
+class Changes(msgspec.Struct, kw_only=True):
+    """What changed in the roadmap since the version the learner last saw."""
+
+    since_version: int
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+
+class RoadmapProgress(msgspec.Struct, kw_only=True):
+    """`GET me/progress/{slug}`."""
+
+    slug: str
+    title: str
+    version: int
+    counts: Counts
+    sections: list[SectionProgress]
+    statuses: dict[str, Status]
+    """Every current topic's status, by topic id."""
+    next_up: list[str]
+    """The first topics neither done nor skipped, in roadmap order, core before extra."""
+    changes_since_seen: Changes | None
+    """None until the learner has marked a version seen (`POST .../seen`), or when nothing
+    changed since."""
+    started_at: datetime | None
+    last_activity_at: datetime | None
+    completed_at: datetime | None
+
+
+class RoadmapProgressSummary(msgspec.Struct, kw_only=True):
+    """One roadmap of `GET me/progress`."""
+
+    slug: str
+    title: str
+    counts: Counts
+    started_at: datetime
+    last_activity_at: datetime
+    completed_at: datetime | None
+
+
+class TopicStatusResult(msgspec.Struct, kw_only=True):
+    """What a status change answers: the topic's status now and the roadmap's counts."""
+
+    topic_id: str
+    status: Status
+    changed: bool
+    """False when the topic already had this status (nothing was written)."""
+    counts: Counts
+
+
+class HistoryEntry(msgspec.Struct, kw_only=True):
+    seq: int
+    topic_id: str
+    from_status: Status
+    to_status: Status
+    at: datetime
+    roadmap_version: int
+
+
+class Streak(msgspec.Struct, kw_only=True):
+    """Runs of days with at least one status change, in the account's time zone."""
+
+    current: int
+    """Days in a row up to today, or up to yesterday when today has none yet."""
+    longest: int
+    active_today: bool
+    last_active_day: date | None
+    time_zone: str
