@@ -132,5 +132,6 @@ class Container:
         return probes
 
     async def aclose(self) -> None:
+        await self.roadmaps.aclose()
         await self.stores.aclose()
         await self.db.dispose()

@@ -5,106 +5,35 @@ re-import keeps every learner's history and recounts with the current topics."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.conftest import BACKEND_ROADMAP
+from tests.integration.progress_support import (
+    SPEC,
+    TOPICS,
+    WHEN,
+    new_account,
+    projections,
+    rebuilt,
+)
 from waymark import cli
-from waymark.features.accounts.tables import users
 from waymark.features.progress import rules
 from waymark.features.progress.schemas import STATUSES, BatchItem
 from waymark.features.progress.service import ProgressService
 from waymark.features.progress.tables import (
-    progress_days,
     progress_events,
-    roadmap_progress,
-    section_progress,
-    topic_progress,
 )
-from waymark.features.roadmaps import document
 from waymark.features.roadmaps.schemas import TopicSpec
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import Clock, utcnow
-from waymark.kernel.identity import Account
-
-SPEC = document.load(BACKEND_ROADMAP)
-TOPICS = [t.id for s in SPEC.sections for t in s.topics]
-WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-def account(account_id: uuid.UUID, time_zone: str = "Europe/Paris") -> Account:
-    return Account(
-        id=account_id,
-        email=f"{account_id.hex[:8]}@example.org",
-        display_name="",
-        time_zone=time_zone,
-        email_verified=True,
-        disabled=False,
-        tokens_valid_after=WHEN,
-        created_at=WHEN,
-    )
-
-
-async def new_account(db: Database) -> Account:
-    learner = account(uuid.uuid4())
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(users).values(
-                id=learner.id,
-                email=learner.email,
-                password_hash="x",
-                time_zone=learner.time_zone,
-                email_verified_at=WHEN,
-                tokens_valid_after=WHEN,
-                created_at=WHEN,
-                updated_at=WHEN,
-            )
-        )
-    return learner
-
-
-@pytest.fixture
-async def imported(db: Database) -> None:
-    async with db.transaction() as conn:
-        await import_roadmap(conn, SPEC, now=utcnow())
-
-
-@pytest.fixture
-def service(db: Database) -> ProgressService:
-    return ProgressService(
-        db=db, catalog=RoadmapCatalog(db, cache_seconds=0), outbox=Outbox(), clock=Clock()
-    )
-
-
-async def projections(db: Database, account_id: uuid.UUID) -> dict[str, Any]:
-    """Every read model of one learner, in a comparable form."""
-    snapshot: dict[str, Any] = {}
-    async with db.read() as conn:
-        for table in (topic_progress, roadmap_progress, section_progress, progress_days):
-            rows = await conn.execute(
-                select(table).where(table.c.user_id == account_id).order_by(*table.primary_key)
-            )
-            snapshot[table.name] = [dict(row._mapping) for row in rows]
-    return snapshot
-
-
-async def rebuilt(service: ProgressService, db: Database, learner: Account) -> dict[str, Any]:
-    async def zone(_: uuid.UUID) -> str:
-        return learner.time_zone
-
-    await service.rebuild(account_id=learner.id, time_zone_of=zone)
-    return await projections(db, learner.id)
-
 
 changes = st.lists(
     st.tuples(st.sampled_from(TOPICS[:12]), st.sampled_from(STATUSES)), min_size=1, max_size=25
@@ -206,7 +135,7 @@ async def test_a_reimport_keeps_history_and_recounts_with_current_topics(
         result = await import_roadmap(conn, edited, now=utcnow())
     assert result.retired_topics == 1
     roadmap = await service.catalog.current("backend", fresh=True)
-    assert await service.recount(roadmap.id) == 1
+    assert await service.projections.recount(roadmap.id) == 1
     view, _ = await service.view(learner, "backend")
     assert view.statuses[kept] == "done"  # progress on a surviving topic is kept
     assert dropped not in view.statuses

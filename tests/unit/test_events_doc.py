@@ -16,8 +16,10 @@ from waymark.features.accounts.messages import (
     SignedOutEverywhere,
 )
 from waymark.features.progress.messages import (
+    PROGRESS_RESTORED,
     ROADMAP_COMPLETED,
     TOPIC_STATUS_CHANGED,
+    ProgressRestored,
     RoadmapCompleted,
     TopicStatusChanged,
 )
@@ -30,6 +32,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     ROADMAP_PUBLISHED: RoadmapPublished,
     TOPIC_STATUS_CHANGED: TopicStatusChanged,
     ROADMAP_COMPLETED: RoadmapCompleted,
+    PROGRESS_RESTORED: ProgressRestored,
 }
 
 

@@ -50,7 +50,7 @@ def progress_rebuild(
                 console=console,
             ) as bar:
                 task = bar.add_task("logs", total=None)
-                return await container.progress.rebuild(
+                return await container.progress.projections.rebuild(
                     account_id=account_id,
                     time_zone_of=time_zone_of,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),

@@ -23,7 +23,7 @@ class ProgressJobs:
             event = message.decode(RoadmapPublished)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
-        await self.progress.recount(event.roadmap_id)
+        await self.progress.projections.recount(event.roadmap_id)
 
     def register(self, handlers: HandlerRegistry) -> None:
         handlers.subscribe(ROADMAP_PUBLISHED, "progress.recount", self.recount)

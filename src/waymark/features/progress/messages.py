@@ -45,3 +45,23 @@ class RoadmapCompleted(msgspec.Struct, frozen=True, kw_only=True):
     roadmap: str
     roadmap_version: int
     at: datetime
+
+
+PROGRESS_RESTORED = "progress.restored"
+
+
+class ProgressRestored(msgspec.Struct, frozen=True, kw_only=True):
+    """`progress.restored`, version 1: changes from an export were added to a learner's log
+    of one roadmap (at once: no `topic_status_changed` for each)."""
+
+    version: Literal[1] = 1
+    account_id: str
+    roadmap: str
+    roadmap_version: int
+    events_added: int
+    last_seq: int
+    done: int
+    learning: int
+    skipped: int
+    total: int
+    at: datetime

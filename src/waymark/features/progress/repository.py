@@ -102,6 +102,35 @@ class ProgressRepository:
             query = query.where(e.c.seq < before)
         return [EventRow(**row._mapping) for row in await self.conn.execute(query)]
 
+    async def events_page(
+        self, account_id: uuid.UUID, roadmap_id: int, *, after: int, upto: int, limit: int
+    ) -> list[EventRow]:
+        """Oldest first, keyset on seq: those numbered after `after`, up to `upto`."""
+        e = progress_events
+        rows = await self.conn.execute(
+            select(*_EVENT_COLUMNS)
+            .where(
+                e.c.user_id == account_id,
+                e.c.roadmap_id == roadmap_id,
+                e.c.seq > after,
+                e.c.seq <= upto,
+            )
+            .order_by(e.c.seq)
+            .limit(limit)
+        )
+        return [EventRow(**row._mapping) for row in rows]
+
+    async def log_ends(self, account_id: uuid.UUID) -> dict[int, int]:
+        """The last number of each of the account's logs, by roadmap row id."""
+        e = progress_events
+        rows = await self.conn.execute(
+            select(e.c.roadmap_id, func.max(e.c.seq).label("last"))
+            .where(e.c.user_id == account_id)
+            .group_by(e.c.roadmap_id)
+            .order_by(e.c.roadmap_id)
+        )
+        return {row.roadmap_id: row.last for row in rows}
+
     async def logs(self, account_id: uuid.UUID | None) -> list[tuple[uuid.UUID, int]]:
         """Every (account, roadmap) with a log, of one account or all."""
         e = progress_events

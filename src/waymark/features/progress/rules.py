@@ -4,12 +4,13 @@ and the tests all use these, so live and rebuilt read models agree by constructi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
 from waymark.features.progress.repository import Tallies
-from waymark.features.progress.schemas import FINISHED, Changes, Counts, Status
+from waymark.features.progress.schemas import FINISHED, Changes, Counts, ExportedEvent, Status
 from waymark.features.roadmaps.schemas import CurrentRoadmap, RoadmapSpec
+from waymark.kernel.errors import FieldError
 
 NEXT_UP = 3
 
@@ -108,3 +109,22 @@ def streaks(days: Iterable[date], *, today: date) -> tuple[int, int]:
     if previous is not None and previous > today:  # a clock ahead: count what is known
         current = run
     return current, longest
+
+
+def chain_problem(events: Sequence[ExportedEvent]) -> FieldError | None:
+    """The first thing that makes `events` a log this app could not have written: numbers
+    that do not increase, or a topic's change that does not start from the status its last
+    change set (pending at first), or changes nothing. Paths are relative to the list."""
+    statuses: dict[str, Status] = {}
+    last = 0
+    for index, event in enumerate(events):
+        before = statuses.get(event.topic_id, "pending")
+        if event.seq <= last:
+            return FieldError(f"[{index}].seq", "numbers must increase")
+        if event.from_status != before:
+            return FieldError(f"[{index}].from_status", f"the topic's status before is {before!r}")
+        if event.to_status == before:
+            return FieldError(f"[{index}].to_status", "a change goes to another status")
+        statuses[event.topic_id] = event.to_status
+        last = event.seq
+    return None

@@ -127,3 +127,45 @@ class Streak(msgspec.Struct, kw_only=True):
     active_today: bool
     last_active_day: date | None
     time_zone: str
+
+
+# -- export and restore ------------------------------------------------------------------------
+
+TopicId = Annotated[str, msgspec.Meta(min_length=3, max_length=129)]
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Version = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+MAX_EXPORTED_EVENTS = 200_000
+"""Events of one roadmap's log an import takes (the import's body cap bounds them first)."""
+
+
+class ExportedEvent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One change of a learner's log, as exported: the history entry, field for field."""
+
+    seq: Version
+    topic_id: TopicId
+    from_status: Status
+    to_status: Status
+    at: Annotated[datetime, msgspec.Meta(tz=True)]
+    roadmap_version: Version
+
+
+class ExportedLog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A learner's log of one roadmap (retired topics' changes included), and the version
+    they last marked seen."""
+
+    roadmap: Slug
+    seen_version: Version | None = None
+    events: Annotated[list[ExportedEvent], msgspec.Meta(max_length=MAX_EXPORTED_EVENTS)] = []
+
+
+class ProgressRestoreReport(msgspec.Struct, kw_only=True):
+    """What restoring exported logs did."""
+
+    events_added: int = 0
+    events_unchanged: int = 0
+    """Changes the account's log already held."""
+    topics_kept: list[str] = []
+    """`slug/topic_id` whose history here differs from the export's: kept as it is."""
+    unknown_topics: list[str] = []
+    """`slug/topic_id` no version of the roadmap here has: not restored."""
+    unknown_roadmaps: list[str] = []

@@ -6,32 +6,28 @@ the day of activity), and publishes `progress.topic_status_changed` (and
 `progress.roadmap_completed` when the last topic is done or skipped) through the outbox.
 Setting the status a topic already has writes nothing.
 
-Concurrent writers of one learner's log serialize on the event number: each reads the last
-one and writes the next, and the unique (account, roadmap, seq) refuses all but one; the
-others run their transaction again from the start, reading what the winner wrote (nothing
-waits holding a lock across awaits). That retry is why a change owns its transaction.
+Concurrent writers of one learner's log take turns on the event number (`turns`). The read
+models are recomputed from the log by `projections`; an export's log is restored by
+`archive`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.progress import rules
+from waymark.features.progress.archive import ProgressArchive
 from waymark.features.progress.messages import (
     ROADMAP_COMPLETED,
     TOPIC_STATUS_CHANGED,
     RoadmapCompleted,
     TopicStatusChanged,
 )
+from waymark.features.progress.projections import Projections
 from waymark.features.progress.repository import EventRow, ProgressRepository, RoadmapRow
 from waymark.features.progress.schemas import (
     BatchItem,
@@ -43,22 +39,17 @@ from waymark.features.progress.schemas import (
     Streak,
     TopicStatusResult,
 )
+from waymark.features.progress.turns import in_turn
 from waymark.features.roadmaps.schemas import CurrentRoadmap
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import Clock
 from waymark.kernel.context import current_request_id
-from waymark.kernel.errors import Conflict, NotFound, PreconditionFailed
+from waymark.kernel.errors import NotFound, PreconditionFailed
 from waymark.kernel.identity import Account
 
 log = structlog.get_logger(__name__)
-
-MAX_ATTEMPTS = 50
-"""Tries of a change that keeps losing the race for the next event number: one writer of a
-log wins each round, so N writers at once need N rounds. Between tries a writer waits a
-random, growing while (holding no connection), so the herd spreads out."""
-BACKOFF_CAP = 0.2
 
 
 def etag(last_seq: int, version: int, seen: int | None) -> str:
@@ -75,6 +66,10 @@ class ProgressService:
         self.catalog = catalog
         self.outbox = outbox
         self.clock = clock
+        self.projections = Projections(db=db, catalog=catalog, clock=clock)
+        self.archive = ProgressArchive(
+            db=db, catalog=catalog, projections=self.projections, outbox=outbox, clock=clock
+        )
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -107,15 +102,11 @@ class ProgressService:
         for change in changes:
             if change.topic_id not in current:
                 raise NotFound(f"no topic {change.topic_id!r} in roadmap {slug!r}")
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                async with self.db.transaction() as conn:
-                    return await self._apply(conn, account, roadmap, changes, if_match)
-            except IntegrityError:
-                # Another change of this learner's log took the next number first.
-                log.debug("progress.retry", attempt=attempt, roadmap=slug)
-                await asyncio.sleep(random.uniform(0, min(BACKOFF_CAP, 0.005 * 2**attempt)))  # noqa: S311
-        raise Conflict("too many changes at once to this roadmap; try again")
+        return await in_turn(
+            self.db,
+            lambda conn: self._apply(conn, account, roadmap, changes, if_match),
+            f"roadmap {slug!r}",
+        )
 
     async def _apply(
         self,
@@ -344,113 +335,3 @@ class ProgressService:
             last_active_day=days[-1] if days else None,
             time_zone=account.time_zone,
         )
-
-    # -- the read models, from the log -------------------------------------------------------
-
-    async def rebuild(
-        self,
-        *,
-        account_id: uuid.UUID | None = None,
-        time_zone_of: Callable[[uuid.UUID], Awaitable[str]],
-        progress: Callable[[int, int], None] | None = None,
-    ) -> int:
-        """Recompute every read model from the log (of one account, or all); returns how
-        many logs were replayed. `progress(done, total)` is told after each."""
-        async with self.db.read() as conn:
-            logs = await ProgressRepository(conn).logs(account_id)
-        roadmaps: dict[int, CurrentRoadmap | None] = {}
-        for number, (account, roadmap_id) in enumerate(logs, start=1):
-            if roadmap_id not in roadmaps:
-                roadmaps[roadmap_id] = await self.catalog.current_by_id(roadmap_id)
-            async with self.db.transaction() as conn:
-                await self.replay(conn, account, roadmaps[roadmap_id])
-            if progress:
-                progress(number, len(logs))
-        for account in sorted({a for a, _ in logs}):
-            zone = ZoneInfo(await time_zone_of(account))
-            async with self.db.transaction() as conn:
-                await self._redo_days(conn, account, zone)
-        return len(logs)
-
-    async def replay(
-        self, conn: AsyncConnection, account_id: uuid.UUID, roadmap: CurrentRoadmap | None
-    ) -> None:
-        """One log's read models, recomputed from its events (`roadmap`: its current
-        content; None when the roadmap is gone, and the log with it)."""
-        if roadmap is None:
-            return
-        roadmap_id = roadmap.id
-        repo = ProgressRepository(conn)
-        events = await repo.events(account_id, roadmap_id)
-        await repo.forget(account_id, roadmap_id)
-        if not events:
-            return
-        latest: dict[str, EventRow] = {}
-        completed_at: datetime | None = None
-        statuses: dict[str, Status] = {}
-        for event in events:
-            latest[event.topic_key] = event
-            statuses[event.topic_key] = event.to_status
-            complete = rules.is_complete(rules.tally(roadmap, statuses), roadmap)
-            completed_at = (completed_at or event.at) if complete else None
-        await repo.put_statuses(
-            account_id,
-            roadmap_id,
-            [
-                {"topic_key": key, "status": e.to_status, "changed_at": e.at, "seq": e.seq}
-                for key, e in latest.items()
-            ],
-        )
-        tallies = rules.tally(roadmap, statuses)
-        await repo.save_roadmap(
-            account_id,
-            RoadmapRow(
-                roadmap_id=roadmap_id,
-                roadmap_slug=roadmap.slug,
-                last_seq=events[-1].seq,
-                done=0,
-                learning=0,
-                skipped=0,
-                started_at=events[0].at,
-                last_activity_at=events[-1].at,
-                completed_at=completed_at,
-            ),
-            tallies=tallies,
-            sections=rules.sections_with_statuses(roadmap, statuses),
-        )
-
-    async def recount(self, roadmap_id: int) -> int:
-        """Recompute every learner's counts of a roadmap from their topics' statuses, with
-        its current content (after a new version); returns how many learners."""
-        roadmap = await self.catalog.current_by_id(roadmap_id)
-        if roadmap is None:
-            return 0
-        async with self.db.read() as conn:
-            accounts = await ProgressRepository(conn).accounts_of_roadmap(roadmap_id)
-        for account_id in accounts:
-            async with self.db.transaction() as conn:
-                repo = ProgressRepository(conn)
-                row = await repo.roadmap(account_id, roadmap_id)
-                if row is None:
-                    continue
-                statuses = await repo.statuses(account_id, roadmap_id)
-                tallies = rules.tally(roadmap, statuses)
-                complete = rules.is_complete(tallies, roadmap)
-                row.completed_at = (row.completed_at or self.clock.now()) if complete else None
-                await repo.forget_sections(account_id, roadmap_id)
-                await repo.save_roadmap(
-                    account_id,
-                    row,
-                    tallies=tallies,
-                    sections=rules.sections_with_statuses(roadmap, statuses),
-                )
-        return len(accounts)
-
-    async def _redo_days(
-        self, conn: AsyncConnection, account_id: uuid.UUID, zone: ZoneInfo
-    ) -> None:
-        repo = ProgressRepository(conn)
-        await repo.forget_days(account_id)
-        days = {at.astimezone(zone).date() for at in await repo.change_times(account_id)}
-        for day in sorted(days):
-            await repo.mark_day(account_id, day)

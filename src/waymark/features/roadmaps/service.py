@@ -247,6 +247,12 @@ class RoadmapCatalog:
             slug = await RoadmapRepository(conn).slug_of(roadmap_id)
         return None if slug is None else await self.current(slug, fresh=True)
 
+    async def topic_ids_ever(self, roadmap_id: int) -> set[str]:
+        """Every topic id any version of the roadmap has had, retired ones included (the
+        topics a learner's history may name)."""
+        async with self._db.read() as conn:
+            return set(await RoadmapRepository(conn).topic_keys(roadmap_id))
+
     async def version(self, slug: str, version: int) -> RoadmapSpec | None:
         """The document of one published version (to tell what changed since)."""
         async with self._db.read() as conn:
@@ -291,6 +297,12 @@ class RoadmapCatalog:
         if raw is None:
             raise NotFound(f"no roadmap {slug!r}")
         return msgspec.json.decode(raw, type=RoadmapSpec)
+
+    async def aclose(self) -> None:
+        """Let the refreshes in flight finish (before the database they read is closed)."""
+        refreshes = list(self._refreshing.values())
+        if refreshes:
+            await asyncio.gather(*refreshes, return_exceptions=True)
 
     def invalidate(self, slug: str) -> None:
         self._rendered.pop(slug, None)

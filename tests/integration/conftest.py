@@ -1,0 +1,27 @@
+"""Fixtures of the integration tests that several modules share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.integration.progress_support import SPEC
+from waymark.features.progress.service import ProgressService
+from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
+from waymark.infra.outbox import Outbox
+from waymark.infra.sql.database import Database
+from waymark.kernel.clock import Clock, utcnow
+
+
+@pytest.fixture
+async def imported(db: Database) -> None:
+    async with db.transaction() as conn:
+        await import_roadmap(conn, SPEC, now=utcnow())
+
+
+@pytest.fixture
+async def service(db: Database) -> AsyncIterator[ProgressService]:
+    catalog = RoadmapCatalog(db, cache_seconds=0)
+    yield ProgressService(db=db, catalog=catalog, outbox=Outbox(), clock=Clock())
+    await catalog.aclose()  # a refresh of the roadmap may be reading still
