@@ -318,7 +318,13 @@ async def test_validate_parses_in_a_worker_thread_one_document_at_a_time(
     assert most == 1
 
 
-@pytest.mark.usefixtures("unthrottled")
+@pytest.fixture
+def short_parser_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser wait of 0.2 s, for the app built after this fixture (the routes read it)."""
+    monkeypatch.setattr(roadmaps_http, "PARSE_WAIT_SECONDS", 0.2)
+
+
+@pytest.mark.usefixtures("short_parser_wait", "unthrottled")  # in this order: the app after
 async def test_a_document_waits_a_bounded_time_for_the_parser_then_gets_503(
     app: Litestar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,7 +337,6 @@ async def test_a_document_waits_a_bounded_time_for_the_parser_then_gets_503(
         return parse(data, fmt)
 
     monkeypatch.setattr(document, "parse", slow_parse)
-    monkeypatch.setattr(roadmaps_http, "PARSE_WAIT_SECONDS", 0.2)
     body = BACKEND_ROADMAP.read_bytes()
     async with concurrent_client(app) as client:
         first = asyncio.create_task(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +15,6 @@ from waymark.features.roadmaps import document
 from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import (
     RoadmapDetail,
-    RoadmapSpec,
     RoadmapSummary,
     TopicDetail,
     ValidationReport,
@@ -34,6 +31,7 @@ from waymark.kernel.pagination import DEFAULT_LIMIT, Page
 from waymark.kernel.throttle import Throttle
 from waymark.transport.http.context import name_route
 from waymark.transport.http.identity import Client, RequestIdentity
+from waymark.transport.http.offload import OffLoop
 from waymark.transport.http.openapi import ProblemOperation
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
@@ -80,30 +78,12 @@ class DocumentUpload(ProblemOperation):
 def roadmap_routes(
     catalog: RoadmapCatalog, identity: RequestIdentity, *, throttle: Throttle
 ) -> Router:
-    # Parsing is CPU work (TOML is pure Python): it runs in a worker thread so the event loop
-    # keeps answering, one document at a time per process so that it never takes more than
-    # one thread from the pool that password hashing shares.
-    parser = asyncio.Semaphore(1)
-
-    async def parse_document(data: bytes, fmt: document.DocumentFormat) -> RoadmapSpec:
-        try:
-            async with asyncio.timeout(PARSE_WAIT_SECONDS):
-                await parser.acquire()
-        except TimeoutError:
-            raise ServiceUnavailable(
-                "other documents are being checked; try again shortly",
-                retry_after=max(1, math.ceil(PARSE_WAIT_SECONDS)),
-            ) from None
-        parsing = asyncio.ensure_future(asyncio.to_thread(document.parse, data, fmt))
-        # Released when the thread is done, not when the request is: a client that hangs up
-        # cannot make room for a second parse while its own still runs.
-        parsing.add_done_callback(_release)
-        return await asyncio.shield(parsing)
-
-    def _release(parsing: asyncio.Future[RoadmapSpec]) -> None:
-        parser.release()
-        if not parsing.cancelled():
-            parsing.exception()  # retrieved, so one nobody waits for any more is not logged
+    # Parsing is CPU work (TOML is pure Python): off the event loop, one document at a time.
+    parser = OffLoop(
+        slots=1,
+        wait_seconds=PARSE_WAIT_SECONDS,
+        busy="other documents are being checked; try again shortly",
+    )
 
     @get(
         "/",
@@ -168,7 +148,7 @@ def roadmap_routes(
             raise UnsupportedMediaType(
                 f"send the document as one of: {', '.join(sorted(_DOCUMENT_MEDIA_TYPES))}"
             )
-        spec = await parse_document(await request.body(), fmt)
+        spec = await parser.run(document.parse, await request.body(), fmt)
         return ValidationReport(
             slug=spec.slug,
             sections=len(spec.sections),
