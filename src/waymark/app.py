@@ -14,6 +14,7 @@ from litestar.routes import HTTPRoute
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
+from waymark.features.notes.http import notes_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
 from waymark.features.roadmaps.http import GET_ROADMAP, RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *account_routes(container.accounts, identity),
+            notes_routes(container.notes, identity),
             ops_routes(container.metrics, container.readiness_probes()),
         ],
         lifespan=[lifespan],
