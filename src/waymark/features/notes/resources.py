@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 from waymark.features.notes.documents import (
     RESOURCES,
@@ -28,6 +30,7 @@ from waymark.kernel.errors import FieldError, NotFound, ValidationFailed
 from waymark.kernel.ports import ABSENT, DocumentStore, RevisionConflict, StoredDocument
 
 _is_resource_id = re.compile(RESOURCE_ID_PATTERN).fullmatch
+T = TypeVar("T")
 
 
 def new_resource_id() -> str:
@@ -95,55 +98,64 @@ class OwnResources:
         added = StoredResource(
             id=new_resource_id(), title=title, url=url, kind=kind, added_at=self.clock.now()
         )
+
+        def append(stored: ResourcesDocument) -> None:
+            if len(stored.resources) >= MAX_RESOURCES_PER_TOPIC:
+                raise too_many()
+            stored.resources.append(added)
+
+        await self.edit_topic(account_id, key, append)
+        return as_resource(key, added)
+
+    async def delete(self, account_id: uuid.UUID, resource_id: str) -> None:
+        """Delete one of the account's resources; `NotFound` if it has none by that id
+        (whoever else's it may be)."""
+        found = (
+            await self.store.find(owner(account_id), RESOURCES, resource_id, limit=1)
+            if _is_resource_id(resource_id)
+            else []
+        )
+        if not found:
+            raise NotFound("no such resource")
+
+        def remove(stored: ResourcesDocument) -> None:
+            if resource_id not in stored.ids():  # deleted meanwhile
+                raise NotFound("no such resource")
+            stored.resources = [r for r in stored.resources if r.id != resource_id]
+
+        await self.edit_topic(account_id, found[0].key, remove)
+
+    async def edit_topic(
+        self, account_id: uuid.UUID, key: str, change: Callable[[ResourcesDocument], T]
+    ) -> T:
+        """Change a topic's resources in place with `change` and write them back on the
+        revision read (deleting the document when none are left, writing nothing when the
+        ids are as they were); when another change won meanwhile, read and change again.
+        Returns what `change` returns; what it raises, nothing is written."""
         for _ in range(ATTEMPTS):
             current = await self.store.get(owner(account_id), RESOURCES, key)
             stored = (
                 ResourcesDocument() if current is None else read(current.body, ResourcesDocument)
             )
-            if len(stored.resources) >= MAX_RESOURCES_PER_TOPIC:
-                raise too_many()
-            stored.resources.append(added)
+            before = stored.ids()
+            outcome = change(stored)
             try:
-                await self.store.put(
-                    owner(account_id),
-                    RESOURCES,
-                    key,
-                    body_of(stored),
-                    expected_revision=ABSENT if current is None else current.revision,
-                    lookup_keys=stored.ids(),
-                )
-            except RevisionConflict:
-                continue  # another add or delete on this topic won: count again
-            return as_resource(key, added)
-        raise changed_meanwhile("topic's list of resources")
-
-    async def delete(self, account_id: uuid.UUID, resource_id: str) -> None:
-        """Delete one of the account's resources; `NotFound` if it has none by that id
-        (whoever else's it may be)."""
-        if not _is_resource_id(resource_id):
-            raise NotFound("no such resource")
-        for _ in range(ATTEMPTS):
-            found = await self.store.find(owner(account_id), RESOURCES, resource_id, limit=1)
-            if not found:
-                raise NotFound("no such resource")
-            (current,) = found
-            stored = read(current.body, ResourcesDocument)
-            stored.resources = [r for r in stored.resources if r.id != resource_id]
-            try:
-                if stored.resources:
+                if stored.ids() == before:
+                    pass
+                elif stored.resources:
                     await self.store.put(
                         owner(account_id),
                         RESOURCES,
-                        current.key,
+                        key,
                         body_of(stored),
-                        expected_revision=current.revision,
+                        expected_revision=ABSENT if current is None else current.revision,
                         lookup_keys=stored.ids(),
                     )
-                elif not await self.store.delete(
-                    owner(account_id), RESOURCES, current.key, expected_revision=current.revision
+                elif current is not None and not await self.store.delete(
+                    owner(account_id), RESOURCES, key, expected_revision=current.revision
                 ):
                     continue  # the whole list went meanwhile
             except RevisionConflict:
-                continue
-            return
+                continue  # another change of this topic's list won: change it again
+            return outcome
         raise changed_meanwhile("topic's list of resources")

@@ -155,34 +155,20 @@ class Notes:
         if not await self.topics.is_current(*split_key(key)):
             unknown.add(key)
             return
-        for _ in range(ATTEMPTS):
-            current = await self.store.get(owner(account_id), RESOURCES, key)
-            stored = (
-                ResourcesDocument() if current is None else read(current.body, ResourcesDocument)
-            )
+
+        def merge(stored: ResourcesDocument) -> tuple[list[str], list[str]]:
+            """The ids added and those the topic had no room for."""
             present = set(stored.ids())  # a restore running at the same time may have won
             missing = [r for r in fresh if r.id not in present]
             room = max(MAX_RESOURCES_PER_TOPIC - len(stored.resources), 0)
-            adding, over = missing[:room], missing[room:]
-            stored.resources += [_stored_resource(r) for r in adding]
-            if adding:
-                try:
-                    await self.store.put(
-                        owner(account_id),
-                        RESOURCES,
-                        key,
-                        body_of(stored),
-                        expected_revision=ABSENT if current is None else current.revision,
-                        lookup_keys=stored.ids(),
-                    )
-                except RevisionConflict:
-                    continue
-            report.resources_added += len(adding)
-            report.resources_unchanged += len(fresh) - len(missing)
-            report.resources_over_limit += [r.id for r in over]
-            held.update(r.id for r in adding)
-            return
-        raise changed_meanwhile("topic's list of resources")
+            stored.resources += [_stored_resource(r) for r in missing[:room]]
+            return [r.id for r in missing[:room]], [r.id for r in missing[room:]]
+
+        added, over = await self.resources.edit_topic(account_id, key, merge)
+        report.resources_added += len(added)
+        report.resources_unchanged += len(fresh) - len(added) - len(over)
+        report.resources_over_limit += over
+        held.update(added)
 
 
 def _checked(exported: NotesExport) -> NotesExport:
