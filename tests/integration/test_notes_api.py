@@ -21,6 +21,7 @@ from tests.auth_helpers import (
     settle_outbox,
 )
 from tests.conftest import BACKEND_ROADMAP
+from waymark.features.notes.http import NOTE_BODY_BYTES
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
@@ -187,6 +188,12 @@ async def test_a_note_holds_at_most_64_kib_of_utf8(
     )
     assert response.status_code == 200, response.text
     assert (await client.get(NOTE, headers=signed_in)).json()["markdown"] == "é" * (limit // 2)
+    # Past that, the body is refused before it is read.
+    huge = b'{"markdown": "' + b"a" * NOTE_BODY_BYTES + b'"}'
+    response = await client.put(
+        NOTE, content=huge, headers={**signed_in, "content-type": "application/json"}
+    )
+    assert response.status_code == 413
 
 
 @pytest.mark.parametrize("bad", ["nul \x00", "bell \x07", "escape \x1b[31m", "del \x7f", "c1 \x85"])

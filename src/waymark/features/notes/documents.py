@@ -21,6 +21,9 @@ from waymark.features.notes.schemas import ResourceKind
 
 NOTES = "notes"
 RESOURCES = "resources"
+ATTEMPTS = 5
+"""Reads and conditional writes a change of one document tries before it gives up (409):
+only a burst of changes to the same document by its own owner makes one lose twice."""
 
 T = TypeVar("T")
 

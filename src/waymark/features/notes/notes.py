@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from waymark.features.notes.documents import NOTES, NoteDocument, body_of, read
+from waymark.features.notes.documents import ATTEMPTS, NOTES, NoteDocument, body_of, read
 from waymark.features.notes.errors import PreconditionFailed, changed_meanwhile
 from waymark.features.notes.schemas import Note, Precondition, SavedNote
 from waymark.features.notes.topics import Topics, owner, split_key, topic_key, unknown_topic
 from waymark.kernel.clock import Clock
 from waymark.kernel.errors import NotFound
 from waymark.kernel.ports import ABSENT, DocumentStore, RevisionConflict, StoredDocument
-
-ATTEMPTS = 5
-"""Reads and conditional writes a change tries before it gives up (409): only a burst of
-writes to the same note by its own owner makes one lose more than once."""
 
 
 def saved_note(document: StoredDocument, *, created: bool = False) -> SavedNote:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from waymark.features.notes.documents import (
+    ATTEMPTS,
     RESOURCES,
     ResourcesDocument,
     StoredResource,
@@ -17,7 +18,6 @@ from waymark.features.notes.documents import (
     read,
 )
 from waymark.features.notes.errors import changed_meanwhile
-from waymark.features.notes.notes import ATTEMPTS
 from waymark.features.notes.schemas import (
     MAX_RESOURCES_PER_TOPIC,
     RESOURCE_ID_PATTERN,

@@ -15,6 +15,7 @@ import uuid
 import msgspec
 
 from waymark.features.notes.documents import (
+    ATTEMPTS,
     NOTES,
     RESOURCES,
     NoteDocument,
@@ -25,7 +26,7 @@ from waymark.features.notes.documents import (
 )
 from waymark.features.notes.errors import changed_meanwhile
 from waymark.features.notes.jobs import NotesJobs
-from waymark.features.notes.notes import ATTEMPTS, TopicNotes, saved_note
+from waymark.features.notes.notes import TopicNotes, saved_note
 from waymark.features.notes.resources import OwnResources, resources_of
 from waymark.features.notes.schemas import (
     MAX_RESOURCES_PER_TOPIC,
