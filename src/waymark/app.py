@@ -14,7 +14,9 @@ from litestar.routes import HTTPRoute
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
+from waymark.features.notes.http import notes_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
+from waymark.features.portability.http import portability_routes
 from waymark.features.progress.http import progress_routes
 from waymark.features.roadmaps.http import GET_ROADMAP, RoadmapFastPath, roadmap_routes
 from waymark.infra.observability.logging import configure_logging
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auth_routes(container.auth, identity, container.keys),
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
+            notes_routes(container.notes, identity),
+            portability_routes(container.portability, identity, throttle=container.throttle),
             ops_routes(container.metrics, container.readiness_probes()),
         ],
         lifespan=[lifespan],

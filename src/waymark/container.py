@@ -14,7 +14,9 @@ from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
+from waymark.features.notes.service import Notes
 from waymark.features.ops.service import DatabaseReadiness
+from waymark.features.portability.service import Portability
 from waymark.features.progress.jobs import ProgressJobs
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
@@ -29,6 +31,7 @@ from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
 from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
+from waymark.infra.sql.documents import SqlDocumentStore
 from waymark.infra.stores import build_ephemeral_stores
 from waymark.kernel.clock import Clock
 from waymark.kernel.throttle import Throttle
@@ -115,6 +118,19 @@ class Container:
             db=self.db, catalog=self.roadmaps, outbox=self.outbox, clock=self.clock
         )
         ProgressJobs(self.progress).register(self.handlers)
+        # Learners' own documents: notes and resources. The embedded store is SQL JSON
+        # columns; a MongoDB adapter comes behind the same port (kernel.ports.DocumentStore).
+        self.documents = SqlDocumentStore(self.db)
+        self.notes = Notes(store=self.documents, catalog=self.roadmaps, clock=self.clock)
+        self.notes.register_jobs(self.handlers)
+        # What an account holds, exported as one document and imported back.
+        self.portability = Portability(
+            accounts=self.accounts,
+            auth=self.auth,
+            progress=self.progress,
+            notes=self.notes,
+            clock=self.clock,
+        )
 
         # Operations: housekeeping, run periodically by each server process (see app.py's
         # lifespan), and the outbox's depth on /metrics.

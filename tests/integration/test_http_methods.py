@@ -9,7 +9,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 Client = AsyncTestClient[Litestar]
-EXAMPLES = {"slug": "backend", "topic_id": "databases.redis", "session_ref": "s:unknown"}
+EXAMPLES = {
+    "slug": "backend",
+    "topic_id": "databases.redis",
+    "session_ref": "s:unknown",
+    "resource_id": "no-such-resource-id",
+}
 VARYING = {"date", "x-request-id"}
 
 

@@ -8,7 +8,9 @@ so tests control the clock and every adapter agrees on "now".
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import enum
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -202,4 +204,142 @@ class MailMessage(msgspec.Struct, frozen=True, kw_only=True):
 class Mailer(Protocol):
     async def send(self, message: MailMessage) -> None:
         """Deliver or raise; the outbox relay retries on any exception."""
+        ...
+
+
+# -- Documents -----------------------------------------------------------------------------
+
+
+MAX_DOCUMENT_BYTES = 1024 * 1024
+"""A document's body, encoded as compact UTF-8 JSON, is at most this long (MongoDB takes
+16 MiB; a bound this far below it keeps any one read cheap)."""
+MAX_KEY_LENGTH = 255
+MAX_OWNER_LENGTH = 128
+MAX_COLLECTION_LENGTH = 64
+MAX_NESTING = 32
+"""Arrays and objects inside each other in a body, at most."""
+MAX_LOOKUP_KEYS = 100
+"""At most this many lookup keys per document."""
+MAX_SCAN_LIMIT = 1000
+"""`scan` and `find` return at most this many documents per call."""
+
+
+class StoredDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """One document as a `DocumentStore` holds it."""
+
+    owner: str
+    """Whose it is: an account id, say. Every call names the owner, and no call reads or
+    changes another owner's documents."""
+    collection: str
+    """What kind of document it is (`notes`): the owner's documents are kept in named
+    collections, each with its own keys."""
+    key: str
+    """The document's key, unique in its owner's collection."""
+    body: dict[str, Any]
+    """A JSON object (see `DocumentStore`)."""
+    revision: str
+    """Opaque, 1 to 64 URL-safe characters (`A-Z a-z 0-9 - _`), so callers can hand it to
+    their clients as it is (an HTTP entity tag). A new one at every write, never one the
+    same key held before, even after a delete."""
+    lookup_keys: tuple[str, ...] = ()
+    """Other keys `find` finds the document by, in key order."""
+
+
+class RevisionConflict(Exception):
+    """A conditional write found the document at another revision (or absent, or present,
+    when the caller expected otherwise); nothing was written."""
+
+
+class Absent(enum.Enum):
+    ABSENT = "absent"
+
+
+ABSENT = Absent.ABSENT
+"""`expected_revision=ABSENT`: write only if the document does not exist yet."""
+
+
+class DocumentStore(Protocol):
+    """JSON documents owned by someone, in named collections, under string keys: private
+    data of a learner (notes, their own resources), kept apart from the relational store so
+    that it can live in a document database (MongoDB) as well as in SQL JSON columns.
+
+    Every call is atomic on its own and works on one owner's documents, and a write changes
+    one document (with its lookup keys) or none: callers that must keep something true across
+    several writes keep it in one document, as MongoDB would, and use `expected_revision`
+    for optimistic concurrency (read, change, write back unless someone else wrote first).
+
+    What adapters accept, checked before anything is written (`ValueError` otherwise), so
+    that every adapter can hold every document any other one can:
+
+    - owner: 1 to `MAX_OWNER_LENGTH` printable ASCII characters, no spaces.
+    - collection: 1 to `MAX_COLLECTION_LENGTH` characters, lower-case letters, digits and
+      `-`, starting with a letter.
+    - key and lookup keys: 1 to `MAX_KEY_LENGTH` printable ASCII characters (`!` to `~`, so
+      no spaces). Key order is character order, the same as byte order, in every adapter
+      (SQL: binary collation; MongoDB: its default comparison of strings).
+    - body: a JSON object: strings, integers within int64, finite floats, booleans, null,
+      arrays and objects, nested at most `MAX_NESTING` deep; field names non-empty, not
+      starting with `$`, holding no `.` (MongoDB's rules); no NUL character anywhere
+      (PostgreSQL cannot store it); at most `MAX_DOCUMENT_BYTES` as compact UTF-8 JSON.
+      It reads back equal to what was written.
+    - at most `MAX_LOOKUP_KEYS` lookup keys.
+    """
+
+    async def get(self, owner: str, collection: str, key: str) -> StoredDocument | None:
+        """The document, or None if there is none."""
+        ...
+
+    async def put(
+        self,
+        owner: str,
+        collection: str,
+        key: str,
+        body: dict[str, Any],
+        *,
+        expected_revision: str | Absent | None = None,
+        lookup_keys: Sequence[str] = (),
+    ) -> StoredDocument:
+        """Create or replace the document (body and lookup keys alike) and return it, with
+        its new revision.
+
+        `expected_revision` makes the write conditional: `ABSENT`, only if there is no such
+        document; a revision, only if the document is at that revision now. Otherwise
+        `RevisionConflict`, writing nothing. Of N concurrent writes expecting the same state,
+        exactly one succeeds. None writes whatever is there.
+        """
+        ...
+
+    async def delete(
+        self, owner: str, collection: str, key: str, *, expected_revision: str | None = None
+    ) -> bool:
+        """Delete the document; False if there was none (whatever `expected_revision`).
+        With `expected_revision`, only if the document is at that revision:
+        `RevisionConflict`, deleting nothing, if it is at another one."""
+        ...
+
+    async def scan(
+        self,
+        owner: str,
+        collection: str,
+        *,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[StoredDocument]:
+        """The owner's documents of `collection` whose key starts with `prefix`, in key
+        order, from the first key after `after` (None: from the start), at most `limit`
+        (1 to `MAX_SCAN_LIMIT`). To read them all, pass the last key read as `after` until
+        a page comes back short."""
+        ...
+
+    async def find(
+        self, owner: str, collection: str, lookup_key: str, *, limit: int = 100
+    ) -> list[StoredDocument]:
+        """The owner's documents of `collection` that hold `lookup_key` among their lookup
+        keys, in key order, at most `limit` (1 to `MAX_SCAN_LIMIT`)."""
+        ...
+
+    async def delete_owner(self, owner: str) -> int:
+        """Delete every document the owner has, in every collection; returns how many.
+        Deleting what is already gone changes nothing (so it may be repeated)."""
         ...

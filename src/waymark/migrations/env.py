@@ -11,7 +11,7 @@ import waymark.features.accounts.tables
 import waymark.features.progress.tables
 import waymark.features.roadmaps.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
-from waymark.infra.sql import ephemeral_tables  # noqa: F401  (registers the tables)
+from waymark.infra.sql import document_tables, ephemeral_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql.database import create_engine
 from waymark.infra.sql.metadata import metadata
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from waymark.features.roadmaps.schemas import Slug, TopicId
 from waymark.kernel.errors import FieldError, ValidationFailed
 
 Status = Literal["pending", "learning", "done", "skipped"]
@@ -131,8 +132,6 @@ class Streak(msgspec.Struct, kw_only=True):
 
 # -- export and restore ------------------------------------------------------------------------
 
-TopicId = Annotated[str, msgspec.Meta(min_length=3, max_length=129)]
-Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 MAX_EXPORTED_EVENTS = 200_000
 """Events of one roadmap's log an import takes (the import's body cap bounds them first)."""

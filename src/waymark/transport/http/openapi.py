@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import msgspec
 from litestar import Request, Router, get
 
 # Litestar's own schema for msgspec structs; it has no public name in Litestar 2.
@@ -70,6 +71,17 @@ class ProblemOperation(Operation):
                 and PROBLEM_MEDIA_TYPE in (response.content or {})
             )
         } or None
+
+
+def struct_schema(struct: type[msgspec.Struct]) -> Schema:
+    """A struct's schema, for a body a route reads as bytes (to decode it off the event loop)
+    where Litestar cannot derive it; the structs it holds are referenced by the names of the
+    components Litestar makes for them (which another route's answer must use)."""
+    _, components = msgspec.json.schema_components(
+        [struct], ref_template="#/components/schemas/{name}"
+    )
+    # A JSON Schema as a dict: Litestar writes dicts out as they are.
+    return cast("Schema", components[struct.__name__])
 
 
 def describe_errors_as_problems(routes: Iterable[BaseRoute]) -> None:
