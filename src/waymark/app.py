@@ -20,6 +20,7 @@ from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
+from waymark.transport.http.cors import CrossOriginAccess
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
 from waymark.transport.http.openapi import (
@@ -85,15 +86,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.container = container
     describe_errors_as_problems(app.routes)
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
-    # GET before the roadmap fast path, so both answer HEAD alike.
+    # GET before the roadmap fast path, so both answer HEAD alike. CORS is outside the load
+    # shedder, so a browser elsewhere can read a 503 too.
     app.asgi_handler = RequestContextMiddleware(
-        LoadShedder(
-            HttpMethodSemantics(
-                RoadmapFastPath(app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)),
-                methods_of=lambda template: _route_methods(app, template),
+        CrossOriginAccess(
+            LoadShedder(
+                HttpMethodSemantics(
+                    RoadmapFastPath(
+                        app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)
+                    ),
+                    methods_of=lambda template: _route_methods(app, template),
+                ),
+                max_in_flight=settings.http.max_in_flight,
+                exempt=OPS_PATHS,
             ),
-            max_in_flight=settings.http.max_in_flight,
-            exempt=OPS_PATHS,
+            origins=settings.http.cors_origins,
+            max_age=settings.http.cors_max_age,
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
