@@ -31,6 +31,7 @@ from waymark.transport.http.openapi import (
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 from waymark.transport.http.shedding import LoadShedder
+from waymark.web.site import web_site
 
 KEY_RELOAD_SECONDS = 10.0
 
@@ -67,15 +68,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         container.auth.authenticator,
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
+    site = web_site(
+        catalog=container.roadmaps,
+        accounts=container.accounts,
+        auth=container.auth,
+        identity=identity,
+    )
     app = Litestar(
         route_handlers=[
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *account_routes(container.accounts, identity),
             ops_routes(container.metrics, container.readiness_probes()),
+            *site.routes,
         ],
         lifespan=[lifespan],
-        exception_handlers=exception_handlers(),
+        exception_handlers=site.error_pages(exception_handlers()),
+        template_config=site.template_config,
         request_class=WaymarkRequest,
         plugins=[ClosedStructSchemas()],
         openapi_config=openapi_config(),
