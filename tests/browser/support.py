@@ -53,6 +53,9 @@ def missing_tools() -> list[str]:
 class Site:
     base: str
     var_dir: Path
+    front_end: str
+    """Another origin, on this machine, that CORS lets call the API (nothing serves it:
+    a test that needs a front-end there starts one)."""
 
     @property
     def mail_dir(self) -> Path:
@@ -76,6 +79,7 @@ def served_site(var_dir: Path) -> Iterator[Site]:
     """A migrated Waymark with the backend roadmap, served on a free port of 127.0.0.1."""
     port = free_port()
     base = f"http://localhost:{port}"
+    front_end = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAYMARK_")}
     env |= {
         "WAYMARK_VAR_DIR": str(var_dir),
@@ -84,11 +88,12 @@ def served_site(var_dir: Path) -> Iterator[Site]:
         "WAYMARK_ENV_FILE": "",
         # Mail goes out at once, not a second later.
         "WAYMARK_OUTBOX__POLL_INTERVAL": "0.1",
+        "WAYMARK_HTTP__CORS_ORIGINS": f'["{front_end}"]',
     }
     waymark(env, "db", "upgrade")
     waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
     with serving(env, var_dir / "serve.log", port=port):
-        yield Site(base=base, var_dir=var_dir)
+        yield Site(base=base, var_dir=var_dir, front_end=front_end)
 
 
 @contextmanager
