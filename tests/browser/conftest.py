@@ -1,5 +1,9 @@
-"""Fixtures of the browser tests: one real server and one Chromium per test worker (the
-tests share an xdist group, so that is one of each for the whole suite)."""
+"""Fixtures of the browser tests: one real server per test worker (the tests share an
+xdist group, so that is one for the whole suite) and one Chromium per module.
+
+Chromium goes with its module: Playwright's sync API keeps an event loop running in this
+thread while it is open, and every test after it that runs `asyncio.run` (migrating a
+database) would fail."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield served
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Browser]:
     with chromium() as launched:
         yield launched
