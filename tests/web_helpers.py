@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from http.cookiejar import CookieJar
 from typing import Any
 
 from litestar import Litestar
@@ -23,10 +24,17 @@ async def browsing(app: Litestar) -> AsyncIterator[Client]:
         yield client
 
 
-def another_browser(client: Client) -> Client:
-    """A second browser on the same app (its own cookies), without starting the app again
-    (its lifespan belongs to `client`)."""
-    return AsyncTestClient(app=client.app, base_url=str(client.base_url))
+@contextmanager
+def in_another_browser(client: Client, jar: CookieJar) -> Iterator[None]:
+    """`client` with the cookies of another browser (`jar`, kept across uses) for a while.
+    Not a second client: it would run the app's requests on an event loop of its own,
+    where pooled connections of the app's loop cannot be used."""
+    mine = client.cookies.jar
+    client.cookies = jar  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        client.cookies = mine  # type: ignore[assignment]
 
 
 def csrf_of(html: str) -> str:

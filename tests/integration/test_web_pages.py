@@ -6,6 +6,7 @@ and no page carries inline code or leaves the strict CSP."""
 from __future__ import annotations
 
 import re
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.auth_helpers import (
     token_in,
     wait_for_mail,
 )
-from tests.web_helpers import Client, another_browser, browsing, csrf_of, member, post_form
+from tests.web_helpers import Client, browsing, csrf_of, in_another_browser, member, post_form
 from waymark.web.rendering import local_path
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
@@ -245,9 +246,10 @@ async def test_settings(web: Client, mail_dir: Path, app: Litestar) -> None:
     assert 'id="time_zone-error"' in assert_page(bad_zone, 422)
 
     # A second browser signs in; the first ends that session from its list.
-    other = another_browser(web)
-    signed_in = await post_form(other, "/login", "/login", {"email": email, "password": PASSWORD})
-    assert signed_in.status_code == 303
+    other = CookieJar()
+    with in_another_browser(web, other):
+        signed_in = await post_form(web, "/login", "/login", {"email": email, "password": PASSWORD})
+        assert signed_in.status_code == 303
     page = assert_page(await web.get("/settings"))
     refs = re.findall(r'name="session" value="([^"]+)"', page)
     assert len(refs) == 2
@@ -256,7 +258,8 @@ async def test_settings(web: Client, mail_dir: Path, app: Litestar) -> None:
     other_ref = next(ref for ref in refs if ref != current.group(1))
     ended = await post_form(web, "/settings", "/settings/sessions/end", {"session": other_ref})
     assert ended.headers["location"] == "/settings?notice=session-ended#sessions"
-    assert (await other.get("/settings", follow_redirects=False)).status_code == 303
+    with in_another_browser(web, other):
+        assert (await web.get("/settings", follow_redirects=False)).status_code == 303
 
     wrong = await post_form(
         web,
