@@ -22,7 +22,7 @@ SCENARIO ?=
 # about 1.5 s instead of 4.5 s even where PYTHONDONTWRITEBYTECODE is set (as on CI machines).
 sync = $(UV) sync --frozen $(1) --check --quiet 2>/dev/null || $(UV) sync --frozen $(1) --compile-bytecode
 
-.PHONY: help uv install install-dev run migrate seed serve test lint typecheck pytest format coverage bench clean
+.PHONY: help uv install install-dev browser-tools run migrate seed serve test lint typecheck pytest format coverage screenshots bench clean
 
 help: ## List the targets
 	@echo "Waymark. A fresh clone needs python3 (with pip) and make; start with make run."
@@ -34,7 +34,7 @@ help: ## List the targets
 
 run: install migrate seed serve ## Install, migrate, import the backend roadmap, serve on http://127.0.0.1:8000
 
-test: install-dev lint typecheck pytest ## Lint, type-check and run the whole suite (needs PostgreSQL, see README)
+test: install-dev browser-tools lint typecheck pytest ## Lint, type-check and run the whole suite (needs PostgreSQL, see README)
 
 uv: ## Install uv into .tools/ unless it is on PATH or in ~/.local/bin
 	@test -x "$(UV)" || { \
@@ -50,6 +50,25 @@ install: uv ## Create .venv from uv.lock (runtime dependencies)
 
 install-dev: uv ## Create .venv from uv.lock, with the dev tools
 	@$(call sync,)
+
+# The browser tests drive Debian's Chromium with Playwright (never `playwright install`, which
+# downloads a browser of its own), read printed PDFs with poppler's pdftotext, and audit pages
+# with axe-core from npm (package-lock.json) in a node_modules/ of this checkout. As root
+# (CI, a fresh machine) what is missing is installed; elsewhere the make says what to run,
+# and the browser tests are skipped, loudly, until it is there.
+BROWSER_DEBS := chromium poppler-utils fonts-dejavu-core
+browser-tools: ## Chromium, pdftotext (Debian) and axe-core (npm) for the browser tests
+	@command -v chromium >/dev/null && command -v pdftotext >/dev/null && command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing $(BROWSER_DEBS) with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				$(BROWSER_DEBS) $$(command -v npm >/dev/null || echo npm) >/dev/null; \
+		else \
+			echo "make browser-tools: as root, run: apt-get install $(BROWSER_DEBS) npm" >&2; \
+		fi; }
+	@test -f node_modules/axe-core/axe.min.js -a node_modules/.package-lock.json -nt package-lock.json \
+		|| { command -v npm >/dev/null && npm ci --no-audit --no-fund --loglevel=error; } \
+		|| echo "make browser-tools: npm ci failed; the accessibility tests will be skipped" >&2
 
 migrate: ## Apply database migrations
 	@$(RUN) waymark db upgrade
@@ -77,6 +96,9 @@ format: ## Format and autofix
 
 coverage: ## Regenerate docs/roadmap-coverage.md
 	@$(RUN) waymark roadmaps coverage
+
+screenshots: install-dev browser-tools ## Screenshots of the main pages into docs/screenshots/
+	@$(RUN) python -m tests.browser.screenshots docs/screenshots
 
 bench: install-dev ## Benchmarks against their physical limits (SCENARIO=name for one)
 	@$(RUN) python -m bench $(if $(SCENARIO),--scenario $(SCENARIO),)

@@ -34,17 +34,23 @@ async def wait_for_mail(
     `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        found = []
-        for path in sorted(mail_dir.glob("[!.]*.eml")) if mail_dir.exists() else []:
-            # Not the mailer's `.tmp-*.eml` files: a message being written, sorted first.
-            message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if message["To"] == to and message["Subject"] == subject:
-                found.append(message)
+        found = mails(mail_dir, to, subject)
         if len(found) >= count:
-            return found[count - 1]  # type: ignore[return-value]
+            return found[count - 1]
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"no mail #{count} to {to} in {mail_dir} after {timeout} s")
         await asyncio.sleep(0.05)
+
+
+def mails(mail_dir: Path, to: str, subject: str) -> list[EmailMessage]:
+    """The mails to `to` with `subject` that the file mailer wrote so far, oldest first."""
+    found: list[EmailMessage] = []
+    for path in sorted(mail_dir.glob("[!.]*.eml")) if mail_dir.exists() else []:
+        # Not the mailer's `.tmp-*.eml` files: a message being written, sorted first.
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if message["To"] == to and message["Subject"] == subject:
+            found.append(message)  # type: ignore[arg-type]
+    return found
 
 
 async def settle_outbox(client: Client, db: Database, *, timeout: float = 10.0) -> None:
@@ -65,11 +71,16 @@ async def settle_outbox(client: Client, db: Database, *, timeout: float = 10.0) 
 
 
 def token_in(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    match = _TOKEN.search(body.get_content())
+    match = _TOKEN.search(text_of(message))
     assert match, "no token link in the mail"
     return match.group(1)
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body of a mail."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
 
 
 async def register_verified(

@@ -23,6 +23,7 @@ from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
+from waymark.transport.http.cors import CrossOriginAccess
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
 from waymark.transport.http.openapi import (
@@ -33,6 +34,7 @@ from waymark.transport.http.openapi import (
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 from waymark.transport.http.shedding import LoadShedder
+from waymark.web.site import web_site
 
 KEY_RELOAD_SECONDS = 10.0
 
@@ -69,6 +71,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         container.auth.authenticator,
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
+    site = web_site(
+        catalog=container.roadmaps,
+        accounts=container.accounts,
+        auth=container.auth,
+        identity=identity,
+    )
     app = Litestar(
         route_handlers=[
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
@@ -78,9 +86,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notes_routes(container.notes, identity),
             portability_routes(container.portability, identity, throttle=container.throttle),
             ops_routes(container.metrics, container.readiness_probes()),
+            *site.routes,
         ],
         lifespan=[lifespan],
-        exception_handlers=exception_handlers(),
+        exception_handlers=site.error_pages(exception_handlers()),
+        template_config=site.template_config,
         request_class=WaymarkRequest,
         plugins=[ClosedStructSchemas()],
         openapi_config=openapi_config(),
@@ -91,15 +101,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.container = container
     describe_errors_as_problems(app.routes)
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
-    # GET before the roadmap fast path, so both answer HEAD alike.
+    # GET before the roadmap fast path, so both answer HEAD alike. CORS is outside the load
+    # shedder, so a browser elsewhere can read a 503 too.
     app.asgi_handler = RequestContextMiddleware(
-        LoadShedder(
-            HttpMethodSemantics(
-                RoadmapFastPath(app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)),
-                methods_of=lambda template: _route_methods(app, template),
+        CrossOriginAccess(
+            LoadShedder(
+                HttpMethodSemantics(
+                    RoadmapFastPath(
+                        app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)
+                    ),
+                    methods_of=lambda template: _route_methods(app, template),
+                ),
+                max_in_flight=settings.http.max_in_flight,
+                exempt=OPS_PATHS,
             ),
-            max_in_flight=settings.http.max_in_flight,
-            exempt=OPS_PATHS,
+            origins=settings.http.cors_origins,
+            max_age=settings.http.cors_max_age,
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,

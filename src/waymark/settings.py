@@ -66,6 +66,22 @@ class HttpSettings(BaseModel):
         ge=0,
         description="How long a process serves a roadmap from memory before re-reading it.",
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (`https://app.example.org`, no path) of other front-ends whose "
+        "browsers may call the API with credentials. Empty: no cross-origin access.",
+    )
+    cors_max_age: int = Field(
+        default=600,
+        ge=600,
+        le=7200,
+        description="Seconds a browser keeps a CORS preflight answer (Chromium caps it at 7200).",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_only(cls, origins: list[str]) -> list[str]:
+        return [_origin(origin) for origin in origins]
 
 
 class DatabaseSettings(BaseModel):
@@ -305,6 +321,26 @@ def resolve_database_url(url: str | None, var_dir: Path) -> str:
         supported = ", ".join(sorted(_ASYNC_DRIVERS))
         raise ValueError(f"unsupported database URL scheme {scheme!r}; use one of: {supported}")
     return f"{_ASYNC_DRIVERS[scheme]}://{rest}"
+
+
+def _origin(value: str) -> str:
+    """`value` as a browser's `Origin` header names it (`scheme://host[:port]`, lower case,
+    the default port left out); anything that is not one origin alone is refused."""
+    parts = urlsplit(value.strip())
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or "*" in value
+    ):
+        raise ValueError(f"{value!r} is not an origin like https://app.example.org")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def local_url(host: str, port: int) -> str:

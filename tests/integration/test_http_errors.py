@@ -158,12 +158,13 @@ async def test_unknown_route(client: Client) -> None:
 async def test_unexpected_errors_are_a_generic_500_with_only_the_request_id(
     app: Litestar, client: Client
 ) -> None:
-    @get("/boom", include_in_schema=False)
+    # Under /api/: a page's 500 is a page (tests/integration/test_web_pages.py).
+    @get("/api/v1/boom", include_in_schema=False)
     async def boom() -> None:
         raise RuntimeError("secret detail: password=hunter2 SELECT * FROM users")
 
     app.register(boom)
-    response = await client.get("/boom", headers={"x-request-id": "trace-me-1"})
+    response = await client.get("/api/v1/boom", headers={"x-request-id": "trace-me-1"})
     problem = _problem(response, 500, "internal")
     assert problem["request_id"] == "trace-me-1"
     assert set(problem) == {"type", "title", "status", "code", "instance", "request_id"}

@@ -131,9 +131,9 @@ def roadmaps_list() -> None:
 
 @roadmaps_app.command("coverage")
 def roadmaps_coverage(
-    mapping: Annotated[Path, typer.Option(help="Topic id -> modules and tests.")] = Path(
-        "docs/roadmap-coverage.toml"
-    ),
+    mapping: Annotated[
+        Path, typer.Option(help="Topic id -> modules and tests (shipped in the package).")
+    ] = coverage.builtin_path("backend"),
     output: Annotated[Path, typer.Option("-o", "--output")] = Path("docs/roadmap-coverage.md"),
     roadmap: Annotated[Path, typer.Option(help="The roadmap file.")] = document.builtin_path(
         "backend"

@@ -45,6 +45,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The store key: the session id's hash, or the refresh family's id."""
     account: Account
     """The account as read for this request (live, not disabled)."""
+    csrf_token: str = ""
+    """A browser session's CSRF token, for pages that put it in their forms (the
+    synchronizer token); empty for a Bearer token, which needs none."""
 
     @property
     def account_id(self) -> uuid.UUID:

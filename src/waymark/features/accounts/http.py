@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from litestar import Response, Router, delete, get, patch, post
 from litestar.params import JSONBody
 
@@ -117,8 +116,7 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
         responses=documented_problems(*BAD_BODY, *AUTHENTICATED),
     )
     async def update_me(data: JSONBody[ProfilePatch], account: CallerAccount) -> Response[Me]:
-        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-        updated = await accounts.profiles.update(account.id, changes)
+        updated = await accounts.profiles.update(account.id, data.changes())
         return Response(Me.of(updated), headers=NO_STORE)
 
     @post(

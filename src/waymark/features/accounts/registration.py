@@ -25,7 +25,7 @@ from waymark.features.accounts.limits import (
     VERIFY_IP,
     account_key,
 )
-from waymark.features.accounts.links import CONFIRMATIONS
+from waymark.features.accounts.links import CONFIRMATIONS, LinkPurpose
 from waymark.features.accounts.messages import queue_account_mail
 from waymark.features.accounts.repository import AccountRepository
 from waymark.features.accounts.use_cases import AccountUseCases
@@ -93,6 +93,17 @@ class Registration(AccountUseCases):
             confirmed = await AccountRepository(conn).user_by_id(account_id)
         assert confirmed is not None  # just updated in this transaction
         return confirmed.view()
+
+    async def pending_confirmation(self, token: str) -> LinkPurpose | None:
+        """What a confirmation link would confirm, without using it up: `verify-email` (a
+        new account, whose password its holder chooses) or `change-email`; None if the link
+        is dead. For the page a mailed link opens: GET never changes anything (mail scanners
+        follow links), the person confirms with a form."""
+        async with self.db.read() as conn:
+            link = await self.links.live(conn, token, CONFIRMATIONS)
+        if link is None:
+            return None
+        return "verify-email" if link.purpose == "verify-email" else "change-email"
 
     async def resend(self, *, email: str, client: ClientInfo) -> None:
         """Mail a new confirmation link (the old one dies); the same work for any address."""

@@ -143,6 +143,14 @@ class ProfilePatch(Strict):
                 [FieldError("time_zone", "not an IANA time zone, like `Europe/Paris` or `UTC`")]
             )
 
+    def changes(self) -> dict[str, str]:
+        """The fields given, by name (`Profiles.update` takes them)."""
+        return {
+            name: value
+            for name, value in msgspec.structs.asdict(self).items()
+            if value is not msgspec.UNSET
+        }
+
 
 class Accepted(msgspec.Struct, kw_only=True):
     """The same answer whether or not the address has an account."""

@@ -79,7 +79,11 @@ class Authenticator:
             raise CsrfFailed()
         account = await self._live_account(uuid.UUID(record.user_id), issued_at=record.created_at)
         return Principal(
-            via="cookie", session_ref=browser_ref(id_hash), session_key=id_hash, account=account
+            via="cookie",
+            session_ref=browser_ref(id_hash),
+            session_key=id_hash,
+            account=account,
+            csrf_token=record.csrf_token,
         )
 
     async def _live_account(self, account_id: uuid.UUID, *, issued_at: float) -> Account:

@@ -3,6 +3,11 @@
 It wraps Litestar's own exception handling, so every response (404s for unknown paths and
 405s included) gets an `X-Request-ID`, the security headers, and a line in the metrics keyed
 by the route template, never the raw path.
+
+The Content-Security-Policy follows what the response is: an HTML page gets the pages'
+policy (scripts, styles, images and forms of our own origin only, nothing inline), the API
+docs page the one Swagger UI needs, and everything else (JSON, problems, static files)
+`default-src 'none'`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ _COMMON_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+# Server-rendered pages: their own scripts and styles, as files; no inline code, no `unsafe-*`.
+PAGE_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"font-src 'self'; connect-src 'self'; manifest-src 'self'; form-action 'self'; "
+    b"base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+)
 # The API docs page runs Swagger UI, served from our own origin.
 DOCS_CSP = (
     b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -75,8 +86,8 @@ class RequestContextMiddleware:
         method = scope["method"]
         request_id = _incoming_request_id(scope) or self._new_request_id()
         token = set_request_id(request_id)
-        csp = DOCS_CSP if scope["path"].startswith(self.docs_prefix) else API_CSP
-        extra_headers = [(b"x-request-id", request_id.encode()), (b"content-security-policy", csp)]
+        docs = scope["path"].startswith(self.docs_prefix)
+        extra_headers = [(b"x-request-id", request_id.encode())]
         status = 500
         started = time.perf_counter()
 
@@ -86,6 +97,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers") or ())
                 headers.extend(extra_headers)
+                headers.append((b"content-security-policy", _csp(headers, docs=docs)))
                 headers.extend(_COMMON_HEADERS)
                 message["headers"] = headers
             await send(message)
@@ -114,6 +126,13 @@ def name_route(scope: Scope, template: str) -> None:
     """Say which route answered, for a layer that answers before Litestar routes (which
     names the route in the same scope key): metrics and the access log label by it."""
     scope["path_template"] = template
+
+
+def _csp(headers: list[tuple[bytes, bytes]], *, docs: bool) -> bytes:
+    if docs:
+        return DOCS_CSP
+    content_type = next((value for name, value in headers if name == b"content-type"), b"")
+    return PAGE_CSP if content_type.startswith(b"text/html") else API_CSP
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -92,17 +92,19 @@ class RequestIdentity:
 
 def session_cookie(session_id: str, *, expires_at: float, now: float) -> Cookie:
     """The cookie of a session, living as long as the session may (its absolute expiry)."""
-    return _cookie(session_id, max_age=max(0, int(expires_at - now)))
+    return host_cookie(SESSION_COOKIE, session_id, max_age=max(0, int(expires_at - now)))
 
 
 def cleared_session_cookie() -> Cookie:
     """Tells the browser to forget the session cookie."""
-    return _cookie("", max_age=0)
+    return host_cookie(SESSION_COOKIE, "", max_age=0)
 
 
-def _cookie(value: str, *, max_age: int) -> Cookie:
+def host_cookie(key: str, value: str, *, max_age: int) -> Cookie:
+    """A cookie of this host alone (`__Host-` names require it): Secure, HttpOnly, Path=/,
+    no Domain, SameSite=Lax."""
     return Cookie(
-        key=SESSION_COOKIE,
+        key=key,
         value=value,
         max_age=max_age,
         path="/",

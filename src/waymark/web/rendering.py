@@ -1,0 +1,70 @@
+"""What every page handler answers with: a page (a template, with the visitor and any cookie
+they are due), or a redirect after a form (303, so a reload never posts it again)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from waymark.transport.http.identity import NO_STORE
+from waymark.web.visitor import Visitor
+
+NOTICES: Final = {
+    "check-inbox": "Check your inbox: if the address can be used, a confirmation link is on "
+    "its way. It works for 24 hours.",
+    "reset-sent": "If the address has an account, a link to reset its password is on its "
+    "way. It works for 30 minutes.",
+    "email-confirmed": "Your address is confirmed and your password set. Sign in.",
+    "email-changed": "Your new address is confirmed.",
+    "password-reset": "Your password is reset, and every session was signed out. Sign in.",
+    "password-changed": "Your password is changed.",
+    "profile-saved": "Your profile is saved.",
+    "email-change-sent": "A confirmation link is on its way to the new address; the change "
+    "happens when you open it.",
+    "session-ended": "That session is signed out.",
+    "signed-out": "You are signed out.",
+    "signed-out-everywhere": "Every session of your account is signed out.",
+    "account-deleted": "Your account and its data are deleted.",
+}
+"""Messages a redirect can ask a page to show (`?notice=`): fixed texts, so a link can never
+make a page say something of its own."""
+
+
+def page(
+    visitor: Visitor | None, template: str, *, status_code: int = 200, **context: Any
+) -> Template:
+    """A page of `template`; never cached (forms carry the visitor's CSRF token)."""
+    return Template(
+        template_name=template,
+        context={"visitor": visitor, **context},
+        status_code=status_code,
+        cookies=list(visitor.cookies) if visitor else None,
+        headers=NO_STORE,
+    )
+
+
+def redirect(visitor: Visitor, to: str, *, cookies: Iterable[Cookie] = ()) -> Redirect:
+    """See Other, to a page of ours."""
+    return Redirect(
+        path=to,
+        status_code=303,
+        cookies=[*visitor.cookies, *cookies],
+        headers=NO_STORE,
+    )
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """`target` if it is a path on this site (where to go after signing in), else `default`:
+    never another site (`//evil.example`, `/\\evil.example`, `https://...`)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(c in target for c in "\\\r\n\t")
+        or len(target) > 2000
+    ):
+        return default
+    return target

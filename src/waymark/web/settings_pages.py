@@ -1,0 +1,163 @@
+"""Account settings: profile and time zone, address, password, sessions (each can be signed
+out), the audit log, and deleting the account. One page; each form posts to its own path,
+calls one service and comes back (or shows the page again, saying what is wrong)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any
+
+from litestar import Response, get, post
+from litestar.handlers import HTTPRouteHandler
+
+from waymark.features.accounts.schemas import (
+    ChangeEmailRequest,
+    ChangePasswordRequest,
+    DeleteAccountRequest,
+    ProfilePatch,
+)
+from waymark.features.accounts.service import Accounts
+from waymark.features.auth.service import AuthService
+from waymark.kernel.errors import NotFound
+from waymark.transport.http.identity import cleared_session_cookie, session_cookie
+from waymark.transport.http.params import int64
+from waymark.web import forms
+from waymark.web.account_pages import submit
+from waymark.web.rendering import page, redirect
+from waymark.web.visitor import Browsing, Visitor
+
+AUDIT_PAGE = 20
+Before = Annotated[int | None, int64(ge=1, description="`id` of the last event seen.")]
+
+
+def settings_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandler]:
+    clock = auth.sessions.clock
+    time_zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+    async def context(visitor: Visitor, before: int | None = None) -> dict[str, Any]:
+        principal = visitor.signed_in()
+        return {
+            "sessions": await auth.list_sessions(principal),
+            "audit": await accounts.audit.page(
+                principal.account_id, before=before, limit=AUDIT_PAGE
+            ),
+            "audit_page": AUDIT_PAGE,
+            "time_zones": time_zones,
+            "forms": {},
+        }
+
+    async def settings_form(
+        visitor: Visitor,
+        action: Callable[[], Awaitable[Response[Any]]],
+        form_name: str,
+        fields: Mapping[str, str] | None = None,
+    ) -> Response[Any]:
+        """Run a settings form; if it is refused, the page again, that form saying why."""
+
+        async def again() -> dict[str, Any]:
+            return {**await context(visitor), "refused": form_name}
+
+        return await submit(visitor, action, "settings.html", fields=fields, more=again)
+
+    @get("/settings")
+    async def settings(visitor: Browsing, before: Before = None) -> Response[Any]:
+        return page(visitor, "settings.html", **await context(visitor, before))
+
+    @post("/settings/profile")
+    async def save_profile(visitor: Browsing) -> Response[Any]:
+        account = visitor.signed_in().account
+
+        async def action() -> Response[Any]:
+            body = forms.decode(ProfilePatch, visitor.form)
+            await accounts.profiles.update(account.id, body.changes())
+            return redirect(visitor, "/settings?notice=profile-saved")
+
+        return await settings_form(visitor, action, "profile")
+
+    @post("/settings/email")
+    async def change_email(visitor: Browsing) -> Response[Any]:
+        account = visitor.signed_in().account
+
+        async def action() -> Response[Any]:
+            body = forms.decode(ChangeEmailRequest, visitor.form)
+            await accounts.profiles.request_email_change(
+                account.id, password=body.password, new_email=body.new_email, client=visitor.client
+            )
+            return redirect(visitor, "/settings?notice=email-change-sent")
+
+        fields = {"wrong-password": "password"}
+        return await settings_form(visitor, action, "email", fields)
+
+    @post("/settings/password")
+    async def change_password(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+
+        async def action() -> Response[Any]:
+            body = forms.decode(
+                ChangePasswordRequest, visitor.form, checkboxes=("end_other_sessions",)
+            )
+            renewed = await auth.change_password(
+                principal,
+                current=body.current_password,
+                new=body.new_password,
+                end_other_sessions=body.end_other_sessions,
+                client=visitor.client,
+            )
+            # Re-authenticated: the session has a new id (and CSRF token) from now on.
+            cookies = (
+                [
+                    session_cookie(
+                        renewed.id,
+                        expires_at=renewed.record.absolute_expires_at,
+                        now=clock.time(),
+                    )
+                ]
+                if renewed
+                else []
+            )
+            return redirect(visitor, "/settings?notice=password-changed", cookies=cookies)
+
+        fields = {"password": "new_password", "wrong-password": "current_password"}
+        return await settings_form(visitor, action, "password", fields)
+
+    @post("/settings/sessions/end")
+    async def end_session(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+        ref = visitor.form.get("session", "")
+        if not await auth.end_session(principal, ref, client=visitor.client):
+            raise NotFound("no such session of yours")
+        if ref == principal.session_ref:
+            return redirect(visitor, "/login?notice=signed-out", cookies=[cleared_session_cookie()])
+        return redirect(visitor, "/settings?notice=session-ended#sessions")
+
+    @post("/settings/sessions/end-all")
+    async def end_all_sessions(visitor: Browsing) -> Response[Any]:
+        await auth.logout_everywhere(visitor.signed_in(), client=visitor.client)
+        return redirect(
+            visitor, "/login?notice=signed-out-everywhere", cookies=[cleared_session_cookie()]
+        )
+
+    @post("/settings/delete")
+    async def delete_account(visitor: Browsing) -> Response[Any]:
+        account = visitor.signed_in().account
+
+        async def action() -> Response[Any]:
+            body = forms.decode(DeleteAccountRequest, visitor.form)
+            await accounts.profiles.delete(
+                account.id, password=body.password, client=visitor.client
+            )
+            return redirect(visitor, "/?notice=account-deleted", cookies=[cleared_session_cookie()])
+
+        fields = {"wrong-password": "password"}
+        return await settings_form(visitor, action, "delete", fields)
+
+    return [
+        settings,
+        save_profile,
+        change_email,
+        change_password,
+        end_session,
+        end_all_sessions,
+        delete_account,
+    ]

@@ -1,0 +1,91 @@
+"""The web app as the composition root mounts it: page routes, static files, the template
+engine, and error pages for the paths that are pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Router
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+from litestar.types import ExceptionHandlersMap
+
+from waymark.features.accounts.service import Accounts
+from waymark.features.auth.service import AuthService
+from waymark.features.roadmaps import coverage
+from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.transport.http.identity import RequestIdentity
+from waymark.web import filters
+from waymark.web.account_pages import account_pages
+from waymark.web.assets import Assets
+from waymark.web.errors import with_error_pages
+from waymark.web.progress import LearnerProgress, NoProgressYet
+from waymark.web.rendering import NOTICES
+from waymark.web.roadmap_pages import roadmap_pages
+from waymark.web.settings_pages import settings_pages
+from waymark.web.visitor import CSRF_FIELD, THEME_COOKIE, THEMES, Visitors
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+COVERED_ROADMAPS = ("backend",)
+"""Built-in roadmaps whose topics Waymark itself builds: their pages say how."""
+
+
+@dataclass(frozen=True)
+class WebSite:
+    routes: list[Router]
+    template_config: TemplateConfig[JinjaTemplateEngine]
+
+    def error_pages(self, handlers: ExceptionHandlersMap) -> ExceptionHandlersMap:
+        return with_error_pages(handlers)
+
+
+def web_site(
+    *,
+    catalog: RoadmapCatalog,
+    accounts: Accounts,
+    auth: AuthService,
+    identity: RequestIdentity,
+    progress: LearnerProgress | None = None,
+) -> WebSite:
+    assets = Assets()
+    covered = {
+        slug: coverage.load(coverage.builtin_path(slug))
+        for slug in COVERED_ROADMAPS
+        if coverage.builtin_path(slug).is_file()
+    }
+    pages = Router(
+        path="/",
+        route_handlers=[
+            *roadmap_pages(catalog, progress or NoProgressYet(), covered),
+            *account_pages(accounts, auth),
+            *settings_pages(accounts, auth),
+        ],
+        dependencies=Visitors(identity).dependencies(),
+        include_in_schema=False,
+    )
+    static = Router(path="/", route_handlers=[assets.route()], include_in_schema=False)
+    return WebSite(routes=[pages, static], template_config=_templates(assets))
+
+
+def _templates(assets: Assets) -> TemplateConfig[JinjaTemplateEngine]:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(("html", "svg")),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    globals_: dict[str, Any] = {
+        "asset": assets.url,
+        "notices": NOTICES,
+        "csrf_field": CSRF_FIELD,
+        "theme_cookie": THEME_COOKIE,
+        "themes": THEMES,
+        "coverage_labels": coverage.STATUS_LABEL,
+    }
+    env.globals.update(globals_)
+    env.filters.update(filters.FILTERS)
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))

@@ -1,0 +1,67 @@
+"""`make screenshots`: pictures of the main pages for the README, taken in Debian's Chromium
+from a real `waymark serve` with a fresh var dir (the same helpers as the browser tests).
+
+    python -m tests.browser.screenshots docs/screenshots
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.support import chromium, missing_tools, new_member, served_site
+
+VIEWPORT = {"width": 1280, "height": 860}
+
+
+def take(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    shots: list[Path] = []
+
+    def shot(page: Page, name: str) -> None:
+        path = directory / f"{name}.png"
+        page.screenshot(path=str(path))
+        shots.append(path)
+
+    with (
+        tempfile.TemporaryDirectory() as var,
+        served_site(Path(var) / "var") as site,
+        chromium() as browser,
+    ):
+        context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.goto(site.url("/login"))
+        shot(page, "sign-in")
+        new_member(page, site, "ada@example.org")
+        page.goto(site.url("/roadmaps/backend"))
+        shot(page, "roadmap-light")
+        page.locator('a.topic[data-topic-id="databases.postgresql"]').click()
+        expect(page.locator('[id="topic-databases.postgresql"]')).to_be_visible()
+        page.wait_for_timeout(300)  # the panel's slide-in
+        shot(page, "topic-panel")
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Dark").click()
+        page.wait_for_load_state("networkidle")
+        page.reload()
+        shot(page, "roadmap-dark")
+        page.get_by_role("button", name="System").click()
+        page.wait_for_load_state("networkidle")
+        page.goto(site.url("/settings"))
+        shot(page, "settings")
+        context.close()
+    return shots
+
+
+def main() -> None:
+    if missing := missing_tools():
+        sys.exit(f"missing {', '.join(missing)}: run `make browser-tools` first")
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    for path in take(target):
+        print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
