@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
+from sqlalchemy import func, select
 
 from tests.auth_helpers import (
     PASSWORD,
@@ -22,6 +24,14 @@ from tests.auth_helpers import (
 )
 from tests.conftest import BACKEND_ROADMAP
 from waymark.features.notes.http import NOTE_BODY_BYTES
+from waymark.features.progress.tables import (
+    progress_days,
+    progress_events,
+    progress_visits,
+    roadmap_progress,
+    section_progress,
+    topic_progress,
+)
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
@@ -32,6 +42,15 @@ pytestmark = pytest.mark.usefixtures("backend_roadmap")
 
 NOTE = "/api/v1/me/notes/backend/databases.redis"
 OTHER_NOTE = "/api/v1/me/notes/backend/databases.postgresql"
+PROGRESS = "/api/v1/me/progress/backend/topics/databases.redis"
+PROGRESS_TABLES = (
+    progress_events,
+    topic_progress,
+    roadmap_progress,
+    section_progress,
+    progress_days,
+    progress_visits,
+)
 RESOURCES = "/api/v1/me/resources/backend/databases.redis"
 LINK = {"title": "Redis in Action", "url": "https://redis.io/docs/latest/", "kind": "book"}
 
@@ -447,11 +466,23 @@ async def test_an_account_never_reads_changes_or_deletes_anothers_notes_or_resou
 # -- Erasure with the account --------------------------------------------------------------
 
 
-async def test_deleting_an_account_erases_its_notes_and_resources(
+async def progress_rows(db: Database, owner: str) -> dict[str, int]:
+    """How many rows of each progress table belong to the account."""
+    counts = {}
+    async with db.read() as conn:
+        for table in PROGRESS_TABLES:
+            query = select(func.count()).where(table.c.user_id == uuid.UUID(owner))
+            counts[table.name] = int(await conn.scalar(query) or 0)
+    return counts
+
+
+async def test_deleting_an_account_erases_its_progress_notes_and_resources(
     client: Client, signed_in: dict[str, str], mail_dir: Path, db: Database
 ) -> None:
     ada, store = signed_in, SqlDocumentStore(db)
     ada_id = await account_id(client, ada)
+    changed = await client.put(PROGRESS, json={"status": "done"}, headers=ada)
+    assert changed.status_code == 200, changed.text
     await client.put(NOTE, json={"markdown": "Ada's"}, headers=ada)
     await client.put(OTHER_NOTE, json={"markdown": "more"}, headers=ada)
     await client.post(RESOURCES, json=LINK, headers=ada)
@@ -459,7 +490,9 @@ async def test_deleting_an_account_erases_its_notes_and_resources(
     bob_id = await account_id(client, bob)
     await client.put(NOTE, json={"markdown": "Bob's"}, headers=bob)
     await client.post(RESOURCES, json=LINK, headers=bob)
+    await client.put(PROGRESS, json={"status": "learning"}, headers=bob)
     assert len(await store.scan(ada_id, "notes")) == 2
+    assert set((await progress_rows(db, ada_id)).values()) == {1}  # a row in every table
 
     deleted = await client.request("DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=ada)
     assert deleted.status_code == 204, deleted.text
@@ -469,3 +502,5 @@ async def test_deleting_an_account_erases_its_notes_and_resources(
         assert await store.scan(ada_id, collection) == []
         assert len(await store.scan(bob_id, collection)) == 1
     assert (await client.get(NOTE, headers=bob)).json()["markdown"] == "Bob's"
+    assert set((await progress_rows(db, ada_id)).values()) == {0}
+    assert set((await progress_rows(db, bob_id)).values()) == {1}
