@@ -186,21 +186,20 @@ class ProgressArchive:
             else:
                 report.topics_kept.append(where)
         adding.sort(key=lambda event: event.seq)
-        for event in adding:
-            last_seq += 1
-            await repo.append(
-                account.id,
-                roadmap.id,
-                EventRow(
-                    seq=last_seq,
-                    topic_key=event.topic_id,
-                    from_status=event.from_status,
-                    to_status=event.to_status,
-                    at=event.at,
-                    roadmap_version=min(event.roadmap_version, roadmap.version),
-                    request_id=current_request_id(),
-                ),
+        rows = [
+            EventRow(
+                seq=last_seq + number,
+                topic_key=event.topic_id,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                at=event.at,
+                roadmap_version=min(event.roadmap_version, roadmap.version),
+                request_id=current_request_id(),
             )
+            for number, event in enumerate(adding, start=1)
+        ]
+        await repo.append_many(account.id, roadmap.id, rows)
+        last_seq += len(rows)
         report.events_added = len(adding)
         if adding:
             await self.projections.replay(conn, account.id, roadmap)

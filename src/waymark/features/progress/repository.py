@@ -77,6 +77,19 @@ class ProgressRepository:
             )
         )
 
+    async def append_many(
+        self, account_id: uuid.UUID, roadmap_id: int, events: Sequence[EventRow]
+    ) -> None:
+        """Append events in one statement (the driver's executemany)."""
+        if events:
+            await self.conn.execute(
+                insert(progress_events),
+                [
+                    {"user_id": account_id, "roadmap_id": roadmap_id, **msgspec.structs.asdict(e)}
+                    for e in events
+                ],
+            )
+
     async def events(self, account_id: uuid.UUID, roadmap_id: int) -> list[EventRow]:
         """The whole log of one roadmap, in order."""
         e = progress_events
