@@ -39,7 +39,7 @@ from bench.limits._asgi import (
 from bench.limits._bearer import Bearer, authorization, issued_before
 
 USER_SQL = (
-    "SELECT id, email, display_name, email_verified_at IS NOT NULL, created_at,"
+    "SELECT id, email, display_name, time_zone, email_verified_at IS NOT NULL, created_at,"
     " tokens_valid_after FROM users WHERE id = $1 AND disabled_at IS NULL"
 )
 
@@ -48,6 +48,7 @@ class Me(msgspec.Struct):
     id: uuid.UUID
     email: str
     display_name: str
+    time_zone: str
     email_verified: bool
     created_at: datetime
 
@@ -93,9 +94,9 @@ async def me(header: bytes) -> bytes | None:
     user_id, claims = caller
     async with pool.acquire() as conn:
         row = await conn.fetchrow(USER_SQL, user_id)
-    if row is None or issued_before(claims.iat, row[5]):
+    if row is None or issued_before(claims.iat, row[6]):
         return None
-    return _encode(Me(row[0], row[1], row[2], row[3], row[4]))
+    return _encode(Me(row[0], row[1], row[2], row[3], row[4], row[5]))
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
