@@ -7,7 +7,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ from bench.machine import machine_facts, package_versions
 from bench.procs import Interrupted, ProcessSet, Server, cpu_delta, machine_cpu
 from bench.report import Report
 from bench.results import Case, Measurement, Round
-from bench.scenario import AppContext, Driver, Scenario, Workload, discover, fetch
+from bench.scenario import AppContext, Driver, Response, Scenario, Workload, discover, fetch
 from bench.stack import (
     Database,
     database,
@@ -159,15 +159,33 @@ class Runner:
     def check_alike(
         self, scenario: Scenario, workload: Workload, app: Server, limit: Server
     ) -> None:
-        """Both servers must answer every request of the workload the way the scenario expects."""
+        """Both servers must answer every request of the workload the way the scenario expects.
+
+        Requests are sent to one server then the other, one by one; for a workload with lanes
+        (writes) all to the app, then all to the limit (`Workload.lanes`), so that each
+        server's answer depends on what it did itself."""
+        answers: Iterable[tuple[Response, Response]]
+        if workload.lanes:
+            answers = zip(
+                [fetch(app.port, request) for request in workload.requests],
+                [fetch(limit.port, request) for request in workload.requests],
+                strict=True,
+            )
+        else:
+            answers = ((fetch(app.port, r), fetch(limit.port, r)) for r in workload.requests)
         mismatched = 0
-        for request in workload.requests:
-            a, b = fetch(app.port, request), fetch(limit.port, request)
+        for request, (a, b) in zip(workload.requests, answers, strict=True):
             for who, resp in (("app", a), ("limit", b)):
                 if resp.status != workload.expect_status:
                     raise RuntimeError(
                         f"{scenario.name}: {who} answered {resp.status} to {request.method} "
                         f"{request.path}, expected {workload.expect_status}: {resp.body[:300]!r}"
+                    )
+                marker = workload.expect_in_body
+                if marker is not None and marker not in resp.body:
+                    raise RuntimeError(
+                        f"{scenario.name}: {who}'s answer to {request.method} {request.path} "
+                        f"lacks {marker!r}: {resp.body[:300]!r}"
                     )
             if workload.same_body and a.body != b.body:
                 raise RuntimeError(f"{scenario.name}: the limit's body differs from the app's")
