@@ -21,7 +21,7 @@ from typing import Any
 from redis import Redis
 
 from bench.config import REPO_DIR
-from bench.scenario import AppContext, Request, fetch
+from bench.scenario import AppContext, Request, Response, fetch
 
 
 def create_accounts(ctx: AppContext, emails: Sequence[str], password: str) -> None:
@@ -70,12 +70,16 @@ def claims(token: str) -> dict[str, Any]:
     return decoded
 
 
-def bearer_config(ctx: AppContext, token: str) -> dict[str, Any]:
-    """What `bench/limits/_bearer.py` needs to check tokens as the app does."""
+def signed_in_config(ctx: AppContext, sample: Response, token: str) -> dict[str, Any]:
+    """What `bench/limits/_signed_in.py` needs: the database, the app's headers for the route
+    (from `sample`, its answer), and how to check tokens as the app does (from `token`)."""
     if not ctx.redis_url:
         raise RuntimeError("signed-in limits need the production profile's Redis (families)")
     issued = claims(token)
     return {
+        "database_url": ctx.database_url,
+        "pool_size": ctx.server.pool_size,
+        "headers": [list(h) for h in sample.headers],
         "jwks": json.loads(ctx.get("/.well-known/jwks.json").body),
         # What the app checks the claims against: its issuer and audience, as in the token
         # it issued, and its clock leeway (AuthSettings.token_leeway).

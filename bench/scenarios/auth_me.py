@@ -8,7 +8,7 @@ the user row. The limit does the same three things the cheapest correct way (see
 from __future__ import annotations
 
 from bench.scenario import AppContext, Request, Scenario, Target, Workload
-from bench.scenarios._accounts import bearer_config, create_accounts, login, refused
+from bench.scenarios._accounts import create_accounts, login, refused, signed_in_config
 
 EMAIL = "bench-auth-me@example.org"
 PASSWORD = "bench passphrase for auth-me"  # noqa: S105  (a throwaway account in a throwaway database)
@@ -28,12 +28,7 @@ def prepare(ctx: AppContext) -> Workload:
         requests=[_me(token)],
         expect_status=200,
         refused=refused(ctx, EMAIL, PASSWORD, (2, 3), _me),
-        limit_config={
-            "database_url": ctx.database_url,
-            "pool_size": ctx.server.pool_size,
-            "headers": [list(h) for h in sample.headers],
-            **bearer_config(ctx, token),
-        },
+        limit_config=signed_in_config(ctx, sample, token),
     )
 
 
