@@ -1,0 +1,58 @@
+"""What the progress scenarios share: learners signed in through the app, and their statuses
+set through the app's own API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bench.scenario import AppContext, Request, fetch
+from bench.scenarios._accounts import create_accounts, login
+from bench.scenarios._roadmap import ROADMAP_SLUG, fetch_roadmap
+
+PROGRESS_PATH = f"/api/v1/me/progress/{ROADMAP_SLUG}"
+PASSWORD = "bench passphrase for progress"  # noqa: S105  (throwaway accounts, throwaway database)
+MAX_BATCH = 100  # schemas.MAX_BATCH
+
+
+def roadmap_json(ctx: AppContext) -> dict[str, Any]:
+    """The roadmap as the API shows it: what the limits keep in memory, as the app does."""
+    detail: dict[str, Any] = fetch_roadmap(ctx)[0].json()
+    return detail
+
+
+def topic_ids(roadmap: Mapping[str, Any]) -> list[str]:
+    return [t["id"] for s in roadmap["sections"] for t in s["topics"]]
+
+
+def learners(ctx: AppContext, name: str, count: int, *, first_client: int) -> list[tuple[str, str]]:
+    """`count` signed-in learners: (email, access token) each, logged in from client
+    addresses `first_client`, `first_client + 1`, ... (the login throttle counts per IP)."""
+    emails = [f"bench-{name}-{number}@example.org" for number in range(count)]
+    create_accounts(ctx, emails, PASSWORD)
+    return [
+        (email, login(ctx, email, PASSWORD, first_client + number))
+        for number, email in enumerate(emails)
+    ]
+
+
+def bearer(token: str, **more: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}", **more}
+
+
+def set_statuses(ctx: AppContext, token: str, statuses: Mapping[str, str]) -> None:
+    """Set topics' statuses through the app (`POST .../batch`, all or nothing per batch)."""
+    changes = [{"topic_id": topic, "status": status} for topic, status in statuses.items()]
+    for start in range(0, len(changes), MAX_BATCH):
+        resp = fetch(
+            ctx.port,
+            Request(
+                f"{PROGRESS_PATH}/batch",
+                method="POST",
+                headers=bearer(token, **{"content-type": "application/json"}),
+                body=json.dumps({"changes": changes[start : start + MAX_BATCH]}).encode(),
+            ),
+        )
+        if resp.status != 200:
+            raise RuntimeError(f"batch change answered {resp.status}: {resp.body[:300]!r}")
