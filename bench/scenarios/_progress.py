@@ -1,10 +1,10 @@
-"""What the progress scenarios share: learners signed in through the app, and their statuses
-set through the app's own API."""
+"""What the progress scenarios share: learners signed in through the app, their statuses set
+through the app's own API, and the order of changes that makes every write a real one."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench.scenario import AppContext, Request, fetch
@@ -56,3 +56,32 @@ def set_statuses(ctx: AppContext, token: str, statuses: Mapping[str, str]) -> No
         )
         if resp.status != 200:
             raise RuntimeError(f"batch change answered {resp.status}: {resp.body[:300]!r}")
+
+
+# -- progress-put: every request a change -------------------------------------------------
+
+# Each topic goes back and forth between two statuses: (the one of the first pass, the one
+# it starts with and gets back in the second pass), by its index modulo 3. Topic 0 is
+# `learning` from its first change to its second, topic 1 outside that stretch and topic 2
+# within it; so at every step one of the three is `learning` and a roadmap of three topics
+# or more is never complete (no `roadmap_completed` on either side). The counts mix all
+# three statuses.
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("learning", "done"),
+    ("done", "learning"),
+    ("learning", "skipped"),
+)
+
+
+def starting_statuses(topics: Sequence[str]) -> dict[str, str]:
+    """Where a learner of `progress-put` starts: each topic at its second status."""
+    return {topic: PAIRS[index % len(PAIRS)][1] for index, topic in enumerate(topics)}
+
+
+def change_cycle(topics: Sequence[str]) -> list[tuple[str, str]]:
+    """(topic, status) for one learner: every topic to its first status in roadmap order,
+    then every topic back. From `starting_statuses`, each one changes the topic's status,
+    and the whole cycle ends where it started, so it can run again and again."""
+    first = [(topic, PAIRS[index % len(PAIRS)][0]) for index, topic in enumerate(topics)]
+    second = [(topic, PAIRS[index % len(PAIRS)][1]) for index, topic in enumerate(topics)]
+    return first + second
