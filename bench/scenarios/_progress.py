@@ -60,28 +60,30 @@ def set_statuses(ctx: AppContext, token: str, statuses: Mapping[str, str]) -> No
 
 # -- progress-put: every request a change -------------------------------------------------
 
-# Each topic goes back and forth between two statuses: (the one of the first pass, the one
-# it starts with and gets back in the second pass), by its index modulo 3. Topic 0 is
-# `learning` from its first change to its second, topic 1 outside that stretch and topic 2
-# within it; so at every step one of the three is `learning` and a roadmap of three topics
-# or more is never complete (no `roadmap_completed` on either side). The counts mix all
-# three statuses.
-PAIRS: tuple[tuple[str, str], ...] = (
-    ("learning", "done"),
-    ("done", "learning"),
-    ("learning", "skipped"),
-)
+# Each topic goes round three statuses, from a place of its own (its index modulo 3): every
+# request finds the topic at another status, even when the request before it for the same
+# topic was lost (sent as a run ended and never served, or refused with an error): a topic
+# then still has the status before that one, which also differs from the next. At every
+# step a third of the topics or so are `learning`, so the roadmap is never complete (no
+# `roadmap_completed` on either side), and the counts mix all three statuses.
+CYCLE = ("learning", "done", "skipped")
+
+
+def _status(index: int, step: int) -> str:
+    return CYCLE[(index + step) % len(CYCLE)]
 
 
 def starting_statuses(topics: Sequence[str]) -> dict[str, str]:
-    """Where a learner of `progress-put` starts: each topic at its second status."""
-    return {topic: PAIRS[index % len(PAIRS)][1] for index, topic in enumerate(topics)}
+    """Where a learner of `progress-put` starts: each topic where its cycle ends."""
+    return {topic: _status(index, -1) for index, topic in enumerate(topics)}
 
 
 def change_cycle(topics: Sequence[str]) -> list[tuple[str, str]]:
-    """(topic, status) for one learner: every topic to its first status in roadmap order,
-    then every topic back. From `starting_statuses`, each one changes the topic's status,
-    and the whole cycle ends where it started, so it can run again and again."""
-    first = [(topic, PAIRS[index % len(PAIRS)][0]) for index, topic in enumerate(topics)]
-    second = [(topic, PAIRS[index % len(PAIRS)][1]) for index, topic in enumerate(topics)]
-    return first + second
+    """(topic, status) for one learner: three passes over the topics in roadmap order, each
+    moving every topic one status on. From `starting_statuses`, each one changes the topic's
+    status, and the whole cycle ends where it started, so it can run again and again."""
+    return [
+        (topic, _status(index, step))
+        for step in range(len(CYCLE))
+        for index, topic in enumerate(topics)
+    ]

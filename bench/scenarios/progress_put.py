@@ -5,26 +5,28 @@ Every request is a real change, the app's whole write path (an event appended, t
 models updated, in one transaction), never the no-op of a status the topic already has:
 
 - 64 learners, each signed in with a Bearer token, each with a lane of its own
-  (`Workload.lanes`): every topic to one status in roadmap order, then every topic back
-  (`_progress.change_cycle`), from statuses set beforehand through the app's batch route.
-  A lane carries on where the last run stopped, whichever server that run was against, so
-  each request finds the topic at the other status. Every answer must say
-  `"changed":true` (`Workload.expect_in_body`): a no-op counts as an error.
+  (`Workload.lanes`): three passes over the topics in roadmap order, each moving every topic
+  one status on round learning, done and skipped (`_progress.change_cycle`), from statuses
+  set beforehand through the app's batch route. A lane carries on where the last run
+  stopped, whichever server that run was against, so each request finds its topic at
+  another status, even if the request before it for that topic was lost as a run ended.
+  Every answer must say `"changed":true` (`Workload.expect_in_body`): a no-op counts as an
+  error.
 - Why 64: wrk's two threads take 32 lanes each, one request of each in turn, so at 64
   connections about one request per learner is in flight, as when a person clicks through
   their topics (two of their requests can still meet: the app then retries the loser, see
   below). At 512 connections it is about eight at once per learner, a stress of the log's
   one-writer-at-a-time rule rather than anything a person does: both sides then spend much
   of their time losing the race for the next event number and waiting to try again.
-- The statuses go back and forth between learning and done, done and learning, learning and
-  skipped (by topic), so the counts mix all three and no learner ever completes the roadmap.
+- At every step about a third of a learner's topics are learning, a third done and a third
+  skipped: the counts mix all three and no learner ever completes the roadmap.
 
 Concurrent writers of one learner's log meet on the event number: both sides insert
 `last + 1` and retry the loser from the start after the same random, growing wait
 (`ProgressService.set_statuses`, `bench/limits/raw_progress_put.py`).
 
-Before measuring, a 65th learner runs one whole cycle (90 changes) against the app, then the
-same against the limit, from the same statuses: both answer the same bytes at each step.
+Before measuring, a 65th learner runs one whole cycle (135 changes) against the app, then
+the same against the limit, from the same statuses: both answer the same bytes at each step.
 """
 
 from __future__ import annotations
