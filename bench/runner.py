@@ -133,6 +133,8 @@ class Runner:
         busy_after, idle_after = machine_cpu()
         cpu = cpu_delta(before, side.server.cpu_seconds())
         db = side.db.usage(db_before, side.db.snapshot()) if side.db and db_before else None
+        if side.workload.lanes:
+            self.settle(side)
         return Measurement(
             requests=result.requests,
             duration_s=result.duration_s,
@@ -155,6 +157,29 @@ class Runner:
             retry_after=result.retry_after,
             unfinished=result.unfinished,
         )
+
+    def settle(self, side: Side, *, quiet: float = 0.3, most: float = 15.0) -> None:
+        """Wait, at most `most` s, until the server has served what the last run sent.
+
+        A run stops with requests in flight, and a server behind on its work (at 512
+        connections the app queues for its pool up to the pool timeout) serves them after
+        wrk has gone. For a workload with lanes (writes) those late writes would land in the
+        next run, on topics that run is changing too, and turn some of its changes into
+        no-ops. Served means: no session of the bench database in a statement or a
+        transaction, and the server's processes using no more than 2 clock ticks of CPU in
+        `quiet` s (the CPU alone where there is no probe, as on SQLite)."""
+        deadline = time.monotonic() + most
+        window: list[tuple[float, float]] = []
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            window.append((now, sum(side.server.cpu_seconds().values())))
+            window = [(t, cpu) for t, cpu in window if t >= now - quiet]
+            spent = window[-1][1] - window[0][1]
+            long_enough = window[-1][0] - window[0][0] >= quiet * 0.8
+            if long_enough and spent <= 0.02 and not (side.db and side.db.busy_sessions()):
+                return
+            time.sleep(0.05)
+        self.console.print(f"[yellow]warning[/]: {side.name} still busy {most:g} s after a run")
 
     def check_alike(
         self, scenario: Scenario, workload: Workload, app: Server, limit: Server
