@@ -115,13 +115,18 @@ def prepare(ctx: AppContext) -> Workload:
 SCENARIO = Scenario(
     name="progress-put",
     summary=f"PUT {PROGRESS_PATH}/topics/{{id}}, every request a real change, 64 learners",
+    prepare=prepare,
+    profiles=("production",),
     limit_app="bench.limits.raw_progress_put:app",
     limit_summary="raw ASGI doing the app's work: the caller as auth-me's limit, then one "
     "statement (asyncpg, autocommit) that checks the account, reads the last event number and "
     "the statuses, appends the event, upserts the topic's status, the roadmap's and section's "
     "counts, the day and the version seen (and the outbox rows of the app's subscribers), "
     "retried like the app when another change took the number",
-    prepare=prepare,
-    profiles=("production",),
-    targets=(Target(min_ratio=0.3),),
+    # First run (2026-11-30, 64 connections): 0.12, CPU ratio 0.06: ~4.5 ms of app CPU per
+    # change, eleven round trips in its transaction against the limit's one, statements
+    # built anew per call (bench/README.md, "Top costs"). The limit is bound by PostgreSQL
+    # (~0.6 ms of its CPU per change), which the app pays too: at ~1 ms of its own CPU a
+    # change the app would be near 0.25.
+    targets=(Target(min_ratio=0.25, connections=64),),
 )
