@@ -261,6 +261,15 @@ class Runner:
                     if m.error_count
                     else ""
                 )
+                if m.errors.get("body"):
+                    note = (
+                        f"{label} r{number} {side.name}: {m.errors['body']} answers without "
+                        f"{app.workload.expect_in_body!r} (errors, `body`)"
+                    )
+                    self.report.notes.append(note)
+                    errors += (
+                        f"  [red]{m.errors['body']} without {app.workload.expect_in_body!r}[/]"
+                    )
                 if m.unaccepted:
                     errors += f"  [yellow]{m.unaccepted} conns unaccepted[/]"
                 db = ""
