@@ -10,7 +10,8 @@ with the caller found as for any signed-in route:
    the topic looked up in the roadmap's current content, kept in memory as in the app
    (`bench/limits/_progress.py`);
 3. **one statement, one round trip** (asyncpg, autocommit: the statement is the
-   transaction; a pool of the app's size) does what the app does in a transaction of ten:
+   transaction; a pool of the app's size) does what the app does in a transaction of nine
+   statements (eleven round trips with BEGIN and COMMIT) after a read of the account:
    checks the account (not disabled, `tokens_valid_after` not after the token's `iat`),
    reads the learner's last event number and their topics' statuses, and, if the status
    changes, appends the event (number + 1), upserts the topic's status, the roadmap's counts
