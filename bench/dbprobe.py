@@ -31,6 +31,10 @@ from typing import Any
 from bench.procs import cpu_delta, process_tree_cpu, reaped_children_cpu
 
 _SESSIONS = "SELECT datname, sessions FROM pg_stat_database WHERE datname IS NOT NULL"
+_BUSY = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = $1 AND state IN ('active', 'idle in transaction')"
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,16 @@ class PostgresProbe:
             return None
         counts = {str(name): int(sessions) for name, sessions in rows if sessions is not None}
         return counts if self.database in counts else None
+
+    def busy_sessions(self) -> int | None:
+        """Sessions of the bench database running a statement or inside a transaction now;
+        None when it cannot be read."""
+        if self._conn is None or self._runner is None:
+            return None
+        try:
+            return int(self._runner.run(self._conn.fetchval(_BUSY, self.database, timeout=5)))
+        except Exception:
+            return None
 
     def snapshot(self) -> DbSnapshot:
         sessions = self._sessions()

@@ -31,12 +31,13 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from bench.config import HOST, REPO_DIR
-from bench.scenario import LoadResult, Workload
+from bench.scenario import LaneCursors, LoadResult, Request, Workload
 from bench.wrk import PERCENTILES, accept_queue
 
 
@@ -45,7 +46,9 @@ class Totals:
     requests: int = 0
     bytes: int = 0
     errors: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("connect", "read", "write", "status", "timeout"), 0)
+        default_factory=lambda: dict.fromkeys(
+            ("connect", "read", "write", "status", "timeout", "body"), 0
+        )
     )
     latency_us: dict[int, list[int]] = field(default_factory=dict)
     retry_after: dict[int, int] = field(default_factory=dict)
@@ -81,25 +84,46 @@ def format_request(
 
 class Requests:
     """The workload's requests, cycled over; with `client_ip`, each gets its own
-    X-Forwarded-For (`2001:db8:<run>:<process>:<count>::1`, as the wrk script does)."""
+    X-Forwarded-For (`2001:db8:<run>:<process>:<count>::1`, as the wrk script does). With
+    lanes, this process's share of them instead, one request of each in turn, each lane from
+    its position (`Workload.lanes`, as the wrk script does)."""
 
-    def __init__(self, spec: dict[str, Any], host: str, run: int, process: int) -> None:
-        self._items = [
-            (
-                r["method"],
-                r["path"],
-                dict(r["headers"]),
-                base64.b64decode(r["body"]) if r["body"] is not None else None,
-            )
-            for r in spec["requests"]
-        ]
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        host: str,
+        run: int,
+        process: int,
+        *,
+        workers: int = 1,
+        lanes_at: list[int] | None = None,
+    ) -> None:
+        def item(r: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes | None]:
+            body = base64.b64decode(r["body"]) if r["body"] is not None else None
+            return r["method"], r["path"], dict(r["headers"]), body
+
+        self._items = [item(r) for r in spec["requests"]]
         self._client_ip = bool(spec.get("client_ip_per_request"))
         self._host, self._run, self._process = host, run, process
         self._formatted = [format_request(*item, host) for item in self._items]
         self._sent = 0
+        lanes = spec.get("lanes") or []
+        self._mine = LaneCursors.share(len(lanes), process, workers)
+        self._lanes = {
+            lane: [format_request(*item(r), host) for r in lanes[lane]] for lane in self._mine
+        }
+        at = lanes_at or [0] * len(lanes)
+        self._at = {lane: at[lane] % len(self._lanes[lane]) for lane in self._mine}
+        self.lanes_sent = dict.fromkeys(self._mine, 0)
 
     def next(self, offset: int) -> bytes:
         self._sent += 1
+        if self._mine:
+            lane = self._mine[self._sent % len(self._mine)]
+            position = self._at[lane]
+            self._at[lane] = (position + 1) % len(self._lanes[lane])
+            self.lanes_sent[lane] += 1
+            return self._lanes[lane][position]
         index = (offset + self._sent) % len(self._items)
         if not self._client_ip:
             return self._formatted[index]
@@ -144,6 +168,7 @@ class Connection(asyncio.Protocol):
                 return
             status, retry_after, size, close = parsed
             latency = (time.perf_counter_ns() - self.started) // 1000
+            self.gen.check_body(status, self.buffer[:size])
             del self.buffer[:size]
             self.gen.record(self.number, status, latency, retry_after, size)
             if close:  # the server ends the connection: connection_lost opens another
@@ -204,15 +229,30 @@ def _parse_response(buffer: bytearray) -> tuple[int, bool, int, bool] | None:
 
 
 class Generator:
-    def __init__(self, requests: Requests, port: int, connections: int) -> None:
+    def __init__(
+        self,
+        requests: Requests,
+        port: int,
+        connections: int,
+        expect_in_body: tuple[int, bytes] | None = None,
+    ) -> None:
         self.requests = requests
         self.port = port
         self.connections = connections
+        self.expect_in_body = expect_in_body
         self.totals = Totals()
         self.running = False
         self.measuring = False
         self.opened: list[Connection] = []
         self._tasks: set[asyncio.Future[None]] = set()
+
+    def check_body(self, status: int, response: bytearray) -> None:
+        """Count an answer of the expected status without the expected bytes (`body`)."""
+        if self.expect_in_body is None or not self.measuring:
+            return
+        expected_status, marker = self.expect_in_body
+        if status == expected_status and response.find(marker, response.find(b"\r\n\r\n")) < 0:
+            self.totals.errors["body"] += 1
 
     def record(self, number: int, status: int, latency_us: int, retry: bool, size: int) -> None:
         self.totals.in_flight_since.pop(number, None)
@@ -288,27 +328,39 @@ class LoadgenDriver:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self._specs: dict[int, tuple[Workload, Path]] = {}
+        self._specs: dict[int, tuple[Workload, Path, LaneCursors | None]] = {}
 
-    def spec(self, workload: Workload) -> Path:
+    def spec(self, workload: Workload) -> tuple[Path, LaneCursors | None]:
         known = self._specs.get(id(workload))
         if known is not None and known[0] is workload:
-            return known[1]
+            return known[1], known[2]
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / f"loadgen-{len(self._specs)}.json"
-        requests = [
-            {
-                "method": r.method,
-                "path": r.path,
-                "headers": dict(r.headers),
-                "body": base64.b64encode(r.body).decode() if r.body is not None else None,
-            }
-            for r in workload.requests
-        ]
-        spec = {"requests": requests, "client_ip_per_request": workload.client_ip_per_request}
+
+        def encode(requests: Sequence[Request]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "headers": dict(r.headers),
+                    "body": base64.b64encode(r.body).decode() if r.body is not None else None,
+                }
+                for r in requests
+            ]
+
+        expect = workload.expect_in_body
+        spec = {
+            "requests": encode(workload.requests),
+            "client_ip_per_request": workload.client_ip_per_request,
+            "lanes": [encode(lane) for lane in workload.lanes],
+            "expect_in_body": [workload.expect_status, base64.b64encode(expect).decode()]
+            if expect is not None
+            else None,
+        }
         path.write_text(json.dumps(spec))
-        self._specs[id(workload)] = (workload, path)
-        return path
+        cursors = LaneCursors(workload.lanes) if workload.lanes else None
+        self._specs[id(workload)] = (workload, path, cursors)
+        return path, cursors
 
     def _output(self, process: int) -> Path:
         return self.workdir / f"loadgen-result-{process}.json"
@@ -323,10 +375,18 @@ class LoadgenDriver:
         threads: int,
         timeout: float,
     ) -> LoadResult:
-        spec = self.spec(workload)
+        spec, cursors = self.spec(workload)
         for stale in self.workdir.glob("loadgen-result-*.json"):
             stale.unlink()
         processes = max(1, min(threads, connections))
+        lanes: list[str] = []
+        if cursors is not None:
+            if len(cursors.lengths) < processes:
+                raise ValueError(f"{len(cursors.lengths)} lanes cannot keep {processes} busy")
+            lanes = [
+                f"--workers={processes}",
+                f"--lanes-at={','.join(map(str, cursors.positions))}",
+            ]
         shares = [
             connections // processes + (i < connections % processes) for i in range(processes)
         ]
@@ -347,6 +407,7 @@ class LoadgenDriver:
                     f"--run={run}",
                     f"--process={number}",
                     f"--output={self._output(number)}",
+                    *lanes,
                 ]
                 procs.append(
                     subprocess.Popen(
@@ -372,7 +433,10 @@ class LoadgenDriver:
             if proc.returncode != 0:
                 raise RuntimeError(f"bench.loadgen exited {proc.returncode}: {stderr[-2000:]}")
             parts.append(json.loads(self._output(number).read_text()))
-        return merge(parts, waiting, client_cpu_s=_cpu(after) - _cpu(before))
+        result = merge(parts, waiting, client_cpu_s=_cpu(after) - _cpu(before))
+        if cursors is not None:
+            cursors.advance(result.lanes_sent)
+        return result
 
 
 def merge(parts: list[dict[str, Any]], unaccepted: int | None, client_cpu_s: float) -> LoadResult:
@@ -380,7 +444,10 @@ def merge(parts: list[dict[str, Any]], unaccepted: int | None, client_cpu_s: flo
     by_status: dict[str, list[int]] = {}
     errors: dict[str, int] = {}
     retry_after: dict[str, int] = {}
+    lanes_sent: dict[int, int] = {}
     for part in parts:
+        for lane, count in part.get("lanes_sent", {}).items():
+            lanes_sent[int(lane)] = lanes_sent.get(int(lane), 0) + int(count)
         for status, values in part["latency_us_by_status"].items():
             by_status.setdefault(status, []).extend(values)
         for name, count in part["errors"].items():
@@ -400,6 +467,7 @@ def merge(parts: list[dict[str, Any]], unaccepted: int | None, client_cpu_s: flo
         latency_by_status={s: percentiles(v) for s, v in sorted(by_status.items())},
         retry_after=retry_after,
         unfinished=sum(int(p["unfinished"]) for p in parts),
+        lanes_sent=lanes_sent,
     )
 
 
@@ -417,17 +485,33 @@ def main() -> None:
     parser.add_argument("--run", type=int, default=0, help="run number, for unique client IPs")
     parser.add_argument("--process", type=int, default=0)
     parser.add_argument("--output", type=Path, required=True, help="where the JSON result goes")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the lanes")
+    parser.add_argument("--lanes-at", default="", help="each lane's starting position")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < args.connections + 64:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.connections + 1024), hard))
     spec = json.loads(args.requests.read_text())
-    requests = Requests(spec, f"{HOST}:{args.port}", args.run, args.process)
-    generator = Generator(requests, args.port, args.connections)
+    requests = Requests(
+        spec,
+        f"{HOST}:{args.port}",
+        args.run,
+        args.process,
+        workers=args.workers,
+        lanes_at=[int(v) for v in args.lanes_at.split(",")] if args.lanes_at else None,
+    )
+    expect = spec.get("expect_in_body")
+    generator = Generator(
+        requests,
+        args.port,
+        args.connections,
+        (int(expect[0]), base64.b64decode(expect[1])) if expect else None,
+    )
 
     import uvloop
 
     result = uvloop.run(generator.run(args.duration, args.timeout))
+    result["lanes_sent"] = requests.lanes_sent  # every request sent, measured or not
     # A file, not stdout: after uvloop, a result larger than the pipe's buffer came out cut.
     args.output.write_text(json.dumps(result))
 

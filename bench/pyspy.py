@@ -87,8 +87,17 @@ def _trunk(frame: str) -> bool:
     return frame.startswith("<module> ") or any(part in frame for part in _TRUNK)
 
 
+def idle(frames: list[str]) -> bool:
+    """A thread-pool thread waiting for work: `_worker` blocked in its queue's C `get`, which
+    py-spy at times takes for a busy thread (a run of progress-get counted 28 % of the
+    worker's samples there; with --native the same stacks end in PyThread_acquire_lock_timed).
+    `_worker` runs its work through `_WorkItem.run`, so as the last frame it only waits."""
+    return frames[-1].startswith("_worker (") and "concurrent/futures/thread.py" in frames[-1]
+
+
 def worker_stacks(raw: str) -> list[tuple[list[str], int]]:
-    """(frames, count) of the worker processes: the deepest ones in py-spy's process tree.
+    """(frames, count) of the worker processes: the deepest ones in py-spy's process tree;
+    idle thread-pool threads left out (`idle`).
 
     With --subprocesses each stack starts with one `process PID:cmdline` frame per level;
     Granian's supervisor (one level) only waits, its workers (one level deeper) serve.
@@ -101,7 +110,7 @@ def worker_stacks(raw: str) -> list[tuple[list[str], int]]:
         frames = stack.split(";")
         depth = sum(1 for f in frames if f.startswith("process "))
         frames = [f for f in frames if not f.startswith(("process ", "thread "))]
-        if frames:
+        if frames and not idle(frames):
             parsed.append((depth, frames, int(count_text)))
     deepest = max((depth for depth, _, _ in parsed), default=0)
     return [(frames, count) for depth, frames, count in parsed if depth == deepest]
@@ -134,8 +143,9 @@ def render(title: str, raw: str, top: int = 25) -> str:
     out = [
         f"# {title}",
         "",
-        f"{total} samples of the worker's busy Python threads. Time in native code (Granian's "
-        "Rust side, C extensions, system calls) is counted in the Python frame that called it.",
+        f"{total} samples of the worker's busy Python threads (thread-pool threads waiting for "
+        "work left out). Time in native code (Granian's Rust side, C extensions, system calls) "
+        "is counted in the Python frame that called it.",
         "",
     ]
     out += ["## Self time by package", "", "| package | self |", "|---|---:|"]

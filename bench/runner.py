@@ -7,7 +7,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ from bench.machine import machine_facts, package_versions
 from bench.procs import Interrupted, ProcessSet, Server, cpu_delta, machine_cpu
 from bench.report import Report
 from bench.results import Case, Measurement, Round
-from bench.scenario import AppContext, Driver, Scenario, Workload, discover, fetch
+from bench.scenario import AppContext, Driver, Response, Scenario, Workload, discover, fetch
 from bench.stack import (
     Database,
     database,
@@ -133,6 +133,8 @@ class Runner:
         busy_after, idle_after = machine_cpu()
         cpu = cpu_delta(before, side.server.cpu_seconds())
         db = side.db.usage(db_before, side.db.snapshot()) if side.db and db_before else None
+        if side.workload.lanes:
+            self.settle(side)
         return Measurement(
             requests=result.requests,
             duration_s=result.duration_s,
@@ -156,18 +158,59 @@ class Runner:
             unfinished=result.unfinished,
         )
 
+    def settle(self, side: Side, *, quiet: float = 0.3, most: float = 15.0) -> None:
+        """Wait, at most `most` s, until the server has served what the last run sent.
+
+        A run stops with requests in flight, and a server behind on its work (at 512
+        connections the app queues for its pool up to the pool timeout) serves them after
+        wrk has gone. For a workload with lanes (writes) those late writes would land in the
+        next run, on topics that run is changing too, and turn some of its changes into
+        no-ops. Served means: no session of the bench database in a statement or a
+        transaction, and the server's processes using no more than 2 clock ticks of CPU in
+        `quiet` s (the CPU alone where there is no probe, as on SQLite)."""
+        deadline = time.monotonic() + most
+        window: list[tuple[float, float]] = []
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            window.append((now, sum(side.server.cpu_seconds().values())))
+            window = [(t, cpu) for t, cpu in window if t >= now - quiet]
+            spent = window[-1][1] - window[0][1]
+            long_enough = window[-1][0] - window[0][0] >= quiet * 0.8
+            if long_enough and spent <= 0.02 and not (side.db and side.db.busy_sessions()):
+                return
+            time.sleep(0.05)
+        self.console.print(f"[yellow]warning[/]: {side.name} still busy {most:g} s after a run")
+
     def check_alike(
         self, scenario: Scenario, workload: Workload, app: Server, limit: Server
     ) -> None:
-        """Both servers must answer every request of the workload the way the scenario expects."""
+        """Both servers must answer every request of the workload the way the scenario expects.
+
+        Requests are sent to one server then the other, one by one; for a workload with lanes
+        (writes) all to the app, then all to the limit (`Workload.lanes`), so that each
+        server's answer depends on what it did itself."""
+        answers: Iterable[tuple[Response, Response]]
+        if workload.lanes:
+            answers = zip(
+                [fetch(app.port, request) for request in workload.requests],
+                [fetch(limit.port, request) for request in workload.requests],
+                strict=True,
+            )
+        else:
+            answers = ((fetch(app.port, r), fetch(limit.port, r)) for r in workload.requests)
         mismatched = 0
-        for request in workload.requests:
-            a, b = fetch(app.port, request), fetch(limit.port, request)
+        for request, (a, b) in zip(workload.requests, answers, strict=True):
             for who, resp in (("app", a), ("limit", b)):
                 if resp.status != workload.expect_status:
                     raise RuntimeError(
                         f"{scenario.name}: {who} answered {resp.status} to {request.method} "
                         f"{request.path}, expected {workload.expect_status}: {resp.body[:300]!r}"
+                    )
+                marker = workload.expect_in_body
+                if marker is not None and marker not in resp.body:
+                    raise RuntimeError(
+                        f"{scenario.name}: {who}'s answer to {request.method} {request.path} "
+                        f"lacks {marker!r}: {resp.body[:300]!r}"
                     )
             if workload.same_body and a.body != b.body:
                 raise RuntimeError(f"{scenario.name}: the limit's body differs from the app's")
@@ -218,6 +261,15 @@ class Runner:
                     if m.error_count
                     else ""
                 )
+                if m.errors.get("body"):
+                    note = (
+                        f"{label} r{number} {side.name}: {m.errors['body']} answers without "
+                        f"{app.workload.expect_in_body!r} (errors, `body`)"
+                    )
+                    self.report.notes.append(note)
+                    errors += (
+                        f"  [red]{m.errors['body']} without {app.workload.expect_in_body!r}[/]"
+                    )
                 if m.unaccepted:
                     errors += f"  [yellow]{m.unaccepted} conns unaccepted[/]"
                 db = ""

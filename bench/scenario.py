@@ -85,11 +85,31 @@ class Workload:
     """The requests to cycle over, and what the limit app must know to serve the same."""
 
     requests: Sequence[Request]
+    """What wrk cycles over, and what the check before measuring sends to both servers; with
+    `lanes`, only what the check sends (see there)."""
     expect_status: int
     limit_config: Mapping[str, Any]
     """JSON-serializable; the limit app reads it from the file named by BENCH_LIMIT_CONFIG."""
     same_body: bool = False
     """Whether the limit must answer byte-for-byte the same body (checked before measuring)."""
+    lanes: Sequence[Sequence[Request]] = ()
+    """For workloads whose requests change what the servers answer next (writes to the
+    database they share): the load, in place of `requests`. Each lane is sent in its order
+    and carries on, run after run, the app's and the limit's alike, where the previous run
+    stopped (`LaneCursors`); each wrk thread (loadgen process) takes every n-th lane and
+    sends one request of each in turn. A lane's requests thus reach the server in order, about
+    connections ÷ lanes of them in flight at once, and a scenario can order each lane so that
+    every request is a real change (`progress-put`). A request that never takes effect (an
+    error, a connection cut as a run ends) upsets only the one later request of its lane that
+    depended on it (`expect_in_body` counts it).
+
+    The check before measuring then sends `requests` to the app, all in order, then the same
+    to the limit, and compares the answers pairwise: they must leave the state as they found
+    it (a whole cycle of a lane of their own)."""
+    expect_in_body: bytes | None = None
+    """Bytes every answer with `expect_status` must contain (`progress-put`: `"changed":true`,
+    the proof that the request changed something); wrk and loadgen count those without as
+    errors (`body`), so a run that measured no-ops says so."""
     refused: Sequence[Request] = ()
     """Requests outside the load that both servers must answer with `refused_status` before
     anything is measured: the limit refuses what the app refuses (`auth-me`: a token whose
@@ -123,10 +143,37 @@ class LoadResult:
     """Answers that carried a Retry-After header, by status (loadgen only)."""
     unfinished: int | None = None
     """Requests still unanswered when the run ended (loadgen only; wrk does not say)."""
+    lanes_sent: dict[int, int] = field(default_factory=dict)
+    """Requests sent of each lane (by index), for workloads with lanes."""
 
     @property
     def rps(self) -> float:
         return self.requests / self.duration_s if self.duration_s else 0.0
+
+
+class LaneCursors:
+    """Where each lane of a workload carries on, shared by every run against either server.
+
+    Lane `i` is sent from position `positions[i]` (wrapping around); after a run, `advance`
+    moves each lane on by the requests the run sent of it, so the next run starts with the
+    request that follows the last one sent. Thread (or process) `t` of `n` takes lanes
+    t, t + n, t + 2n, ... (`share`), as the wrk script does.
+    """
+
+    def __init__(self, lanes: Sequence[Sequence[Request]]) -> None:
+        self.lengths = [len(lane) for lane in lanes]
+        if not all(self.lengths):
+            raise ValueError("every lane needs at least one request")
+        self.positions = [0] * len(self.lengths)
+
+    def advance(self, sent: Mapping[int, int]) -> None:
+        for lane, count in sent.items():
+            self.positions[lane] = (self.positions[lane] + count) % self.lengths[lane]
+
+    @staticmethod
+    def share(lanes: int, worker: int, workers: int) -> list[int]:
+        """The lanes worker `worker` (0-based) of `workers` sends."""
+        return list(range(worker, lanes, workers))
 
 
 class Driver(Protocol):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.config import HOST
-from bench.scenario import LoadResult, Request, Workload
+from bench.scenario import LaneCursors, LoadResult, Request, Workload
 
 _MARK = "BENCH_JSON "
 PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9)
@@ -58,16 +58,40 @@ def _lua_string(value: str | bytes) -> str:
     )
 
 
-def lua_script(requests: Sequence[Request], *, client_ip_per_request: bool = False) -> str:
+def _format(req: Request, *, client_ip_per_request: bool = False) -> str:
+    """The Lua arguments of `wrk.format` for `req` (method, path, headers, body)."""
+    headers = ", ".join(
+        f"[{_lua_string(k)}] = {_lua_string(v)}"
+        for k, v in req.headers.items()
+        if not (client_ip_per_request and k.lower() == "x-forwarded-for")
+    )
+    body = _lua_string(req.body) if req.body is not None else "nil"
+    return f"{_lua_string(req.method)}, {_lua_string(req.path)}, {{{headers}}}, {body}"
+
+
+def lua_script(
+    requests: Sequence[Request],
+    *,
+    client_ip_per_request: bool = False,
+    lanes: Sequence[Sequence[Request]] = (),
+    expect_in_body: tuple[int, bytes] | None = None,
+) -> str:
     """A wrk script that cycles over `requests` and reports in JSON when done.
 
     With `client_ip_per_request`, every request wrk sends carries an `X-Forwarded-For` of its
     own, unique across the runs of a whole benchmark: `2001:db8:<run>:<thread>:<count>`, in
     the documentation range (RFC 3849), so a throttle keyed by client IP sees a crowd.
+
+    With `lanes`, it sends those instead (`Workload.lanes`): wrk's arguments after the run
+    number are the number of threads and each lane's starting position, and the JSON line
+    says how many requests of each lane were sent. With `expect_in_body` (status, bytes),
+    answers of that status whose body lacks the bytes are counted as errors (`body`).
     """
-    if not requests:
+    if not requests and not lanes:
         raise ValueError("a workload needs at least one request")
-    if len(requests) == 1 and not client_ip_per_request:
+    if lanes and client_ip_per_request:
+        raise ValueError("lanes and a client IP per request do not go together")
+    if len(requests) == 1 and not (client_ip_per_request or lanes or expect_in_body):
         # No request() function: wrk formats the request once and reuses it, its fastest path.
         (req,) = requests
         lines = [f"wrk.method = {_lua_string(req.method)}", f"wrk.path = {_lua_string(req.path)}"]
@@ -76,36 +100,42 @@ def lua_script(requests: Sequence[Request], *, client_ip_per_request: bool = Fal
         ]
         if req.body is not None:
             lines.append(f"wrk.body = {_lua_string(req.body)}")
+    elif lanes:
+        lines = ["local lanes = {}"]
+        for lane in lanes:
+            lines.append("lanes[#lanes + 1] = {")
+            lines += [f"  wrk.format({_format(req)})," for req in lane]
+            lines.append("}")
+        lines.append(_COUNT)
+        lines.append(_LANES)
     else:
         lines = ["local requests = {}"]
         for req in requests:
-            headers = ", ".join(
-                f"[{_lua_string(k)}] = {_lua_string(v)}"
-                for k, v in req.headers.items()
-                if not (client_ip_per_request and k.lower() == "x-forwarded-for")
-            )
-            body = _lua_string(req.body) if req.body is not None else "nil"
-            args = f"{_lua_string(req.method)}, {_lua_string(req.path)}, {{{headers}}}, {body}"
+            args = _format(req, client_ip_per_request=client_ip_per_request)
             if client_ip_per_request:
                 lines.append(f"requests[#requests + 1] = {{{args}}}")
             else:
                 lines.append(f"requests[#requests + 1] = wrk.format({args})")
+        lines.append(_COUNT)
         lines.append(_CYCLE)
         lines.append(_UNIQUE_IP if client_ip_per_request else _FIXED)
+    if expect_in_body is not None:
+        status, marker = expect_in_body
+        lines.append(
+            _BODY_CHECK.replace("STATUS", str(status)).replace("MARKER", _lua_string(marker))
+        )
     pcts = ", ".join(f"'\"p{p:g}\": ' .. latency:percentile({p})" for p in PERCENTILES)
     lines.append(_DONE.replace("PERCENTILES", pcts).replace("MARK", _MARK))
     return "\n".join(lines) + "\n"
 
 
-# Each thread starts at its own offset so that threads do not ask for the same URL in step,
-# and counts the statuses it gets (`done()` sums them), so a run with errors says which.
-# A one-request script has no such count: defining response() makes wrk hand every answer
-# to Lua, which the fastest scenarios would pay for on the client side.
-_CYCLE = """
-local n = #requests
+# Each thread counts the statuses it gets (`done()` sums them), so a run with errors says
+# which. A one-request script has no such count: defining response() makes wrk hand every
+# answer to Lua, which the fastest scenarios would pay for on the client side.
+_COUNT = """
 local threads = {}
-local i = 0
 statuses = {}
+unexpected = 0
 
 function setup(thread)
   threads[#threads + 1] = thread
@@ -113,13 +143,66 @@ function setup(thread)
   thread:set("id", #threads)
 end
 
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+"""
+
+# Each thread starts at its own offset so that threads do not ask for the same URL in step.
+_CYCLE = """
+local n = #requests
+local i = 0
+
 function init(args)
   i = (tonumber(offset) or 0) % n
   run = tonumber(args[1]) or 0
 end
+"""
+
+# Thread `id` of `args[2]` takes lanes id, id + args[2], ...; lane l starts at args[2 + l]
+# (0-based). `sent` counts the requests of each lane, for the next run to carry on. wrk calls
+# the first thread's request() once before it starts, to check what it returns, and never
+# sends that request: that call only peeks.
+_LANES = """
+local mine = {}
+local at = {}
+local k = 0
+local peek = false
+sent = {}
+
+function init(args)
+  run = tonumber(args[1]) or 0
+  local workers = tonumber(args[2]) or 1
+  peek = (tonumber(id) or 1) == 1
+  for lane = tonumber(id) or 1, #lanes, workers do
+    mine[#mine + 1] = lane
+    at[lane] = (tonumber(args[2 + lane]) or 0) % #lanes[lane]
+    sent[lane] = 0
+  end
+end
+
+function request()
+  if peek then
+    peek = false
+    return lanes[mine[1]][at[mine[1]] + 1]
+  end
+  k = k % #mine + 1
+  local lane = mine[k]
+  local p = at[lane]
+  at[lane] = (p + 1) % #lanes[lane]
+  sent[lane] = sent[lane] + 1
+  return lanes[lane][p + 1]
+end
+"""
+
+_BODY_CHECK = """
+local count_status = response
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  count_status(status, headers, body)
+  if status == STATUS and not string.find(body or "", MARKER, 1, true) then
+    unexpected = unexpected + 1
+  end
 end
 """
 
@@ -145,30 +228,45 @@ end
 """
 
 _DONE = """
+local function sum(name)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    local counted = thread:get(name)
+    if type(counted) == "table" then
+      for key, count in pairs(counted) do
+        total[key] = (total[key] or 0) + count
+      end
+    end
+  end
+  local parts = {}
+  for key, count in pairs(total) do
+    parts[#parts + 1] = '"' .. key .. '": ' .. count
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
+  local body = 0
+  if threads ~= nil and type(threads) == "table" then
+    for _, thread in ipairs(threads) do
+      body = body + (tonumber(thread:get("unexpected")) or 0)
+    end
+  end
   local parts = {
     '"requests": ' .. summary.requests,
     '"duration_us": ' .. summary.duration,
     '"bytes": ' .. summary.bytes,
     '"errors": {"connect": ' .. e.connect .. ', "read": ' .. e.read .. ', "write": ' .. e.write
-      .. ', "status": ' .. e.status .. ', "timeout": ' .. e.timeout .. '}',
+      .. ', "status": ' .. e.status .. ', "timeout": ' .. e.timeout .. ', "body": ' .. body
+      .. '}',
     '"latency_us": {"min": ' .. latency.min .. ', "max": ' .. latency.max
       .. ', "mean": ' .. latency.mean .. ', "stdev": ' .. latency.stdev .. ', '
       .. table.concat({PERCENTILES}, ", ") .. '}',
   }
   if threads ~= nil and type(threads) == "table" then
-    local total = {}
-    for _, thread in ipairs(threads) do
-      for status, count in pairs(thread:get("statuses") or {}) do
-        total[status] = (total[status] or 0) + count
-      end
-    end
-    local counted = {}
-    for status, count in pairs(total) do
-      counted[#counted + 1] = '"' .. status .. '": ' .. count
-    end
-    parts[#parts + 1] = '"statuses": {' .. table.concat(counted, ", ") .. '}'
+    parts[#parts + 1] = '"statuses": ' .. sum("statuses")
+    parts[#parts + 1] = '"lanes": ' .. sum("sent")
   end
   io.write("MARK{" .. table.concat(parts, ", ") .. "}\\n")
 end
@@ -206,11 +304,13 @@ def run_wrk(
     duration: float,
     threads: int,
     timeout: float,
+    script_args: Sequence[str] = (),
 ) -> LoadResult:
     """Drive load at 127.0.0.1:`port` for `duration` seconds and return wrk's totals.
 
     The script gets a run number (tenths of a second since the epoch, 32 bits), so runs one
-    after another never share the client IPs of `client_ip_per_request`."""
+    after another never share the client IPs of `client_ip_per_request`, then
+    `script_args`."""
     threads = max(1, min(threads, connections))
     seconds = max(1, round(duration))
     argv = [
@@ -225,6 +325,7 @@ def run_wrk(
         f"http://{HOST}:{port}/",
         "--",
         str(int(time.time() * 10) % 2**32),
+        *script_args,
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
@@ -254,28 +355,37 @@ def run_wrk(
         client_cpu_s=client_cpu,
         unaccepted=waiting,
         statuses={k: int(v) for k, v in data.get("statuses", {}).items()},
+        lanes_sent={int(k) - 1: int(v) for k, v in data.get("lanes", {}).items()},
     )
 
 
 class WrkDriver:
-    """The default `Driver`: wrk with a generated Lua script per workload."""
+    """The default `Driver`: wrk with a generated Lua script per workload; a workload's lanes
+    carry on from run to run (`LaneCursors`), whichever server the run is against."""
 
     def __init__(self, wrk: str, workdir: Path) -> None:
         self.wrk = wrk
         self.workdir = workdir
-        self._scripts: dict[int, tuple[Workload, Path]] = {}
+        self._scripts: dict[int, tuple[Workload, Path, LaneCursors | None]] = {}
 
-    def script(self, workload: Workload) -> Path:
+    def script(self, workload: Workload) -> tuple[Path, LaneCursors | None]:
         known = self._scripts.get(id(workload))
         if known is not None and known[0] is workload:
-            return known[1]
+            return known[1], known[2]
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / f"wrk-{len(self._scripts)}.lua"
+        expect = workload.expect_in_body
         path.write_text(
-            lua_script(workload.requests, client_ip_per_request=workload.client_ip_per_request)
+            lua_script(
+                workload.requests,
+                client_ip_per_request=workload.client_ip_per_request,
+                lanes=workload.lanes,
+                expect_in_body=(workload.expect_status, expect) if expect is not None else None,
+            )
         )
-        self._scripts[id(workload)] = (workload, path)
-        return path
+        cursors = LaneCursors(workload.lanes) if workload.lanes else None
+        self._scripts[id(workload)] = (workload, path, cursors)
+        return path, cursors
 
     def __call__(
         self,
@@ -287,12 +397,23 @@ class WrkDriver:
         threads: int,
         timeout: float,
     ) -> LoadResult:
-        return run_wrk(
+        script, cursors = self.script(workload)
+        threads = max(1, min(threads, connections))
+        args: list[str] = []
+        if cursors is not None:
+            if len(cursors.lengths) < threads:
+                raise ValueError(f"{len(cursors.lengths)} lanes cannot keep {threads} threads busy")
+            args = [str(threads), *map(str, cursors.positions)]
+        result = run_wrk(
             self.wrk,
-            self.script(workload),
+            script,
             port,
             connections=connections,
             duration=duration,
             threads=threads,
             timeout=timeout,
+            script_args=args,
         )
+        if cursors is not None:
+            cursors.advance(result.lanes_sent)
+        return result

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 
 from bench.scenario import AppContext, Request, Scenario, Target, Workload, fetch
-from bench.scenarios.auth_me import EMAIL, PASSWORD, _create_user
+from bench.scenarios._accounts import create_accounts
+from bench.scenarios.auth_me import EMAIL, PASSWORD
 
 
 def _login(ip: str) -> Request:
@@ -26,7 +27,7 @@ def _login(ip: str) -> Request:
 
 
 def prepare(ctx: AppContext) -> Workload:
-    _create_user(ctx)
+    create_accounts(ctx, [EMAIL], PASSWORD)
     sample = fetch(ctx.port, _login("198.18.255.254"))
     if sample.status != 200:
         raise RuntimeError(f"login answered {sample.status}: {sample.body[:300]!r}")
