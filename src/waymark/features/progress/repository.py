@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +33,7 @@ from waymark.features.progress.tables import (
     section_progress,
     topic_progress,
 )
+from waymark.infra.sql.database import HotRead
 
 
 class EventRow(msgspec.Struct, kw_only=True):
@@ -52,29 +65,105 @@ class Tallies(msgspec.Struct, kw_only=True):
     sections: dict[str, tuple[int, int, int]]
 
 
+class LearnerState(msgspec.Struct, kw_only=True):
+    """A learner's read models of one roadmap, as a change or the view starts from them."""
+
+    row: RoadmapRow | None
+    seen: int | None
+    statuses: dict[str, Status]
+    last_day: date | None
+    """The account's latest day with a change (any roadmap)."""
+
+
 _EVENT_COLUMNS = [progress_events.c[name] for name in EventRow.__struct_fields__]
 _ROADMAP_COLUMNS = [roadmap_progress.c[name] for name in RoadmapRow.__struct_fields__]
 
 
-def _upsert(conn: AsyncConnection, table: Any) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def _learner_state_query() -> Select[Any]:
+    """The roadmap's row, the version seen and every topic's status, in one round trip: one
+    row per topic with a status (at least one row), the rest repeated on each."""
+    r, t, v, d = roadmap_progress, topic_progress, progress_visits, progress_days
+    account: BindParameter[uuid.UUID] = bindparam("account_id", type_=r.c.user_id.type)
+    roadmap: BindParameter[int] = bindparam("roadmap_id", type_=r.c.roadmap_id.type)
+    anchor = select(literal_column("1").label("one")).subquery("anchor")
+    seen = (
+        select(v.c.seen_version)
+        .where(v.c.user_id == account, v.c.roadmap_id == roadmap)
+        .scalar_subquery()
+    )
+    last_day = select(func.max(d.c.day)).where(d.c.user_id == account).scalar_subquery()
+    return select(
+        *_ROADMAP_COLUMNS,
+        seen.label("seen_version"),
+        last_day.label("last_day"),
+        t.c.topic_key,
+        t.c.status,
+    ).select_from(
+        anchor.outerjoin(r, and_(r.c.user_id == account, r.c.roadmap_id == roadmap)).outerjoin(
+            t, and_(t.c.user_id == account, t.c.roadmap_id == roadmap)
+        )
+    )
+
+
+_LEARNER_STATE = _learner_state_query()
+LEARNER_STATE = HotRead(_LEARNER_STATE)
+"""Read by every view of a learner's progress (on PostgreSQL, straight from the driver)."""
+
+
+def learner_state(rows: Sequence[Mapping[str, Any]]) -> LearnerState:
+    first = rows[0]
+    row = None
+    if first["roadmap_slug"] is not None:
+        row = RoadmapRow(**{name: first[name] for name in RoadmapRow.__struct_fields__})
+    return LearnerState(
+        row=row,
+        seen=first["seen_version"],
+        last_day=first["last_day"],
+        statuses={r["topic_key"]: r["status"] for r in rows if r["topic_key"] is not None},
+    )
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, *, update: tuple[str, ...] = ()) -> Any:
+    """INSERT ... ON CONFLICT on the primary key: DO UPDATE of `update` from the row given,
+    or DO NOTHING. Built once per dialect and executed with parameters, so SQLAlchemy finds
+    it compiled (a statement carrying its values would be keyed and looked up anew)."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    keys = [column.name for column in table.primary_key]
+    if not update:
+        return statement.on_conflict_do_nothing(index_elements=keys)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in update}
+    )
+
+
+_INSERT_EVENT = insert(progress_events)
+_COUNTS = ("done", "learning", "skipped")
+_TOPIC_UPDATE = ("status", "changed_at", "seq")
+_ROADMAP_UPDATE = tuple(name for name in RoadmapRow.__struct_fields__ if name != "roadmap_id")
+
+
+def _visit(account_id: uuid.UUID, roadmap_id: int, version: int, at: datetime) -> dict[str, Any]:
+    return {
+        "user_id": account_id,
+        "roadmap_id": roadmap_id,
+        "seen_version": version,
+        "seen_at": at,
+    }
 
 
 class ProgressRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self._dialect = conn.dialect.name
 
     # -- the log -----------------------------------------------------------------------------
 
     async def append(self, account_id: uuid.UUID, roadmap_id: int, event: EventRow) -> None:
         """Append one event. Raises IntegrityError when another writer took `event.seq`."""
         await self.conn.execute(
-            insert(progress_events).values(
-                user_id=account_id,
-                roadmap_id=roadmap_id,
-                **msgspec.structs.asdict(event),
-            )
+            _INSERT_EVENT,
+            {"user_id": account_id, "roadmap_id": roadmap_id, **msgspec.structs.asdict(event)},
         )
 
     async def append_many(
@@ -83,7 +172,7 @@ class ProgressRepository:
         """Append events in one statement (the driver's executemany)."""
         if events:
             await self.conn.execute(
-                insert(progress_events),
+                _INSERT_EVENT,
                 [
                     {"user_id": account_id, "roadmap_id": roadmap_id, **msgspec.structs.asdict(e)}
                     for e in events
@@ -159,6 +248,13 @@ class ProgressRepository:
 
     # -- the projections ---------------------------------------------------------------------
 
+    async def state(self, account_id: uuid.UUID, roadmap_id: int) -> LearnerState:
+        """What a change starts from, read in its transaction (one round trip)."""
+        result = await self.conn.execute(
+            _LEARNER_STATE, {"account_id": account_id, "roadmap_id": roadmap_id}
+        )
+        return learner_state([row._mapping for row in result])
+
     async def roadmap(self, account_id: uuid.UUID, roadmap_id: int) -> RoadmapRow | None:
         r = roadmap_progress
         row = (
@@ -203,14 +299,17 @@ class ProgressRepository:
         at: datetime,
         seq: int,
     ) -> None:
-        values = {"status": status, "changed_at": at, "seq": seq}
-        statement = _upsert(self.conn, topic_progress).values(
-            user_id=account_id, roadmap_id=roadmap_id, topic_key=topic_key, **values
-        )
+        statement = _upsert(self._dialect, topic_progress, update=_TOPIC_UPDATE)
         await self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["user_id", "roadmap_id", "topic_key"], set_=values
-            )
+            statement,
+            {
+                "user_id": account_id,
+                "roadmap_id": roadmap_id,
+                "topic_key": topic_key,
+                "status": status,
+                "changed_at": at,
+                "seq": seq,
+            },
         )
 
     async def save_roadmap(
@@ -220,23 +319,23 @@ class ProgressRepository:
         recount, the one that changed after a status change)."""
         values = msgspec.structs.asdict(row)
         values["done"], values["learning"], values["skipped"] = tallies.roadmap
-        statement = _upsert(self.conn, roadmap_progress).values(user_id=account_id, **values)
         await self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["user_id", "roadmap_id"],
-                set_={k: v for k, v in values.items() if k != "roadmap_id"},
-            )
+            _upsert(self._dialect, roadmap_progress, update=_ROADMAP_UPDATE),
+            {"user_id": account_id, **values},
         )
-        for key in sections:
-            done, learning, skipped = tallies.sections.get(key, (0, 0, 0))
-            counts = {"done": done, "learning": learning, "skipped": skipped}
-            section = _upsert(self.conn, section_progress).values(
-                user_id=account_id, roadmap_id=row.roadmap_id, section_key=key, **counts
-            )
+        rows = [
+            {
+                "user_id": account_id,
+                "roadmap_id": row.roadmap_id,
+                "section_key": key,
+                **dict(zip(_COUNTS, tallies.sections.get(key, (0, 0, 0)), strict=True)),
+            }
+            for key in sections
+        ]
+        if rows:
             await self.conn.execute(
-                section.on_conflict_do_update(
-                    index_elements=["user_id", "roadmap_id", "section_key"], set_=counts
-                )
+                _upsert(self._dialect, section_progress, update=_COUNTS),
+                rows[0] if len(rows) == 1 else rows,
             )
 
     async def section_tallies(
@@ -251,8 +350,9 @@ class ProgressRepository:
         return {row.section_key: (row.done, row.learning, row.skipped) for row in rows}
 
     async def mark_day(self, account_id: uuid.UUID, day: date) -> None:
-        statement = _upsert(self.conn, progress_days).values(user_id=account_id, day=day)
-        await self.conn.execute(statement.on_conflict_do_nothing())
+        await self.conn.execute(
+            _upsert(self._dialect, progress_days), {"user_id": account_id, "day": day}
+        )
 
     async def days(self, account_id: uuid.UUID) -> list[date]:
         d = progress_days
@@ -295,21 +395,17 @@ class ProgressRepository:
         )
 
     async def see(self, account_id: uuid.UUID, roadmap_id: int, version: int, at: datetime) -> None:
-        values = {"seen_version": version, "seen_at": at}
-        statement = _upsert(self.conn, progress_visits).values(
-            user_id=account_id, roadmap_id=roadmap_id, **values
-        )
         await self.conn.execute(
-            statement.on_conflict_do_update(index_elements=["user_id", "roadmap_id"], set_=values)
+            _upsert(self._dialect, progress_visits, update=("seen_version", "seen_at")),
+            _visit(account_id, roadmap_id, version, at),
         )
 
     async def see_if_never(
         self, account_id: uuid.UUID, roadmap_id: int, version: int, at: datetime
     ) -> None:
-        statement = _upsert(self.conn, progress_visits).values(
-            user_id=account_id, roadmap_id=roadmap_id, seen_version=version, seen_at=at
+        await self.conn.execute(
+            _upsert(self._dialect, progress_visits), _visit(account_id, roadmap_id, version, at)
         )
-        await self.conn.execute(statement.on_conflict_do_nothing())
 
 
 async def count_events(conn: AsyncConnection, account_id: uuid.UUID) -> int:

@@ -28,7 +28,13 @@ from waymark.features.progress.messages import (
     TopicStatusChanged,
 )
 from waymark.features.progress.projections import Projections
-from waymark.features.progress.repository import EventRow, ProgressRepository, RoadmapRow
+from waymark.features.progress.repository import (
+    LEARNER_STATE,
+    EventRow,
+    ProgressRepository,
+    RoadmapRow,
+    learner_state,
+)
 from waymark.features.progress.schemas import (
     BatchItem,
     HistoryEntry,
@@ -117,15 +123,14 @@ class ProgressService:
         if_match: str | None,
     ) -> tuple[list[TopicStatusResult], str]:
         repo = ProgressRepository(conn)
-        row = await repo.roadmap(account.id, roadmap.id)
-        seen = await repo.seen_version(account.id, roadmap.id)
+        state = await repo.state(account.id, roadmap.id)
+        row, seen, statuses = state.row, state.seen, state.statuses
         last_seq = row.last_seq if row else 0
         if if_match is not None and if_match.strip() not in (
             "*",
             etag(last_seq, roadmap.version, seen),
         ):
             raise PreconditionFailed(f"your view is at {if_match}; reread it")
-        statuses = await repo.statuses(account.id, roadmap.id)
         now = self.clock.now()
         changed: list[tuple[BatchItem, Status, int]] = []
         for change in changes:
@@ -179,8 +184,14 @@ class ProgressService:
                 tallies=tallies,
                 sections=sections,
             )
-            await repo.mark_day(account.id, now.astimezone(ZoneInfo(account.time_zone)).date())
-            await repo.see_if_never(account.id, roadmap.id, roadmap.version, now)
+            zone = ZoneInfo(account.time_zone)
+            if (
+                row is None
+                or row.last_activity_at.astimezone(zone).date() != now.astimezone(zone).date()
+            ):
+                await repo.mark_day(account.id, now.astimezone(zone).date())  # the day's first
+            if seen is None:
+                await repo.see_if_never(account.id, roadmap.id, roadmap.version, now)
             done, learning, skipped = tallies.roadmap
             total = len(roadmap.topic_ids())
             for change, before, seq in changed:
@@ -243,12 +254,15 @@ class ProgressService:
     async def view(self, account: Account, slug: str) -> tuple[RoadmapProgress, str]:
         """One roadmap's progress, from the read models; and its ETag."""
         roadmap = await self.catalog.current(slug)
-        async with self.db.read() as conn:
-            repo = ProgressRepository(conn)
-            row = await repo.roadmap(account.id, roadmap.id)
-            statuses = await repo.statuses(account.id, roadmap.id) if row else {}
-            sections = await repo.section_tallies(account.id, roadmap.id) if row else {}
-            seen = await repo.seen_version(account.id, roadmap.id)
+        state = learner_state(
+            await LEARNER_STATE.fetch_all(
+                self.db, {"account_id": account.id, "roadmap_id": roadmap.id}
+            )
+        )
+        row, seen, statuses = state.row, state.seen, state.statuses
+        # The sections' counts, from the statuses (what section_progress holds, by
+        # construction and by test): no second read.
+        sections = rules.tally(roadmap, statuses).sections
         changed = None
         if seen is not None and seen != roadmap.version:
             document = await self.catalog.version(slug, seen)

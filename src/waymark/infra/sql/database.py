@@ -232,7 +232,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class HotRead:
-    """A one-row SELECT made on (nearly) every request, compiled once.
+    """A SELECT made on (nearly) every request, compiled once: `fetch` takes its one row,
+    `fetch_all` every row.
 
     On PostgreSQL `fetch` runs it on the database's hot-read pool of asyncpg connections, in
     autocommit: none of SQLAlchemy's per-checkout and per-execution work, which cost more
@@ -248,17 +249,31 @@ class HotRead:
         self._plans: dict[str, _DriverPlan] = {}
 
     async def fetch(self, db: Database, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        rows = await self._run(db, params, one=True)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, db: Database, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return await self._run(db, params, one=False)
+
+    async def _run(
+        self, db: Database, params: Mapping[str, Any], *, one: bool
+    ) -> list[Mapping[str, Any]]:
         if db.is_sqlite:
             async with db.read() as conn:
-                row = (await conn.execute(self.statement, dict(params))).first()
-            return row._mapping if row is not None else None
+                result = await conn.execute(self.statement, dict(params))
+                rows = [result.first()] if one else list(result)
+            return [row._mapping for row in rows if row is not None]
         dialect = db.engine.dialect
         plan = self._plans.get(dialect.name)
         if plan is None:
             plan = self._plans[dialect.name] = _DriverPlan(self.statement, dialect)
         async with db.driver_connection() as conn:
-            record = await conn.fetchrow(plan.sql, *plan.arguments(params))
-        return None if record is None else plan.row(record)
+            if one:
+                record = await conn.fetchrow(plan.sql, *plan.arguments(params))
+                records = [] if record is None else [record]
+            else:
+                records = await conn.fetch(plan.sql, *plan.arguments(params))
+        return [plan.row(record) for record in records]
 
 
 class _DriverPlan:
