@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),
-            portability_routes(container.portability, identity, throttle=container.throttle),
+            portability_routes(container.portability, identity),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,
         ],
