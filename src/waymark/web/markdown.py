@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
+
+from waymark.transport.http.offload import OffLoop
 
 ALLOWED_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 LINK_REL: Final = "nofollow ugc noopener noreferrer"
@@ -74,3 +76,30 @@ def _parser() -> MarkdownIt:
 def render(markdown: str) -> Markup:
     """The note as HTML: escaped text, CommonMark's elements, links of allowed schemes."""
     return Markup(_parser().render(markdown))  # noqa: S704  (markdown-it escapes; raw HTML is off)
+
+
+class NoteRenderer:
+    """Renders notes for the pages, off the event loop when there is much of it (64 KiB of
+    Markdown is a tenth of a second of parsing; a roadmap page may hold 45 notes), and keeps
+    the HTML of the notes it rendered last (a learner reloads a page far more often than
+    they change a note)."""
+
+    INLINE_CHARS: Final = 8 * 1024
+    """Up to this much Markdown in all is rendered on the event loop: no thread is worth it."""
+    CACHED: Final = 256
+
+    def __init__(self) -> None:
+        self._cached = functools.lru_cache(maxsize=self.CACHED)(render)
+        self._worker = OffLoop(slots=2, wait_seconds=5.0, busy="notes are being drawn; try again")
+
+    async def render(self, markdown: str) -> Markup:
+        return (await self.render_all({"": markdown}))[""]
+
+    async def render_all(self, notes: Mapping[str, str]) -> dict[str, Markup]:
+        """Each note's HTML, by the same keys."""
+        if sum(map(len, notes.values())) <= self.INLINE_CHARS:
+            return self._all(notes)
+        return await self._worker.run(self._all, notes)
+
+    def _all(self, notes: Mapping[str, str]) -> dict[str, Markup]:
+        return {key: self._cached(markdown) for key, markdown in notes.items()}
