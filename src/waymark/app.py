@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         accounts=container.accounts,
         auth=container.auth,
         identity=identity,
+        progress=container.progress,
+        notes=container.notes,
+        portability=container.portability,
     )
     app = Litestar(
         route_handlers=[

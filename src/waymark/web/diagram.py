@@ -22,6 +22,13 @@ STATUS_LABELS: Final[dict[str, str]] = {
     "done": "Done",
     "skipped": "Skipped",
 }
+STATUS_KEYS: Final[dict[str, str]] = {
+    "pending": "p",
+    "learning": "l",
+    "done": "d",
+    "skipped": "s",
+}
+"""The key that sets each status on the roadmap's page (roadmap.js)."""
 KIND_LABELS: Final[dict[str, str]] = {"core": "core topic", "extra": "extra topic"}
 
 WIDTH = 1000
