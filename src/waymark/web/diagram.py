@@ -15,7 +15,6 @@ from typing import Final, Literal
 
 from waymark.features.roadmaps.schemas import RoadmapDetail, Section, Topic
 
-TopicStatus = Literal["pending", "learning", "done", "skipped"]
 STATUS_LABELS: Final[dict[str, str]] = {
     "pending": "Not started",
     "learning": "Learning",
