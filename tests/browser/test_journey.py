@@ -19,6 +19,7 @@ from tests.browser.support import (
     AXE,
     Site,
     confirm,
+    csrf_token,
     make_progress,
     new_member,
     sign_in,
@@ -198,6 +199,20 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
         "href", "https://use-the-index-luke.com/"
     )
     checked()
+    # The note changed elsewhere (another tab) since this page was drawn: not overwritten.
+    elsewhere = page.request.put(
+        site.url("/api/v1/me/notes/backend/databases.postgresql"),
+        data={"markdown": "From my phone."},
+        headers={"x-csrf-token": csrf_token(page)},
+    )
+    assert elsewhere.ok
+    panel.get_by_label("Edit your note").fill("From this tab.")
+    panel.get_by_role("button", name="Save the note").click()
+    expect(panel.locator("[data-note-message]")).to_contain_text("changed elsewhere")
+    # A resource removed in place.
+    panel.get_by_role("button", name="Remove Use the index, Luke").click()
+    expect(panel.get_by_role("link", name="Use the index, Luke")).to_have_count(0)
+    expect(panel.locator("[data-resources-empty]")).to_be_visible()
     page.keyboard.press("Escape")
 
     # The dark theme, remembered across a reload.
@@ -223,10 +238,14 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
     expect(page).to_have_url(re.compile(r"/login\?next=/settings$"))
 
     assert len(visited) == 8
-    # The one error the browser logs is the refused resource's answer (the bad URL): no
-    # CSP violation, nothing else.
-    refused = [m for m in console if "422" in m and "/api/v1/me/resources/" in m]
-    assert len(refused) == 1, console
+    # The only errors the browser logs are the answers refused on purpose (the resource's
+    # bad URL, the note changed elsewhere): no CSP violation, nothing else.
+    refused = [
+        m
+        for m in console
+        if ("422" in m and "/api/v1/me/resources/" in m) or ("412" in m and "/me/notes/" in m)
+    ]
+    assert len(refused) == 2, console
     assert [m for m in console if m not in refused] == [], console
 
 
