@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         accounts=container.accounts,
         auth=container.auth,
         identity=identity,
+        progress=container.progress,
+        notes=container.notes,
+        portability=container.portability,
     )
     app = Litestar(
         route_handlers=[
@@ -84,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),
-            portability_routes(container.portability, identity, throttle=container.throttle),
+            portability_routes(container.portability, identity),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,
         ],

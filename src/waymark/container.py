@@ -130,6 +130,7 @@ class Container:
             progress=self.progress,
             notes=self.notes,
             clock=self.clock,
+            throttle=self.throttle,
         )
 
         # Operations: housekeeping, run periodically by each server process (see app.py's

@@ -12,9 +12,31 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import chromium, missing_tools, new_member, served_site
+from tests.browser.support import (
+    chromium,
+    csrf_token,
+    make_progress,
+    missing_tools,
+    new_member,
+    served_site,
+)
 
 VIEWPORT = {"width": 1280, "height": 860}
+STATUSES = {
+    "language.javascript-nodejs": "done",
+    "language.typescript": "done",
+    "language.python": "skipped",
+    "framework.express": "done",
+    "framework.fastify": "learning",
+    "databases.mongodb": "skipped",
+    "databases.postgresql": "learning",
+}
+NOTE = """Start with **EXPLAIN ANALYZE** on the slowest query, then:
+
+- read about `VACUUM` and autovacuum tuning
+- try a partial index for the `WHERE status = 'open'` lookups
+
+[The manual's performance tips](https://www.postgresql.org/docs/current/performance-tips.html)"""
 
 
 def take(directory: Path) -> list[Path]:
@@ -36,6 +58,16 @@ def take(directory: Path) -> list[Path]:
         page.goto(site.url("/login"))
         shot(page, "sign-in")
         new_member(page, site, "ada@example.org")
+        make_progress(page, site, STATUSES, {"databases.postgresql": NOTE})
+        page.request.post(
+            site.url("/api/v1/me/resources/backend/databases.postgresql"),
+            data={
+                "title": "Use the index, Luke",
+                "url": "https://use-the-index-luke.com/",
+                "kind": "book",
+            },
+            headers={"x-csrf-token": csrf_token(page)},
+        )
         page.goto(site.url("/roadmaps/backend"))
         shot(page, "roadmap-light")
         page.locator('a.topic[data-topic-id="databases.postgresql"]').click()

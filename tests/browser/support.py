@@ -148,3 +148,31 @@ def new_member(page: Page, site: Site, email: str) -> None:
     sign_up(page, site, email)
     confirm(page, site, email)
     sign_in(page, site, email)
+
+
+def csrf_token(page: Page) -> str:
+    """The session's CSRF token, as the page's forms (and learner.js) carry it."""
+    return str(page.locator('input[name="csrf_token"]').first.input_value())
+
+
+def make_progress(
+    page: Page, site: Site, statuses: dict[str, str], notes: dict[str, str] | None = None
+) -> None:
+    """Statuses and notes on the backend roadmap through the API, as learner.js sends them
+    (the browser's session cookie and `X-CSRF-Token`)."""
+    page.goto(site.url("/roadmaps/backend"))
+    headers = {"x-csrf-token": csrf_token(page)}
+    for topic_id, status in statuses.items():
+        answer = page.request.put(
+            site.url(f"/api/v1/me/progress/backend/topics/{topic_id}"),
+            data={"status": status},
+            headers=headers,
+        )
+        assert answer.ok, answer.text()
+    for topic_id, markdown in (notes or {}).items():
+        answer = page.request.put(
+            site.url(f"/api/v1/me/notes/backend/{topic_id}"),
+            data={"markdown": markdown},
+            headers=headers,
+        )
+        assert answer.ok, answer.text()

@@ -59,13 +59,14 @@ async def submit(
     *,
     fields: Mapping[str, str] | None = None,
     more: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    also: tuple[type[WaymarkError], ...] = (),
     **context: Any,
 ) -> Response[Any]:
-    """Run a form's action; if the form is refused, show its page again saying why (with
-    `context`, and what `more` reads only then)."""
+    """Run a form's action; if the form is refused (`FORM_ERRORS`, and those `also` named),
+    show its page again saying why (with `context`, and what `more` reads only then)."""
     try:
         return await action()
-    except FORM_ERRORS as error:
+    except (*FORM_ERRORS, *also) as error:
         state = FormState.refused(error, visitor.form, fields=fields)
         if more is not None:
             context |= await more()

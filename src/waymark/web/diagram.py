@@ -15,13 +15,19 @@ from typing import Final, Literal
 
 from waymark.features.roadmaps.schemas import RoadmapDetail, Section, Topic
 
-TopicStatus = Literal["pending", "learning", "done", "skipped"]
 STATUS_LABELS: Final[dict[str, str]] = {
     "pending": "Not started",
     "learning": "Learning",
     "done": "Done",
     "skipped": "Skipped",
 }
+STATUS_KEYS: Final[dict[str, str]] = {
+    "pending": "p",
+    "learning": "l",
+    "done": "d",
+    "skipped": "s",
+}
+"""The key that sets each status on the roadmap's page (roadmap.js)."""
 KIND_LABELS: Final[dict[str, str]] = {"core": "core topic", "extra": "extra topic"}
 
 WIDTH = 1000

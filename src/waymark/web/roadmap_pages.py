@@ -1,51 +1,114 @@
-"""The home page (the roadmaps, and a way to sign up) and a roadmap's page: its diagram, an
-outline of the same, and a panel per topic with its description and, where Waymark builds
-the topic itself, how (the roadmap's coverage rows)."""
+"""The home page (the roadmaps, the learner's progress on each, a way to sign up) and a
+roadmap's page: its diagram in the learner's statuses, their progress bar and next up, an
+outline of the same, and a panel per topic with its description, status buttons, note and
+own resources and, where Waymark builds the topic itself, how (the roadmap's coverage rows).
+
+Changing a status is a plain form here (POST, CSRF token, 303 back to the topic's panel);
+with script, `learner.js` makes the same change through the API without a reload.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from litestar import Response, get
+from litestar import Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter
 
+from waymark.features.progress.schemas import StatusChange
+from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.coverage import CoverageMap
-from waymark.features.roadmaps.service import RoadmapCatalog
-from waymark.web.diagram import lay_out
-from waymark.web.progress import LearnerProgress
-from waymark.web.rendering import page
-from waymark.web.visitor import Browsing
+from waymark.features.roadmaps.schemas import SLUG_PATTERN, TOPIC_ID_PATTERN
+from waymark.kernel.errors import WaymarkError
+from waymark.web import forms
+from waymark.web.account_pages import submit
+from waymark.web.learning import LearningPages
+from waymark.web.rendering import page, redirect
+from waymark.web.visitor import Browsing, Visitor
 
-HOME_LIMIT = 100
-SlugPath = Annotated[str, PathParameter(max_length=64)]
+SlugPath = Annotated[str, PathParameter(max_length=64, pattern=SLUG_PATTERN)]
+"""A slug that a form's redirect may name (no other character can reach a `Location`)."""
+AnySlug = Annotated[str, PathParameter(max_length=64)]
+"""A page's slug: one that is no roadmap's is a 404, like any other."""
+TopicPath = Annotated[str, PathParameter(max_length=129, pattern=TOPIC_ID_PATTERN)]
+ROADMAP_PAGE = "roadmap/page.html"
+
+
+def topic_url(slug: str, topic_id: str | None = None) -> str:
+    """The roadmap's page, with the topic's panel open (`#topic-<id>`)."""
+    return f"/roadmaps/{slug}" + (f"#topic-{topic_id}" if topic_id else "")
+
+
+class RoadmapForms:
+    """The roadmap's page as a form's answer: a redirect back to the topic, or, when the
+    form is refused, the page again with that topic's form saying what is wrong (its
+    action ends in `#topic-<id>`, so the panel is open without script too)."""
+
+    def __init__(self, pages: LearningPages, coverage: Mapping[str, CoverageMap]) -> None:
+        self.pages = pages
+        self.coverage = coverage
+
+    async def context(self, visitor: Visitor, slug: str) -> dict[str, Any]:
+        view = await self.pages.roadmap(visitor.account, slug)
+        return {
+            "roadmap": view.roadmap,
+            "diagram": view.diagram,
+            "learner": view.learner,
+            "titles": view.titles,
+            "coverage": self.coverage.get(slug),
+        }
+
+    async def submit(
+        self,
+        visitor: Visitor,
+        action: Callable[[], Awaitable[Any]],
+        slug: str,
+        topic_id: str,
+        form_name: str,
+        *,
+        also: tuple[type[WaymarkError], ...] = (),
+    ) -> Response[Any]:
+        """Run a topic's form (`action`, one service call), then back to its panel."""
+
+        async def done() -> Response[Any]:
+            await action()
+            return redirect(visitor, topic_url(slug, topic_id))
+
+        async def again() -> dict[str, Any]:
+            context = await self.context(visitor, slug)
+            return {**context, "refused": form_name, "refused_topic": topic_id}
+
+        return await submit(visitor, done, ROADMAP_PAGE, more=again, also=also)
 
 
 def roadmap_pages(
-    catalog: RoadmapCatalog, progress: LearnerProgress, coverage: Mapping[str, CoverageMap]
+    pages: LearningPages, progress: ProgressService, roadmap_forms: RoadmapForms
 ) -> list[HTTPRouteHandler]:
     @get("/")
     async def home(visitor: Browsing) -> Response[Any]:
-        roadmaps = (await catalog.list_roadmaps(limit=HOME_LIMIT, cursor=None)).items
-        summaries = (
-            await progress.summaries(visitor.account, [r.slug for r in roadmaps])
-            if visitor.account
-            else {}
+        view = await pages.home(visitor.account)
+        return page(
+            visitor, "home.html", roadmaps=view.roadmaps, progress_by_slug=view.progress_by_slug
         )
-        return page(visitor, "home.html", roadmaps=roadmaps, progress_by_slug=summaries)
 
     @get("/roadmaps/{slug:str}")
-    async def roadmap(visitor: Browsing, slug: SlugPath) -> Response[Any]:
-        current = await catalog.current(slug)
-        statuses = await progress.statuses(visitor.account, current) if visitor.account else {}
-        return page(
-            visitor,
-            "roadmap/page.html",
-            roadmap=current.detail,
-            diagram=lay_out(current.detail, statuses),
-            coverage=coverage.get(slug),
-            progress=None,
-        )
+    async def roadmap(visitor: Browsing, slug: AnySlug) -> Response[Any]:
+        return page(visitor, ROADMAP_PAGE, **await roadmap_forms.context(visitor, slug))
 
-    return [home, roadmap]
+    @post("/roadmaps/{slug:str}/topics/{topic_id:str}/status")
+    async def set_status(visitor: Browsing, slug: SlugPath, topic_id: TopicPath) -> Response[Any]:
+        account = visitor.signed_in().account
+
+        async def action() -> None:
+            body = forms.decode(StatusChange, visitor.form)
+            await progress.set_status(account, slug, topic_id, body.status)
+
+        return await roadmap_forms.submit(visitor, action, slug, topic_id, "status")
+
+    @post("/roadmaps/{slug:str}/seen")
+    async def mark_seen(visitor: Browsing, slug: SlugPath) -> Response[Any]:
+        await progress.mark_seen(visitor.signed_in().account, slug)
+        return redirect(visitor, topic_url(slug))
+
+    return [home, roadmap, set_status, mark_seen]

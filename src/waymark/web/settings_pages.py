@@ -1,6 +1,11 @@
 """Account settings: profile and time zone, address, password, sessions (each can be signed
-out), the audit log, and deleting the account. One page; each form posts to its own path,
-calls one service and comes back (or shows the page again, saying what is wrong)."""
+out), the audit log, the account's data (export it, import an export), and deleting the
+account. One page; each form posts to its own path, calls one service and comes back (or
+shows the page again, saying what is wrong).
+
+The export is the API's own `GET /api/v1/me/export`, a plain link (the session cookie
+authenticates a GET); an import is a file upload handed, as bytes, to the same use case as
+the API's `POST /api/v1/me/import` (`Portability.import_document`)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import zoneinfo
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.handlers import HTTPRouteHandler
 
 from waymark.features.accounts.schemas import (
@@ -19,7 +25,16 @@ from waymark.features.accounts.schemas import (
 )
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.service import AuthService
-from waymark.kernel.errors import NotFound
+from waymark.features.portability.schemas import MAX_IMPORT_BYTES
+from waymark.features.portability.service import Portability
+from waymark.kernel.errors import (
+    FieldError,
+    MalformedBody,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+    WaymarkError,
+)
 from waymark.transport.http.identity import cleared_session_cookie, session_cookie
 from waymark.transport.http.params import int64
 from waymark.web import forms
@@ -28,10 +43,14 @@ from waymark.web.rendering import page, redirect
 from waymark.web.visitor import Browsing, Visitor
 
 AUDIT_PAGE = 20
+IMPORT_FORM_BYTES = MAX_IMPORT_BYTES + 64 * 1024
+"""The import form's body: the largest export, and the multipart parts around it."""
 Before = Annotated[int | None, int64(ge=1, description="`id` of the last event seen.")]
 
 
-def settings_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandler]:
+def settings_pages(
+    accounts: Accounts, auth: AuthService, portability: Portability
+) -> list[HTTPRouteHandler]:
     clock = auth.sessions.clock
     time_zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
@@ -52,13 +71,14 @@ def settings_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandl
         action: Callable[[], Awaitable[Response[Any]]],
         form_name: str,
         fields: Mapping[str, str] | None = None,
+        also: tuple[type[WaymarkError], ...] = (),
     ) -> Response[Any]:
         """Run a settings form; if it is refused, the page again, that form saying why."""
 
         async def again() -> dict[str, Any]:
             return {**await context(visitor), "refused": form_name}
 
-        return await submit(visitor, action, "settings.html", fields=fields, more=again)
+        return await submit(visitor, action, "settings.html", fields=fields, more=again, also=also)
 
     @get("/settings")
     async def settings(visitor: Browsing, before: Before = None) -> Response[Any]:
@@ -152,6 +172,17 @@ def settings_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandl
         fields = {"wrong-password": "password"}
         return await settings_form(visitor, action, "delete", fields)
 
+    @post("/settings/import", request_max_body_size=IMPORT_FORM_BYTES)
+    async def import_data(visitor: Browsing, request: Request[Any, Any, Any]) -> Response[Any]:
+        account = visitor.signed_in().account
+        upload = (await request.form()).get("file")
+
+        async def action() -> Response[Any]:
+            report = await portability.import_document(account, await _uploaded(upload))
+            return page(visitor, "import_report.html", report=report)
+
+        return await settings_form(visitor, action, "import", also=(MalformedBody, PayloadTooLarge))
+
     return [
         settings,
         save_profile,
@@ -160,4 +191,12 @@ def settings_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandl
         end_session,
         end_all_sessions,
         delete_account,
+        import_data,
     ]
+
+
+async def _uploaded(upload: object) -> bytes:
+    """The bytes of the file the form carries, or 422 when it carries none."""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ValidationFailed([FieldError("file", "Choose the file to import.")])
+    return await upload.read()

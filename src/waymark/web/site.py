@@ -15,17 +15,23 @@ from litestar.types import ExceptionHandlersMap
 
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.service import AuthService
+from waymark.features.notes.service import Notes
+from waymark.features.portability.service import Portability
+from waymark.features.progress.schemas import STATUSES
+from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps import coverage
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.transport.http.identity import RequestIdentity
 from waymark.web import filters
 from waymark.web.account_pages import account_pages
 from waymark.web.assets import Assets
+from waymark.web.diagram import STATUS_KEYS, STATUS_LABELS
 from waymark.web.errors import with_error_pages
-from waymark.web.progress import LearnerProgress, NoProgressYet
+from waymark.web.learning import LearningPages
 from waymark.web.rendering import NOTICES
-from waymark.web.roadmap_pages import roadmap_pages
+from waymark.web.roadmap_pages import RoadmapForms, roadmap_pages
 from waymark.web.settings_pages import settings_pages
+from waymark.web.topic_pages import topic_pages
 from waymark.web.visitor import CSRF_FIELD, THEME_COOKIE, THEMES, Visitors
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -48,7 +54,9 @@ def web_site(
     accounts: Accounts,
     auth: AuthService,
     identity: RequestIdentity,
-    progress: LearnerProgress | None = None,
+    progress: ProgressService,
+    notes: Notes,
+    portability: Portability,
 ) -> WebSite:
     assets = Assets()
     covered = {
@@ -56,12 +64,15 @@ def web_site(
         for slug in COVERED_ROADMAPS
         if coverage.builtin_path(slug).is_file()
     }
+    learning = LearningPages(catalog=catalog, progress=progress, notes=notes)
+    roadmap_forms = RoadmapForms(learning, covered)
     pages = Router(
         path="/",
         route_handlers=[
-            *roadmap_pages(catalog, progress or NoProgressYet(), covered),
+            *roadmap_pages(learning, progress, roadmap_forms),
+            *topic_pages(notes, learning.renderer, roadmap_forms),
             *account_pages(accounts, auth),
-            *settings_pages(accounts, auth),
+            *settings_pages(accounts, auth, portability),
         ],
         dependencies=Visitors(identity).dependencies(),
         include_in_schema=False,
@@ -85,6 +96,9 @@ def _templates(assets: Assets) -> TemplateConfig[JinjaTemplateEngine]:
         "theme_cookie": THEME_COOKIE,
         "themes": THEMES,
         "coverage_labels": coverage.STATUS_LABEL,
+        "statuses": STATUSES,
+        "status_labels": STATUS_LABELS,
+        "status_keys": STATUS_KEYS,
     }
     env.globals.update(globals_)
     env.filters.update(filters.FILTERS)

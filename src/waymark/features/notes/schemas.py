@@ -159,6 +159,13 @@ class SavedNote(msgspec.Struct, frozen=True, kw_only=True):
     created: bool = False
 
 
+class RoadmapNotes(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's notes and resources on one roadmap, by topic id."""
+
+    notes: dict[str, SavedNote]
+    resources: dict[str, list[Resource]]
+
+
 # -- Export and restore ------------------------------------------------------------------
 
 

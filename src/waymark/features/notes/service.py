@@ -34,8 +34,9 @@ from waymark.features.notes.schemas import (
     ExportedResource,
     NotesExport,
     RestoreReport,
+    RoadmapNotes,
 )
-from waymark.features.notes.topics import Topics, owner, split_key, topic_key
+from waymark.features.notes.topics import Topics, owner, roadmap_prefix, split_key, topic_key
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.outbox import HandlerRegistry
 from waymark.kernel.clock import Clock
@@ -52,6 +53,19 @@ class Notes:
         self.topics = Topics(catalog)
         self.notes = TopicNotes(store=store, topics=self.topics, clock=clock)
         self.resources = OwnResources(store=store, topics=self.topics, clock=clock)
+
+    async def on_roadmap(self, account_id: uuid.UUID, slug: str) -> RoadmapNotes:
+        """The account's notes and resources on one roadmap, by topic id (topics since
+        retired included): what a roadmap's page shows beside each topic."""
+        prefix = roadmap_prefix(slug)
+        notes = [saved_note(document) for document in await self._all(account_id, NOTES, prefix)]
+        return RoadmapNotes(
+            notes={saved.note.topic_id: saved for saved in notes},
+            resources={
+                split_key(document.key)[1]: resources_of(document)
+                for document in await self._all(account_id, RESOURCES, prefix)
+            },
+        )
 
     async def export(self, account_id: uuid.UUID) -> NotesExport:
         """Every note and resource of the account, retired topics' too."""
@@ -102,11 +116,15 @@ class Notes:
     def register_jobs(self, handlers: HandlerRegistry) -> None:
         NotesJobs(erase=self.erase).register(handlers)
 
-    async def _all(self, account_id: uuid.UUID, collection: str) -> list[StoredDocument]:
+    async def _all(
+        self, account_id: uuid.UUID, collection: str, prefix: str = ""
+    ) -> list[StoredDocument]:
         found: list[StoredDocument] = []
         while True:
             after = found[-1].key if found else None
-            page = await self.store.scan(owner(account_id), collection, after=after, limit=PAGE)
+            page = await self.store.scan(
+                owner(account_id), collection, prefix=prefix, after=after, limit=PAGE
+            )
             found += page
             if len(page) < PAGE:
                 return found

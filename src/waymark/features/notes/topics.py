@@ -36,6 +36,13 @@ def topic_key(slug: str, topic_id: str) -> str:
     return f"{slug}/{topic_id}"
 
 
+def roadmap_prefix(slug: str) -> str:
+    """What the keys of a roadmap's topics start with; `NotFound` for no roadmap's slug."""
+    if not (len(slug) <= MAX_SLUG_LENGTH and _is_slug(slug)):
+        raise NotFound(f"no roadmap {slug!r}")
+    return f"{slug}/"
+
+
 def split_key(key: str) -> tuple[str, str]:
     slug, _, topic_id = key.partition("/")
     return slug, topic_id

@@ -1,7 +1,7 @@
 """REST for the account's export and import, under `/api/v1/me`: thin over `Portability`.
 
-The import's body is read as bytes and decoded off the event loop (up to 16 MiB of JSON is
-a third of a second of parsing), one at a time per process.
+The import's body is read as bytes and handed to `Portability.import_document`, which
+decodes it off the event loop (the settings page's upload goes the same way).
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ from waymark.features.portability.schemas import (
     ImportReport,
 )
 from waymark.features.portability.service import Portability
-from waymark.kernel import decoding
 from waymark.kernel.errors import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
     UnsupportedMediaType,
 )
-from waymark.kernel.throttle import Throttle
 from waymark.transport.http.identity import (
     AUTHENTICATED,
     NO_STORE,
@@ -37,11 +35,8 @@ from waymark.transport.http.identity import (
     CallerAccount,
     RequestIdentity,
 )
-from waymark.transport.http.offload import OffLoop
 from waymark.transport.http.openapi import ProblemOperation, struct_schema
 from waymark.transport.http.problems import BAD_BODY, documented_problems
-
-PARSE_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -58,13 +53,7 @@ class ImportUpload(ProblemOperation):
         )
 
 
-def portability_routes(
-    portability: Portability, identity: RequestIdentity, *, throttle: Throttle
-) -> Router:
-    parser = OffLoop(
-        slots=1, wait_seconds=PARSE_WAIT_SECONDS, busy="other imports are being read; try again"
-    )
-
+def portability_routes(portability: Portability, identity: RequestIdentity) -> Router:
     @get(
         "/export",
         summary="Everything your account holds, as one JSON document",
@@ -85,7 +74,6 @@ def portability_routes(
         },
     )
     async def export(principal: Caller, account: CallerAccount) -> Stream:
-        await throttle.check((EXPORT_ACCOUNT, str(account.id)))
         document = await portability.export(principal, account)
         day = portability.clock.now().strftime("%Y%m%d")
         return Stream(
@@ -120,10 +108,7 @@ def portability_routes(
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type != "application/json":
             raise UnsupportedMediaType("send the export document as application/json")
-        await throttle.check((IMPORT_ACCOUNT, str(account.id)))
-        body = await request.body()
-        document = await parser.run(decoding.decode, body, "json", ImportDocument)
-        report = await portability.restore(account, document)
+        report = await portability.import_document(account, await request.body())
         return Response(report, headers=NO_STORE)
 
     return Router(

@@ -8,7 +8,9 @@ JSON that does not parse, never a document that looks whole).
 
 An import restores progress first (its whole input checked before anything is written), then
 notes and resources; each part is idempotent, so an import cut short is finished by running
-it again.
+it again. Its document arrives as bytes (the API's body, a file uploaded from the settings
+page) and is decoded off the event loop: up to 16 MiB of JSON is a third of a second of
+parsing, so one is read at a time per process.
 """
 
 from __future__ import annotations
@@ -22,13 +24,25 @@ from waymark.features.accounts.service import Accounts
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.schemas import NotesExport
 from waymark.features.notes.service import Notes
-from waymark.features.portability.schemas import FORMAT, VERSION, ImportDocument, ImportReport
+from waymark.features.portability.limits import EXPORT_ACCOUNT, IMPORT_ACCOUNT
+from waymark.features.portability.schemas import (
+    FORMAT,
+    MAX_IMPORT_BYTES,
+    VERSION,
+    ImportDocument,
+    ImportReport,
+)
 from waymark.features.progress.archive import LogHead
 from waymark.features.progress.service import ProgressService
+from waymark.kernel import decoding
 from waymark.kernel.clock import Clock
+from waymark.kernel.errors import PayloadTooLarge
 from waymark.kernel.identity import Account, Principal
+from waymark.kernel.throttle import Throttle
+from waymark.transport.http.offload import OffLoop
 
 AUDIT_PAGE = 500
+PARSE_WAIT_SECONDS = 10.0
 
 _encode = msgspec.json.Encoder().encode
 
@@ -67,16 +81,22 @@ class Portability:
         progress: ProgressService,
         notes: Notes,
         clock: Clock,
+        throttle: Throttle,
     ) -> None:
         self.accounts = accounts
         self.auth = auth
         self.progress = progress
         self.notes = notes
         self.clock = clock
+        self.throttle = throttle
+        self.parser = OffLoop(
+            slots=1, wait_seconds=PARSE_WAIT_SECONDS, busy="other imports are being read; try again"
+        )
 
     async def export(self, principal: Principal, account: Account) -> Export:
-        """Start an export: the document's first part is read now; `Export.chunks` streams
-        the whole document (the shape of `ExportDocument`)."""
+        """Start an export (at most `EXPORT_ACCOUNT` an hour): the document's first part is
+        read now; `Export.chunks` streams the whole document (the shape of `ExportDocument`)."""
+        await self.throttle.check((EXPORT_ACCOUNT, str(account.id)))
         sessions = await self.auth.list_sessions(principal)
         audit = await self._audit(account)
         logs = await self.progress.archive.heads(account.id)
@@ -89,6 +109,16 @@ class Portability:
             "audit": audit,
         }
         return Export(_encode(head)[:-1] + b',"progress":[', logs, self, account)
+
+    async def import_document(self, account: Account, body: bytes) -> ImportReport:
+        """Import an export document from its bytes, as the API's body or an uploaded file
+        brings them: at most `IMPORT_ACCOUNT` an hour, decoded off the event loop (400 when
+        it is no JSON, 422 naming the field when it is no export), then restored."""
+        if len(body) > MAX_IMPORT_BYTES:
+            raise PayloadTooLarge(f"an export document is at most {MAX_IMPORT_BYTES} bytes")
+        await self.throttle.check((IMPORT_ACCOUNT, str(account.id)))
+        document = await self.parser.run(decoding.decode, body, "json", ImportDocument)
+        return await self.restore(account, document)
 
     async def restore(self, account: Account, document: ImportDocument) -> ImportReport:
         """Bring an export's progress, notes and resources into the account, adding what
