@@ -14,6 +14,7 @@ from litestar.routes import HTTPRoute
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes
 from waymark.features.auth.http import auth_routes
+from waymark.features.authz.http import authz_routes
 from waymark.features.notes.http import notes_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
 from waymark.features.portability.http import portability_routes
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),
             portability_routes(container.portability, identity),
+            authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,
         ],

@@ -20,6 +20,7 @@ from waymark.features.progress.tables import (
 )
 from waymark.features.roadmaps import document
 from waymark.infra.sql.database import Database
+from waymark.kernel.authz import PlatformRole
 from waymark.kernel.identity import Account
 
 SPEC = document.load(BACKEND_ROADMAP)
@@ -35,6 +36,8 @@ def account(account_id: uuid.UUID, time_zone: str = "Europe/Paris") -> Account:
         time_zone=time_zone,
         email_verified=True,
         disabled=False,
+        platform_role=PlatformRole.LEARNER,
+        team_reminders=True,
         tokens_valid_after=WHEN,
         created_at=WHEN,
     )

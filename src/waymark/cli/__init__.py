@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from waymark.cli.authz import authz_app
 from waymark.cli.db import db_app
 from waymark.cli.keys import keys_app
 from waymark.cli.outbox import outbox_app
@@ -24,6 +25,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(roadmaps_app, name="roadmaps")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(progress_app, name="progress")
+app.add_typer(authz_app, name="authz")
 
 
 def main() -> None:

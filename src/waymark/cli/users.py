@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 from waymark.cli.common import console, email_argument, fail, load_settings, out
 from waymark.container import Container
+from waymark.kernel.authz import PlatformRole
 from waymark.kernel.errors import WaymarkError
 
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -68,3 +70,42 @@ def users_disable(email: str) -> None:
         out.print(f"{email} disabled; {ended} session(s) ended")
 
     asyncio.run(_run())
+
+
+RoleArgument = Annotated[
+    PlatformRole, typer.Argument(help="learner, editor or admin (docs/permissions.md).")
+]
+
+
+@users_app.command("grant")
+def users_grant(email: str, role: RoleArgument) -> None:
+    """Give an account a platform role (audited); it counts from its next request."""
+    _set_role(email_argument(email), role, unless=None)
+
+
+@users_app.command("revoke")
+def users_revoke(email: str, role: RoleArgument) -> None:
+    """Take a platform role back (the account is a learner again; audited)."""
+    if role == PlatformRole.LEARNER:
+        raise typer.BadParameter("every account is at least a learner", param_hint="ROLE")
+    _set_role(email_argument(email), PlatformRole.LEARNER, unless=role)
+
+
+def _set_role(email: str, role: PlatformRole, *, unless: PlatformRole | None) -> None:
+    async def _run() -> PlatformRole | None:
+        container = Container(load_settings())
+        try:
+            return await container.accounts.profiles.set_platform_role(
+                email, role, unless=unless, by=f"operator:{getpass.getuser()}"
+            )
+        finally:
+            await container.aclose()
+
+    try:
+        had = asyncio.run(_run())
+    except WaymarkError as error:
+        raise fail(error) from None
+    if had is None:
+        console.print(f"[red]error[/red] (not-found): no account {email}")
+        raise typer.Exit(code=2)
+    out.print(f"{email}: {had} -> {role}" if had != role else f"{email} is already {role}")

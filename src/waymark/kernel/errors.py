@@ -111,6 +111,14 @@ class CsrfFailed(WaymarkError):
     title = "Missing or wrong X-CSRF-Token for a cookie-authenticated change"
 
 
+class Forbidden(WaymarkError):
+    """The caller is known and may see the thing, but not do this to it (`kernel.authz`)."""
+
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
 class RateLimited(WaymarkError):
     status = 429
     code = "rate-limited"

@@ -17,6 +17,8 @@ from typing import Literal
 
 import msgspec
 
+from waymark.kernel.authz import PlatformRole
+
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
     """An account as the rest of Waymark sees it: never its password hash."""
@@ -29,6 +31,10 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     """IANA name (`Europe/Paris`): the days of the account's streaks are this zone's."""
     email_verified: bool
     disabled: bool
+    platform_role: PlatformRole
+    """Read with the account on every request, so a grant or a revoke counts at once."""
+    team_reminders: bool
+    """Whether the account takes its teams' reminder mails (its own setting)."""
     tokens_valid_after: datetime
     """Sessions and access tokens issued before this instant are refused."""
     created_at: datetime

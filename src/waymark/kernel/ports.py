@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from waymark.kernel.identity import Principal
+
 # -- Rate limits ---------------------------------------------------------------------------
 
 
@@ -64,6 +66,16 @@ class SessionRecord(msgspec.Struct, kw_only=True):
 
 TOUCH_GRANULARITY = 5.0
 """Seconds a session's recorded activity may lag behind its last request."""
+
+
+class SessionRenewal(Protocol):
+    """Regenerate the caller's browser session (new id, new CSRF token, the old ones dead at
+    once) after a change to the caller's own privileges, for a feature that makes such a
+    change (joining a team, handing it over). The auth feature owns sessions and provides
+    it; the composition root hands it over. Returns the new raw id and the renewed record,
+    or None for a Bearer caller (whose tokens carry no privileges to renew)."""
+
+    async def __call__(self, principal: Principal) -> tuple[str, SessionRecord] | None: ...
 
 
 class SessionStore(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.tables import audit_events, email_tokens, users
 from waymark.infra.sql.database import Database, HotRead
+from waymark.kernel.authz import PlatformRole
 from waymark.kernel.errors import Conflict
 from waymark.kernel.identity import Account
 
@@ -27,6 +28,8 @@ class UserRow(msgspec.Struct, kw_only=True):
     password_hash: str
     display_name: str
     time_zone: str
+    platform_role: str
+    team_reminders: bool
     email_verified_at: datetime | None
     disabled_at: datetime | None
     tokens_valid_after: datetime
@@ -44,6 +47,8 @@ class UserRow(msgspec.Struct, kw_only=True):
             time_zone=self.time_zone,
             email_verified=self.email_verified_at is not None,
             disabled=self.disabled_at is not None,
+            platform_role=PlatformRole(self.platform_role),
+            team_reminders=self.team_reminders,
             tokens_valid_after=self.tokens_valid_after,
             created_at=self.created_at,
         )
@@ -78,6 +83,8 @@ _ACCOUNT_BY_ID = HotRead(
         users.c.time_zone,
         users.c.email_verified_at.is_not(None).label("email_verified"),
         users.c.disabled_at.is_not(None).label("disabled"),
+        users.c.platform_role,
+        users.c.team_reminders,
         users.c.tokens_valid_after,
         users.c.created_at,
     ).where(users.c.id == bindparam("user_id"))
@@ -104,7 +111,7 @@ class AccountRepository:
     async def account(self, user_id: uuid.UUID) -> Account | None:
         """The account's public view."""
         row = (await self.conn.execute(_ACCOUNT_BY_ID.statement, {"user_id": user_id})).first()
-        return Account(**row._mapping) if row else None
+        return _account_of(row._mapping) if row else None
 
     async def claim_email(
         self,
@@ -307,4 +314,9 @@ async def hot_account(db: Database, user_id: uuid.UUID) -> Account | None:
     """`AccountRepository.account`, as a hot read on a connection of its own (the caller's
     account, read on every authenticated request)."""
     row = await _ACCOUNT_BY_ID.fetch(db, {"user_id": user_id})
-    return Account(**row) if row else None
+    return _account_of(row) if row else None
+
+
+def _account_of(row: Mapping[str, Any]) -> Account:
+    """An `_ACCOUNT_BY_ID` row as the view (its role as the enum, not the stored text)."""
+    return Account(**{**row, "platform_role": PlatformRole(row["platform_role"])})

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from waymark.features.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+from waymark.kernel.authz import PlatformRole
 from waymark.kernel.email_address import MAX_LENGTH as EMAIL_MAX_LENGTH
 from waymark.kernel.email_address import normalize_email
 from waymark.kernel.errors import FieldError, ValidationFailed
@@ -135,6 +136,8 @@ class DeleteAccountRequest(Strict):
 class ProfilePatch(Strict):
     display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
     time_zone: TimeZoneName | msgspec.UnsetType = msgspec.UNSET
+    team_reminders: bool | msgspec.UnsetType = msgspec.UNSET
+    """False: no reminder mails from the account's teams' managers."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,7 +146,7 @@ class ProfilePatch(Strict):
                 [FieldError("time_zone", "not an IANA time zone, like `Europe/Paris` or `UTC`")]
             )
 
-    def changes(self) -> dict[str, str]:
+    def changes(self) -> dict[str, str | bool]:
         """The fields given, by name (`Profiles.update` takes them)."""
         return {
             name: value
@@ -165,6 +168,10 @@ class Me(msgspec.Struct, kw_only=True):
     display_name: str
     time_zone: str
     email_verified: bool
+    platform_role: PlatformRole
+    """learner, editor or admin: what the account may do on the platform
+    (`GET /api/v1/authz/matrix`); only an operator changes it."""
+    team_reminders: bool
     created_at: datetime
 
     @classmethod
@@ -176,6 +183,8 @@ class Me(msgspec.Struct, kw_only=True):
             display_name=account.display_name,
             time_zone=account.time_zone,
             email_verified=account.email_verified,
+            platform_role=account.platform_role,
+            team_reminders=account.team_reminders,
             created_at=account.created_at,
         )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    true,
 )
 
 from waymark.infra.sql.metadata import metadata
@@ -35,6 +38,20 @@ users = Table(
         server_default="UTC",
         comment="IANA name; the days of streaks are this zone's.",
     ),
+    Column(
+        "platform_role",
+        String(16),
+        nullable=False,
+        server_default="learner",
+        comment="learner, editor or admin (kernel.authz.PLATFORM_ROLES).",
+    ),
+    Column(
+        "team_reminders",
+        Boolean,
+        nullable=False,
+        server_default=true(),
+        comment="False when the account opted out of its teams' reminder mails.",
+    ),
     Column("email_verified_at", UtcDateTime()),
     Column("disabled_at", UtcDateTime()),
     Column(
@@ -45,6 +62,7 @@ users = Table(
     ),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("platform_role IN ('learner', 'editor', 'admin')", name="platform_role"),
 )
 
 email_tokens = Table(

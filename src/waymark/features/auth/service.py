@@ -20,6 +20,7 @@ from waymark.features.auth.limits import LOGIN_ACCOUNT_IP, LOGIN_IP, REFRESH_IP
 from waymark.features.auth.schemas import SessionView, TokenPair
 from waymark.features.auth.sessions import NewSession, Sessions
 from waymark.kernel.identity import Account, ClientInfo, Principal
+from waymark.kernel.ports import SessionRecord
 from waymark.kernel.throttle import Throttle
 
 
@@ -129,6 +130,12 @@ class AuthService:
             principal.account_id, current=current, new=new, client=client, before_storing=end_others
         )
         return await self.sessions.regenerate(principal)
+
+    async def renew_session(self, principal: Principal) -> tuple[str, SessionRecord] | None:
+        """`kernel.ports.SessionRenewal`: the caller's browser session regenerated after a
+        change to its own privileges, made by another feature (joining a team)."""
+        renewed = await self.sessions.regenerate(principal)
+        return None if renewed is None else (renewed.id, renewed.record)
 
     async def reset_password(self, *, token: str, new_password: str, client: ClientInfo) -> None:
         """Set a new password with a mailed reset link, and end every session at once. The

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 
 from waymark.kernel.errors import CsrfFailed, NotAuthenticated, WaymarkError
 from waymark.kernel.identity import Account, ClientInfo, Principal
+from waymark.kernel.ports import SessionRecord
 from waymark.transport.http.client import Network, client_ip
 
 SESSION_COOKIE = "__Host-waymark_session"
@@ -93,6 +94,20 @@ class RequestIdentity:
 def session_cookie(session_id: str, *, expires_at: float, now: float) -> Cookie:
     """The cookie of a session, living as long as the session may (its absolute expiry)."""
     return host_cookie(SESSION_COOKIE, session_id, max_age=max(0, int(expires_at - now)))
+
+
+def renewed_session(
+    response: Response[Any], renewed: tuple[str, SessionRecord] | None, *, now: float
+) -> Response[Any]:
+    """`response` carrying a regenerated browser session (`SessionRenewal`): the new cookie
+    and, for the script that posts changes, the new CSRF token in `X-CSRF-Token`."""
+    if renewed is not None:
+        session_id, record = renewed
+        response.set_cookie(
+            session_cookie(session_id, expires_at=record.absolute_expires_at, now=now)
+        )
+        response.headers[CSRF_HEADER] = record.csrf_token
+    return response
 
 
 def cleared_session_cookie() -> Cookie:
