@@ -235,6 +235,33 @@ def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
     assert missing.returncode == 2
 
 
+def test_users_grant_and_revoke_a_platform_role(env: dict[str, str]) -> None:
+    waymark(env, "db", "upgrade")
+    subprocess.run(
+        [sys.executable, "-m", "waymark", "users", "create", "lead@example.org"],
+        env=env,
+        input="a long enough passphrase\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert (
+        "learner -> editor" in waymark(env, "users", "grant", "lead@example.org", "editor").stdout
+    )
+    wrong = waymark(env, "users", "revoke", "lead@example.org", "admin", check=False)
+    assert wrong.returncode == 2
+    assert "is editor, not admin" in wrong.stderr
+    bogus = waymark(env, "users", "grant", "lead@example.org", "root", check=False)
+    assert bogus.returncode == 2
+    assert (
+        "editor -> learner" in waymark(env, "users", "revoke", "lead@example.org", "editor").stdout
+    )
+    missing = waymark(env, "users", "grant", "nobody@example.org", "admin", check=False)
+    assert missing.returncode == 2
+    assert "no account" in missing.stderr
+
+
 def test_serve_refuses_unsafe_production_settings(env: dict[str, str]) -> None:
     result = waymark(env | {"WAYMARK_ENVIRONMENT": "production"}, "serve", check=False)
     assert result.returncode == 2

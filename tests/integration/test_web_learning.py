@@ -165,6 +165,58 @@ async def test_the_preview_renders_on_the_server_with_the_token(
     assert shown.text == "<p><em>x</em> &lt;b&gt;y&lt;/b&gt; [z](data:text/html,1)</p>\n"
 
 
+async def test_without_script_the_preview_button_shows_the_note_and_saves_nothing(
+    web: Client, mail_dir: Path
+) -> None:
+    await member(web, mail_dir, "nojs-preview@example.org")
+    form = {"markdown": "*draft* <b>x</b>", "intent": "preview"}
+    shown = panel(assert_page(await post_form(web, ROADMAP, topic("note", PG), form)), PG)
+    preview = shown[shown.index("data-note-preview") : shown.index("</div>\n    </div>")]
+    assert "hidden" not in preview.split(">", 1)[0]
+    assert "<em>draft</em> &lt;b&gt;x&lt;/b&gt;" in preview
+    assert ">\n*draft* &lt;b&gt;x&lt;/b&gt;</textarea>" in shown  # kept as typed
+    assert "Preview below; not saved yet." in shown
+    assert (await api(web, "GET", f"notes/backend/{PG}")).status_code == 404
+    # Too long to preview is refused like a save, with the field named, and nothing saved.
+    too_long = await post_form(
+        web, ROADMAP, topic("note", PG), {"markdown": "x" * 70_000, "intent": "preview"}
+    )
+    assert f'id="note-{PG}-error"' in panel(assert_page(too_long, 422), PG)
+    assert (await api(web, "GET", f"notes/backend/{PG}")).status_code == 404
+
+
+async def test_a_note_is_deleted_by_a_form_at_the_version_shown(
+    web: Client, mail_dir: Path
+) -> None:
+    await member(web, mail_dir, "note-delete@example.org")
+    assert "Delete the note" not in panel(assert_page(await web.get(ROADMAP)), PG)
+    await post_form(web, ROADMAP, topic("note", PG), {"markdown": "first"})
+    shown = panel(assert_page(await web.get(ROADMAP)), PG)
+    delete_form = shown[shown.index("data-note-delete-form") :]
+    revision = re.search(r'name="revision" value="([^"]+)"', delete_form)
+    assert revision
+    assert "Delete the note" in delete_form
+
+    # A note changed elsewhere since the page was drawn is not deleted.
+    await api(web, "PUT", f"notes/backend/{PG}", json={"markdown": "changed elsewhere"})
+    stale = await post_form(web, ROADMAP, topic("note/delete", PG), {"revision": revision.group(1)})
+    assert "The note is not at the version you named" in panel(assert_page(stale, 412), PG)
+    assert (await api(web, "GET", f"notes/backend/{PG}")).status_code == 200
+
+    current = re.search(
+        r'name="revision" value="([^"]+)"',
+        panel(assert_page(await web.get(ROADMAP)), PG).split("data-note-delete-form", 1)[1],
+    )
+    assert current
+    done = await post_form(web, ROADMAP, topic("note/delete", PG), {"revision": current.group(1)})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"{ROADMAP}#topic-{PG}"
+    assert (await api(web, "GET", f"notes/backend/{PG}")).status_code == 404
+    assert "No note yet." in panel(assert_page(await web.get(ROADMAP)), PG)
+    gone = await post_form(web, ROADMAP, topic("note/delete", PG), {"revision": current.group(1)})
+    assert gone.status_code == 404
+
+
 async def test_resources_are_added_and_removed_by_forms(web: Client, mail_dir: Path) -> None:
     await member(web, mail_dir, "resources@example.org")
     bad = await post_form(

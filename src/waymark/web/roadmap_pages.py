@@ -23,6 +23,7 @@ from waymark.features.roadmaps.schemas import SLUG_PATTERN, TOPIC_ID_PATTERN
 from waymark.kernel.errors import WaymarkError
 from waymark.web import forms
 from waymark.web.account_pages import submit
+from waymark.web.forms import FormState
 from waymark.web.learning import LearningPages
 from waymark.web.rendering import page, redirect
 from waymark.web.visitor import Browsing, Visitor
@@ -80,6 +81,23 @@ class RoadmapForms:
             return {**context, "refused": form_name, "refused_topic": topic_id}
 
         return await submit(visitor, done, ROADMAP_PAGE, more=again, also=also)
+
+    async def as_typed(
+        self, visitor: Visitor, slug: str, topic_id: str, form_name: str, **extra: Any
+    ) -> Response[Any]:
+        """The page with a topic's form as it was typed, not sent: a note's preview drawn
+        without script (`extra` holds what the form shows beside it)."""
+        context = await self.context(visitor, slug)
+        state = FormState(values=dict(visitor.form))
+        return page(
+            visitor,
+            ROADMAP_PAGE,
+            form=state,
+            refused=form_name,
+            refused_topic=topic_id,
+            **context,
+            **extra,
+        )
 
 
 def roadmap_pages(

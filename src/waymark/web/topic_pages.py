@@ -25,6 +25,7 @@ from waymark.features.notes.schemas import (
 )
 from waymark.features.notes.service import Notes
 from waymark.features.roadmaps.schemas import TOPIC_ID_PATTERN
+from waymark.kernel.errors import NotFound, ValidationFailed
 from waymark.transport.http.identity import NO_STORE
 from waymark.web import forms
 from waymark.web.markdown import NoteRenderer
@@ -41,7 +42,19 @@ def topic_pages(
 ) -> list[HTTPRouteHandler]:
     @post("/roadmaps/{slug:str}/topics/{topic_id:str}/note", request_max_body_size=NOTE_BODY_BYTES)
     async def save_note(visitor: Browsing, slug: SlugPath, topic_id: TopicPath) -> Response[Any]:
+        """Save the note; or, for the form's Preview button (`intent=preview`), show the page
+        with the note as typed and its HTML, saving nothing (the preview without script)."""
         account = visitor.signed_in().account
+        if visitor.form.get("intent") == "preview":
+            try:
+                typed = forms.decode(NoteWrite, visitor.form)
+            except ValidationFailed:
+                pass  # refused below, as a save would be, and nothing is saved
+            else:
+                html = await renderer.render(typed.markdown)
+                return await roadmap_forms.as_typed(
+                    visitor, slug, topic_id, "note", note_preview=html
+                )
 
         async def action() -> None:
             body = forms.decode(NoteWrite, visitor.form)
@@ -51,6 +64,19 @@ def topic_pages(
 
         return await roadmap_forms.submit(
             visitor, action, slug, topic_id, "note", also=(PreconditionFailed,)
+        )
+
+    @post("/roadmaps/{slug:str}/topics/{topic_id:str}/note/delete")
+    async def delete_note(visitor: Browsing, slug: SlugPath, topic_id: TopicPath) -> Response[Any]:
+        account = visitor.signed_in().account
+
+        async def action() -> None:
+            await notes.notes.delete(
+                account.id, slug, topic_id, precondition=_read_at(visitor.form)
+            )
+
+        return await roadmap_forms.submit(
+            visitor, action, slug, topic_id, "note", also=(PreconditionFailed, NotFound)
         )
 
     @post("/notes/preview", request_max_body_size=NOTE_BODY_BYTES, status_code=200)
@@ -81,7 +107,7 @@ def topic_pages(
         topic_id = visitor.form.get("topic_id", "")
         return redirect(visitor, topic_url(slug, topic_id if _is_topic_id(topic_id) else None))
 
-    return [save_note, preview_note, add_resource, delete_resource]
+    return [save_note, delete_note, preview_note, add_resource, delete_resource]
 
 
 def _read_at(form: dict[str, str]) -> Precondition | None:

@@ -18,33 +18,40 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+ROLES_CHECK = "platform_role IN ('learner', 'editor', 'admin')"
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column(
-                "platform_role",
-                sa.String(length=16),
-                nullable=False,
-                server_default="learner",
-                comment="learner, editor or admin (kernel.authz.PLATFORM_ROLES).",
-            )
-        )
-        batch.add_column(
-            sa.Column(
-                "team_reminders",
-                sa.Boolean(),
-                nullable=False,
-                server_default=sa.true(),
-                comment="False when the account opted out of its teams' reminder mails.",
-            )
-        )
-        batch.create_check_constraint(
-            op.f("ck_users_platform_role"), "platform_role IN ('learner', 'editor', 'admin')"
-        )
+    # Plain ADD COLUMN, never a batch rebuild of `users`: on SQLite a rebuild drops the table,
+    # and with foreign keys on that deletes every row that references an account (tokens,
+    # audit, progress). SQLite cannot add a CHECK to an existing table, so the role's check is
+    # PostgreSQL's; on SQLite the only writer (`Profiles.set_platform_role`) takes the enum.
+    op.add_column(
+        "users",
+        sa.Column(
+            "platform_role",
+            sa.String(length=16),
+            nullable=False,
+            server_default="learner",
+            comment="learner, editor or admin (kernel.authz.PLATFORM_ROLES).",
+        ),
+    )
+    op.add_column(
+        "users",
+        sa.Column(
+            "team_reminders",
+            sa.Boolean(),
+            nullable=False,
+            server_default=sa.true(),
+            comment="False when the account opted out of its teams' reminder mails.",
+        ),
+    )
+    if op.get_bind().dialect.name != "sqlite":
+        op.create_check_constraint(op.f("ck_users_platform_role"), "users", ROLES_CHECK)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_constraint(op.f("ck_users_platform_role"), type_="check")
-        batch.drop_column("team_reminders")
-        batch.drop_column("platform_role")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint(op.f("ck_users_platform_role"), "users", type_="check")
+    op.drop_column("users", "team_reminders")
+    op.drop_column("users", "platform_role")

@@ -191,9 +191,12 @@
     const message = form.querySelector("[data-note-message]");
     const preview = form.querySelector("[data-note-preview]");
     const previewButton = form.querySelector("[data-note-preview-button]");
-    previewButton.hidden = false;
+    const deleteForm = form.parentElement.querySelector("[data-note-delete-form]");
 
-    previewButton.addEventListener("click", async () => {
+    // Without script the button posts the form (`intent=preview`) and the page comes back
+    // with the preview; with it, the preview is fetched in place.
+    previewButton.addEventListener("click", async (event) => {
+      event.preventDefault();
       say(message, "Drawing the preview…");
       try {
         showHtml(preview.querySelector("[data-note-preview-body]"), await rendered(textarea.value));
@@ -212,6 +215,8 @@
         const path = api(`notes/${enc(slug)}/${enc(id)}`);
         const response = await send("PUT", path, { json: { markdown: textarea.value }, headers });
         form.dataset.etag = response.headers.get("etag") || "";
+        // The delete form names the version it deletes: the one just saved.
+        if (deleteForm) deleteForm.querySelector("[data-note-revision]").value = form.dataset.etag.replaceAll('"', "");
         const html = await rendered(textarea.value);
         showHtml(panelOf(id).querySelector("[data-note-view]"), html);
         const printed = outlineOf(id) && outlineOf(id).querySelector("[data-outline-note]");
