@@ -213,7 +213,12 @@ class Recorder:
         return status
 
 
-EXAMPLES = {"slug": "backend", "topic_id": "databases.redis", "session_ref": "s:unknown"}
+EXAMPLES = {
+    "slug": "backend",
+    "topic_id": "databases.redis",
+    "session_ref": "s:unknown",
+    "user_id": "00000000-0000-4000-8000-000000000000",
+}
 
 
 def fill(template: str, values: dict[str, str]) -> str:

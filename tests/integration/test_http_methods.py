@@ -14,6 +14,7 @@ EXAMPLES = {
     "topic_id": "databases.redis",
     "session_ref": "s:unknown",
     "resource_id": "no-such-resource-id",
+    "user_id": "00000000-0000-4000-8000-000000000000",
 }
 VARYING = {"date", "x-request-id"}
 

@@ -4,6 +4,7 @@ role-by-action matrix the API shows is the policy's."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.auth_helpers import Client, bearer, login_tokens, register_verified
 from waymark.container import Container
-from waymark.features.accounts.profile import Profiles
+from waymark.features.accounts.administration import Administration
 from waymark.kernel.authz import TEAM_ROLES, PlatformRole, TeamRole
 from waymark.kernel.errors import Conflict
 from waymark.settings import Settings
@@ -20,17 +21,17 @@ EMAIL = "ops@example.org"
 
 
 @pytest.fixture
-async def operator(settings: Settings) -> AsyncIterator[Profiles]:
+async def operator(settings: Settings) -> AsyncIterator[Administration]:
     """The accounts service as `waymark users grant` uses it: a container of its own."""
     container = Container(settings)
     try:
-        yield container.accounts.profiles
+        yield container.accounts.administration
     finally:
         await container.aclose()
 
 
 async def test_a_grant_counts_from_the_next_request_and_is_audited(
-    client: Client, mail_dir: Path, operator: Profiles
+    client: Client, mail_dir: Path, operator: Administration
 ) -> None:
     await register_verified(client, mail_dir, EMAIL)
     headers = bearer(await login_tokens(client, EMAIL))
@@ -38,23 +39,21 @@ async def test_a_grant_counts_from_the_next_request_and_is_audited(
     assert me["platform_role"] == "learner"
     assert me["team_reminders"] is True
 
-    profiles = operator
-    had = await profiles.set_platform_role(EMAIL, PlatformRole.ADMIN, by="operator:test")
+    admin = operator
+    had = await admin.set_role_by_email(EMAIL, PlatformRole.ADMIN, by="operator:test")
     assert had == PlatformRole.LEARNER
     # The same access token: the role is read with the account, not carried by the token.
     assert (await client.get("/api/v1/me", headers=headers)).json()["platform_role"] == "admin"
 
     with pytest.raises(Conflict):  # a revoke names the role it takes back
-        await profiles.set_platform_role(
+        await admin.set_role_by_email(
             EMAIL, PlatformRole.LEARNER, unless=PlatformRole.EDITOR, by="operator:test"
         )
-    await profiles.set_platform_role(
+    await admin.set_role_by_email(
         EMAIL, PlatformRole.LEARNER, unless=PlatformRole.ADMIN, by="operator:test"
     )
     assert (await client.get("/api/v1/me", headers=headers)).json()["platform_role"] == "learner"
-    assert (
-        await profiles.set_platform_role("nobody@example.org", PlatformRole.ADMIN, by="x") is None
-    )
+    assert await admin.set_role_by_email("nobody@example.org", PlatformRole.ADMIN, by="x") is None
 
     audit = (await client.get("/api/v1/me/audit", headers=headers)).json()
     kinds = [(e["kind"], e["detail"].get("role"), e["detail"].get("by")) for e in audit]
@@ -83,3 +82,55 @@ async def test_the_matrix_endpoint_is_the_policys_table(client: Client) -> None:
     assert "roles.grant" in body["platform_roles"]["admin"]
     assert "roles.grant" not in body["platform_roles"]["learner"]
     assert any("owner only" in rule for rule in body["rules"])
+
+
+async def test_platform_admins_list_accounts_and_set_roles_others_cannot(
+    client: Client, mail_dir: Path, operator: Administration
+) -> None:
+    for email in (EMAIL, "editor@example.org", "plain@example.org"):
+        await register_verified(client, mail_dir, email)
+    await operator.set_role_by_email(EMAIL, PlatformRole.ADMIN, by="operator:test")
+    admin = bearer(await login_tokens(client, EMAIL))
+    plain = bearer(await login_tokens(client, "plain@example.org"))
+
+    # Function-level authorization (OWASP API5): not for learners, not for strangers.
+    assert (await client.get("/api/v1/admin/users", headers=plain)).status_code == 403
+    assert (await client.get("/api/v1/admin/users")).status_code == 401
+    listed = await client.get("/api/v1/admin/users", params={"limit": 2}, headers=admin)
+    assert listed.status_code == 200, listed.text
+    first = listed.json()
+    assert [u["email"] for u in first["items"]] == ["editor@example.org", EMAIL]
+    rest = await client.get(
+        "/api/v1/admin/users", params={"cursor": first["next_cursor"]}, headers=admin
+    )
+    assert [u["email"] for u in rest.json()["items"]] == ["plain@example.org"]
+    found = await client.get("/api/v1/admin/users", params={"email": "edit"}, headers=admin)
+    editor = found.json()["items"][0]
+    assert (editor["email"], editor["platform_role"]) == ("editor@example.org", "learner")
+    assert "password_hash" not in editor
+
+    role = f"/api/v1/admin/users/{editor['id']}/role"
+    refused = await client.put(role, json={"role": "admin"}, headers=plain)
+    assert refused.status_code == 403
+    assert (await client.put(role, json={"role": "root"}, headers=admin)).status_code == 422
+    extra = await client.put(role, json={"role": "editor", "by": "me"}, headers=admin)
+    assert extra.status_code == 422
+    granted = await client.put(role, json={"role": "editor"}, headers=admin)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["platform_role"] == "editor"
+    me_id = (await client.get("/api/v1/me", headers=admin)).json()["id"]
+    own = await client.put(
+        f"/api/v1/admin/users/{me_id}/role", json={"role": "learner"}, headers=admin
+    )
+    assert own.status_code == 409
+    missing = f"/api/v1/admin/users/{uuid.uuid4()}/role"
+    assert (await client.put(missing, json={"role": "editor"}, headers=admin)).status_code == 404
+
+    # Demoted, the admin is refused on the very next request with the same token.
+    await operator.set_role_by_email(
+        EMAIL, PlatformRole.LEARNER, unless=PlatformRole.ADMIN, by="operator:test"
+    )
+    assert (await client.get("/api/v1/admin/users", headers=admin)).status_code == 403
+    editor_tokens = bearer(await login_tokens(client, "editor@example.org"))
+    audit = (await client.get("/api/v1/me/audit", headers=editor_tokens)).json()
+    assert any(e["kind"] == "role.granted" and e["detail"]["by"] == f"admin:{me_id}" for e in audit)

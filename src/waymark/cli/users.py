@@ -95,7 +95,7 @@ def _set_role(email: str, role: PlatformRole, *, unless: PlatformRole | None) ->
     async def _run() -> PlatformRole | None:
         container = Container(load_settings())
         try:
-            return await container.accounts.profiles.set_platform_role(
+            return await container.accounts.administration.set_role_by_email(
                 email, role, unless=unless, by=f"operator:{getpass.getuser()}"
             )
         finally:

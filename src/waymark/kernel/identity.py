@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from waymark.kernel.authz import PlatformRole
+from waymark.kernel.authz import PlatformRole, Subject, TeamRole
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +38,11 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     tokens_valid_after: datetime
     """Sessions and access tokens issued before this instant are refused."""
     created_at: datetime
+
+    def subject(self, team_role: TeamRole | None = None) -> Subject:
+        """The account as the policy (`kernel.authz`) sees it acting, with its role in the
+        team concerned, if any."""
+        return Subject(account_id=self.id, platform_role=self.platform_role, team_role=team_role)
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ from waymark.transport.http.identity import NO_STORE
 from waymark.web.visitor import Visitor
 
 NOTICES: Final = {
+    "role-saved": "The role is saved; it counts from that account's next request.",
     "check-inbox": "Check your inbox: if the address can be used, a confirmation link is on "
     "its way. It works for 24 hours.",
     "reset-sent": "If the address has an account, a link to reset its password is on its "

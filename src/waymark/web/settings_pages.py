@@ -89,7 +89,7 @@ def settings_pages(
         account = visitor.signed_in().account
 
         async def action() -> Response[Any]:
-            body = forms.decode(ProfilePatch, visitor.form)
+            body = forms.decode(ProfilePatch, visitor.form, checkboxes=("team_reminders",))
             await accounts.profiles.update(account.id, body.changes())
             return redirect(visitor, "/settings?notice=profile-saved")
 

@@ -24,6 +24,7 @@ from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.transport.http.identity import RequestIdentity
 from waymark.web import filters
 from waymark.web.account_pages import account_pages
+from waymark.web.admin_pages import admin_pages
 from waymark.web.assets import Assets
 from waymark.web.diagram import STATUS_KEYS, STATUS_LABELS
 from waymark.web.errors import with_error_pages
@@ -73,6 +74,7 @@ def web_site(
             *topic_pages(notes, learning.renderer, roadmap_forms),
             *account_pages(accounts, auth),
             *settings_pages(accounts, auth, portability),
+            *admin_pages(accounts),
         ],
         dependencies=Visitors(identity).dependencies(),
         include_in_schema=False,

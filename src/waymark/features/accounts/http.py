@@ -7,10 +7,11 @@ not the address has an account, so none of them tells who is registered.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from litestar import Response, Router, delete, get, patch, post
-from litestar.params import JSONBody
+from litestar import Response, Router, delete, get, patch, post, put
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from waymark.features.accounts.errors import REAUTHENTICATION, InvalidEmailToken
 from waymark.features.accounts.schemas import (
@@ -22,17 +23,21 @@ from waymark.features.accounts.schemas import (
     Me,
     ProfilePatch,
     RegisterRequest,
+    RoleChange,
+    UserEntry,
     VerifyEmailRequest,
 )
 from waymark.features.accounts.service import Accounts
 from waymark.kernel.errors import (
     Conflict,
+    Forbidden,
     NotAuthenticated,
+    NotFound,
     RateLimited,
     ServiceUnavailable,
     ValidationFailed,
 )
-from waymark.kernel.pagination import DEFAULT_LIMIT
+from waymark.kernel.pagination import DEFAULT_LIMIT, Page
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
     AUTHENTICATED,
@@ -50,6 +55,18 @@ RESET_SENT = Accepted(detail="If the address has an account, a reset link is on 
 EMAIL_CHANGE_SENT = Accepted(detail="A confirmation link is on its way to the new address.")
 
 
+UserIdPath = Annotated[uuid.UUID, PathParameter(description="The account's `id`.")]
+Cursor = Annotated[
+    str | None, QueryParameter(max_length=512, description="`next_cursor` of the last page.")
+]
+EmailPrefix = Annotated[
+    str,
+    QueryParameter(
+        max_length=320,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Only addresses starting with this.",
+    ),
+]
 Before = Annotated[int | None, int64(ge=1, description="`id` of the last event seen.")]
 
 
@@ -156,6 +173,33 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
         events = await accounts.audit.page(account.id, before=before, limit=limit)
         return Response(events, headers=NO_STORE)
 
+    @get(
+        "/users",
+        responses=documented_problems(NotAuthenticated, Forbidden, ValidationFailed),
+        summary="The accounts and their platform roles (platform admins: users.read)",
+    )
+    async def list_users(
+        account: CallerAccount,
+        limit: PageLimit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+        email: EmailPrefix = "",
+    ) -> Response[Page[UserEntry]]:
+        page = await accounts.administration.directory(
+            account, cursor=cursor, limit=limit, email_prefix=email
+        )
+        return Response(page, headers=NO_STORE)
+
+    @put(
+        "/users/{user_id:uuid}/role",
+        responses=documented_problems(*BAD_BODY, *AUTHENTICATED, Forbidden, NotFound, Conflict),
+        summary="Give an account a platform role (platform admins: roles.grant; audited)",
+        description="Counts from the account's next request. Not your own role (409).",
+    )
+    async def set_role(
+        user_id: UserIdPath, data: JSONBody[RoleChange], account: CallerAccount, client: Client
+    ) -> UserEntry:
+        return await accounts.administration.set_role(account, user_id, data.role, client=client)
+
     dependencies = identity.dependencies()
     return [
         Router(
@@ -176,5 +220,12 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
             dependencies=dependencies,
             before_request=require_json_body,
             tags=["me"],
+        ),
+        Router(
+            path="/api/v1/admin",
+            route_handlers=[list_users, set_role],
+            dependencies=dependencies,
+            before_request=require_json_body,
+            tags=["admin"],
         ),
     ]

@@ -14,8 +14,7 @@ from waymark.features.accounts.messages import (
 )
 from waymark.features.accounts.repository import AccountRepository, hot_account
 from waymark.features.accounts.use_cases import AccountUseCases
-from waymark.kernel.authz import PlatformRole
-from waymark.kernel.errors import Conflict, NotFound
+from waymark.kernel.errors import NotFound
 from waymark.kernel.identity import Account, ClientInfo
 
 
@@ -99,30 +98,6 @@ class Profiles(AccountUseCases):
             now = self.clock.now()
             await AccountRepository(conn).update_user(account_id, now=now, tokens_valid_after=now)
             await self.audit.record(conn, account_id, "logout.all", client, ended=ended)
-
-    async def set_platform_role(
-        self, email: str, role: PlatformRole, *, unless: PlatformRole | None = None, by: str
-    ) -> PlatformRole | None:
-        """Give the account at canonical `email` the platform `role` (an operator's grant or
-        revoke), audited with who did it (`by`). `unless`: only if its role is that one now
-        (a revoke takes back the role it names, and no other). Returns the role it had;
-        None if there is no such account. It counts from the account's next request: the
-        role is read with the account on every one, never kept in a token or session."""
-        async with self.db.transaction() as conn:
-            repo = AccountRepository(conn)
-            user = await repo.user_by_email(email)
-            if user is None:
-                return None
-            had = PlatformRole(user.platform_role)
-            if unless is not None and had != unless:
-                raise Conflict(f"{email} is {had}, not {unless}")
-            if had != role:
-                await repo.update_user(user.id, now=self.clock.now(), platform_role=role)
-                kind = "role.granted" if role != PlatformRole.LEARNER else "role.revoked"
-                await self.audit.record(
-                    conn, user.id, kind, ClientInfo(), role=role, previous=had, by=by
-                )
-        return had
 
     async def disable(self, email: str) -> uuid.UUID | None:
         """Disable the account at canonical `email` (an operator's action): its sign-ins,

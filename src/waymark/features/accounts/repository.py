@@ -165,6 +165,16 @@ class AccountRepository:
                 return owner
         raise Conflict("the address changed hands meanwhile; try again")
 
+    async def directory(self, *, after: str | None, limit: int, email_prefix: str) -> list[UserRow]:
+        """Accounts ordered by address, after address `after`, those starting with
+        `email_prefix` only."""
+        query = select(*_USER_COLUMNS).order_by(users.c.email).limit(limit)
+        if after is not None:
+            query = query.where(users.c.email > after)
+        if email_prefix:
+            query = query.where(users.c.email.startswith(email_prefix, autoescape=True))
+        return [UserRow(**row._mapping) for row in await self.conn.execute(query)]
+
     async def update_user(self, user_id: uuid.UUID, *, now: datetime, **values: Any) -> None:
         await self.conn.execute(
             update(users).where(users.c.id == user_id).values(updated_at=now, **values)

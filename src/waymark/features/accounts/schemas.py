@@ -189,6 +189,35 @@ class Me(msgspec.Struct, kw_only=True):
         )
 
 
+class UserEntry(msgspec.Struct, kw_only=True):
+    """An account as platform admins see it in the directory (`GET /api/v1/admin/users`)."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    platform_role: PlatformRole
+    email_verified: bool
+    disabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> UserEntry:
+        return cls(
+            id=account.id,
+            email=account.email,
+            display_name=account.display_name,
+            platform_role=account.platform_role,
+            email_verified=account.email_verified,
+            disabled=account.disabled,
+            created_at=account.created_at,
+        )
+
+
+class RoleChange(Strict):
+    role: PlatformRole
+    """learner, editor or admin."""
+
+
 class AuditEvent(msgspec.Struct, kw_only=True):
     id: int
     kind: str

@@ -3,12 +3,14 @@
 Its use cases are grouped by what they are about, one module each: `registration`
 (signing up, confirming an address), `credentials` (passwords as a way in: sign-in,
 re-authentication, change, reset), `profile` (the account's own data, moving address,
-deletion), `audit` (the log of authentication events); `links` mails single-use links and
-notices, `passwords` holds the policy. Other features see `Account` views, never rows.
+deletion), `administration` (the directory of accounts and their platform roles), `audit`
+(the log of authentication events); `links` mails single-use links and notices, `passwords`
+holds the policy. Other features see `Account` views, never rows.
 """
 
 from __future__ import annotations
 
+from waymark.features.accounts.administration import Administration
 from waymark.features.accounts.audit import AuditLog
 from waymark.features.accounts.credentials import Credentials
 from waymark.features.accounts.jobs import AccountJobs
@@ -51,6 +53,7 @@ class Accounts:
         self.registration = Registration.sharing(tools)
         self.credentials = Credentials.sharing(tools)
         self.profiles = Profiles.sharing(tools, credentials=self.credentials)
+        self.administration = Administration.sharing(tools)
 
     def register_jobs(self, handlers: HandlerRegistry) -> None:
         AccountJobs(
