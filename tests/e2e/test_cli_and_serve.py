@@ -216,12 +216,10 @@ def test_users_create_reads_the_password_from_stdin(env: dict[str, str]) -> None
         assert "email:" in refused.stderr
 
 
-def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
-    waymark(env, "db", "upgrade")
-    first = waymark(env, "keys", "rotate")
-    assert "2 key(s)" in first.stdout
+def create_user(env: dict[str, str], email: str) -> None:
+    """`waymark users create EMAIL`, its password on standard input."""
     subprocess.run(
-        [sys.executable, "-m", "waymark", "users", "create", "off@example.org"],
+        [sys.executable, "-m", "waymark", "users", "create", email],
         env=env,
         input="a long enough passphrase\n",
         capture_output=True,
@@ -229,6 +227,13 @@ def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
         timeout=60,
         check=True,
     )
+
+
+def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
+    waymark(env, "db", "upgrade")
+    first = waymark(env, "keys", "rotate")
+    assert "2 key(s)" in first.stdout
+    create_user(env, "off@example.org")
     disabled = waymark(env, "users", "disable", "off@example.org")
     assert "disabled" in disabled.stdout
     missing = waymark(env, "users", "disable", "nobody@example.org", check=False)
@@ -237,15 +242,7 @@ def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
 
 def test_users_grant_and_revoke_a_platform_role(env: dict[str, str]) -> None:
     waymark(env, "db", "upgrade")
-    subprocess.run(
-        [sys.executable, "-m", "waymark", "users", "create", "lead@example.org"],
-        env=env,
-        input="a long enough passphrase\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    create_user(env, "lead@example.org")
     assert (
         "learner -> editor" in waymark(env, "users", "grant", "lead@example.org", "editor").stdout
     )
