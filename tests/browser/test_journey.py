@@ -276,8 +276,15 @@ def test_without_javascript(browser: Browser, site: Site, console: Console) -> N
         node = page.locator('a.topic[data-topic-id="api-design.rest"]')
         expect(node).to_have_class(re.compile(r"\blearning\b"))
         expect(page.locator('[data-hook="progress-bar"]')).to_contain_text("1 learning")
-        expect(rest.get_by_role("button", name="Preview")).to_be_hidden()
         rest.get_by_label("Write a note").fill("Cursor pagination: *keyset*, not offsets.")
+        # The preview without script: the page again, the note as typed and its HTML.
+        rest.get_by_role("button", name="Preview").click()
+        open_panel(page, "api-design.rest")
+        expect(rest.locator("[data-note-preview-body] em")).to_have_text("keyset")
+        expect(rest.locator("[data-note-view]")).to_have_text("No note yet.")
+        expect(rest.get_by_label("Write a note")).to_have_value(
+            "Cursor pagination: *keyset*, not offsets."
+        )
         rest.get_by_role("button", name="Save the note").click()
         open_panel(page, "api-design.rest")
         expect(rest.locator("[data-note-view] em")).to_have_text("keyset")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
+from tests.integration.test_http_fuzz import fill
 from waymark.kernel.decoding import MAX_NESTING
 from waymark.transport.http.params import INT64_MAX, INT64_MIN
 
@@ -62,7 +63,9 @@ async def test_every_json_body_route_answers_malformed_body(
     ]
     assert len(routes) >= 11
     for method, path in [*routes, ("post", VALIDATE)]:
-        response = await client.request(method, path, content=body, headers=JSON | signed_in)
+        response = await client.request(
+            method, fill(path, {}), content=body, headers=JSON | signed_in
+        )
         _problem(response, 400, "malformed-body")
 
 
