@@ -10,7 +10,8 @@ from sqlalchemy import event
 
 import waymark.features.accounts.tables
 import waymark.features.progress.tables
-import waymark.features.roadmaps.tables  # noqa: F401  (registers the tables)
+import waymark.features.roadmaps.tables
+import waymark.features.teams.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql import document_tables, ephemeral_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql.database import create_engine
