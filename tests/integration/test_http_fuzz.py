@@ -67,7 +67,7 @@ def operations(schema: dict[str, Any]) -> list[Operation]:
 
 # -- A valid value for a schema, so that a request can get past validation -------------------
 
-_CANDIDATES = ("fuzz@example.org", "A" * 16)
+_CANDIDATES = ("fuzz@example.org", "A" * 16, "backend")  # an address, a token, a slug
 
 
 def example(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
@@ -213,7 +213,15 @@ class Recorder:
         return status
 
 
-EXAMPLES = {"slug": "backend", "topic_id": "databases.redis", "session_ref": "s:unknown"}
+NOBODYS = "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b"  # a well-formed id nothing has
+EXAMPLES = {
+    "slug": "backend",
+    "topic_id": "databases.redis",
+    "session_ref": "s:unknown",
+    "team_id": NOBODYS,
+    "user_id": NOBODYS,
+    "invite_id": NOBODYS,
+}
 
 
 def fill(template: str, values: dict[str, str]) -> str:
