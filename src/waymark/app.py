@@ -20,6 +20,7 @@ from waymark.features.ops.http import OPS_PATHS, ops_routes
 from waymark.features.portability.http import portability_routes
 from waymark.features.progress.http import progress_routes
 from waymark.features.roadmaps.http import GET_ROADMAP, RoadmapFastPath, roadmap_routes
+from waymark.features.teams.http import team_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),
             portability_routes(container.portability, identity),
+            *team_routes(container.teams, identity, container.auth.renew_session),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,

@@ -20,6 +20,7 @@ from waymark.features.portability.service import Portability
 from waymark.features.progress.jobs import ProgressJobs
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.features.teams.service import Teams
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
 from waymark.infra.maintenance import Maintenance, housekeeping_jobs
@@ -123,6 +124,18 @@ class Container:
         self.documents = SqlDocumentStore(self.db)
         self.notes = Notes(store=self.documents, catalog=self.roadmaps, clock=self.clock)
         self.notes.register_jobs(self.handlers)
+        # Teams: members and roles, invites, the roadmaps they follow and their progress.
+        self.teams = Teams(
+            db=self.db,
+            clock=self.clock,
+            throttle=self.throttle,
+            outbox=self.outbox,
+            catalog=self.roadmaps,
+            progress=self.progress,
+            profiles=self.accounts.profiles,
+            public_url=settings.public_url,
+        )
+        self.teams.register_jobs(self.handlers)
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(
             accounts=self.accounts,
@@ -135,9 +148,9 @@ class Container:
 
         # Operations: housekeeping, run periodically by each server process (see app.py's
         # lifespan), and the outbox's depth on /metrics.
-        self.maintenance = Maintenance(
-            housekeeping_jobs(self.db, self.stores, settings.maintenance)
-        )
+        jobs = housekeeping_jobs(self.db, self.stores, settings.maintenance)
+        jobs.register("expired-team-invites", self.teams.invites.delete_expired)
+        self.maintenance = Maintenance(jobs)
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:

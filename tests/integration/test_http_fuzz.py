@@ -67,7 +67,7 @@ def operations(schema: dict[str, Any]) -> list[Operation]:
 
 # -- A valid value for a schema, so that a request can get past validation -------------------
 
-_CANDIDATES = ("fuzz@example.org", "A" * 16)
+_CANDIDATES = ("fuzz@example.org", "A" * 16, "backend")  # an address, a token, a slug
 
 
 def example(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
@@ -213,11 +213,14 @@ class Recorder:
         return status
 
 
+NOBODYS = "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b"  # a well-formed id nothing has
 EXAMPLES = {
     "slug": "backend",
     "topic_id": "databases.redis",
     "session_ref": "s:unknown",
-    "user_id": "00000000-0000-4000-8000-000000000000",
+    "team_id": NOBODYS,
+    "user_id": NOBODYS,
+    "invite_id": NOBODYS,
 }
 
 

@@ -14,7 +14,10 @@ EXAMPLES = {
     "topic_id": "databases.redis",
     "session_ref": "s:unknown",
     "resource_id": "no-such-resource-id",
-    "user_id": "00000000-0000-4000-8000-000000000000",
+    "team_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "user_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "invite_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "token": "no-such-invite-token-0123456789",
 }
 VARYING = {"date", "x-request-id"}
 

@@ -61,6 +61,14 @@ def parts(email: EmailMessage) -> tuple[str, str | None]:
         ("email-changed", {"link": LINK, "new_email": "new<b>@example.com"}),
         ("password-changed", {"link": LINK}),
         ("account-exists", {"link": LINK, "login": "https://w.example/login"}),
+        (
+            "team-invite",
+            {"link": LINK, "team": "Ops <b>", "inviter": "Ada", "role": "member", "days": 7},
+        ),
+        (
+            "team-reminder",
+            {"link": LINK, "team": "Ops <b>", "roadmap": "Backend", "percentage": 12.5},
+        ),
     ],
 )
 def test_every_mail_renders_a_subject_text_and_escaped_html(
@@ -76,17 +84,22 @@ def test_every_mail_renders_a_subject_text_and_escaped_html(
     if "code" in context:
         assert context["code"] in text
         assert context["code"] in html
+    if "team" in context:
+        assert "Ops <b>" in text
+        assert "Ops &lt;b&gt;" in html
     if "new_email" in context:
         assert "new<b>@example.com" in text
         assert "new&lt;b&gt;@example.com" in html
 
 
-def test_the_shipped_templates_are_the_five_account_mails() -> None:
+def test_the_shipped_templates_are_the_account_and_team_mails() -> None:
     assert MailTemplates().names() == [
         "account-exists",
         "email-changed",
         "password-changed",
         "reset-password",
+        "team-invite",
+        "team-reminder",
         "verify-email",
     ]
 

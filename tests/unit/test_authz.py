@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from waymark.kernel.authz import (
+    INVITEE,
     PLATFORM,
     PLATFORM_ROLES,
     RANK,
@@ -117,6 +118,22 @@ def test_a_member_is_managed_only_below_the_actors_role(
         and (to_role is None or (to_role != TeamRole.OWNER and RANK[actor] > RANK[to_role]))
     )
     assert allowed == expected
+
+
+@pytest.mark.parametrize(("actor", "offered"), list(itertools.product(TeamRole, TeamRole)), ids=str)
+def test_an_invite_offers_only_a_role_below_the_inviters(
+    actor: TeamRole, offered: TeamRole
+) -> None:
+    invite = Member(team=TEAM, account_id=INVITEE, role=offered, to_role=offered)
+    allowed = can(subject(actor), Action.INVITES_MANAGE, invite)
+    expected = (
+        Action.INVITES_MANAGE in TEAM_ROLES[actor]
+        and offered != TeamRole.OWNER
+        and RANK[actor] > RANK[offered]
+    )
+    assert allowed == expected
+    # Reading invites or any other action on a member is not managing one.
+    assert not can(subject(actor), Action.INVITES_READ, invite)
 
 
 def test_nobody_manages_themselves_and_roles_given_as_text_count_the_same() -> None:

@@ -94,6 +94,9 @@ RULES: Final[tuple[str, ...]] = (
     "team.members.manage: only on a member whose role is below the actor's, and only to a"
     " role below the actor's (an admin manages managers and members; the owner everyone);"
     " the owner role moves only by team.transfer.",
+    "team.invites.manage: an invite offers a role below the inviter's, as team.members.manage"
+    " would give it (an admin invites managers and members; the owner admins too), and an"
+    " invite is resent or revoked only by someone above the role it offers.",
     "team.leave: anyone but the last owner, who must transfer the team or delete it.",
     "Hidden topics: a topic a team hides is left out of that team's views only.",
     "Outside a team (no role in it, platform admins included) the team does not exist:"
@@ -130,13 +133,17 @@ class Team(msgspec.Struct, frozen=True, kw_only=True):
 
 class Member(msgspec.Struct, frozen=True, kw_only=True):
     """One member of a team, as the target of a change (`to_role`: the role it would get;
-    None when the member is removed)."""
+    None when the member is removed). An invite is checked as the member it would make
+    (`account_id=INVITEE`, `role` and `to_role` the role it offers)."""
 
     team: Team
     account_id: uuid.UUID
     role: TeamRole
     to_role: TeamRole | None = None
 
+
+INVITEE: Final = uuid.UUID(int=0)
+"""The account an invite would make a member of the team: nobody yet."""
 
 Resource = Platform | Owned | Team | Member
 
@@ -178,7 +185,7 @@ def _in_team(subject: Subject, action: Action, team: Team) -> bool:
 
 def _on_member(subject: Subject, action: Action, member: Member) -> bool:
     role = subject.team_role
-    if role is None or action != A.MEMBERS_MANAGE:
+    if role is None or action not in (A.MEMBERS_MANAGE, A.INVITES_MANAGE):
         return False
     if action not in TEAM_ROLES[role] or member.account_id == subject.account_id:
         return False

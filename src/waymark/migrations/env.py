@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 
 import waymark.features.accounts.tables
 import waymark.features.progress.tables
-import waymark.features.roadmaps.tables  # noqa: F401  (registers the tables)
+import waymark.features.roadmaps.tables
+import waymark.features.teams.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql import document_tables, ephemeral_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql.database import create_engine
@@ -33,11 +35,35 @@ def _run(connection: Any) -> None:
         context.run_migrations()
 
 
+def _without_cascades(engine: Any) -> None:
+    """SQLite: no foreign key enforcement while migrating. Batch mode changes a table by
+    copying it and dropping the old one, and with enforcement on, dropping `users` would
+    cascade to every row that refers to an account (tokens, progress, memberships). The
+    keys are checked once the migrations ran (`_check_foreign_keys`)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _off(dbapi_connection: Any, _record: Any) -> None:  # after the engine's own pragmas
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
+
+
+def _check_foreign_keys(connection: Any) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migrations left rows whose foreign keys point nowhere: {broken}")
+
+
 async def _run_async(url: str) -> None:
     engine = create_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        _without_cascades(engine)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)
+            if sqlite:
+                await conn.run_sync(_check_foreign_keys)
             await conn.commit()
     finally:
         await engine.dispose()

@@ -4,6 +4,7 @@ profile, moving to another address, deletion, and signing out everywhere."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,14 @@ class Profiles(AccountUseCases):
         if account is None:
             raise NotFound("no such account")
         return account
+
+    async def many(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Account]:
+        """Several accounts by id, in one statement, for another feature that shows people
+        (a team's members: display name, address, reminder opt-out). Ids with no account
+        are left out; disabled accounts are included (`Account.disabled` says so)."""
+        async with self.db.read() as conn:
+            found = await AccountRepository(conn).accounts(account_ids)
+        return {account.id: account for account in found}
 
     async def id_of(self, email: str) -> uuid.UUID | None:
         """The id of the account at canonical `email` (an operator's lookup)."""

@@ -89,6 +89,9 @@ _ACCOUNT_BY_ID = HotRead(
         users.c.created_at,
     ).where(users.c.id == bindparam("user_id"))
 )
+_ACCOUNTS_BY_ID = select(*_ACCOUNT_BY_ID.statement.selected_columns).where(
+    users.c.id.in_(bindparam("user_ids", expanding=True, type_=users.c.id.type))
+)
 _TOKEN_COLUMNS = [email_tokens.c[name] for name in EmailTokenRow.__struct_fields__]
 
 
@@ -112,6 +115,14 @@ class AccountRepository:
         """The account's public view."""
         row = (await self.conn.execute(_ACCOUNT_BY_ID.statement, {"user_id": user_id})).first()
         return _account_of(row._mapping) if row else None
+
+    async def accounts(self, user_ids: Collection[uuid.UUID]) -> list[Account]:
+        """The public views of several accounts, in one statement (ids with no account are
+        left out)."""
+        if not user_ids:
+            return []
+        rows = await self.conn.execute(_ACCOUNTS_BY_ID, {"user_ids": list(dict.fromkeys(user_ids))})
+        return [_account_of(dict(row._mapping)) for row in rows]
 
     async def claim_email(
         self,

@@ -4,11 +4,22 @@ and the tests all use these, so live and rebuilt read models agree by constructi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
+from waymark.features.progress.cohorts import LearnerRow
 from waymark.features.progress.repository import Tallies
-from waymark.features.progress.schemas import FINISHED, Changes, Counts, ExportedEvent, Status
+from waymark.features.progress.schemas import (
+    FINISHED,
+    Changes,
+    Counts,
+    ExportedEvent,
+    GroupProgress,
+    LearnerCounts,
+    Status,
+    TopicTally,
+)
 from waymark.features.roadmaps.schemas import CurrentRoadmap, RoadmapSpec
 from waymark.kernel.errors import FieldError
 
@@ -53,6 +64,80 @@ def counts(done: int, learning: int, skipped: int, total: int) -> Counts:
         total=total,
         percentage=round(100.0 * finished / total, 1) if total else 0.0,
     )
+
+
+def group_progress(
+    roadmap: CurrentRoadmap,
+    visible: Sequence[str],
+    learners: Sequence[uuid.UUID],
+    *,
+    rows: Mapping[uuid.UUID, LearnerRow],
+    tallies: Mapping[tuple[str, Status], int],
+    in_hidden: Mapping[tuple[uuid.UUID, Status], int],
+) -> GroupProgress:
+    """A group's progress on a roadmap from its learners' read models: each learner's
+    counts are their roadmap's counts less what they have on hidden topics (`in_hidden`),
+    among the `visible` topics; `tallies` counts learners per (topic, status)."""
+    total = len(visible)
+    per_learner: list[LearnerCounts] = []
+    sums = [0, 0, 0]
+    for learner in learners:
+        row = rows.get(learner)
+        mine = [0, 0, 0]
+        if row is not None:
+            own = (row.done, row.learning, row.skipped)
+            for index, status in enumerate(_COUNTED):
+                # Never below zero, nor more than there are topics: a recount after a new
+                # version of the roadmap may not have run yet.
+                mine[index] = max(0, own[index] - in_hidden.get((learner, status), 0))
+        done, learning, skipped = _capped(mine, total)
+        sums = [sums[0] + done, sums[1] + learning, sums[2] + skipped]
+        per_learner.append(
+            LearnerCounts(
+                account_id=learner,
+                counts=counts(done, learning, skipped, total),
+                last_activity_at=row.last_activity_at if row else None,
+            )
+        )
+    topics = []
+    for topic in visible:
+        done, learning, skipped = (tallies.get((topic, status), 0) for status in _COUNTED)
+        topics.append(
+            TopicTally(
+                topic_id=topic,
+                done=done,
+                learning=learning,
+                skipped=skipped,
+                pending=max(0, len(learners) - done - learning - skipped),
+            )
+        )
+    activity = [row.last_activity_at for row in rows.values()]
+    return GroupProgress(
+        slug=roadmap.slug,
+        title=roadmap.detail.title,
+        version=roadmap.version,
+        topic_ids=list(visible),
+        learners=per_learner,
+        topics=topics,
+        overall=counts(sums[0], sums[1], sums[2], total * len(learners)),
+        last_activity_at=max(activity) if activity else None,
+    )
+
+
+_COUNTED: tuple[Status, Status, Status] = ("done", "learning", "skipped")
+
+
+def _capped(values: list[int], total: int) -> list[int]:
+    """Done, learning and skipped trimmed (last first) so that they add up to `total` at
+    most."""
+    excess = sum(values) - total
+    for index in (2, 1, 0):
+        if excess <= 0:
+            break
+        cut = min(excess, values[index])
+        values[index] -= cut
+        excess -= cut
+    return values
 
 
 def is_complete(tallies: Tallies, roadmap: CurrentRoadmap) -> bool:

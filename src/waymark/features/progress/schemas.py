@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -128,6 +129,47 @@ class Streak(msgspec.Struct, kw_only=True):
     active_today: bool
     last_active_day: date | None
     time_zone: str
+
+
+# -- a group of learners (a team) ---------------------------------------------------------------
+
+
+class LearnerCounts(msgspec.Struct, kw_only=True):
+    """One learner of a group on one roadmap (`ProgressService.of_members`)."""
+
+    account_id: uuid.UUID
+    counts: Counts
+    """Among the roadmap's current topics the group does not hide."""
+    last_activity_at: datetime | None
+    """The learner's last change to the roadmap (any topic); None if they never changed one."""
+
+
+class TopicTally(msgspec.Struct, kw_only=True):
+    """How many learners of a group have one topic done, learning, skipped or pending."""
+
+    topic_id: str
+    done: int
+    learning: int
+    skipped: int
+    pending: int
+
+
+class GroupProgress(msgspec.Struct, kw_only=True):
+    """Several learners' progress on one roadmap, per learner and per topic, with the
+    topics the group hides left out of everything."""
+
+    slug: str
+    title: str
+    version: int
+    topic_ids: list[str]
+    """The topics counted: the roadmap's current ones but the hidden, in roadmap order."""
+    learners: list[LearnerCounts]
+    """In the order the learners were asked for."""
+    topics: list[TopicTally]
+    """In `topic_ids` order."""
+    overall: Counts
+    """Everyone's counts added up (`total` is topics times learners)."""
+    last_activity_at: datetime | None
 
 
 # -- export and restore ------------------------------------------------------------------------

@@ -13,13 +13,14 @@ models are recomputed from the log by `projections`; an export's log is restored
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waymark.features.progress import rules
+from waymark.features.progress import cohorts, rules
 from waymark.features.progress.archive import ProgressArchive
 from waymark.features.progress.messages import (
     ROADMAP_COMPLETED,
@@ -37,6 +38,7 @@ from waymark.features.progress.repository import (
 )
 from waymark.features.progress.schemas import (
     BatchItem,
+    GroupProgress,
     HistoryEntry,
     RoadmapProgress,
     RoadmapProgressSummary,
@@ -336,6 +338,36 @@ class ProgressService:
             )
             for e in events
         ]
+
+    async def of_members(
+        self, slug: str, account_ids: Sequence[uuid.UUID], *, hidden: Collection[str] = ()
+    ) -> GroupProgress:
+        """Several learners' progress on one roadmap, for a group's view of it (a team's):
+        each learner's counts and last activity, and per topic how many are done, learning,
+        skipped or pending. Topics in `hidden` are left out of everything (counts, totals,
+        percentages); retired topics never count. Read from the read models in three
+        statements at most, however many learners and however long their logs; the caller
+        decides who may see it. Raises `NotFound` for an unknown roadmap."""
+        roadmap = await self.catalog.current(slug)
+        hide = set(hidden)
+        current = roadmap.topic_ids()
+        visible = [topic for topic in current if topic not in hide]
+        hidden_now = [topic for topic in current if topic in hide]
+        learners = list(dict.fromkeys(account_ids))
+        rows: dict[uuid.UUID, cohorts.LearnerRow] = {}
+        tallies: dict[tuple[str, Status], int] = {}
+        in_hidden: dict[tuple[uuid.UUID, Status], int] = {}
+        if learners:
+            async with self.db.read() as conn:
+                rows = await cohorts.learner_rows(conn, roadmap.id, learners)
+                tallies = await cohorts.topic_tallies(conn, roadmap.id, learners)
+                if hidden_now and rows:
+                    in_hidden = await cohorts.learner_tallies(
+                        conn, roadmap.id, list(rows), hidden_now
+                    )
+        return rules.group_progress(
+            roadmap, visible, learners, rows=rows, tallies=tallies, in_hidden=in_hidden
+        )
 
     async def streak(self, account: Account) -> Streak:
         async with self.db.read() as conn:

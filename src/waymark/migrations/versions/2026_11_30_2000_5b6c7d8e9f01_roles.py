@@ -25,7 +25,7 @@ def upgrade() -> None:
     # Plain ADD COLUMN, never a batch rebuild of `users`: on SQLite a rebuild drops the table,
     # and with foreign keys on that deletes every row that references an account (tokens,
     # audit, progress). SQLite cannot add a CHECK to an existing table, so the role's check is
-    # PostgreSQL's; on SQLite the only writer (`Profiles.set_platform_role`) takes the enum.
+    # PostgreSQL's; on SQLite the only writer (`Administration`) takes the enum.
     op.add_column(
         "users",
         sa.Column(

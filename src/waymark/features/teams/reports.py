@@ -1,0 +1,147 @@
+"""What a team's managers see and do about its progress: the members' progress on a roadmap
+the team follows (per member, overall, and per topic for a heat map), and reminder mails to
+the members behind.
+
+Progress comes from the progress feature's read models through its public service
+(`ProgressService.of_members`), in a constant number of statements whatever the number of
+members or the length of their histories; topics the team hides are left out of everything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from waymark.features.progress.schemas import GroupProgress, LearnerCounts
+from waymark.features.roadmaps.schemas import CurrentRoadmap
+from waymark.features.teams.limits import REMINDER_ROADMAP, reminder_key
+from waymark.features.teams.members import people as members_of
+from waymark.features.teams.messages import mail_reminder
+from waymark.features.teams.repository import AssignedRoadmap, MemberRow, TeamRepository, TeamRow
+from waymark.features.teams.roadmaps import assigned_roadmap
+from waymark.features.teams.schemas import (
+    MemberProgress,
+    Reminded,
+    ReminderRequest,
+    TeamProgress,
+    TopicHeat,
+)
+from waymark.features.teams.use_cases import TeamUseCases, standing
+from waymark.kernel.authz import Action
+from waymark.kernel.identity import Account
+
+
+@dataclass(kw_only=True, eq=False)
+class Reports(TeamUseCases):
+    async def on_roadmap(self, account: Account, team_id: uuid.UUID, slug: str) -> TeamProgress:
+        """The team's members on roadmap `slug` (one the team follows): each member's
+        counts, percentage and last activity, everyone's added up, and per topic how many
+        members are done, learning, skipped or pending. To managers and up, and to members
+        when the team lets them (`members_see_progress`)."""
+        team, assigned, rows = await self._read(account, team_id, slug, Action.PROGRESS_READ)
+        group = await self.progress.of_members(
+            slug, [row.account_id for row in rows], hidden=assigned.hidden
+        )
+        roadmap = await self.catalog.current(slug)
+        people = {member.account_id: member for member in await members_of(self.profiles, rows)}
+        shown = [learner for learner in group.learners if learner.account_id in people]
+        return TeamProgress(
+            team_id=team.id,
+            slug=group.slug,
+            title=group.title,
+            version=group.version,
+            hidden_topics=assigned.hidden,
+            overall=group.overall,
+            last_activity_at=group.last_activity_at,
+            members=[
+                MemberProgress(
+                    account_id=learner.account_id,
+                    display_name=people[learner.account_id].display_name,
+                    email=people[learner.account_id].email,
+                    role=people[learner.account_id].role,
+                    counts=learner.counts,
+                    last_activity_at=learner.last_activity_at,
+                )
+                for learner in shown
+            ],
+            topics=_heat(group, roadmap),
+        )
+
+    async def remind(
+        self, account: Account, team_id: uuid.UUID, request: ReminderRequest
+    ) -> Reminded:
+        """Mail the members behind on a roadmap the team follows (below a percentage, or
+        with no change for some days), but the sender and those who opted out of reminders
+        (`Account.team_reminders`). Once a day per team and roadmap (429 after)."""
+        slug = request.roadmap
+        team, assigned, rows = await self._read(account, team_id, slug, Action.REMINDERS_SEND)
+        await self.throttle.check((REMINDER_ROADMAP, reminder_key(team_id, slug)))
+        group = await self.progress.of_members(
+            slug, [row.account_id for row in rows], hidden=assigned.hidden
+        )
+        now = self.clock.now()
+        behind = [
+            learner
+            for learner in group.learners
+            if learner.account_id != account.id and _is_behind(learner, request, now)
+        ]
+        accounts = await self.profiles.many([learner.account_id for learner in behind])
+        reminded = 0
+        async with self.db.transaction() as conn:
+            # Again, in the transaction that writes: the sender's role may have changed.
+            caller = await standing(conn, account, team_id)
+            caller.require(Action.REMINDERS_SEND)
+            for learner in behind:
+                member = accounts.get(learner.account_id)
+                if member is None or member.disabled or not member.team_reminders:
+                    continue
+                reminded += await mail_reminder(
+                    self.outbox,
+                    conn,
+                    to=member.email,
+                    link=f"{self.public_url.rstrip('/')}/roadmaps/{slug}",
+                    team=team.name,
+                    roadmap=group.title,
+                    percentage=learner.counts.percentage,
+                    dedupe_key=f"team-reminder:{team_id}:{slug}:{member.id}:{now.date()}",
+                )
+        return Reminded(reminded=reminded)
+
+    async def _read(
+        self, account: Account, team_id: uuid.UUID, slug: str, action: Action
+    ) -> tuple[TeamRow, AssignedRoadmap, list[MemberRow]]:
+        async with self.db.read() as conn:
+            caller = await standing(conn, account, team_id)
+            team = caller.require(action)
+            repo = TeamRepository(conn)
+            assigned = await assigned_roadmap(repo, team_id, slug)
+            rows = await repo.members(team_id)
+        return team, assigned, rows
+
+
+def _is_behind(learner: LearnerCounts, request: ReminderRequest, now: datetime) -> bool:
+    if request.below_percentage is not None:
+        return learner.counts.percentage < request.below_percentage
+    days = timedelta(days=request.inactive_days or 0)
+    return learner.last_activity_at is None or now - learner.last_activity_at >= days
+
+
+def _heat(group: GroupProgress, roadmap: CurrentRoadmap) -> list[TopicHeat]:
+    where = {
+        topic.id: (topic.title, section.id)
+        for section in roadmap.detail.sections
+        for topic in section.topics
+    }
+    return [
+        TopicHeat(
+            topic_id=tally.topic_id,
+            title=where.get(tally.topic_id, (tally.topic_id, ""))[0],
+            section_id=where.get(tally.topic_id, ("", ""))[1],
+            done=tally.done,
+            learning=tally.learning,
+            skipped=tally.skipped,
+            pending=tally.pending,
+        )
+        for tally in group.topics
+    ]

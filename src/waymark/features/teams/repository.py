@@ -1,0 +1,317 @@
+"""SQL for teams. Every function takes the caller's connection; none commits.
+
+A change to a team's membership reads the team `FOR UPDATE` first (`standing(lock=True)`), so
+concurrent changes of one team take turns on PostgreSQL (SQLite writers take the database's
+lock at BEGIN): two last owners cannot both leave, and caps cannot be overshot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from waymark.features.teams.tables import (
+    team_hidden_topics,
+    team_invites,
+    team_members,
+    team_roadmaps,
+    teams,
+)
+
+_m, _i, _r, _h = team_members, team_invites, team_roadmaps, team_hidden_topics
+
+
+class TeamRow(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    members_see_progress: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberRow(msgspec.Struct, kw_only=True):
+    account_id: uuid.UUID
+    role: str
+    joined_at: datetime
+
+
+class InviteRow(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    team_id: uuid.UUID
+    email: str
+    role: str
+    invited_by: uuid.UUID | None
+    created_at: datetime
+    sent_at: datetime
+    expires_at: datetime
+
+
+class AssignedRoadmap(msgspec.Struct, kw_only=True):
+    roadmap_id: int
+    slug: str
+    assigned_at: datetime
+    hidden: list[str]
+
+
+class MyTeam(msgspec.Struct, kw_only=True):
+    team: TeamRow
+    role: str
+    member_count: int
+
+
+_TEAM_COLUMNS = [teams.c[name] for name in TeamRow.__struct_fields__]
+_MEMBER_COLUMNS = [_m.c.user_id.label("account_id"), _m.c.role, _m.c.joined_at]
+_INVITE_COLUMNS = [_i.c[name] for name in InviteRow.__struct_fields__]
+
+
+def _team(row: Any) -> TeamRow:
+    return TeamRow(**{name: row._mapping[name] for name in TeamRow.__struct_fields__})
+
+
+class TeamRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # -- teams -------------------------------------------------------------------------------
+
+    async def insert_team(
+        self, team_id: uuid.UUID, *, name: str, members_see_progress: bool, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            insert(teams).values(
+                id=team_id,
+                name=name,
+                members_see_progress=members_see_progress,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    async def standing(
+        self, team_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
+    ) -> tuple[TeamRow | None, str | None]:
+        """The team and the account's role in it (None if it is not a member), in one
+        statement; with `lock`, the team's row is locked until the transaction ends."""
+        query = (
+            select(*_TEAM_COLUMNS, _m.c.role)
+            .select_from(
+                teams.outerjoin(_m, and_(_m.c.team_id == teams.c.id, _m.c.user_id == account_id))
+            )
+            .where(teams.c.id == team_id)
+        )
+        if lock:
+            query = query.with_for_update(of=teams)
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None, None
+        return _team(row), row.role
+
+    async def lock(self, team_id: uuid.UUID) -> bool:
+        """Lock the team's row until the transaction ends; False if there is no such team."""
+        query = select(teams.c.id).where(teams.c.id == team_id).with_for_update()
+        return (await self.conn.execute(query)).first() is not None
+
+    async def update_team(self, team_id: uuid.UUID, *, now: datetime, **values: Any) -> None:
+        await self.conn.execute(
+            update(teams).where(teams.c.id == team_id).values(updated_at=now, **values)
+        )
+
+    async def delete_team(self, team_id: uuid.UUID) -> None:
+        await self.conn.execute(delete(teams).where(teams.c.id == team_id))
+
+    async def mine(self, account_id: uuid.UUID) -> list[MyTeam]:
+        """The account's teams, with its role and each team's member count, by name."""
+        count = (
+            select(func.count())
+            .where(_m.c.team_id == teams.c.id)
+            .correlate(teams)
+            .scalar_subquery()
+            .label("member_count")
+        )
+        mine = _m.alias("mine")
+        rows = await self.conn.execute(
+            select(*_TEAM_COLUMNS, mine.c.role, count)
+            .select_from(teams.join(mine, mine.c.team_id == teams.c.id))
+            .where(mine.c.user_id == account_id)
+            .order_by(teams.c.name, teams.c.id)
+        )
+        return [
+            MyTeam(team=_team(row), role=row.role, member_count=row.member_count) for row in rows
+        ]
+
+    # -- members -----------------------------------------------------------------------------
+
+    async def members(self, team_id: uuid.UUID) -> list[MemberRow]:
+        """Longest-standing first."""
+        rows = await self.conn.execute(
+            select(*_MEMBER_COLUMNS)
+            .where(_m.c.team_id == team_id)
+            .order_by(_m.c.joined_at, _m.c.user_id)
+        )
+        return [MemberRow(**row._mapping) for row in rows]
+
+    async def member(self, team_id: uuid.UUID, account_id: uuid.UUID) -> MemberRow | None:
+        row = (
+            await self.conn.execute(
+                select(*_MEMBER_COLUMNS).where(_m.c.team_id == team_id, _m.c.user_id == account_id)
+            )
+        ).first()
+        return MemberRow(**row._mapping) if row else None
+
+    async def count_members(self, team_id: uuid.UUID, *, role: str | None = None) -> int:
+        query = select(func.count()).where(_m.c.team_id == team_id)
+        if role is not None:
+            query = query.where(_m.c.role == role)
+        return int(await self.conn.scalar(query) or 0)
+
+    async def add_member(
+        self, team_id: uuid.UUID, account_id: uuid.UUID, role: str, *, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            insert(_m).values(team_id=team_id, user_id=account_id, role=role, joined_at=now)
+        )
+
+    async def set_role(self, team_id: uuid.UUID, account_id: uuid.UUID, role: str) -> None:
+        await self.conn.execute(
+            update(_m).where(_m.c.team_id == team_id, _m.c.user_id == account_id).values(role=role)
+        )
+
+    async def remove_member(self, team_id: uuid.UUID, account_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            delete(_m).where(_m.c.team_id == team_id, _m.c.user_id == account_id)
+        )
+
+    async def ownerless(self) -> list[uuid.UUID]:
+        """Teams with no owner (their owner's account was deleted), oldest first."""
+        owned = exists().where(_m.c.team_id == teams.c.id, _m.c.role == "owner")
+        rows = await self.conn.execute(
+            select(teams.c.id).where(~owned).order_by(teams.c.created_at, teams.c.id)
+        )
+        return [row.id for row in rows]
+
+    # -- invites -----------------------------------------------------------------------------
+
+    async def insert_invite(self, invite: InviteRow, *, token_hash: str) -> None:
+        await self.conn.execute(
+            insert(_i).values(token_hash=token_hash, **msgspec.structs.asdict(invite))
+        )
+
+    async def invite(self, team_id: uuid.UUID, invite_id: uuid.UUID) -> InviteRow | None:
+        row = (
+            await self.conn.execute(
+                select(*_INVITE_COLUMNS).where(_i.c.team_id == team_id, _i.c.id == invite_id)
+            )
+        ).first()
+        return InviteRow(**row._mapping) if row else None
+
+    async def invite_by_token(self, token_hash: str, *, now: datetime) -> InviteRow | None:
+        """The live invite with this token (not expired); None otherwise."""
+        row = (
+            await self.conn.execute(
+                select(*_INVITE_COLUMNS).where(_i.c.token_hash == token_hash, _i.c.expires_at > now)
+            )
+        ).first()
+        return InviteRow(**row._mapping) if row else None
+
+    async def invite_to(self, team_id: uuid.UUID, email: str) -> InviteRow | None:
+        row = (
+            await self.conn.execute(
+                select(*_INVITE_COLUMNS).where(_i.c.team_id == team_id, _i.c.email == email)
+            )
+        ).first()
+        return InviteRow(**row._mapping) if row else None
+
+    async def invites(self, team_id: uuid.UUID) -> list[InviteRow]:
+        """Newest first."""
+        rows = await self.conn.execute(
+            select(*_INVITE_COLUMNS)
+            .where(_i.c.team_id == team_id)
+            .order_by(_i.c.created_at.desc(), _i.c.id)
+        )
+        return [InviteRow(**row._mapping) for row in rows]
+
+    async def count_live_invites(self, team_id: uuid.UUID, *, now: datetime) -> int:
+        query = select(func.count()).where(_i.c.team_id == team_id, _i.c.expires_at > now)
+        return int(await self.conn.scalar(query) or 0)
+
+    async def renew_invite(
+        self, invite_id: uuid.UUID, *, token_hash: str, now: datetime, expires_at: datetime
+    ) -> None:
+        """A new token (the old one dies) and a new expiry."""
+        await self.conn.execute(
+            update(_i)
+            .where(_i.c.id == invite_id)
+            .values(token_hash=token_hash, sent_at=now, expires_at=expires_at)
+        )
+
+    async def take_invite(self, invite_id: uuid.UUID) -> bool:
+        """Delete the invite; False if another request took it first."""
+        result = await self.conn.execute(delete(_i).where(_i.c.id == invite_id))
+        return result.rowcount == 1
+
+    async def delete_expired_invites(self, now: datetime) -> int:
+        result = await self.conn.execute(delete(_i).where(_i.c.expires_at <= now))
+        return int(result.rowcount or 0)
+
+    # -- roadmaps ----------------------------------------------------------------------------
+
+    async def roadmaps(
+        self, team_id: uuid.UUID, *, slug: str | None = None
+    ) -> list[AssignedRoadmap]:
+        """The team's roadmaps (or the one with `slug`) with their hidden topics, in one
+        statement, by slug."""
+        query = (
+            select(_r.c.roadmap_id, _r.c.slug, _r.c.assigned_at, _h.c.topic_key)
+            .select_from(
+                _r.outerjoin(
+                    _h, and_(_h.c.team_id == _r.c.team_id, _h.c.roadmap_id == _r.c.roadmap_id)
+                )
+            )
+            .where(_r.c.team_id == team_id)
+            .order_by(_r.c.slug, _h.c.topic_key)
+        )
+        if slug is not None:
+            query = query.where(_r.c.slug == slug)
+        found: dict[int, AssignedRoadmap] = {}
+        for row in await self.conn.execute(query):
+            assigned = found.get(row.roadmap_id)
+            if assigned is None:
+                assigned = found[row.roadmap_id] = AssignedRoadmap(
+                    roadmap_id=row.roadmap_id, slug=row.slug, assigned_at=row.assigned_at, hidden=[]
+                )
+            if row.topic_key is not None:
+                assigned.hidden.append(row.topic_key)
+        return list(found.values())
+
+    async def count_roadmaps(self, team_id: uuid.UUID) -> int:
+        return int(await self.conn.scalar(select(func.count()).where(_r.c.team_id == team_id)) or 0)
+
+    async def assign(
+        self, team_id: uuid.UUID, roadmap_id: int, slug: str, *, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            insert(_r).values(team_id=team_id, roadmap_id=roadmap_id, slug=slug, assigned_at=now)
+        )
+
+    async def unassign(self, team_id: uuid.UUID, roadmap_id: int) -> None:
+        """Its hidden topics go with it (cascade)."""
+        await self.conn.execute(
+            delete(_r).where(_r.c.team_id == team_id, _r.c.roadmap_id == roadmap_id)
+        )
+
+    async def set_hidden(self, team_id: uuid.UUID, roadmap_id: int, topics: Sequence[str]) -> None:
+        """Replace the hidden topics of one of the team's roadmaps."""
+        await self.conn.execute(
+            delete(_h).where(_h.c.team_id == team_id, _h.c.roadmap_id == roadmap_id)
+        )
+        if topics:
+            await self.conn.execute(
+                insert(_h),
+                [{"team_id": team_id, "roadmap_id": roadmap_id, "topic_key": t} for t in topics],
+            )
