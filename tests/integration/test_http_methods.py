@@ -14,6 +14,10 @@ EXAMPLES = {
     "topic_id": "databases.redis",
     "session_ref": "s:unknown",
     "resource_id": "no-such-resource-id",
+    "team_id": "00000000-0000-4000-8000-000000000001",
+    "user_id": "00000000-0000-4000-8000-000000000002",
+    "invite_id": "00000000-0000-4000-8000-000000000003",
+    "token": "no-such-invite-token-at-all",
 }
 VARYING = {"date", "x-request-id"}
 
