@@ -47,6 +47,14 @@ UNPARSEABLE_JSON = {
 }
 
 
+WELL_FORMED = {
+    "team_id": "00000000-0000-4000-8000-000000000001",
+    "user_id": "00000000-0000-4000-8000-000000000002",
+    "token": "no-such-invite-token-at-all",
+}
+"""Path parameters that must be well-formed for a route to read its body (the teams')."""
+
+
 @pytest.mark.parametrize("body", UNPARSEABLE_JSON.values(), ids=UNPARSEABLE_JSON.keys())
 async def test_every_json_body_route_answers_malformed_body(
     app: Litestar, client: Client, signed_in: dict[str, str], body: bytes
@@ -62,6 +70,8 @@ async def test_every_json_body_route_answers_malformed_body(
     ]
     assert len(routes) >= 11
     for method, path in [*routes, ("post", VALIDATE)]:
+        for name, value in WELL_FORMED.items():  # parameters checked before the body
+            path = path.replace(f"{{{name}}}", value)
         response = await client.request(method, path, content=body, headers=JSON | signed_in)
         _problem(response, 400, "malformed-body")
 
