@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         progress=container.progress,
         notes=container.notes,
         portability=container.portability,
+        teams=container.teams,
     )
     app = Litestar(
         route_handlers=[

@@ -10,16 +10,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.support import (
+    Site,
     chromium,
+    confirm,
     csrf_token,
     make_progress,
     missing_tools,
     new_member,
     served_site,
+    sign_in,
+    sign_up,
 )
+from tests.integration.teams_support import INVITE_MAIL
 
 VIEWPORT = {"width": 1280, "height": 860}
 STATUSES = {
@@ -30,6 +35,13 @@ STATUSES = {
     "framework.fastify": "learning",
     "databases.mongodb": "skipped",
     "databases.postgresql": "learning",
+}
+GRACE = {
+    "language.javascript-nodejs": "done",
+    "language.python": "done",
+    "framework.express": "done",
+    "databases.postgresql": "done",
+    "databases.redis": "learning",
 }
 NOTE = """Start with **EXPLAIN ANALYZE** on the slowest query, then:
 
@@ -83,8 +95,41 @@ def take(directory: Path) -> list[Path]:
         page.wait_for_load_state("networkidle")
         page.goto(site.url("/settings"))
         shot(page, "settings")
+        team_page(page, browser.new_context(viewport=VIEWPORT), site)  # type: ignore[arg-type]
+        shot(page, "team")
         context.close()
     return shots
+
+
+def team_page(page: Page, other: BrowserContext, site: Site) -> None:
+    """Ada's team following the backend roadmap, Grace in it with progress of her own; `page`
+    left on the team's progress (its table and heat map)."""
+    headers = {"x-csrf-token": csrf_token(page)}
+    made = page.request.post(
+        site.url("/api/v1/teams"), data={"name": "Backend guild"}, headers=headers
+    )
+    assert made.ok, made.text()
+    team = made.json()
+    assigned = page.request.put(
+        site.url(f"/api/v1/teams/{team['id']}/roadmaps/backend"), headers=headers
+    )
+    assert assigned.ok, assigned.text()
+    invited = page.request.post(
+        site.url(f"/api/v1/teams/{team['id']}/invites"),
+        data={"email": "grace@example.org", "role": "manager"},
+        headers=headers,
+    )
+    assert invited.ok, invited.text()
+    grace = other.new_page()
+    sign_up(grace, site, "grace@example.org", "Grace")
+    confirm(grace, site, "grace@example.org")
+    sign_in(grace, site, "grace@example.org")
+    grace.goto(site.link_in_mail("grace@example.org", INVITE_MAIL))
+    grace.get_by_role("button", name="Accept and join the team").click()
+    expect(grace.get_by_role("heading", level=1)).to_have_text("Backend guild")
+    make_progress(grace, site, GRACE)
+    other.close()
+    page.goto(site.url(f"/teams/{team['id']}#progress"))
 
 
 def main() -> None:

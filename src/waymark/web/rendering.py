@@ -29,6 +29,21 @@ NOTICES: Final = {
     "signed-out": "You are signed out.",
     "signed-out-everywhere": "Every session of your account is signed out.",
     "account-deleted": "Your account and its data are deleted.",
+    "team-created": "Your team is created. Invite its members, and give it roadmaps to follow.",
+    "team-saved": "The team's settings are saved.",
+    "team-deleted": "The team is deleted.",
+    "team-transferred": "The team has a new owner; you are one of its admins.",
+    "team-left": "You left the team.",
+    "team-joined": "Welcome to the team.",
+    "role-changed": "The member's role is changed.",
+    "member-removed": "The member is removed from the team.",
+    "invite-sent": "The invite is on its way. Its link works for 7 days.",
+    "invite-resent": "The invite is sent again, with a new link; the old one no longer works.",
+    "invite-revoked": "The invite is revoked: its link no longer works.",
+    "invite-declined": "You turned the invite down.",
+    "roadmap-assigned": "The team follows the roadmap.",
+    "roadmap-unassigned": "The team no longer follows the roadmap.",
+    "topics-hidden": "The team's hidden topics are saved.",
 }
 """Messages a redirect can ask a page to show (`?notice=`): fixed texts, so a link can never
 make a page say something of its own."""

@@ -21,6 +21,8 @@ from waymark.features.progress.schemas import STATUSES
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps import coverage
 from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.features.teams.service import Teams
+from waymark.kernel.authz import Action
 from waymark.transport.http.identity import RequestIdentity
 from waymark.web import filters
 from waymark.web.account_pages import account_pages
@@ -32,6 +34,8 @@ from waymark.web.learning import LearningPages
 from waymark.web.rendering import NOTICES
 from waymark.web.roadmap_pages import RoadmapForms, roadmap_pages
 from waymark.web.settings_pages import settings_pages
+from waymark.web.team_pages import team_pages
+from waymark.web.team_view import TeamView
 from waymark.web.topic_pages import topic_pages
 from waymark.web.visitor import CSRF_FIELD, THEME_COOKIE, THEMES, Visitors
 
@@ -58,6 +62,7 @@ def web_site(
     progress: ProgressService,
     notes: Notes,
     portability: Portability,
+    teams: Teams,
 ) -> WebSite:
     assets = Assets()
     covered = {
@@ -75,6 +80,7 @@ def web_site(
             *account_pages(accounts, auth),
             *settings_pages(accounts, auth, portability),
             *admin_pages(accounts),
+            *team_pages(teams, TeamView(teams, catalog), auth.renew_session),
         ],
         dependencies=Visitors(identity).dependencies(),
         include_in_schema=False,
@@ -101,6 +107,7 @@ def _templates(assets: Assets) -> TemplateConfig[JinjaTemplateEngine]:
         "statuses": STATUSES,
         "status_labels": STATUS_LABELS,
         "status_keys": STATUS_KEYS,
+        "actions": Action,
     }
     env.globals.update(globals_)
     env.filters.update(filters.FILTERS)

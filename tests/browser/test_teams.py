@@ -1,0 +1,174 @@
+"""Teams in a real Chromium against a real `waymark serve`: an owner makes a team by its forms,
+has it follow the backend roadmap and invites a second person, who accepts from the mailed
+link in a browser of their own; when that member marks topics, the owner sees their progress
+appear on the team's page (the table and the heat map). No inline code and no CSP violation
+on the way; axe finds nothing serious on the teams pages, in the light theme and the dark
+one, and the heat map's labels keep 4.5:1 on their colours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.conftest import Console
+from tests.browser.support import AXE, Site, confirm, make_progress, sign_in, sign_up
+from tests.browser.test_journey import AXE_SERIOUS, assert_no_inline_code
+from tests.integration.teams_support import INVITE_MAIL
+from tests.needs import unavailable
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+HEAT_CONTRASTS = """() => {
+  const channels = (colour) => colour.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const luminance = (colour) => {
+    const [r, g, b] = channels(colour).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const found = {};
+  for (const node of document.querySelectorAll("g.heat-node")) {
+    const level = [...node.classList].find((c) => c.startsWith("heat-") && c !== "heat-node");
+    const fill = getComputedStyle(node.querySelector("rect")).fill;
+    found[level] = Math.min(...[...node.querySelectorAll("text")].map(
+      (t) => ratio(getComputedStyle(t).fill, fill)));
+  }
+  return found;
+}"""
+
+
+@dataclass
+class People:
+    owner: Page
+    member: Page
+    team_url: str
+
+
+@pytest.fixture
+def contexts(browser: Browser, console: Console) -> Iterator[tuple[BrowserContext, ...]]:
+    """Two browsers (fresh profiles, watched for CSP violations, axe at hand)."""
+    made = []
+    for _ in range(2):
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        console.watch(ctx)
+        if AXE.is_file():
+            ctx.add_init_script(path=AXE)
+        made.append(ctx)
+    yield tuple(made)
+    for ctx in made:
+        ctx.close()
+
+
+def person(page: Page, site: Site, email: str, name: str) -> None:
+    sign_up(page, site, email, name)
+    confirm(page, site, email)
+    sign_in(page, site, email)
+
+
+def team_with_a_member(site: Site, contexts: tuple[BrowserContext, ...], tag: str) -> People:
+    """Olga makes a team following the backend roadmap and invites Ada, who joins from the
+    mailed link in her own browser."""
+    owner, member = (ctx.new_page() for ctx in contexts)
+    ada = f"ada-{tag}@example.org"
+    person(owner, site, f"olga-{tag}@example.org", "Olga")
+    owner.get_by_role("link", name="Teams").click()
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Teams")
+    assert_no_inline_code(owner)
+    owner.get_by_label("Team name").fill("Backend guild")
+    owner.get_by_role("button", name="Create the team").click()
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Backend guild")
+    expect(owner.get_by_role("status")).to_contain_text("Your team is created")
+    owner.get_by_label("Roadmap", exact=True).select_option(label="Backend developer")
+    owner.get_by_role("button", name="Follow", exact=True).click()
+    expect(owner.get_by_role("status")).to_contain_text("The team follows the roadmap")
+    owner.get_by_label("Email address").fill(ada)
+    owner.get_by_role("button", name="Send the invite").click()
+    expect(owner.get_by_role("status")).to_contain_text("The invite is on its way")
+    expect(owner.locator("#invites")).to_contain_text(ada)
+    team_url = owner.url.split("?")[0]
+
+    person(member, site, ada, "Ada")
+    member.goto(site.link_in_mail(ada, INVITE_MAIL))
+    expect(member.get_by_role("heading", name="Join Backend guild")).to_be_visible()
+    assert_no_inline_code(member)
+    member.get_by_role("button", name="Accept and join the team").click()
+    expect(member.get_by_role("status")).to_contain_text("Welcome to the team")
+    expect(member.get_by_role("heading", level=1)).to_have_text("Backend guild")
+    assert member.url.split("?")[0] == team_url
+    assert member.locator("#invites").count() == 0  # a member's page: no manager's section
+    return People(owner=owner, member=member, team_url=team_url)
+
+
+def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
+    site: Site, contexts: tuple[BrowserContext, ...], console: Console
+) -> None:
+    people = team_with_a_member(site, contexts, "journey")
+    owner = people.owner
+    owner.reload()  # Ada is a member now
+    row = owner.locator('tr[data-member="ada-journey@example.org"]')
+    expect(row).to_contain_text("0.0%")
+    expect(row).to_contain_text("Never")
+
+    # Ada marks topics (through the API with her renewed session's token, as learner.js does).
+    make_progress(
+        people.member,
+        site,
+        {"databases.postgresql": "done", "databases.redis": "learning"},
+    )
+    owner.reload()
+    expect(row).to_contain_text("2.2%")
+    expect(row).not_to_contain_text("Never")
+    postgres = owner.locator('g.heat-node[data-topic-id="databases.postgresql"]')
+    expect(postgres).to_have_attribute("data-done", "1")
+    expect(postgres).to_have_class("heat-node core heat-some")
+    expect(postgres.locator("text.heat-count")).to_have_text("1/2")
+    assert_no_inline_code(owner)
+    # The table fallback, by keyboard: the summary opens the heat map's numbers.
+    owner.locator(".heat-table summary").focus()
+    owner.keyboard.press("Enter")
+    expect(owner.locator(".heat-table table")).to_be_visible()
+    assert console == [], console
+
+
+def test_axe_finds_nothing_serious_on_the_teams_pages(
+    site: Site, contexts: tuple[BrowserContext, ...], console: Console
+) -> None:
+    if not AXE.is_file():
+        unavailable("axe-core", "run `make browser-tools` (npm ci)")
+    people = team_with_a_member(site, contexts, "axe")
+    for tab in (people.member, people.owner):  # one topic everyone has done: full heat
+        make_progress(tab, site, {"databases.postgresql": "done"})
+    found: dict[str, list[str]] = {}
+    contrasts: dict[str, dict[str, float]] = {}
+    audited = [
+        (people.owner, "/teams"),
+        (people.owner, people.team_url),
+        (people.member, people.team_url),
+    ]
+    for theme in ("light", "dark"):
+        for tab, url in audited:
+            tab.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
+            tab.goto(url if url.startswith("http") else site.url(url))
+            violations = tab.evaluate(AXE_SERIOUS)
+            if violations:
+                found[f"{url} ({theme})"] = violations
+            if tab is people.owner and url == people.team_url:
+                contrasts[theme] = tab.evaluate(HEAT_CONTRASTS)
+    assert found == {}
+    assert {"heat-none", "heat-all"} <= set(contrasts["light"]), contrasts
+    low = {
+        f"{theme} {level}": round(ratio, 2)
+        for theme, levels in contrasts.items()
+        for level, ratio in levels.items()
+        if ratio < 4.5
+    }
+    assert low == {}, contrasts
+    assert console == [], console
