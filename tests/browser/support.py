@@ -176,3 +176,21 @@ def make_progress(
             headers=headers,
         )
         assert answer.ok, answer.text()
+
+
+WCAG_CONTRAST = """
+  const channels = (colour) => colour.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const luminance = (colour) => {
+    const [r, g, b] = channels(colour).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+"""
+"""WCAG 2's contrast ratio in the page's script (`ratio(colourA, colourB)` of two computed
+CSS colours), for the contrast checks to build on."""

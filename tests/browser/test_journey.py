@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.browser.conftest import Console
 from tests.browser.support import (
     AXE,
+    WCAG_CONTRAST,
     Site,
     confirm,
     csrf_token,
@@ -326,19 +327,10 @@ NOTE = "Remember to VACUUM: *autovacuum* tuning, and [the docs](https://www.post
 # WCAG's contrast ratio of each status colour, measured in the page as drawn: the status in
 # words (outline) on the page, the node's dot (the ring of a pending one) on the node, and
 # the node's label on the node.
-STATUS_CONTRASTS = """() => {
-  const channels = (colour) => colour.match(/[\\d.]+/g).slice(0, 3).map(Number);
-  const luminance = (colour) => {
-    const [r, g, b] = channels(colour).map((v) => {
-      v /= 255;
-      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-    });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const ratio = (a, b) => {
-    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
-    return (hi + 0.05) / (lo + 0.05);
-  };
+STATUS_CONTRASTS = (
+    "() => {"
+    + WCAG_CONTRAST
+    + """
   const style = (selector, within = document) => getComputedStyle(within.querySelector(selector));
   const page = getComputedStyle(document.body).backgroundColor;
   const found = {};
@@ -354,6 +346,7 @@ STATUS_CONTRASTS = """() => {
   }
   return found;
 }"""
+)
 
 
 def test_axe_finds_nothing_serious(browser: Browser, site: Site, console: Console) -> None:

@@ -14,26 +14,17 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Console
-from tests.browser.support import AXE, Site, confirm, make_progress, sign_in, sign_up
+from tests.browser.support import AXE, WCAG_CONTRAST, Site, confirm, make_progress, sign_in, sign_up
 from tests.browser.test_journey import AXE_SERIOUS, assert_no_inline_code
 from tests.integration.teams_support import INVITE_MAIL
 from tests.needs import unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-HEAT_CONTRASTS = """() => {
-  const channels = (colour) => colour.match(/[\\d.]+/g).slice(0, 3).map(Number);
-  const luminance = (colour) => {
-    const [r, g, b] = channels(colour).map((v) => {
-      v /= 255;
-      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-    });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const ratio = (a, b) => {
-    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
-    return (hi + 0.05) / (lo + 0.05);
-  };
+HEAT_CONTRASTS = (
+    "() => {"
+    + WCAG_CONTRAST
+    + """
   const found = {};
   for (const node of document.querySelectorAll("g.heat-node")) {
     const level = [...node.classList].find((c) => c.startsWith("heat-") && c !== "heat-node");
@@ -43,6 +34,7 @@ HEAT_CONTRASTS = """() => {
   }
   return found;
 }"""
+)
 
 
 @dataclass
