@@ -87,12 +87,12 @@ def take(directory: Path) -> list[Path]:
         page.wait_for_timeout(300)  # the panel's slide-in
         shot(page, "topic-panel")
         page.keyboard.press("Escape")
-        page.get_by_role("button", name="Dark").click()
-        page.wait_for_load_state("networkidle")
+        with page.expect_response(lambda r: r.url.endswith("/theme")):  # the cookie is set
+            page.get_by_role("button", name="Dark").click()
         page.reload()
         shot(page, "roadmap-dark")
-        page.get_by_role("button", name="System").click()
-        page.wait_for_load_state("networkidle")
+        with page.expect_response(lambda r: r.url.endswith("/theme")):  # the cookie is set
+            page.get_by_role("button", name="System").click()
         page.goto(site.url("/settings"))
         shot(page, "settings")
         team_page(page, browser.new_context(viewport=VIEWPORT), site)  # type: ignore[arg-type]

@@ -217,9 +217,11 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
     page.keyboard.press("Escape")
 
     # The dark theme, remembered across a reload.
-    page.get_by_role("button", name="Dark").click()
+    # The POST that remembers it runs in the background: wait for its answer, not for
+    # "networkidle", which a page already idle reports at once (the reload then raced it).
+    with page.expect_response(lambda r: r.url.endswith("/theme")):
+        page.get_by_role("button", name="Dark").click()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
-    page.wait_for_load_state("networkidle")
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
