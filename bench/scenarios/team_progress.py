@@ -1,0 +1,192 @@
+"""`team-progress`: a manager reads their team's progress on the backend roadmap,
+`GET /api/v1/teams/{id}/progress/backend` (issue 13, "Speed").
+
+The team is made the way people make one, through the app's own API: an owner signs in,
+creates the team (`POST /api/v1/teams`), has it follow the backend roadmap (`PUT
+.../roadmaps/backend`), and invites 199 people (`POST .../invites`: one manager, the rest
+members); each invitee signs in and accepts the link the app mailed them (`POST
+/api/v1/invites/{token}/accept`, the token read from the `.eml` file the app's mailer
+wrote). That makes 200 members. The invite throttle allows 100 invites an hour per team and
+50 per inviter, and 100 pending at once, so the owner invites 50 at a time, they accept,
+and the setup then deletes the team's and the owner's invite buckets in Redis, as an hour's
+wait would have emptied them (as `_accounts.refused` edits a family to make a token the app
+must refuse).
+
+Every member then sets a realistic mix of statuses through the progress API (`POST
+/api/v1/me/progress/backend/batch`), the topics they are done with first set learning, so
+their histories are twice as long as their statuses (`mix`): one in ten never started (no
+progress row at all), a few finished the roadmap, most are somewhere on it, mostly in
+roadmap order, with a topic or two skipped and one to three in progress. No topic is hidden.
+
+The load is the manager's one request, over and over. The app finds the caller (token,
+refresh family in Redis, account), reads the team, the caller's role in it, the roadmap's
+assignment, the members, their progress rows and per-topic tallies (from the read models,
+never the event log) and the members' accounts, and answers every member's counts and the
+heat map. The limit (`bench/limits/raw_team_progress.py`) runs the same statements with
+asyncpg, one after the other on one pooled connection, and answers the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Sequence
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+
+from bench.scenario import AppContext, Request, Response, Scenario, Target, Workload, fetch
+from bench.scenarios._accounts import create_accounts, login, refused, signed_in_config
+from bench.scenarios._progress import PASSWORD, bearer, roadmap_json, set_statuses, topic_ids
+from bench.scenarios._roadmap import ROADMAP_SLUG
+
+MEMBERS = 200
+"""The owner, one manager and 198 members."""
+INVITE_BATCH = 50
+"""Invites a manager may send an hour (`teams.limits.INVITE_ACCOUNT`)."""
+INVITE_SUBJECT = "You are invited to join a team on Waymark"
+FIRST_CLIENT = 0x1000
+"""Client addresses of the members' logins (2001:db8:ffff::1000 and on)."""
+_INVITE_LINK = re.compile(r"/invites/([A-Za-z0-9_-]{20,})")
+TEAMS = "/api/v1/teams"
+
+
+def mix(topics: Sequence[str], member: int) -> dict[str, str]:
+    """Member `member`'s statuses: every tenth never started, one in twenty-five finished
+    (a few topics skipped), the rest done with a share of the roadmap in order (now and
+    then a topic skipped on the way, or taken out of order), one to three topics learning."""
+    rng = random.Random(member)
+    if member % 10 == 9:
+        return {}
+    order = list(topics)
+    for _ in range(rng.randrange(4)):  # a few topics taken out of order
+        i, j = rng.randrange(len(order)), rng.randrange(len(order))
+        order[i], order[j] = order[j], order[i]
+    if member % 25 == 3:
+        return {t: "skipped" if rng.random() < 0.1 else "done" for t in order}
+    finished = rng.randrange(len(order) - 3)
+    statuses = {t: "skipped" if rng.random() < 0.08 else "done" for t in order[:finished]}
+    learning = order[finished : finished + 1 + rng.randrange(3)]
+    return statuses | dict.fromkeys(learning, "learning")
+
+
+def _json(method: str, path: str, token: str, body: Any) -> Request:
+    return Request(
+        path,
+        method=method,
+        headers=bearer(token, **{"content-type": "application/json"}),
+        body=json.dumps(body).encode(),
+    )
+
+
+def _call(ctx: AppContext, request: Request, expect: int) -> Response:
+    resp = fetch(ctx.port, request)
+    if resp.status != expect:
+        raise RuntimeError(
+            f"{request.method} {request.path} answered {resp.status}: {resp.body[:300]!r}"
+        )
+    return resp
+
+
+def _invite_tokens(mail_dir: Path, emails: Sequence[str], timeout: float = 60.0) -> dict[str, str]:
+    """The token of the invite the app mailed to each of `emails` (the newest, should there
+    be several), once the outbox relay has sent them all."""
+    wanted, found = set(emails), {}
+    parser = BytesParser(policy=policy.default)
+    deadline = time.monotonic() + timeout
+    while True:
+        for path in sorted(mail_dir.glob("[!.]*.eml")) if mail_dir.exists() else []:
+            message = parser.parsebytes(path.read_bytes())
+            if message["To"] in wanted and message["Subject"] == INVITE_SUBJECT:
+                body = message.get_body(preferencelist=("plain",))
+                match = _INVITE_LINK.search(str(body.get_content()) if body else "")
+                if match:
+                    found[str(message["To"])] = match.group(1)
+        if wanted <= found.keys():
+            return {email: found[email] for email in emails}
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(wanted - found.keys())} invites not mailed in {timeout} s")
+        time.sleep(0.2)
+
+
+def _an_hour_later(ctx: AppContext) -> None:
+    """Empty the invite buckets (team and inviter), as an hour's wait would."""
+    with Redis.from_url(str(ctx.redis_url)) as client:
+        keys = list(client.scan_iter(match=f"{ctx.redis_prefix}*team-invite-*"))
+        if not keys:
+            raise RuntimeError("no invite buckets in Redis: the rate limiter's keys changed")
+        client.delete(*keys)
+
+
+def build_team(ctx: AppContext, people: list[tuple[str, str]]) -> str:
+    """The team of `people` (email, token), made through the API: the first is its owner,
+    the second a manager, the rest members, joined in that order. Returns its id."""
+    (_, owner), invitees = people[0], people[1:]
+    team = _call(ctx, _json("POST", TEAMS, owner, {"name": "Backend guild"}), 201).json()["id"]
+    _call(ctx, _json("PUT", f"{TEAMS}/{team}/roadmaps/{ROADMAP_SLUG}", owner, {}), 200)
+    mail_dir = ctx.workdir / "var" / "mail"
+    for start in range(0, len(invitees), INVITE_BATCH):
+        batch = invitees[start : start + INVITE_BATCH]
+        for number, (email, _token) in enumerate(batch, start=start):
+            role = "manager" if number == 0 else "member"
+            invite = {"email": email, "role": role}
+            _call(ctx, _json("POST", f"{TEAMS}/{team}/invites", owner, invite), 201)
+        tokens = _invite_tokens(mail_dir, [email for email, _ in batch])
+        for email, token in batch:
+            _call(ctx, _json("POST", f"/api/v1/invites/{tokens[email]}/accept", token, {}), 200)
+        _an_hour_later(ctx)
+    return str(team)
+
+
+def _view(team: str, token: str) -> Request:
+    return Request(f"{TEAMS}/{team}/progress/{ROADMAP_SLUG}", headers=bearer(token))
+
+
+def prepare(ctx: AppContext) -> Workload:
+    roadmap = roadmap_json(ctx)
+    topics = topic_ids(roadmap)
+    emails = [f"bench-team-{number}@example.org" for number in range(MEMBERS)]
+    create_accounts(ctx, emails, PASSWORD)
+    people = [
+        (email, login(ctx, email, PASSWORD, FIRST_CLIENT + number))
+        for number, email in enumerate(emails)
+    ]
+    team = build_team(ctx, people)
+    for number, (_email, token) in enumerate(people):
+        statuses = mix(topics, number)
+        if statuses:
+            set_statuses(ctx, token, dict.fromkeys(statuses, "learning"))
+            set_statuses(ctx, token, statuses)
+    manager_email, manager = people[1]
+    sample = _call(ctx, _view(team, manager), 200)
+    if len(sample.json()["members"]) != MEMBERS:
+        raise RuntimeError(f"the team has {len(sample.json()['members'])} members")
+    return Workload(
+        requests=[_view(team, manager)],
+        expect_status=200,
+        same_body=True,
+        refused=refused(
+            ctx, manager_email, PASSWORD, (0x3F0, 0x3F1), lambda token: _view(team, token)
+        ),
+        limit_config={"roadmap": roadmap, **signed_in_config(ctx, sample, manager)},
+    )
+
+
+SCENARIO = Scenario(
+    name="team-progress",
+    summary=f"GET {TEAMS}/{{id}}/progress/{ROADMAP_SLUG} by the team's manager, 200 members",
+    limit_app="bench.limits.raw_team_progress:app",
+    limit_summary="raw ASGI doing the app's work: the caller as auth-me's limit (token once, "
+    "family with one HMGET), then the app's own statements with asyncpg on one pooled "
+    "connection (account, standing, assignment, members, progress rows, topic tallies, "
+    "accounts), the answer computed from the rows and the roadmap in memory, encoded with "
+    "the app's msgspec Structs",
+    prepare=prepare,
+    profiles=("production",),
+    targets=(Target(min_ratio=0.4, connections=64),),
+)
