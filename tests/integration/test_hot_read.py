@@ -102,3 +102,43 @@ async def test_its_pool_answers_503_after_a_bounded_wait(database_url: str) -> N
         assert await one.fetch(db, {}) == {"n": 0}
     finally:
         await db.dispose()
+
+
+async def test_an_expanding_in_reads_what_sqlalchemy_would_for_any_length(db: Database) -> None:
+    """A list bound to an expanding IN is rendered once per length, as SQLAlchemy renders
+    it; values the statement carries itself (`email != 'skip@...'`) are bound too."""
+    ids = [uuid.UUID(int=n) for n in range(1, 6)]
+    async with db.transaction() as conn:
+        await conn.execute(
+            insert(users),
+            [
+                {
+                    "id": account,
+                    "email": "skip@example.org" if n == 2 else f"{n}@example.org",
+                    "password_hash": "x",
+                    "display_name": f"N{n}",
+                    "tokens_valid_after": WHEN,
+                    "created_at": WHEN,
+                    "updated_at": WHEN,
+                }
+                for n, account in enumerate(ids, start=1)
+            ],
+        )
+    statement = (
+        select(users.c.id, users.c.email, users.c.created_at)
+        .where(
+            users.c.id.in_(bindparam("ids", expanding=True, type_=users.c.id.type)),
+            users.c.email != "skip@example.org",
+            users.c.display_name != bindparam("not_named"),
+        )
+        .order_by(users.c.email)
+    )
+    hot = HotRead(statement)
+    for chosen in ([], ids[:1], ids[:3], ids, ids[:3], [*ids, uuid.uuid4()]):
+        params = {"ids": chosen, "not_named": "N4"}
+        fast = await hot.fetch_all(db, params)
+        async with db.read() as conn:
+            slow = [dict(row._mapping) for row in await conn.execute(statement, params)]
+        assert [dict(row) for row in fast] == slow
+        expected = {account for account in chosen if account in ids} - {ids[1], ids[3]}
+        assert {row["id"] for row in fast} == expected

@@ -235,13 +235,18 @@ class HotRead:
     """A SELECT made on (nearly) every request, compiled once: `fetch` takes its one row,
     `fetch_all` every row.
 
-    On PostgreSQL `fetch` runs it on the database's hot-read pool of asyncpg connections, in
+    On PostgreSQL it runs on the database's hot-read pool of asyncpg connections, in
     autocommit: none of SQLAlchemy's per-checkout and per-execution work, which cost more
     than the query itself on the signed-in path (bench/README.md). Parameters and values go
     through the columns' own bind and result processors (the `UtcDateTime` decorator,
     UUIDs), so it returns exactly what SQLAlchemy would (a test compares them). It never
     runs in a caller's transaction: it reads what is committed. On SQLite it is an ordinary
     `read()`.
+
+    An expanding IN (`bindparam(..., expanding=True)`, a list of values) is rendered as
+    SQLAlchemy renders it, one placeholder per value, once per length of list (kept for
+    `MAX_RENDERED_SIZES` lengths): the same SQL text SQLAlchemy would send, without its
+    per-execution rendering.
     """
 
     def __init__(self, statement: Select[Any]) -> None:
@@ -267,13 +272,18 @@ class HotRead:
         plan = self._plans.get(dialect.name)
         if plan is None:
             plan = self._plans[dialect.name] = _DriverPlan(self.statement, dialect)
+        sql, arguments = plan.bind(params)
         async with db.driver_connection() as conn:
             if one:
-                record = await conn.fetchrow(plan.sql, *plan.arguments(params))
+                record = await conn.fetchrow(sql, *arguments)
                 records = [] if record is None else [record]
             else:
-                records = await conn.fetch(plan.sql, *plan.arguments(params))
+                records = await conn.fetch(sql, *arguments)
         return [plan.row(record) for record in records]
+
+
+MAX_RENDERED_SIZES = 256
+"""Lengths of expanding-IN lists a `HotRead` keeps rendered SQL for (then starts afresh)."""
 
 
 class _DriverPlan:
@@ -281,29 +291,79 @@ class _DriverPlan:
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        self._params = tuple(compiled.positiontup or ())
+        self._compiled = compiled
+        names = tuple(compiled.positiontup or ())
         self._binds = {
             name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self._params
+            for name in names
         }
-        self._columns: list[tuple[str, Any]] = []
+        self._expanding = tuple(name for name in names if compiled.binds[name].expanding)
+        # Values the statement carries itself (`column != "pending"`), unless params say
+        self._values: dict[str, Any] = {
+            name: compiled.binds[name].effective_value
+            for name in names
+            if not compiled.binds[name].required
+        }
+        # (name, expanding) of each parameter in the order of the SQL's placeholders
+        self._layout: tuple[str, tuple[tuple[str, bool], ...]] = (
+            compiled.string,
+            tuple((name, False) for name in names),
+        )
+        self._sized: dict[tuple[int, ...], tuple[str, tuple[tuple[str, bool], ...]]] = {}
+        keys: list[str] = []
+        self._processed: list[tuple[str, Any]] = []
+        """The columns whose values SQLAlchemy would process, with their processors."""
         for column in statement.selected_columns:
             if column.key is None:
                 raise ValueError("every column of a HotRead needs a name (label it)")
+            keys.append(column.key)
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            self._columns.append((column.key, process))
+            if process is not None:
+                self._processed.append((column.key, process))
+        self._keys = tuple(keys)
 
-    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        values = []
-        for name in self._params:
+    def _rendered(self, params: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, bool], ...]]:
+        """The SQL and its parameters' layout for the lengths of `params`' lists."""
+        if not self._expanding:
+            return self._layout
+        sizes = tuple(len(params[name]) for name in self._expanding)
+        found = self._sized.get(sizes)
+        if found is None:
+            state = self._compiled.construct_expanded_state(dict(params))
+            expanded = {
+                value: name
+                for name, values in state.parameter_expansion.items()
+                for value in values
+            }
+            layout: list[tuple[str, bool]] = []
+            for name in state.positiontup or ():
+                base = expanded.get(name)
+                if base is None:
+                    layout.append((name, False))
+                elif not layout or layout[-1] != (base, True):  # one slot per list
+                    layout.append((base, True))
+            if len(self._sized) >= MAX_RENDERED_SIZES:
+                self._sized.clear()
+            found = self._sized[sizes] = (state.statement, tuple(layout))
+        return found
+
+    def bind(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL to send for `params`, and its arguments in placeholder order."""
+        sql, layout = self._rendered(params)
+        values: list[Any] = []
+        for name, expanding in layout:
             process = self._binds[name]
-            value = params[name]
-            values.append(process(value) if process is not None else value)
-        return values
+            value = params[name] if name in params else self._values[name]
+            if not expanding:
+                values.append(process(value) if process is not None else value)
+            elif process is None:
+                values.extend(value)
+            else:
+                values.extend(process(item) for item in value)
+        return sql, values
 
     def row(self, record: Sequence[Any]) -> dict[str, Any]:
-        return {
-            key: process(value) if process is not None else value
-            for (key, process), value in zip(self._columns, record, strict=True)
-        }
+        row = dict(zip(self._keys, record, strict=True))
+        for key, process in self._processed:
+            row[key] = process(row[key])
+        return row
