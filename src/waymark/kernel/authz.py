@@ -83,6 +83,11 @@ TEAM_ROLES: Final[dict[TeamRole, frozenset[Action]]] = {
 }
 """What each role in a team may do in that team."""
 
+PLATFORM_ROLE_OF: Final[dict[str, PlatformRole]] = {role.value: role for role in PlatformRole}
+TEAM_ROLE_OF: Final[dict[str, TeamRole]] = {role.value: role for role in TeamRole}
+"""Each role by its stored text: a lookup, where `TeamRole(text)` costs ten times more (read
+for every member of a team's report, and with every signed-in request's account)."""
+
 RANK: Final[dict[TeamRole, int]] = {role: rank for rank, role in enumerate(TeamRole)}
 """Team roles in order: member < manager < admin < owner."""
 

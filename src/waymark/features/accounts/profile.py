@@ -13,7 +13,7 @@ from waymark.features.accounts.messages import (
     announce_deleted,
     announce_signed_out_everywhere,
 )
-from waymark.features.accounts.repository import AccountRepository, hot_account
+from waymark.features.accounts.repository import AccountRepository, hot_account, hot_accounts
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.kernel.errors import NotFound
 from waymark.kernel.identity import Account, ClientInfo
@@ -41,8 +41,7 @@ class Profiles(AccountUseCases):
         """Several accounts by id, in one statement, for another feature that shows people
         (a team's members: display name, address, reminder opt-out). Ids with no account
         are left out; disabled accounts are included (`Account.disabled` says so)."""
-        async with self.db.read() as conn:
-            found = await AccountRepository(conn).accounts(account_ids)
+        found = await hot_accounts(self.db, account_ids)
         return {account.id: account for account in found}
 
     async def id_of(self, email: str) -> uuid.UUID | None:

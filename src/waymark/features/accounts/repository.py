@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.tables import audit_events, email_tokens, users
 from waymark.infra.sql.database import Database, HotRead
-from waymark.kernel.authz import PlatformRole
+from waymark.kernel.authz import PLATFORM_ROLE_OF, PlatformRole
 from waymark.kernel.errors import Conflict
 from waymark.kernel.identity import Account
 
@@ -89,8 +89,11 @@ _ACCOUNT_BY_ID = HotRead(
         users.c.created_at,
     ).where(users.c.id == bindparam("user_id"))
 )
-_ACCOUNTS_BY_ID = select(*_ACCOUNT_BY_ID.statement.selected_columns).where(
-    users.c.id.in_(bindparam("user_ids", expanding=True, type_=users.c.id.type))
+# Several accounts' public views (a team's members), straight to the driver too.
+_ACCOUNTS_BY_ID = HotRead(
+    select(*_ACCOUNT_BY_ID.statement.selected_columns).where(
+        users.c.id.in_(bindparam("user_ids", expanding=True, type_=users.c.id.type))
+    )
 )
 _TOKEN_COLUMNS = [email_tokens.c[name] for name in EmailTokenRow.__struct_fields__]
 
@@ -115,14 +118,6 @@ class AccountRepository:
         """The account's public view."""
         row = (await self.conn.execute(_ACCOUNT_BY_ID.statement, {"user_id": user_id})).first()
         return _account_of(row._mapping) if row else None
-
-    async def accounts(self, user_ids: Collection[uuid.UUID]) -> list[Account]:
-        """The public views of several accounts, in one statement (ids with no account are
-        left out)."""
-        if not user_ids:
-            return []
-        rows = await self.conn.execute(_ACCOUNTS_BY_ID, {"user_ids": list(dict.fromkeys(user_ids))})
-        return [_account_of(dict(row._mapping)) for row in rows]
 
     async def claim_email(
         self,
@@ -338,6 +333,15 @@ async def hot_account(db: Database, user_id: uuid.UUID) -> Account | None:
     return _account_of(row) if row else None
 
 
+async def hot_accounts(db: Database, user_ids: Collection[uuid.UUID]) -> list[Account]:
+    """The public views of several accounts, in one hot read (ids with no account are left
+    out)."""
+    if not user_ids:
+        return []
+    rows = await _ACCOUNTS_BY_ID.fetch_all(db, {"user_ids": list(dict.fromkeys(user_ids))})
+    return [_account_of(row) for row in rows]
+
+
 def _account_of(row: Mapping[str, Any]) -> Account:
     """An `_ACCOUNT_BY_ID` row as the view (its role as the enum, not the stored text)."""
-    return Account(**{**row, "platform_role": PlatformRole(row["platform_role"])})
+    return Account(**{**row, "platform_role": PLATFORM_ROLE_OF[row["platform_role"]]})
