@@ -1,7 +1,8 @@
 """SQL for the progress of a group of learners on one roadmap (a team's view): read from the
 read models (`roadmap_progress`, `topic_progress`), never from the log, in statements whose
-number does not grow with the learners or their histories. Each takes the caller's
-connection; none writes.
+number does not grow with the learners or their histories. Each is a `HotRead` (on
+PostgreSQL, straight from the driver: a team's page and its managers' dashboards read it
+again and again); none writes.
 
 The learners come as one expanding IN (`user_id IN (...)`), bounded by the caller (a team
 has at most a few hundred members), so each statement is one index range scan per learner
@@ -17,10 +18,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.progress.schemas import Status
 from waymark.features.progress.tables import roadmap_progress, topic_progress
+from waymark.infra.sql.database import Database, HotRead
 
 _r, _t = roadmap_progress, topic_progress
 _ROADMAP = bindparam("roadmap_id", type_=_r.c.roadmap_id.type)
@@ -31,13 +32,13 @@ def _learners(column: Any) -> Any:
     return column.in_(bindparam("account_ids", expanding=True, type_=_r.c.user_id.type))
 
 
-_ROADMAP_ROWS = select(
-    _r.c.user_id, _r.c.done, _r.c.learning, _r.c.skipped, _r.c.last_activity_at
-).where(
-    _r.c.roadmap_id == _ROADMAP,
-    _learners(_r.c.user_id),
+_ROADMAP_ROWS = HotRead(
+    select(_r.c.user_id, _r.c.done, _r.c.learning, _r.c.skipped, _r.c.last_activity_at).where(
+        _r.c.roadmap_id == _ROADMAP,
+        _learners(_r.c.user_id),
+    )
 )
-_TOPIC_TALLIES = (
+_TOPIC_TALLIES = HotRead(
     select(_t.c.topic_key, _t.c.status, func.count().label("n"))
     .where(
         _t.c.roadmap_id == _ROADMAP,
@@ -46,7 +47,7 @@ _TOPIC_TALLIES = (
     )
     .group_by(_t.c.topic_key, _t.c.status)
 )
-_LEARNER_TALLIES = (
+_LEARNER_TALLIES = HotRead(
     select(_t.c.user_id, _t.c.status, func.count().label("n"))
     .where(
         _t.c.roadmap_id == _ROADMAP,
@@ -68,44 +69,44 @@ class LearnerRow(msgspec.Struct, kw_only=True):
 
 
 async def learner_rows(
-    conn: AsyncConnection, roadmap_id: int, account_ids: Sequence[uuid.UUID]
+    db: Database, roadmap_id: int, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, LearnerRow]:
     """Each learner's counts and last activity (learners who never changed a topic of the
     roadmap have no row)."""
-    rows = await conn.execute(
-        _ROADMAP_ROWS, {"roadmap_id": roadmap_id, "account_ids": list(account_ids)}
+    rows = await _ROADMAP_ROWS.fetch_all(
+        db, {"roadmap_id": roadmap_id, "account_ids": list(account_ids)}
     )
     return {
-        row.user_id: LearnerRow(
-            done=row.done,
-            learning=row.learning,
-            skipped=row.skipped,
-            last_activity_at=row.last_activity_at,
+        row["user_id"]: LearnerRow(
+            done=row["done"],
+            learning=row["learning"],
+            skipped=row["skipped"],
+            last_activity_at=row["last_activity_at"],
         )
         for row in rows
     }
 
 
 async def topic_tallies(
-    conn: AsyncConnection, roadmap_id: int, account_ids: Sequence[uuid.UUID]
+    db: Database, roadmap_id: int, account_ids: Sequence[uuid.UUID]
 ) -> dict[tuple[str, Status], int]:
     """How many of the learners have each topic in each status but pending (retired topics
     included: the caller keeps the topics it counts)."""
-    rows = await conn.execute(
-        _TOPIC_TALLIES, {"roadmap_id": roadmap_id, "account_ids": list(account_ids)}
+    rows = await _TOPIC_TALLIES.fetch_all(
+        db, {"roadmap_id": roadmap_id, "account_ids": list(account_ids)}
     )
-    return {(row.topic_key, row.status): row.n for row in rows}
+    return {(row["topic_key"], row["status"]): row["n"] for row in rows}
 
 
 async def learner_tallies(
-    conn: AsyncConnection,
+    db: Database,
     roadmap_id: int,
     account_ids: Sequence[uuid.UUID],
     topic_ids: Sequence[str],
 ) -> dict[tuple[uuid.UUID, Status], int]:
     """Per learner and status, how many of `topic_ids` they have in it (pending aside)."""
-    rows = await conn.execute(
-        _LEARNER_TALLIES,
+    rows = await _LEARNER_TALLIES.fetch_all(
+        db,
         {"roadmap_id": roadmap_id, "account_ids": list(account_ids), "topic_keys": list(topic_ids)},
     )
-    return {(row.user_id, row.status): row.n for row in rows}
+    return {(row["user_id"], row["status"]): row["n"] for row in rows}

@@ -358,13 +358,12 @@ class ProgressService:
         tallies: dict[tuple[str, Status], int] = {}
         in_hidden: dict[tuple[uuid.UUID, Status], int] = {}
         if learners:
-            async with self.db.read() as conn:
-                rows = await cohorts.learner_rows(conn, roadmap.id, learners)
-                tallies = await cohorts.topic_tallies(conn, roadmap.id, learners)
-                if hidden_now and rows:
-                    in_hidden = await cohorts.learner_tallies(
-                        conn, roadmap.id, list(rows), hidden_now
-                    )
+            rows = await cohorts.learner_rows(self.db, roadmap.id, learners)
+            tallies = await cohorts.topic_tallies(self.db, roadmap.id, learners)
+            if hidden_now and rows:
+                in_hidden = await cohorts.learner_tallies(
+                    self.db, roadmap.id, list(rows), hidden_now
+                )
         return rules.group_progress(
             roadmap, visible, learners, rows=rows, tallies=tallies, in_hidden=in_hidden
         )

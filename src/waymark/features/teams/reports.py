@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from waymark.features.progress.schemas import GroupProgress, LearnerCounts
 from waymark.features.roadmaps.schemas import CurrentRoadmap
 from waymark.features.teams.limits import REMINDER_ROADMAP, reminder_key
-from waymark.features.teams.members import people as members_of
 from waymark.features.teams.messages import mail_reminder
-from waymark.features.teams.repository import AssignedRoadmap, MemberRow, TeamRepository, TeamRow
-from waymark.features.teams.roadmaps import assigned_roadmap
+from waymark.features.teams.repository import AssignedRoadmap, HotTeamReads, MemberRow, TeamRow
+from waymark.features.teams.roadmaps import the_assignment
 from waymark.features.teams.schemas import (
     MemberProgress,
     Reminded,
@@ -27,8 +26,8 @@ from waymark.features.teams.schemas import (
     TeamProgress,
     TopicHeat,
 )
-from waymark.features.teams.use_cases import TeamUseCases, standing
-from waymark.kernel.authz import Action
+from waymark.features.teams.use_cases import TeamUseCases, standing, standing_of
+from waymark.kernel.authz import TEAM_ROLE_OF, Action
 from waymark.kernel.identity import Account
 
 
@@ -40,12 +39,25 @@ class Reports(TeamUseCases):
         members are done, learning, skipped or pending. To managers and up, and to members
         when the team lets them (`members_see_progress`)."""
         team, assigned, rows = await self._read(account, team_id, slug, Action.PROGRESS_READ)
-        group = await self.progress.of_members(
-            slug, [row.account_id for row in rows], hidden=assigned.hidden
-        )
+        ids = [row.account_id for row in rows]
+        group = await self.progress.of_members(slug, ids, hidden=assigned.hidden)
         roadmap = await self.catalog.current(slug)
-        people = {member.account_id: member for member in await members_of(self.profiles, rows)}
-        shown = [learner for learner in group.learners if learner.account_id in people]
+        people = await self.profiles.many(ids)  # accounts gone meanwhile are left out
+        roles = {row.account_id: row.role for row in rows}
+        members = []
+        for learner in group.learners:
+            person = people.get(learner.account_id)
+            if person is not None:
+                members.append(
+                    MemberProgress(
+                        account_id=learner.account_id,
+                        display_name=person.display_name,
+                        email=person.email,
+                        role=TEAM_ROLE_OF[roles[learner.account_id]],
+                        counts=learner.counts,
+                        last_activity_at=learner.last_activity_at,
+                    )
+                )
         return TeamProgress(
             team_id=team.id,
             slug=group.slug,
@@ -54,17 +66,7 @@ class Reports(TeamUseCases):
             hidden_topics=assigned.hidden,
             overall=group.overall,
             last_activity_at=group.last_activity_at,
-            members=[
-                MemberProgress(
-                    account_id=learner.account_id,
-                    display_name=people[learner.account_id].display_name,
-                    email=people[learner.account_id].email,
-                    role=people[learner.account_id].role,
-                    counts=learner.counts,
-                    last_activity_at=learner.last_activity_at,
-                )
-                for learner in shown
-            ],
+            members=members,
             topics=_heat(group, roadmap),
         )
 
@@ -111,13 +113,10 @@ class Reports(TeamUseCases):
     async def _read(
         self, account: Account, team_id: uuid.UUID, slug: str, action: Action
     ) -> tuple[TeamRow, AssignedRoadmap, list[MemberRow]]:
-        async with self.db.read() as conn:
-            caller = await standing(conn, account, team_id)
-            team = caller.require(action)
-            repo = TeamRepository(conn)
-            assigned = await assigned_roadmap(repo, team_id, slug)
-            rows = await repo.members(team_id)
-        return team, assigned, rows
+        reads = HotTeamReads(self.db)
+        team = standing_of(account, *await reads.standing(team_id, account.id)).require(action)
+        assigned = the_assignment(await reads.roadmap(team_id, slug), slug)
+        return team, assigned, await reads.members(team_id)
 
 
 def _is_behind(learner: LearnerCounts, request: ReminderRequest, now: datetime) -> bool:

@@ -8,12 +8,12 @@ lock at BEGIN): two last owners cannot both leave, and caps cannot be overshot.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.teams.tables import (
@@ -23,6 +23,7 @@ from waymark.features.teams.tables import (
     team_roadmaps,
     teams,
 )
+from waymark.infra.sql.database import Database, HotRead
 
 _m, _i, _r, _h = team_members, team_invites, team_roadmaps, team_hidden_topics
 
@@ -70,8 +71,95 @@ _MEMBER_COLUMNS = [_m.c.user_id.label("account_id"), _m.c.role, _m.c.joined_at]
 _INVITE_COLUMNS = [_i.c[name] for name in InviteRow.__struct_fields__]
 
 
-def _team(row: Any) -> TeamRow:
-    return TeamRow(**{name: row._mapping[name] for name in TeamRow.__struct_fields__})
+def _standing_query() -> Select[Any]:
+    """The team and the account's role in it (NULL if it is not a member), one row at most."""
+    member = and_(
+        _m.c.team_id == teams.c.id,
+        _m.c.user_id == bindparam("account_id", type_=_m.c.user_id.type),
+    )
+    return (
+        select(*_TEAM_COLUMNS, _m.c.role)
+        .select_from(teams.outerjoin(_m, member))
+        .where(teams.c.id == bindparam("team_id", type_=teams.c.id.type))
+    )
+
+
+def _roadmaps_query(*, one: bool) -> Select[Any]:
+    """The team's roadmaps (with `one`, the one of slug `slug`) with their hidden topics, a
+    row per hidden topic (one with none), by slug."""
+    query = (
+        select(_r.c.roadmap_id, _r.c.slug, _r.c.assigned_at, _h.c.topic_key)
+        .select_from(
+            _r.outerjoin(_h, and_(_h.c.team_id == _r.c.team_id, _h.c.roadmap_id == _r.c.roadmap_id))
+        )
+        .where(_r.c.team_id == bindparam("team_id", type_=_r.c.team_id.type))
+        .order_by(_r.c.slug, _h.c.topic_key)
+    )
+    if one:
+        query = query.where(_r.c.slug == bindparam("slug", type_=_r.c.slug.type))
+    return query
+
+
+_STANDING = _standing_query()
+_STANDING_LOCKED = _STANDING.with_for_update(of=teams)
+_ROADMAPS = _roadmaps_query(one=False)
+_ROADMAP = _roadmaps_query(one=True)
+_MEMBERS = (
+    select(*_MEMBER_COLUMNS)
+    .where(_m.c.team_id == bindparam("team_id", type_=_m.c.team_id.type))
+    .order_by(_m.c.joined_at, _m.c.user_id)
+)
+# What a team's progress report reads on every view (`Reports`), straight to the driver.
+_HOT_STANDING, _HOT_ROADMAP, _HOT_MEMBERS = HotRead(_STANDING), HotRead(_ROADMAP), HotRead(_MEMBERS)
+
+
+def _team(row: Mapping[Any, Any]) -> TeamRow:
+    return TeamRow(**{name: row[name] for name in TeamRow.__struct_fields__})
+
+
+def _standing(row: Mapping[Any, Any] | None) -> tuple[TeamRow | None, str | None]:
+    return (None, None) if row is None else (_team(row), row["role"])
+
+
+def _assigned(rows: Iterable[Mapping[Any, Any]]) -> list[AssignedRoadmap]:
+    found: dict[int, AssignedRoadmap] = {}
+    for row in rows:
+        assigned = found.get(row["roadmap_id"])
+        if assigned is None:
+            assigned = found[row["roadmap_id"]] = AssignedRoadmap(
+                roadmap_id=row["roadmap_id"],
+                slug=row["slug"],
+                assigned_at=row["assigned_at"],
+                hidden=[],
+            )
+        if row["topic_key"] is not None:
+            assigned.hidden.append(row["topic_key"])
+    return list(found.values())
+
+
+class HotTeamReads:
+    """`TeamRepository`'s reads that a team's progress report makes on every view, each a
+    `HotRead` on a connection of its own (what is committed; no caller's transaction)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def standing(
+        self, team_id: uuid.UUID, account_id: uuid.UUID
+    ) -> tuple[TeamRow | None, str | None]:
+        """`TeamRepository.standing`, unlocked."""
+        return _standing(
+            await _HOT_STANDING.fetch(self.db, {"team_id": team_id, "account_id": account_id})
+        )
+
+    async def roadmap(self, team_id: uuid.UUID, slug: str) -> list[AssignedRoadmap]:
+        """`TeamRepository.roadmaps(team_id, slug=slug)`."""
+        return _assigned(await _HOT_ROADMAP.fetch_all(self.db, {"team_id": team_id, "slug": slug}))
+
+    async def members(self, team_id: uuid.UUID) -> list[MemberRow]:
+        """`TeamRepository.members`."""
+        rows = await _HOT_MEMBERS.fetch_all(self.db, {"team_id": team_id})
+        return [MemberRow(**row) for row in rows]
 
 
 class TeamRepository:
@@ -98,19 +186,11 @@ class TeamRepository:
     ) -> tuple[TeamRow | None, str | None]:
         """The team and the account's role in it (None if it is not a member), in one
         statement; with `lock`, the team's row is locked until the transaction ends."""
-        query = (
-            select(*_TEAM_COLUMNS, _m.c.role)
-            .select_from(
-                teams.outerjoin(_m, and_(_m.c.team_id == teams.c.id, _m.c.user_id == account_id))
-            )
-            .where(teams.c.id == team_id)
-        )
-        if lock:
-            query = query.with_for_update(of=teams)
-        row = (await self.conn.execute(query)).first()
-        if row is None:
-            return None, None
-        return _team(row), row.role
+        query = _STANDING_LOCKED if lock else _STANDING
+        row = (
+            await self.conn.execute(query, {"team_id": team_id, "account_id": account_id})
+        ).first()
+        return _standing(None if row is None else row._mapping)
 
     async def lock(self, team_id: uuid.UUID) -> bool:
         """Lock the team's row until the transaction ends; False if there is no such team."""
@@ -142,18 +222,15 @@ class TeamRepository:
             .order_by(teams.c.name, teams.c.id)
         )
         return [
-            MyTeam(team=_team(row), role=row.role, member_count=row.member_count) for row in rows
+            MyTeam(team=_team(row._mapping), role=row.role, member_count=row.member_count)
+            for row in rows
         ]
 
     # -- members -----------------------------------------------------------------------------
 
     async def members(self, team_id: uuid.UUID) -> list[MemberRow]:
         """Longest-standing first."""
-        rows = await self.conn.execute(
-            select(*_MEMBER_COLUMNS)
-            .where(_m.c.team_id == team_id)
-            .order_by(_m.c.joined_at, _m.c.user_id)
-        )
+        rows = await self.conn.execute(_MEMBERS, {"team_id": team_id})
         return [MemberRow(**row._mapping) for row in rows]
 
     async def member(self, team_id: uuid.UUID, account_id: uuid.UUID) -> MemberRow | None:
@@ -266,28 +343,11 @@ class TeamRepository:
     ) -> list[AssignedRoadmap]:
         """The team's roadmaps (or the one with `slug`) with their hidden topics, in one
         statement, by slug."""
-        query = (
-            select(_r.c.roadmap_id, _r.c.slug, _r.c.assigned_at, _h.c.topic_key)
-            .select_from(
-                _r.outerjoin(
-                    _h, and_(_h.c.team_id == _r.c.team_id, _h.c.roadmap_id == _r.c.roadmap_id)
-                )
-            )
-            .where(_r.c.team_id == team_id)
-            .order_by(_r.c.slug, _h.c.topic_key)
-        )
-        if slug is not None:
-            query = query.where(_r.c.slug == slug)
-        found: dict[int, AssignedRoadmap] = {}
-        for row in await self.conn.execute(query):
-            assigned = found.get(row.roadmap_id)
-            if assigned is None:
-                assigned = found[row.roadmap_id] = AssignedRoadmap(
-                    roadmap_id=row.roadmap_id, slug=row.slug, assigned_at=row.assigned_at, hidden=[]
-                )
-            if row.topic_key is not None:
-                assigned.hidden.append(row.topic_key)
-        return list(found.values())
+        if slug is None:
+            rows = await self.conn.execute(_ROADMAPS, {"team_id": team_id})
+        else:
+            rows = await self.conn.execute(_ROADMAP, {"team_id": team_id, "slug": slug})
+        return _assigned(row._mapping for row in rows)
 
     async def count_roadmaps(self, team_id: uuid.UUID) -> int:
         return int(await self.conn.scalar(select(func.count()).where(_r.c.team_id == team_id)) or 0)

@@ -74,7 +74,12 @@ class TeamRoadmaps(TeamUseCases):
 
 async def assigned_roadmap(repo: TeamRepository, team_id: uuid.UUID, slug: str) -> AssignedRoadmap:
     """The team's assignment of roadmap `slug`; 404 if it follows no such roadmap."""
-    found = await repo.roadmaps(team_id, slug=slug)
+    return the_assignment(await repo.roadmaps(team_id, slug=slug), slug)
+
+
+def the_assignment(found: Sequence[AssignedRoadmap], slug: str) -> AssignedRoadmap:
+    """The one assignment of roadmap `slug` read (`TeamRepository.roadmaps(slug=slug)`); 404
+    if there is none."""
     if not found:
         raise NotFound(f"the team follows no roadmap {slug!r}")
     return found[0]

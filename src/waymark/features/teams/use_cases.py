@@ -90,6 +90,11 @@ async def standing(
     """The caller's standing in the team, read in `conn`'s transaction (with `lock`, the
     team's row stays locked until it ends, for changes to the team's membership)."""
     team, role = await TeamRepository(conn).standing(team_id, account.id, lock=lock)
+    return standing_of(account, team, role)
+
+
+def standing_of(account: Account, team: TeamRow | None, role: str | None) -> Standing:
+    """The caller's standing from its team and role as read (`TeamRepository.standing`)."""
     subject = Subject(
         account_id=account.id,
         platform_role=account.platform_role,
