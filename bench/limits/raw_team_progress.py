@@ -7,7 +7,7 @@ found as for any signed-in route:
 1. **the caller**: the access token verified and its refresh family checked live with one
    HMGET (`bench/limits/_bearer.py`; the signature once per token, as the app);
 2. **the app's statements, in its order**, each as the app sends it to PostgreSQL (the same
-   text, so the same plans; `tests/integration/test_team_progress_limit.py` compares them
+   text, so the same plans; `tests/integration/test_teams_progress_cost.py` compares them
    with what the app runs), one after the other on one connection of a pool of the app's
    size, no transaction:
    - `ACCOUNT`: the caller's account (the app's hot read); gone or disabled, or the token
@@ -17,13 +17,10 @@ found as for any signed-in route:
      lets members see it): 403;
    - `ASSIGNED`: the team's assignment of the roadmap, with its hidden topics; none: 404;
    - `MEMBERS`: the members, longest-standing first;
-   - `LEARNER_ROWS`: their `roadmap_progress` rows (counts, last activity);
-   - `TOPIC_TALLIES`: per topic and status, how many of them (pending aside);
-   - `ACCOUNTS`: the members' accounts (names, addresses).
-   `LEARNER_ROWS`, `TOPIC_TALLIES` and `ACCOUNTS` take the member ids as one bound parameter
-   each (`user_id IN ($2, $3, ...)`, as SQLAlchemy renders an expanding IN), so their text
-   depends on the team's size only: asyncpg prepares each once per connection, as the app's
-   driver does.
+   - `learner_rows`: their `roadmap_progress` rows (counts, last activity);
+   - `topic_tallies`: per topic and status, how many of them (pending aside);
+   - `accounts`: the members' accounts (names, addresses).
+   The statements are in `bench/limits/_team_sql.py`.
 3. the roadmap's current content is in memory, as in the app's catalog (`_progress.Roadmap`,
    from its public JSON); from it and the rows: each member's counts and last activity,
    everyone's added up, and per topic how many members are done, learning, skipped or
@@ -54,100 +51,10 @@ from bench.limits._asgi import Receive, Scope
 from bench.limits._bearer import issued_before
 from bench.limits._progress import Roadmap, counts
 from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, Answer, SignedInLimit, text
+from bench.limits._team_sql import ACCOUNT, ASSIGNED, MEMBERS, STANDING, Sized
 from waymark.features.progress.schemas import Counts
 from waymark.features.teams.schemas import MemberProgress, TeamProgress, TopicHeat
 from waymark.kernel.authz import TEAM_ROLES, Action
-
-ACCOUNT_COLUMNS = (
-    "users.id, users.email, users.display_name, users.time_zone, "
-    "users.email_verified_at IS NOT NULL AS email_verified, "
-    "users.disabled_at IS NOT NULL AS disabled, users.platform_role, users.team_reminders, "
-    "users.tokens_valid_after, users.created_at"
-)
-ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} \nFROM users \nWHERE users.id = $1::UUID"
-STANDING = (
-    "SELECT teams.id, teams.name, teams.members_see_progress, teams.created_at, "
-    "teams.updated_at, team_members.role \n"
-    "FROM teams LEFT OUTER JOIN team_members ON team_members.team_id = teams.id "
-    "AND team_members.user_id = $1::UUID \n"
-    "WHERE teams.id = $2::UUID"
-)
-ASSIGNED = (
-    "SELECT team_roadmaps.roadmap_id, team_roadmaps.slug, team_roadmaps.assigned_at, "
-    "team_hidden_topics.topic_key \n"
-    "FROM team_roadmaps LEFT OUTER JOIN team_hidden_topics ON "
-    "team_hidden_topics.team_id = team_roadmaps.team_id "
-    "AND team_hidden_topics.roadmap_id = team_roadmaps.roadmap_id \n"
-    "WHERE team_roadmaps.team_id = $1::UUID AND team_roadmaps.slug = $2::VARCHAR "
-    "ORDER BY team_roadmaps.slug, team_hidden_topics.topic_key"
-)
-MEMBERS = (
-    "SELECT team_members.user_id AS account_id, team_members.role, team_members.joined_at \n"
-    "FROM team_members \n"
-    "WHERE team_members.team_id = $1::UUID "
-    "ORDER BY team_members.joined_at, team_members.user_id"
-)
-
-
-def _ids(first: int, count: int) -> str:
-    """`$first::UUID, ...`: an expanding IN of `count` account ids, as SQLAlchemy renders it."""
-    return ", ".join(f"${n}::UUID" for n in range(first, first + count))
-
-
-def learner_rows(count: int) -> str:
-    return (
-        "SELECT roadmap_progress.user_id, roadmap_progress.done, roadmap_progress.learning, "
-        "roadmap_progress.skipped, roadmap_progress.last_activity_at \n"
-        "FROM roadmap_progress \n"
-        "WHERE roadmap_progress.roadmap_id = $1::INTEGER "
-        f"AND roadmap_progress.user_id IN ({_ids(2, count)})"
-    )
-
-
-def topic_tallies(count: int) -> str:
-    return (
-        "SELECT topic_progress.topic_key, topic_progress.status, count(*) AS n \n"
-        "FROM topic_progress \n"
-        "WHERE topic_progress.roadmap_id = $1::INTEGER "
-        f"AND topic_progress.user_id IN ({_ids(3, count)}) "
-        "AND topic_progress.status != $2::VARCHAR "
-        "GROUP BY topic_progress.topic_key, topic_progress.status"
-    )
-
-
-def accounts(count: int) -> str:
-    return f"SELECT {ACCOUNT_COLUMNS} \nFROM users \nWHERE users.id IN ({_ids(1, count)})"
-
-
-def statements(members: int) -> list[str]:
-    """Every statement the limit runs for a team of `members`, in order."""
-    return [
-        ACCOUNT,
-        STANDING,
-        ASSIGNED,
-        MEMBERS,
-        learner_rows(members),
-        topic_tallies(members),
-        accounts(members),
-    ]
-
-
-class _Sized:
-    """The statements whose text depends on the team's size, rendered once per size."""
-
-    def __init__(self) -> None:
-        self.rendered: dict[int, tuple[str, str, str]] = {}
-
-    def __call__(self, count: int) -> tuple[str, str, str]:
-        found = self.rendered.get(count)
-        if found is None:
-            found = self.rendered[count] = (
-                learner_rows(count),
-                topic_tallies(count),
-                accounts(count),
-            )
-        return found
-
 
 READERS = frozenset(
     role.value for role, actions in TEAM_ROLES.items() if Action.PROGRESS_READ in actions
@@ -162,7 +69,7 @@ HEAT = [
     for section in limit.config["roadmap"]["sections"]
     for topic in section["topics"]
 ]
-sized = _Sized()
+sized = Sized()
 _encode = msgspec.json.Encoder().encode
 FORBIDDEN = text(403, b"forbidden")
 UNSUPPORTED = text(500, b"this limit serves teams that hide no topic")
@@ -188,7 +95,7 @@ def render(
     tallies: list[Any],
     people: list[Any],
 ) -> bytes:
-    """The answer from the rows of MEMBERS, LEARNER_ROWS, TOPIC_TALLIES and ACCOUNTS."""
+    """The answer from the rows of `MEMBERS`, `learner_rows`, `topic_tallies` and `accounts`."""
     total = roadmap.total
     learners = len(members)
     progress = {row[0]: row for row in rows}

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.integration.progress_support import SPEC
+from tests.recording import RecordingDatabase
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.outbox import Outbox
@@ -25,3 +26,11 @@ async def service(db: Database) -> AsyncIterator[ProgressService]:
     catalog = RoadmapCatalog(db, cache_seconds=0)
     yield ProgressService(db=db, catalog=catalog, outbox=Outbox(), clock=Clock())
     await catalog.aclose()  # a refresh of the roadmap may be reading still
+
+
+@pytest.fixture
+async def recorded(database_url: str) -> AsyncIterator[RecordingDatabase]:
+    """The test's database, showing the statements sent while `recording()`."""
+    database = RecordingDatabase(database_url)
+    yield database
+    await database.dispose()

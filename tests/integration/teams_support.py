@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -16,7 +18,10 @@ from sqlalchemy import delete, insert, select
 from tests.auth_helpers import Client, bearer, login_tokens, register_verified, text_of
 from waymark.features.accounts.passwords import PasswordPolicy
 from waymark.features.accounts.service import Accounts
+from waymark.features.progress.service import ProgressService
+from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.roadmaps.tables import roadmaps
+from waymark.features.teams.service import Teams
 from waymark.features.teams.tables import team_invites, team_members, team_roadmaps, teams
 from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
@@ -34,6 +39,30 @@ class Person:
     email: str
     id: uuid.UUID
     auth: dict[str, str] = field(repr=False)
+
+
+@asynccontextmanager
+async def team_services(db: Database) -> AsyncIterator[tuple[Teams, ProgressService]]:
+    """Teams and progress on the test's own pool, so the statements counted are theirs
+    alone (the roadmap catalog's cache warms on first use)."""
+    clock = Clock()
+    catalog = RoadmapCatalog(db, cache_seconds=3600)
+    outbox = Outbox()
+    progress = ProgressService(db=db, catalog=catalog, outbox=outbox, clock=clock)
+    teams = Teams(
+        db=db,
+        clock=clock,
+        throttle=None,  # type: ignore[arg-type]  (progress is not throttled)
+        outbox=outbox,
+        catalog=catalog,
+        progress=progress,
+        profiles=accounts_on(db).profiles,
+        public_url="https://waymark.example",
+    )
+    try:
+        yield teams, progress
+    finally:
+        await catalog.aclose()
 
 
 def accounts_on(db: Database) -> Accounts:
