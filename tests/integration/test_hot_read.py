@@ -3,6 +3,7 @@ pool hands out connections like the main one (first come, first served, a bounde
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -142,3 +143,20 @@ async def test_an_expanding_in_reads_what_sqlalchemy_would_for_any_length(db: Da
         assert [dict(row) for row in fast] == slow
         expected = {account for account in chosen if account in ids} - {ids[1], ids[3]}
         assert {row["id"] for row in fast} == expected
+
+
+@pytest.mark.backend("postgresql")
+async def test_hot_reads_share_one_connection_within_a_block_and_task(database_url: str) -> None:
+    db = Database(database_url, DatabaseSettings(hot_pool_size=1, pool_timeout=0.2))
+    one = HotRead(select(func.count().label("n")).select_from(users))
+    try:
+        async with db.hot_reads():  # takes the only hot connection, once
+            assert await one.fetch(db, {}) == {"n": 0}
+            async with db.hot_reads():  # nested: the same connection
+                assert await one.fetch_all(db, {}) == [{"n": 0}]
+            # Another task may not use it (one statement at a time): it waits for its own.
+            with pytest.raises(ServiceUnavailable):
+                await asyncio.create_task(one.fetch(db, {}))
+        assert await one.fetch(db, {}) == {"n": 0}  # given back
+    finally:
+        await db.dispose()

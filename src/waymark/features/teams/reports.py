@@ -38,11 +38,12 @@ class Reports(TeamUseCases):
         counts, percentage and last activity, everyone's added up, and per topic how many
         members are done, learning, skipped or pending. To managers and up, and to members
         when the team lets them (`members_see_progress`)."""
-        team, assigned, rows = await self._read(account, team_id, slug, Action.PROGRESS_READ)
-        ids = [row.account_id for row in rows]
-        group = await self.progress.of_members(slug, ids, hidden=assigned.hidden)
+        async with self.db.hot_reads():  # one connection for the seven statements
+            team, assigned, rows = await self._read(account, team_id, slug, Action.PROGRESS_READ)
+            ids = [row.account_id for row in rows]
+            group = await self.progress.of_members(slug, ids, hidden=assigned.hidden)
+            people = await self.profiles.many(ids)  # accounts gone meanwhile are left out
         roadmap = await self.catalog.current(slug)
-        people = await self.profiles.many(ids)  # accounts gone meanwhile are left out
         roles = {row.account_id: row.role for row in rows}
         members = []
         for learner in group.learners:

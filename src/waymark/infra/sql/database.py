@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,24 @@ class Database:
         finally:
             self._driver_slots.release()
 
+    @asynccontextmanager
+    async def hot_reads(self) -> AsyncIterator[None]:
+        """Every `HotRead` the current task makes within the block runs on one connection
+        of the hot-read pool (PostgreSQL), taken once: a use case that reads several things
+        waits for a connection once, not once per statement behind every request queued
+        meanwhile (a team's report: seven statements, three features). Each statement still
+        sees its own snapshot (autocommit). Nested blocks share the outer one's connection;
+        tasks started within the block take their own. On SQLite it does nothing."""
+        if self.is_sqlite or _held_by_this_task(self) is not None:
+            yield
+            return
+        async with self.driver_connection() as conn:
+            token = _HELD.set((self, asyncio.current_task(), conn))
+            try:
+                yield
+            finally:
+                _HELD.reset(token)
+
     async def _open_driver_pool(self) -> Any:
         async with self._driver_pool_opening:
             if self._driver_pool is None:
@@ -166,6 +185,23 @@ def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
         hook()
     elif hook not in hooks:
         hooks.append(hook)
+
+
+_HELD: ContextVar[tuple[Database, asyncio.Task[Any] | None, Any] | None] = ContextVar(
+    "waymark_hot_reads", default=None
+)
+"""The hot-read connection a task holds (`Database.hot_reads`): its database, the task, and
+the asyncpg connection."""
+
+
+def _held_by_this_task(db: Database) -> Any:
+    """The hot-read connection the current task holds on `db`, if any. A task started within
+    `hot_reads()` inherits the context but not the connection: one asyncpg connection runs
+    one statement at a time."""
+    held = _HELD.get()
+    if held is None or held[0] is not db or held[1] is not asyncio.current_task():
+        return None
+    return held[2]
 
 
 async def _nothing_to_reset(_conn: Any) -> None:
@@ -273,13 +309,21 @@ class HotRead:
         if plan is None:
             plan = self._plans[dialect.name] = _DriverPlan(self.statement, dialect)
         sql, arguments = plan.bind(params)
-        async with db.driver_connection() as conn:
-            if one:
-                record = await conn.fetchrow(sql, *arguments)
-                records = [] if record is None else [record]
-            else:
-                records = await conn.fetch(sql, *arguments)
+        held = _held_by_this_task(db)
+        if held is not None:
+            records = await _fetch(held, sql, arguments, one=one)
+        else:
+            async with db.driver_connection() as conn:
+                records = await _fetch(conn, sql, arguments, one=one)
         return [plan.row(record) for record in records]
+
+
+async def _fetch(conn: Any, sql: str, arguments: Sequence[Any], *, one: bool) -> list[Any]:
+    if one:
+        record = await conn.fetchrow(sql, *arguments)
+        return [] if record is None else [record]
+    records: list[Any] = await conn.fetch(sql, *arguments)
+    return records
 
 
 MAX_RENDERED_SIZES = 256
