@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import Select, event, text
@@ -315,7 +315,7 @@ class HotRead:
         else:
             async with db.driver_connection() as conn:
                 records = await _fetch(conn, sql, arguments, one=one)
-        return [plan.row(record) for record in records]
+        return plan.rows(records)
 
 
 async def _fetch(conn: Any, sql: str, arguments: Sequence[Any], *, one: bool) -> list[Any]:
@@ -384,7 +384,7 @@ class _DriverPlan:
                 base = expanded.get(name)
                 if base is None:
                     layout.append((name, False))
-                elif not layout or layout[-1] != (base, True):  # one slot per list
+                elif name == state.parameter_expansion[base][0]:  # a list starts: one slot
                     layout.append((base, True))
             if len(self._sized) >= MAX_RENDERED_SIZES:
                 self._sized.clear()
@@ -406,8 +406,13 @@ class _DriverPlan:
                 values.extend(process(item) for item in value)
         return sql, values
 
-    def row(self, record: Sequence[Any]) -> dict[str, Any]:
-        row = dict(zip(self._keys, record, strict=True))
-        for key, process in self._processed:
-            row[key] = process(row[key])
-        return row
+    def rows(self, records: Sequence[Sequence[Any]]) -> list[Mapping[str, Any]]:
+        """The records as rows of the statement's columns, processed as SQLAlchemy would."""
+        if records and len(records[0]) != len(self._keys):  # once, not a strict zip per row
+            raise ValueError(f"{len(records[0])} values for the columns {self._keys}")
+        keys, processed = self._keys, self._processed
+        rows = [dict(zip(keys, record)) for record in records]  # noqa: B905 (checked above)
+        for key, process in processed:
+            for row in rows:
+                row[key] = process(row[key])
+        return cast(list[Mapping[str, Any]], rows)
