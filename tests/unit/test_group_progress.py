@@ -95,3 +95,25 @@ def test_a_groups_progress_is_its_learners_statuses_without_the_hidden_topics(
         )
     assert group.overall.total == len(visible) * len(learners)
     assert group.overall.done == sum(shown.counts.done for shown in group.learners)
+
+
+def test_counts_a_recount_has_not_caught_up_with_are_kept_within_the_topics() -> None:
+    """Read models a new version's recount has not reached yet may count more than the
+    topics there are now, or less on hidden topics than the tallies say: a learner's counts
+    are trimmed, skipped first then learning, and never go below zero."""
+    ahead, behind = uuid.UUID(int=1), uuid.UUID(int=2)
+    visible = TOPICS[:10]
+    rows = {
+        ahead: LearnerRow(done=8, learning=3, skipped=4, last_activity_at=WHEN),
+        behind: LearnerRow(done=1, learning=0, skipped=2, last_activity_at=WHEN),
+    }
+    in_hidden = {(behind, "done"): 3, (behind, "skipped"): 1}
+
+    group = rules.group_progress(
+        CURRENT, visible, [ahead, behind], rows=rows, tallies={}, in_hidden=in_hidden
+    )
+
+    first, second = (shown.counts for shown in group.learners)
+    assert (first.done, first.learning, first.skipped, first.pending) == (8, 2, 0, 0)
+    assert (second.done, second.learning, second.skipped, second.pending) == (0, 0, 1, 9)
+    assert (group.overall.done, group.overall.skipped, group.overall.total) == (8, 1, 20)

@@ -80,18 +80,25 @@ def group_progress(
     among the `visible` topics; `tallies` counts learners per (topic, status)."""
     total = len(visible)
     per_learner: list[LearnerCounts] = []
-    sums = [0, 0, 0]
+    sum_done = sum_learning = sum_skipped = 0
     for learner in learners:
         row = rows.get(learner)
-        mine = [0, 0, 0]
-        if row is not None:
-            own = (row.done, row.learning, row.skipped)
-            for index, status in enumerate(_COUNTED):
-                # Never below zero, nor more than there are topics: a recount after a new
-                # version of the roadmap may not have run yet.
-                mine[index] = max(0, own[index] - in_hidden.get((learner, status), 0))
-        done, learning, skipped = _capped(mine, total)
-        sums = [sums[0] + done, sums[1] + learning, sums[2] + skipped]
+        if row is None:
+            done = learning = skipped = 0
+        else:
+            # Never below zero, nor more than there are topics: a recount after a new version
+            # of the roadmap may not have run yet.
+            done, learning, skipped = row.done, row.learning, row.skipped
+            if in_hidden:
+                done -= in_hidden.get((learner, "done"), 0)
+                learning -= in_hidden.get((learner, "learning"), 0)
+                skipped -= in_hidden.get((learner, "skipped"), 0)
+            done, learning, skipped = max(0, done), max(0, learning), max(0, skipped)
+            if done + learning + skipped > total:
+                done, learning, skipped = _capped([done, learning, skipped], total)
+        sum_done += done
+        sum_learning += learning
+        sum_skipped += skipped
         per_learner.append(
             LearnerCounts(
                 account_id=learner,
@@ -101,7 +108,9 @@ def group_progress(
         )
     topics = []
     for topic in visible:
-        done, learning, skipped = (tallies.get((topic, status), 0) for status in _COUNTED)
+        done = tallies.get((topic, "done"), 0)
+        learning = tallies.get((topic, "learning"), 0)
+        skipped = tallies.get((topic, "skipped"), 0)
         topics.append(
             TopicTally(
                 topic_id=topic,
@@ -119,12 +128,9 @@ def group_progress(
         topic_ids=list(visible),
         learners=per_learner,
         topics=topics,
-        overall=counts(sums[0], sums[1], sums[2], total * len(learners)),
+        overall=counts(sum_done, sum_learning, sum_skipped, total * len(learners)),
         last_activity_at=max(activity) if activity else None,
     )
-
-
-_COUNTED: tuple[Status, Status, Status] = ("done", "learning", "skipped")
 
 
 def _capped(values: list[int], total: int) -> list[int]:
