@@ -29,10 +29,12 @@ asyncpg, one after the other on one pooled connection, and answers the same byte
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -42,7 +44,14 @@ from redis import Redis
 
 from bench.scenario import AppContext, Request, Response, Scenario, Target, Workload, fetch
 from bench.scenarios._accounts import create_accounts, login, refused, signed_in_config
-from bench.scenarios._progress import PASSWORD, bearer, roadmap_json, set_statuses, topic_ids
+from bench.scenarios._progress import (
+    CYCLE,
+    PASSWORD,
+    bearer,
+    roadmap_json,
+    set_statuses,
+    topic_ids,
+)
 from bench.scenarios._roadmap import ROADMAP_SLUG
 
 MEMBERS = 200
@@ -51,7 +60,7 @@ INVITE_BATCH = 50
 """Invites a manager may send an hour (`teams.limits.INVITE_ACCOUNT`)."""
 INVITE_SUBJECT = "You are invited to join a team on Waymark"
 FIRST_CLIENT = 0x1000
-"""Client addresses of the members' logins (2001:db8:ffff::1000 and on)."""
+"""Client addresses of the members' logins (2001:db8:ffff::1000 and on, 202 of them)."""
 _INVITE_LINK = re.compile(r"/invites/([A-Za-z0-9_-]{20,})")
 TEAMS = "/api/v1/teams"
 
@@ -147,34 +156,54 @@ def _view(team: str, token: str) -> Request:
     return Request(f"{TEAMS}/{team}/progress/{ROADMAP_SLUG}", headers=bearer(token))
 
 
-def prepare(ctx: AppContext) -> Workload:
+def lengthen(ctx: AppContext, token: str, statuses: dict[str, str], changes: int) -> None:
+    """At least `changes` more changes to a member's history that end where they began:
+    passes over their topics, each moving every one a status on round `CYCLE` (a real
+    change each time), three passes going round once."""
+    rounds = math.ceil(changes / (len(CYCLE) * len(statuses)))
+    for step in range(1, len(CYCLE) * rounds + 1):
+        moved = {t: CYCLE[(CYCLE.index(s) + step) % len(CYCLE)] for t, s in statuses.items()}
+        set_statuses(ctx, token, moved)
+
+
+def prepare_team(ctx: AppContext, name: str, *, first_client: int, longer_by: int = 0) -> Workload:
+    """The team of `MEMBERS` (accounts `bench-{name}-{n}`, logged in from `first_client` on,
+    the two refused tokens from the next two addresses after them), their statuses set, and
+    with `longer_by`, that many more changes in each started member's history."""
     roadmap = roadmap_json(ctx)
     topics = topic_ids(roadmap)
-    emails = [f"bench-team-{number}@example.org" for number in range(MEMBERS)]
+    emails = [f"bench-{name}-{number}@example.org" for number in range(MEMBERS)]
     create_accounts(ctx, emails, PASSWORD)
     people = [
-        (email, login(ctx, email, PASSWORD, FIRST_CLIENT + number))
+        (email, login(ctx, email, PASSWORD, first_client + number))
         for number, email in enumerate(emails)
     ]
     team = build_team(ctx, people)
-    for number, (_email, token) in enumerate(people):
-        statuses = mix(topics, number)
+    finals = [mix(topics, number) for number in range(MEMBERS)]
+    for (_email, token), statuses in zip(people, finals, strict=True):
         if statuses:
             set_statuses(ctx, token, dict.fromkeys(statuses, "learning"))
             set_statuses(ctx, token, statuses)
+    if longer_by:
+        started = [(token, f) for (_email, token), f in zip(people, finals, strict=True) if f]
+        with ThreadPoolExecutor(max_workers=8) as pool:  # members side by side
+            list(pool.map(lambda m: lengthen(ctx, m[0], m[1], longer_by), started))
     manager_email, manager = people[1]
     sample = _call(ctx, _view(team, manager), 200)
     if len(sample.json()["members"]) != MEMBERS:
         raise RuntimeError(f"the team has {len(sample.json()['members'])} members")
+    clients = (first_client + MEMBERS, first_client + MEMBERS + 1)
     return Workload(
         requests=[_view(team, manager)],
         expect_status=200,
         same_body=True,
-        refused=refused(
-            ctx, manager_email, PASSWORD, (0x3F0, 0x3F1), lambda token: _view(team, token)
-        ),
+        refused=refused(ctx, manager_email, PASSWORD, clients, lambda token: _view(team, token)),
         limit_config={"roadmap": roadmap, **signed_in_config(ctx, sample, manager)},
     )
+
+
+def prepare(ctx: AppContext) -> Workload:
+    return prepare_team(ctx, "team", first_client=FIRST_CLIENT)
 
 
 SCENARIO = Scenario(
