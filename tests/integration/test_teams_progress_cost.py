@@ -3,8 +3,10 @@ of the members' histories (issue 13: "its cost must not grow with the length of 
 histories"): the same members, with the same statuses, reached once in as few changes as
 possible, then after 300 more each, are read with the same statements, the same arguments,
 and PostgreSQL reads the same rows from each table (EXPLAIN ANALYZE), none from the event
-log. And the bench's limit for the route (`bench/limits/raw_team_progress.py`) sends the
-very statements the app sends."""
+log. (Not the same pages: the updates behind a long history leave a small table that
+PostgreSQL scans sequentially with more pages, until their space is reused; that is write
+churn, which vacuum bounds, not history.) And the bench's limit for the route
+(`bench/limits/raw_team_progress.py`) sends the very statements the app sends."""
 
 from __future__ import annotations
 
