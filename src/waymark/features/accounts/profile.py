@@ -38,7 +38,7 @@ class Profiles(AccountUseCases):
         return account
 
     async def many(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Account]:
-        """Several accounts by id, in one statement, for another feature that shows people
+        """Several accounts by id, in one hot read, for another feature that shows people
         (a team's members: display name, address, reminder opt-out). Ids with no account
         are left out; disabled accounts are included (`Account.disabled` says so)."""
         found = await hot_accounts(self.db, account_ids)
