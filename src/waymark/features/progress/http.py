@@ -31,12 +31,15 @@ from waymark.kernel.errors import (
     ValidationFailed,
 )
 from waymark.kernel.pagination import DEFAULT_LIMIT
+from waymark.transport.http.fast import Answer, FastRequest, FastRoute, json_answer
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import AUTHENTICATED, NO_STORE, CallerAccount, RequestIdentity
 from waymark.transport.http.params import PageLimit, int64
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
-SlugPath = Annotated[str, PathParameter(max_length=64, description="A roadmap's slug.")]
+SLUG_MAX = 64
+IF_NONE_MATCH_MAX = 1024
+SlugPath = Annotated[str, PathParameter(max_length=SLUG_MAX, description="A roadmap's slug.")]
 TopicPath = Annotated[str, PathParameter(max_length=129, description="A topic's stable id.")]
 IfMatch = Annotated[
     str | None,
@@ -48,7 +51,8 @@ IfMatch = Annotated[
     ),
 ]
 IfNoneMatch = Annotated[
-    str | None, HeaderParameter(name="if-none-match", required=False, max_length=1024)
+    str | None,
+    HeaderParameter(name="if-none-match", required=False, max_length=IF_NONE_MATCH_MAX),
 ]
 Before = Annotated[int | None, int64(ge=1, description="`seq` of the last change seen.")]
 CHANGE_PROBLEMS = (
@@ -81,11 +85,9 @@ def progress_routes(progress: ProgressService, identity: RequestIdentity) -> Rou
     async def view(
         account: CallerAccount, slug: SlugPath, if_none_match: IfNoneMatch = None
     ) -> Response[RoadmapProgress]:
-        body, tag = await progress.view(account, slug)
-        headers = {"etag": tag, **NO_STORE}
-        if if_none_match is not None and tag in {v.strip() for v in if_none_match.split(",")}:
-            return Response(content=b"", status_code=304, headers=headers)  # type: ignore[arg-type]
-        return Response(body, headers=headers)
+        status, headers, body = view_answer(*await progress.view(account, slug), if_none_match)
+        # The view was encoded by `view_answer`; the annotation documents what it is.
+        return Response(content=body, status_code=status, headers=headers)  # type: ignore[arg-type]
 
     @put(
         "/progress/{slug:str}/topics/{topic_id:str}",
@@ -158,3 +160,30 @@ def progress_routes(progress: ProgressService, identity: RequestIdentity) -> Rou
         before_request=require_json_body,
         tags=["progress"],
     )
+
+
+VIEW_TEMPLATE = "/api/v1/me/progress/{slug}"
+
+
+def view_answer(view: RoadmapProgress, tag: str, if_none_match: str | None) -> Answer:
+    """`GET me/progress/{slug}`'s answer, for the route and its fast route alike."""
+    headers = {"etag": tag, **NO_STORE}
+    if if_none_match is not None and tag in {v.strip() for v in if_none_match.split(",")}:
+        return 304, headers, b""
+    return json_answer(view, headers)
+
+
+def progress_fast_routes(progress: ProgressService) -> list[FastRoute]:
+    """A learner's view of a roadmap answered before routing (`transport/http/fast.py`):
+    the request a learner's page or app makes most."""
+
+    async def view(request: FastRequest) -> Answer | None:
+        if_none_match = request.header(b"if-none-match")
+        if if_none_match is not None and len(if_none_match) > IF_NONE_MATCH_MAX:
+            return None  # the route's parameter refuses it (400)
+        principal = await request.caller()
+        return view_answer(
+            *await progress.view(principal.account, request.params["slug"]), if_none_match
+        )
+
+    return [FastRoute(VIEW_TEMPLATE, view, {"slug": f"[^/]{{1,{SLUG_MAX}}}"})]
