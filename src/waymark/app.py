@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CrossOriginAccess(
             LoadShedder(
                 HttpMethodSemantics(
-                    _fast_routes(app, container, identity, enabled=settings.http.fast_routes),
+                    _fast_routes(app, container, identity, settings),
                     methods_of=lambda template: _route_methods(app, template),
                 ),
                 max_in_flight=settings.http.max_in_flight,
@@ -133,10 +133,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def _fast_routes(
-    app: Litestar, container: Container, identity: RequestIdentity, *, enabled: bool
+    app: Litestar, container: Container, identity: RequestIdentity, settings: Settings
 ) -> ASGIApp:
     """The hot GETs answered before routing (`transport/http/fast.py`), unless disabled."""
-    if not enabled:
+    if not settings.http.fast_routes:
         return app.asgi_handler
     return FastRoutes(
         app.asgi_handler,
@@ -146,17 +146,19 @@ def _fast_routes(
             *progress_fast_routes(container.progress),
         ],
         identity=identity,
-        handler_of=lambda template: _get_handler(app, template),
+        handler_of=lambda template, method: route_handler(app, template, method),
+        max_body_bytes=settings.http.max_body_bytes,
     )
 
 
-def _get_handler(app: Litestar, template: str) -> BaseRouteHandler | None:
-    """The GET handler of the route with this path template, if there is one."""
+def route_handler(app: Litestar, template: str, method: str) -> BaseRouteHandler | None:
+    """The handler of `method` on the route with this path template, if there is one."""
     for route in app.routes:
         if isinstance(route, HTTPRoute) and route.path_format == template:
-            handler = route.route_handler_map.get("GET")
-            if handler is not None:
-                return handler[0]
+            found = route.route_handler_map.get(method)  # type: ignore[call-overload]
+            if found is not None:
+                handler: BaseRouteHandler = found[0]
+                return handler
     return None
 
 

@@ -5,6 +5,7 @@ Litestar routes: every request, good or bad, sent to an app with them and to one
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.auth_helpers import Client, bearer, login_tokens, register_verified
-from tests.web_helpers import browsing, member
-from waymark.app import create_app
+from tests.web_helpers import browsing, csrf_of, member
+from waymark.app import create_app, route_handler
+from waymark.features.accounts.http import me_fast_route
 from waymark.settings import Settings
-from waymark.transport.http.fast import FastRoutes
+from waymark.transport.http.fast import FastRoute, FastRoutes
 from waymark.transport.http.identity import SESSION_COOKIE
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
@@ -105,6 +107,74 @@ async def test_fast_routes_answer_as_their_routes(
                 assert answer == plain, (method, path, headers)
                 assert answer[0] == status, (method, path, answer)
                 assert fast.answered == before + expected_fast, (method, path)
+        await compare_changes(client, framework_only, fast, token, cookie)
         metrics = (await client.get("/metrics")).text
         assert 'route="/api/v1/me",status="200"}' in metrics
         assert 'route="/api/v1/me/progress/{slug}",status="304"}' in metrics
+
+
+async def compare_changes(
+    client: Client,
+    framework_only: Client,
+    fast: FastRoutes,
+    token: dict[str, str],
+    cookie: dict[str, str],
+) -> None:
+    """A change answered alike: each case sent to one app, then the same to the other, from
+    the same statuses (a change is reverted before the other app gets the case). The event
+    number grows with every change, so the ETag is compared by its shape, and `If-Match:
+    CURRENT` sends the view's ETag of the moment."""
+    topic = f"{PROGRESS}/topics/databases.mongodb"
+    as_json = {"content-type": "application/json"}
+    body = b'{"status": "done"}'
+    csrf = csrf_of((await client.get("/", headers=cookie)).text)
+    cases: list[tuple[str, dict[str, str], bytes, int, bool]] = [
+        (topic, {**token, **as_json}, body, 200, True),
+        (topic, {**token, **as_json, "if-match": "CURRENT"}, body, 200, True),
+        (topic, {**token, **as_json, "if-match": '"p0.v1.s0"'}, body, 412, True),
+        (topic, {**as_json}, body, 401, True),
+        (topic, {**cookie, **as_json}, body, 403, True),  # no CSRF token
+        (topic, {**cookie, **as_json, "x-csrf-token": csrf}, body, 200, True),
+        (f"{PROGRESS}/topics/no.such-topic", {**token, **as_json}, body, 404, True),
+        (topic, {**token, "content-type": "text/plain"}, body, 415, True),
+        (topic, {**token, **as_json}, b'{"status": "finished"}', 422, False),
+        (topic, {**token, **as_json}, b'{"status": "done", "extra": 1}', 422, False),
+        (topic, {**token, **as_json}, b"not json", 400, False),
+        (topic, {**token, **as_json}, b'{"status": "\xff"}', 400, False),
+        (topic, {**token, **as_json}, b"", 422, False),
+        (topic, {**token, **as_json, "if-match": '"' + "x" * 130 + '"'}, body, 422, False),
+    ]
+    for path, headers, content, status, expected_fast in cases:
+        answers = []
+        for target in (client, framework_only):
+            sent = dict(headers)
+            if sent.get("if-match") == "CURRENT":
+                sent["if-match"] = (await client.get(PROGRESS, headers=token)).headers["etag"]
+            before = fast.answered
+            response = await target.request("PUT", path, headers=sent, content=content)
+            if target is client:
+                assert fast.answered == before + expected_fast, (headers, content)
+            answer = comparable(response)
+            if response.status_code == 200:
+                assert re.fullmatch(r'"p\d+\.v1\.s1"', answer[1].pop("etag"))
+                same_caller = {k: v for k, v in sent.items() if k != "if-match"}
+                back = await client.put(topic, headers=same_caller, json={"status": "pending"})
+                assert back.status_code == 200
+            answers.append(answer)
+        assert answers[0] == answers[1], (headers, content)
+        assert answers[0][0] == status, (headers, content, answers[0])
+
+
+def test_a_fast_route_refuses_a_hook_it_does_not_run(app: Litestar) -> None:
+    """`/api/v1/me`'s router checks bodies' media type before each request: a fast route
+    that does not run that hook too would skip it, so it is refused."""
+    skipping = FastRoute("/api/v1/me", me_fast_route().answer)
+    routes = fast_routes_of(app)
+    with pytest.raises(RuntimeError, match="hooks"):
+        FastRoutes(
+            app.asgi_handler,
+            [skipping],
+            identity=routes.identity,
+            handler_of=lambda template, method: route_handler(app, template, method),
+            max_body_bytes=1024,
+        )

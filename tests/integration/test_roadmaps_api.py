@@ -248,7 +248,8 @@ def test_the_fast_path_refuses_to_stand_before_a_guarded_route(app: Litestar) ->
             app.asgi_handler,
             roadmap_fast_routes(app.state.container.roadmaps),
             identity=None,  # type: ignore[arg-type]  (refused before any request)
-            handler_of=lambda _template: guarded,
+            handler_of=lambda _template, _method: guarded,
+            max_body_bytes=1024,
         )
 
 

@@ -242,4 +242,4 @@ def me_fast_route() -> FastRoute:
     async def me(request: FastRequest) -> Answer:
         return json_answer(Me.of((await request.caller()).account), NO_STORE)
 
-    return FastRoute(ME_TEMPLATE, me)
+    return FastRoute(ME_TEMPLATE, me, before_request=(require_json_body,))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Response, Router, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter
@@ -38,15 +39,17 @@ from waymark.transport.http.params import PageLimit, int64
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
 SLUG_MAX = 64
+TOPIC_MAX = 129
+IF_MATCH_MAX = 128
 IF_NONE_MATCH_MAX = 1024
 SlugPath = Annotated[str, PathParameter(max_length=SLUG_MAX, description="A roadmap's slug.")]
-TopicPath = Annotated[str, PathParameter(max_length=129, description="A topic's stable id.")]
+TopicPath = Annotated[str, PathParameter(max_length=TOPIC_MAX, description="A topic's stable id.")]
 IfMatch = Annotated[
     str | None,
     HeaderParameter(
         name="if-match",
         required=False,
-        max_length=128,
+        max_length=IF_MATCH_MAX,
         description="The view's ETag: the change is refused (412) if the view changed since.",
     ),
 ]
@@ -104,7 +107,7 @@ def progress_routes(progress: ProgressService, identity: RequestIdentity) -> Rou
         result, tag = await progress.set_status(
             account, slug, topic_id, data.status, if_match=if_match
         )
-        return Response(result, headers={"etag": tag, **NO_STORE})
+        return Response(result, headers={"etag": tag, **NO_STORE})  # as the fast route
 
     @post(
         "/progress/{slug:str}/batch",
@@ -173,17 +176,54 @@ def view_answer(view: RoadmapProgress, tag: str, if_none_match: str | None) -> A
     return json_answer(view, headers)
 
 
+STATUS_TEMPLATE = "/api/v1/me/progress/{slug}/topics/{topic_id}"
+_decode_change = msgspec.json.Decoder(StatusChange).decode
+
+
 def progress_fast_routes(progress: ProgressService) -> list[FastRoute]:
-    """A learner's view of a roadmap answered before routing (`transport/http/fast.py`):
-    the request a learner's page or app makes most."""
+    """A learner's view of a roadmap and the change of one topic's status, answered before
+    routing (`transport/http/fast.py`): what a learner's page or app sends most. Anything
+    the routes' parameters or body would refuse is left to them."""
 
     async def view(request: FastRequest) -> Answer | None:
         if_none_match = request.header(b"if-none-match")
         if if_none_match is not None and len(if_none_match) > IF_NONE_MATCH_MAX:
-            return None  # the route's parameter refuses it (400)
+            return None
         principal = await request.caller()
         return view_answer(
             *await progress.view(principal.account, request.params["slug"]), if_none_match
         )
 
-    return [FastRoute(VIEW_TEMPLATE, view, {"slug": f"[^/]{{1,{SLUG_MAX}}}"})]
+    async def set_status(request: FastRequest) -> Answer | None:
+        body = await request.body()
+        if body is None:
+            return None
+        try:
+            change = _decode_change(body)
+        except (msgspec.DecodeError, ValueError):  # invalid, or not UTF-8: the route says
+            return None
+        if_match = request.header(b"if-match")
+        if if_match is not None and len(if_match) > IF_MATCH_MAX:
+            return None
+        principal = await request.caller()
+        result, tag = await progress.set_status(
+            principal.account,
+            request.params["slug"],
+            request.params["topic_id"],
+            change.status,
+            if_match=if_match,
+        )
+        return json_answer(result, {"etag": tag, **NO_STORE})
+
+    slug = {"slug": f"[^/]{{1,{SLUG_MAX}}}"}
+    hooks = (require_json_body,)
+    return [
+        FastRoute(VIEW_TEMPLATE, view, slug, before_request=hooks),
+        FastRoute(
+            STATUS_TEMPLATE,
+            set_status,
+            {**slug, "topic_id": f"[^/]{{1,{TOPIC_MAX}}}"},
+            method="PUT",
+            before_request=hooks,
+        ),
+    ]

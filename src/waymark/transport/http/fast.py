@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from litestar import Request
 from litestar.enums import ScopeType
 
 from waymark.kernel.errors import WaymarkError
@@ -36,7 +37,15 @@ from waymark.transport.http.problems import problem_answer
 
 if TYPE_CHECKING:
     from litestar.handlers import BaseRouteHandler
-    from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
+    from litestar.types import (
+        ASGIApp,
+        HTTPRequestEvent,
+        HTTPScope,
+        Receive,
+        ReceiveMessage,
+        Scope,
+        Send,
+    )
 
     from waymark.kernel.identity import Principal
     from waymark.transport.http.identity import RequestIdentity
@@ -56,12 +65,64 @@ def json_answer(value: Any, headers: Mapping[str, str] | None = None, status: in
 class FastRequest:
     """What an `answer` function can read of the request."""
 
-    __slots__ = ("_identity", "params", "scope")
+    __slots__ = ("_identity", "_max_body", "_receive", "body_read", "complete", "params", "scope")
 
-    def __init__(self, scope: HTTPScope, params: dict[str, str], identity: RequestIdentity) -> None:
+    def __init__(
+        self,
+        scope: HTTPScope,
+        receive: Receive,
+        params: dict[str, str],
+        identity: RequestIdentity,
+        max_body: int,
+    ) -> None:
         self.scope = scope
         self.params = params
+        self._receive = receive
         self._identity = identity
+        self._max_body = max_body
+        self.body_read = b""
+        self.complete = False
+        """Whether `body_read` is the whole body."""
+
+    async def body(self) -> bytes | None:
+        """The whole body, or None past the app's cap on bodies (Litestar then answers)."""
+        declared = self.header(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
+            return None
+        chunks = [self.body_read]
+        size = len(self.body_read)
+        while not self.complete:
+            message = await self._receive()
+            if message["type"] != "http.request":
+                return None  # the client went away: Litestar's own handling
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            self.complete = not message.get("more_body", False)
+            self.body_read = b"".join(chunks)
+            if size > self._max_body:
+                return None
+        return self.body_read
+
+    def receive_again(self) -> Receive:
+        """`receive` for Litestar, starting with what was read of the body here."""
+        if not self.body_read and not self.complete:
+            return self._receive
+        replayed = False
+
+        async def receive() -> ReceiveMessage:
+            nonlocal replayed
+            if replayed:
+                return await self._receive()
+            replayed = True
+            again: HTTPRequestEvent = {
+                "type": "http.request",
+                "body": self.body_read,
+                "more_body": not self.complete,
+            }
+            return again
+
+        return receive
 
     def header(self, name: bytes) -> str | None:
         """The first value of header `name` (lower case), or None."""
@@ -87,12 +148,17 @@ class FastRoute:
     `template` is the Litestar route's path (`/api/v1/me/progress/{slug}`); `params` gives
     each placeholder the pattern its value must match in full for the fast path to answer
     (what the route's parameter declares: length, characters). `answer` returns None to
-    leave the request to Litestar.
+    leave the request to Litestar, with what it read of the body given back. GET also
+    answers HEAD (the layer outside runs HEAD as GET).
     """
 
     template: str
     answer: Callable[[FastRequest], Awaitable[Answer | None]]
     params: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    before_request: tuple[Callable[[Request[Any, Any, Any]], Awaitable[None]], ...] = ()
+    """The route's `before_request` hook, which the fast path then runs too (a route with
+    any other hook is refused)."""
 
     def matcher(self) -> re.Pattern[str]:
         names = re.findall(r"{(\w+)}", self.template)
@@ -115,41 +181,57 @@ class FastRoutes:
         routes: Iterable[FastRoute],
         *,
         identity: RequestIdentity,
-        handler_of: Callable[[str], BaseRouteHandler | None],
+        handler_of: Callable[[str, str], BaseRouteHandler | None],
+        max_body_bytes: int,
     ) -> None:
         self.app = app
         self.identity = identity
+        self.max_body_bytes = max_body_bytes
         self.answered = 0
         """Requests answered here since start (for tests)."""
-        self.routes: list[tuple[re.Pattern[str], FastRoute]] = []
+        self.routes: dict[str, list[tuple[re.Pattern[str], FastRoute]]] = {}
         for route in routes:
-            handler = handler_of(route.template)
+            handler = handler_of(route.template, route.method)
             if handler is None:
-                raise LookupError(f"no GET route {route.template} for a fast route to stand before")
+                raise LookupError(
+                    f"no {route.method} route {route.template} for a fast route to stand before"
+                )
             if handler.resolve_guards():
                 raise RuntimeError(
                     f"{route.template} has guards: the fast route would skip them; "
                     "let it check them, or take it away"
                 )
-            self.routes.append((route.matcher(), route))
+            hook = handler.resolve_before_request()  # type: ignore[attr-defined]
+            if (hook is not None and hook not in route.before_request) or (
+                handler.resolve_after_response()  # type: ignore[attr-defined]
+                or handler.after_request  # type: ignore[attr-defined]
+            ):
+                raise RuntimeError(f"{route.template} has hooks the fast route does not run")
+            self.routes.setdefault(route.method, []).append((route.matcher(), route))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HEAD arrives here as GET (transport/http/methods.py strips the body afterwards).
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
+        if scope["type"] == ScopeType.HTTP:
             path = scope["path"]
-            for matcher, route in self.routes:
+            for matcher, route in self.routes.get(scope["method"], ()):
                 match = matcher.fullmatch(path)
                 if match is not None:
-                    if await self._answer(scope, send, route, match.groupdict()):
+                    request = FastRequest(
+                        scope, receive, match.groupdict(), self.identity, self.max_body_bytes
+                    )
+                    if await self._answer(scope, send, route, request):
                         return
+                    receive = request.receive_again()
                     break
         await self.app(scope, receive, send)
 
     async def _answer(
-        self, scope: HTTPScope, send: Send, route: FastRoute, params: dict[str, str]
+        self, scope: HTTPScope, send: Send, route: FastRoute, request: FastRequest
     ) -> bool:
         try:
-            answer = await route.answer(FastRequest(scope, params, self.identity))
+            for hook in route.before_request:
+                await hook(Request(scope))
+            answer = await route.answer(request)
         except WaymarkError as exc:
             answer = problem_answer(exc, scope["path"])
         if answer is None:
