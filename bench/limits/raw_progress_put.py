@@ -46,13 +46,12 @@ import asyncpg
 import msgspec
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-from bench.limits._asgi import Receive, Scope
 from bench.limits._bearer import issued_before
-from bench.limits._progress import Roadmap, counts, etag
-from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, Answer, SignedInLimit, text
+from bench.limits._progress import Roadmap, change_route, counts, etag
+from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit, text
 from waymark.features.accounts.repository import _ACCOUNT_BY_ID
 from waymark.features.progress import repository as app_sql
-from waymark.features.progress.schemas import Status, StatusChange, TopicStatusResult
+from waymark.features.progress.schemas import Status, TopicStatusResult
 from waymark.features.progress.tables import (
     progress_days,
     progress_visits,
@@ -108,21 +107,10 @@ limit.on_startup.append(roadmap.find)
 if any(limit.config["outbox_kinds"].values()):
     raise RuntimeError("the app writes outbox rows for progress changes now: write them here too")
 PREFIX = f"/api/v1/me/progress/{roadmap.slug}/topics/"
-_decode = msgspec.json.Decoder(StatusChange).decode
 _encode = msgspec.json.Encoder().encode
-BAD_BODY = text(400, b"bad body")
 CONFLICT = text(409, b"too many changes at once")
 _REQUEST_PREFIX = secrets.token_hex(8)  # request ids as the app makes them
 _requests = itertools.count(1)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _tally(statuses: Mapping[str, str], topics: Sequence[str]) -> tuple[int, int, int]:
@@ -242,20 +230,4 @@ async def apply(user_id: uuid.UUID, iat: int, topic: str, status: Status) -> Ans
     return limit.ok(_encode(result), etag(seq, roadmap.version, seen))
 
 
-async def change(scope: Scope, receive: Receive) -> Answer:
-    path: str = scope["path"]
-    topic = path.removeprefix(PREFIX)
-    if topic == path or scope["method"] != "PUT" or topic not in roadmap.section_of:
-        return NOT_FOUND
-    try:
-        status = _decode(await _body(receive)).status
-    except msgspec.DecodeError:
-        return BAD_BODY
-    caller = await limit.caller(scope)
-    if caller is None:
-        return UNAUTHORIZED
-    user_id, claims = caller
-    return await apply(user_id, claims.iat, topic, status)
-
-
-app = limit.serve(change)
+app = limit.serve(change_route(limit, roadmap, PREFIX, apply))

@@ -52,10 +52,9 @@ import uuid
 import asyncpg
 import msgspec
 
-from bench.limits._asgi import Receive, Scope
-from bench.limits._progress import Roadmap, counts, etag
-from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, Answer, SignedInLimit, text
-from waymark.features.progress.schemas import Status, StatusChange, TopicStatusResult
+from bench.limits._progress import Roadmap, change_route, counts, etag
+from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit, text
+from waymark.features.progress.schemas import Status, TopicStatusResult
 
 MAX_ATTEMPTS = 50
 BACKOFF_CAP = 0.2
@@ -175,22 +174,11 @@ PREFIX = f"/api/v1/me/progress/{roadmap.slug}/topics/"
 _kinds = limit.config["outbox_kinds"]
 KINDS_CHANGED: list[str] = _kinds.get("progress.topic_status_changed", [])
 KINDS_COMPLETED: list[str] = _kinds.get("progress.roadmap_completed", [])
-_decode = msgspec.json.Decoder(StatusChange).decode
 _encode = msgspec.json.Encoder().encode
-BAD_BODY = text(400, b"bad body")
 CONFLICT = text(409, b"too many changes at once")
 # A request id as the app makes them: a per-process prefix and a counter.
 _REQUEST_PREFIX = secrets.token_hex(8)
 _requests = itertools.count(1)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def apply(user_id: uuid.UUID, iat: int, topic: str, status: Status) -> Answer:
@@ -236,20 +224,4 @@ async def apply(user_id: uuid.UUID, iat: int, topic: str, status: Status) -> Ans
     return limit.ok(_encode(result), tag)
 
 
-async def change(scope: Scope, receive: Receive) -> Answer:
-    path: str = scope["path"]
-    topic = path.removeprefix(PREFIX)
-    if topic == path or scope["method"] != "PUT" or topic not in roadmap.section_of:
-        return NOT_FOUND
-    try:
-        status = _decode(await _body(receive)).status
-    except msgspec.DecodeError:
-        return BAD_BODY
-    caller = await limit.caller(scope)
-    if caller is None:
-        return UNAUTHORIZED
-    user_id, claims = caller
-    return await apply(user_id, claims.iat, topic, status)
-
-
-app = limit.serve(change)
+app = limit.serve(change_route(limit, roadmap, PREFIX, apply))
