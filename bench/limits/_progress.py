@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from waymark.features.progress.rules import counts
+import msgspec
 
-__all__ = ["FINISHED", "Roadmap", "counts", "etag"]
+from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, text
+from waymark.features.progress.rules import counts
+from waymark.features.progress.schemas import Status, StatusChange
+
+__all__ = ["FINISHED", "Roadmap", "change_route", "counts", "etag", "status_change"]
 
 FINISHED = frozenset({"done", "skipped"})
 NEXT_UP = 3
@@ -65,3 +69,46 @@ class Roadmap:
                 if len(found) == NEXT_UP:
                     break
         return found
+
+
+_decode_change = msgspec.json.Decoder(StatusChange).decode
+BAD_BODY = text(400, b"bad body")
+
+
+async def status_change(
+    scope: Any, receive: Any, prefix: str, roadmap: Roadmap
+) -> tuple[str, Status] | tuple[int, Any, bytes]:
+    """`PUT <prefix><topic>` with `{"status": ...}`: the topic and its new status, or the
+    refusal (404 for another path or an unknown topic, 400 for a bad body)."""
+    path: str = scope["path"]
+    topic = path.removeprefix(prefix)
+    if topic == path or scope["method"] != "PUT" or topic not in roadmap.section_of:
+        return NOT_FOUND
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    try:
+        return topic, _decode_change(b"".join(chunks)).status
+    except msgspec.DecodeError:
+        return BAD_BODY
+
+
+def change_route(limit: Any, roadmap: Roadmap, prefix: str, apply: Any) -> Any:
+    """The route of a status change: the request checked as the app does (`status_change`),
+    the caller (`limit.caller`, 401 without one), then `apply(user_id, iat, topic, status)`."""
+
+    async def change(scope: Any, receive: Any) -> Any:
+        asked = await status_change(scope, receive, prefix, roadmap)
+        if len(asked) == 3:  # a refusal
+            return asked
+        caller = await limit.caller(scope)
+        if caller is None:
+            return UNAUTHORIZED
+        user_id, claims = caller
+        topic, status = asked
+        return await apply(user_id, claims.iat, topic, status)
+
+    return change

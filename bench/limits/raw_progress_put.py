@@ -1,44 +1,33 @@
 """Limit for `progress-put`: the app's work for `PUT /api/v1/me/progress/{slug}/topics/{id}`,
-nothing more.
+with the app's own SQL statements run on bare asyncpg.
 
-Per request, as `ProgressService.set_statuses` (src/waymark/features/progress/service.py)
-with the caller found as for any signed-in route:
+The issue's definition of this limit: the same token check and **the same SQL statements**,
+so the ratio measures what the app spends around its statements (framework, SQLAlchemy, its
+Python), not a difference in database work. The statements are the app's own statement
+objects (`progress/repository.py`, `accounts/repository.py`), compiled once at startup for
+PostgreSQL: the same SQL by construction. (How far a single round trip would go is the other
+limit, `raw_progress_put_one_trip.py`, measured by the `progress-put-one-trip` scenario.)
+
+Per request, as `ProgressService.set_statuses` with the caller found as for any signed-in
+route:
 
 1. **the caller**: the access token verified and its refresh family checked live with one
    HMGET (`bench/limits/_bearer.py`; the signature once per token, as the app);
-2. the body `{"status": ...}` decoded and checked with the app's `StatusChange` (msgspec),
-   the topic looked up in the roadmap's current content, kept in memory as in the app
-   (`bench/limits/_progress.py`);
-3. **one statement, one round trip** (asyncpg, autocommit: the statement is the
-   transaction; a pool of the app's size) does what the app does in a transaction of nine
-   statements (eleven round trips with BEGIN and COMMIT) after a read of the account:
-   checks the account (not disabled, `tokens_valid_after` not after the token's `iat`),
-   reads the learner's last event number and their topics' statuses, and, if the status
-   changes, appends the event (number + 1), upserts the topic's status, the roadmap's counts
-   (recounted over every current topic, completion included) and the topic's section's
-   counts, marks the day (in the account's time zone) and the version seen (if never), and
-   writes the outbox rows of `progress.topic_status_changed` (and `progress.roadmap_completed`
-   when the last topic is finished) for each of the app's subscribers (`outbox_kinds`: the
-   kinds the app wrote for the scenario's own changes; none in this version of the app, so
-   neither side writes any). The same status again writes nothing (`changed: false`);
-4. the result (the topic's status, whether it changed, the roadmap's counts) as JSON, the
-   app's `TopicStatusResult` encoded with msgspec, with the app's headers and the view's
-   new ETag.
+2. the body decoded and checked with the app's `StatusChange`, the topic looked up in the
+   roadmap kept in memory (`bench/limits/_progress.py`);
+3. on one pooled connection: the account (the app's hot read of it: not disabled,
+   `tokens_valid_after` against the token's `iat`), then **a transaction** with the app's
+   statements in the app's order: the learner's state (`LEARNER_STATE`: roadmap row, version
+   seen, latest day, statuses), the event appended, the topic's status, the roadmap's counts
+   and the changed section's counts upserted, the day marked when it is the learner's first
+   change of the day (in their time zone), the version seen when never recorded;
+4. the result as the app's `TopicStatusResult` (msgspec), with the view's new ETag.
 
-Writers of one learner's log meet on the event number as in the app: two that read the same
-last number both insert the next, the unique (account, roadmap, seq) lets one through and the
-other's statement fails whole; it runs again, reading what the winner wrote, after the app's
-random, growing wait (`MAX_ATTEMPTS`, `BACKOFF_CAP`, as in the app), and answers 409 when it
-runs out of tries. The event is inserted before anything else is written (the other writes
-read its RETURNING), so a loser waits on the winner's event only, holding no other lock, as in
-the app, whose first write is the event too.
-
+A change that loses the race for the event number (unique (account, roadmap, seq)) runs again
+from the start after the app's random, growing wait, 409 after `MAX_ATTEMPTS`. The app writes
+no outbox row for a status change in this version (no subscriber: the scenario reads the kinds
+the app wrote); the limit refuses to start if it ever does, rather than do less work.
 Anything that fails the caller's checks answers 401, an unknown topic 404, a bad body 400.
-`If-Match` is not looked at: the scenario sends none.
-
-Configuration: `roadmap` (the public JSON of the roadmap), `outbox_kinds`
-(`{event: [kind, ...]}`), and what `bench/limits/_signed_in.py` reads (`headers`: the app's
-response headers for a change).
 """
 
 from __future__ import annotations
@@ -48,208 +37,197 @@ import itertools
 import random
 import secrets
 import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-from bench.limits._asgi import Receive, Scope
-from bench.limits._progress import Roadmap, counts, etag
-from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, Answer, SignedInLimit, text
-from waymark.features.progress.schemas import Status, StatusChange, TopicStatusResult
+from bench.limits._bearer import issued_before
+from bench.limits._progress import Roadmap, change_route, counts, etag
+from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit, text
+from waymark.features.accounts.repository import _ACCOUNT_BY_ID
+from waymark.features.progress import repository as app_sql
+from waymark.features.progress.schemas import Status, TopicStatusResult
+from waymark.features.progress.tables import (
+    progress_days,
+    progress_visits,
+    roadmap_progress,
+    section_progress,
+    topic_progress,
+)
 
 MAX_ATTEMPTS = 50
 BACKOFF_CAP = 0.2
+_DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
-# $1 account, $2 roadmap row id, $3 topic, $4 new status, $5 the token's iat, $6 and $7 the
-# current topics and their sections (the roadmap in memory), $8 the topic's section,
-# $9 version, $10 request id, $11 slug, $12 number of topics, $13 and $14 the outbox kinds of
-# topic_status_changed and roadmap_completed.
-CHANGE_SQL = """
-WITH account AS (
-    SELECT time_zone FROM users
-    WHERE id = $1::uuid AND disabled_at IS NULL
-      AND floor(extract(epoch FROM tokens_valid_after)) <= $5::bigint
-),
-progress AS (
-    SELECT last_seq, started_at, completed_at FROM roadmap_progress
-    WHERE user_id = $1::uuid AND roadmap_id = $2::int
-),
-topics AS (
-    SELECT k.key, k.section, coalesce(t.status, 'pending') AS before,
-           CASE WHEN k.key = $3::text THEN $4::text ELSE coalesce(t.status, 'pending') END
-               AS status
-    FROM unnest($6::text[], $7::text[]) AS k(key, section)
-    LEFT JOIN topic_progress t
-      ON t.user_id = $1::uuid AND t.roadmap_id = $2::int AND t.topic_key = k.key
-),
-tally AS (
-    SELECT count(*) FILTER (WHERE status = 'done') AS done,
-           count(*) FILTER (WHERE status = 'learning') AS learning,
-           count(*) FILTER (WHERE status = 'skipped') AS skipped,
-           count(*) FILTER (WHERE status = 'done' AND section = $8::text) AS section_done,
-           count(*) FILTER (WHERE status = 'learning' AND section = $8::text) AS section_learning,
-           count(*) FILTER (WHERE status = 'skipped' AND section = $8::text) AS section_skipped,
-           max(before) FILTER (WHERE key = $3::text) AS before
-    FROM topics
-),
-change AS (
-    SELECT coalesce(p.last_seq, 0) + 1 AS seq, p.started_at, p.completed_at, a.time_zone,
-           t.*, t.done + t.skipped = $12::int AS complete
-    FROM tally t CROSS JOIN account a LEFT JOIN progress p ON true
-    WHERE t.before <> $4::text
-),
-event AS (
-    INSERT INTO progress_events (user_id, roadmap_id, seq, topic_key, from_status, to_status,
-                                 at, roadmap_version, request_id)
-    SELECT $1::uuid, $2::int, seq, $3::text, before, $4::text, now(), $9::int, $10::text
-    FROM change
-    RETURNING seq
-),
-topic AS (
-    INSERT INTO topic_progress (user_id, roadmap_id, topic_key, status, changed_at, seq)
-    SELECT $1::uuid, $2::int, $3::text, $4::text, now(), seq FROM event
-    ON CONFLICT (user_id, roadmap_id, topic_key) DO UPDATE
-    SET status = excluded.status, changed_at = excluded.changed_at, seq = excluded.seq
-),
-counted AS (
-    INSERT INTO roadmap_progress (user_id, roadmap_id, roadmap_slug, last_seq, done, learning,
-                                  skipped, started_at, last_activity_at, completed_at)
-    SELECT $1::uuid, $2::int, $11::text, c.seq, c.done, c.learning, c.skipped,
-           coalesce(c.started_at, now()), now(),
-           CASE WHEN c.complete THEN coalesce(c.completed_at, now()) END
-    FROM event CROSS JOIN change c
-    ON CONFLICT (user_id, roadmap_id) DO UPDATE
-    SET roadmap_slug = excluded.roadmap_slug, last_seq = excluded.last_seq,
-        done = excluded.done, learning = excluded.learning, skipped = excluded.skipped,
-        started_at = excluded.started_at, last_activity_at = excluded.last_activity_at,
-        completed_at = excluded.completed_at
-),
-section AS (
-    INSERT INTO section_progress (user_id, roadmap_id, section_key, done, learning, skipped)
-    SELECT $1::uuid, $2::int, $8::text, c.section_done, c.section_learning, c.section_skipped
-    FROM event CROSS JOIN change c
-    ON CONFLICT (user_id, roadmap_id, section_key) DO UPDATE
-    SET done = excluded.done, learning = excluded.learning, skipped = excluded.skipped
-),
-day AS (
-    INSERT INTO progress_days (user_id, day)
-    SELECT $1::uuid, (now() AT TIME ZONE c.time_zone)::date FROM event CROSS JOIN change c
-    ON CONFLICT DO NOTHING
-),
-seen AS (
-    INSERT INTO progress_visits (user_id, roadmap_id, seen_version, seen_at)
-    SELECT $1::uuid, $2::int, $9::int, now() FROM event
-    ON CONFLICT DO NOTHING
-),
-announced AS (
-    INSERT INTO outbox (id, kind, payload, correlation_id, state, attempts, created_at,
-                        available_at)
-    SELECT gen_random_uuid()::text, kind, json_build_object(
-               'version', 1, 'account_id', $1::uuid, 'roadmap', $11::text,
-               'roadmap_version', $9::int, 'topic_id', $3::text, 'from_status', c.before,
-               'to_status', $4::text, 'seq', c.seq, 'at', now(), 'done', c.done,
-               'learning', c.learning, 'skipped', c.skipped, 'total', $12::int,
-               'request_id', $10::text)::text,
-           $10::text, 'pending', 0, now(), now()
-    FROM event CROSS JOIN change c CROSS JOIN unnest($13::text[]) AS kind
-    UNION ALL
-    SELECT gen_random_uuid()::text, kind, json_build_object(
-               'version', 1, 'account_id', $1::uuid, 'roadmap', $11::text,
-               'roadmap_version', $9::int, 'at', now())::text,
-           $10::text, 'pending', 0, now(), now()
-    FROM event CROSS JOIN change c CROSS JOIN unnest($14::text[]) AS kind
-    WHERE c.complete AND c.completed_at IS NULL
+
+class Statement:
+    """One of the app's statements compiled for PostgreSQL: its SQL and parameter order."""
+
+    def __init__(self, statement: Any, keys: Sequence[str] | None = None) -> None:
+        compiled = statement.compile(dialect=_DIALECT, column_keys=keys)
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+
+def _columns(table: Any) -> list[str]:
+    return [column.name for column in table.columns]
+
+
+ACCOUNT = Statement(_ACCOUNT_BY_ID.statement)
+STATE = Statement(app_sql.LEARNER_STATE.statement)
+EVENT = Statement(
+    app_sql._INSERT_EVENT, [*app_sql.EventRow.__struct_fields__, "user_id", "roadmap_id"]
 )
-SELECT EXISTS (SELECT FROM account), (SELECT seq FROM event),
-       (SELECT last_seq FROM progress),
-       (SELECT seen_version FROM progress_visits
-        WHERE user_id = $1::uuid AND roadmap_id = $2::int),
-       t.done, t.learning, t.skipped
-FROM tally t
-"""
+TOPIC = Statement(
+    app_sql._upsert("postgresql", topic_progress, update=app_sql._TOPIC_UPDATE),
+    _columns(topic_progress),
+)
+ROADMAP = Statement(
+    app_sql._upsert("postgresql", roadmap_progress, update=app_sql._ROADMAP_UPDATE),
+    _columns(roadmap_progress),
+)
+SECTION = Statement(
+    app_sql._upsert("postgresql", section_progress, update=app_sql._COUNTS),
+    _columns(section_progress),
+)
+DAY = Statement(app_sql._upsert("postgresql", progress_days), _columns(progress_days))
+SEEN = Statement(app_sql._upsert("postgresql", progress_visits), _columns(progress_visits))
 
 limit = SignedInLimit()
 roadmap = Roadmap(limit.config["roadmap"])
 limit.on_startup.append(roadmap.find)
+if any(limit.config["outbox_kinds"].values()):
+    raise RuntimeError("the app writes outbox rows for progress changes now: write them here too")
 PREFIX = f"/api/v1/me/progress/{roadmap.slug}/topics/"
-_kinds = limit.config["outbox_kinds"]
-KINDS_CHANGED: list[str] = _kinds.get("progress.topic_status_changed", [])
-KINDS_COMPLETED: list[str] = _kinds.get("progress.roadmap_completed", [])
-_decode = msgspec.json.Decoder(StatusChange).decode
 _encode = msgspec.json.Encoder().encode
-BAD_BODY = text(400, b"bad body")
 CONFLICT = text(409, b"too many changes at once")
-# A request id as the app makes them: a per-process prefix and a counter.
-_REQUEST_PREFIX = secrets.token_hex(8)
+_REQUEST_PREFIX = secrets.token_hex(8)  # request ids as the app makes them
 _requests = itertools.count(1)
 
 
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
+def _tally(statuses: Mapping[str, str], topics: Sequence[str]) -> tuple[int, int, int]:
+    done = learning = skipped = 0
+    for topic in topics:
+        status = statuses.get(topic)
+        if status == "done":
+            done += 1
+        elif status == "learning":
+            learning += 1
+        elif status == "skipped":
+            skipped += 1
+    return done, learning, skipped
+
+
+async def _change(
+    conn: Any, user_id: uuid.UUID, zone: str, topic: str, status: Status, request_id: str
+) -> tuple[bool, int, int | None, tuple[int, int, int]]:
+    """The app's transaction: whether it changed, the last event number, the version seen
+    and the roadmap's counts."""
+    ids = {"account_id": user_id, "roadmap_id": roadmap.id}
+    state = await conn.fetchrow(STATE.sql, *STATE.args(ids))
+    statuses: dict[str, str] = msgspec.json.decode(state["statuses"] or "{}")
+    last_seq, seen = state["last_seq"] or 0, state["seen_version"]
+    before = statuses.get(topic, "pending")
+    if before == status:
+        return False, last_seq, seen, _tally(statuses, roadmap.topic_ids)
+    now = datetime.now(UTC)
+    seq = last_seq + 1
+    common = {"user_id": user_id, "roadmap_id": roadmap.id}
+    event = {
+        **common,
+        "seq": seq,
+        "topic_key": topic,
+        "from_status": before,
+        "to_status": status,
+        "at": now,
+        "roadmap_version": roadmap.version,
+        "request_id": request_id,
+    }
+    await conn.fetchrow(EVENT.sql, *EVENT.args(event))
+    topic_row = {**common, "topic_key": topic, "status": status, "changed_at": now, "seq": seq}
+    await conn.execute(TOPIC.sql, *TOPIC.args(topic_row))
+    statuses[topic] = status
+    done, learning, skipped = tallies = _tally(statuses, roadmap.topic_ids)
+    complete = done + skipped == roadmap.total
+    started = state["started_at"] or now
+    completed = (state["completed_at"] or now) if complete else None
+    await conn.execute(
+        ROADMAP.sql,
+        *ROADMAP.args(
+            {
+                **common,
+                "roadmap_slug": roadmap.slug,
+                "last_seq": seq,
+                "done": done,
+                "learning": learning,
+                "skipped": skipped,
+                "started_at": started,
+                "last_activity_at": now,
+                "completed_at": completed,
+            }
+        ),
+    )
+    section = roadmap.section_of[topic]
+    in_section = [t for t in roadmap.topic_ids if roadmap.section_of[t] == section]
+    s_done, s_learning, s_skipped = _tally(statuses, in_section)
+    await conn.execute(
+        SECTION.sql,
+        *SECTION.args(
+            {
+                **common,
+                "section_key": section,
+                "done": s_done,
+                "learning": s_learning,
+                "skipped": s_skipped,
+            }
+        ),
+    )
+    tz = ZoneInfo(zone)
+    last_active = state["last_activity_at"]
+    if last_active is None or last_active.astimezone(tz).date() != now.astimezone(tz).date():
+        await conn.execute(
+            DAY.sql, *DAY.args({"user_id": user_id, "day": now.astimezone(tz).date()})
+        )
+    if seen is None:
+        visit = {**common, "seen_version": roadmap.version, "seen_at": now}
+        await conn.execute(SEEN.sql, *SEEN.args(visit))
+        seen = roadmap.version
+    return True, seq, seen, tallies
 
 
 async def apply(user_id: uuid.UUID, iat: int, topic: str, status: Status) -> Answer:
-    """CHANGE_SQL, again while another change of the learner's log takes the number."""
-    args = (
-        user_id,
-        roadmap.id,
-        topic,
-        status,
-        iat,
-        roadmap.topic_ids,
-        roadmap.topic_sections,
-        roadmap.section_of[topic],
-        roadmap.version,
-        f"{_REQUEST_PREFIX}{next(_requests):016x}",
-        roadmap.slug,
-        roadmap.total,
-        KINDS_CHANGED,
-        KINDS_COMPLETED,
-    )
+    request_id = f"{_REQUEST_PREFIX}{next(_requests):016x}"
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             async with limit.pool.acquire() as conn:
-                row = await conn.fetchrow(CHANGE_SQL, *args)
+                account = await conn.fetchrow(ACCOUNT.sql, *ACCOUNT.args({"user_id": user_id}))
+                if (
+                    account is None
+                    or account["disabled"]
+                    or issued_before(iat, account["tokens_valid_after"])
+                ):
+                    return UNAUTHORIZED
+                async with conn.transaction():
+                    changed, seq, seen, tallies = await _change(
+                        conn, user_id, account["time_zone"], topic, status, request_id
+                    )
             break
         except asyncpg.UniqueViolationError:
             await asyncio.sleep(random.uniform(0, min(BACKOFF_CAP, 0.005 * 2**attempt)))
     else:
         return CONFLICT
-    known, seq, last_seq, seen, done, learning, skipped = row
-    if not known:
-        return UNAUTHORIZED
     result = TopicStatusResult(
-        topic_id=topic,
-        status=status,
-        changed=seq is not None,
-        counts=counts(done, learning, skipped, roadmap.total),
+        topic_id=topic, status=status, changed=changed, counts=counts(*tallies, roadmap.total)
     )
-    if seq is not None:  # a change: the learner has now seen this version, if never before
-        tag = etag(seq, roadmap.version, roadmap.version if seen is None else seen)
-    else:
-        tag = etag(last_seq or 0, roadmap.version, seen)
-    return limit.ok(_encode(result), tag)
+    return limit.ok(_encode(result), etag(seq, roadmap.version, seen))
 
 
-async def change(scope: Scope, receive: Receive) -> Answer:
-    path: str = scope["path"]
-    topic = path.removeprefix(PREFIX)
-    if topic == path or scope["method"] != "PUT" or topic not in roadmap.section_of:
-        return NOT_FOUND
-    try:
-        status = _decode(await _body(receive)).status
-    except msgspec.DecodeError:
-        return BAD_BODY
-    caller = await limit.caller(scope)
-    if caller is None:
-        return UNAUTHORIZED
-    user_id, claims = caller
-    return await apply(user_id, claims.iat, topic, status)
-
-
-app = limit.serve(change)
+app = limit.serve(change_route(limit, roadmap, PREFIX, apply))

@@ -10,22 +10,24 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.handlers.base import BaseRouteHandler
 from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp
 
 from waymark.container import Container
-from waymark.features.accounts.http import account_routes
+from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.http import auth_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.notes.http import notes_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
 from waymark.features.portability.http import portability_routes
-from waymark.features.progress.http import progress_routes
-from waymark.features.roadmaps.http import GET_ROADMAP, RoadmapFastPath, roadmap_routes
+from waymark.features.progress.http import progress_fast_routes, progress_routes
+from waymark.features.roadmaps.http import roadmap_fast_routes, roadmap_routes
 from waymark.features.teams.http import team_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.cors import CrossOriginAccess
+from waymark.transport.http.fast import FastRoutes
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
 from waymark.transport.http.openapi import (
@@ -115,9 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CrossOriginAccess(
             LoadShedder(
                 HttpMethodSemantics(
-                    RoadmapFastPath(
-                        app.asgi_handler, container.roadmaps, _handler(app, GET_ROADMAP)
-                    ),
+                    _fast_routes(app, container, identity, settings),
                     methods_of=lambda template: _route_methods(app, template),
                 ),
                 max_in_flight=settings.http.max_in_flight,
@@ -132,11 +132,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return app
 
 
-def _handler(app: Litestar, name: str) -> BaseRouteHandler:
-    index = app.get_handler_index_by_name(name)
-    if index is None:
-        raise LookupError(f"no route handler named {name!r}")
-    return index["handler"]
+def _fast_routes(
+    app: Litestar, container: Container, identity: RequestIdentity, settings: Settings
+) -> ASGIApp:
+    """The hot GETs answered before routing (`transport/http/fast.py`), unless disabled."""
+    if not settings.http.fast_routes:
+        return app.asgi_handler
+    return FastRoutes(
+        app.asgi_handler,
+        [
+            *roadmap_fast_routes(container.roadmaps),
+            me_fast_route(),
+            *progress_fast_routes(container.progress),
+        ],
+        identity=identity,
+        handler_of=lambda template, method: route_handler(app, template, method),
+        max_body_bytes=settings.http.max_body_bytes,
+    )
+
+
+def route_handler(app: Litestar, template: str, method: str) -> BaseRouteHandler | None:
+    """The handler of `method` on the route with this path template, if there is one."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path_format == template:
+            found = route.route_handler_map.get(method)  # type: ignore[call-overload]
+            if found is not None:
+                handler: BaseRouteHandler = found[0]
+                return handler
+    return None
 
 
 def _route_methods(app: Litestar, template: str) -> frozenset[str] | None:

@@ -61,6 +61,12 @@ class HttpSettings(BaseModel):
         default_factory=list,
         description="CIDRs of reverse proxies whose X-Forwarded-For is believed.",
     )
+    fast_routes: bool = Field(
+        default=True,
+        description="Answer the hottest GETs (the roadmap, a topic, /me, a progress view) "
+        "before routing, by the same code as their routes; false: the framework answers "
+        "everything (for comparing, or ruling it out).",
+    )
     roadmap_cache_seconds: float = Field(
         default=30.0,
         ge=0,

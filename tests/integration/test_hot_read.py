@@ -15,6 +15,7 @@ from sqlalchemy.types import TypeDecorator
 
 from waymark.features.accounts.tables import users
 from waymark.infra.sql.database import Database, HotRead
+from waymark.infra.sql.types import object_agg
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings
 
@@ -65,6 +66,35 @@ async def test_both_paths_return_the_same_values(db: Database) -> None:
     assert fast["created_at"].tzinfo is UTC
     assert fast["shouted"] == "HOT@EXAMPLE.ORG"
     assert missing is None
+
+
+async def test_object_agg_reads_a_group_as_one_dict_on_both_paths(db: Database) -> None:
+    """`object_agg` (json_object_agg / json_group_object): the same dict from the driver,
+    from SQLAlchemy, on either database; `{}` for no rows."""
+    async with db.transaction() as conn:
+        for number in range(3):
+            await conn.execute(
+                insert(users).values(
+                    id=uuid.UUID(int=number + 1),
+                    email=f"agg{number}@example.org",
+                    password_hash="x",
+                    display_name=f"Name {number}",
+                    tokens_valid_after=WHEN,
+                    created_at=WHEN,
+                    updated_at=WHEN,
+                )
+            )
+    statement = select(object_agg(users.c.email, users.c.display_name).label("names")).where(
+        users.c.email.like(bindparam("pattern"))
+    )
+    hot = HotRead(statement)
+    expected = {f"agg{n}@example.org": f"Name {n}" for n in range(3)}
+    for pattern, wanted in (("agg%", expected), ("nobody%", {})):
+        fast = await hot.fetch(db, {"pattern": pattern})
+        async with db.read() as conn:
+            slow = (await conn.execute(statement, {"pattern": pattern})).one()
+        assert fast is not None
+        assert fast["names"] == slow.names == wanted
 
 
 @pytest.mark.backend("postgresql")

@@ -17,12 +17,13 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import BACKEND_ROADMAP
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps import http as roadmaps_http
-from waymark.features.roadmaps.http import RoadmapFastPath
+from waymark.features.roadmaps.http import roadmap_fast_routes
 from waymark.features.roadmaps.limits import VALIDATE_IP
 from waymark.features.roadmaps.schemas import RoadmapSpec
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
+from waymark.transport.http.fast import FastRoutes
 
 Client = AsyncTestClient[Litestar]
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
@@ -243,7 +244,13 @@ def test_the_fast_path_refuses_to_stand_before_a_guarded_route(app: Litestar) ->
         return None
 
     with pytest.raises(RuntimeError, match="has guards"):
-        RoadmapFastPath(app.asgi_handler, app.state.container.roadmaps, guarded)
+        FastRoutes(
+            app.asgi_handler,
+            roadmap_fast_routes(app.state.container.roadmaps),
+            identity=None,  # type: ignore[arg-type]  (refused before any request)
+            handler_of=lambda _template, _method: guarded,
+            max_body_bytes=1024,
+        )
 
 
 TOML = {"content-type": "application/toml"}

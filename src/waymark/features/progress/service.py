@@ -256,11 +256,11 @@ class ProgressService:
     async def view(self, account: Account, slug: str) -> tuple[RoadmapProgress, str]:
         """One roadmap's progress, from the read models; and its ETag."""
         roadmap = await self.catalog.current(slug)
-        state = learner_state(
-            await LEARNER_STATE.fetch_all(
-                self.db, {"account_id": account.id, "roadmap_id": roadmap.id}
-            )
+        found = await LEARNER_STATE.fetch(
+            self.db, {"account_id": account.id, "roadmap_id": roadmap.id}
         )
+        assert found is not None  # one row, always (an outer join from a constant)
+        state = learner_state(found)
         row, seen, statuses = state.row, state.seen, state.statuses
         # The sections' counts, from the statuses (what section_progress holds, by
         # construction and by test): no second read.

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
-from litestar.enums import ScopeType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
@@ -29,16 +28,12 @@ from waymark.kernel.errors import (
 )
 from waymark.kernel.pagination import DEFAULT_LIMIT, Page
 from waymark.kernel.throttle import Throttle
-from waymark.transport.http.context import name_route
+from waymark.transport.http.fast import Answer, FastRequest, FastRoute, json_answer
 from waymark.transport.http.identity import Client, RequestIdentity
 from waymark.transport.http.offload import OffLoop
 from waymark.transport.http.openapi import ProblemOperation
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
-
-if TYPE_CHECKING:
-    from litestar.handlers.base import BaseRouteHandler
-    from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 CACHE_CONTROL = "public, max-age=60"
 _DOCUMENT_MEDIA_TYPES: dict[str, document.DocumentFormat] = {
@@ -98,7 +93,6 @@ def roadmap_routes(
 
     @get(
         "/{slug:str}",
-        name=GET_ROADMAP,
         summary="Get a roadmap with its sections and topics, in order",
         operation_id="getRoadmap",
         response_description="The roadmap. Send `If-None-Match` with the `ETag` to get a 304.",
@@ -168,7 +162,7 @@ def roadmap_answer(
     rendered: RenderedRoadmap, if_none_match: str | None
 ) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body of `GET /roadmaps/{slug}`: the one place both the route and
-    the fast path take them from."""
+    its fast route take them from."""
     headers = {"etag": rendered.etag, "cache-control": CACHE_CONTROL}
     if not_modified(if_none_match, rendered.etag):
         return 304, headers, b""
@@ -186,54 +180,30 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     )
 
 
-GET_ROADMAP = "get-roadmap"
-"""The name of the route the fast path stands in front of."""
-ROADMAP_PREFIX = "/api/v1/roadmaps/"
 ROADMAP_TEMPLATE = "/api/v1/roadmaps/{slug}"
+TOPIC_TEMPLATE = "/api/v1/roadmaps/{slug}/topics/{topic_id}"
+_SEGMENT = "[^/]+"  # the routes' slug and topic id: any text (an unknown one is a 404)
 
 
-class RoadmapFastPath:
-    """Answers `GET /api/v1/roadmaps/{slug}` from the catalog's fresh bytes before routing.
+def roadmap_fast_routes(catalog: RoadmapCatalog) -> list[FastRoute]:
+    """The roadmap and its topics answered before routing (`transport/http/fast.py`).
 
-    The roadmap is the hottest public read and its answer is already made; going through the
-    framework for it cost more than half of the work per request (bench/README.md). Anything
-    else (a miss, a stale entry, another route) goes on to Litestar, whose handler above stays
-    the source of truth and refills the cache. Both answer from `roadmap_answer`, so they
-    answer alike (a test compares them on a cold, a warm and a stale cache).
-
-    It serves only what anyone may read: it refuses to be built in front of a route that has
-    guards (a future private or team roadmap would need them), which it would skip.
+    The roadmap is the hottest public read and its answer is already made: the fast path
+    serves fresh cached bytes and leaves a miss or a stale entry to the route above, the
+    source of truth, which reads and refills the cache (a test compares both on a cold, a
+    warm and a stale cache). A topic is answered from the catalog as the route does.
     """
 
-    def __init__(self, app: ASGIApp, catalog: RoadmapCatalog, route: BaseRouteHandler) -> None:
-        if route.resolve_guards():
-            raise RuntimeError(
-                f"{ROADMAP_TEMPLATE} has guards: the fast path would skip them; "
-                "let it check them, or take it away"
-            )
-        self.app = app
-        self.catalog = catalog
+    async def roadmap(request: FastRequest) -> Answer | None:
+        rendered = catalog.fresh(request.params["slug"])
+        if rendered is None:
+            return None
+        return roadmap_answer(rendered, request.header(b"if-none-match"))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # HEAD arrives here as GET (transport/http/methods.py strips the body afterwards).
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
-            path = scope["path"]
-            if path.startswith(ROADMAP_PREFIX) and "/" not in path[len(ROADMAP_PREFIX) :]:
-                rendered = self.catalog.fresh(path[len(ROADMAP_PREFIX) :])
-                if rendered is not None:
-                    name_route(scope, ROADMAP_TEMPLATE)
-                    await self._answer(scope, send, rendered)
-                    return
-        await self.app(scope, receive, send)
+    async def topic(request: FastRequest) -> Answer:
+        return json_answer(await catalog.topic(request.params["slug"], request.params["topic_id"]))
 
-    @staticmethod
-    async def _answer(scope: HTTPScope, send: Send, rendered: RenderedRoadmap) -> None:
-        if_none_match = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None
-        )
-        status, headers, body = roadmap_answer(rendered, if_none_match)
-        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
-        if status != 304:  # a 304 has no body, and says nothing of its length (as the route)
-            raw.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    return [
+        FastRoute(ROADMAP_TEMPLATE, roadmap, {"slug": _SEGMENT}),
+        FastRoute(TOPIC_TEMPLATE, topic, {"slug": _SEGMENT, "topic_id": _SEGMENT}),
+    ]

@@ -110,7 +110,8 @@ class Database:
             pool = self._driver_pool or await self._open_driver_pool()
             try:
                 conn = await pool.acquire()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # InterfaceError: the pool is closing (the server is stopping).
                 raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
             try:
                 yield conn

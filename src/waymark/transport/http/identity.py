@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from litestar import Request, Response
+from litestar._parsers import parse_cookie_string  # `Request.cookies`' own, for the fast path
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 
@@ -59,14 +60,30 @@ class RequestIdentity:
 
     async def principal(self, request: Request[Any, Any, Any]) -> Principal:
         """The authenticated caller: a Bearer access token, else the session cookie."""
-        authorization = request.headers.get("authorization", "")
-        scheme, _, credentials = authorization.partition(" ")
+        return await self.principal_of(
+            authorization=request.headers.get("authorization"),
+            cookie=request.headers.get("cookie"),
+            method=request.method,
+            csrf_header=request.headers.get(CSRF_HEADER),
+        )
+
+    async def principal_of(
+        self,
+        *,
+        authorization: str | None,
+        cookie: str | None,
+        method: str,
+        csrf_header: str | None,
+    ) -> Principal:
+        """The caller from the request's headers (for the layers that answer before routing
+        too, `transport/http/fast.py`): a Bearer access token, else the session cookie."""
+        scheme, _, credentials = (authorization or "").partition(" ")
         if scheme.lower() == "bearer" and credentials:
             return await self.authenticator.from_bearer(credentials.strip())
-        session_id = request.cookies.get(SESSION_COOKIE)
+        session_id = parse_cookie_string(cookie).get(SESSION_COOKIE) if cookie else None
         if session_id:
             return await self.authenticator.from_cookie(
-                session_id, method=request.method, csrf_header=request.headers.get(CSRF_HEADER)
+                session_id, method=method, csrf_header=csrf_header
             )
         raise NotAuthenticated()
 

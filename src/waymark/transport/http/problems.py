@@ -84,18 +84,31 @@ def problem_response(
 
 
 def handle_waymark_error(request: Request[Any, Any, Any], exc: WaymarkError) -> Response[bytes]:
+    status, headers, body = problem_answer(exc, request.url.path)
+    media_type = headers.pop("content-type")
+    return Response(
+        content=body, status_code=status, media_type=media_type, headers=headers or None
+    )
+
+
+def problem_answer(exc: WaymarkError, path: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and problem+json body of `exc` on `path`: what a route raising it
+    answers, for the layers that answer before routing too (`transport/http/fast.py`)."""
     if exc.status >= 500:
         log.warning("service_error", code=exc.code, detail=exc.detail)
-    return problem_response(
-        request,
+    body = Problem(
+        type=PROBLEM_TYPE_PREFIX + exc.code,
+        title=exc.title,
         status=exc.status,
         code=exc.code,
-        title=exc.title,
         detail=exc.detail,
-        field_errors=getattr(exc, "errors", None),
-        extra=exc.extra,
-        headers=exc.headers or None,
+        instance=path,
+        request_id=current_request_id(),
+        errors=getattr(exc, "errors", None),
+        extra=exc.extra or None,
     )
+    headers = {"content-type": PROBLEM_MEDIA_TYPE, **exc.headers}
+    return exc.status, headers, msgspec.json.encode(body)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
