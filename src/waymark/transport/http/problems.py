@@ -53,6 +53,32 @@ class Problem(msgspec.Struct, omit_defaults=True, kw_only=True):
     extra: dict[str, Any] | None = None
 
 
+def problem_body(
+    path: str,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    field_errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bytes:
+    """The problem+json bytes of an answer on `path` (the request id is the current one)."""
+    return msgspec.json.encode(
+        Problem(
+            type=PROBLEM_TYPE_PREFIX + code,
+            title=title,
+            status=status,
+            code=code,
+            detail=detail,
+            instance=path,
+            request_id=current_request_id(),
+            errors=field_errors,
+            extra=extra or None,
+        )
+    )
+
+
 def problem_response(
     request: Request[Any, Any, Any],
     *,
@@ -64,22 +90,17 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    body = Problem(
-        type=PROBLEM_TYPE_PREFIX + code,
-        title=title,
+    body = problem_body(
+        request.url.path,
         status=status,
         code=code,
+        title=title,
         detail=detail,
-        instance=request.url.path,
-        request_id=current_request_id(),
-        errors=field_errors,
-        extra=extra or None,
+        field_errors=field_errors,
+        extra=extra,
     )
     return Response(
-        content=msgspec.json.encode(body),
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
 
 
@@ -96,19 +117,16 @@ def problem_answer(exc: WaymarkError, path: str) -> tuple[int, dict[str, str], b
     answers, for the layers that answer before routing too (`transport/http/fast.py`)."""
     if exc.status >= 500:
         log.warning("service_error", code=exc.code, detail=exc.detail)
-    body = Problem(
-        type=PROBLEM_TYPE_PREFIX + exc.code,
-        title=exc.title,
+    body = problem_body(
+        path,
         status=exc.status,
         code=exc.code,
+        title=exc.title,
         detail=exc.detail,
-        instance=path,
-        request_id=current_request_id(),
-        errors=getattr(exc, "errors", None),
-        extra=exc.extra or None,
+        field_errors=getattr(exc, "errors", None),
+        extra=exc.extra,
     )
-    headers = {"content-type": PROBLEM_MEDIA_TYPE, **exc.headers}
-    return exc.status, headers, msgspec.json.encode(body)
+    return exc.status, {"content-type": PROBLEM_MEDIA_TYPE, **exc.headers}, body
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import msgspec
 from litestar.enums import ScopeType
 
-from waymark.kernel.context import current_request_id
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.transport.http.context import name_route
-from waymark.transport.http.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, Problem
+from waymark.transport.http.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -57,16 +55,12 @@ class LoadShedder:
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send) -> None:
-        body = msgspec.json.encode(
-            Problem(
-                type=PROBLEM_TYPE_PREFIX + ServiceUnavailable.code,
-                title=ServiceUnavailable.title,
-                status=ServiceUnavailable.status,
-                code=ServiceUnavailable.code,
-                detail="the server is at capacity; try again shortly",
-                instance=scope["path"],
-                request_id=current_request_id(),
-            )
+        body = problem_body(
+            scope["path"],
+            status=ServiceUnavailable.status,
+            code=ServiceUnavailable.code,
+            title=ServiceUnavailable.title,
+            detail="the server is at capacity; try again shortly",
         )
         headers = [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
