@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from waymark.infra.outbox import PENDING, Outbox, OutboxRelay
+from waymark.infra.outbox import PENDING, Outbox
 from waymark.infra.sql.database import Database
 
 Client = AsyncTestClient[Litestar]
@@ -54,14 +54,15 @@ def mails(mail_dir: Path, to: str, subject: str) -> list[EmailMessage]:
 
 
 async def settle_outbox(client: Client, db: Database, *, timeout: float = 10.0) -> None:
-    """Relay the app's outbox until nothing is pending: every message written so far has
-    been handled (mailed, audited, or dead). For asserting that something was *not* sent,
-    which no amount of waiting for a mail can show. `db` is the test's own pool (the app's
-    belongs to the app's event loop); the relay runs the app's own handlers."""
-    relay = OutboxRelay(db, client.app.state.container.handlers)
+    """Wait until the app's own outbox relay has handled every message written so far
+    (mailed, audited, or dead): for asserting that something was *not* sent, which no
+    amount of waiting for a mail can show. The relay is woken by each commit, so this is
+    quick. `db` is the test's own pool, used only to count; the relay itself must run on
+    the app's event loop, where its stores' connections belong: relaying from this test's
+    loop used them across loops ("attached to a different loop") and hung now and then."""
+    assert client.app.state.container.relay is not None  # the app relays (its lifespan runs)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        await relay.run_once()
         async with db.read() as conn:
             if (await Outbox.counts(conn))[PENDING] == 0:
                 return
