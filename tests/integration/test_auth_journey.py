@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -28,7 +31,13 @@ from tests.auth_helpers import (
 from tests.config import app_settings
 from waymark.app import create_app
 from waymark.container import Container
-from waymark.features.accounts.messages import queue_account_mail
+from waymark.features.accounts.messages import (
+    SIGNED_OUT_EVERYWHERE,
+    SignedOutEverywhere,
+    queue_account_mail,
+)
+from waymark.features.auth.jobs import SessionJobs
+from waymark.infra.outbox import OutboxMessage
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.kernel.identity import ClientInfo
@@ -727,3 +736,48 @@ async def test_the_time_zone_is_part_of_the_profile(client: Client, mail_dir: Pa
         refused = await client.patch("/api/v1/me", json={"time_zone": bad}, headers=bearer(tokens))
         assert refused.status_code == 422, bad
         assert refused.json()["errors"][0]["field"] in ("time_zone", "body.time_zone"), bad
+
+
+async def test_the_tidy_up_after_a_reset_spares_a_sign_in_made_since(
+    client: Client, mail_dir: Path, settings: Settings
+) -> None:
+    """`accounts.signed-out-everywhere` is handled after the request, by the relay: a sign-in
+    made between the reset and the handling must survive it (it did not: the handler ended
+    every family, and a full suite on a busy machine caught a fresh login refused)."""
+    email = "tidy@example.org"
+    await register_verified(client, mail_dir, email)
+    before = await login_tokens(client, email)
+    await asyncio.sleep(1.05)  # not-before has whole seconds
+    since = await login_tokens(client, email)
+    me = await client.get("/api/v1/me", headers=bearer(since))
+    # The app's stores belong to the app's event loop: this test's own, on the same database.
+    container = Container(settings)
+    sessions = container.auth.sessions
+    families = sessions.families
+    listed = await families.list_for_user(me.json()["id"], now=time.time())
+    cutoff = max(f.created_at for f in listed)  # the second the second sign-in began
+    message = OutboxMessage(
+        id="m-1",
+        kind=SIGNED_OUT_EVERYWHERE,
+        payload=msgspec.json.encode(
+            SignedOutEverywhere(
+                account_id=me.json()["id"], reason="password-reset", not_before=cutoff
+            )
+        ).decode(),
+        attempt=1,
+        correlation_id=None,
+        created_at=datetime.now(UTC),
+    )
+    await SessionJobs(sessions).signed_out_everywhere(message)
+    assert (await client.get("/api/v1/me", headers=bearer(since))).status_code == 200
+    assert (await client.get("/api/v1/me", headers=bearer(before))).status_code == 401
+    # Without a not-before (a deletion, a disabling, an older message) everything ends.
+    everything = msgspec.structs.replace(
+        message,
+        payload=msgspec.json.encode(
+            SignedOutEverywhere(account_id=me.json()["id"], reason="disabled")
+        ).decode(),
+    )
+    await SessionJobs(sessions).signed_out_everywhere(everything)
+    assert (await client.get("/api/v1/me", headers=bearer(since))).status_code == 401
+    await container.aclose()

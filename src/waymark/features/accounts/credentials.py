@@ -152,7 +152,9 @@ class Credentials(AccountUseCases):
             await self.links.revoke(conn, user.id, "verify-email")
             await self.links.notify(conn, to=user.email, template="password-changed")
             await self.audit.record(conn, user.id, "password.reset", client)
-            await announce_signed_out_everywhere(self.outbox, conn, user.id, "password-reset")
+            await announce_signed_out_everywhere(
+                self.outbox, conn, user.id, "password-reset", not_before=now
+            )
         return user.id
 
     async def mail_reset_link(self, conn: AsyncConnection, email: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 import msgspec
@@ -53,6 +54,10 @@ class SignedOutEverywhere(msgspec.Struct, frozen=True, kw_only=True):
     version: Literal[1] = 1
     account_id: str
     reason: Literal["password-reset", "deleted", "disabled"]
+    not_before: float | None = None
+    """The not-before the account moved to (Unix seconds): what began at or after it (a
+    sign-in right after a reset, before this message was handled) is not ended. None
+    (a deletion, a disabling, older messages): everything is."""
 
 
 async def announce_signed_out_everywhere(
@@ -60,12 +65,16 @@ async def announce_signed_out_everywhere(
     conn: AsyncConnection,
     account_id: uuid.UUID,
     reason: Literal["password-reset", "deleted", "disabled"],
+    *,
+    not_before: datetime | None = None,
 ) -> None:
-    """In the transaction that moved the account's not-before (or deleted it)."""
+    """In the transaction that moved the account's not-before to `not_before` (or deleted
+    or disabled it)."""
+    cutoff = None if not_before is None else not_before.timestamp()
     await outbox.publish(
         conn,
         SIGNED_OUT_EVERYWHERE,
-        SignedOutEverywhere(account_id=str(account_id), reason=reason),
+        SignedOutEverywhere(account_id=str(account_id), reason=reason, not_before=cutoff),
     )
 
 

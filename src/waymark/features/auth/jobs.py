@@ -3,7 +3,8 @@
 When an account is reset, deleted or disabled, its own transaction already refuses every
 session and token issued before (the not-before moved, or the row is gone). Ending them in
 the stores afterwards is tidying up, at least once: a store outage is retried by the relay,
-and ending what is already gone changes nothing.
+and ending what is already gone changes nothing. After a reset it ends only what began
+before the new not-before: the owner may have signed in again before the relay got here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ class SessionJobs:
             event = message.decode(SignedOutEverywhere)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
-        await self.sessions.end_all(uuid.UUID(event.account_id))
+        account_id = uuid.UUID(event.account_id)
+        if event.not_before is None:
+            await self.sessions.end_all(account_id)
+        else:
+            await self.sessions.end_begun_before(account_id, event.not_before)
 
     def register(self, handlers: HandlerRegistry) -> None:
         handlers.subscribe(SIGNED_OUT_EVERYWHERE, "auth.end-sessions", self.signed_out_everywhere)

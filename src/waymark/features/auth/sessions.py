@@ -192,6 +192,21 @@ class Sessions:
         ended += await self.families.revoke_user(str(account_id), keep=keep_family)
         return ended
 
+    async def end_begun_before(self, account_id: uuid.UUID, not_before: float) -> int:
+        """End the account's sessions and refresh families that began before `not_before`
+        (whole seconds, as the authenticator compares), keeping those begun since: after a
+        password reset the owner may sign in again before this tidy-up runs, and that new
+        session must live."""
+        user_id, now = str(account_id), self.clock.time()
+        ended = 0
+        for session in await self.sessions.list_for_user(user_id, now=now):
+            if int(session.created_at) < int(not_before):
+                ended += await self.sessions.delete(session.id_hash)
+        for family in await self.families.list_for_user(user_id, now=now):
+            if int(family.created_at) < int(not_before):
+                ended += await self.families.revoke_family(family.id)
+        return ended
+
     async def end_all_quietly(self, account_id: uuid.UUID) -> None:
         """`end_all` as clean-up after the account already refuses its sessions (a reset
         moved its not-before, a deletion removed it): a store outage is logged, not raised,
