@@ -1,6 +1,6 @@
 """A `Database` that shows every statement it sends, for tests that count them: through
-SQLAlchemy's pool (`before_cursor_execute`) and straight from the driver (`HotRead` on
-PostgreSQL, through asyncpg's query loggers), and PostgreSQL's own account of the rows one
+SQLAlchemy's pool (`before_cursor_execute`) and straight from the driver (`HotRead`, through the
+hot-read connection's query loggers), and PostgreSQL's own account of the rows one
 statement reads (`explain`)."""
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ Sent = tuple[str, tuple[Any, ...]]
 class RecordingDatabase(Database):
     """A `Database` whose statements, while `recording()`, are kept in order.
 
-    On PostgreSQL the statements of `HotRead`s are logged by asyncpg after they ran (its
-    loggers are called soon after, on the event loop), those through SQLAlchemy before: a
+    The statements of `HotRead`s are logged by the hot-read connection after they ran
+    (asyncpg calls its loggers soon after, on the event loop), those through SQLAlchemy
+    before: a
     test should take them from one path or the other, not rely on their interleaving."""
 
     def __init__(self, url: str) -> None:

@@ -1,10 +1,10 @@
 """Limit for `topic-get`: raw ASGI + the database driver running the app's query, nothing else.
 
 One query per request, one round trip, no transaction, through a pool of the app's size
-(asyncpg on PostgreSQL; aiosqlite connections on SQLite), the row encoded with msgspec in the
-shape of the app's `TopicDetail`. The SQL and the shape live here, at the top, in one place:
-keep them in step with
-`src/waymark/features/roadmaps` (the harness checks the limit answers like the app before it
+(asyncpg on PostgreSQL; plain sqlite3 connections on SQLite, one hop to a thread a query),
+the row encoded with msgspec in the shape of the app's `TopicDetail`. The SQL and the shape
+live here, at the top, in one place: keep them in step with `src/waymark/features/roadmaps`
+(the harness checks the limit answers like the app before it
 measures anything).
 
 Configuration: `database_url` (the app's SQLAlchemy URL), `pool_size`,
@@ -15,6 +15,8 @@ they are but for content-length).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import msgspec
@@ -121,30 +123,43 @@ class PostgresStore:
 
 
 class SqliteStore:
+    """`size` plain sqlite3 connections, read-only, in autocommit, and as many threads: each
+    request is one hop to a thread that runs the query and fetches its row (what the app's
+    `HotRead` does on SQLite, and the least a thread-bound driver allows)."""
+
     def __init__(self, path: str, size: int) -> None:
         self._path, self._size = path, size
-        self._idle: asyncio.Queue[Any] = asyncio.Queue()
-        self._all: list[Any] = []
+        self._threads = ThreadPoolExecutor(max_workers=size)
+        self._idle: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        self._all: list[sqlite3.Connection] = []
 
     async def open(self) -> None:
-        import aiosqlite
-
         for _ in range(self._size):
-            conn = await aiosqlite.connect(self._path)
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
             self._all.append(conn)
             self._idle.put_nowait(conn)
 
     async def close(self) -> None:
         for conn in self._all:
-            await conn.close()
+            conn.close()
+        self._threads.shutdown()
 
     async def fetch_topic(self, slug: str, key: str) -> Any:
         conn = await self._idle.get()
         try:
-            async with conn.execute(SQLITE_TOPIC_SQL, (slug, key)) as cursor:
-                return await cursor.fetchone()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._threads, _fetch_one, conn, slug, key)
         finally:
             self._idle.put_nowait(conn)
+
+
+def _fetch_one(conn: sqlite3.Connection, slug: str, key: str) -> Any:
+    cursor = conn.execute(SQLITE_TOPIC_SQL, (slug, key))
+    try:
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 def make_store(config: dict[str, Any]) -> Store:

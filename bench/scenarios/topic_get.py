@@ -30,7 +30,7 @@ SCENARIO = Scenario(
     name="topic-get",
     summary=f"GET {ROADMAP_PATH}/topics/{{id}} cycling over all topics of `{ROADMAP_SLUG}`",
     limit_app="bench.limits.raw_topic:app",
-    limit_summary="raw ASGI + asyncpg (aiosqlite on SQLite) running the same SQL, same pool size",
+    limit_summary="raw ASGI + asyncpg (sqlite3 in threads on SQLite), the same SQL, pool size",
     prepare=prepare,
     profiles=("production", "embedded"),
     targets=(Target(min_ratio=0.5),),

@@ -97,7 +97,6 @@ async def test_object_agg_reads_a_group_as_one_dict_on_both_paths(db: Database) 
         assert fast["names"] == slow.names == wanted
 
 
-@pytest.mark.backend("postgresql")
 async def test_it_reads_what_is_committed_and_never_a_callers_transaction(db: Database) -> None:
     """It runs on a connection of its own, in autocommit: inside an open transaction it
     does not see that transaction's writes, and it never joins it."""
@@ -121,7 +120,6 @@ async def test_it_reads_what_is_committed_and_never_a_callers_transaction(db: Da
     assert (inside["n"], after["n"]) == (0, 1)
 
 
-@pytest.mark.backend("postgresql")
 async def test_its_pool_answers_503_after_a_bounded_wait(database_url: str) -> None:
     db = Database(database_url, DatabaseSettings(hot_pool_size=1, pool_timeout=0.2))
     one = HotRead(select(func.count().label("n")).select_from(users))
@@ -175,7 +173,6 @@ async def test_an_expanding_in_reads_what_sqlalchemy_would_for_any_length(db: Da
         assert {row["id"] for row in fast} == expected
 
 
-@pytest.mark.backend("postgresql")
 async def test_hot_reads_share_one_connection_within_a_block_and_task(database_url: str) -> None:
     db = Database(database_url, DatabaseSettings(hot_pool_size=1, pool_timeout=0.2))
     one = HotRead(select(func.count().label("n")).select_from(users))

@@ -3,8 +3,8 @@
 `transaction()` is for the edge of a request, job or command: it commits once when the block
 ends and rolls back if it raises. Services receive the connection and never commit.
 `read()` is for read-only work and never writes. `HotRead.fetch` is for the few reads made
-on every request (the caller's account, a topic): on PostgreSQL it runs on a small pool of
-the driver's own connections, past SQLAlchemy's per-checkout work.
+on every request (the caller's account, a topic): it runs on a small pool of the driver's
+own connections (`hot_pools`), past SQLAlchemy's per-checkout work.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, cast
 
-import asyncpg
 from sqlalchemy import Select, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from waymark.infra.sql.hot_pools import hot_pool_for
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings
 
@@ -43,9 +43,7 @@ class Database:
         # some requests starved past the pool timeout while others went straight through.
         self._slots = asyncio.Semaphore(settings.pool_size)
         self._driver_slots = asyncio.Semaphore(settings.hot_pool_size)
-        self._driver_pool: Any = None  # asyncpg.Pool, opened on first use (PostgreSQL only)
-        self._driver_pool_size = settings.hot_pool_size
-        self._driver_pool_opening = asyncio.Lock()
+        self._hot_pool = hot_pool_for(url, settings.hot_pool_size)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -98,21 +96,23 @@ class Database:
         finally:
             self._slots.release()
 
+    @property
+    def has_hot_pool(self) -> bool:
+        """Whether `driver_connection()` can be had: not on an in-memory SQLite database."""
+        return self._hot_pool is not None
+
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
-        """An `asyncpg.Connection` of the hot-read pool, in autocommit (PostgreSQL only): for
-        `HotRead.fetch`, which reads one row and gives it back. Its own permits, first come
-        first served, bounded by the pool timeout like `_connect`."""
-        if self.is_sqlite:
-            raise RuntimeError("driver connections are PostgreSQL's")
+        """A connection of the hot-read pool, in autocommit (`hot_pools`: asyncpg's own on
+        PostgreSQL, a plain sqlite3 one on SQLite): for `HotRead`, which reads and gives it
+        back. Its own permits, first come first served, bounded by the pool timeout like
+        `_connect`."""
+        pool = self._hot_pool
+        if pool is None:
+            raise RuntimeError("an in-memory SQLite database has no hot-read pool")
         await self._wait_for(self._driver_slots)
         try:
-            pool = self._driver_pool or await self._open_driver_pool()
-            try:
-                conn = await pool.acquire()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                # InterfaceError: the pool is closing (the server is stopping).
-                raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
+            conn = await pool.acquire()
             try:
                 yield conn
             finally:
@@ -127,8 +127,8 @@ class Database:
         waits for a connection once, not once per statement behind every request queued
         meanwhile (a team's report: seven statements, three features). Each statement still
         sees its own snapshot (autocommit). Nested blocks share the outer one's connection;
-        tasks started within the block take their own. On SQLite it does nothing."""
-        if self.is_sqlite or _held_by_this_task(self) is not None:
+        tasks started within the block take their own."""
+        if self._hot_pool is None or _held_by_this_task(self) is not None:
             yield
             return
         async with self.driver_connection() as conn:
@@ -137,19 +137,6 @@ class Database:
                 yield
             finally:
                 _HELD.reset(token)
-
-    async def _open_driver_pool(self) -> Any:
-        async with self._driver_pool_opening:
-            if self._driver_pool is None:
-                args = make_url(self.url).translate_connect_args(username="user")
-                self._driver_pool = await asyncpg.create_pool(
-                    **args,
-                    min_size=0,
-                    max_size=self._driver_pool_size,
-                    # A hot read changes no session state: nothing to reset on release.
-                    reset=_nothing_to_reset,
-                )
-            return self._driver_pool
 
     async def _wait_for(self, slots: asyncio.Semaphore) -> None:
         """Take a permit, first come first served, waiting at most the pool timeout (a 503
@@ -171,9 +158,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        if self._driver_pool is not None:
-            await self._driver_pool.close()
-            self._driver_pool = None
+        if self._hot_pool is not None:
+            await self._hot_pool.close()
         await self.engine.dispose()
 
 
@@ -203,10 +189,6 @@ def _held_by_this_task(db: Database) -> Any:
     if held is None or held[0] is not db or held[1] is not asyncio.current_task():
         return None
     return held[2]
-
-
-async def _nothing_to_reset(_conn: Any) -> None:
-    return None
 
 
 def _busy() -> ServiceUnavailable:
@@ -272,13 +254,13 @@ class HotRead:
     """A SELECT made on (nearly) every request, compiled once: `fetch` takes its one row,
     `fetch_all` every row.
 
-    On PostgreSQL it runs on the database's hot-read pool of asyncpg connections, in
-    autocommit: none of SQLAlchemy's per-checkout and per-execution work, which cost more
+    It runs on the database's hot-read pool of the driver's own connections (`hot_pools`),
+    in autocommit: none of SQLAlchemy's per-checkout and per-execution work, which cost more
     than the query itself on the signed-in path (bench/README.md). Parameters and values go
     through the columns' own bind and result processors (the `UtcDateTime` decorator,
     UUIDs), so it returns exactly what SQLAlchemy would (a test compares them). It never
-    runs in a caller's transaction: it reads what is committed. On SQLite it is an ordinary
-    `read()`.
+    runs in a caller's transaction: it reads what is committed. On an in-memory SQLite
+    database, which has no such pool, it is an ordinary `read()`.
 
     An expanding IN (`bindparam(..., expanding=True)`, a list of values) is rendered as
     SQLAlchemy renders it, one placeholder per value, once per length of list (kept for
@@ -300,7 +282,7 @@ class HotRead:
     async def _run(
         self, db: Database, params: Mapping[str, Any], *, one: bool
     ) -> list[Mapping[str, Any]]:
-        if db.is_sqlite:
+        if not db.has_hot_pool:
             async with db.read() as conn:
                 result = await conn.execute(self.statement, dict(params))
                 rows = [result.first()] if one else list(result)
