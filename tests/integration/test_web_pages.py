@@ -24,7 +24,7 @@ from tests.auth_helpers import (
     token_in,
     wait_for_mail,
 )
-from tests.web_helpers import Client, browsing, csrf_of, in_another_browser, member, post_form
+from tests.web_helpers import Client, csrf_of, in_another_browser, member, post_form
 from waymark.web.rendering import local_path
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
@@ -52,12 +52,6 @@ def inline_code(html: str) -> list[str]:
     parser.feed(html)
     parser.close()
     return parser.found
-
-
-@pytest.fixture
-async def web(app: Litestar) -> Any:
-    async with browsing(app) as client:
-        yield client
 
 
 def assert_page(response: Any, status: int = 200) -> str:
