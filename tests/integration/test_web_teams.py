@@ -193,7 +193,7 @@ async def test_a_stranger_gets_404_and_a_visitor_is_sent_to_sign_in(
         # The invite's landing page explains, and sign-in comes back to it.
         landing = assert_page(await web.get(f"/invites/{token}"))
         assert f'href="/login?next=/invites/{token}"' in landing
-        assert 'href="/signup"' in landing
+        assert f'href="/signup?next=/invites/{token}"' in landing
         assert "Backend guild" not in landing
         await member(web, mail_dir, "eve@example.org")
         assert_page(await web.get(url), 404)
