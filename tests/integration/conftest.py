@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from litestar import Litestar
 
 from tests.integration.progress_support import SPEC
 from tests.recording import RecordingDatabase
+from tests.web_helpers import Client, browsing
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.outbox import Outbox
@@ -34,3 +36,10 @@ async def recorded(database_url: str) -> AsyncIterator[RecordingDatabase]:
     database = RecordingDatabase(database_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def web(app: Litestar) -> AsyncIterator[Client]:
+    """A browser on the pages: an https client keeping its cookies (`tests.web_helpers`)."""
+    async with browsing(app) as client:
+        yield client

@@ -12,19 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar
 
 from tests.integration.test_web_pages import assert_page
-from tests.web_helpers import Client, browsing, in_another_browser, member, post_form
+from tests.web_helpers import Client, in_another_browser, member, post_form
 from waymark.container import Container
 from waymark.kernel.authz import PlatformRole
 from waymark.settings import Settings
-
-
-@pytest.fixture
-async def web(app: Litestar) -> Any:
-    async with browsing(app) as client:
-        yield client
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from litestar import Litestar
 
 from tests.conftest import BACKEND_ROADMAP
 from tests.integration.test_web_pages import assert_page
-from tests.web_helpers import Client, browsing, csrf_of, in_another_browser, member, post_form
+from tests.web_helpers import Client, csrf_of, in_another_browser, member, post_form
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.schemas import TopicSpec
 from waymark.features.roadmaps.service import import_roadmap
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.usefixtures("backend_roadmap")
 ROADMAP = "/roadmaps/backend"
 PG = "databases.postgresql"
 REDIS = "databases.redis"
-
-
-@pytest.fixture
-async def web(app: Litestar) -> Any:
-    async with browsing(app) as client:
-        yield client
 
 
 def topic(path: str, topic_id: str) -> str:

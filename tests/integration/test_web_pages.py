@@ -24,8 +24,8 @@ from tests.auth_helpers import (
     token_in,
     wait_for_mail,
 )
-from tests.web_helpers import Client, browsing, csrf_of, in_another_browser, member, post_form
-from waymark.web.rendering import local_path
+from tests.web_helpers import Client, csrf_of, in_another_browser, member, post_form
+from waymark.kernel.paths import local_path, with_next
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
 PAGES = ["/", "/signup", "/login", "/forgot-password", "/reset-password", "/verify-email"]
@@ -52,12 +52,6 @@ def inline_code(html: str) -> list[str]:
     parser.feed(html)
     parser.close()
     return parser.found
-
-
-@pytest.fixture
-async def web(app: Litestar) -> Any:
-    async with browsing(app) as client:
-        yield client
 
 
 def assert_page(response: Any, status: int = 200) -> str:
@@ -245,6 +239,37 @@ async def test_sign_in_goes_back_where_it_was_asked_and_only_there(
 )
 def test_only_local_paths_are_followed_after_sign_in(target: str | None, expected: str) -> None:
     assert local_path(target) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "target", "expected"),
+    [
+        ("/signup", "/invites/abc_-9", "/signup?next=/invites/abc_-9"),
+        (
+            "/login?notice=email-confirmed",
+            "/invites/x",
+            "/login?notice=email-confirmed&next=/invites/x",
+        ),
+        (
+            "/login",
+            "/teams/t?roadmap=backend&x=1#progress",
+            "/login?next=/teams/t%3Froadmap%3Dbackend%26x%3D1%23progress",
+        ),
+        (
+            "https://waymark.example/verify-email?token=t",
+            "//evil.example",
+            "https://waymark.example/verify-email?token=t",
+        ),
+        ("/signup", "https://evil.example", "/signup"),
+        ("/signup", "/\\evil.example", "/signup"),
+        ("/signup", "", "/signup"),
+        ("/signup", None, "/signup"),
+    ],
+)
+def test_a_next_path_is_added_only_when_local_and_quoted(
+    url: str, target: str | None, expected: str
+) -> None:
+    assert with_next(url, target) == expected
 
 
 async def test_settings(web: Client, mail_dir: Path, app: Litestar) -> None:

@@ -10,15 +10,13 @@ import re
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import Any
 
 import pytest
-from litestar import Litestar
 
 from tests.auth_helpers import settle_outbox, wait_for_mail
 from tests.integration.teams_support import INVITE_MAIL, invite_token
 from tests.integration.test_web_pages import assert_page
-from tests.web_helpers import Client, browsing, csrf_of, in_another_browser, member, post_form
+from tests.web_helpers import Client, csrf_of, in_another_browser, member, post_form
 from waymark.infra.sql.database import Database
 from waymark.transport.http.identity import SESSION_COOKIE
 
@@ -26,12 +24,6 @@ pytestmark = pytest.mark.usefixtures("backend_roadmap")
 PG = "databases.postgresql"
 REDIS = "databases.redis"
 OWNER, ADA = "owner@example.org", "ada@example.org"
-
-
-@pytest.fixture
-async def web(app: Litestar) -> Any:
-    async with browsing(app) as client:
-        yield client
 
 
 @dataclass
@@ -73,7 +65,14 @@ async def team_with_ada(web: Client, db: Database, mail_dir: Path) -> Team:
     assigned = await post_form(web, url, f"{url}/roadmaps", {"roadmap": "backend"})
     assert assigned.headers["location"] == f"{url}?notice=roadmap-assigned#roadmaps"
     token = await invite(web, db, mail_dir, url, ADA)
-    with in_another_browser(web, ada):
+    await join(web, ada, token, url)
+    return Team(id=team_id, url=url, ada=ada)
+
+
+async def join(web: Client, jar: CookieJar, token: str, url: str) -> None:
+    """The invited account, signed in in its own browser (`jar`), accepts the invite from
+    its landing page and lands on the team's page `url`, its session renewed."""
+    with in_another_browser(web, jar):
         landing = assert_page(await web.get(f"/invites/{token}"))
         assert "Join Backend guild" in landing
         assert f'action="/invites/{token}/accept"' in landing
@@ -84,7 +83,6 @@ async def team_with_ada(web: Client, db: Database, mail_dir: Path) -> Team:
             f"{url}?notice=team-joined",
         )
         assert web.cookies.get(SESSION_COOKIE) not in (None, before)  # renewed
-    return Team(id=team_id, url=url, ada=ada)
 
 
 def heat_of(page: str, topic_id: str) -> tuple[str, str]:
@@ -195,7 +193,7 @@ async def test_a_stranger_gets_404_and_a_visitor_is_sent_to_sign_in(
         # The invite's landing page explains, and sign-in comes back to it.
         landing = assert_page(await web.get(f"/invites/{token}"))
         assert f'href="/login?next=/invites/{token}"' in landing
-        assert 'href="/signup"' in landing
+        assert f'href="/signup?next=/invites/{token}"' in landing
         assert "Backend guild" not in landing
         await member(web, mail_dir, "eve@example.org")
         assert_page(await web.get(url), 404)

@@ -32,10 +32,11 @@ from waymark.features.auth.schemas import LoginRequest
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
 from waymark.kernel.errors import Conflict, ValidationFailed, WaymarkError
+from waymark.kernel.paths import local_path, with_next
 from waymark.transport.http.identity import cleared_session_cookie, session_cookie
 from waymark.web import forms
 from waymark.web.forms import FormState
-from waymark.web.rendering import local_path, page, redirect
+from waymark.web.rendering import page, redirect
 from waymark.web.visitor import THEMES, Browsing, Visitor, theme_cookie
 
 FORM_ERRORS: tuple[type[WaymarkError], ...] = (
@@ -76,14 +77,21 @@ async def submit(
 def account_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandler]:
     clock = auth.sessions.clock
 
+    # A `next` path (only ever a local one, `kernel.paths.local_path`) goes along from the
+    # sign-up form, in the confirmation link mailed, to the sign-in after confirming: a
+    # sign-up begun from an invite's page comes back to it, as a sign-in does.
+
     @get("/signup")
-    async def signup_form(visitor: Browsing) -> Response[Any]:
+    async def signup_form(visitor: Browsing, next_: NextQuery = None) -> Response[Any]:
         if visitor.account:
-            return redirect(visitor, "/")
-        return page(visitor, "account/signup.html", form=FormState())
+            return redirect(visitor, local_path(next_))
+        target = local_path(next_, "")
+        return page(visitor, "account/signup.html", form=FormState(), next=target)
 
     @post("/signup")
     async def signup(visitor: Browsing) -> Response[Any]:
+        target = local_path(visitor.form.get("next"), "")
+
         async def action() -> Response[Any]:
             body = forms.decode(RegisterRequest, visitor.form)
             await accounts.registration.register(
@@ -91,19 +99,30 @@ def account_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandle
                 password=body.password,
                 display_name=body.display_name,
                 client=visitor.client,
+                next_path=target,
             )
-            return redirect(visitor, "/signup?notice=check-inbox")
+            return redirect(visitor, with_next("/signup?notice=check-inbox", target))
 
-        return await submit(visitor, action, "account/signup.html")
+        return await submit(visitor, action, "account/signup.html", next=target)
 
     @get("/verify-email")
-    async def verify_form(visitor: Browsing, token: TokenQuery = "") -> Response[Any]:
+    async def verify_form(
+        visitor: Browsing, token: TokenQuery = "", next_: NextQuery = None
+    ) -> Response[Any]:
         purpose = await accounts.registration.pending_confirmation(token) if token else None
-        return page(visitor, "account/verify.html", form=FormState(), token=token, purpose=purpose)
+        return page(
+            visitor,
+            "account/verify.html",
+            form=FormState(),
+            token=token,
+            purpose=purpose,
+            next=local_path(next_, ""),
+        )
 
     @post("/verify-email")
     async def verify(visitor: Browsing) -> Response[Any]:
         new_account = "password" in visitor.form
+        target = local_path(visitor.form.get("next"), "")
 
         async def action() -> Response[Any]:
             body = forms.decode(VerifyEmailRequest, visitor.form)
@@ -111,7 +130,7 @@ def account_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandle
                 token=body.token, password=body.password, client=visitor.client
             )
             if new_account:
-                return redirect(visitor, "/login?notice=email-confirmed")
+                return redirect(visitor, with_next("/login?notice=email-confirmed", target))
             return redirect(
                 visitor,
                 "/settings?notice=email-changed"
@@ -125,16 +144,23 @@ def account_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandle
             "account/verify.html",
             token=visitor.form.get("token", ""),
             purpose="verify-email" if new_account else "change-email",
+            next=target,
         )
 
     @post("/verify-email/resend")
     async def resend(visitor: Browsing) -> Response[Any]:
+        target = local_path(visitor.form.get("next"), "")
+
         async def action() -> Response[Any]:
             body = forms.decode(ForgotPasswordRequest, visitor.form)
-            await accounts.registration.resend(email=body.email, client=visitor.client)
-            return redirect(visitor, "/signup?notice=check-inbox")
+            await accounts.registration.resend(
+                email=body.email, client=visitor.client, next_path=target
+            )
+            return redirect(visitor, with_next("/signup?notice=check-inbox", target))
 
-        return await submit(visitor, action, "account/verify.html", token="", purpose=None)
+        return await submit(
+            visitor, action, "account/verify.html", token="", purpose=None, next=target
+        )
 
     @get("/login")
     async def login_form(visitor: Browsing, next_: NextQuery = None) -> Response[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response
@@ -18,6 +17,7 @@ from litestar.types import ExceptionHandlersMap
 
 from waymark.features.ops.http import OPS_PATHS
 from waymark.kernel.errors import NotAuthenticated
+from waymark.kernel.paths import with_next
 from waymark.transport.http.identity import NO_STORE
 from waymark.transport.http.problems import Problem
 from waymark.web.rendering import page
@@ -64,5 +64,5 @@ def _to_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     target = "/login"
     if request.method == "GET":
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        target += f"?next={quote(here, safe='/')}"
+        target = with_next(target, here)
     return Redirect(path=target, status_code=303, headers=NO_STORE)

@@ -1,4 +1,5 @@
-"""Jinja filters of the pages: times in the reader's zone, text as paragraphs and code."""
+"""Jinja filters of the pages: times in the reader's zone, text as paragraphs and code, a
+link that leads on to a local path (`with_next`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
+
+from waymark.kernel.paths import with_next
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -51,4 +54,5 @@ FILTERS: Final[dict[str, Callable[..., Any]]] = {
     "paragraphs": paragraphs,
     "inline_code": inline_code,
     "wait_in_words": wait_in_words,
+    "with_next": with_next,
 }

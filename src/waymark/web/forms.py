@@ -92,4 +92,6 @@ def _humane(message: str) -> str:
     if message.startswith("Expected `str` of length <="):
         limit = message.rsplit(" ", 1)[-1]
         return f"At most {limit} characters."
+    if message.startswith("Invalid enum value"):  # a select's value that it does not offer
+        return "Choose one of the options offered."
     return message[:1].upper() + message[1:]

@@ -70,17 +70,3 @@ def redirect(visitor: Visitor, to: str, *, cookies: Iterable[Cookie] = ()) -> Re
         cookies=[*visitor.cookies, *cookies],
         headers=NO_STORE,
     )
-
-
-def local_path(target: str | None, default: str = "/") -> str:
-    """`target` if it is a path on this site (where to go after signing in), else `default`:
-    never another site (`//evil.example`, `/\\evil.example`, `https://...`)."""
-    if (
-        not target
-        or not target.startswith("/")
-        or target.startswith(("//", "/\\"))
-        or any(c in target for c in "\\\r\n\t")
-        or len(target) > 2000
-    ):
-        return default
-    return target

@@ -46,9 +46,11 @@ class AccountJobs:
         try:
             match request.purpose:
                 case "sign-up":
-                    await self.registration.after_sign_up(conn, request.email)
+                    await self.registration.after_sign_up(conn, request.email, request.next_path)
                 case "verify-email":
-                    await self.registration.mail_confirmation(conn, request.email)
+                    await self.registration.mail_confirmation(
+                        conn, request.email, request.next_path
+                    )
                 case "reset-password":
                     await self.credentials.mail_reset_link(conn, request.email)
                 case "account-exists":

@@ -21,6 +21,7 @@ from waymark.infra.mail.jobs import enqueue_mail
 from waymark.infra.outbox import Outbox
 from waymark.kernel.clock import Clock
 from waymark.kernel.identity import hash_token, new_token
+from waymark.kernel.paths import with_next
 
 LinkPurpose = Literal["verify-email", "reset-password", "change-email"]
 CONFIRMATIONS: tuple[LinkPurpose, ...] = ("verify-email", "change-email")
@@ -69,8 +70,11 @@ class MailedLinks:
         to: str,
         purpose: LinkPurpose,
         new_email: str | None = None,
+        next_path: str = "",
     ) -> None:
-        """Mail a fresh link of `purpose` to `to`; the account's earlier ones stop working."""
+        """Mail a fresh link of `purpose` to `to`; the account's earlier ones stop working.
+        With `next_path` (a path on this site, else ignored) the page the link opens leads
+        there once its holder has signed in."""
         repo = AccountRepository(conn)
         now = self.clock.now()
         await repo.revoke_email_tokens(account_id, purpose, now)
@@ -90,7 +94,7 @@ class MailedLinks:
             template=_TEMPLATE[purpose],
             context={
                 "product": PRODUCT,
-                "link": f"{self.public_url}{_PAGE[purpose]}?token={token}",
+                "link": with_next(f"{self.public_url}{_PAGE[purpose]}?token={token}", next_path),
                 "token": token,
             },
         )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.outbox import Outbox
 from waymark.kernel.identity import ClientInfo
+from waymark.kernel.paths import local_path
 
 ACCOUNT_MAIL = "accounts.mail"
 LOGIN_FAILED = "accounts.login-failed"
@@ -31,6 +32,10 @@ class AccountMail(msgspec.Struct, frozen=True, kw_only=True):
 
     email: str
     purpose: MailPurpose
+    next_path: str = ""
+    """A path on this site that a mailed confirmation link leads back to once its holder
+    has signed in (a sign-up begun from an invite's page returns to it); empty for none.
+    Older messages have none."""
 
 
 class LoginFailure(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,11 +90,18 @@ async def announce_deleted(outbox: Outbox, conn: AsyncConnection, account_id: uu
 
 
 async def queue_account_mail(
-    outbox: Outbox, conn: AsyncConnection, *, email: str, purpose: MailPurpose
+    outbox: Outbox,
+    conn: AsyncConnection,
+    *,
+    email: str,
+    purpose: MailPurpose,
+    next_path: str = "",
 ) -> None:
     """One `accounts.mail` message, whatever the address: `jobs.py` works out after the
-    request what to send, so every address costs the request the same."""
-    await outbox.enqueue(conn, ACCOUNT_MAIL, AccountMail(email=email, purpose=purpose))
+    request what to send, so every address costs the request the same. `next_path` is kept
+    only if it is a path on this site."""
+    mail = AccountMail(email=email, purpose=purpose, next_path=local_path(next_path, ""))
+    await outbox.enqueue(conn, ACCOUNT_MAIL, mail)
 
 
 async def queue_login_failure(

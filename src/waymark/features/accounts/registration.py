@@ -41,9 +41,16 @@ class Registration(AccountUseCases):
     # -- use cases ---------------------------------------------------------------------------
 
     async def register(
-        self, *, email: str, password: str, display_name: str, client: ClientInfo
+        self,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        client: ClientInfo,
+        next_path: str = "",
     ) -> None:
-        """Sign up with a canonical `email`; the same answer and work for any address."""
+        """Sign up with a canonical `email`; the same answer and work for any address. The
+        confirmation link leads on to `next_path` (a path on this site) after signing in."""
         await self.throttle.check((REGISTER_IP, client.ip))
         password_hash = await self.passwords.hash_new(password, email=email)
         async with self.db.transaction() as conn:
@@ -53,6 +60,7 @@ class Registration(AccountUseCases):
                 password_hash=password_hash,
                 display_name=display_name,
                 client=client,
+                next_path=next_path,
             )
 
     async def sign_up(
@@ -63,12 +71,15 @@ class Registration(AccountUseCases):
         password_hash: str,
         display_name: str,
         client: ClientInfo,
+        next_path: str = "",
     ) -> None:
         """The statements of a sign-up, the same for every address (a test compares them)."""
         account_id, created = await self._claim(
             conn, email, password_hash, display_name, replace_unconfirmed=True
         )
-        await queue_account_mail(self.outbox, conn, email=email, purpose="sign-up")
+        await queue_account_mail(
+            self.outbox, conn, email=email, purpose="sign-up", next_path=next_path
+        )
         # On the owner's log either way: a second sign-up may be someone probing.
         kind = "account.registered" if created else "account.registration-attempted"
         await self.audit.record(conn, account_id, kind, client)
@@ -105,13 +116,16 @@ class Registration(AccountUseCases):
             return None
         return "verify-email" if link.purpose == "verify-email" else "change-email"
 
-    async def resend(self, *, email: str, client: ClientInfo) -> None:
-        """Mail a new confirmation link (the old one dies); the same work for any address."""
+    async def resend(self, *, email: str, client: ClientInfo, next_path: str = "") -> None:
+        """Mail a new confirmation link (the old one dies); the same work for any address.
+        The link leads on to `next_path`, as a sign-up's does."""
         await self.throttle.check(
             (RESEND_ACCOUNT_IP, account_key(email, client.ip)), (RESEND_IP, client.ip)
         )
         async with self.db.transaction() as conn:
-            await queue_account_mail(self.outbox, conn, email=email, purpose="verify-email")
+            await queue_account_mail(
+                self.outbox, conn, email=email, purpose="verify-email", next_path=next_path
+            )
 
     async def create(
         self, *, email: str, password: str, display_name: str = "", verified: bool = True
@@ -127,23 +141,27 @@ class Registration(AccountUseCases):
 
     # -- after the request (outbox handlers) -------------------------------------------------
 
-    async def after_sign_up(self, conn: AsyncConnection, email: str) -> None:
+    async def after_sign_up(self, conn: AsyncConnection, email: str, next_path: str = "") -> None:
         """A confirmation link while the address is unconfirmed (a new account, or one
-        nobody has confirmed yet), else a notice to the owner."""
+        nobody has confirmed yet), leading on to `next_path` after signing in; else a
+        notice to the owner (never with a path a stranger chose: whoever signed up need
+        not be the owner)."""
         user = await AccountRepository(conn).user_by_email(email)
         if user is None or user.disabled_at is not None:
             return
         if user.email_verified_at is None:
-            await self.links.send(conn, account_id=user.id, to=user.email, purpose="verify-email")
+            await self._mail_link(conn, user.id, user.email, next_path)
         else:
             await self.notify_account_exists(conn, email)
 
-    async def mail_confirmation(self, conn: AsyncConnection, email: str) -> None:
+    async def mail_confirmation(
+        self, conn: AsyncConnection, email: str, next_path: str = ""
+    ) -> None:
         """A fresh confirmation link for an unconfirmed account; nothing for other addresses."""
         user = await AccountRepository(conn).user_by_email(email)
         if user is None or user.disabled_at is not None or user.email_verified_at is not None:
             return
-        await self.links.send(conn, account_id=user.id, to=user.email, purpose="verify-email")
+        await self._mail_link(conn, user.id, user.email, next_path)
 
     async def notify_account_exists(self, conn: AsyncConnection, email: str) -> None:
         """Tell a confirmed account's owner someone tried to sign up with their address, at
@@ -161,6 +179,13 @@ class Registration(AccountUseCases):
         )
 
     # -- steps -------------------------------------------------------------------------------
+
+    async def _mail_link(
+        self, conn: AsyncConnection, account_id: uuid.UUID, email: str, next_path: str
+    ) -> None:
+        await self.links.send(
+            conn, account_id=account_id, to=email, purpose="verify-email", next_path=next_path
+        )
 
     async def _claim(
         self,
