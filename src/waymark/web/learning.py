@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from waymark.features.notes.schemas import Resource, RoadmapNotes, SavedNote
+from waymark.features.notes.schemas import Resource, SavedNote
 from waymark.features.notes.service import Notes
 from waymark.features.progress.schemas import RoadmapProgress, RoadmapProgressSummary
 from waymark.features.progress.service import ProgressService
@@ -77,15 +77,17 @@ class LearningPages:
         titles = {t.id: t.title for section in current.detail.sections for t in section.topics}
         if account is None:
             return RoadmapPage(current.detail, lay_out(current.detail), None, titles)
+        learner = await self.learner(account, slug)
+        return RoadmapPage(
+            current.detail, lay_out(current.detail, learner.progress.statuses), learner, titles
+        )
+
+    async def learner(self, account: Account, slug: str) -> Learner:
+        """The signed-in learner's side of a roadmap's page: their progress, their notes
+        (rendered) and resources."""
         (progress, _), mine = await asyncio.gather(
             self.progress.view(account, slug), self.notes.on_roadmap(account.id, slug)
         )
-        learner = await self._learner(progress, mine)
-        return RoadmapPage(
-            current.detail, lay_out(current.detail, progress.statuses), learner, titles
-        )
-
-    async def _learner(self, progress: RoadmapProgress, mine: RoadmapNotes) -> Learner:
         html = await self.renderer.render_all(
             {topic: saved.note.markdown for topic, saved in mine.notes.items()}
         )

@@ -1,0 +1,61 @@
+"""A page drawn once with holes, filled per request: what the roadmap's page is made of
+(`web/drawing.py`).
+
+A template drawn in *stencil mode* (its context's `stencil` is a `Stencil`) calls
+`stencil.hole(kind, *args)` where a per-request piece goes, instead of drawing that piece
+(`{% if stencil %}{{ stencil.hole("node", section, node) }}{% else %}{% include ... %}`),
+and its forms carry `CSRF_HOLE` for the visitor's token. `Stencil.cut` splits what was drawn
+into the fixed text between the holes and the holes themselves; `fill` puts the pieces in
+and the visitor's token (escaped, as the template would) in every form.
+
+Outside stencil mode (`stencil` is None, the globals' default) the same templates draw the
+whole page as before, and `tests/integration/test_page_fast_route.py` holds the two to the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+
+CSRF_HOLE = f"\x01csrf-{secrets.token_hex(8)}\x01"
+"""Drawn in place of the visitor's CSRF token (no character of it is escaped)."""
+_MARK = "\x02"
+
+
+@dataclass(frozen=True)
+class Hole:
+    kind: str
+    args: tuple[Any, ...]
+
+
+class Stencil:
+    """Collects the holes of one drawing (the template's `stencil`)."""
+
+    def __init__(self) -> None:
+        self.holes: list[Hole] = []
+
+    def hole(self, kind: str, *args: Any) -> Markup:
+        self.holes.append(Hole(kind, args))
+        return Markup(f"{_MARK}{len(self.holes) - 1}{_MARK}")  # noqa: S704  (no outside text)
+
+    def cut(self, drawn: str) -> Cut:
+        """`drawn` (what the template drew with this stencil) as fixed text and holes."""
+        parts: list[str | Hole] = []
+        for i, text in enumerate(drawn.split(_MARK)):
+            parts.append(self.holes[int(text)] if i % 2 else text)
+        return Cut(tuple(parts))
+
+
+@dataclass(frozen=True)
+class Cut:
+    parts: Sequence[str | Hole]
+
+    def fill(self, piece: Callable[[Hole], str], csrf_token: str) -> bytes:
+        """The page: every hole drawn by `piece`, the visitor's token in every form."""
+        drawn = "".join(part if isinstance(part, str) else piece(part) for part in self.parts)
+        return drawn.replace(CSRF_HOLE, str(escape(csrf_token))).encode()
