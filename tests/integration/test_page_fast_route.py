@@ -94,13 +94,16 @@ async def test_the_page_from_its_stencil_is_the_templates_page(
         assert 'data-status="done"' in first[0]
         assert "<strong>Bold</strong>" in first[0]
 
-        # A change of status, then of note, shows at once (no stale piece of a learner's).
+        # A change of status, a new resource, show at once (no stale piece of a learner's).
         client.cookies.set(SESSION_COOKIE, session, domain="testserver.local")
         await post_form(client, PAGE, topic("status", PG), {"status": "learning"})
         await post_form(client, PAGE, topic("status", HTTP), {"status": "pending"})
+        more = {"title": "Another", "url": "https://example.org/2", "kind": "video"}
+        assert (await post_form(client, PAGE, topic("resources", REDIS), more)).is_redirect
         client.cookies.clear()
         again = await same_answers(app, client, framework_only, cases[:2])
         assert again[0] != first[0]
+        assert "https://example.org/2" in again[0]
 
         # A query (a notice) is the route's.
         fast = fast_routes_of(app)

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Template
 
 from waymark.features.roadmaps.coverage import CoverageMap
 from waymark.features.roadmaps.schemas import RoadmapDetail
@@ -37,6 +37,8 @@ from waymark.web.stencil import CSRF_HOLE, Cut, Hole, Stencil
 from waymark.web.visitor import Theme
 
 ROADMAP_PAGE = "roadmap/page.html"
+MAX_OWN_PIECES = 20_000
+"""Pieces with learners' notes or resources kept per version (then started afresh)."""
 _PIECES = {
     "node": "roadmap/_node.html",
     "outline": "roadmap/_outline_topic.html",
@@ -84,6 +86,8 @@ class _Version:
         self.diagrams: dict[str, Diagram] = {}
         self.nodes: dict[tuple[str, str], TopicNode] = {}
         self.titles: dict[str, str] = {}
+        self.learners: dict[tuple[Any, ...], str] = {}
+        """Pieces with a learner's note or resources, by what they show (`_own_key`)."""
 
 
 class PageDrawer:
@@ -96,6 +100,7 @@ class PageDrawer:
         self.coverage = coverage
         self.theme_cookie = theme_cookie
         self._versions: dict[str, _Version] = {}
+        self._templates: dict[str, Template] = {}
 
     def draw(
         self,
@@ -132,9 +137,16 @@ class PageDrawer:
                 or (hole.kind == "panel" and topic_id in learner.resources)
             )
             if own:
-                return self._render(
-                    _PIECES[hole.kind], page, learner, section, self._node(kept, node, status)
-                )
+                mine = _own_key(hole.kind, topic_id, status, learner)
+                found = kept.learners.get(mine)
+                if found is None:
+                    if len(kept.learners) >= MAX_OWN_PIECES:
+                        kept.learners.clear()
+                    node = self._node(kept, node, status)
+                    found = kept.learners[mine] = self._render(
+                        _PIECES[hole.kind], page, learner, section, node
+                    )
+                return found
             key = (hole.kind, topic_id, status)
             found = kept.pieces.get(key)
             if found is None:
@@ -151,7 +163,7 @@ class PageDrawer:
         # a learner's has holes for what is theirs.
         stranger = page.learner is None
         stencil = Stencil()
-        drawn = self.env.get_template(ROADMAP_PAGE).render(
+        drawn = self._template(ROADMAP_PAGE).render(
             self._context(page, None if stranger else _NO_LEARNER),
             visitor=_Nav(None if stranger else _Role(nav)),
             request=_Request(f"/roadmaps/{page.roadmap.slug}", self.theme_cookie, theme),
@@ -159,6 +171,13 @@ class PageDrawer:
             stencil=None if stranger else stencil,
         )
         return stencil.cut(drawn)
+
+    def _template(self, name: str) -> Template:
+        """The environment's template, looked up once (not checked for changes per piece)."""
+        found = self._templates.get(name)
+        if found is None:
+            found = self._templates[name] = self.env.get_template(name)
+        return found
 
     def _diagram(self, kept: _Version, detail: RoadmapDetail, status: str) -> Diagram:
         found = kept.diagrams.get(status)
@@ -195,12 +214,26 @@ class PageDrawer:
         section: SectionNode | None = None,
         node: TopicNode | None = None,
     ) -> str:
-        return self.env.get_template(template).render(
+        return self._template(template).render(
             self._context(page, learner),
             visitor=_Nav(None),
             section=section,
             node=node,
         )
+
+
+def _own_key(kind: str, topic_id: str, status: str, learner: Learner) -> tuple[Any, ...]:
+    """Everything a piece with a learner's note or resources shows: the topic in its status,
+    the note's revision and Markdown (so its HTML), each resource. Two learners with the
+    same have the same piece, but for the CSRF token, which goes in last."""
+    saved = learner.notes.get(topic_id)
+    note = (saved.revision, saved.note.markdown) if saved else None
+    resources = (
+        tuple((r.id, r.title, r.url, r.kind) for r in learner.resources.get(topic_id, ()))
+        if kind == "panel"
+        else ()
+    )
+    return (kind, topic_id, status, note, resources)
 
 
 def _no_holes(hole: Hole) -> str:

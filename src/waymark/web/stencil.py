@@ -55,7 +55,17 @@ class Stencil:
 class Cut:
     parts: Sequence[str | Hole]
 
+    def __post_init__(self) -> None:
+        whole = self.parts[0] if len(self.parts) == 1 else None
+        # A drawing without holes, encoded once, around its tokens.
+        around = None if not isinstance(whole, str) else whole.encode().split(CSRF_HOLE.encode())
+        object.__setattr__(self, "_around", around)
+
     def fill(self, piece: Callable[[Hole], str], csrf_token: str) -> bytes:
         """The page: every hole drawn by `piece`, the visitor's token in every form."""
+        token = str(escape(csrf_token))
+        around: list[bytes] | None = self._around  # type: ignore[attr-defined]
+        if around is not None:
+            return token.encode().join(around)
         drawn = "".join(part if isinstance(part, str) else piece(part) for part in self.parts)
-        return drawn.replace(CSRF_HOLE, str(escape(csrf_token))).encode()
+        return drawn.replace(CSRF_HOLE, token).encode()
