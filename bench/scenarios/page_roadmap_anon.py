@@ -43,6 +43,6 @@ SCENARIO = Scenario(
     limit_app="bench.limits.raw_stranger_page:app",
     limit_summary="raw ASGI sending the app's page for that stranger from memory",
     prepare=prepare,
-    profiles=("production",),
+    profiles=("production", "embedded"),
     targets=(Target(min_ratio=0.6, connections=64),),
 )

@@ -82,11 +82,11 @@ class _Version:
     def __init__(self, version: int) -> None:
         self.version = version
         self.cuts: dict[tuple[Theme | None, str], Cut] = {}
-        self.pieces: dict[tuple[str, str, str], str] = {}
+        self.pieces: dict[tuple[str, str, str], bytes] = {}
         self.diagrams: dict[str, Diagram] = {}
         self.nodes: dict[tuple[str, str], TopicNode] = {}
         self.titles: dict[str, str] = {}
-        self.learners: dict[tuple[Any, ...], str] = {}
+        self.learners: dict[tuple[Any, ...], bytes] = {}
         """Pieces with a learner's note or resources, by what they show (`_own_key`)."""
 
 
@@ -126,9 +126,9 @@ class PageDrawer:
             return cut.fill(_no_holes, csrf_token)
         statuses = learner.progress.statuses
 
-        def piece(hole: Hole) -> str:
+        def piece(hole: Hole) -> bytes:
             if hole.kind == "progress":
-                return self._render("roadmap/_progress.html", page, learner)
+                return self._render("roadmap/_progress.html", page, learner).encode()
             section, node = hole.args
             topic_id = node.topic.id
             status = statuses.get(topic_id, "pending")
@@ -145,7 +145,7 @@ class PageDrawer:
                     node = self._node(kept, node, status)
                     found = kept.learners[mine] = self._render(
                         _PIECES[hole.kind], page, learner, section, node
-                    )
+                    ).encode()
                 return found
             key = (hole.kind, topic_id, status)
             found = kept.pieces.get(key)
@@ -153,7 +153,7 @@ class PageDrawer:
                 node = self._node(kept, node, status)
                 found = kept.pieces[key] = self._render(
                     _PIECES[hole.kind], page, _NO_LEARNER, section, node
-                )
+                ).encode()
             return found
 
         return cut.fill(piece, csrf_token)
@@ -236,5 +236,5 @@ def _own_key(kind: str, topic_id: str, status: str, learner: Learner) -> tuple[A
     return (kind, topic_id, status, note, resources)
 
 
-def _no_holes(hole: Hole) -> str:
+def _no_holes(hole: Hole) -> bytes:
     raise AssertionError(f"a stranger's page has no holes, not {hole.kind}")

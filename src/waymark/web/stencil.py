@@ -24,6 +24,7 @@ from markupsafe import Markup, escape
 
 CSRF_HOLE = f"\x01csrf-{secrets.token_hex(8)}\x01"
 """Drawn in place of the visitor's CSRF token (no character of it is escaped)."""
+CSRF_BYTES = CSRF_HOLE.encode()
 _MARK = "\x02"
 
 
@@ -45,27 +46,19 @@ class Stencil:
 
     def cut(self, drawn: str) -> Cut:
         """`drawn` (what the template drew with this stencil) as fixed text and holes."""
-        parts: list[str | Hole] = []
+        parts: list[bytes | Hole] = []
         for i, text in enumerate(drawn.split(_MARK)):
-            parts.append(self.holes[int(text)] if i % 2 else text)
+            parts.append(self.holes[int(text)] if i % 2 else text.encode())
         return Cut(tuple(parts))
 
 
 @dataclass(frozen=True)
 class Cut:
-    parts: Sequence[str | Hole]
+    parts: Sequence[bytes | Hole]
+    """The fixed text between the holes, encoded once."""
 
-    def __post_init__(self) -> None:
-        whole = self.parts[0] if len(self.parts) == 1 else None
-        # A drawing without holes, encoded once, around its tokens.
-        around = None if not isinstance(whole, str) else whole.encode().split(CSRF_HOLE.encode())
-        object.__setattr__(self, "_around", around)
-
-    def fill(self, piece: Callable[[Hole], str], csrf_token: str) -> bytes:
-        """The page: every hole drawn by `piece`, the visitor's token in every form."""
-        token = str(escape(csrf_token))
-        around: list[bytes] | None = self._around  # type: ignore[attr-defined]
-        if around is not None:
-            return token.encode().join(around)
-        drawn = "".join(part if isinstance(part, str) else piece(part) for part in self.parts)
-        return drawn.replace(CSRF_HOLE, token).encode()
+    def fill(self, piece: Callable[[Hole], bytes], csrf_token: str) -> bytes:
+        """The page: every hole drawn by `piece` (encoded), the visitor's token in every
+        form."""
+        drawn = b"".join(part if isinstance(part, bytes) else piece(part) for part in self.parts)
+        return drawn.replace(CSRF_BYTES, str(escape(csrf_token)).encode())

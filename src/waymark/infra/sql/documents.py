@@ -141,16 +141,7 @@ class SqlDocumentStore:
         rules.check_owner(owner, collection)
         rules.check_prefix(prefix)
         rules.check_limit(limit)
-        where = [documents.c.owner == owner, documents.c.collection == collection]
-        if prefix:
-            # A range on the primary key, not LIKE (case-insensitive on SQLite): keys are
-            # `!` to `~`, so every key starting with the prefix sorts below its last
-            # character's successor.
-            where += [documents.c.key >= prefix, documents.c.key < _successor(prefix)]
-        if after is not None:
-            rules.check_key(after, "after")
-            where.append(documents.c.key > after)
-        elif prefix:  # the first page of a prefix: what a roadmap's page reads, twice
+        if prefix and after is None:  # the first page of a prefix: a roadmap's page, twice
             read = _PREFIX_SCAN["sqlite" if self._db.is_sqlite else "postgresql"]
             found = await read.fetch_all(
                 self._db,
@@ -166,6 +157,15 @@ class SqlDocumentStore:
                 return [_document(row) for row in found]
             # Straight from the driver, whose connections decode no JSON: the body's text.
             return [_document(row, body=json.loads(row["body"])) for row in found]
+        where = [documents.c.owner == owner, documents.c.collection == collection]
+        if prefix:
+            # A range on the primary key, not LIKE (case-insensitive on SQLite): keys are
+            # `!` to `~`, so every key starting with the prefix sorts below its last
+            # character's successor.
+            where += [documents.c.key >= prefix, documents.c.key < _successor(prefix)]
+        if after is not None:
+            rules.check_key(after, "after")
+            where.append(documents.c.key > after)
         async with self._db.read() as conn:
             return await _select(conn, and_(*where), limit=limit)
 
