@@ -72,7 +72,7 @@ def prepare(ctx: AppContext) -> Workload:
     for number, (email, token) in enumerate(people):
         set_statuses(ctx, token, mix(topics, number))
         notes_and_resources(ctx, token, topics, number)
-        session = browser_login(ctx, email, PASSWORD, 0x300 + number)
+        session = browser_login(ctx, email, PASSWORD, 0x380 + number)
         sample = page(ctx, f"{SESSION_COOKIE}={session}")
         cookies.append(f"{SESSION_COOKIE}={session}")
         pages[session] = str(ctx.write_file(f"page-{number}.html", sample.body))

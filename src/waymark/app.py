@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notes=container.notes,
         portability=container.portability,
         teams=container.teams,
+        db=container.db,
     )
     app = Litestar(
         route_handlers=[

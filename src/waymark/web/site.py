@@ -22,6 +22,7 @@ from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps import coverage
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
+from waymark.infra.sql.database import Database
 from waymark.kernel.authz import Action
 from waymark.transport.http.fast import FastRoute
 from waymark.transport.http.identity import RequestIdentity
@@ -67,6 +68,7 @@ def web_site(
     notes: Notes,
     portability: Portability,
     teams: Teams,
+    db: Database,
 ) -> WebSite:
     assets = Assets()
     env = _environment(assets)
@@ -75,7 +77,7 @@ def web_site(
         for slug in COVERED_ROADMAPS
         if coverage.builtin_path(slug).is_file()
     }
-    learning = LearningPages(catalog=catalog, progress=progress, notes=notes)
+    learning = LearningPages(catalog=catalog, progress=progress, notes=notes, db=db)
     roadmap_forms = RoadmapForms(learning, covered)
     pages = Router(
         path="/",
