@@ -57,8 +57,18 @@ class Cut:
     parts: Sequence[bytes | Hole]
     """The fixed text between the holes, encoded once."""
 
+    def __post_init__(self) -> None:
+        # A drawing without holes (a stranger's page), kept cut around its tokens.
+        whole = self.parts[0] if len(self.parts) == 1 else None
+        around = whole.split(CSRF_BYTES) if isinstance(whole, bytes) else None
+        object.__setattr__(self, "_around", around)
+
     def fill(self, piece: Callable[[Hole], bytes], csrf_token: str) -> bytes:
         """The page: every hole drawn by `piece` (encoded), the visitor's token in every
         form."""
+        token = str(escape(csrf_token)).encode()
+        around: list[bytes] | None = self._around  # type: ignore[attr-defined]
+        if around is not None:
+            return token.join(around)
         drawn = b"".join(part if isinstance(part, bytes) else piece(part) for part in self.parts)
-        return drawn.replace(CSRF_BYTES, str(escape(csrf_token)).encode())
+        return drawn.replace(CSRF_BYTES, token)
