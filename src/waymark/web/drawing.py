@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from jinja2 import Environment, Template
 
 from waymark.features.roadmaps.coverage import CoverageMap
@@ -37,6 +38,7 @@ from waymark.web.stencil import CSRF_HOLE, Cut, Hole, Stencil
 from waymark.web.visitor import Theme
 
 ROADMAP_PAGE = "roadmap/page.html"
+_encode = msgspec.json.Encoder().encode
 MAX_OWN_PIECES = 20_000
 """Pieces with learners' notes or resources kept per version (then started afresh)."""
 _PIECES = {
@@ -86,6 +88,8 @@ class _Version:
         self.diagrams: dict[str, Diagram] = {}
         self.nodes: dict[tuple[str, str], TopicNode] = {}
         self.titles: dict[str, str] = {}
+        self.progress: dict[bytes, bytes] = {}
+        """The progress above the diagram, by what it shows (counts, next up, changes)."""
         self.learners: dict[tuple[Any, ...], bytes] = {}
         """Pieces with a learner's note or resources, by what they show (`_own_key`)."""
 
@@ -128,7 +132,16 @@ class PageDrawer:
 
         def piece(hole: Hole) -> bytes:
             if hole.kind == "progress":
-                return self._render("roadmap/_progress.html", page, learner).encode()
+                progress = learner.progress
+                shown = _encode((progress.counts, progress.next_up, progress.changes_since_seen))
+                drawn = kept.progress.get(shown)
+                if drawn is None:
+                    if len(kept.progress) >= MAX_OWN_PIECES:
+                        kept.progress.clear()
+                    drawn = kept.progress[shown] = self._render(
+                        "roadmap/_progress.html", page, learner
+                    ).encode()
+                return drawn
             section, node = hole.args
             topic_id = node.topic.id
             status = statuses.get(topic_id, "pending")
