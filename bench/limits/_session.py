@@ -21,7 +21,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from bench.limits._resp import RespConnection, command
+from bench.limits._resp import RedisHolder, command
 
 SESSION_COOKIE = b"__Host-waymark_session"
 _FIELDS = (b"user_id", b"created_at", b"expires_at")
@@ -29,7 +29,8 @@ _FIELDS = (b"user_id", b"created_at", b"expires_at")
 
 def cookie_value(scope: Any, name: bytes) -> bytes | None:
     """The value of cookie `name` in the request's Cookie headers, or None."""
-    for key, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
         if key != b"cookie":
             continue
         for part in value.split(b";"):
@@ -39,19 +40,11 @@ def cookie_value(scope: Any, name: bytes) -> bytes | None:
     return None
 
 
-class Sessions:
+class Sessions(RedisHolder):
     """Checks a request's session cookie against the app's sessions in Redis."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.prefix = f"{config['redis_prefix']}sess:".encode()
-        self.redis: RespConnection | None = None
-
-    async def open(self, redis_url: str) -> None:
-        self.redis = await RespConnection.open(redis_url)
-
-    def close(self) -> None:
-        if self.redis is not None:
-            self.redis.close()
 
     async def caller(self, scope: Any, now: float) -> tuple[uuid.UUID, float] | None:
         """The account id and the session's creation time of a live session, else None."""
