@@ -39,8 +39,9 @@ from waymark.web.visitor import Theme
 
 ROADMAP_PAGE = "roadmap/page.html"
 _encode = msgspec.json.Encoder().encode
-MAX_OWN_PIECES = 20_000
-"""Pieces with learners' notes or resources kept per version (then started afresh)."""
+MAX_OWN_PIECES = 4_096
+"""Pieces with learners' notes or resources (and progress sections) kept per version, then
+started afresh: a panel with a note is a few kB, so at most some tens of MB."""
 _PIECES = {
     "node": "roadmap/_node.html",
     "outline": "roadmap/_outline_topic.html",
