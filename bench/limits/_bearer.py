@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bench.limits._asgi import Scope
-from bench.limits._resp import RespConnection, command
+from bench.limits._resp import RedisHolder, command
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _FAMILY_FIELDS = (b"user_id", b"revoked", b"expires_at")
@@ -74,7 +74,7 @@ def issued_before(issued_at: int, not_before: datetime) -> bool:
     return int(issued_at) < int(not_before.timestamp())
 
 
-class Bearer:
+class Bearer(RedisHolder):
     """Verifies the app's access tokens and checks their refresh family in Redis."""
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -86,14 +86,6 @@ class Bearer:
         self.leeway = float(config["leeway"])
         self.family_prefix = f"{config['redis_prefix']}rf:".encode()
         self.verified: dict[str, Claims] = {}
-        self.redis: RespConnection | None = None
-
-    async def open(self, redis_url: str) -> None:
-        self.redis = await RespConnection.open(redis_url)
-
-    def close(self) -> None:
-        if self.redis is not None:
-            self.redis.close()
 
     def _verify_signed(self, token: str) -> Claims | None:
         if len(token) > MAX_TOKEN_LENGTH:

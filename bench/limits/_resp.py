@@ -80,3 +80,16 @@ class RespConnection(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+class RedisHolder:
+    """What asks Redis through one `RespConnection`, opened at the limit's startup."""
+
+    redis: RespConnection | None = None
+
+    async def open(self, redis_url: str) -> None:
+        self.redis = await RespConnection.open(redis_url)
+
+    def close(self) -> None:
+        if self.redis is not None:
+            self.redis.close()

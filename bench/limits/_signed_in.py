@@ -5,7 +5,8 @@ ASGI entry point (lifespan, `/readyz`, the route's answer sent).
 
 Configuration keys it reads: `database_url`, `pool_size`, `redis_url`, `headers` (the app's
 response headers for the route, sent as they are but for content-length and the ETag, which
-the route gives), and what `Bearer` reads.
+the route gives), and what `Bearer` reads (none of it for a limit of cookie callers, whose
+configuration has no `jwks`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ async def _no_reset(_conn: Any) -> None:
 class SignedInLimit:
     def __init__(self) -> None:
         self.config = _asgi.load_config()
-        self.bearer = Bearer(self.config)
+        self.bearer = Bearer(self.config) if "jwks" in self.config else None
+        """None for a limit whose callers come with a session cookie (`_session.py`)."""
         self.base_headers = _asgi.encode_headers(
             [h for h in self.config["headers"] if h[0].lower() != "etag"]
         )
@@ -52,6 +54,7 @@ class SignedInLimit:
         """Called with the pool once it is open (to read what the limit keeps in memory)."""
 
     async def caller(self, scope: Scope) -> tuple[uuid.UUID, Claims] | None:
+        assert self.bearer is not None
         return await self.bearer.caller(authorization(scope), time.time())
 
     def ok(self, body: bytes, etag: str | None = None) -> Answer:
@@ -74,10 +77,12 @@ class SignedInLimit:
         )
         for hook in self.on_startup:
             await hook(self.pool)
-        await self.bearer.open(self.config["redis_url"])
+        if self.bearer is not None:
+            await self.bearer.open(self.config["redis_url"])
 
     async def _shutdown(self) -> None:
-        self.bearer.close()
+        if self.bearer is not None:
+            self.bearer.close()
         if self.pool is not None:
             await self.pool.close()
 

@@ -44,11 +44,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
-from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from bench.limits._bearer import issued_before
 from bench.limits._progress import Roadmap, change_route, counts, etag
 from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit, text
+from bench.limits._statements import Statement
 from waymark.features.accounts.repository import _ACCOUNT_BY_ID
 from waymark.features.progress import repository as app_sql
 from waymark.features.progress.schemas import Status, TopicStatusResult
@@ -62,19 +62,6 @@ from waymark.features.progress.tables import (
 
 MAX_ATTEMPTS = 50
 BACKOFF_CAP = 0.2
-_DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-
-
-class Statement:
-    """One of the app's statements compiled for PostgreSQL: its SQL and parameter order."""
-
-    def __init__(self, statement: Any, keys: Sequence[str] | None = None) -> None:
-        compiled = statement.compile(dialect=_DIALECT, column_keys=keys)
-        self.sql: str = compiled.string
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-
-    def args(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[name] for name in self.names]
 
 
 def _columns(table: Any) -> list[str]:

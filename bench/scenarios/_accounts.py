@@ -42,9 +42,12 @@ def create_accounts(ctx: AppContext, emails: Sequence[str], password: str) -> No
         raise RuntimeError(f"creating {len(emails)} accounts failed: {result.stderr[-2000:]}")
 
 
-def login(ctx: AppContext, email: str, password: str, client: int) -> str:
-    """A fresh access token (a new refresh family); each from its own client address, so
-    the per-IP login throttle does not count them together."""
+def signed_in_answer(
+    ctx: AppContext, email: str, password: str, client: int, mode: str = "token"
+) -> Response:
+    """The app's 200 to a login (`mode`: `token`, or `session` for a browser's cookie);
+    each from its own client address, so the per-IP login throttle does not count them
+    together."""
     resp = fetch(
         ctx.port,
         Request(
@@ -54,12 +57,17 @@ def login(ctx: AppContext, email: str, password: str, client: int) -> str:
                 "content-type": "application/json",
                 "x-forwarded-for": f"2001:db8:ffff::{client:x}",
             },
-            body=json.dumps({"email": email, "password": password}).encode(),
+            body=json.dumps({"email": email, "password": password, "mode": mode}).encode(),
         ),
     )
     if resp.status != 200:
         raise RuntimeError(f"login answered {resp.status}: {resp.body[:300]!r}")
-    return str(json.loads(resp.body)["access_token"])
+    return resp
+
+
+def login(ctx: AppContext, email: str, password: str, client: int) -> str:
+    """A fresh access token (a new refresh family)."""
+    return str(json.loads(signed_in_answer(ctx, email, password, client).body)["access_token"])
 
 
 def claims(token: str) -> dict[str, Any]:

@@ -87,3 +87,13 @@ def change_cycle(topics: Sequence[str]) -> list[tuple[str, str]]:
         for step in range(len(CYCLE))
         for index, topic in enumerate(topics)
     ]
+
+
+def mix(topics: Sequence[str], learner: int) -> dict[str, str]:
+    """15 done, then 5 learning, then 2 skipped, from a place of the learner's own."""
+    shifted = [topics[(5 * learner + i) % len(topics)] for i in range(22)]
+    return (
+        dict.fromkeys(shifted[:15], "done")
+        | dict.fromkeys(shifted[15:20], "learning")
+        | dict.fromkeys(shifted[20:], "skipped")
+    )

@@ -14,8 +14,6 @@ the roadmap in memory. Both answer the same bytes and the same ETag.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from bench.scenario import AppContext, Request, Scenario, Target, Workload
 from bench.scenarios._accounts import refused, signed_in_config
 from bench.scenarios._progress import (
@@ -23,22 +21,13 @@ from bench.scenarios._progress import (
     PROGRESS_PATH,
     bearer,
     learners,
+    mix,
     roadmap_json,
     set_statuses,
     topic_ids,
 )
 
 LEARNERS = 8
-
-
-def mix(topics: Sequence[str], learner: int) -> dict[str, str]:
-    """15 done, then 5 learning, then 2 skipped, from a place of the learner's own."""
-    shifted = [topics[(5 * learner + i) % len(topics)] for i in range(22)]
-    return (
-        dict.fromkeys(shifted[:15], "done")
-        | dict.fromkeys(shifted[15:20], "learning")
-        | dict.fromkeys(shifted[20:], "skipped")
-    )
 
 
 def _view(token: str) -> Request:

@@ -27,7 +27,7 @@ from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
 from waymark.transport.http.context import RequestContextMiddleware
 from waymark.transport.http.cors import CrossOriginAccess
-from waymark.transport.http.fast import FastRoutes
+from waymark.transport.http.fast import FastRoute, FastRoutes
 from waymark.transport.http.identity import RequestIdentity
 from waymark.transport.http.methods import HttpMethodSemantics
 from waymark.transport.http.openapi import (
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notes=container.notes,
         portability=container.portability,
         teams=container.teams,
+        db=container.db,
     )
     app = Litestar(
         route_handlers=[
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CrossOriginAccess(
             LoadShedder(
                 HttpMethodSemantics(
-                    _fast_routes(app, container, identity, settings),
+                    _fast_routes(app, container, identity, settings, site.fast_routes),
                     methods_of=lambda template: _route_methods(app, template),
                 ),
                 max_in_flight=settings.http.max_in_flight,
@@ -133,7 +134,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def _fast_routes(
-    app: Litestar, container: Container, identity: RequestIdentity, settings: Settings
+    app: Litestar,
+    container: Container,
+    identity: RequestIdentity,
+    settings: Settings,
+    pages: list[FastRoute],
 ) -> ASGIApp:
     """The hot GETs answered before routing (`transport/http/fast.py`), unless disabled."""
     if not settings.http.fast_routes:
@@ -144,6 +149,7 @@ def _fast_routes(
             *roadmap_fast_routes(container.roadmaps),
             me_fast_route(),
             *progress_fast_routes(container.progress),
+            *pages,
         ],
         identity=identity,
         handler_of=lambda template, method: route_handler(app, template, method),

@@ -306,3 +306,14 @@ class TestRedisSessionStore(SessionStoreContract):
     @pytest.fixture
     def sessions(self, redis_client: Redis, redis_prefix: str) -> RedisSessionStore:
         return RedisSessionStore(redis_client, prefix=redis_prefix)
+
+    async def test_a_touch_writes_only_past_the_granularity(
+        self, sessions: RedisSessionStore, redis_client: Redis, redis_prefix: str
+    ) -> None:
+        await sessions.create(session("s1"))
+        key = f"{redis_prefix}sess:s1"
+        for step in range(10):
+            assert await sessions.touch("s1", now=T0 + step * 0.4) is not None
+        assert float(await redis_client.hget(key, "last_seen_at")) == T0
+        assert await sessions.touch("s1", now=T0 + TOUCH_GRANULARITY) is not None
+        assert float(await redis_client.hget(key, "last_seen_at")) == T0 + TOUCH_GRANULARITY

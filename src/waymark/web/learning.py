@@ -9,18 +9,18 @@ statuses, counts, next up and what changed are one consistent read.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from waymark.features.notes.schemas import Resource, RoadmapNotes, SavedNote
+from waymark.features.notes.schemas import Resource, SavedNote
 from waymark.features.notes.service import Notes
 from waymark.features.progress.schemas import RoadmapProgress, RoadmapProgressSummary
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.schemas import RoadmapDetail, RoadmapSummary
 from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.infra.sql.database import Database
 from waymark.kernel.identity import Account
 from waymark.web.diagram import Diagram, lay_out
 from waymark.web.markdown import NoteRenderer
@@ -61,8 +61,11 @@ class RoadmapPage:
 
 
 class LearningPages:
-    def __init__(self, *, catalog: RoadmapCatalog, progress: ProgressService, notes: Notes):
+    def __init__(
+        self, *, catalog: RoadmapCatalog, progress: ProgressService, notes: Notes, db: Database
+    ):
         self.catalog = catalog
+        self.db = db
         self.progress = progress
         self.notes = notes
         self.renderer = NoteRenderer()
@@ -77,15 +80,17 @@ class LearningPages:
         titles = {t.id: t.title for section in current.detail.sections for t in section.topics}
         if account is None:
             return RoadmapPage(current.detail, lay_out(current.detail), None, titles)
-        (progress, _), mine = await asyncio.gather(
-            self.progress.view(account, slug), self.notes.on_roadmap(account.id, slug)
-        )
-        learner = await self._learner(progress, mine)
+        learner = await self.learner(account, slug)
         return RoadmapPage(
-            current.detail, lay_out(current.detail, progress.statuses), learner, titles
+            current.detail, lay_out(current.detail, learner.progress.statuses), learner, titles
         )
 
-    async def _learner(self, progress: RoadmapProgress, mine: RoadmapNotes) -> Learner:
+    async def learner(self, account: Account, slug: str) -> Learner:
+        """The signed-in learner's side of a roadmap's page: their progress, their notes
+        (rendered) and resources; three hot reads on one connection (`hot_reads`)."""
+        async with self.db.hot_reads():
+            progress, _ = await self.progress.view(account, slug)
+            mine = await self.notes.on_roadmap(account.id, slug)
         html = await self.renderer.render_all(
             {topic: saved.note.markdown for topic, saved in mine.notes.items()}
         )

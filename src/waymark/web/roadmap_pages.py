@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from litestar import Response, get, post
+from litestar._parsers import parse_cookie_string  # `Request.cookies`' own
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter
 
@@ -21,12 +22,15 @@ from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.coverage import CoverageMap
 from waymark.features.roadmaps.schemas import SLUG_PATTERN, TOPIC_ID_PATTERN
 from waymark.kernel.errors import WaymarkError
+from waymark.transport.http.fast import Answer, FastRequest, FastRoute
+from waymark.transport.http.identity import NO_STORE, SESSION_COOKIE, RequestIdentity
 from waymark.web import forms
 from waymark.web.account_pages import submit
+from waymark.web.drawing import PageDrawer
 from waymark.web.forms import FormState
 from waymark.web.learning import LearningPages
 from waymark.web.rendering import page, redirect
-from waymark.web.visitor import Browsing, Visitor
+from waymark.web.visitor import FORM_COOKIE, THEME_COOKIE, THEMES, Browsing, Visitor
 
 SlugPath = Annotated[str, PathParameter(max_length=64, pattern=SLUG_PATTERN)]
 """A slug that a form's redirect may name (no other character can reach a `Location`)."""
@@ -34,6 +38,9 @@ AnySlug = Annotated[str, PathParameter(max_length=64)]
 """A page's slug: one that is no roadmap's is a 404, like any other."""
 TopicPath = Annotated[str, PathParameter(max_length=129, pattern=TOPIC_ID_PATTERN)]
 ROADMAP_PAGE = "roadmap/page.html"
+PAGE_TEMPLATE = "/roadmaps/{slug}"
+PAGE_HEADERS = {"content-type": "text/html; charset=utf-8", **NO_STORE}
+"""A page's headers as Litestar sends a `page()` (the layers outside add the rest)."""
 
 
 def topic_url(slug: str, topic_id: str | None = None) -> str:
@@ -130,3 +137,45 @@ def roadmap_pages(
         return redirect(visitor, topic_url(slug))
 
     return [home, roadmap, set_status, mark_seen]
+
+
+def roadmap_page_fast_route(
+    pages: LearningPages, drawer: PageDrawer, identity: RequestIdentity
+) -> FastRoute:
+    """A roadmap's page answered before routing (`transport/http/fast.py`), drawn from its
+    stencil (`web/drawing.py`): the same bytes as the route's template, for the visitor the
+    route would find (`Visitors.visitor` on a GET). What sets a cookie (a new stranger's
+    form token, the end of a dead session), a query (a notice) and every error go on to the
+    route, which draws the whole template."""
+
+    async def page(request: FastRequest) -> Answer | None:
+        scope = request.scope
+        raw = scope.get("raw_path")
+        if scope["query_string"] or (raw is not None and raw != scope["path"].encode()):
+            return None  # a notice; a path Litestar may read otherwise (percent-encoded)
+        cookies = parse_cookie_string(request.header(b"cookie") or "")
+        theme = cookies.get(THEME_COOKIE)
+        chosen = theme if theme in THEMES else None
+        session_id = cookies.get(SESSION_COOKIE)
+        slug = request.params["slug"]
+        try:
+            if session_id:
+                principal = await identity.authenticator.from_cookie(
+                    session_id, method="GET", csrf_header=None
+                )
+                current = await pages.catalog.current(slug)
+                learner = await pages.learner(principal.account, slug)
+                body = drawer.draw(
+                    current.detail, learner, principal.account, chosen, principal.csrf_token
+                )
+            else:
+                token = cookies.get(FORM_COOKIE)
+                if not token:
+                    return None
+                current = await pages.catalog.current(slug)
+                body = drawer.draw(current.detail, None, None, chosen, token)
+        except WaymarkError:
+            return None
+        return 200, PAGE_HEADERS, body
+
+    return FastRoute(PAGE_TEMPLATE, page, {"slug": "[^/]{1,64}"})

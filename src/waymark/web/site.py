@@ -22,17 +22,20 @@ from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps import coverage
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
+from waymark.infra.sql.database import Database
 from waymark.kernel.authz import Action
+from waymark.transport.http.fast import FastRoute
 from waymark.transport.http.identity import RequestIdentity
 from waymark.web import filters
 from waymark.web.account_pages import account_pages
 from waymark.web.admin_pages import admin_pages
 from waymark.web.assets import Assets
 from waymark.web.diagram import STATUS_KEYS, STATUS_LABELS
+from waymark.web.drawing import PageDrawer
 from waymark.web.errors import with_error_pages
 from waymark.web.learning import LearningPages
 from waymark.web.rendering import NOTICES
-from waymark.web.roadmap_pages import RoadmapForms, roadmap_pages
+from waymark.web.roadmap_pages import RoadmapForms, roadmap_page_fast_route, roadmap_pages
 from waymark.web.settings_pages import settings_pages
 from waymark.web.team_pages import team_pages
 from waymark.web.team_view import TeamView
@@ -48,6 +51,8 @@ COVERED_ROADMAPS = ("backend",)
 class WebSite:
     routes: list[Router]
     template_config: TemplateConfig[JinjaTemplateEngine]
+    fast_routes: list[FastRoute]
+    """The pages answered before routing (`transport/http/fast.py`), when the app has them."""
 
     def error_pages(self, handlers: ExceptionHandlersMap) -> ExceptionHandlersMap:
         return with_error_pages(handlers)
@@ -63,14 +68,16 @@ def web_site(
     notes: Notes,
     portability: Portability,
     teams: Teams,
+    db: Database,
 ) -> WebSite:
     assets = Assets()
+    env = _environment(assets)
     covered = {
         slug: coverage.load(coverage.builtin_path(slug))
         for slug in COVERED_ROADMAPS
         if coverage.builtin_path(slug).is_file()
     }
-    learning = LearningPages(catalog=catalog, progress=progress, notes=notes)
+    learning = LearningPages(catalog=catalog, progress=progress, notes=notes, db=db)
     roadmap_forms = RoadmapForms(learning, covered)
     pages = Router(
         path="/",
@@ -86,10 +93,15 @@ def web_site(
         include_in_schema=False,
     )
     static = Router(path="/", route_handlers=[assets.route()], include_in_schema=False)
-    return WebSite(routes=[pages, static], template_config=_templates(assets))
+    drawer = PageDrawer(env, covered, THEME_COOKIE)
+    return WebSite(
+        routes=[pages, static],
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
+        fast_routes=[roadmap_page_fast_route(learning, drawer, identity)],
+    )
 
 
-def _templates(assets: Assets) -> TemplateConfig[JinjaTemplateEngine]:
+def _environment(assets: Assets) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(("html", "svg")),
@@ -108,7 +120,8 @@ def _templates(assets: Assets) -> TemplateConfig[JinjaTemplateEngine]:
         "status_labels": STATUS_LABELS,
         "status_keys": STATUS_KEYS,
         "actions": Action,
+        "stencil": None,  # a page drawn with holes sets it (web/stencil.py)
     }
     env.globals.update(globals_)
     env.filters.update(filters.FILTERS)
-    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
+    return env

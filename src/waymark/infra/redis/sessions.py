@@ -1,7 +1,8 @@
 """Browser sessions: a hash per session and a sorted set per user.
 
 `{p}sess:{id_hash}` holds the `SessionRecord` fields plus `expires_at` (idle or absolute,
-whichever comes first); its TTL, the time left until then plus `LINGER_MS`, slides on touch.
+whichever comes first); its TTL, the time left until then plus `LINGER_MS`, slides on touch,
+which writes only when the recorded activity is `TOUCH_GRANULARITY` old (as the SQL store).
 `{p}sess-user:{user_id}` lists the user's id hashes (score: created_at); members whose hash
 has gone are dropped the next time the list is read.
 """
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 from waymark.infra.ephemeral import expires_at
 from waymark.infra.redis.client import DEFAULT_PREFIX
 from waymark.infra.redis.lua import PRELUDE, life_ms, list_live, pairs_to_dict
-from waymark.kernel.ports import AuthLevel, SessionRecord
+from waymark.kernel.ports import TOUCH_GRANULARITY, AuthLevel, SessionRecord
 
 # KEYS: session, user index. ARGV: session TTL ms, index TTL ms, created_at, id hash,
 # then field, value, ...
@@ -30,11 +31,14 @@ return 1
 """
 )
 
-# KEYS: session. ARGV: now, user index key prefix. Returns the session's fields or nil.
+# KEYS: session. ARGV: now, user index key prefix, granularity. Returns the session's fields
+# or nil. The activity is written only when the recorded one is `granularity` old: every
+# request of a browser touches its session, and most find it touched a moment ago.
 TOUCH = (
     PRELUDE
     + """
-local s = as_map(redis.call('HGETALL', KEYS[1]))
+local fields = redis.call('HGETALL', KEYS[1])
+local s = as_map(fields)
 if not s.id_hash then return false end
 local now = tonumber(ARGV[1])
 if now > tonumber(s.expires_at) then
@@ -43,9 +47,9 @@ if now > tonumber(s.expires_at) then
   return false
 end
 local last = tonumber(s.last_seen_at)
-if now > last then last = now end
-local expires = math.min(last + tonumber(s.idle_timeout), tonumber(s.absolute_expires_at))
-redis.call('HSET', KEYS[1], 'last_seen_at', fmt(last), 'expires_at', fmt(expires))
+if now - last < tonumber(ARGV[3]) then return fields end
+local expires = math.min(now + tonumber(s.idle_timeout), tonumber(s.absolute_expires_at))
+redis.call('HSET', KEYS[1], 'last_seen_at', fmt(now), 'expires_at', fmt(expires))
 redis.call('PEXPIRE', KEYS[1], life_ms(expires - now))
 return redis.call('HGETALL', KEYS[1])
 """
@@ -153,7 +157,9 @@ class RedisSessionStore:
         )
 
     async def touch(self, id_hash: str, *, now: float) -> SessionRecord | None:
-        flat = await self._touch(keys=[self._session + id_hash], args=[float(now), self._index])
+        flat = await self._touch(
+            keys=[self._session + id_hash], args=[float(now), self._index, TOUCH_GRANULARITY]
+        )
         return None if flat is None else _record(flat)
 
     async def renew(

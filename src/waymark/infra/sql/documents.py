@@ -9,15 +9,27 @@ lookup keys are rows of `document_lookups`, rewritten in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra import documents as rules
-from waymark.infra.sql.database import Database
+from waymark.infra.sql.database import Database, HotRead
 from waymark.infra.sql.document_tables import document_lookups, documents
 from waymark.kernel.ports import Absent, RevisionConflict, StoredDocument
 
@@ -129,6 +141,22 @@ class SqlDocumentStore:
         rules.check_owner(owner, collection)
         rules.check_prefix(prefix)
         rules.check_limit(limit)
+        if prefix and after is None:  # the first page of a prefix: a roadmap's page, twice
+            read = _PREFIX_SCAN["sqlite" if self._db.is_sqlite else "postgresql"]
+            found = await read.fetch_all(
+                self._db,
+                {
+                    "owner": owner,
+                    "collection": collection,
+                    "low": prefix,
+                    "high": _successor(prefix),
+                    "limit": limit,
+                },
+            )
+            if self._db.is_sqlite:  # through SQLAlchemy, which decoded the bodies
+                return [_document(row) for row in found]
+            # Straight from the driver, whose connections decode no JSON: the body's text.
+            return [_document(row, body=json.loads(row["body"])) for row in found]
         where = [documents.c.owner == owner, documents.c.collection == collection]
         if prefix:
             # A range on the primary key, not LIKE (case-insensitive on SQLite): keys are
@@ -206,16 +234,48 @@ async def _select(
         .order_by(documents.c.key)
         .limit(limit)
     )
-    return [_document(row) for row in rows]
+    return [_document(row._mapping) for row in rows]
 
 
-def _document(row: Row[Any]) -> StoredDocument:
+def _document(row: Mapping[Any, Any], *, body: Any = None) -> StoredDocument:
+    lookup_keys = row["lookup_keys"]
     return StoredDocument(
-        owner=row.owner,
-        collection=row.collection,
-        key=row.key,
-        body=row.body,
-        revision=row.revision,
+        owner=row["owner"],
+        collection=row["collection"],
+        key=row["key"],
+        body=row["body"] if body is None else body,
+        revision=row["revision"],
         # Keys hold no spaces, so a space joins them unambiguously.
-        lookup_keys=tuple(sorted(row.lookup_keys.split(" "))) if row.lookup_keys else (),
+        lookup_keys=tuple(sorted(lookup_keys.split(" "))) if lookup_keys else (),
     )
+
+
+def _prefix_scan(aggregate: Any) -> HotRead:
+    """`_select`'s statement for the first page of a key prefix, built once, with the
+    separator written into the text (what `aggregate_strings` renders when it runs)."""
+    held = (
+        select(aggregate(document_lookups.c.lookup_key, literal_column("' '")))
+        .where(
+            document_lookups.c.owner == documents.c.owner,
+            document_lookups.c.collection == documents.c.collection,
+            document_lookups.c.key == documents.c.key,
+        )
+        .scalar_subquery()
+    )
+    return HotRead(
+        select(documents, held.label("lookup_keys"))
+        .where(
+            documents.c.owner == bindparam("owner", type_=documents.c.owner.type),
+            documents.c.collection == bindparam("collection", type_=documents.c.collection.type),
+            documents.c.key >= bindparam("low", type_=documents.c.key.type),
+            documents.c.key < bindparam("high", type_=documents.c.key.type),
+        )
+        .order_by(documents.c.key)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+_PREFIX_SCAN = {
+    "postgresql": _prefix_scan(func.string_agg),
+    "sqlite": _prefix_scan(func.group_concat),
+}
