@@ -153,7 +153,7 @@ class SqlDocumentStore:
                     "limit": limit,
                 },
             )
-            if self._db.is_sqlite:  # through SQLAlchemy, which decoded the bodies
+            if self._db.is_sqlite:  # the JSON column's own result processor decoded them
                 return [_document(row) for row in found]
             # Straight from the driver, whose connections decode no JSON: the body's text.
             return [_document(row, body=json.loads(row["body"])) for row in found]
