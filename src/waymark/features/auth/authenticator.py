@@ -95,10 +95,12 @@ class Authenticator:
         return account
 
 
-def issued_before(issued_at: float, not_before: datetime) -> bool:
-    """Whether something issued at `issued_at` predates an account's not-before. Whole
-    seconds: JWT `iat` has no fraction, so every check compares at that resolution."""
-    return int(issued_at) < int(not_before.timestamp())
+def issued_before(issued_at: float, not_before: datetime | float) -> bool:
+    """Whether something issued at `issued_at` predates an account's not-before (a datetime,
+    or Unix seconds). Whole seconds: JWT `iat` has no fraction, so every check compares at
+    that resolution."""
+    cutoff = not_before.timestamp() if isinstance(not_before, datetime) else not_before
+    return int(issued_at) < int(cutoff)
 
 
 def _account_id(subject: str) -> uuid.UUID:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from waymark.features.auth.authenticator import issued_before
 from waymark.features.auth.errors import InvalidRefreshToken, RefreshReused
 from waymark.features.auth.refs import browser_ref, family_ref, parse_ref
 from waymark.features.auth.schemas import SessionView, TokenPair
@@ -194,16 +195,16 @@ class Sessions:
 
     async def end_begun_before(self, account_id: uuid.UUID, not_before: float) -> int:
         """End the account's sessions and refresh families that began before `not_before`
-        (whole seconds, as the authenticator compares), keeping those begun since: after a
+        (`issued_before`, the authenticator's own rule), keeping those begun since: after a
         password reset the owner may sign in again before this tidy-up runs, and that new
         session must live."""
         user_id, now = str(account_id), self.clock.time()
         ended = 0
         for session in await self.sessions.list_for_user(user_id, now=now):
-            if int(session.created_at) < int(not_before):
+            if issued_before(session.created_at, not_before):
                 ended += await self.sessions.delete(session.id_hash)
         for family in await self.families.list_for_user(user_id, now=now):
-            if int(family.created_at) < int(not_before):
+            if issued_before(family.created_at, not_before):
                 ended += await self.families.revoke_family(family.id)
         return ended
 
