@@ -22,9 +22,22 @@ import msgspec
 
 from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, text
 from waymark.features.progress.rules import counts
-from waymark.features.progress.schemas import Status, StatusChange
+from waymark.features.progress.schemas import (
+    RoadmapProgress,
+    SectionProgress,
+    Status,
+    StatusChange,
+)
 
-__all__ = ["FINISHED", "Roadmap", "change_route", "counts", "etag", "status_change"]
+__all__ = [
+    "FINISHED",
+    "Roadmap",
+    "change_route",
+    "counts",
+    "etag",
+    "render_view",
+    "status_change",
+]
 
 FINISHED = frozenset({"done", "skipped"})
 NEXT_UP = 3
@@ -61,6 +74,20 @@ class Roadmap:
         if self.id is None:
             raise RuntimeError(f"no roadmap {self.slug!r} in the database")
 
+    def section_tallies(self, statuses: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+        """Done, learning and skipped per section, counted from the statuses (as the app's
+        view counts them, `rules.tally`)."""
+        tallies: dict[str, list[int]] = {key: [0, 0, 0] for key, _title, _size in self.sections}
+        for topic, section in zip(self.topic_ids, self.topic_sections, strict=True):
+            status = statuses.get(topic)
+            if status == "done":
+                tallies[section][0] += 1
+            elif status == "learning":
+                tallies[section][1] += 1
+            elif status == "skipped":
+                tallies[section][2] += 1
+        return {key: (d, lr, s) for key, (d, lr, s) in tallies.items()}
+
     def next_up(self, statuses: dict[str, str]) -> list[str]:
         found = []
         for topic in self.ordered:
@@ -69,6 +96,43 @@ class Roadmap:
                 if len(found) == NEXT_UP:
                     break
         return found
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def render_view(
+    roadmap: Roadmap,
+    row: Any,
+    statuses: dict[str, Any],
+    tallies: dict[str, tuple[int, int, int]],
+) -> tuple[bytes, str] | None:
+    """`GET me/progress/{slug}`'s body and ETag: from the learner's `roadmap_progress` row
+    and version seen (`row`'s `last_seq`, `done`, `learning`, `skipped`, `started_at`,
+    `last_activity_at`, `completed_at`, `seen_version`), their statuses and their sections'
+    counts. None when the learner last saw another version (the app would list what changed
+    since: the limits serve learners who saw the current one)."""
+    seen = row["seen_version"]
+    if seen is not None and seen != roadmap.version:
+        return None
+    status_of = statuses.get
+    view = RoadmapProgress(
+        slug=roadmap.slug,
+        title=roadmap.title,
+        version=roadmap.version,
+        counts=counts(row["done"] or 0, row["learning"] or 0, row["skipped"] or 0, roadmap.total),
+        sections=[
+            SectionProgress(id=key, title=title, counts=counts(*tallies.get(key, (0, 0, 0)), size))
+            for key, title, size in roadmap.sections
+        ],
+        statuses={topic: status_of(topic, "pending") for topic in roadmap.topic_ids},
+        next_up=roadmap.next_up(statuses),
+        changes_since_seen=None,
+        started_at=row["started_at"],
+        last_activity_at=row["last_activity_at"],
+        completed_at=row["completed_at"],
+    )
+    return _encode(view), etag(row["last_seq"] or 0, roadmap.version, seen)
 
 
 _decode_change = msgspec.json.Decoder(StatusChange).decode

@@ -1,22 +1,27 @@
-"""Limit for `progress-get`: the app's work for `GET /api/v1/me/progress/{slug}`, nothing more.
+"""Limit for `progress-get`: the app's work for `GET /api/v1/me/progress/{slug}`, with the
+app's own SQL statements (issue 11's definition of the limit), nothing more.
 
 Per request, as `ProgressService.view` (src/waymark/features/progress/service.py) with the
 caller found as for any signed-in route:
 
 1. **the caller**: the access token verified and its refresh family checked live with one
    HMGET (`bench/limits/_bearer.py`; the signature once per token, as the app);
-2. **one round trip** (asyncpg, no transaction, a pool of the app's size) reads everything
-   the answer needs: the account (not disabled; `tokens_valid_after` is checked against the
-   token as the app does), the learner's row of `roadmap_progress` (counts, last event
-   number, dates), the version they last saw (`progress_visits`), their topics' statuses
-   (`topic_progress`) and their sections' counts (`section_progress`). The app reads the
-   same rows in five statements (the account on its hot-read pool, then four on one pooled
-   connection in autocommit);
+2. **the app's two statements** (compiled from its own statement objects,
+   `bench/limits/_statements.py`), on one connection of an asyncpg pool of the app's size,
+   no transaction: the account (`accounts.repository._ACCOUNT_BY_ID`: refused if missing,
+   disabled, or the token was issued before its `tokens_valid_after`), then the learner's
+   state of the roadmap (`progress.repository.LEARNER_STATE`: the `roadmap_progress` row,
+   the version seen, the latest day and every topic's status as one JSON object);
 3. the roadmap's current content is in memory, as in the app (`bench/limits/_progress.py`);
-   from it and the rows: every current topic's status, the counts overall and per section,
-   the next three topics neither done nor skipped (core before extra), and the ETag
-   (`"p{last event}.v{version}.s{version seen}"`);
+   from it and the rows: every current topic's status, the counts overall and per section
+   (counted from the statuses, as the app does), the next three topics neither done nor
+   skipped (core before extra), and the ETag (`"p{last event}.v{version}.s{version seen}"`);
 4. the view as JSON with msgspec (the app's bytes), with the app's headers and that ETag.
+
+The app takes a hot-read connection for each statement (the account is read by the caller's
+check, before the route's own work); the limit takes one for both. `progress-get-one-trip`
+(`raw_progress_get_one_trip.py`) measures the same work in one round trip, the floor the
+app's layering (the caller found by `auth`, the view read by `progress`) gives up.
 
 What it does not do: tell what changed since an older version the learner saw (the app then
 reads that version's document and compares it with the current one). The scenario's learners
@@ -32,74 +37,25 @@ Configuration: `roadmap` (the public JSON of the roadmap) and what
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from bench.limits._asgi import Receive, Scope
 from bench.limits._bearer import issued_before
-from bench.limits._progress import Roadmap, counts, etag
+from bench.limits._progress import Roadmap, render_view
 from bench.limits._signed_in import NOT_FOUND, UNAUTHORIZED, Answer, SignedInLimit, text
-from waymark.features.progress.schemas import RoadmapProgress, SectionProgress
+from bench.limits._statements import Statement
+from waymark.features.accounts.repository import _ACCOUNT_BY_ID
+from waymark.features.progress.repository import LEARNER_STATE
 
-VIEW_SQL = """
-SELECT u.tokens_valid_after, r.last_seq, r.done, r.learning, r.skipped,
-       r.started_at, r.last_activity_at, r.completed_at, v.seen_version,
-       t.keys, t.statuses, s.keys, s.done, s.learning, s.skipped
-FROM users u
-LEFT JOIN roadmap_progress r ON r.user_id = u.id AND r.roadmap_id = $2
-LEFT JOIN progress_visits v ON v.user_id = u.id AND v.roadmap_id = $2
-CROSS JOIN LATERAL (
-    SELECT array_agg(topic_key) AS keys, array_agg(status) AS statuses
-    FROM topic_progress WHERE user_id = u.id AND roadmap_id = $2
-) t
-CROSS JOIN LATERAL (
-    SELECT array_agg(section_key) AS keys, array_agg(done) AS done,
-           array_agg(learning) AS learning, array_agg(skipped) AS skipped
-    FROM section_progress WHERE user_id = u.id AND roadmap_id = $2
-) s
-WHERE u.id = $1 AND u.disabled_at IS NULL
-"""
-
+ACCOUNT = Statement(_ACCOUNT_BY_ID.statement)
+STATE = Statement(LEARNER_STATE.statement)
 
 limit = SignedInLimit()
 roadmap = Roadmap(limit.config["roadmap"])
 limit.on_startup.append(roadmap.find)
 PATH = f"/api/v1/me/progress/{roadmap.slug}"
-_encode = msgspec.json.Encoder().encode
 UNSUPPORTED = text(500, b"this limit serves learners who saw the roadmap's current version")
-
-
-def render(row: Any) -> tuple[bytes, str] | None:
-    """The view's body and ETag from the row of VIEW_SQL (in its column order); None when
-    the learner last saw another version (the app would list what changed since)."""
-    last_seq, done, learning, skipped, started, active, completed, seen = row[1:9]
-    if seen is not None and seen != roadmap.version:
-        return None
-    statuses: dict[str, Any] = dict(zip(row[9], row[10], strict=True)) if row[9] else {}
-    tallies = (
-        {key: (d, lr, s) for key, d, lr, s in zip(row[11], row[12], row[13], row[14], strict=True)}
-        if row[11]
-        else {}
-    )
-    status_of = statuses.get
-    view = RoadmapProgress(
-        slug=roadmap.slug,
-        title=roadmap.title,
-        version=roadmap.version,
-        counts=counts(done or 0, learning or 0, skipped or 0, roadmap.total),
-        sections=[
-            SectionProgress(id=key, title=title, counts=counts(*tallies.get(key, (0, 0, 0)), size))
-            for key, title, size in roadmap.sections
-        ],
-        statuses={topic: status_of(topic, "pending") for topic in roadmap.topic_ids},
-        next_up=roadmap.next_up(statuses),
-        changes_since_seen=None,
-        started_at=started,
-        last_activity_at=active,
-        completed_at=completed,
-    )
-    return _encode(view), etag(last_seq or 0, roadmap.version, seen)
+_decode = msgspec.json.decode
 
 
 async def view(scope: Scope, receive: Receive) -> Answer:
@@ -110,10 +66,18 @@ async def view(scope: Scope, receive: Receive) -> Answer:
         return UNAUTHORIZED
     user_id, claims = caller
     async with limit.pool.acquire() as conn:
-        row = await conn.fetchrow(VIEW_SQL, user_id, roadmap.id)
-    if row is None or issued_before(claims.iat, row[0]):
-        return UNAUTHORIZED
-    rendered = render(row)
+        account = await conn.fetchrow(ACCOUNT.sql, *ACCOUNT.args({"user_id": user_id}))
+        if (
+            account is None
+            or account["disabled"]
+            or issued_before(claims.iat, account["tokens_valid_after"])
+        ):
+            return UNAUTHORIZED
+        state = await conn.fetchrow(
+            STATE.sql, *STATE.args({"account_id": user_id, "roadmap_id": roadmap.id})
+        )
+    statuses = _decode(state["statuses"]) if state["statuses"] else {}
+    rendered = render_view(roadmap, state, statuses, roadmap.section_tallies(statuses))
     if rendered is None:
         return UNSUPPORTED
     return limit.ok(*rendered)

@@ -55,6 +55,11 @@ def test_next_up_is_the_apps(known: dict[str, str]) -> None:
     assert LIMIT.next_up(known) == rules.next_up(CURRENT, known)  # type: ignore[arg-type]
 
 
+@given(statuses)
+def test_section_counts_are_the_apps(known: dict[str, str]) -> None:
+    assert LIMIT.section_tallies(known) == rules.tally(CURRENT, known).sections  # type: ignore[arg-type]
+
+
 def test_the_roadmap_in_memory_is_the_apps() -> None:
     assert LIMIT.topic_ids == TOPICS
     assert LIMIT.total == len(TOPICS)
