@@ -154,6 +154,7 @@ def _fast_routes(
         identity=identity,
         handler_of=lambda template, method: route_handler(app, template, method),
         max_body_bytes=settings.http.max_body_bytes,
+        hot_reads=container.db.hot_reads,
     )
 
 

@@ -178,3 +178,34 @@ def test_a_fast_route_refuses_a_hook_it_does_not_run(app: Litestar) -> None:
             handler_of=lambda template, method: route_handler(app, template, method),
             max_body_bytes=1024,
         )
+
+
+async def test_a_learners_view_waits_for_one_hot_connection_for_caller_and_view(
+    app: Litestar, mail_dir: Path
+) -> None:
+    """The progress view's fast route reads the caller's account and the learner's state on
+    one hot-read connection (`FastRoute.reads`): one wait for the pool, not two."""
+    db = app.state.container.db
+    if not db.has_hot_pool:
+        pytest.skip("an in-memory SQLite database has no hot-read pool")
+    async with browsing(app) as client:
+        await register_verified(client, mail_dir, "one-wait@example.org")
+        token = bearer(await login_tokens(client, "one-wait@example.org"))
+        taken = 0
+        take = db._take_driver_connection
+
+        async def counted() -> Any:
+            nonlocal taken
+            taken += 1
+            return await take()
+
+        db._take_driver_connection = counted
+        try:
+            view = await client.get(PROGRESS, headers=token)
+            assert view.status_code == 200, view.text
+            assert taken == 1
+            me = await client.get("/api/v1/me", headers=token)  # one read: one connection
+            assert me.status_code == 200
+            assert taken == 2
+        finally:
+            del db._take_driver_connection

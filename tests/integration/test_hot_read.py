@@ -187,3 +187,28 @@ async def test_hot_reads_share_one_connection_within_a_block_and_task(database_u
         assert await one.fetch(db, {}) == {"n": 0}  # given back
     finally:
         await db.dispose()
+
+
+async def test_a_hot_reads_block_takes_its_connection_at_the_first_read(
+    database_url: str,
+) -> None:
+    """A block that reads nothing waits for nothing and holds nothing (a fast route whose
+    caller is refused before any read), and one that reads gives its connection back."""
+    db = Database(database_url, DatabaseSettings(hot_pool_size=1, pool_timeout=0.2))
+    one = HotRead(select(func.count().label("n")).select_from(users))
+    try:
+        async with db.driver_connection():  # the only hot connection, taken elsewhere
+            async with db.hot_reads():
+                pass  # no read: no wait, no 503
+            with pytest.raises(ServiceUnavailable):
+                async with db.hot_reads():
+                    await one.fetch(db, {})
+        async with db.hot_reads():
+            assert await one.fetch(db, {}) == {"n": 0}
+            # The first read took it: another task waits for its own and times out.
+            with pytest.raises(ServiceUnavailable):
+                await asyncio.create_task(one.fetch(db, {}))
+        async with db.driver_connection():  # given back at the end of the block
+            pass
+    finally:
+        await db.dispose()

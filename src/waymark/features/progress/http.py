@@ -218,7 +218,7 @@ def progress_fast_routes(progress: ProgressService) -> list[FastRoute]:
     slug = {"slug": f"[^/]{{1,{SLUG_MAX}}}"}
     hooks = (require_json_body,)
     return [
-        FastRoute(VIEW_TEMPLATE, view, slug, before_request=hooks),
+        FastRoute(VIEW_TEMPLATE, view, slug, before_request=hooks, reads=True),
         FastRoute(
             STATUS_TEMPLATE,
             set_status,

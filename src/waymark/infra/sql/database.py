@@ -107,36 +107,51 @@ class Database:
         PostgreSQL, a plain sqlite3 one on SQLite): for `HotRead`, which reads and gives it
         back. Its own permits, first come first served, bounded by the pool timeout like
         `_connect`."""
+        conn = await self._take_driver_connection()
+        try:
+            yield conn
+        finally:
+            await self._give_back_driver_connection(conn)
+
+    @asynccontextmanager
+    async def hot_reads(self) -> AsyncIterator[None]:
+        """Every `HotRead` the current task makes within the block runs on one connection
+        of the hot-read pool (PostgreSQL), taken at the first of them and given back when
+        the block ends: a use case that reads several things waits for a connection once,
+        not once per statement behind every request queued meanwhile (a team's report:
+        seven statements, three features), and a block that reads nothing takes none. Each
+        statement still sees its own snapshot (autocommit). Nested blocks share the outer
+        one's connection; tasks started within the block take their own."""
+        if self._hot_pool is None or _held_by_this_task(self) is not None:
+            yield
+            return
+        held = _Held(self, asyncio.current_task())
+        token = _HELD.set(held)
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            await held.give_back()
+
+    async def _take_driver_connection(self) -> Any:
+        """A hot-read connection and its permit (`driver_connection`, unscoped): the caller
+        gives both back with `_give_back_driver_connection`."""
         pool = self._hot_pool
         if pool is None:
             raise RuntimeError("an in-memory SQLite database has no hot-read pool")
         await self._wait_for(self._driver_slots)
         try:
-            conn = await pool.acquire()
-            try:
-                yield conn
-            finally:
-                await pool.release(conn)
+            return await pool.acquire()
+        except BaseException:
+            self._driver_slots.release()
+            raise
+
+    async def _give_back_driver_connection(self, conn: Any) -> None:
+        assert self._hot_pool is not None
+        try:
+            await self._hot_pool.release(conn)
         finally:
             self._driver_slots.release()
-
-    @asynccontextmanager
-    async def hot_reads(self) -> AsyncIterator[None]:
-        """Every `HotRead` the current task makes within the block runs on one connection
-        of the hot-read pool (PostgreSQL), taken once: a use case that reads several things
-        waits for a connection once, not once per statement behind every request queued
-        meanwhile (a team's report: seven statements, three features). Each statement still
-        sees its own snapshot (autocommit). Nested blocks share the outer one's connection;
-        tasks started within the block take their own."""
-        if self._hot_pool is None or _held_by_this_task(self) is not None:
-            yield
-            return
-        async with self.driver_connection() as conn:
-            token = _HELD.set((self, asyncio.current_task(), conn))
-            try:
-                yield
-            finally:
-                _HELD.reset(token)
 
     async def _wait_for(self, slots: asyncio.Semaphore) -> None:
         """Take a permit, first come first served, waiting at most the pool timeout (a 503
@@ -174,21 +189,39 @@ def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
         hooks.append(hook)
 
 
-_HELD: ContextVar[tuple[Database, asyncio.Task[Any] | None, Any] | None] = ContextVar(
-    "waymark_hot_reads", default=None
-)
-"""The hot-read connection a task holds (`Database.hot_reads`): its database, the task, and
-the asyncpg connection."""
+class _Held:
+    """The hot-read connection of a `Database.hot_reads` block: its database, the task that
+    opened the block, and the connection once the first read took it."""
+
+    __slots__ = ("conn", "db", "task")
+
+    def __init__(self, db: Database, task: asyncio.Task[Any] | None) -> None:
+        self.db, self.task = db, task
+        self.conn: Any = None
+
+    async def connection(self) -> Any:
+        if self.conn is None:
+            self.conn = await self.db._take_driver_connection()
+        return self.conn
+
+    async def give_back(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await self.db._give_back_driver_connection(conn)
 
 
-def _held_by_this_task(db: Database) -> Any:
-    """The hot-read connection the current task holds on `db`, if any. A task started within
-    `hot_reads()` inherits the context but not the connection: one asyncpg connection runs
-    one statement at a time."""
+_HELD: ContextVar[_Held | None] = ContextVar("waymark_hot_reads", default=None)
+"""The `hot_reads` block the current context is in."""
+
+
+def _held_by_this_task(db: Database) -> _Held | None:
+    """The `hot_reads` block the current task opened on `db`, if any. A task started within
+    the block inherits the context but not the connection: one asyncpg connection runs one
+    statement at a time."""
     held = _HELD.get()
-    if held is None or held[0] is not db or held[1] is not asyncio.current_task():
+    if held is None or held.db is not db or held.task is not asyncio.current_task():
         return None
-    return held[2]
+    return held
 
 
 def _busy() -> ServiceUnavailable:
@@ -294,7 +327,7 @@ class HotRead:
         sql, arguments = plan.bind(params)
         held = _held_by_this_task(db)
         if held is not None:
-            records = await _fetch(held, sql, arguments, one=one)
+            records = await _fetch(await held.connection(), sql, arguments, one=one)
         else:
             async with db.driver_connection() as conn:
                 records = await _fetch(conn, sql, arguments, one=one)
