@@ -30,7 +30,7 @@ from waymark.features.teams.limits import (
     MAX_MEMBERS,
     MAX_PENDING_INVITES,
 )
-from waymark.features.teams.messages import mail_invite
+from waymark.features.teams.messages import TeamInvited, mail_invite, publish_invited
 from waymark.features.teams.repository import InviteRow, TeamRepository, TeamRow
 from waymark.features.teams.schemas import Invite, InvitePreview, OfferedRole, TeamSummary
 from waymark.features.teams.use_cases import Standing, TeamUseCases, standing
@@ -86,6 +86,20 @@ class Invites(TeamUseCases):
             )
             await repo.insert_invite(row, token_hash=hash_token(token))
             await self._mail(conn, row, token, team, account)
+            await publish_invited(
+                self.outbox,
+                conn,
+                TeamInvited(
+                    team_id=str(team_id),
+                    team_name=team.name,
+                    invite_id=str(row.id),
+                    account_id=None if invitee is None else str(invitee),
+                    invited_by=str(account.id),
+                    inviter_name=account.display_name,
+                    role=role,
+                    expires_at=row.expires_at,
+                ),
+            )
         return _view(row, now)
 
     async def of_team(self, account: Account, team_id: uuid.UUID) -> list[Invite]:

@@ -226,6 +226,22 @@ class TeamRepository:
             for row in rows
         ]
 
+    async def teammates_on(self, account_id: uuid.UUID, slug: str) -> list[tuple[Any, ...]]:
+        """(team id, team name, other member's id) for every other member of each team of
+        `account_id` that follows roadmap `slug`, by team name."""
+        mine, other = _m.alias("mine"), _m.alias("other")
+        rows = await self.conn.execute(
+            select(teams.c.id, teams.c.name, other.c.user_id)
+            .select_from(
+                mine.join(teams, teams.c.id == mine.c.team_id)
+                .join(_r, (_r.c.team_id == teams.c.id) & (_r.c.slug == slug))
+                .join(other, (other.c.team_id == teams.c.id) & (other.c.user_id != mine.c.user_id))
+            )
+            .where(mine.c.user_id == account_id)
+            .order_by(teams.c.name, teams.c.id, other.c.joined_at, other.c.user_id)
+        )
+        return [tuple(row) for row in rows]
+
     # -- members -----------------------------------------------------------------------------
 
     async def members(self, team_id: uuid.UUID) -> list[MemberRow]:

@@ -165,6 +165,15 @@ class Invite(msgspec.Struct, kw_only=True):
     expired: bool
 
 
+class Teammates(msgspec.Struct, kw_only=True):
+    """`Members.teammates_on`: one team of an account that follows a roadmap, and the
+    team's other members."""
+
+    team_id: uuid.UUID
+    team_name: str
+    account_ids: list[uuid.UUID]
+
+
 class InvitePreview(msgspec.Struct, kw_only=True):
     """`GET invites/{token}`: what an invite is for, to the invited address's account."""
 
