@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notes=container.notes,
         portability=container.portability,
         teams=container.teams,
+        notifications=container.notifications,
         db=container.db,
     )
     app = Litestar(

@@ -65,6 +65,7 @@ TEAM_FORM_ERRORS: tuple[type[WaymarkError], ...] = (
 UNCONFIRMED = "Tick the box to confirm that the team is to be deleted."
 TEAM_PAGE = "teams/team.html"
 INVITE_PAGE = "teams/invite.html"
+MY_INVITES_PAGE = "teams/my_invites.html"
 
 TokenPath = Annotated[str, PathParameter(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")]
 TeamId = Annotated[uuid.UUID, PathParameter()]
@@ -304,7 +305,35 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             return _dead_invite(visitor, token, error)
         return redirect(visitor, "/teams?notice=invite-declined")
 
+    # -- the caller's own invites (a notification links here; no token) ---------------------
+
+    @get("/invites")
+    async def my_invites(visitor: Browsing) -> Response[Any]:
+        account = visitor.signed_in().account
+        return page(visitor, MY_INVITES_PAGE, invites=await teams.invites.mine(account), form=None)
+
+    @post("/invites/mine/{invite_id:uuid}/accept")
+    async def accept_mine(visitor: Browsing, invite_id: InviteId) -> Response[Any]:
+        account = visitor.signed_in().account
+        try:
+            joined = await teams.invites.accept_mine(account, invite_id)
+        except (InvalidInvite, AlreadyMember, TeamFull) as error:
+            return await _my_invites_refused(teams, visitor, error)
+        cookies = await renewed(visitor)
+        return redirect(visitor, team_url(joined.id, "team-joined"), cookies=cookies)
+
+    @post("/invites/mine/{invite_id:uuid}/decline")
+    async def decline_mine(visitor: Browsing, invite_id: InviteId) -> Response[Any]:
+        try:
+            await teams.invites.decline_mine(visitor.signed_in().account, invite_id)
+        except InvalidInvite as error:
+            return await _my_invites_refused(teams, visitor, error)
+        return redirect(visitor, "/invites?notice=invite-declined")
+
     return [
+        my_invites,
+        accept_mine,
+        decline_mine,
         my_teams,
         create_team,
         team_page,
@@ -341,3 +370,10 @@ def _dead_invite(visitor: Visitor, token: str, error: WaymarkError) -> Response[
     return page(
         visitor, INVITE_PAGE, status_code=error.status, token=token, preview=None, form=state
     )
+
+
+async def _my_invites_refused(teams: Teams, visitor: Visitor, error: WaymarkError) -> Response[Any]:
+    """The caller's invites again, saying why the one chosen cannot be used."""
+    invites = await teams.invites.mine(visitor.signed_in().account)
+    state = FormState(message=error.title, code=error.code)
+    return page(visitor, MY_INVITES_PAGE, status_code=error.status, invites=invites, form=state)

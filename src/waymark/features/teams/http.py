@@ -30,6 +30,7 @@ from waymark.features.teams.schemas import (
     Invite,
     InviteCreate,
     InvitePreview,
+    MyInvite,
     Reminded,
     ReminderRequest,
     RoleChange,
@@ -45,6 +46,7 @@ from waymark.features.teams.schemas import (
 from waymark.features.teams.service import Teams
 from waymark.kernel.errors import (
     Forbidden,
+    NotAuthenticated,
     NotFound,
     RateLimited,
     ServiceUnavailable,
@@ -333,6 +335,39 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
     async def decline(account: CallerAccount, token: TokenPath) -> None:
         await teams.invites.decline(account, token)
 
+    # -- the caller's own invites, by id (no token: the address is the account's, confirmed) --
+
+    @get(
+        "/",
+        summary="The live invites to your confirmed address, newest first",
+        responses=documented_problems(NotAuthenticated),
+    )
+    async def my_invites(account: CallerAccount) -> Response[list[MyInvite]]:
+        return Response(await teams.invites.mine(account), headers=NO_STORE)
+
+    @post(
+        "/{invite_id:uuid}/accept",
+        summary="Join the team of one of your invites, in its role",
+        status_code=200,
+        description="As `POST invites/{token}/accept`, the invite named by its `id`.",
+        responses=documented_problems(*BAD_BODY, *invited, AlreadyMember, TeamFull),
+    )
+    async def accept_mine(
+        data: JSONBody[Acceptance], principal: Caller, invite_id: InviteId
+    ) -> Response[TeamSummary]:
+        joined = await teams.invites.accept_mine(principal.account, invite_id)
+        renewed = await renew(principal)
+        return renewed_session(Response(joined, headers=NO_STORE), renewed, now=clock.time())
+
+    @post(
+        "/{invite_id:uuid}/decline",
+        summary="Turn one of your invites down",
+        status_code=204,
+        responses=documented_problems(*invited, *NO_BODY),
+    )
+    async def decline_mine(account: CallerAccount, invite_id: InviteId) -> None:
+        await teams.invites.decline_mine(account, invite_id)
+
     dependencies = identity.dependencies()
     return [
         Router(
@@ -365,6 +400,13 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
         Router(
             path="/api/v1/invites",
             route_handlers=[preview, accept, decline],
+            dependencies=dependencies,
+            before_request=require_json_body,
+            tags=["teams"],
+        ),
+        Router(
+            path="/api/v1/me/invites",
+            route_handlers=[my_invites, accept_mine, decline_mine],
             dependencies=dependencies,
             before_request=require_json_body,
             tags=["teams"],

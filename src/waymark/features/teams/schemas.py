@@ -174,6 +174,19 @@ class Teammates(msgspec.Struct, kw_only=True):
     account_ids: list[uuid.UUID]
 
 
+class MyInvite(msgspec.Struct, kw_only=True):
+    """`GET me/invites`: a live invite to the caller's confirmed address (its id is what
+    the caller accepts or declines it by; never its token)."""
+
+    id: uuid.UUID
+    team_id: uuid.UUID
+    team_name: str
+    role: TeamRole
+    invited_by: str | None
+    """The inviter's display name (empty if they set none); None when their account is gone."""
+    expires_at: datetime
+
+
 class InvitePreview(msgspec.Struct, kw_only=True):
     """`GET invites/{token}`: what an invite is for, to the invited address's account."""
 
