@@ -36,6 +36,7 @@ from waymark.features.teams.schemas import (
     RoleChange,
     TeamCreate,
     TeamPatch,
+    TeamSummary,
     Transfer,
 )
 from waymark.features.teams.service import Teams
@@ -96,6 +97,11 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             return []
         session_id, record = fresh
         return [session_cookie(session_id, expires_at=record.absolute_expires_at, now=clock.time())]
+
+    async def welcome(visitor: Visitor, joined: TeamSummary) -> Response[Any]:
+        """To the team just joined, with a new session cookie (the visitor has a new role)."""
+        cookies = await renewed(visitor)
+        return redirect(visitor, team_url(joined.id, "team-joined"), cookies=cookies)
 
     async def team_form(
         visitor: Visitor,
@@ -294,8 +300,7 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             joined = await teams.invites.accept(visitor.signed_in().account, token)
         except (InvalidInvite, AlreadyMember, TeamFull) as error:
             return _dead_invite(visitor, token, error)
-        cookies = await renewed(visitor)
-        return redirect(visitor, team_url(joined.id, "team-joined"), cookies=cookies)
+        return await welcome(visitor, joined)
 
     @post("/invites/{token:str}/decline")
     async def decline(visitor: Browsing, token: TokenPath) -> Response[Any]:
@@ -319,8 +324,7 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             joined = await teams.invites.accept_mine(account, invite_id)
         except (InvalidInvite, AlreadyMember, TeamFull) as error:
             return await _my_invites_refused(teams, visitor, error)
-        cookies = await renewed(visitor)
-        return redirect(visitor, team_url(joined.id, "team-joined"), cookies=cookies)
+        return await welcome(visitor, joined)
 
     @post("/invites/mine/{invite_id:uuid}/decline")
     async def decline_mine(visitor: Browsing, invite_id: InviteId) -> Response[Any]:

@@ -10,7 +10,7 @@ lost) regenerate a browser session: a new cookie, and the new CSRF token in `X-C
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from litestar import Response, Router, delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
@@ -53,6 +53,7 @@ from waymark.kernel.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from waymark.kernel.identity import Principal
 from waymark.kernel.ports import SessionRenewal
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
@@ -65,6 +66,7 @@ from waymark.transport.http.identity import (
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
+T = TypeVar("T")
 TeamId = Annotated[uuid.UUID, PathParameter(description="The team's `id`.")]
 MemberId = Annotated[uuid.UUID, PathParameter(description="The member's `account_id`.")]
 InviteId = Annotated[uuid.UUID, PathParameter(description="The invite's `id`.")]
@@ -90,6 +92,11 @@ THROTTLED = (RateLimited, ServiceUnavailable)
 def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) -> list[Router]:
     clock = teams.clock
     team = "/{team_id:uuid}"
+
+    async def with_new_session(principal: Principal, body: T) -> Response[T]:
+        """`body`, and a new session cookie: the caller's roles changed."""
+        renewed = await renew(principal)
+        return renewed_session(Response(body, headers=NO_STORE), renewed, now=clock.time())
 
     # -- teams -------------------------------------------------------------------------------
 
@@ -153,8 +160,7 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
         data: JSONBody[Transfer], principal: Caller, team_id: TeamId
     ) -> Response[TeamDetail]:
         moved = await teams.lifecycle.transfer(principal.account, team_id, data.account_id)
-        renewed = await renew(principal)
-        return renewed_session(Response(moved, headers=NO_STORE), renewed, now=clock.time())
+        return await with_new_session(principal, moved)
 
     # -- members -----------------------------------------------------------------------------
 
@@ -322,9 +328,9 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
     async def accept(
         data: JSONBody[Acceptance], principal: Caller, token: TokenPath
     ) -> Response[TeamSummary]:
-        joined = await teams.invites.accept(principal.account, token)
-        renewed = await renew(principal)
-        return renewed_session(Response(joined, headers=NO_STORE), renewed, now=clock.time())
+        return await with_new_session(
+            principal, await teams.invites.accept(principal.account, token)
+        )
 
     @post(
         "/{token:str}/decline",
@@ -356,8 +362,7 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
         data: JSONBody[Acceptance], principal: Caller, invite_id: InviteId
     ) -> Response[TeamSummary]:
         joined = await teams.invites.accept_mine(principal.account, invite_id)
-        renewed = await renew(principal)
-        return renewed_session(Response(joined, headers=NO_STORE), renewed, now=clock.time())
+        return await with_new_session(principal, joined)
 
     @post(
         "/{invite_id:uuid}/decline",
