@@ -154,6 +154,7 @@ class Container:
             auth=self.auth,
             progress=self.progress,
             notes=self.notes,
+            notifications=self.notifications,
             clock=self.clock,
             throttle=self.throttle,
         )

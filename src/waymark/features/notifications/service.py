@@ -64,6 +64,15 @@ class Notifications:
             unread=count,
         )
 
+    async def export(self, account_id: uuid.UUID) -> list[Notification]:
+        """Every notification of the account, newest first (at most `MAX_PER_ACCOUNT`): its
+        part of the account's export."""
+        async with self.db.read() as conn:
+            rows = await NotificationRepository(conn).page(
+                account_id, before=None, limit=MAX_PER_ACCOUNT, unread=False
+            )
+        return [_view(row) for row in rows]
+
     async def unread(self, account_id: uuid.UUID) -> int:
         """The unread count, in one indexed count (the bell on every signed-in page)."""
         return await hot_unread(self.db, account_id)
