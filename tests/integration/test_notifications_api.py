@@ -7,6 +7,7 @@ account and the retention of read ones."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -294,3 +295,21 @@ async def test_maintenance_deletes_read_notifications_past_the_retention(
     assert await centre.delete_read(utcnow() + timedelta(days=91)) == 1
     async with db.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(notifications)) == 2
+
+
+async def test_concurrent_writers_for_one_account_take_turns_on_its_numbers(
+    database_url: str, crew: dict[str, Person]
+) -> None:
+    ada = crew["ada"]
+    pools = [Database(database_url) for _ in range(4)]  # writers on connections of their own
+    try:
+        centres = [centre_on(pool) for pool in pools]
+        await asyncio.gather(
+            *(give(centre, ada.id, 3, prefix=f"w{n}") for n, centre in enumerate(centres))
+        )
+        page = await centres[0].page(ada.id, cursor=None, limit=50)
+    finally:
+        for pool in pools:
+            await pool.dispose()
+    assert len(page.items) == 12
+    assert page.unread == 12

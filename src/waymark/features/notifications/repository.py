@@ -1,8 +1,11 @@
 """The notifications' SQL; nobody else imports it.
 
 An account's notifications are numbered 1, 2, ... (`seq`), the next being one more than its
-highest: two writers for one account at once collide on the primary key and the later one's
-transaction fails (an outbox handler's is retried), so numbers never repeat or go back.
+highest. Two writers for one account take turns: on PostgreSQL each first takes a
+transaction-scoped advisory lock on the account (so the later one's INSERT, a statement of
+its own under READ COMMITTED, sees the earlier one's row); SQLite has one writer at a time.
+Were they ever to collide, the primary key refuses the second and its transaction (an
+outbox handler's) is retried: numbers never repeat or go back.
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ class NotificationRepository:
         """A new notification, numbered after the account's last; None if one with
         `dedupe_key` exists already (the same event, handled again)."""
         notification_id = uuid.uuid4()
+        if self.conn.dialect.name == "postgresql":
+            key = account_id.int & (2**63 - 1)  # a bigint: the account's lock
+            await self.conn.execute(select(func.pg_advisory_xact_lock(key)))
         last = (
             select(func.coalesce(func.max(_n.c.seq), 0) + 1)
             .where(_n.c.account_id == account_id)
