@@ -17,7 +17,7 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
-from tests.auth_helpers import Client, settle_outbox
+from tests.auth_helpers import PASSWORD, Client, settle_outbox
 from tests.integration.notifications_support import NOTIFICATIONS, centre_on, give, listed
 from tests.integration.progress_support import SPEC
 from tests.integration.teams_support import (
@@ -71,7 +71,11 @@ async def test_an_invite_to_an_account_notifies_it_once_and_never_carries_the_to
     owner, ada = crew["owner"], crew["ada"]
     created = spy(client)
     team = (await client.post(TEAMS, json={"name": "Guild"}, headers=owner.auth)).json()["id"]
-    for email in (ada.email, "nobody@example.org"):
+    unconfirmed = await client.post(
+        "/api/v1/auth/register", json={"email": "squat@example.org", "password": PASSWORD}
+    )
+    assert unconfirmed.status_code == 202
+    for email in (ada.email, "nobody@example.org", "squat@example.org"):
         sent = await client.post(
             f"{TEAMS}/{team}/invites", json={"email": email, "role": "manager"}, headers=owner.auth
         )
@@ -91,6 +95,8 @@ async def test_an_invite_to_an_account_notifies_it_once_and_never_carries_the_to
         (token_hash,) = (await conn.execute(_invite_hashes())).scalars()
     assert token_hash not in str(page)
     assert (await listed(client, owner.auth))["items"] == []
+    async with db.read() as conn:  # nobody but ada: not the unconfirmed account's squatter
+        assert await conn.scalar(select(func.count()).select_from(notifications)) == 1
     assert created == [
         {
             "version": 1,

@@ -4,8 +4,9 @@ done in the same transaction, so a notification is made exactly once; the messag
 also each notification's `dedupe_key`, so a handler run again (a retry after a failure
 elsewhere) makes no second one.
 
-- `teams.invited`, when the address has an account: `team-invite`, linking to the account's
-  invites (`/invites`), never to the mailed token;
+- `teams.invited`, when the address is an account's, confirmed (the account that may see
+  and use the invite): `team-invite`, linking to the account's invites (`/invites`), never
+  to the mailed token;
 - `progress.roadmap_completed`: `teammate-finished` to every other member of each team of
   the learner that follows the roadmap (one per member however many teams they share);
 - `teams.reminded`: `team-reminder` to the member mailed.
@@ -27,6 +28,7 @@ from waymark.features.progress.messages import ROADMAP_COMPLETED, RoadmapComplet
 from waymark.features.teams.messages import TEAM_INVITED, TEAM_REMINDED, TeamInvited, TeamReminded
 from waymark.features.teams.service import Teams
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
+from waymark.kernel.identity import Account
 
 T = TypeVar("T")
 MY_INVITES = "/invites"
@@ -43,8 +45,9 @@ class NotificationJobs:
         if event.account_id is None:
             return  # no account: the mail is all there is
         account_id = uuid.UUID(event.account_id)
-        if not await self._live(account_id):
-            return
+        found = (await self.profiles.many([account_id])).get(account_id)
+        if found is None or found.disabled or not _addressed(found, event.email):
+            return  # only the account that may see the invite (`Invites.mine`) is told
         inviter = event.inviter_name or "A member of the team"
         await self.notifications.notify(
             conn,
@@ -130,6 +133,11 @@ class NotificationJobs:
             (TEAM_REMINDED, "notifications.team-reminder", self.reminded),
         ):
             handlers.subscribe(event, subscriber, handler, transactional=True)
+
+
+def _addressed(account: Account, email: str) -> bool:
+    """The account has the invite's address, confirmed (the rule of `Invites.mine`)."""
+    return account.email_verified and account.email == email
 
 
 def _decode(message: OutboxMessage, type_: type[T]) -> T:

@@ -24,7 +24,16 @@ from waymark.features.notifications.tables import notifications
 from waymark.infra.sql.database import Database, HotRead
 
 _n = notifications
-_COLUMNS = (_n.c.seq, _n.c.id, _n.c.kind, _n.c.text, _n.c.link, _n.c.data)
+_COLUMNS = (
+    _n.c.seq,
+    _n.c.id,
+    _n.c.kind,
+    _n.c.text,
+    _n.c.link,
+    _n.c.data,
+    _n.c.created_at,
+    _n.c.read_at,
+)
 _UNREAD = HotRead(
     select(func.count().label("unread")).where(
         _n.c.account_id == bindparam("account_id", type_=_n.c.account_id.type),
@@ -107,9 +116,7 @@ class NotificationRepository:
         self, account_id: uuid.UUID, *, before: int | None, limit: int, unread: bool
     ) -> list[NotificationRow]:
         """Newest first: `limit` rows numbered below `before`."""
-        query = select(*_COLUMNS, _n.c.created_at, _n.c.read_at).where(
-            _n.c.account_id == account_id
-        )
+        query = select(*_COLUMNS).where(_n.c.account_id == account_id)
         if before is not None:
             query = query.where(_n.c.seq < before)
         if unread:

@@ -100,6 +100,7 @@ class Invites(TeamUseCases):
                     team_id=str(team_id),
                     team_name=team.name,
                     invite_id=str(row.id),
+                    email=email,
                     account_id=None if invitee is None else str(invitee),
                     invited_by=str(account.id),
                     inviter_name=account.display_name,

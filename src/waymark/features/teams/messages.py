@@ -76,6 +76,8 @@ class TeamInvited(msgspec.Struct, frozen=True, kw_only=True):
     team_id: str
     team_name: str
     invite_id: str
+    email: str
+    """The invited address (canonical): only the account with it, confirmed, may use it."""
     account_id: str | None
     """The invited address's account, when it has one (at the time of the invite)."""
     invited_by: str
