@@ -17,6 +17,7 @@ from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.http import auth_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.notes.http import notes_routes
+from waymark.features.notifications.http import notification_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
 from waymark.features.portability.http import portability_routes
 from waymark.features.progress.http import progress_fast_routes, progress_routes
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notes=container.notes,
         portability=container.portability,
         teams=container.teams,
+        notifications=container.notifications,
         db=container.db,
     )
     app = Litestar(
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),
+            notification_routes(container.notifications, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
             authz_routes(),

@@ -15,6 +15,8 @@ from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
 from waymark.features.notes.service import Notes
+from waymark.features.notifications.jobs import NotificationJobs
+from waymark.features.notifications.service import Notifications
 from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.portability.service import Portability
 from waymark.features.progress.jobs import ProgressJobs
@@ -136,12 +138,23 @@ class Container:
             public_url=settings.public_url,
         )
         self.teams.register_jobs(self.handlers)
+        # The notification centre: made from teams' and progress' events, read over REST.
+        self.notifications = Notifications(
+            db=self.db,
+            clock=self.clock,
+            outbox=self.outbox,
+            retention_days=settings.maintenance.notification_retention_days,
+        )
+        NotificationJobs(self.notifications, self.teams, self.accounts.profiles).register(
+            self.handlers
+        )
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(
             accounts=self.accounts,
             auth=self.auth,
             progress=self.progress,
             notes=self.notes,
+            notifications=self.notifications,
             clock=self.clock,
             throttle=self.throttle,
         )
@@ -150,6 +163,7 @@ class Container:
         # lifespan), and the outbox's depth on /metrics.
         jobs = housekeeping_jobs(self.db, self.stores, settings.maintenance)
         jobs.register("expired-team-invites", self.teams.invites.delete_expired)
+        jobs.register("read-notifications", self.notifications.delete_read)
         self.maintenance = Maintenance(jobs)
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
 

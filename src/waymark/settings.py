@@ -158,6 +158,12 @@ class MaintenanceSettings(BaseModel):
         description="Days a delivered outbox message is kept (for diagnosis) before "
         "maintenance deletes it; dead messages are never deleted.",
     )
+    notification_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Days a notification is kept once read before maintenance deletes it "
+        "(unread ones stay, up to the cap per account).",
+    )
 
 
 class AuthSettings(BaseModel):

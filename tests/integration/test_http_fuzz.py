@@ -221,6 +221,7 @@ EXAMPLES = {
     "team_id": NOBODYS,
     "user_id": NOBODYS,
     "invite_id": NOBODYS,
+    "notification_id": NOBODYS,
 }
 
 

@@ -23,6 +23,7 @@ from tests.auth_helpers import (
     settle_outbox,
 )
 from tests.conftest import BACKEND_ROADMAP
+from tests.integration.notifications_support import centre_on, give
 from waymark.features.notes.http import NOTE_BODY_BYTES
 from waymark.features.progress.tables import (
     progress_days,
@@ -476,7 +477,7 @@ async def progress_rows(db: Database, owner: str) -> dict[str, int]:
     return counts
 
 
-async def test_deleting_an_account_erases_its_progress_notes_and_resources(
+async def test_deleting_an_account_erases_its_progress_notes_resources_and_notifications(
     client: Client, signed_in: dict[str, str], mail_dir: Path, db: Database
 ) -> None:
     ada, store = signed_in, SqlDocumentStore(db)
@@ -493,6 +494,9 @@ async def test_deleting_an_account_erases_its_progress_notes_and_resources(
     await client.put(PROGRESS, json={"status": "learning"}, headers=bob)
     assert len(await store.scan(ada_id, "notes")) == 2
     assert set((await progress_rows(db, ada_id)).values()) == {1}  # a row in every table
+    centre = centre_on(db)
+    await give(centre, uuid.UUID(ada_id), 2)
+    await give(centre, uuid.UUID(bob_id), 1)
 
     deleted = await client.request("DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=ada)
     assert deleted.status_code == 204, deleted.text
@@ -504,3 +508,5 @@ async def test_deleting_an_account_erases_its_progress_notes_and_resources(
     assert (await client.get(NOTE, headers=bob)).json()["markdown"] == "Bob's"
     assert set((await progress_rows(db, ada_id)).values()) == {0}
     assert set((await progress_rows(db, bob_id)).values()) == {1}
+    assert (await centre.page(uuid.UUID(ada_id), cursor=None, limit=10)).items == []
+    assert len((await centre.page(uuid.UUID(bob_id), cursor=None, limit=10)).items) == 1

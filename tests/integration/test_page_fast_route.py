@@ -1,7 +1,8 @@
 """A roadmap's page answered before routing, from its stencil (`web/drawing.py`), is the page
 the route draws from the whole template: every case sent to an app with fast routes and to
 one without (`http.fast_routes=false`) on the same database gets the same status, headers
-and bytes; for a learner with statuses, notes (Markdown) and resources, after a change of
+and bytes; for a learner with statuses, notes (Markdown), resources and unread
+notifications (the bell's count), after a change of
 status, for a stranger (whose form token comes from a cookie, escaped), in each theme, and
 after the roadmap is imported again in another version."""
 
@@ -12,10 +13,13 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar
+from sqlalchemy import select
 
 from tests.conftest import BACKEND_ROADMAP
+from tests.integration.notifications_support import centre_on, give
 from tests.integration.test_fast_routes import comparable, fast_routes_of, framework_only
 from tests.web_helpers import Client, browsing, member, post_form
+from waymark.features.accounts.tables import users
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
@@ -89,7 +93,15 @@ async def test_the_page_from_its_stencil_is_the_templates_page(
             ({}, False),  # a new stranger: the route sets the form cookie
             ({"cookie": f"{SESSION_COOKIE}=ended"}, False),  # the route clears the cookie
         ]
+        quiet = await same_answers(app, client, framework_only, cases[:1])
+        assert '<a class="bell" href="/notifications">Notifications</a>' in quiet[0]
+        async with db.read() as conn:
+            account_id = await conn.scalar(
+                select(users.c.id).where(users.c.email == "stencil@example.org")
+            )
+        await give(centre_on(db), account_id, 3)  # the bell's count: a hole of its own
         first = await same_answers(app, client, framework_only, cases)
+        assert '<span class="count">3<span class="visually-hidden"> unread' in first[0]
         assert "odd&lt;token&gt;&amp;" in first[4]
         assert 'data-status="done"' in first[0]
         assert "<strong>Bold</strong>" in first[0]

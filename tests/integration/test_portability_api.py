@@ -4,6 +4,7 @@ imported twice it changes nothing; bad documents are refused whole, with the fie
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from hypothesis import strategies as st
 
 from tests.auth_helpers import Client, bearer, login_tokens, register_verified
 from tests.conftest import BACKEND_ROADMAP
+from tests.integration.notifications_support import centre_on, give
 from waymark.features.portability.schemas import ExportDocument
 from waymark.features.progress.schemas import STATUSES
 from waymark.features.roadmaps import document
+from waymark.infra.sql.database import Database
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap", "unthrottled")
 
@@ -70,9 +73,13 @@ async def make_things(client: Client, auth: dict[str, str]) -> None:
         assert added.status_code == 201, added.text
 
 
-async def test_the_export_holds_everything_the_account_has(client: Client, mail_dir: Path) -> None:
+async def test_the_export_holds_everything_the_account_has(
+    client: Client, mail_dir: Path, db: Database
+) -> None:
     auth = await learner(client, mail_dir)
     await make_things(client, auth)
+    me_id = uuid.UUID((await client.get("/api/v1/me", headers=auth)).json()["id"])
+    await give(centre_on(db), me_id, 2)
     answer = await client.get("/api/v1/me/export", headers=auth)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
@@ -95,17 +102,22 @@ async def test_the_export_holds_everything_the_account_has(client: Client, mail_
     ]
     assert [n["markdown"] for n in body["notes"]] == ["# Mine\n\n- read the docs"]
     assert [r["title"] for r in body["resources"]] == ["The manual", "A video"]
+    assert [n["text"] for n in body["notifications"]] == ["k reminder 1", "k reminder 0"]
     assert "password" not in answer.text
     assert "token" not in {key for session in body["sessions"] for key in session}
 
 
 async def test_an_export_imported_elsewhere_reproduces_the_account(
-    client: Client, mail_dir: Path
+    client: Client, mail_dir: Path, db: Database
 ) -> None:
-    """The issue's "done when": export, import into a second account, same progress."""
+    """The issue's "done when": export, import into a second account, same progress (its
+    notifications are read past: they tell of this site's teams and people)."""
     first, second = await learner(client, mail_dir), await learner(client, mail_dir)
     await make_things(client, first)
+    first_id = uuid.UUID((await client.get("/api/v1/me", headers=first)).json()["id"])
+    await give(centre_on(db), first_id, 1)
     exported = await export(client, first)
+    assert len(exported["notifications"]) == 1
 
     imported = await import_(client, second, exported)
     assert imported.status_code == 200, imported.text
@@ -120,6 +132,7 @@ async def test_an_export_imported_elsewhere_reproduces_the_account(
     again = await export(client, second)
     for part in OWNED:
         assert again[part] == exported[part], part
+    assert again["notifications"] == []
 
     twice = await import_(client, second, exported)
     assert twice.status_code == 200

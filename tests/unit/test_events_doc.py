@@ -15,6 +15,7 @@ from waymark.features.accounts.messages import (
     AccountDeleted,
     SignedOutEverywhere,
 )
+from waymark.features.notifications.messages import NOTIFICATION_CREATED, NotificationCreated
 from waymark.features.progress.messages import (
     PROGRESS_RESTORED,
     ROADMAP_COMPLETED,
@@ -24,6 +25,7 @@ from waymark.features.progress.messages import (
     TopicStatusChanged,
 )
 from waymark.features.roadmaps.messages import ROADMAP_PUBLISHED, RoadmapPublished
+from waymark.features.teams.messages import TEAM_INVITED, TEAM_REMINDED, TeamInvited, TeamReminded
 
 PAGE = Path(__file__).parents[2] / "docs" / "events.md"
 EVENTS: dict[str, type[msgspec.Struct]] = {
@@ -33,6 +35,9 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     TOPIC_STATUS_CHANGED: TopicStatusChanged,
     ROADMAP_COMPLETED: RoadmapCompleted,
     PROGRESS_RESTORED: ProgressRestored,
+    TEAM_INVITED: TeamInvited,
+    TEAM_REMINDED: TeamReminded,
+    NOTIFICATION_CREATED: NotificationCreated,
 }
 
 

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import event
 
 import waymark.features.accounts.tables
+import waymark.features.notifications.tables
 import waymark.features.progress.tables
 import waymark.features.roadmaps.tables
 import waymark.features.teams.tables  # noqa: F401  (registers the tables)

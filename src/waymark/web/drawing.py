@@ -13,7 +13,8 @@ in last (`Cut.fill`).
 
 A stencil is kept per roadmap (its latest version only), theme, and what the site's
 navigation shows (a stranger, a member, an admin): a new version, imported here or seen
-from another process through the catalog's cache, is a new stencil.
+from another process through the catalog's cache, is a new stencil. The navigation's bell
+(the visitor's unread notifications) is a hole too, drawn once per count.
 
 Only the plain page is drawn so: a form's answer (a refused form, a preview) is the whole
 template, as before, and so is anything with a query string (a notice).
@@ -57,6 +58,7 @@ class _Nav:
 
     account: Any
     csrf_token: str = CSRF_HOLE
+    unread: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class PageDrawer:
         self.theme_cookie = theme_cookie
         self._versions: dict[str, _Version] = {}
         self._templates: dict[str, Template] = {}
+        self._bells: dict[int, bytes] = {}
+        """The navigation's bell by unread count (`_bell.html`)."""
 
     def draw(
         self,
@@ -114,10 +118,11 @@ class PageDrawer:
         account: Account | None,
         theme: Theme | None,
         csrf_token: str,
+        unread: int = 0,
     ) -> bytes:
         """The page of `roadmap` for this visitor (`learner` for a signed-in one, their side
-        of the page: `LearningPages.learner`), as the template draws it without a form,
-        notice or query."""
+        of the page: `LearningPages.learner`, and `unread` notifications), as the template
+        draws it without a form, notice or query."""
         kept = self._versions.get(roadmap.slug)
         if kept is None or kept.version != roadmap.version:
             kept = self._versions[roadmap.slug] = _Version(roadmap.version)
@@ -132,6 +137,8 @@ class PageDrawer:
         statuses = learner.progress.statuses
 
         def piece(hole: Hole) -> bytes:
+            if hole.kind == "bell":
+                return self._bell(unread)
             if hole.kind == "progress":
                 progress = learner.progress
                 shown = _encode((progress.counts, progress.next_up, progress.changes_since_seen))
@@ -185,6 +192,15 @@ class PageDrawer:
             stencil=None if stranger else stencil,
         )
         return stencil.cut(drawn)
+
+    def _bell(self, unread: int) -> bytes:
+        found = self._bells.get(unread)
+        if found is None:
+            if len(self._bells) >= MAX_OWN_PIECES:
+                self._bells.clear()
+            drawn = self._template("_bell.html").render(visitor=_Nav(None, unread=unread))
+            found = self._bells[unread] = drawn.encode()
+        return found
 
     def _template(self, name: str) -> Template:
         """The environment's template, looked up once (not checked for changes per piece)."""

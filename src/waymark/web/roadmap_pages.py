@@ -9,6 +9,7 @@ with script, `learner.js` makes the same change through the API without a reload
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -140,7 +141,10 @@ def roadmap_pages(
 
 
 def roadmap_page_fast_route(
-    pages: LearningPages, drawer: PageDrawer, identity: RequestIdentity
+    pages: LearningPages,
+    drawer: PageDrawer,
+    identity: RequestIdentity,
+    unread: Callable[[uuid.UUID], Awaitable[int]],
 ) -> FastRoute:
     """A roadmap's page answered before routing (`transport/http/fast.py`), drawn from its
     stencil (`web/drawing.py`): the same bytes as the route's template, for the visitor the
@@ -163,10 +167,13 @@ def roadmap_page_fast_route(
                 principal = await identity.authenticator.from_cookie(
                     session_id, method="GET", csrf_header=None
                 )
+                account = principal.account
                 current = await pages.catalog.current(slug)
-                learner = await pages.learner(principal.account, slug)
+                async with pages.db.hot_reads():  # one connection for the learner and the bell
+                    learner = await pages.learner(account, slug)
+                    count = await unread(account.id)
                 body = drawer.draw(
-                    current.detail, learner, principal.account, chosen, principal.csrf_token
+                    current.detail, learner, account, chosen, principal.csrf_token, count
                 )
             else:
                 token = cookies.get(FORM_COOKIE)

@@ -16,6 +16,7 @@ from litestar.types import ExceptionHandlersMap
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.service import Notes
+from waymark.features.notifications.service import Notifications
 from waymark.features.portability.service import Portability
 from waymark.features.progress.schemas import STATUSES
 from waymark.features.progress.service import ProgressService
@@ -34,6 +35,7 @@ from waymark.web.diagram import STATUS_KEYS, STATUS_LABELS
 from waymark.web.drawing import PageDrawer
 from waymark.web.errors import with_error_pages
 from waymark.web.learning import LearningPages
+from waymark.web.notification_pages import notification_pages
 from waymark.web.rendering import NOTICES
 from waymark.web.roadmap_pages import RoadmapForms, roadmap_page_fast_route, roadmap_pages
 from waymark.web.settings_pages import settings_pages
@@ -68,6 +70,7 @@ def web_site(
     notes: Notes,
     portability: Portability,
     teams: Teams,
+    notifications: Notifications,
     db: Database,
 ) -> WebSite:
     assets = Assets()
@@ -88,8 +91,9 @@ def web_site(
             *settings_pages(accounts, auth, portability),
             *admin_pages(accounts),
             *team_pages(teams, TeamView(teams, catalog), auth.renew_session),
+            *notification_pages(notifications),
         ],
-        dependencies=Visitors(identity).dependencies(),
+        dependencies=Visitors(identity, notifications.unread).dependencies(),
         include_in_schema=False,
     )
     static = Router(path="/", route_handlers=[assets.route()], include_in_schema=False)
@@ -97,7 +101,7 @@ def web_site(
     return WebSite(
         routes=[pages, static],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
-        fast_routes=[roadmap_page_fast_route(learning, drawer, identity)],
+        fast_routes=[roadmap_page_fast_route(learning, drawer, identity, notifications.unread)],
     )
 
 

@@ -36,6 +36,7 @@ from waymark.features.teams.schemas import (
     RoleChange,
     TeamCreate,
     TeamPatch,
+    TeamSummary,
     Transfer,
 )
 from waymark.features.teams.service import Teams
@@ -65,6 +66,7 @@ TEAM_FORM_ERRORS: tuple[type[WaymarkError], ...] = (
 UNCONFIRMED = "Tick the box to confirm that the team is to be deleted."
 TEAM_PAGE = "teams/team.html"
 INVITE_PAGE = "teams/invite.html"
+MY_INVITES_PAGE = "teams/my_invites.html"
 
 TokenPath = Annotated[str, PathParameter(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")]
 TeamId = Annotated[uuid.UUID, PathParameter()]
@@ -95,6 +97,11 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             return []
         session_id, record = fresh
         return [session_cookie(session_id, expires_at=record.absolute_expires_at, now=clock.time())]
+
+    async def welcome(visitor: Visitor, joined: TeamSummary) -> Response[Any]:
+        """To the team just joined, with a new session cookie (the visitor has a new role)."""
+        cookies = await renewed(visitor)
+        return redirect(visitor, team_url(joined.id, "team-joined"), cookies=cookies)
 
     async def team_form(
         visitor: Visitor,
@@ -293,8 +300,7 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             joined = await teams.invites.accept(visitor.signed_in().account, token)
         except (InvalidInvite, AlreadyMember, TeamFull) as error:
             return _dead_invite(visitor, token, error)
-        cookies = await renewed(visitor)
-        return redirect(visitor, team_url(joined.id, "team-joined"), cookies=cookies)
+        return await welcome(visitor, joined)
 
     @post("/invites/{token:str}/decline")
     async def decline(visitor: Browsing, token: TokenPath) -> Response[Any]:
@@ -304,7 +310,34 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
             return _dead_invite(visitor, token, error)
         return redirect(visitor, "/teams?notice=invite-declined")
 
+    # -- the caller's own invites (a notification links here; no token) ---------------------
+
+    @get("/invites")
+    async def my_invites(visitor: Browsing) -> Response[Any]:
+        account = visitor.signed_in().account
+        return page(visitor, MY_INVITES_PAGE, invites=await teams.invites.mine(account), form=None)
+
+    @post("/invites/mine/{invite_id:uuid}/accept")
+    async def accept_mine(visitor: Browsing, invite_id: InviteId) -> Response[Any]:
+        account = visitor.signed_in().account
+        try:
+            joined = await teams.invites.accept_mine(account, invite_id)
+        except (InvalidInvite, AlreadyMember, TeamFull) as error:
+            return await _my_invites_refused(teams, visitor, error)
+        return await welcome(visitor, joined)
+
+    @post("/invites/mine/{invite_id:uuid}/decline")
+    async def decline_mine(visitor: Browsing, invite_id: InviteId) -> Response[Any]:
+        try:
+            await teams.invites.decline_mine(visitor.signed_in().account, invite_id)
+        except InvalidInvite as error:
+            return await _my_invites_refused(teams, visitor, error)
+        return redirect(visitor, "/invites?notice=invite-declined")
+
     return [
+        my_invites,
+        accept_mine,
+        decline_mine,
         my_teams,
         create_team,
         team_page,
@@ -341,3 +374,10 @@ def _dead_invite(visitor: Visitor, token: str, error: WaymarkError) -> Response[
     return page(
         visitor, INVITE_PAGE, status_code=error.status, token=token, preview=None, form=state
     )
+
+
+async def _my_invites_refused(teams: Teams, visitor: Visitor, error: WaymarkError) -> Response[Any]:
+    """The caller's invites again, saying why the one chosen cannot be used."""
+    invites = await teams.invites.mine(visitor.signed_in().account)
+    state = FormState(message=error.title, code=error.code)
+    return page(visitor, MY_INVITES_PAGE, status_code=error.status, invites=invites, form=state)

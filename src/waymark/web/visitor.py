@@ -11,6 +11,8 @@ browser post a form here, but it can neither read nor set that cookie.
 from __future__ import annotations
 
 import hmac
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +51,8 @@ class Visitor:
     """The posted form's fields (first value of each), empty for GET."""
     cookies: list[Cookie] = field(default_factory=list)
     """To set with the response: a new form token, the end of a dead session."""
+    unread: int = 0
+    """The signed-in visitor's unread notifications (the navigation's bell)."""
 
     @property
     def account(self) -> Account | None:
@@ -66,10 +70,14 @@ Browsing = NamedDependency[Visitor]
 
 
 class Visitors:
-    """Resolves the visitor of a page request; one per app."""
+    """Resolves the visitor of a page request; one per app. `unread` counts a signed-in
+    visitor's unread notifications, for the bell on every page (one indexed count)."""
 
-    def __init__(self, identity: RequestIdentity) -> None:
+    def __init__(
+        self, identity: RequestIdentity, unread: Callable[[uuid.UUID], Awaitable[int]]
+    ) -> None:
         self.identity = identity
+        self.unread = unread
 
     async def visitor(self, request: Request[Any, Any, Any]) -> Visitor:
         posted = request.method == "POST"
@@ -106,6 +114,7 @@ class Visitors:
             theme=theme if theme in THEMES else None,
             form=form,
             cookies=cookies,
+            unread=0 if principal is None else await self.unread(principal.account.id),
         )
 
     def dependencies(self) -> dict[str, Provide]:

@@ -1,9 +1,11 @@
 """The account's export document, and what an import of it reports.
 
 One JSON document, versioned (`format`, `version`): what the account is (`profile`), where it
-is signed in (`sessions`), what happened to it (`audit`), and what it made: its logs of
-progress, its notes and its own resources. An import reads the last three and ignores the
-rest (a profile and sessions belong to the account they are imported into).
+is signed in (`sessions`), what happened to it (`audit`), what it made: its logs of
+progress, its notes and its own resources, and what it was told (`notifications`). An import
+reads progress, notes and resources and ignores the rest (a profile and sessions belong to
+the account they are imported into; notifications tell of teams and people of the site they
+were made on, and link there).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import msgspec
 from waymark.features.accounts.schemas import AuditEvent, Me
 from waymark.features.auth.schemas import SessionView
 from waymark.features.notes.schemas import ExportedNote, ExportedResource, RestoreReport
+from waymark.features.notifications.schemas import Notification
 from waymark.features.progress.schemas import ExportedLog, ProgressRestoreReport
 
 FORMAT = "waymark-export"
@@ -39,6 +42,9 @@ class ExportDocument(msgspec.Struct, kw_only=True):
     """One log of status changes per roadmap started, oldest change first."""
     notes: list[ExportedNote]
     resources: list[ExportedResource]
+    notifications: list[Notification]
+    """The account's notifications, newest first (not imported: they tell of this site's
+    teams and people)."""
 
 
 class ImportDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -54,6 +60,7 @@ class ImportDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     progress: list[ExportedLog] = []
     notes: list[ExportedNote] = []
     resources: list[ExportedResource] = []
+    notifications: Any = None
 
 
 class ImportReport(msgspec.Struct, kw_only=True):

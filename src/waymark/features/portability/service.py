@@ -2,9 +2,9 @@
 
 The export streams: its first part (profile, sessions, the list of logs) is read before the
 answer starts, so a database that is down is a 503 like anywhere else; then each log of
-progress goes out a page at a time, each page a short read of its own, and the notes and
-resources after them. A failure past the first part cuts the answer short (the client sees
-JSON that does not parse, never a document that looks whole).
+progress goes out a page at a time, each page a short read of its own, and the notes,
+resources and notifications after them. A failure past the first part cuts the answer short
+(the client sees JSON that does not parse, never a document that looks whole).
 
 An import restores progress first (its whole input checked before anything is written), then
 notes and resources; each part is idempotent, so an import cut short is finished by running
@@ -24,6 +24,7 @@ from waymark.features.accounts.service import Accounts
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.schemas import NotesExport
 from waymark.features.notes.service import Notes
+from waymark.features.notifications.service import Notifications
 from waymark.features.portability.limits import EXPORT_ACCOUNT, IMPORT_ACCOUNT
 from waymark.features.portability.schemas import (
     FORMAT,
@@ -69,7 +70,9 @@ class Export:
             yield b"]}"
         notes = await self._rest.notes.export(self._account.id)
         yield b'],"notes":' + _encode(notes.notes)
-        yield b',"resources":' + _encode(notes.resources) + b"}"
+        yield b',"resources":' + _encode(notes.resources)
+        told = await self._rest.notifications.export(self._account.id)
+        yield b',"notifications":' + _encode(told) + b"}"
 
 
 class Portability:
@@ -80,6 +83,7 @@ class Portability:
         auth: AuthService,
         progress: ProgressService,
         notes: Notes,
+        notifications: Notifications,
         clock: Clock,
         throttle: Throttle,
     ) -> None:
@@ -87,6 +91,7 @@ class Portability:
         self.auth = auth
         self.progress = progress
         self.notes = notes
+        self.notifications = notifications
         self.clock = clock
         self.throttle = throttle
         self.parser = OffLoop(

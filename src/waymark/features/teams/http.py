@@ -10,7 +10,7 @@ lost) regenerate a browser session: a new cookie, and the new CSRF token in `X-C
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from litestar import Response, Router, delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
@@ -30,6 +30,7 @@ from waymark.features.teams.schemas import (
     Invite,
     InviteCreate,
     InvitePreview,
+    MyInvite,
     Reminded,
     ReminderRequest,
     RoleChange,
@@ -45,12 +46,14 @@ from waymark.features.teams.schemas import (
 from waymark.features.teams.service import Teams
 from waymark.kernel.errors import (
     Forbidden,
+    NotAuthenticated,
     NotFound,
     RateLimited,
     ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
+from waymark.kernel.identity import Principal
 from waymark.kernel.ports import SessionRenewal
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
@@ -63,6 +66,7 @@ from waymark.transport.http.identity import (
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
+T = TypeVar("T")
 TeamId = Annotated[uuid.UUID, PathParameter(description="The team's `id`.")]
 MemberId = Annotated[uuid.UUID, PathParameter(description="The member's `account_id`.")]
 InviteId = Annotated[uuid.UUID, PathParameter(description="The invite's `id`.")]
@@ -88,6 +92,11 @@ THROTTLED = (RateLimited, ServiceUnavailable)
 def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) -> list[Router]:
     clock = teams.clock
     team = "/{team_id:uuid}"
+
+    async def with_new_session(principal: Principal, body: T) -> Response[T]:
+        """`body`, and a new session cookie: the caller's roles changed."""
+        renewed = await renew(principal)
+        return renewed_session(Response(body, headers=NO_STORE), renewed, now=clock.time())
 
     # -- teams -------------------------------------------------------------------------------
 
@@ -151,8 +160,7 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
         data: JSONBody[Transfer], principal: Caller, team_id: TeamId
     ) -> Response[TeamDetail]:
         moved = await teams.lifecycle.transfer(principal.account, team_id, data.account_id)
-        renewed = await renew(principal)
-        return renewed_session(Response(moved, headers=NO_STORE), renewed, now=clock.time())
+        return await with_new_session(principal, moved)
 
     # -- members -----------------------------------------------------------------------------
 
@@ -320,9 +328,9 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
     async def accept(
         data: JSONBody[Acceptance], principal: Caller, token: TokenPath
     ) -> Response[TeamSummary]:
-        joined = await teams.invites.accept(principal.account, token)
-        renewed = await renew(principal)
-        return renewed_session(Response(joined, headers=NO_STORE), renewed, now=clock.time())
+        return await with_new_session(
+            principal, await teams.invites.accept(principal.account, token)
+        )
 
     @post(
         "/{token:str}/decline",
@@ -332,6 +340,38 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
     )
     async def decline(account: CallerAccount, token: TokenPath) -> None:
         await teams.invites.decline(account, token)
+
+    # -- the caller's own invites, by id (no token: the address is the account's, confirmed) --
+
+    @get(
+        "/",
+        summary="The live invites to your confirmed address, newest first",
+        responses=documented_problems(NotAuthenticated),
+    )
+    async def my_invites(account: CallerAccount) -> Response[list[MyInvite]]:
+        return Response(await teams.invites.mine(account), headers=NO_STORE)
+
+    @post(
+        "/{invite_id:uuid}/accept",
+        summary="Join the team of one of your invites, in its role",
+        status_code=200,
+        description="As `POST invites/{token}/accept`, the invite named by its `id`.",
+        responses=documented_problems(*BAD_BODY, *invited, AlreadyMember, TeamFull),
+    )
+    async def accept_mine(
+        data: JSONBody[Acceptance], principal: Caller, invite_id: InviteId
+    ) -> Response[TeamSummary]:
+        joined = await teams.invites.accept_mine(principal.account, invite_id)
+        return await with_new_session(principal, joined)
+
+    @post(
+        "/{invite_id:uuid}/decline",
+        summary="Turn one of your invites down",
+        status_code=204,
+        responses=documented_problems(*invited, *NO_BODY),
+    )
+    async def decline_mine(account: CallerAccount, invite_id: InviteId) -> None:
+        await teams.invites.decline_mine(account, invite_id)
 
     dependencies = identity.dependencies()
     return [
@@ -365,6 +405,13 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
         Router(
             path="/api/v1/invites",
             route_handlers=[preview, accept, decline],
+            dependencies=dependencies,
+            before_request=require_json_body,
+            tags=["teams"],
+        ),
+        Router(
+            path="/api/v1/me/invites",
+            route_handlers=[my_invites, accept_mine, decline_mine],
             dependencies=dependencies,
             before_request=require_json_body,
             tags=["teams"],

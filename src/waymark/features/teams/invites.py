@@ -11,6 +11,7 @@ is worth nothing and tells nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,9 +31,15 @@ from waymark.features.teams.limits import (
     MAX_MEMBERS,
     MAX_PENDING_INVITES,
 )
-from waymark.features.teams.messages import mail_invite
+from waymark.features.teams.messages import TeamInvited, mail_invite, publish_invited
 from waymark.features.teams.repository import InviteRow, TeamRepository, TeamRow
-from waymark.features.teams.schemas import Invite, InvitePreview, OfferedRole, TeamSummary
+from waymark.features.teams.schemas import (
+    Invite,
+    InvitePreview,
+    MyInvite,
+    OfferedRole,
+    TeamSummary,
+)
 from waymark.features.teams.use_cases import Standing, TeamUseCases, standing
 from waymark.kernel.authz import INVITEE, Action, TeamRole
 from waymark.kernel.errors import NotFound
@@ -86,6 +93,21 @@ class Invites(TeamUseCases):
             )
             await repo.insert_invite(row, token_hash=hash_token(token))
             await self._mail(conn, row, token, team, account)
+            await publish_invited(
+                self.outbox,
+                conn,
+                TeamInvited(
+                    team_id=str(team_id),
+                    team_name=team.name,
+                    invite_id=str(row.id),
+                    email=email,
+                    account_id=None if invitee is None else str(invitee),
+                    invited_by=str(account.id),
+                    inviter_name=account.display_name,
+                    role=role,
+                    expires_at=row.expires_at,
+                ),
+            )
         return _view(row, now)
 
     async def of_team(self, account: Account, team_id: uuid.UUID) -> list[Invite]:
@@ -140,11 +162,8 @@ class Invites(TeamUseCases):
             invite = await self._addressed_to(conn, account, token)
             team, _ = await TeamRepository(conn).standing(invite.team_id, account.id)
         assert team is not None  # the invite would have gone with it
-        inviter = None
-        if invite.invited_by is not None:
-            found = await self.profiles.many([invite.invited_by])
-            if invite.invited_by in found:
-                inviter = found[invite.invited_by].display_name
+        found = await self.profiles.many([] if invite.invited_by is None else [invite.invited_by])
+        inviter = _name(found, invite.invited_by)
         return InvitePreview(
             team_id=team.id,
             team_name=team.name,
@@ -154,23 +173,66 @@ class Invites(TeamUseCases):
             expires_at=invite.expires_at,
         )
 
+    async def mine(self, account: Account) -> list[MyInvite]:
+        """The live invites to the caller's confirmed address, newest first: what an account
+        that exists already is told of in the app (a `team-invite` notification links
+        here), to accept or decline by the invite's id without the mailed token. The token
+        proves the address's mailbox; a confirmed address of the signed-in account proved
+        it too, and only that account may use the invite either way."""
+        if not account.email_verified:
+            return []
+        async with self.db.read() as conn:
+            found = await TeamRepository(conn).live_invites_to(account.email, now=self.clock.now())
+        inviters = await self.profiles.many(
+            {invite.invited_by for invite, _ in found if invite.invited_by is not None}
+        )
+        return [
+            MyInvite(
+                id=invite.id,
+                team_id=invite.team_id,
+                team_name=team_name,
+                role=TeamRole(invite.role),
+                invited_by=_name(inviters, invite.invited_by),
+                expires_at=invite.expires_at,
+            )
+            for invite, team_name in found
+        ]
+
+    async def accept_mine(self, account: Account, invite_id: uuid.UUID) -> TeamSummary:
+        """`accept`, the invite found by its id among the caller's (`mine`)."""
+        async with self.db.transaction() as conn:
+            invite = await self._mine(conn, account, invite_id)
+            return await self._join(conn, account, invite)
+
+    async def decline_mine(self, account: Account, invite_id: uuid.UUID) -> None:
+        """`decline`, the invite found by its id among the caller's (`mine`)."""
+        async with self.db.transaction() as conn:
+            invite = await self._mine(conn, account, invite_id)
+            await TeamRepository(conn).take_invite(invite.id)
+
     async def accept(self, account: Account, token: str) -> TeamSummary:
         """Join the team in the invite's role; the invite is used up. The caller gained a
         role: a browser session should be renewed (`kernel.ports.SessionRenewal`)."""
         async with self.db.transaction() as conn:
             invite = await self._addressed_to(conn, account, token)
-            caller = await standing(conn, account, invite.team_id, lock=True)
-            if caller.team is None:
-                raise InvalidInvite()
-            if caller.role is not None:
-                raise AlreadyMember("you are a member of this team already")
-            repo = TeamRepository(conn)
-            count = await repo.count_members(invite.team_id)
-            if count >= MAX_MEMBERS:
-                raise TeamFull()
-            if not await repo.take_invite(invite.id):  # used by a request just before
-                raise InvalidInvite()
-            await repo.add_member(invite.team_id, account.id, invite.role, now=self.clock.now())
+            return await self._join(conn, account, invite)
+
+    async def _join(
+        self, conn: AsyncConnection, account: Account, invite: InviteRow
+    ) -> TeamSummary:
+        """The caller joins the team of `invite` (addressed to it) in the invite's role."""
+        caller = await standing(conn, account, invite.team_id, lock=True)
+        if caller.team is None:
+            raise InvalidInvite()
+        if caller.role is not None:
+            raise AlreadyMember("you are a member of this team already")
+        repo = TeamRepository(conn)
+        count = await repo.count_members(invite.team_id)
+        if count >= MAX_MEMBERS:
+            raise TeamFull()
+        if not await repo.take_invite(invite.id):  # used by a request just before
+            raise InvalidInvite()
+        await repo.add_member(invite.team_id, account.id, invite.role, now=self.clock.now())
         team = caller.team
         return TeamSummary(
             id=team.id,
@@ -196,9 +258,13 @@ class Invites(TeamUseCases):
 
     async def _addressed_to(self, conn: AsyncConnection, account: Account, token: str) -> InviteRow:
         invite = await TeamRepository(conn).invite_by_token(hash_token(token), now=self.clock.now())
-        if invite is None or not account.email_verified or invite.email != account.email:
-            raise InvalidInvite()
-        return invite
+        return _addressed(invite, account)
+
+    async def _mine(
+        self, conn: AsyncConnection, account: Account, invite_id: uuid.UUID
+    ) -> InviteRow:
+        invite = await TeamRepository(conn).live_invite(invite_id, now=self.clock.now())
+        return _addressed(invite, account)
 
     @staticmethod
     def _may_offer(caller: Standing, role: str) -> TeamRow:
@@ -228,6 +294,19 @@ class Invites(TeamUseCases):
             role=invite.role,
             days=INVITE_DAYS,
         )
+
+
+def _addressed(invite: InviteRow | None, account: Account) -> InviteRow:
+    """The invite, if it is live and addressed to the caller's confirmed address."""
+    if invite is None or not account.email_verified or invite.email != account.email:
+        raise InvalidInvite()
+    return invite
+
+
+def _name(people: Mapping[uuid.UUID, Account], account_id: uuid.UUID | None) -> str | None:
+    """A display name (empty if none set); None when the account is gone."""
+    found = None if account_id is None else people.get(account_id)
+    return None if found is None else found.display_name
 
 
 def _view(row: InviteRow, now: datetime) -> Invite:

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.profile import Profiles
 from waymark.features.teams.errors import LastOwner
 from waymark.features.teams.repository import MemberRow, TeamRepository
-from waymark.features.teams.schemas import OfferedRole, TeamMember
+from waymark.features.teams.schemas import OfferedRole, Teammates, TeamMember
 from waymark.features.teams.use_cases import TeamUseCases, standing
 from waymark.kernel.authz import Action, TeamRole, last_owner_may_not_leave
 from waymark.kernel.errors import NotFound
@@ -28,6 +29,21 @@ class Members(TeamUseCases):
             caller.require(Action.MEMBERS_READ)
             rows = await TeamRepository(conn).members(team_id)
         return await people(self.profiles, rows)
+
+    @staticmethod
+    async def teammates_on(
+        conn: AsyncConnection, account_id: uuid.UUID, slug: str
+    ) -> list[Teammates]:
+        """The teams of `account_id` that follow roadmap `slug`, each with its other members,
+        read in `conn`'s transaction: for features that tell a team what one of them did
+        (no caller: asked by an outbox handler, never a request)."""
+        found: dict[uuid.UUID, Teammates] = {}
+        for team_id, name, member_id in await TeamRepository(conn).teammates_on(account_id, slug):
+            team = found.setdefault(
+                team_id, Teammates(team_id=team_id, team_name=name, account_ids=[])
+            )
+            team.account_ids.append(member_id)
+        return list(found.values())
 
     async def change_role(
         self, account: Account, team_id: uuid.UUID, member_id: uuid.UUID, role: OfferedRole

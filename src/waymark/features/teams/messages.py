@@ -1,8 +1,13 @@
 """What teams write to the outbox: mail (an invite with its single-use link, a reminder),
-queued in the transaction of the change, so a change that rolls back sends nothing."""
+and the domain events `teams.invited` and `teams.reminded` (docs/events.md), queued in the
+transaction of the change, so a change that rolls back sends nothing."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.mail.jobs import enqueue_mail
@@ -55,3 +60,52 @@ async def mail_reminder(
         dedupe_key=dedupe_key,
     )
     return queued is not None
+
+
+# -- domain events (docs/events.md) ---------------------------------------------------------
+
+TEAM_INVITED = "teams.invited"
+TEAM_REMINDED = "teams.reminded"
+
+
+class TeamInvited(msgspec.Struct, frozen=True, kw_only=True):
+    """`teams.invited`, version 1: an invite was made (not resent). Never the token: it
+    exists only in the mail."""
+
+    version: Literal[1] = 1
+    team_id: str
+    team_name: str
+    invite_id: str
+    email: str
+    """The invited address (canonical): only the account with it, confirmed, may use it."""
+    account_id: str | None
+    """The invited address's account, when it has one (at the time of the invite)."""
+    invited_by: str
+    """The inviter's account."""
+    inviter_name: str
+    role: str
+    expires_at: datetime
+
+
+class TeamReminded(msgspec.Struct, frozen=True, kw_only=True):
+    """`teams.reminded`, version 1: a member was mailed a reminder (once a day per member,
+    team and roadmap)."""
+
+    version: Literal[1] = 1
+    team_id: str
+    team_name: str
+    account_id: str
+    """The member reminded."""
+    roadmap: str
+    """The roadmap's slug."""
+    roadmap_title: str
+    percentage: float
+    at: datetime
+
+
+async def publish_invited(outbox: Outbox, conn: AsyncConnection, event: TeamInvited) -> None:
+    await outbox.publish(conn, TEAM_INVITED, event)
+
+
+async def publish_reminded(outbox: Outbox, conn: AsyncConnection, event: TeamReminded) -> None:
+    await outbox.publish(conn, TEAM_REMINDED, event)

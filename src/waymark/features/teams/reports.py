@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from waymark.features.progress.schemas import GroupProgress, LearnerCounts
 from waymark.features.roadmaps.schemas import CurrentRoadmap
 from waymark.features.teams.limits import REMINDER_ROADMAP, reminder_key
-from waymark.features.teams.messages import mail_reminder
+from waymark.features.teams.messages import TeamReminded, mail_reminder, publish_reminded
 from waymark.features.teams.repository import AssignedRoadmap, HotTeamReads, MemberRow, TeamRow
 from waymark.features.teams.roadmaps import the_assignment
 from waymark.features.teams.schemas import (
@@ -99,7 +99,7 @@ class Reports(TeamUseCases):
                 member = accounts.get(learner.account_id)
                 if member is None or member.disabled or not member.team_reminders:
                     continue
-                reminded += await mail_reminder(
+                mailed = await mail_reminder(
                     self.outbox,
                     conn,
                     to=member.email,
@@ -109,6 +109,21 @@ class Reports(TeamUseCases):
                     percentage=learner.counts.percentage,
                     dedupe_key=f"team-reminder:{team_id}:{slug}:{member.id}:{now.date()}",
                 )
+                if mailed:  # the day's one reminder: announced once too
+                    reminded += 1
+                    await publish_reminded(
+                        self.outbox,
+                        conn,
+                        TeamReminded(
+                            team_id=str(team_id),
+                            team_name=team.name,
+                            account_id=str(member.id),
+                            roadmap=slug,
+                            roadmap_title=group.title,
+                            percentage=learner.counts.percentage,
+                            at=now,
+                        ),
+                    )
         return Reminded(reminded=reminded)
 
     async def _read(

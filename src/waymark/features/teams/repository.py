@@ -226,6 +226,22 @@ class TeamRepository:
             for row in rows
         ]
 
+    async def teammates_on(self, account_id: uuid.UUID, slug: str) -> list[tuple[Any, ...]]:
+        """(team id, team name, other member's id) for every other member of each team of
+        `account_id` that follows roadmap `slug`, by team name."""
+        mine, other = _m.alias("mine"), _m.alias("other")
+        rows = await self.conn.execute(
+            select(teams.c.id, teams.c.name, other.c.user_id)
+            .select_from(
+                mine.join(teams, teams.c.id == mine.c.team_id)
+                .join(_r, (_r.c.team_id == teams.c.id) & (_r.c.slug == slug))
+                .join(other, (other.c.team_id == teams.c.id) & (other.c.user_id != mine.c.user_id))
+            )
+            .where(mine.c.user_id == account_id)
+            .order_by(teams.c.name, teams.c.id, other.c.joined_at, other.c.user_id)
+        )
+        return [tuple(row) for row in rows]
+
     # -- members -----------------------------------------------------------------------------
 
     async def members(self, team_id: uuid.UUID) -> list[MemberRow]:
@@ -289,12 +305,30 @@ class TeamRepository:
 
     async def invite_by_token(self, token_hash: str, *, now: datetime) -> InviteRow | None:
         """The live invite with this token (not expired); None otherwise."""
+        return await self._live_invite(_i.c.token_hash == token_hash, now)
+
+    async def live_invite(self, invite_id: uuid.UUID, *, now: datetime) -> InviteRow | None:
+        """The live invite `invite_id` (not expired); None otherwise."""
+        return await self._live_invite(_i.c.id == invite_id, now)
+
+    async def _live_invite(self, which: Any, now: datetime) -> InviteRow | None:
         row = (
-            await self.conn.execute(
-                select(*_INVITE_COLUMNS).where(_i.c.token_hash == token_hash, _i.c.expires_at > now)
-            )
+            await self.conn.execute(select(*_INVITE_COLUMNS).where(which, _i.c.expires_at > now))
         ).first()
         return InviteRow(**row._mapping) if row else None
+
+    async def live_invites_to(self, email: str, *, now: datetime) -> list[tuple[InviteRow, str]]:
+        """The live invites to `email`, each with its team's name, newest first."""
+        rows = await self.conn.execute(
+            select(*_INVITE_COLUMNS, teams.c.name.label("team_name"))
+            .join(teams, teams.c.id == _i.c.team_id)
+            .where(_i.c.email == email, _i.c.expires_at > now)
+            .order_by(_i.c.created_at.desc(), _i.c.id)
+        )
+        return [
+            (InviteRow(**{k: row._mapping[k] for k in InviteRow.__struct_fields__}), row.team_name)
+            for row in rows
+        ]
 
     async def invite_to(self, team_id: uuid.UUID, email: str) -> InviteRow | None:
         row = (

@@ -165,6 +165,28 @@ class Invite(msgspec.Struct, kw_only=True):
     expired: bool
 
 
+class Teammates(msgspec.Struct, kw_only=True):
+    """`Members.teammates_on`: one team of an account that follows a roadmap, and the
+    team's other members."""
+
+    team_id: uuid.UUID
+    team_name: str
+    account_ids: list[uuid.UUID]
+
+
+class MyInvite(msgspec.Struct, kw_only=True):
+    """`GET me/invites`: a live invite to the caller's confirmed address (its id is what
+    the caller accepts or declines it by; never its token)."""
+
+    id: uuid.UUID
+    team_id: uuid.UUID
+    team_name: str
+    role: TeamRole
+    invited_by: str | None
+    """The inviter's display name (empty if they set none); None when their account is gone."""
+    expires_at: datetime
+
+
 class InvitePreview(msgspec.Struct, kw_only=True):
     """`GET invites/{token}`: what an invite is for, to the invited address's account."""
 
