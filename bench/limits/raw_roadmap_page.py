@@ -12,8 +12,9 @@ visitor found as for any page:
    `tokens_valid_after` not after the session's creation), the learner's state
    (`progress.repository.LEARNER_STATE`: the roadmap's counts, the version seen, every
    topic's status), and the learner's notes and resources on the roadmap (the document
-   store's scan, `infra/sql/documents._select`, once per collection). The app sends the
-   same four, the first two straight to the driver, the scans through SQLAlchemy;
+   store's scan, `infra/sql/documents._select`, once per collection), and the bell's count
+   of unread notifications (`notifications.repository._UNREAD`). The app sends the same
+   five, on one hot-read connection;
 3. the page: **the app's bytes for that learner**, captured from the app by the scenario
    (one page per session: the learners' state does not change during a run), with the
    app's headers. Drawing the page from the rows is the app's work above the limit: what
@@ -43,6 +44,7 @@ from bench.limits._statements import Statement
 from waymark.features.accounts.repository import _ACCOUNT_BY_ID
 from waymark.features.notes.documents import NOTES, RESOURCES
 from waymark.features.notes.service import PAGE
+from waymark.features.notifications.repository import _UNREAD
 from waymark.features.progress.repository import LEARNER_STATE
 from waymark.infra.sql.document_tables import document_lookups, documents
 
@@ -78,6 +80,7 @@ def _scan_statement() -> Any:
 ACCOUNT = Statement(_ACCOUNT_BY_ID.statement)
 STATE = Statement(LEARNER_STATE.statement)
 SCAN = Statement(_scan_statement())
+UNREAD = Statement(_UNREAD.statement)
 
 limit = SignedInLimit()
 sessions = Sessions(limit.config)
@@ -118,6 +121,7 @@ async def page(scope: Scope, receive: Any) -> Answer:
         await conn.fetchrow(STATE.sql, *STATE.args(params))
         await conn.fetch(SCAN.sql, *SCAN.args({**scan, "collection": NOTES}))
         await conn.fetch(SCAN.sql, *SCAN.args({**scan, "collection": RESOURCES}))
+        await conn.fetchrow(UNREAD.sql, *UNREAD.args({"account_id": user_id}))
     body = PAGES.get(cookie_value(scope, SESSION_COOKIE) or b"")
     if body is None:
         return NOT_FOUND

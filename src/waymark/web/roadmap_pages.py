@@ -169,9 +169,8 @@ def roadmap_page_fast_route(
                 )
                 account = principal.account
                 current = await pages.catalog.current(slug)
-                async with pages.db.hot_reads():  # one connection for the learner and the bell
-                    learner = await pages.learner(account, slug)
-                    count = await unread(account.id)
+                learner = await pages.learner(account, slug)
+                count = await unread(account.id)
                 body = drawer.draw(
                     current.detail, learner, account, chosen, principal.csrf_token, count
                 )
@@ -185,4 +184,5 @@ def roadmap_page_fast_route(
             return None
         return 200, PAGE_HEADERS, body
 
-    return FastRoute(PAGE_TEMPLATE, page, {"slug": "[^/]{1,64}"})
+    # The visitor's account, the learner's reads and the bell: one hot-read connection.
+    return FastRoute(PAGE_TEMPLATE, page, {"slug": "[^/]{1,64}"}, reads=True)
