@@ -31,6 +31,7 @@ class RecordingDatabase(Database):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._log: list[Sent] | None = None
+        self._loggers: dict[int, Any] = {}
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(
@@ -39,20 +40,23 @@ class RecordingDatabase(Database):
         if self._log is not None:
             self._log.append((statement, tuple(parameters or ())))
 
-    @asynccontextmanager
-    async def driver_connection(self) -> AsyncIterator[Any]:
+    async def _take_driver_connection(self) -> Any:
+        """Every hot-read connection taken (`driver_connection`, `hot_reads`) logs what it
+        sends until it is given back."""
+        conn = await super()._take_driver_connection()
         log = self._log
 
         def logged(query: Any) -> None:
             if log is not None:
                 log.append((query.query, tuple(query.args)))
 
-        async with super().driver_connection() as conn:
-            conn.add_query_logger(logged)
-            try:
-                yield conn
-            finally:
-                conn.remove_query_logger(logged)
+        conn.add_query_logger(logged)
+        self._loggers[id(conn)] = logged
+        return conn
+
+    async def _give_back_driver_connection(self, conn: Any, *, reusable: bool = True) -> None:
+        conn.remove_query_logger(self._loggers.pop(id(conn)))
+        await super()._give_back_driver_connection(conn, reusable=reusable)
 
     @asynccontextmanager
     async def recording(self) -> AsyncIterator[list[Sent]]:

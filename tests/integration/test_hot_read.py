@@ -212,3 +212,32 @@ async def test_a_hot_reads_block_takes_its_connection_at_the_first_read(
             pass
     finally:
         await db.dispose()
+
+
+async def test_a_read_cancelled_mid_statement_never_hands_its_connection_on(
+    database_url: str,
+) -> None:
+    """A hot read cancelled while PostgreSQL runs it (a client gone, a timeout) leaves its
+    connection mid-statement: it is closed, not handed to the next read, which gets a fresh
+    one and its own answer at once. Reads that finish keep their connection (one backend
+    for many reads)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's hot-read pool")
+    db = Database(database_url, DatabaseSettings(hot_pool_size=1, pool_timeout=2))
+    backend = HotRead(select(func.pg_backend_pid().label("pid")))
+    slow = HotRead(select(func.pg_sleep(5).label("slept")))
+    try:
+        first = await backend.fetch(db, {})
+        assert await backend.fetch(db, {}) == first  # kept and reused
+        reading = asyncio.create_task(slow.fetch(db, {}))
+        await asyncio.sleep(0.2)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        after = await asyncio.wait_for(backend.fetch(db, {}), 2)
+        assert after is not None and first is not None and after["pid"] != first["pid"]
+        assert loop.time() - started < 1
+    finally:
+        await db.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from waymark.infra.sql.hot_pools import hot_pool_for
+from waymark.infra.sql.permits import FifoPermits
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.settings import DatabaseSettings
 
@@ -37,12 +38,12 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = create_engine(url, settings)
         self.pool_timeout = settings.pool_timeout
-        # One permit per connection the pool may open. asyncio.Semaphore serves waiters first
-        # come, first served; the pool's own queue does not (a request arriving just as a
+        # One permit per connection the pool may open (`permits.py`), served first come,
+        # first served; the pool's own queue does not (a request arriving just as a
         # connection comes back takes it from one that has waited longer), so under load
         # some requests starved past the pool timeout while others went straight through.
-        self._slots = asyncio.Semaphore(settings.pool_size)
-        self._driver_slots = asyncio.Semaphore(settings.hot_pool_size)
+        self._slots = FifoPermits(settings.pool_size, settings.pool_timeout, _busy)
+        self._driver_slots = FifoPermits(settings.hot_pool_size, settings.pool_timeout, _busy)
         self._hot_pool = hot_pool_for(url, settings.hot_pool_size)
 
     @asynccontextmanager
@@ -83,7 +84,7 @@ class Database:
         free: the wait is the permit's, bounded by `pool_timeout` (the pool's own timeout
         is only a backstop).
         """
-        await self._wait_for(self._slots)
+        await self._slots.acquire()
         try:
             try:
                 conn = await self.engine.connect()
@@ -110,8 +111,10 @@ class Database:
         conn = await self._take_driver_connection()
         try:
             yield conn
-        finally:
-            await self._give_back_driver_connection(conn)
+        except BaseException:
+            await self._give_back_driver_connection(conn, reusable=False)
+            raise
+        await self._give_back_driver_connection(conn)
 
     @asynccontextmanager
     async def hot_reads(self) -> AsyncIterator[None]:
@@ -129,9 +132,12 @@ class Database:
         token = _HELD.set(held)
         try:
             yield
-        finally:
+        except BaseException:
             _HELD.reset(token)
-            await held.give_back()
+            await held.give_back(reusable=False)
+            raise
+        _HELD.reset(token)
+        await held.give_back()
 
     async def _take_driver_connection(self) -> Any:
         """A hot-read connection and its permit (`driver_connection`, unscoped): the caller
@@ -139,31 +145,21 @@ class Database:
         pool = self._hot_pool
         if pool is None:
             raise RuntimeError("an in-memory SQLite database has no hot-read pool")
-        await self._wait_for(self._driver_slots)
+        await self._driver_slots.acquire()
         try:
             return await pool.acquire()
         except BaseException:
             self._driver_slots.release()
             raise
 
-    async def _give_back_driver_connection(self, conn: Any) -> None:
+    async def _give_back_driver_connection(self, conn: Any, *, reusable: bool = True) -> None:
+        """Back to the hot-read pool; one that a failure or a cancellation may have left
+        mid-statement (`reusable=False`) is closed instead."""
         assert self._hot_pool is not None
         try:
-            await self._hot_pool.release(conn)
+            await self._hot_pool.release(conn, reusable=reusable)
         finally:
             self._driver_slots.release()
-
-    async def _wait_for(self, slots: asyncio.Semaphore) -> None:
-        """Take a permit, first come first served, waiting at most the pool timeout (a 503
-        after). A free permit is taken at once, without arming a timer."""
-        if not slots.locked():
-            await slots.acquire()
-            return
-        try:
-            async with asyncio.timeout(self.pool_timeout):
-                await slots.acquire()
-        except TimeoutError:
-            raise _busy() from None
 
     async def ping(self) -> None:
         """Raise if the database does not answer `SELECT 1` within two seconds."""
@@ -204,10 +200,10 @@ class _Held:
             self.conn = await self.db._take_driver_connection()
         return self.conn
 
-    async def give_back(self) -> None:
+    async def give_back(self, *, reusable: bool = True) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
-            await self.db._give_back_driver_connection(conn)
+            await self.db._give_back_driver_connection(conn, reusable=reusable)
 
 
 _HELD: ContextVar[_Held | None] = ContextVar("waymark_hot_reads", default=None)

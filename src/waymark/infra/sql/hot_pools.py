@@ -5,8 +5,9 @@ permits. Both speak the same small part of asyncpg's `Connection`: `fetchrow`, `
 `fetchval`, and query loggers (`add_query_logger`), so `HotRead` and the tests that count
 statements need not know which database they read.
 
-- PostgreSQL: an `asyncpg.Pool`, opened on first use, that resets nothing on release (a hot
-  read changes no session state).
+- PostgreSQL: asyncpg connections, opened as needed and kept, handed out and back by a pop
+  and an append (the permits in front already bound them); nothing is reset on release (a
+  hot read changes no session state), and one that failed or was cancelled is closed.
 - SQLite: plain `sqlite3` connections, read-only, in autocommit, each statement one hop to a
   thread that runs it and fetches its rows. Through SQLAlchemy and aiosqlite the same read
   took seven or eight hops between the event loop and a connection's thread (checkout,
@@ -18,6 +19,7 @@ statements need not know which database they read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +35,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 class HotPool(Protocol):
     async def acquire(self) -> Any: ...
-    async def release(self, conn: Any) -> None: ...
+    async def release(self, conn: Any, *, reusable: bool = True) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -49,41 +51,50 @@ def hot_pool_for(url: str, size: int) -> HotPool | None:
 
 
 class PostgresHotPool:
+    """At most `size` asyncpg connections, opened as needed and kept. The permits in front
+    (`Database`) let at most `size` out at once, so an idle one is always there or may be
+    opened: taking and giving back is a list's pop and append. asyncpg's own `Pool` queued
+    a second time behind the permits and, on every release, shielded a task and armed a
+    timeout around a reset with nothing to reset: 6-9 % of the signed-in path at 512
+    connections (bench/README.md)."""
+
     def __init__(self, connect_args: dict[str, Any], size: int) -> None:
         self._args, self._size = connect_args, size
-        self._pool: Any = None  # asyncpg.Pool
-        self._opening = asyncio.Lock()
+        self._idle: list[Any] = []  # asyncpg.Connection
+        self._open: set[Any] = set()
 
     async def acquire(self) -> Any:
-        pool = self._pool or await self._open()
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+            self._open.discard(conn)
         try:
-            return await pool.acquire()
+            conn = await asyncpg.connect(**self._args)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            # InterfaceError: the pool is closing (the server is stopping).
             raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
+        self._open.add(conn)
+        return conn
 
-    async def release(self, conn: Any) -> None:
-        await self._pool.release(conn)
+    async def release(self, conn: Any, *, reusable: bool = True) -> None:
+        """Keep `conn` for the next read, unless a failure or a cancellation may have left
+        it mid-statement (`reusable=False`) or it is closed: then it is closed at once
+        (a new one is opened when needed)."""
+        if reusable and not conn.is_closed() and not conn.is_in_transaction():
+            self._idle.append(conn)
+            return
+        self._open.discard(conn)
+        conn.terminate()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    async def _open(self) -> Any:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    **self._args,
-                    min_size=0,
-                    max_size=self._size,
-                    reset=_nothing_to_reset,
-                )
-            return self._pool
-
-
-async def _nothing_to_reset(_conn: Any) -> None:
-    return None
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._open.discard(conn)
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await conn.close(timeout=2)
+        for conn in self._open:  # in use as the database closes
+            conn.terminate()
+        self._open.clear()
 
 
 class LoggedQuery(NamedTuple):
@@ -112,8 +123,13 @@ class SqliteHotPool:
         self._all.append(conn)
         return conn
 
-    async def release(self, conn: SqliteHotConnection) -> None:
-        self._idle.append(conn)
+    async def release(self, conn: SqliteHotConnection, *, reusable: bool = True) -> None:
+        if reusable:
+            self._idle.append(conn)
+            return
+        # Cancelled or failed: its thread may still be running the statement, so it is
+        # neither handed out again nor closed under that thread; it closes once dropped.
+        self._all.remove(conn)
 
     async def close(self) -> None:
         for conn in self._all:
