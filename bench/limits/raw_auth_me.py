@@ -28,8 +28,9 @@ from bench.limits._bearer import issued_before
 from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit
 
 USER_SQL = (
-    "SELECT id, email, display_name, time_zone, email_verified_at IS NOT NULL, created_at,"
-    " tokens_valid_after FROM users WHERE id = $1 AND disabled_at IS NULL"
+    "SELECT id, email, display_name, time_zone, email_verified_at IS NOT NULL, platform_role,"
+    " team_reminders, created_at, tokens_valid_after FROM users"
+    " WHERE id = $1 AND disabled_at IS NULL"
 )
 
 
@@ -39,6 +40,8 @@ class Me(msgspec.Struct):
     display_name: str
     time_zone: str
     email_verified: bool
+    platform_role: str
+    team_reminders: bool
     created_at: datetime
 
 
@@ -53,9 +56,9 @@ async def me(scope: Scope, receive: Receive) -> Answer:
     user_id, claims = caller
     async with limit.pool.acquire() as conn:
         row = await conn.fetchrow(USER_SQL, user_id)
-    if row is None or issued_before(claims.iat, row[6]):
+    if row is None or issued_before(claims.iat, row[8]):
         return UNAUTHORIZED
-    return limit.ok(_encode(Me(row[0], row[1], row[2], row[3], row[4], row[5])))
+    return limit.ok(_encode(Me(*row[:8])))
 
 
 app = limit.serve(me)

@@ -20,13 +20,16 @@ route:
    statements in the app's order: the learner's state (`LEARNER_STATE`: roadmap row, version
    seen, latest day, statuses), the event appended, the topic's status, the roadmap's counts
    and the changed section's counts upserted, the day marked when it is the learner's first
-   change of the day (in their time zone), the version seen when never recorded;
+   change of the day (in their time zone), the version seen when never recorded, and the
+   outbox rows of `progress.topic_status_changed` (and `progress.roadmap_completed` when the
+   last topic is finished) for each of the app's subscribers (`outbox_kinds`, read from what
+   the app wrote), as `Outbox.publish` writes them;
 4. the result as the app's `TopicStatusResult` (msgspec), with the view's new ETag.
 
 A change that loses the race for the event number (unique (account, roadmap, seq)) runs again
-from the start after the app's random, growing wait, 409 after `MAX_ATTEMPTS`. The app writes
-no outbox row for a status change in this version (no subscriber: the scenario reads the kinds
-the app wrote); the limit refuses to start if it ever does, rather than do less work.
+from the start after the app's random, growing wait, 409 after `MAX_ATTEMPTS`. The app's
+relay then handles those messages, in the same process: work above the limit, which has no
+relay, counted in the ratio.
 Anything that fails the caller's checks answers 401, an unknown topic 404, a bad body 400.
 """
 
@@ -44,6 +47,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
+from sqlalchemy import insert
 
 from bench.limits._bearer import issued_before
 from bench.limits._progress import Roadmap, change_route, counts, etag
@@ -51,6 +55,7 @@ from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit, text
 from bench.limits._statements import Statement
 from waymark.features.accounts.repository import _ACCOUNT_BY_ID
 from waymark.features.progress import repository as app_sql
+from waymark.features.progress.messages import RoadmapCompleted, TopicStatusChanged
 from waymark.features.progress.schemas import Status, TopicStatusResult
 from waymark.features.progress.tables import (
     progress_days,
@@ -59,6 +64,8 @@ from waymark.features.progress.tables import (
     section_progress,
     topic_progress,
 )
+from waymark.infra.outbox.outbox import new_message_id
+from waymark.infra.outbox.tables import PENDING, outbox
 
 MAX_ATTEMPTS = 50
 BACKOFF_CAP = 0.2
@@ -87,12 +94,14 @@ SECTION = Statement(
 )
 DAY = Statement(app_sql._upsert("postgresql", progress_days), _columns(progress_days))
 SEEN = Statement(app_sql._upsert("postgresql", progress_visits), _columns(progress_visits))
+OUTBOX = Statement(insert(outbox), _columns(outbox))
 
 limit = SignedInLimit()
 roadmap = Roadmap(limit.config["roadmap"])
 limit.on_startup.append(roadmap.find)
-if any(limit.config["outbox_kinds"].values()):
-    raise RuntimeError("the app writes outbox rows for progress changes now: write them here too")
+_kinds = limit.config["outbox_kinds"]
+KINDS_CHANGED: list[str] = _kinds.get("progress.topic_status_changed", [])
+KINDS_COMPLETED: list[str] = _kinds.get("progress.roadmap_completed", [])
 PREFIX = f"/api/v1/me/progress/{roadmap.slug}/topics/"
 _encode = msgspec.json.Encoder().encode
 CONFLICT = text(409, b"too many changes at once")
@@ -187,7 +196,48 @@ async def _change(
         visit = {**common, "seen_version": roadmap.version, "seen_at": now}
         await conn.execute(SEEN.sql, *SEEN.args(visit))
         seen = roadmap.version
+    announced = TopicStatusChanged(
+        account_id=str(user_id),
+        roadmap=roadmap.slug,
+        roadmap_version=roadmap.version,
+        topic_id=topic,
+        from_status=before,
+        to_status=status,
+        seq=seq,
+        at=now,
+        done=done,
+        learning=learning,
+        skipped=skipped,
+        total=roadmap.total,
+        request_id=request_id,
+    )
+    await _announce(conn, KINDS_CHANGED, announced, request_id, now)
+    if complete and state["completed_at"] is None:
+        finished = RoadmapCompleted(
+            account_id=str(user_id), roadmap=roadmap.slug, roadmap_version=roadmap.version, at=now
+        )
+        await _announce(conn, KINDS_COMPLETED, finished, request_id, now)
     return True, seq, seen, tallies
+
+
+async def _announce(
+    conn: Any, kinds: list[str], event: msgspec.Struct, request_id: str, now: datetime
+) -> None:
+    """The outbox rows `Outbox.publish` writes: one per subscriber of the event."""
+    payload = _encode(event).decode()
+    for kind in kinds:
+        message = {
+            "id": new_message_id(now),
+            "kind": kind,
+            "payload": payload,
+            "correlation_id": request_id,
+            "dedupe_key": None,
+            "state": PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "available_at": now,
+        }
+        await conn.execute(OUTBOX.sql, *OUTBOX.args(message))
 
 
 async def apply(user_id: uuid.UUID, iat: int, topic: str, status: Status) -> Answer:

@@ -27,6 +27,7 @@ def prepare(ctx: AppContext) -> Workload:
     return Workload(
         requests=[_me(token)],
         expect_status=200,
+        same_body=True,
         refused=refused(ctx, EMAIL, PASSWORD, (2, 3), _me),
         limit_config=signed_in_config(ctx, sample, token),
     )
