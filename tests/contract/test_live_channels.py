@@ -69,7 +69,8 @@ class LiveChannelsContract:
         ids = await publish_n(live, "user:a", 3)
         assert len(set(ids)) == 3
         replayed = await live.replay("user:a", "")
-        assert replayed is not None and [e.id for e in replayed] == ids
+        assert replayed is not None
+        assert [e.id for e in replayed] == ids
 
     async def test_a_retried_publish_delivers_nothing_new(self, live: LiveChannels) -> None:
         subscription = live.subscribe()
@@ -88,7 +89,8 @@ class LiveChannelsContract:
         ids = await publish_n(live, "user:a", 5)
         await publish_n(live, "user:b", 2)
         after = await live.replay("user:a", ids[1])
-        assert after is not None and [e.id for e in after] == ids[2:]
+        assert after is not None
+        assert [e.id for e in after] == ids[2:]
         assert await live.replay("user:a", ids[-1]) == []
         assert await live.replay("user:quiet", "") == []
 
@@ -100,7 +102,8 @@ class LiveChannelsContract:
         # An id this channel has not reached (another server's, a forged one).
         assert await live.replay("user:quiet", ids[-1]) is None
         recent = await live.replay("user:a", ids[-LOG])
-        assert recent is not None and [e.id for e in recent] == ids[-LOG + 1 :]
+        assert recent is not None
+        assert [e.id for e in recent] == ids[-LOG + 1 :]
 
     async def test_a_subscriber_resumes_after_an_id_then_follows_live(
         self, live: LiveChannels
@@ -114,9 +117,7 @@ class LiveChannelsContract:
         await nothing_more(subscription)
         await subscription.aclose()
 
-    async def test_a_subscriber_too_far_behind_is_told_to_refetch(
-        self, live: LiveChannels
-    ) -> None:
+    async def test_a_subscriber_too_far_behind_is_told_to_refetch(self, live: LiveChannels) -> None:
         ids = await publish_n(live, "user:a", LOG * 15)
         subscription = live.subscribe()
         await subscription.add("user:a", after=ids[0])
@@ -145,9 +146,7 @@ class LiveChannelsContract:
         assert [e.id for e in await take(subscription, 3)] == ids
         await subscription.aclose()
 
-    async def test_a_slow_consumer_is_cut_off_and_others_are_not(
-        self, live: LiveChannels
-    ) -> None:
+    async def test_a_slow_consumer_is_cut_off_and_others_are_not(self, live: LiveChannels) -> None:
         slow, quick = live.subscribe(queue_size=3), live.subscribe(queue_size=100)
         await slow.add("team:t")
         await quick.add("team:t")
@@ -222,7 +221,8 @@ class TestSqlLiveChannels(LiveChannelsContract):
     async def test_the_log_keeps_the_newest_events_only(self, live: SqlLiveChannels) -> None:
         ids = await publish_n(live, "user:a", LOG + 5)
         kept = await live.replay("user:a", ids[4])
-        assert kept is not None and [e.id for e in kept] == ids[5:]
+        assert kept is not None
+        assert [e.id for e in kept] == ids[5:]
         assert await live.replay("user:a", ids[3]) is None
 
 

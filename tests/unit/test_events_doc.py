@@ -24,6 +24,7 @@ from waymark.features.progress.messages import (
     TopicStatusChanged,
 )
 from waymark.features.roadmaps.messages import ROADMAP_PUBLISHED, RoadmapPublished
+from waymark.features.teams.messages import MEMBERSHIP_CHANGED, MembershipChanged
 
 PAGE = Path(__file__).parents[2] / "docs" / "events.md"
 EVENTS: dict[str, type[msgspec.Struct]] = {
@@ -33,6 +34,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     TOPIC_STATUS_CHANGED: TopicStatusChanged,
     ROADMAP_COMPLETED: RoadmapCompleted,
     PROGRESS_RESTORED: ProgressRestored,
+    MEMBERSHIP_CHANGED: MembershipChanged,
 }
 
 

@@ -170,7 +170,7 @@ class Subscription:
         if channel not in self._last:
             return
         for table in (self._last, self._cursor, self._held):
-            table.pop(channel, None)  # type: ignore[attr-defined]
+            table.pop(channel, None)
         self._queue = deque(event for event in self._queue if event.channel != channel)
         await self._fanout.detach(channel, self)
 
@@ -250,7 +250,7 @@ class Subscription:
             await self._fanout.detach(channel, self)
         self._fanout.forget(self)
 
-    async def next(self, timeout: float) -> LiveEvent | None:
+    async def next(self, within: float) -> LiveEvent | None:
         while True:
             if self._reason is not None:
                 raise StopAsyncIteration
@@ -258,7 +258,7 @@ class Subscription:
                 return self._queue.popleft()
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), within)
             except TimeoutError:
                 return None
 

@@ -413,8 +413,8 @@ class LiveSubscription(Protocol):
         """Stop following `channel`; nothing of it is delivered after this returns."""
         ...
 
-    async def next(self, timeout: float) -> LiveEvent | None:
-        """The next event, None if none comes within `timeout` seconds; raises
+    async def next(self, within: float) -> LiveEvent | None:
+        """The next event, None if none comes `within` seconds; raises
         `StopAsyncIteration` once closed."""
         ...
 
@@ -431,9 +431,7 @@ class LiveChannels(Protocol):
     In-process and an SQL table when embedded, Redis streams and pub/sub in production; one
     contract suite (`tests/contract/test_live_channels.py`) holds both to these rules."""
 
-    async def publish(
-        self, channel: str, kind: str, data: Any, *, dedupe_key: str
-    ) -> str:
+    async def publish(self, channel: str, kind: str, data: Any, *, dedupe_key: str) -> str:
         """Append to the channel's replay log and deliver to its subscribers in every process;
         returns the event's id. Idempotent on (`channel`, `dedupe_key`): publishing again
         (an outbox handler's retry: use the message id) returns the first id and delivers

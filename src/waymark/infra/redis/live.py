@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import structlog
@@ -90,7 +90,7 @@ class RedisLiveChannels(LiveBackend):
         check_publish(channel, kind)
         body = msgspec.json.encode(data).decode()
         keys = [self.prefix + channel, f"{self.prefix[:-1]}-dedupe:{channel}:{dedupe_key}"]
-        args = [self.replay_length, kind, body, DEDUPE_SECONDS, STREAM_IDLE_MS]
+        args: list[str | int] = [self.replay_length, kind, body, DEDUPE_SECONDS, STREAM_IDLE_MS]
         return str(await self._publish(keys=keys, args=args))
 
     async def replay(self, channel: str, after: str) -> list[LiveEvent] | None:
@@ -100,7 +100,9 @@ class RedisLiveChannels(LiveBackend):
             return None
         key = self.prefix + channel
         start = f"({after}" if after else "-"
-        entries = await self.client.xrange(key, start, "+", count=self.replay_length + 1)
+        entries: list[tuple[str, dict[str, str]]] = cast(
+            Any, await self.client.xrange(key, start, "+", count=self.replay_length + 1)
+        )
         head = "" if entries else await self.head(channel)
         first_prev = entries[0][1].get("p", "") if entries else None
         if not complete_after(self, after, head, first_prev):
@@ -123,7 +125,9 @@ class RedisLiveChannels(LiveBackend):
         return _order(event_id)
 
     async def head(self, channel: str) -> str:
-        newest = await self.client.xrevrange(self.prefix + channel, "+", "-", count=1)
+        newest: list[tuple[str, Any]] = cast(
+            Any, await self.client.xrevrange(self.prefix + channel, "+", "-", count=1)
+        )
         return str(newest[0][0]) if newest else ""
 
     async def listen(self, channel: str) -> None:
@@ -240,7 +244,7 @@ class _PubSubReader:
             pubsub, self.pubsub = self.pubsub, None
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def aclose(self) -> None:
         if self._task is not None:

@@ -52,6 +52,7 @@ class SqlLiveChannels(LiveBackend):
         self._seen: int | None = None
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- the port ----------------------------------------------------------------------------
 
@@ -120,9 +121,11 @@ class SqlLiveChannels(LiveBackend):
     async def aclose(self) -> None:
         await self.fanout.aclose()
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            # Not cancelled mid-query: it finishes the read it is in, and its connection
+            # goes back to the pool.
+            self._stopping = True
+            self._wake.set()
+            await self._poller
             self._poller = None
 
     # -- the backend -------------------------------------------------------------------------
@@ -153,11 +156,11 @@ class SqlLiveChannels(LiveBackend):
         """Nothing to do: the poller reads every channel and skips those nobody follows."""
 
     async def _poll(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
-            if not self.fanout.channels:
+            if self._stopping or not self.fanout.channels:
                 continue
             try:
                 await self._read_new()

@@ -24,7 +24,9 @@ from waymark.infra.sql.metadata import metadata
 live_events = Table(
     "live_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("channel", String(200), nullable=False),
     Column("prev_id", BigInteger, comment="The channel's previous event; NULL: none before."),
     Column("kind", String(100), nullable=False),
