@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notes_routes(container.notes, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
-            live_routes(container.live),
+            live_routes(container.live, identity),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,

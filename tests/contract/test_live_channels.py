@@ -85,6 +85,12 @@ class LiveChannelsContract:
         assert [e.id for e in await live.replay("user:a", "") or []] == [once]
         await subscription.aclose()
 
+    async def test_what_was_published_is_remembered(self, live: LiveChannels) -> None:
+        assert not await live.published("user:a", "k0")
+        await publish_n(live, "user:a", 1)
+        assert await live.published("user:a", "k0")
+        assert not await live.published("user:b", "k0")
+
     async def test_replay_gives_the_events_after_an_id(self, live: LiveChannels) -> None:
         ids = await publish_n(live, "user:a", 5)
         await publish_n(live, "user:b", 2)

@@ -438,6 +438,12 @@ class LiveChannels(Protocol):
         nothing."""
         ...
 
+    async def published(self, channel: str, dedupe_key: str) -> bool:
+        """Whether an event was published on `channel` under `dedupe_key` (and is still
+        remembered: while it is in the replay log, or for a week, whichever is longer in the
+        adapter). Publishers that must keep an order check their predecessor with it."""
+        ...
+
     async def replay(self, channel: str, after: str) -> list[LiveEvent] | None:
         """The channel's events after id `after` (`""`: from its start), oldest first; None
         when they cannot all be given (the log was trimmed past it, or the id is unknown)."""

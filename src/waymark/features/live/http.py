@@ -20,7 +20,7 @@ from waymark.features.live.service import Live, LiveStream
 from waymark.kernel.errors import Forbidden, NotFound, ValidationFailed
 from waymark.settings import LiveSettings
 from waymark.transport.http import sse
-from waymark.transport.http.identity import AUTHENTICATED, CallerAccount
+from waymark.transport.http.identity import AUTHENTICATED, CallerAccount, RequestIdentity
 from waymark.transport.http.problems import documented_problems
 
 EVENTS_PATH = "/api/v1/me/events"
@@ -74,7 +74,7 @@ async def frames(stream: LiveStream, settings: LiveSettings) -> AsyncIterator[by
             yield sse.frame(id=item.cursor, event=item.kind, data=data)
 
 
-def live_routes(live: Live) -> Router:
+def live_routes(live: Live, identity: RequestIdentity) -> Router:
     settings = live.settings
 
     @get(
@@ -103,4 +103,4 @@ def live_routes(live: Live) -> Router:
             send_timeout=settings.send_timeout_seconds,
         )
 
-    return Router(path="/api/v1/me", route_handlers=[events])
+    return Router(path="/api/v1/me", route_handlers=[events], dependencies=identity.dependencies())

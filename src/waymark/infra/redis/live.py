@@ -4,7 +4,7 @@ Keys under the prefix:
 
     {p}live:{channel}               stream   the replay log: fields k (kind), d (JSON data),
                                              p (the id before it; "" for none), MAXLEN ~ N
-    {p}live-dedupe:{channel}:{key}  string   the id published under a dedupe key, 1 day
+    {p}live-dedupe:{channel}:{key}  string   the id published under a dedupe key, 7 days
 
 One Lua script appends to the stream, remembers the dedupe key and PUBLISHes the event on
 the pub/sub channel `{p}live:{channel}`, atomically: a retry finds the key and publishes
@@ -35,7 +35,7 @@ from waymark.kernel.ports import LiveEvent
 
 log = structlog.get_logger(__name__)
 
-DEDUPE_SECONDS = 86_400
+DEDUPE_SECONDS = 7 * 86_400
 STREAM_IDLE_MS = 7 * 86_400_000
 """A channel's stream is dropped after a week without events (MAXLEN bounds it before)."""
 CONFIRM_SECONDS = 5.0
@@ -89,9 +89,15 @@ class RedisLiveChannels(LiveBackend):
     async def publish(self, channel: str, kind: str, data: Any, *, dedupe_key: str) -> str:
         check_publish(channel, kind)
         body = msgspec.json.encode(data).decode()
-        keys = [self.prefix + channel, f"{self.prefix[:-1]}-dedupe:{channel}:{dedupe_key}"]
+        keys = [self.prefix + channel, self._dedupe(channel, dedupe_key)]
         args: list[str | int] = [self.replay_length, kind, body, DEDUPE_SECONDS, STREAM_IDLE_MS]
         return str(await self._publish(keys=keys, args=args))
+
+    def _dedupe(self, channel: str, dedupe_key: str) -> str:
+        return f"{self.prefix[:-1]}-dedupe:{channel}:{dedupe_key}"
+
+    async def published(self, channel: str, dedupe_key: str) -> bool:
+        return bool(await self.client.exists(self._dedupe(channel, dedupe_key)))
 
     async def replay(self, channel: str, after: str) -> list[LiveEvent] | None:
         try:

@@ -84,6 +84,13 @@ class SqlLiveChannels(LiveBackend):
             after_commit(conn, self._wake.set)
         return str(event_id)
 
+    async def published(self, channel: str, dedupe_key: str) -> bool:
+        async with self.db.read() as conn:
+            found = await conn.scalar(
+                select(_e.c.id).where(_e.c.channel == channel, _e.c.dedupe_key == dedupe_key)
+            )
+        return found is not None
+
     async def _trim(self, conn: AsyncConnection, channel: str) -> None:
         oldest_kept = (
             select(_e.c.id)
