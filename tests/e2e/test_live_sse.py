@@ -65,7 +65,8 @@ async def test_a_change_on_one_process_reaches_a_stream_on_another(
             "done",
             1,
         )
-        assert event.id and event.id != ready.id
+        assert event.id
+        assert event.id != ready.id
 
 
 @pytest.mark.backend("postgresql")
