@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from waymark.infra.redis.live import RedisLiveChannels
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
-from waymark.kernel.ports import RESYNC, CloseReason, LiveChannels, LiveEvent, LiveSubscription
+from waymark.kernel.live import RESYNC, CloseReason, LiveChannels, LiveEvent, LiveSubscription
 
 LOG = 20
 WAIT = 5.0

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from waymark.kernel.ports import RESYNC, CloseReason, LiveEvent
+from waymark.kernel.live import RESYNC, CloseReason, LiveEvent
 
 DEFAULT_QUEUE_SIZE = 256
 MAX_CHANNEL_LENGTH = 200

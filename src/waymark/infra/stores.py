@@ -24,7 +24,8 @@ from waymark.infra.sql.live import SqlLiveChannels
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.infra.sql.sessions import SqlSessionStore
-from waymark.kernel.ports import LiveChannels, RateLimiter, RefreshTokenStore, SessionStore
+from waymark.kernel.live import LiveChannels
+from waymark.kernel.ports import RateLimiter, RefreshTokenStore, SessionStore
 from waymark.settings import Settings
 
 

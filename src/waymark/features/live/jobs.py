@@ -36,7 +36,7 @@ from waymark.features.progress.messages import (
 from waymark.features.teams.messages import MEMBERSHIP_CHANGED, MembershipChanged
 from waymark.features.teams.service import Teams
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
-from waymark.kernel.ports import LiveChannels
+from waymark.kernel.live import LiveChannels
 
 log = structlog.get_logger(__name__)
 

@@ -31,7 +31,7 @@ from waymark.features.teams.service import Teams
 from waymark.infra.outbox import HandlerRegistry
 from waymark.kernel.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from waymark.kernel.identity import Account
-from waymark.kernel.ports import RESYNC, CloseReason, LiveChannels, LiveSubscription
+from waymark.kernel.live import RESYNC, CloseReason, LiveChannels, LiveSubscription
 from waymark.settings import LiveSettings
 
 RESYNC_ITEM = "resync"

@@ -31,7 +31,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from waymark.infra.live import Fanout, LiveBackend, Subscription, check_publish, complete_after
-from waymark.kernel.ports import LiveEvent
+from waymark.kernel.live import LiveEvent
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from waymark.infra.live import Fanout, LiveBackend, Subscription, check_publish, complete_after
 from waymark.infra.sql.database import Database, after_commit
 from waymark.infra.sql.live_tables import live_events as _e
-from waymark.kernel.ports import LiveEvent
+from waymark.kernel.live import LiveEvent
 
 log = structlog.get_logger(__name__)
 
