@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from tests.conftest import BACKEND_ROADMAP
+from tests.e2e.test_cli_and_serve import create_user
 from waymark.features.roadmaps import document
 
 EVENTS = "/api/v1/me/events"
@@ -56,16 +55,7 @@ class User(NamedTuple):
 
 async def user(env: dict[str, str], base: str, email: str) -> User:
     """`waymark users create`, then signed in over the API with a bearer token."""
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "waymark", "users", "create", email],
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    await asyncio.to_thread(create_user, env, email)
     async with httpx.AsyncClient(base_url=base) as client:
         tokens = (
             await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})

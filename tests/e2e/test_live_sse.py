@@ -156,9 +156,17 @@ async def test_the_embedded_profile_streams_in_one_process_without_redis(
         ):
             for topic, status in changes(5):
                 await set_status(api, learner, topic, status)
-            seqs = [(await stream.next()).data["data"]["seq"] for _ in range(5)]
-            assert seqs == [1, 2, 3, 4, 5]
+            got = [await stream.next() for _ in range(5)]
+            assert [event.data["data"]["seq"] for event in got] == [1, 2, 3, 4, 5]
             await stream.nothing()
+        # Gone for two changes; back with the last id in the query (an EventSource that
+        # cannot set the header is given it in its URL).
+        async with httpx.AsyncClient(base_url=served.base) as api:
+            for topic, status in changes(7)[5:]:
+                await set_status(api, learner, topic, status)
+        params = {"last_event_id": got[-1].id}
+        async with Listener(served.base, learner.auth, params=params) as resumed:
+            assert [(await resumed.next()).data["data"]["seq"] for _ in range(2)] == [6, 7]
 
 
 @pytest.mark.backend("sqlite")
