@@ -32,17 +32,9 @@ from tests.auth_helpers import PASSWORD, bearer, login_tokens
 from tests.conftest import BACKEND_ROADMAP
 from waymark.kernel.decoding import MAX_NESTING
 from waymark.kernel.ports import RateLimitDecision
-from waymark.settings import Settings
 
 Client = AsyncTestClient[Litestar]
 pytestmark = pytest.mark.usefixtures("backend_roadmap", "unthrottled")
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """Live streams end at once (`close`, `expired`): the fuzzer reads every answer whole."""
-    settings.live = settings.live.model_copy(update={"stream_seconds": 0.05})
-    return settings
 
 
 PROBLEM = "application/problem+json"
