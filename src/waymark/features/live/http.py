@@ -17,7 +17,7 @@ from litestar.params import HeaderParameter, QueryParameter
 
 from waymark.features.live.errors import TooManyStreams
 from waymark.features.live.service import Live, LiveStream
-from waymark.kernel.errors import Forbidden, NotFound, ValidationFailed
+from waymark.kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from waymark.settings import LiveSettings
 from waymark.transport.http import sse
 from waymark.transport.http.identity import AUTHENTICATED, CallerAccount, RequestIdentity
@@ -86,7 +86,12 @@ def live_routes(live: Live, identity: RequestIdentity) -> Router:
         "`event: close` says why the server ended the stream. See docs/live.md.",
         media_type=sse.MEDIA_TYPE,
         responses=documented_problems(
-            *AUTHENTICATED, NotFound, Forbidden, ValidationFailed, TooManyStreams
+            *AUTHENTICATED,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            TooManyStreams,
+            ServiceUnavailable,
         ),
     )
     async def events(

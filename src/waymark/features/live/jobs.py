@@ -95,7 +95,7 @@ class LiveJobs:
         channels = [*(team_channel(team) for team in teams), own]  # the learner's last
         for channel in channels:
             await self.channels.publish(channel, event, data, dedupe_key=key)
-        log.debug("live_published", event=event, channels=len(channels))
+        log.debug("live_published", kind=event, channels=len(channels))
 
     async def _after(self, channel: str, key: str) -> None:
         """Wait (a while) until the event of `key` is published on `channel`."""

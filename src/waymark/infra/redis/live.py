@@ -31,6 +31,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from waymark.infra.live import Fanout, LiveBackend, Subscription, check_publish, complete_after
+from waymark.kernel.errors import ServiceUnavailable
 from waymark.kernel.live import LiveEvent
 
 log = structlog.get_logger(__name__)
@@ -137,7 +138,10 @@ class RedisLiveChannels(LiveBackend):
         return str(newest[0][0]) if newest else ""
 
     async def listen(self, channel: str) -> None:
-        await self._reader.subscribe(self.prefix + channel)
+        try:
+            await self._reader.subscribe(self.prefix + channel)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise ServiceUnavailable("live updates are unavailable; try again shortly") from exc
 
     async def unlisten(self, channel: str) -> None:
         await self._reader.unsubscribe(self.prefix + channel)
