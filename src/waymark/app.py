@@ -16,6 +16,7 @@ from waymark.container import Container
 from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.http import auth_routes
 from waymark.features.authz.http import authz_routes
+from waymark.features.live.http import EVENTS_PATH, live_routes
 from waymark.features.notes.http import notes_routes
 from waymark.features.notifications.http import notification_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notification_routes(container.notifications, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
+            live_routes(container.live, identity),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,
@@ -125,7 +127,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     methods_of=lambda template: _route_methods(app, template),
                 ),
                 max_in_flight=settings.http.max_in_flight,
-                exempt=OPS_PATHS,
+                # Live streams stay open: they are capped by the live feature, not here.
+                exempt={*OPS_PATHS, EVENTS_PATH},
             ),
             origins=settings.http.cors_origins,
             max_age=settings.http.cors_max_age,

@@ -14,6 +14,7 @@ from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
+from waymark.features.live.service import Live
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.jobs import NotificationJobs
 from waymark.features.notifications.service import Notifications
@@ -148,6 +149,9 @@ class Container:
         NotificationJobs(self.notifications, self.teams, self.accounts.profiles).register(
             self.handlers
         )
+        # Live updates: progress and team events fanned out to every process's streams.
+        self.live = Live(channels=self.stores.live, teams=self.teams, settings=settings.live)
+        self.live.register_jobs(self.handlers)
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(
             accounts=self.accounts,

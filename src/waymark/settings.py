@@ -144,6 +144,46 @@ class OutboxSettings(BaseModel):
     )
 
 
+class LiveSettings(BaseModel):
+    replay_length: int = Field(
+        default=1000, ge=10, description="Events kept per live channel for clients to resume."
+    )
+    queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Events a live subscriber may fall behind before it is "
+        "cut off (slow-consumer).",
+    )
+    poll_interval: float = Field(
+        default=0.25,
+        gt=0,
+        description="Embedded profile: seconds between reads of the live "
+        "table for events written by another process.",
+    )
+    heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive comment.")
+    send_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A stream whose client takes longer to accept a write is ended.",
+    )
+    stream_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A stream ends (`close`, `expired`) after this long; "
+        "the client reconnects with Last-Event-ID and its credentials are checked again.",
+    )
+    retry_ms: int = Field(default=3000, ge=0, description="SSE `retry:` hint to clients.")
+    max_connections_per_account: int = Field(
+        default=5, ge=1, description="Live streams one account may hold open per process."
+    )
+    max_connections: int = Field(
+        default=2000, ge=1, description="Live streams one process holds open at most."
+    )
+    max_team_channels: int = Field(
+        default=10, ge=0, description="Team channels one stream may follow (`?team=`)."
+    )
+
+
 class MaintenanceSettings(BaseModel):
     interval_seconds: float = Field(
         default=300.0,
@@ -237,6 +277,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     outbox: OutboxSettings = OutboxSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    live: LiveSettings = LiveSettings()
     auth: AuthSettings = AuthSettings()
 
     @field_validator("database_url")

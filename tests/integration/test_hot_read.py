@@ -237,7 +237,9 @@ async def test_a_read_cancelled_mid_statement_never_hands_its_connection_on(
         loop = asyncio.get_running_loop()
         started = loop.time()
         after = await asyncio.wait_for(backend.fetch(db, {}), 2)
-        assert after is not None and first is not None and after["pid"] != first["pid"]
+        assert after is not None
+        assert first is not None
+        assert after["pid"] != first["pid"]
         assert loop.time() - started < 1
     finally:
         await db.dispose()

@@ -36,6 +36,7 @@ from waymark.kernel.ports import RateLimitDecision
 Client = AsyncTestClient[Litestar]
 pytestmark = pytest.mark.usefixtures("backend_roadmap", "unthrottled")
 
+
 PROBLEM = "application/problem+json"
 NO_BODY_METHODS = {"GET", "HEAD", "OPTIONS"}
 DEEP = 1000

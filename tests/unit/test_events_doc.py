@@ -25,7 +25,14 @@ from waymark.features.progress.messages import (
     TopicStatusChanged,
 )
 from waymark.features.roadmaps.messages import ROADMAP_PUBLISHED, RoadmapPublished
-from waymark.features.teams.messages import TEAM_INVITED, TEAM_REMINDED, TeamInvited, TeamReminded
+from waymark.features.teams.messages import (
+    MEMBERSHIP_CHANGED,
+    TEAM_INVITED,
+    TEAM_REMINDED,
+    MembershipChanged,
+    TeamInvited,
+    TeamReminded,
+)
 
 PAGE = Path(__file__).parents[2] / "docs" / "events.md"
 EVENTS: dict[str, type[msgspec.Struct]] = {
@@ -38,6 +45,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     TEAM_INVITED: TeamInvited,
     TEAM_REMINDED: TeamReminded,
     NOTIFICATION_CREATED: NotificationCreated,
+    MEMBERSHIP_CHANGED: MembershipChanged,
 }
 
 

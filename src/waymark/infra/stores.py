@@ -1,4 +1,5 @@
-"""The ephemeral stores of one profile: rate limits, browser sessions, refresh-token families.
+"""The ephemeral stores of one profile: rate limits, browser sessions, refresh-token families,
+and the live channels' fan-out with its replay logs.
 
 Redis holds them when `WAYMARK_REDIS_URL` is set; otherwise tables in the SQL database do.
 The composition root builds them here; features see only the ports.
@@ -16,11 +17,14 @@ from waymark.infra.redis import (
     RedisSessionStore,
     create_redis,
 )
+from waymark.infra.redis.live import RedisLiveChannels
 from waymark.infra.redis.pipelined import PipelinedRedis
 from waymark.infra.sql.database import Database
+from waymark.infra.sql.live import SqlLiveChannels
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.infra.sql.sessions import SqlSessionStore
+from waymark.kernel.live import LiveChannels
 from waymark.kernel.ports import RateLimiter, RefreshTokenStore, SessionStore
 from waymark.settings import Settings
 
@@ -33,6 +37,7 @@ class EphemeralStores:
     rate_limiter: RateLimiter
     sessions: SessionStore
     refresh_tokens: RefreshTokenStore
+    live: LiveChannels
     expired_purges: Mapping[str, Callable[[float], Awaitable[int]]] = field(
         default_factory=dict, repr=False
     )
@@ -52,6 +57,7 @@ class EphemeralStores:
             await self._ping()
 
     async def aclose(self) -> None:
+        await self.live.aclose()
         if self._close is not None:
             await self._close()
 
@@ -76,6 +82,13 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
             rate_limiter=RedisRateLimiter(client, prefix=prefix),
             sessions=RedisSessionStore(client, prefix=prefix),
             refresh_tokens=RedisRefreshTokenStore(client, prefix=prefix, reads=reads),
+            live=RedisLiveChannels(
+                client,
+                url=settings.redis_url,
+                prefix=prefix,
+                replay_length=settings.live.replay_length,
+                connect_timeout=settings.redis.connect_timeout,
+            ),
             _close=close,
             _ping=client.ping,
         )
@@ -89,6 +102,11 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
         rate_limiter=rate_limiter,
         sessions=sessions,
         refresh_tokens=refresh_tokens,
+        live=SqlLiveChannels(
+            db,
+            replay_length=settings.live.replay_length,
+            poll_interval=settings.live.poll_interval,
+        ),
         expired_purges={
             "rate-limits": rate_limiter.purge_expired,
             "sessions": sessions.purge_expired,

@@ -355,3 +355,6 @@ class DocumentStore(Protocol):
         """Delete every document the owner has, in every collection; returns how many.
         Deleting what is already gone changes nothing (so it may be repeated)."""
         ...
+
+
+# Live channels (fan-out with a replay log per channel) are a port too: `kernel/live.py`.

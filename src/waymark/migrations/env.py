@@ -14,7 +14,11 @@ import waymark.features.progress.tables
 import waymark.features.roadmaps.tables
 import waymark.features.teams.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
-from waymark.infra.sql import document_tables, ephemeral_tables  # noqa: F401  (registers the tables)
+from waymark.infra.sql import (  # noqa: F401  (registers the tables)
+    document_tables,
+    ephemeral_tables,
+    live_tables,
+)
 from waymark.infra.sql.database import create_engine
 from waymark.infra.sql.metadata import metadata
 

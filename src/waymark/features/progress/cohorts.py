@@ -17,14 +17,16 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Integer, bindparam, func, select
 
 from waymark.features.progress.schemas import Status
 from waymark.features.progress.tables import roadmap_progress, topic_progress
 from waymark.infra.sql.database import Database, HotRead
 
 _r, _t = roadmap_progress, topic_progress
-_ROADMAP = bindparam("roadmap_id", type_=_r.c.roadmap_id.type)
+# Typed here, not from the column: a foreign key's type is copied from `roadmaps.id` only once
+# that table is imported, and this runs at import (a bind without a type loses its cast).
+_ROADMAP = bindparam("roadmap_id", type_=Integer())
 
 
 def _learners(column: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import (
     BindParameter,
+    Integer,
     Select,
     Table,
     and_,
@@ -86,7 +87,8 @@ def _learner_state_query() -> Select[Any]:
     more than the query)."""
     r, t, v, d = roadmap_progress, topic_progress, progress_visits, progress_days
     account: BindParameter[uuid.UUID] = bindparam("account_id", type_=r.c.user_id.type)
-    roadmap: BindParameter[int] = bindparam("roadmap_id", type_=r.c.roadmap_id.type)
+    # Not the column's type: a foreign key's is set only once `roadmaps.id` is imported.
+    roadmap: BindParameter[int] = bindparam("roadmap_id", type_=Integer())
     anchor = select(literal_column("1").label("one")).subquery("anchor")
     seen = (
         select(v.c.seen_version)

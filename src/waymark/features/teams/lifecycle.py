@@ -11,6 +11,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.teams.limits import CREATE_ACCOUNT
+from waymark.features.teams.messages import membership_changed
 from waymark.features.teams.repository import AssignedRoadmap, TeamRepository, TeamRow
 from waymark.features.teams.roadmaps import roadmap_view
 from waymark.features.teams.schemas import TeamDetail, TeamSummary
@@ -88,6 +89,12 @@ class Lifecycle(TeamUseCases):
             now = self.clock.now()
             if changes:
                 await repo.update_team(team_id, now=now, **changes)
+                if changes.get("members_see_progress", team.members_see_progress) != (
+                    team.members_see_progress
+                ):
+                    await membership_changed(
+                        self.outbox, conn, team_id, None, "settings-changed", role=None, at=now
+                    )
                 team = msgspec.structs.replace(team, **changes, updated_at=now)
             count = await repo.count_members(team_id)
             roadmaps = await repo.roadmaps(team_id)
@@ -100,6 +107,9 @@ class Lifecycle(TeamUseCases):
             caller = await standing(conn, account, team_id, lock=True)
             caller.require(Action.TEAM_DELETE)
             await TeamRepository(conn).delete_team(team_id)
+            await membership_changed(
+                self.outbox, conn, team_id, None, "team-deleted", role=None, at=self.clock.now()
+            )
 
     async def transfer(
         self, account: Account, team_id: uuid.UUID, to_account: uuid.UUID
@@ -118,6 +128,16 @@ class Lifecycle(TeamUseCases):
                 )
             await repo.set_role(team_id, to_account, TeamRole.OWNER)
             await repo.set_role(team_id, account.id, TeamRole.ADMIN)
+            for member, role in ((to_account, TeamRole.OWNER), (account.id, TeamRole.ADMIN)):
+                await membership_changed(
+                    self.outbox,
+                    conn,
+                    team_id,
+                    member,
+                    "role-changed",
+                    role=role,
+                    at=self.clock.now(),
+                )
             count = await repo.count_members(team_id)
             roadmaps = await repo.roadmaps(team_id)
         return await self._detail(team, TeamRole.ADMIN, count, roadmaps)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.profile import Profiles
 from waymark.features.teams.errors import LastOwner
+from waymark.features.teams.messages import membership_changed
 from waymark.features.teams.repository import MemberRow, TeamRepository
 from waymark.features.teams.schemas import OfferedRole, Teammates, TeamMember
 from waymark.features.teams.use_cases import TeamUseCases, standing
@@ -57,6 +58,15 @@ class Members(TeamUseCases):
             caller.require_on(Action.MEMBERS_MANAGE, member_id, member.role, role)
             if member.role != role:
                 await repo.set_role(team_id, member_id, role)
+                await membership_changed(
+                    self.outbox,
+                    conn,
+                    team_id,
+                    member_id,
+                    "role-changed",
+                    role=role,
+                    at=self.clock.now(),
+                )
         (shown,) = await people(self.profiles, [msgspec.structs.replace(member, role=role)])
         return shown
 
@@ -70,6 +80,9 @@ class Members(TeamUseCases):
             member = await self._member(repo, team_id, member_id)
             caller.require_on(Action.MEMBERS_MANAGE, member_id, member.role, None)
             await repo.remove_member(team_id, member_id)
+            await membership_changed(
+                self.outbox, conn, team_id, member_id, "removed", role=None, at=self.clock.now()
+            )
 
     async def leave(self, account: Account, team_id: uuid.UUID) -> None:
         """Leave the team; its last owner may not (409 `last-owner`)."""
@@ -82,6 +95,9 @@ class Members(TeamUseCases):
             if last_owner_may_not_leave(caller.role, owners):
                 raise LastOwner()
             await repo.remove_member(team_id, account.id)
+            await membership_changed(
+                self.outbox, conn, team_id, account.id, "left", role=None, at=self.clock.now()
+            )
 
     @staticmethod
     async def _member(repo: TeamRepository, team_id: uuid.UUID, member_id: uuid.UUID) -> MemberRow:

@@ -1,9 +1,11 @@
 """What teams write to the outbox: mail (an invite with its single-use link, a reminder),
-and the domain events `teams.invited` and `teams.reminded` (docs/events.md), queued in the
-transaction of the change, so a change that rolls back sends nothing."""
+and the domain events `teams.invited`, `teams.reminded` and `teams.membership-changed`
+(docs/events.md), queued or published in the transaction of the change, so a change that
+rolls back sends nothing."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Literal
 
@@ -15,6 +17,45 @@ from waymark.infra.outbox import Outbox
 
 INVITE_MAIL = "team-invite"
 REMINDER_MAIL = "team-reminder"
+MEMBERSHIP_CHANGED = "teams.membership-changed"
+
+Change = Literal["removed", "left", "role-changed", "team-deleted", "settings-changed"]
+
+
+class MembershipChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """`teams.membership-changed`, version 1: what a member may see of the team may have
+    changed (for everyone in it when `account_id` is None)."""
+
+    version: Literal[1] = 1
+    team_id: str
+    account_id: str | None
+    """The member concerned; None: every member (the team was deleted, or its settings
+    changed)."""
+    change: Change
+    role: str | None
+    """The member's role now; None when it has none (removed, left, deleted)."""
+    at: datetime
+
+
+async def membership_changed(
+    outbox: Outbox,
+    conn: AsyncConnection,
+    team_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    change: Change,
+    *,
+    role: str | None,
+    at: datetime,
+) -> None:
+    """Publish `teams.membership-changed` in the transaction of the change."""
+    event = MembershipChanged(
+        team_id=str(team_id),
+        account_id=None if account_id is None else str(account_id),
+        change=change,
+        role=role,
+        at=at,
+    )
+    await outbox.publish(conn, MEMBERSHIP_CHANGED, event)
 
 
 async def mail_invite(

@@ -244,6 +244,16 @@ class TeamRepository:
 
     # -- members -----------------------------------------------------------------------------
 
+    async def following(self, account_id: uuid.UUID, slug: str) -> list[uuid.UUID]:
+        """The teams the account is a member of that follow the roadmap `slug`."""
+        rows = await self.conn.execute(
+            select(_m.c.team_id)
+            .join(_r, _r.c.team_id == _m.c.team_id)
+            .where(_m.c.user_id == account_id, _r.c.slug == slug)
+            .order_by(_m.c.team_id)
+        )
+        return list(rows.scalars())
+
     async def members(self, team_id: uuid.UUID) -> list[MemberRow]:
         """Longest-standing first."""
         rows = await self.conn.execute(_MEMBERS, {"team_id": team_id})

@@ -7,7 +7,9 @@ Its use cases are grouped by what they are about, one module each, all with the 
 - `invites` (`Invites`): invite, list, resend, revoke; and for the invited address: read,
   accept, decline;
 - `roadmaps` (`TeamRoadmaps`): assign, unassign, hide topics;
-- `reports` (`Reports`): the team's progress on a roadmap, reminders.
+- `reports` (`Reports`): the team's progress on a roadmap, reminders;
+- `watching` (`Watching`): for live updates, the teams following a learner's roadmap and
+  whether a caller may watch a team's progress (`teams_of_learner`, `require_progress_view`).
 
 Every entry point takes the caller's `Account` (as read for the request) first, reads the
 caller's role in the team in its own transaction and asks `kernel.authz.require` before it
@@ -27,6 +29,7 @@ from waymark.features.teams.members import Members
 from waymark.features.teams.reports import Reports
 from waymark.features.teams.roadmaps import TeamRoadmaps
 from waymark.features.teams.use_cases import TeamUseCases
+from waymark.features.teams.watching import Watching
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import Clock
@@ -62,6 +65,9 @@ class Teams:
         self.invites = Invites.sharing(tools)
         self.roadmaps = TeamRoadmaps.sharing(tools)
         self.reports = Reports.sharing(tools)
+        self.watching = Watching.sharing(tools)
+        self.teams_of_learner = self.watching.teams_of_learner
+        self.require_progress_view = self.watching.require_progress_view
 
     def register_jobs(self, handlers: HandlerRegistry) -> None:
         TeamJobs(self.lifecycle).register(handlers)

@@ -93,12 +93,15 @@ class RequestContextMiddleware:
         extra_headers = [(b"x-request-id", request_id.encode())]
         status = 500
         started = time.perf_counter()
+        answered: float | None = None
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers") or ())
+                if _streams_events(headers):
+                    answered = time.perf_counter()
                 headers.extend(extra_headers)
                 headers.append((b"content-security-policy", _csp(headers, docs=docs)))
                 headers.extend(_COMMON_HEADERS)
@@ -110,8 +113,11 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or UNMATCHED_ROUTE
+            # A stream of events lasts as long as its client stays: its latency is the time
+            # to its first byte (the access log says how long it was open).
+            latency = elapsed if answered is None else answered - started
             self.metrics.observe(
-                method if method in _KNOWN_METHODS else "OTHER", route, status, elapsed
+                method if method in _KNOWN_METHODS else "OTHER", route, status, latency
             )
             if self.access_log is not None:
                 self.access_log.info(
@@ -123,6 +129,13 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 3),
                 )
             reset_request_id(token)
+
+
+def _streams_events(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name == b"content-type" and value.startswith(b"text/event-stream")
+        for name, value in headers
+    )
 
 
 def name_route(scope: Scope, template: str) -> None:

@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 MethodsOf = Callable[[str], Iterable[str] | None]
+_HEAD = "waymark.head"
+
+
+def is_head(scope: Scope) -> bool:
+    """Whether this GET is a HEAD (so a stream answers with its headers only)."""
+    return bool(scope.get(_HEAD))
+
+
 """The methods of the route with this path template; None for no such route."""
 
 
@@ -38,6 +46,7 @@ class HttpMethodSemantics:
         head = scope["method"] == "HEAD"
         if head:
             scope["method"] = "GET"
+            scope[_HEAD] = True  # type: ignore[literal-required]
 
         async def send_as_http_says(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,0 +1,111 @@
+"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events (docs/live.md).
+
+A thin handler: `Live.open` checks and subscribes (its refusals are problem+json, before
+the stream starts); the frames are written here; `EventStream` ends the stream when the
+client goes or stops reading, and releases the subscription at once either way.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from litestar import Router, get
+from litestar.params import HeaderParameter, QueryParameter
+
+from waymark.features.live.errors import TooManyStreams
+from waymark.features.live.service import Live, LiveStream
+from waymark.kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from waymark.settings import LiveSettings
+from waymark.transport.http import sse
+from waymark.transport.http.identity import AUTHENTICATED, CallerAccount, RequestIdentity
+from waymark.transport.http.problems import documented_problems
+
+EVENTS_PATH = "/api/v1/me/events"
+MAX_CURSOR = 4096
+
+Teams = Annotated[
+    list[uuid.UUID] | None,
+    QueryParameter(
+        name="team",
+        description="A team whose progress to follow too (repeatable): its `id`. You must be "
+        "allowed to see its progress.",
+    ),
+]
+LastEventHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="last-event-id",
+        max_length=MAX_CURSOR,
+        description="The `id` of the last event received: resume after it.",
+    ),
+]
+LastEventQuery = Annotated[
+    str | None,
+    QueryParameter(
+        name="last_event_id",
+        max_length=MAX_CURSOR,
+        description="`Last-Event-ID`, for a client that cannot set the header.",
+    ),
+]
+
+
+async def frames(stream: LiveStream, settings: LiveSettings) -> AsyncIterator[bytes]:
+    yield sse.retry(settings.retry_ms)
+    yield sse.frame(id=stream.cursor, event="ready", data={"channels": stream.channels})
+    ends = time.monotonic() + settings.stream_seconds
+    while True:
+        wait = min(settings.heartbeat_seconds, ends - time.monotonic())
+        try:
+            item = await stream.next(max(wait, 0.0))
+        except StopAsyncIteration:
+            yield sse.frame(event="close", data={"reason": str(stream.closed_reason)})
+            return
+        if item is None and time.monotonic() >= ends:
+            # Streams are renewed now and then: the caller's credentials are checked again.
+            yield sse.frame(event="close", data={"reason": "expired"})
+            return
+        if item is None:
+            yield sse.HEARTBEAT
+        else:
+            data = {"channel": item.channel, "data": item.data}
+            yield sse.frame(id=item.cursor, event=item.kind, data=data)
+
+
+def live_routes(live: Live, identity: RequestIdentity) -> Router:
+    settings = live.settings
+
+    @get(
+        "/events",
+        summary="Your live events, as Server-Sent Events",
+        description="`text/event-stream` of your channel (`user:{you}`) and, with `team`, "
+        "those teams' channels. Every event's `id` resumes all of them: send it back as "
+        "`Last-Event-ID`. `event: resync` asks you to refetch a channel's state; "
+        "`event: close` says why the server ended the stream. See docs/live.md.",
+        media_type=sse.MEDIA_TYPE,
+        responses=documented_problems(
+            *AUTHENTICATED,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            TooManyStreams,
+            ServiceUnavailable,
+        ),
+    )
+    async def events(
+        account: CallerAccount,
+        team: Teams = None,
+        last_event_id: LastEventHeader = None,
+        last_event_id_query: LastEventQuery = None,
+    ) -> sse.EventStream:
+        cursor = last_event_id if last_event_id is not None else last_event_id_query
+        stream = await live.open(account, teams=team or (), cursor=cursor)
+        return sse.EventStream(
+            frames(stream, settings),
+            on_close=stream.aclose,
+            send_timeout=settings.send_timeout_seconds,
+        )
+
+    return Router(path="/api/v1/me", route_handlers=[events], dependencies=identity.dependencies())

@@ -1,0 +1,39 @@
+"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event.
+
+`id` orders events across every channel (SQLite's AUTOINCREMENT never reuses one, even
+after the newest row is deleted); `prev_id` is the channel's event before it, so a replay
+can tell a trimmed log from a quiet channel. `data` is the event's JSON, as text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from waymark.infra.sql.metadata import metadata
+
+live_events = Table(
+    "live_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("channel", String(200), nullable=False),
+    Column("prev_id", BigInteger, comment="The channel's previous event; NULL: none before."),
+    Column("kind", String(100), nullable=False),
+    Column("data", Text, nullable=False, comment="JSON."),
+    Column("dedupe_key", String(200), nullable=False),
+    Column("created_at", Double, nullable=False, comment="Unix seconds."),
+    UniqueConstraint("channel", "dedupe_key"),
+    Index("ix_live_events_channel_id", "channel", "id"),
+    sqlite_autoincrement=True,
+)

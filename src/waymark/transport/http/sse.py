@@ -1,0 +1,120 @@
+"""Server-Sent Events on the wire (the WHATWG `text/event-stream` format), and the response
+that streams them.
+
+`EventStream` is Litestar's `Stream` with what a long-lived stream needs here:
+
+- a send that does not complete within `send_timeout` ends the stream: a client that stops
+  reading (its TCP window full) is cut off, never waited on forever;
+- `on_close` runs however the stream ends (finished, client gone, cut off, never started),
+  so what the stream holds (a subscription, a slot of a connection cap) is released at once;
+- a HEAD (run as GET by `HttpMethodSemantics`) gets the headers and no stream;
+- the headers say: not cached, not buffered by a proxy (`X-Accel-Buffering: no`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from anyio import create_task_group
+from litestar.response import Stream
+from litestar.response.streaming import ASGIStreamingResponse
+
+from waymark.transport.http.methods import is_head
+
+if TYPE_CHECKING:
+    from litestar.connection import Request
+    from litestar.response.base import ASGIResponse
+    from litestar.types import Receive, Scope, Send
+
+MEDIA_TYPE = "text/event-stream"
+HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+HEARTBEAT = b": keep-alive\n\n"
+
+
+def frame(*, event: str | None = None, data: Any = None, id: str | None = None) -> bytes:
+    """One event: `id:`, `event:` and `data:` (JSON, on one line) lines, then a blank line."""
+    lines = []
+    if id is not None:
+        lines.append(f"id: {id}\n".encode())
+    if event is not None:
+        lines.append(f"event: {event}\n".encode())
+    lines.append(b"data: " + msgspec.json.encode(data) + b"\n\n")
+    return b"".join(lines)
+
+
+def retry(milliseconds: int) -> bytes:
+    """How long a client waits before it reconnects."""
+    return f"retry: {milliseconds}\n\n".encode()
+
+
+class EventStream(Stream):
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        send_timeout: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(frames, media_type=MEDIA_TYPE, headers={**HEADERS, **(headers or {})})
+        self.on_close = on_close
+        self.send_timeout = send_timeout
+
+    def to_asgi_response(
+        self, app: Any, request: Request[Any, Any, Any], **kwargs: Any
+    ) -> ASGIResponse:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), **self.headers}
+        kwargs.pop("media_type", None)
+        return _Streaming(
+            iterator=self.iterator,
+            on_close=self.on_close,
+            send_timeout=self.send_timeout,
+            media_type=MEDIA_TYPE,
+            status_code=self.status_code or kwargs.pop("status_code", None) or 200,
+            headers=kwargs["headers"],
+            cookies=kwargs.get("cookies"),
+            encoded_headers=kwargs.get("encoded_headers"),
+        )
+
+
+class _Streaming(ASGIStreamingResponse):
+    __slots__ = ("on_close", "send_timeout")
+
+    def __init__(
+        self, *, on_close: Callable[[], Awaitable[None]], send_timeout: float, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.on_close = on_close
+        self.send_timeout = send_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if is_head(scope):
+                await self.start_response(send)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await super().__call__(scope, receive, send)
+        finally:
+            closing = self.iterator
+            if hasattr(closing, "aclose"):
+                await closing.aclose()
+            await self.on_close()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        async with create_task_group() as group:
+
+            async def stream_then_stop() -> None:
+                # A TimeoutError: the client stopped reading, and the stream ends here.
+                with contextlib.suppress(TimeoutError):
+                    await self._stream(bounded)
+                group.cancel_scope.cancel()  # stop listening for a disconnect too
+
+            async def bounded(message: Any) -> None:
+                await asyncio.wait_for(send(message), self.send_timeout)
+
+            group.start_soon(stream_then_stop)
+            await self._listen_for_disconnect(cancel_scope=group.cancel_scope, receive=receive)

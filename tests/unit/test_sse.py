@@ -1,0 +1,118 @@
+"""The SSE response: a client that stops reading is cut off after the send timeout, a
+client that goes away ends the stream, and either way what the stream held is released;
+HEAD gets the headers only. The subscription's own bound (a slow consumer cut off) is the
+live channels' contract (tests/contract/test_live_channels.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+
+from waymark.transport.http import sse
+from waymark.transport.http.methods import HttpMethodSemantics
+
+
+class Frames:
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+        self.sent = 0
+
+    async def endless(self) -> AsyncIterator[bytes]:
+        while True:
+            self.sent += 1
+            yield sse.frame(id=str(self.sent), event="tick", data={"n": self.sent})
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        self.closed.set()
+
+
+def app_streaming(frames: Frames, *, send_timeout: float = 0.3) -> Litestar:
+    @get("/events", media_type=sse.MEDIA_TYPE)
+    async def events() -> sse.EventStream:
+        return sse.EventStream(frames.endless(), on_close=frames.close, send_timeout=send_timeout)
+
+    return Litestar([events])
+
+
+def scope(method: str = "GET") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/events",
+        "raw_path": b"/events",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+
+async def never_disconnects() -> dict[str, Any]:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_released() -> None:
+    frames = Frames()
+    app = app_streaming(frames)
+    messages: list[dict[str, Any]] = []
+
+    async def full_socket(message: dict[str, Any]) -> None:
+        messages.append(message)
+        if len(messages) > 5:  # the client's window is full: this send never completes
+            await asyncio.Event().wait()
+
+    started = time.monotonic()
+    await asyncio.wait_for(app(scope(), never_disconnects, full_socket), 5)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 2
+    assert frames.closed.is_set()
+    assert messages[0]["status"] == 200
+    headers = dict(messages[0]["headers"])
+    assert headers[b"content-type"].startswith(b"text/event-stream")
+    assert headers[b"cache-control"] == b"no-store"
+    assert headers[b"x-accel-buffering"] == b"no"
+    assert messages[1]["body"] == b'id: 1\nevent: tick\ndata: {"n":1}\n\n'
+    assert frames.sent < 10
+
+
+async def test_a_client_that_goes_away_ends_the_stream_at_once() -> None:
+    frames = Frames()
+    app = app_streaming(frames, send_timeout=30)
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and frames.sent >= 3:
+            gone.set()
+        await asyncio.sleep(0)
+
+    await asyncio.wait_for(app(scope(), receive, send), 5)  # type: ignore[arg-type]
+    assert frames.closed.is_set()
+
+
+@pytest.mark.parametrize("method", ["HEAD"])
+async def test_head_gets_the_headers_and_no_stream(method: str) -> None:
+    frames = Frames()
+    app = app_streaming(frames)
+    app.asgi_handler = HttpMethodSemantics(app.asgi_handler, methods_of=lambda _: ["GET"])
+    async with AsyncTestClient(app) as client:
+        response = await asyncio.wait_for(client.head("/events"), 5)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert frames.sent == 0
+    assert frames.closed.is_set()
