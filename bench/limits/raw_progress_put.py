@@ -94,7 +94,19 @@ SECTION = Statement(
 )
 DAY = Statement(app_sql._upsert("postgresql", progress_days), _columns(progress_days))
 SEEN = Statement(app_sql._upsert("postgresql", progress_visits), _columns(progress_visits))
-OUTBOX = Statement(insert(outbox), _columns(outbox))
+# The columns `Outbox.enqueue` gives a message (the others keep their defaults).
+_MESSAGE = (
+    "id",
+    "kind",
+    "payload",
+    "correlation_id",
+    "dedupe_key",
+    "state",
+    "attempts",
+    "created_at",
+    "available_at",
+)
+OUTBOX = Statement(insert(outbox), list(_MESSAGE))
 
 limit = SignedInLimit()
 roadmap = Roadmap(limit.config["roadmap"])
