@@ -16,6 +16,7 @@ measuring.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -37,6 +38,7 @@ __all__ = [
     "etag",
     "render_view",
     "status_change",
+    "tally",
 ]
 
 FINISHED = frozenset({"done", "skipped"})
@@ -60,6 +62,9 @@ class Roadmap:
         topics = [(t, s["id"]) for s in detail["sections"] for t in s["topics"]]
         self.topic_ids: list[str] = [t["id"] for t, _ in topics]
         self.section_of: dict[str, str] = {t["id"]: section for t, section in topics}
+        self.section_topics: dict[str, list[str]] = {
+            s["id"]: [t["id"] for t in s["topics"]] for s in detail["sections"]
+        }
         self.topic_sections: list[str] = [section for _, section in topics]
         # next up: roadmap order, core before extra
         self.ordered: list[str] = [t["id"] for t, _ in topics if t["kind"] == "core"] + [
@@ -74,19 +79,10 @@ class Roadmap:
         if self.id is None:
             raise RuntimeError(f"no roadmap {self.slug!r} in the database")
 
-    def section_tallies(self, statuses: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+    def section_tallies(self, statuses: Mapping[str, str]) -> dict[str, tuple[int, int, int]]:
         """Done, learning and skipped per section, counted from the statuses (as the app's
         view counts them, `rules.tally`)."""
-        tallies: dict[str, list[int]] = {key: [0, 0, 0] for key, _title, _size in self.sections}
-        for topic, section in zip(self.topic_ids, self.topic_sections, strict=True):
-            status = statuses.get(topic)
-            if status == "done":
-                tallies[section][0] += 1
-            elif status == "learning":
-                tallies[section][1] += 1
-            elif status == "skipped":
-                tallies[section][2] += 1
-        return {key: (d, lr, s) for key, (d, lr, s) in tallies.items()}
+        return {key: tally(statuses, topics) for key, topics in self.section_topics.items()}
 
     def next_up(self, statuses: dict[str, str]) -> list[str]:
         found = []
@@ -99,6 +95,20 @@ class Roadmap:
 
 
 _encode = msgspec.json.Encoder().encode
+
+
+def tally(statuses: Mapping[str, str], topics: Sequence[str]) -> tuple[int, int, int]:
+    """Done, learning and skipped among `topics`."""
+    done = learning = skipped = 0
+    for topic in topics:
+        status = statuses.get(topic)
+        if status == "done":
+            done += 1
+        elif status == "learning":
+            learning += 1
+        elif status == "skipped":
+            skipped += 1
+    return done, learning, skipped
 
 
 def render_view(

@@ -40,7 +40,6 @@ import itertools
 import random
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,7 +49,7 @@ import msgspec
 from sqlalchemy import insert
 
 from bench.limits._bearer import issued_before
-from bench.limits._progress import Roadmap, change_route, counts, etag
+from bench.limits._progress import Roadmap, change_route, counts, etag, tally
 from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit, text
 from bench.limits._statements import Statement
 from waymark.features.accounts.repository import _ACCOUNT_BY_ID
@@ -121,19 +120,6 @@ _REQUEST_PREFIX = secrets.token_hex(8)  # request ids as the app makes them
 _requests = itertools.count(1)
 
 
-def _tally(statuses: Mapping[str, str], topics: Sequence[str]) -> tuple[int, int, int]:
-    done = learning = skipped = 0
-    for topic in topics:
-        status = statuses.get(topic)
-        if status == "done":
-            done += 1
-        elif status == "learning":
-            learning += 1
-        elif status == "skipped":
-            skipped += 1
-    return done, learning, skipped
-
-
 async def _change(
     conn: Any, user_id: uuid.UUID, zone: str, topic: str, status: Status, request_id: str
 ) -> tuple[bool, int, int | None, tuple[int, int, int]]:
@@ -145,7 +131,7 @@ async def _change(
     last_seq, seen = state["last_seq"] or 0, state["seen_version"]
     before = statuses.get(topic, "pending")
     if before == status:
-        return False, last_seq, seen, _tally(statuses, roadmap.topic_ids)
+        return False, last_seq, seen, tally(statuses, roadmap.topic_ids)
     now = datetime.now(UTC)
     seq = last_seq + 1
     common = {"user_id": user_id, "roadmap_id": roadmap.id}
@@ -163,7 +149,7 @@ async def _change(
     topic_row = {**common, "topic_key": topic, "status": status, "changed_at": now, "seq": seq}
     await conn.execute(TOPIC.sql, *TOPIC.args(topic_row))
     statuses[topic] = status
-    done, learning, skipped = tallies = _tally(statuses, roadmap.topic_ids)
+    done, learning, skipped = tallies = tally(statuses, roadmap.topic_ids)
     complete = done + skipped == roadmap.total
     started = state["started_at"] or now
     completed = (state["completed_at"] or now) if complete else None
@@ -184,8 +170,7 @@ async def _change(
         ),
     )
     section = roadmap.section_of[topic]
-    in_section = [t for t in roadmap.topic_ids if roadmap.section_of[t] == section]
-    s_done, s_learning, s_skipped = _tally(statuses, in_section)
+    s_done, s_learning, s_skipped = tally(statuses, roadmap.section_topics[section])
     await conn.execute(
         SECTION.sql,
         *SECTION.args(
