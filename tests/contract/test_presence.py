@@ -1,0 +1,107 @@
+"""Presence contract: who is online in a room, each account once however many connections
+hold it there, across processes (a second adapter on the same server), lapsing at expiry
+unless refreshed, and each expired holder swept by one sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from waymark.infra.redis.presence import RedisPresence
+from waymark.infra.sql.database import Database
+from waymark.infra.sql.presence import SqlPresence
+from waymark.kernel.presence import Presence, Present
+
+T = 1_800_000_000.0
+ADA = Present(account_id="a", display_name="Ada")
+BOB = Present(account_id="b", display_name="Bob")
+CY = Present(account_id="c", display_name="Cy")
+
+MakePresence = Callable[[], Awaitable[Presence]]
+
+
+class PresenceContract:
+    async def test_each_account_once_by_name_while_a_holder_is_in(self, presence: Presence) -> None:
+        await presence.enter("team:t", "h1", BOB, expires_at=T + 30)
+        await presence.enter("team:t", "h2", ADA, expires_at=T + 30)
+        await presence.enter("team:t", "h3", ADA, expires_at=T + 30)
+        await presence.enter("team:other", "h4", CY, expires_at=T + 30)
+        assert await presence.online("team:t", now=T) == [ADA, BOB]
+        await presence.leave("team:t", "h2")
+        assert await presence.online("team:t", now=T) == [ADA, BOB]
+        await presence.leave("team:t", "h3")
+        assert await presence.online("team:t", now=T) == [BOB]
+        assert await presence.online("team:other", now=T) == [CY]
+
+    async def test_another_process_sees_the_same_room(self, make: MakePresence) -> None:
+        first, second = await make(), await make()
+        await first.enter("team:t", "h1", ADA, expires_at=T + 30)
+        await second.enter("team:t", "h2", BOB, expires_at=T + 30)
+        assert await second.online("team:t", now=T) == [ADA, BOB]
+        await second.leave("team:t", "h1")
+        assert await first.online("team:t", now=T) == [BOB]
+
+    async def test_a_holder_lapses_at_its_expiry_unless_refreshed(self, presence: Presence) -> None:
+        await presence.enter("team:t", "h1", ADA, expires_at=T + 10)
+        await presence.enter("team:t", "h2", BOB, expires_at=T + 10)
+        await presence.refresh("team:t", ["h2", "never-entered"], expires_at=T + 40)
+        assert await presence.online("team:t", now=T + 10) == [BOB]
+        assert await presence.online("team:t", now=T + 40) == []
+
+    async def test_refreshing_adds_no_holder_back(self, presence: Presence) -> None:
+        await presence.enter("team:t", "h1", ADA, expires_at=T + 10)
+        await presence.leave("team:t", "h1")
+        await presence.refresh("team:t", ["h1"], expires_at=T + 40)
+        assert await presence.online("team:t", now=T) == []
+
+    async def test_entering_again_moves_the_expiry(self, presence: Presence) -> None:
+        await presence.enter("team:t", "h1", ADA, expires_at=T + 10)
+        await presence.enter("team:t", "h1", ADA, expires_at=T + 50)
+        assert await presence.online("team:t", now=T + 20) == [ADA]
+
+    async def test_expired_holders_are_swept_once(self, make: MakePresence) -> None:
+        first, second = await make(), await make()
+        for holder in ("h1", "h2", "h3"):
+            await first.enter("team:t", holder, ADA, expires_at=T + 10)
+        await first.enter("team:t", "h4", BOB, expires_at=T + 60)
+        swept = await asyncio.gather(
+            first.sweep("team:t", now=T + 20), second.sweep("team:t", now=T + 20)
+        )
+        assert sum(swept) == 3
+        assert await first.online("team:t", now=T) == [BOB]
+        assert await second.sweep("team:t", now=T + 20) == 0
+
+
+class TestSqlPresence(PresenceContract):
+    @pytest.fixture
+    async def make(self, db: Database) -> AsyncIterator[MakePresence]:
+        made: list[Database] = []
+
+        async def make() -> SqlPresence:
+            database = Database(db.url)
+            made.append(database)
+            return SqlPresence(database)
+
+        yield make
+        for database in made:
+            await database.dispose()
+
+    @pytest.fixture
+    async def presence(self, make: MakePresence) -> Presence:
+        return await make()
+
+
+class TestRedisPresence(PresenceContract):
+    @pytest.fixture
+    async def make(self, redis_client: Redis, redis_prefix: str) -> MakePresence:
+        async def make() -> RedisPresence:
+            return RedisPresence(redis_client, prefix=redis_prefix)
+
+        return make
+
+    @pytest.fixture
+    async def presence(self, make: MakePresence) -> Presence:
+        return await make()
