@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 container.maintenance.run_forever(stop, settings.maintenance.interval_seconds),
                 name="maintenance",
             ),
+            asyncio.create_task(container.live.keep_presence(stop), name="live-presence"),
         ]
         try:
             yield

@@ -79,12 +79,12 @@ class RedisPresence:
 
     async def enter(self, room: str, holder: str, who: Present, *, expires_at: float) -> None:
         entry = msgspec.json.encode(who).decode()
-        args = [repr(expires_at), holder, entry, _keep_ms(expires_at)]
+        args: list[str | int] = [repr(expires_at), holder, entry, _keep_ms(expires_at)]
         await self._enter(keys=self._keys(room), args=args)
 
     async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> None:
         if holders:
-            args = [repr(expires_at), _keep_ms(expires_at), *holders]
+            args: list[str | int] = [repr(expires_at), _keep_ms(expires_at), *holders]
             await self._refresh(keys=self._keys(room), args=args)
 
     async def leave(self, room: str, holder: str) -> None:

@@ -1,0 +1,117 @@
+"""Who of a team is online: every live connection that follows a team's channel (an SSE
+stream, a Socket.IO connection, whatever transport reads a `LiveStream`) puts its account
+in the team's room while it follows it.
+
+The rooms are the presence port's (`kernel.presence`: Redis in production, a table when
+embedded), so every process sees the same; this process refreshes the holders it has, and
+sweeps the expired ones of its rooms (a process that died left them), every third of the
+TTL. When the accounts online in a room change, the new list is published on the team's
+channel as `presence.changed` `{"online": [{"account_id", "display_name"}, ...]}`.
+
+Presence is best effort: a failure to write it is logged, and never fails or ends a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from waymark.kernel.identity import Account
+from waymark.kernel.live import LiveChannels
+from waymark.kernel.presence import Presence, Present
+
+log = structlog.get_logger(__name__)
+
+PRESENCE_CHANGED = "presence.changed"
+
+
+class TeamPresence:
+    def __init__(
+        self,
+        *,
+        store: Presence,
+        channels: LiveChannels,
+        clock: Callable[[], float],
+        ttl: float,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.clock = clock
+        self.ttl = ttl
+        self._held: dict[str, dict[str, str]] = {}
+        """room -> {holder: account id}: what this process refreshes."""
+
+    async def online(self, room: str) -> list[Present]:
+        return await self.store.online(room, now=self.clock())
+
+    async def enter(self, room: str, holder: str, account: Account) -> None:
+        """`account` is online in `room` through `holder` (announced if it was not)."""
+        self._held.setdefault(room, {})[holder] = str(account.id)
+        who = Present(account_id=str(account.id), display_name=account.display_name)
+
+        async def enter() -> None:
+            now = self.clock()
+            before = await self.store.online(room, now=now)
+            await self.store.enter(room, holder, who, expires_at=now + self.ttl)
+            if who.account_id not in {entry.account_id for entry in before}:
+                await self._announce(room)
+
+        await _safely("presence_enter_failed", enter())
+
+    async def leave(self, room: str, holder: str) -> None:
+        """`holder` leaves `room` (announced if its account has no other holder there)."""
+        held = self._held.get(room, {})
+        account_id = held.pop(holder, None)
+        if not held:
+            self._held.pop(room, None)
+        if account_id is None:
+            return
+
+        async def leave() -> None:
+            await self.store.leave(room, holder)
+            after = await self.store.online(room, now=self.clock())
+            if account_id not in {entry.account_id for entry in after}:
+                await self._announce(room, after)
+
+        await _safely("presence_leave_failed", leave())
+
+    async def _announce(self, room: str, online: list[Present] | None = None) -> None:
+        if online is None:
+            online = await self.store.online(room, now=self.clock())
+        data = {
+            "online": [{"account_id": p.account_id, "display_name": p.display_name} for p in online]
+        }
+        await self.channels.publish(room, PRESENCE_CHANGED, data, dedupe_key=uuid.uuid4().hex)
+
+    async def keep(self) -> None:
+        """One round: refresh this process's holders, sweep its rooms' expired ones."""
+        now = self.clock()
+        for room, holders in list(self._held.items()):
+            await _safely("presence_refresh_failed", self._keep(room, list(holders), now))
+
+    async def _keep(self, room: str, holders: list[str], now: float) -> None:
+        await self.store.refresh(room, holders, expires_at=now + self.ttl)
+        if await self.store.sweep(room, now=now):
+            await self._announce(room)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`keep` every third of the TTL until `stop`; then this process's holders leave."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.ttl / 3)
+            if not stop.is_set():
+                await self.keep()
+        for room, holders in list(self._held.items()):
+            for holder in list(holders):
+                await self.leave(room, holder)
+
+
+async def _safely(event: str, step: Awaitable[None]) -> None:
+    try:
+        await step
+    except Exception:  # Redis or the database down: presence waits for the next round
+        log.warning(event, exc_info=True)
