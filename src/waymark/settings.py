@@ -333,6 +333,14 @@ class Settings(BaseSettings):
         return "embedded" if self.resolved_database_url.startswith("sqlite") else "production"
 
     @property
+    def browser_origins(self) -> list[str]:
+        """The origins whose pages may open a connection with a browser's credentials: the
+        public URL's own, and `http.cors_origins`."""
+        public = urlsplit(self.public_url)
+        own = _origin(f"{public.scheme}://{public.netloc}")
+        return list(dict.fromkeys([own, *self.http.cors_origins]))
+
+    @property
     def signing_keys_path(self) -> Path:
         return self.auth.signing_keys_file or self.var_dir / "jwt-signing-keys.json"
 

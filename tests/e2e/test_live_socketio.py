@@ -1,0 +1,170 @@
+"""Live updates over Socket.IO (the stock npm `socket.io-client`, in Node), and who of a team
+is online, against real `waymark serve` processes.
+
+Production-like: two processes sharing PostgreSQL and Redis; a change through one reaches a
+client on the other; team channels by `subscribe`, refused to who may not watch; presence
+from SSE and Socket.IO alike; forced reconnects resume from the cursor without loss.
+Embedded: one process, no Redis; refusals at connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.contract.redis_server import redis_url
+from tests.e2e.live_support import (
+    CHANGED,
+    TOPICS,
+    Listener,
+    SocketIo,
+    User,
+    changes,
+    live_env,
+    set_status,
+    two_servers,
+    user,
+)
+from tests.integration.teams_support import seed_team
+from tests.servers import Served, serving
+from waymark.infra.sql.database import Database
+
+__all__ = ["redis_url", "two_servers"]
+
+pytestmark = pytest.mark.usefixtures("backend_roadmap")
+
+PRESENCE = "presence.changed"
+
+
+def token(who: User) -> str:
+    return who.auth["authorization"].removeprefix("Bearer ")
+
+
+async def online(api: httpx.AsyncClient, who: User, team: uuid.UUID) -> set[str]:
+    response = await api.get(f"/api/v1/teams/{team}/presence", headers=who.auth)
+    assert response.status_code == 200, response.text
+    return {entry["account_id"] for entry in response.json()["online"]}
+
+
+@pytest.mark.backend("postgresql")
+async def test_a_change_through_one_process_reaches_a_socketio_client_on_another(
+    two_servers: tuple[dict[str, str], Served, Served], db: Database
+) -> None:
+    env, a, b = two_servers
+    owner = await user(env, a.base, "owner@example.org")
+    member = await user(env, a.base, "member@example.org")
+    stranger = await user(env, a.base, "stranger@example.org")
+    team = uuid.uuid4()
+    members = {owner.id: "owner", member.id: "member"}
+    await seed_team(db, team, members, members_see_progress=True, roadmap="backend")
+    ours = f"team:{team}"
+
+    async with SocketIo(a.base) as client, httpx.AsyncClient(base_url=b.base) as api:
+        assert (await client.connect({"token": token(owner)}))["type"] == "connected"
+        _, ready = await client.event("ready")
+        assert ready["channels"] == [f"user:{owner.id}"]
+        await set_status(api, owner, TOPICS[0], "done")
+        _, mine = await client.event(CHANGED)
+        assert mine["channel"] == f"user:{owner.id}"
+        assert (mine["data"]["topic_id"], mine["data"]["to_status"]) == (TOPICS[0], "done")
+        assert mine["id"] != ready["id"]
+
+        subscribed = await client.ask("subscribe", {"channel": ours})
+        assert (subscribed["ok"], subscribed["channel"]) == (True, ours)
+        _, present = await client.event(PRESENCE, channel=ours)
+        assert [p["account_id"] for p in present["data"]["online"]] == [str(owner.id)]
+
+        # A member follows the team over SSE, on the other process: online, and announced.
+        async with Listener(b.base, member.auth, params={"team": str(team)}):
+            _, joined = await client.event(PRESENCE, channel=ours)
+            assert {p["account_id"] for p in joined["data"]["online"]} == {
+                str(owner.id),
+                str(member.id),
+            }
+            assert await online(api, member, team) == {str(owner.id), str(member.id)}
+        _, left = await client.event(PRESENCE, channel=ours)
+        assert [p["account_id"] for p in left["data"]["online"]] == [str(owner.id)]
+        assert await online(api, owner, team) == {str(owner.id)}
+
+        await set_status(api, owner, TOPICS[1], "learning")
+        _, theirs = await client.event(CHANGED, channel=ours)
+        assert theirs["data"]["account_id"] == str(owner.id)
+        assert await client.ask("unsubscribe", {"channel": ours}) == {"ok": True, "channel": ours}
+
+    async with SocketIo(b.base) as outsider, httpx.AsyncClient(base_url=a.base) as api:
+        assert (await outsider.connect({"token": token(stranger)}))["type"] == "connected"
+        refused = await outsider.ask("subscribe", {"channel": ours})
+        assert refused == {"error": "not-found"}
+        assert await outsider.ask("subscribe", {"channel": "user:someone"}) == {
+            "error": "validation-failed"
+        }
+        presence = await api.get(f"/api/v1/teams/{team}/presence", headers=stranger.auth)
+        assert presence.status_code == 404
+
+
+@pytest.mark.backend("postgresql")
+async def test_forced_reconnects_resume_from_the_cursor_without_loss(
+    two_servers: tuple[dict[str, str], Served, Served],
+) -> None:
+    env, a, b = two_servers
+    learner = await user(env, a.base, "burst@example.org")
+    burst = changes(60)
+    got: list[int] = []
+
+    async def produce() -> None:
+        async with httpx.AsyncClient(base_url=b.base) as api:
+            for topic, status in burst:
+                await set_status(api, learner, topic, status)
+
+    async with SocketIo(a.base) as client:
+        connected = await client.connect({"token": token(learner)}, resume=True)
+        assert connected["type"] == "connected"
+        await client.event("ready")
+        producer = asyncio.create_task(produce())
+        while len(got) < len(burst):
+            name, data = await client.event(CHANGED, "resync")
+            assert name == CHANGED, data
+            got.append(data["data"]["seq"])
+            if len(got) in (10, 25, 40):
+                # The connection drops mid-burst; the client reconnects by itself, sending
+                # the id of the last event it got as `auth.cursor`.
+                await client.send(op="drop")
+        await producer
+    assert client.seen["connected"] == 4  # the first connection and three reconnections
+    assert got == list(range(1, len(burst) + 1))
+
+
+@pytest.mark.backend("sqlite")
+async def test_the_embedded_profile_serves_socketio_and_refuses_at_connect(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = live_env(tmp_path, database_url)
+    with serving(env, tmp_path / "serve.log") as served:
+        learner = await user(env, served.base, "solo@example.org")
+        async with SocketIo(served.base) as client:
+            refused = await client.connect({"token": "not-a-token"})
+            assert refused["data"]["code"] == "not-authenticated", refused
+        async with SocketIo(served.base) as client:
+            anonymous = await client.connect({})
+            assert anonymous["data"]["code"] == "not-authenticated"
+        async with SocketIo(served.base) as client:
+            bad_team = await client.connect({"token": token(learner), "teams": ["x"]})
+            assert bad_team["data"]["code"] == "validation-failed"
+        async with httpx.AsyncClient(base_url=served.base) as api:
+            elsewhere = await api.get(
+                "/socket.io/",
+                params={"EIO": "4", "transport": "polling"},
+                headers={"origin": "https://evil.example"},
+            )
+            assert elsewhere.status_code == 400
+            async with SocketIo(served.base) as client:
+                assert (await client.connect({"token": token(learner)}))["type"] == "connected"
+                await client.event("ready")
+                for topic, status in changes(3):
+                    await set_status(api, learner, topic, status)
+                seqs = [(await client.event(CHANGED))[1]["data"]["seq"] for _ in range(3)]
+                assert seqs == [1, 2, 3]
