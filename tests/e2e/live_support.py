@@ -229,9 +229,21 @@ class SocketIo:
         self.process.stdin.write(json.dumps(command).encode() + b"\n")
         await self.process.stdin.drain()
 
-    async def connect(self, auth: dict[str, Any], *, resume: bool = False) -> dict[str, Any]:
-        """Connect to `/live`; what came of it: `connected` or `connect_error`."""
-        await self.send(op="connect", auth=auth, resume=resume)
+    async def connect(
+        self,
+        auth: dict[str, Any],
+        *,
+        resume: bool = False,
+        websocket: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Connect to `/live` (long-polling upgraded to WebSocket, or with `websocket`,
+        WebSocket alone; `headers` sent with each request); what came of it: `connected` or
+        `connect_error`."""
+        transports = ["websocket"] if websocket else None
+        await self.send(
+            op="connect", auth=auth, resume=resume, transports=transports, headers=headers
+        )
         return await self.next("connected", "connect_error")
 
     async def ask(self, event: str, data: Any) -> Any:

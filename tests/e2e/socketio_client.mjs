@@ -2,7 +2,9 @@
 //
 // Usage: node socketio_client.mjs http://127.0.0.1:PORT
 // Commands (stdin):
-//   {"op": "connect", "auth": {...}, "resume": true}  connect to the /live namespace; with
+//   {"op": "connect", "auth": {...}, "resume": true, "transports": [...], "headers": {...}}
+//       connect to the /live namespace, closing the connection before, if any (transports: engine.io-client's default unless given;
+//       headers: sent with every HTTP request and the WebSocket handshake); with
 //       resume, reconnect by itself after a drop, sending as auth.cursor the id of the last
 //       event it got (the `auth` callback is asked again at every attempt)
 //   {"op": "emit", "event": "subscribe", "data": {...}}  emit, print the ack
@@ -19,13 +21,15 @@ let lastId = null;
 
 const out = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 
-function connect({ auth = {}, resume = false, transports }) {
+function connect({ auth = {}, resume = false, transports, headers }) {
+  socket?.disconnect(); // one connection at a time: the one before is closed
   socket = io(`${base}/live`, {
     forceNew: true,
     reconnection: resume,
     reconnectionDelay: 100,
     reconnectionDelayMax: 200,
-    transports,
+    ...(transports ? { transports } : {}),
+    ...(headers ? { extraHeaders: headers } : {}),
     auth: (give) => give(resume && lastId !== null ? { ...auth, cursor: lastId } : auth),
   });
   socket.on("connect", () => out({ type: "connected" }));

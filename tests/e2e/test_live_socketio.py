@@ -4,12 +4,13 @@ is online, against real `waymark serve` processes.
 Production-like: two processes sharing PostgreSQL and Redis; a change through one reaches a
 client on the other; team channels by `subscribe`, refused to who may not watch; presence
 from SSE and Socket.IO alike; forced reconnects resume from the cursor without loss.
-Embedded: one process, no Redis; refusals at connect.
+Embedded: one process, no Redis; refusals at connect; a client that stops reading cut off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from tests.contract.redis_server import redis_url
 from tests.e2e.live_support import (
     CHANGED,
+    PASSWORD,
     TOPICS,
     Listener,
     SocketIo,
@@ -30,8 +32,9 @@ from tests.e2e.live_support import (
     user,
 )
 from tests.integration.teams_support import seed_team
-from tests.servers import Served, serving
+from tests.servers import Served, free_port, serving
 from waymark.infra.sql.database import Database
+from waymark.transport.http.identity import SESSION_COOKIE
 
 __all__ = ["redis_url", "two_servers"]
 
@@ -51,7 +54,7 @@ async def online(api: httpx.AsyncClient, who: User, team: uuid.UUID) -> set[str]
 
 
 @pytest.mark.backend("postgresql")
-async def test_a_change_through_one_process_reaches_a_socketio_client_on_another(
+async def test_socketio_clients_hear_the_other_process_follow_teams_and_resume_without_loss(
     two_servers: tuple[dict[str, str], Served, Served], db: Database
 ) -> None:
     env, a, b = two_servers
@@ -95,8 +98,21 @@ async def test_a_change_through_one_process_reaches_a_socketio_client_on_another
         assert theirs["data"]["account_id"] == str(owner.id)
         assert await client.ask("unsubscribe", {"channel": ours}) == {"ok": True, "channel": ours}
 
+    # Another learner, on process B, with changes made through A: not in the team; then a
+    # burst during which the connection drops three times, and the client reconnects by
+    # itself, sending the id of the last event it got as `auth.cursor`.
+    burst = changes(60)
+    got: list[int] = []
+
+    async def produce() -> None:
+        async with httpx.AsyncClient(base_url=a.base) as api:
+            for topic, status in burst:
+                await set_status(api, stranger, topic, status)
+
     async with SocketIo(b.base) as outsider, httpx.AsyncClient(base_url=a.base) as api:
-        assert (await outsider.connect({"token": token(stranger)}))["type"] == "connected"
+        connected = await outsider.connect({"token": token(stranger)}, resume=True)
+        assert connected["type"] == "connected"
+        await outsider.event("ready")
         refused = await outsider.ask("subscribe", {"channel": ours})
         assert refused == {"error": "not-found"}
         assert await outsider.ask("subscribe", {"channel": "user:someone"}) == {
@@ -105,66 +121,72 @@ async def test_a_change_through_one_process_reaches_a_socketio_client_on_another
         presence = await api.get(f"/api/v1/teams/{team}/presence", headers=stranger.auth)
         assert presence.status_code == 404
 
-
-@pytest.mark.backend("postgresql")
-async def test_forced_reconnects_resume_from_the_cursor_without_loss(
-    two_servers: tuple[dict[str, str], Served, Served],
-) -> None:
-    env, a, b = two_servers
-    learner = await user(env, a.base, "burst@example.org")
-    burst = changes(60)
-    got: list[int] = []
-
-    async def produce() -> None:
-        async with httpx.AsyncClient(base_url=b.base) as api:
-            for topic, status in burst:
-                await set_status(api, learner, topic, status)
-
-    async with SocketIo(a.base) as client:
-        connected = await client.connect({"token": token(learner)}, resume=True)
-        assert connected["type"] == "connected"
-        await client.event("ready")
         producer = asyncio.create_task(produce())
         while len(got) < len(burst):
-            name, data = await client.event(CHANGED, "resync")
+            name, data = await outsider.event(CHANGED, "resync")
             assert name == CHANGED, data
             got.append(data["data"]["seq"])
             if len(got) in (10, 25, 40):
-                # The connection drops mid-burst; the client reconnects by itself, sending
-                # the id of the last event it got as `auth.cursor`.
-                await client.send(op="drop")
+                await outsider.send(op="drop")
         await producer
-    assert client.seen["connected"] == 4  # the first connection and three reconnections
+    assert outsider.seen["connected"] == 4  # the first connection and three reconnections
     assert got == list(range(1, len(burst) + 1))
 
 
 @pytest.mark.backend("sqlite")
-async def test_the_embedded_profile_serves_socketio_and_refuses_at_connect(
+async def test_the_embedded_profile_serves_socketio_refuses_at_connect_and_cuts_off_the_slow(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = live_env(tmp_path, database_url)
-    with serving(env, tmp_path / "serve.log") as served:
+    port = free_port()
+    env = live_env(
+        tmp_path,
+        database_url,
+        WAYMARK_PUBLIC_URL=f"http://127.0.0.1:{port}",  # its origin is the one allowed
+        WAYMARK_LIVE__SOCKETIO_MAX_BACKLOG="4",
+    )
+    with serving(env, tmp_path / "serve.log", port=port) as served:
         learner = await user(env, served.base, "solo@example.org")
-        async with SocketIo(served.base) as client:
+        async with SocketIo(served.base) as client, httpx.AsyncClient(base_url=served.base) as api:
             refused = await client.connect({"token": "not-a-token"})
             assert refused["data"]["code"] == "not-authenticated", refused
-        async with SocketIo(served.base) as client:
             anonymous = await client.connect({})
             assert anonymous["data"]["code"] == "not-authenticated"
-        async with SocketIo(served.base) as client:
             bad_team = await client.connect({"token": token(learner), "teams": ["x"]})
             assert bad_team["data"]["code"] == "validation-failed"
-        async with httpx.AsyncClient(base_url=served.base) as api:
             elsewhere = await api.get(
                 "/socket.io/",
                 params={"EIO": "4", "transport": "polling"},
                 headers={"origin": "https://evil.example"},
             )
             assert elsewhere.status_code == 400
-            async with SocketIo(served.base) as client:
-                assert (await client.connect({"token": token(learner)}))["type"] == "connected"
-                await client.event("ready")
-                for topic, status in changes(3):
-                    await set_status(api, learner, topic, status)
-                seqs = [(await client.event(CHANGED))[1]["data"]["seq"] for _ in range(3)]
-                assert seqs == [1, 2, 3]
+            # A browser on the site's own origin, signed in with the session cookie.
+            login = {"email": learner.email, "password": PASSWORD, "mode": "session"}
+            signed_in = await api.post("/api/v1/auth/login", json=login)
+            cookie = signed_in.headers["set-cookie"].split(";")[0]
+            assert cookie.startswith(f"{SESSION_COOKIE}=")
+            browser = {"cookie": cookie, "origin": served.base}
+            by_cookie = await client.connect({}, headers=browser)
+            assert by_cookie["type"] == "connected", by_cookie
+            connected = await client.connect({"token": token(learner)}, websocket=True)
+            assert connected["type"] == "connected"
+            await client.event("ready")
+            for topic, status in changes(3):
+                await set_status(api, learner, topic, status)
+            seqs = [(await client.event(CHANGED))[1]["data"]["seq"] for _ in range(3)]
+            assert seqs == [1, 2, 3]
+
+            # Engine.IO v4 long-polling by hand: a client that connects, then never polls.
+            polling = {"EIO": "4", "transport": "polling"}
+            opened = await api.get("/socket.io/", params=polling)
+            polling["sid"] = json.loads(opened.text[1:])["sid"]
+            joined = await api.post(
+                "/socket.io/", params=polling, content=f'40/live,{{"token":"{token(learner)}"}}'
+            )
+            assert joined.text == "OK"
+            for topic, status in changes(11)[3:]:
+                await set_status(api, learner, topic, status)
+            await asyncio.sleep(2)  # the outbox relays every change meanwhile
+            packets = (await api.get("/socket.io/", params=polling)).text.split("\x1e")
+    changed = [p for p in packets if p.startswith(f'42/live,["{CHANGED}"')]
+    assert "41/live," in packets  # past 4 packets waiting, the namespace was disconnected
+    assert len(changed) < 8

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -68,8 +69,8 @@ class LiveSocketIo:
             cors_allowed_origins=origins,
             cors_credentials=True,
             max_http_buffer_size=self.settings.socketio_max_message_bytes,
-            logger=False,
-            engineio_logger=False,
+            logger=_library_log("socketio.server"),
+            engineio_logger=_library_log("engineio.server"),
         )
         self._streams: dict[str, LiveStream] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -209,6 +210,14 @@ class LiveSocketIo:
         eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         socket = self.server.eio.sockets.get(eio_sid) if eio_sid else None
         return 0 if socket is None else int(socket.queue.qsize())
+
+
+def _library_log(name: str) -> logging.Logger:
+    """The library's logger, to the root handler like ours (the library would add its own
+    plain-text handler), warnings and up only (at info it logs every packet)."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
