@@ -170,6 +170,11 @@ async def test_the_embedded_profile_serves_socketio_refuses_at_connect_and_cuts_
             connected = await client.connect({"token": token(learner)}, websocket=True)
             assert connected["type"] == "connected"
             await client.event("ready")
+            # A flood of subscribes: 30 per 10 s are looked at, the rest refused unread.
+            flood = [{"channel": f"team:{uuid.uuid4()}"} for _ in range(31)]
+            acks = [await client.ask("subscribe", data) for data in flood]
+            assert acks[0] == {"error": "not-found"}
+            assert acks[-1] == {"error": "rate-limited"}
             for topic, status in changes(3):
                 await set_status(api, learner, topic, status)
             seqs = [(await client.event(CHANGED))[1]["data"]["seq"] for _ in range(3)]

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +31,13 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from waymark.features.live.channels import team_of
 from waymark.features.live.service import Live, LiveStream
-from waymark.kernel.errors import FieldError, NotAuthenticated, ValidationFailed, WaymarkError
+from waymark.kernel.errors import (
+    FieldError,
+    NotAuthenticated,
+    RateLimited,
+    ValidationFailed,
+    WaymarkError,
+)
 from waymark.kernel.identity import Account
 from waymark.settings import LiveSettings
 from waymark.transport.http.identity import RequestIdentity
@@ -41,6 +48,10 @@ PATH = "/socket.io/"
 NAMESPACE = "/live"
 MAX_TOKEN = 8192
 MAX_CURSOR = 4096
+REQUESTS_PER_WINDOW = 30
+WINDOW_SECONDS = 10.0
+"""`subscribe` and `unsubscribe` a connection may send per window; more are answered
+`rate-limited` without any work (a flood costs no database reads)."""
 
 
 class _Manager(socketio.AsyncManager):  # type: ignore[misc]
@@ -69,11 +80,15 @@ class LiveSocketIo:
             cors_allowed_origins=origins,
             cors_credentials=True,
             max_http_buffer_size=self.settings.socketio_max_message_bytes,
+            # A connection's messages are handled one at a time, in the order sent: a flood
+            # waits on its own connection (no task per message, no races on its stream).
+            async_handlers=False,
             logger=_library_log("socketio.server"),
             engineio_logger=_library_log("engineio.server"),
         )
         self._streams: dict[str, LiveStream] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._asked: dict[str, deque[float]] = {}
         self.server.on("connect", self._connect, namespace=NAMESPACE)
         self.server.on("disconnect", self._disconnect, namespace=NAMESPACE)
         self.server.on("subscribe", self._subscribe, namespace=NAMESPACE)
@@ -135,6 +150,7 @@ class LiveSocketIo:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._asked.pop(sid, None)
         stream = self._streams.pop(sid, None)
         if stream is not None:
             await stream.aclose()
@@ -146,6 +162,7 @@ class LiveSocketIo:
         or `{"error": code}`."""
         stream = self._streams.get(sid)
         try:
+            self._allow(sid)
             channel, after = _subscription(data)
             team = team_of(channel)
             if stream is None or team is None:
@@ -158,12 +175,22 @@ class LiveSocketIo:
     async def _unsubscribe(self, sid: str, data: Any) -> dict[str, Any]:
         stream = self._streams.get(sid)
         try:
+            self._allow(sid)
             channel, _ = _subscription(data)
         except WaymarkError as error:
             return {"error": error.code}
         if stream is not None:
             await stream.unfollow(channel)
         return {"ok": True, "channel": channel}
+
+    def _allow(self, sid: str) -> None:
+        asked = self._asked.setdefault(sid, deque())
+        now = time.monotonic()
+        while asked and asked[0] <= now - WINDOW_SECONDS:
+            asked.popleft()
+        if len(asked) >= REQUESTS_PER_WINDOW:
+            raise RateLimited("too many subscribe and unsubscribe messages")
+        asked.append(now)
 
     # -- what the stream gives ---------------------------------------------------------------
 
