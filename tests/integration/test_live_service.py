@@ -202,17 +202,20 @@ async def test_who_follows_a_team_is_online_and_announced(live: Live, db: Databa
     await seed_team(db, team, {owner.id: "owner", admin.id: "admin"}, roadmap="backend")
     watching = await live.open(owner, teams=[team])
     (alone,) = await items(watching, 1, presence=True)
-    assert (alone.kind, alone.data) == (PRESENCE_CHANGED, {"online": [present(owner)]})
+    assert (alone.kind, alone.data) == (PRESENCE_CHANGED, change(owner, online=True))
     joining = await live.open(admin)
     await joining.follow(team)
-    (both,) = await items(watching, 1, presence=True)
-    assert both.data == {"online": sorted_present(owner, admin)}
-    assert await live.online(owner, team) == [
-        Present(**entry) for entry in sorted_present(owner, admin)
-    ]
+    (joined,) = await items(watching, 1, presence=True)
+    assert joined.data == change(admin, online=True)
+    again = await live.open(admin, teams=[team])  # a second connection: nothing to tell
+    assert await live.online(owner, team) == sorted(
+        [present(owner), present(admin)], key=lambda p: (p.display_name, p.account_id)
+    )
     await joining.aclose()
+    await again.aclose()
     (left,) = await items(watching, 1, presence=True)
-    assert left.data == {"online": [present(owner)]}
+    assert left.data == change(admin, online=False)
+    assert await live.online(owner, team) == [present(owner)]
     with pytest.raises(NotFound):
         await live.online(stranger, team)
     await watching.aclose()
@@ -226,21 +229,24 @@ async def test_a_holder_its_process_stopped_refreshing_lapses_and_is_announced(
     await seed_team(db, team, {owner.id: "owner", ghost.id: "member"}, roadmap="backend")
     room = f"team:{team}"
     # What another process left behind when it died: a holder nobody refreshes.
-    gone = Present(account_id=str(ghost.id), display_name=ghost.display_name)
-    await live.presence.store.enter(room, "dead-process", gone, expires_at=time.time() + 5)
+    now = time.time()
+    await live.presence.store.enter(
+        room, "dead-process", present(ghost), expires_at=now + 5, now=now
+    )
     stream = await live.open(owner, teams=[team])
     (first,) = await items(stream, 1, presence=True)
-    assert first.data == {"online": sorted_present(owner, ghost)}
+    assert first.data == change(owner, online=True)
     live.presence.clock = lambda: time.time() + 10
     await live.presence.keep()
     (lapsed,) = await items(stream, 1, presence=True)
-    assert lapsed.data == {"online": [present(owner)]}
+    assert lapsed.data == change(ghost, online=False)
+    assert await live.online(owner, team) == [present(owner)]
     await stream.aclose()
 
 
-def present(account: Account) -> dict[str, str]:
-    return {"account_id": str(account.id), "display_name": account.display_name}
+def present(account: Account) -> Present:
+    return Present(account_id=str(account.id), display_name=account.display_name)
 
 
-def sorted_present(*accounts: Account) -> list[dict[str, str]]:
-    return sorted(map(present, accounts), key=lambda p: (p["display_name"], p["account_id"]))
+def change(account: Account, *, online: bool) -> dict[str, object]:
+    return {"account_id": str(account.id), "display_name": account.display_name, "online": online}

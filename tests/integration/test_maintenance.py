@@ -107,8 +107,8 @@ async def test_one_run_deletes_what_expired_and_keeps_what_lives(db: Database) -
     await stores.refresh_tokens.create_family(family("gone", expires_at=T - 1))
     await stores.refresh_tokens.create_family(family("live", expires_at=T + 60))
     online = Present(account_id=str(uuid.uuid4()), display_name="Ada")
-    await stores.presence.enter("team:t", "gone", online, expires_at=T - 1)
-    await stores.presence.enter("team:t", "live", online, expires_at=T + 60)
+    await stores.presence.enter("team:t", "gone", online, expires_at=T - 1, now=T - 10)
+    await stores.presence.enter("team:t", "live", online, expires_at=T + 60, now=T - 10)
     # Outbox: only delivered messages older than the retention (7 days) go.
     old_done = await message(db, DONE, NOW - timedelta(days=8))
     recent_done = await message(db, DONE, NOW - timedelta(days=6))

@@ -3,8 +3,10 @@
 A *holder* is one connection (an SSE stream, a Socket.IO connection) that puts an account in
 a room; an account is online in a room while at least one of its holders there has not
 expired. Holders are refreshed by the process that holds them; a process that dies stops
-refreshing, and its holders lapse at their `expires_at`. One contract suite holds the
-adapters (SQL, Redis) to these rules (`tests/contract/test_presence.py`).
+refreshing, and its holders lapse at their `expires_at`. Each change says whether the
+account's being online changed (so that it is announced once, in a message of constant
+size, however large the room). One contract suite holds the adapters (SQL, Redis) to these
+rules (`tests/contract/test_presence.py`).
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ class Present(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Presence(Protocol):
-    async def enter(self, room: str, holder: str, who: Present, *, expires_at: float) -> None:
-        """`who` is online in `room` through `holder` until `expires_at` (Unix seconds);
-        entering again moves the expiry."""
+    async def enter(
+        self, room: str, holder: str, who: Present, *, expires_at: float, now: float
+    ) -> bool:
+        """`who` is online in `room` through `holder` until `expires_at` (Unix seconds;
+        entering again moves it). True if `who` was not online there at `now` before."""
         ...
 
     async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> None:
         """Move the expiry of those of `holders` still in `room` (none is added back)."""
         ...
 
-    async def leave(self, room: str, holder: str) -> None:
-        """`holder` no longer puts anyone in `room` (nothing if it did not)."""
+    async def leave(self, room: str, holder: str, account_id: str, *, now: float) -> bool:
+        """`holder` (of `account_id`) no longer puts anyone in `room`. True if the account
+        was online through it and no other holder keeps it online at `now`."""
         ...
 
     async def online(self, room: str, *, now: float) -> list[Present]:
@@ -41,9 +46,9 @@ class Presence(Protocol):
         ordered by display name, then id."""
         ...
 
-    async def sweep(self, room: str, *, now: float) -> int:
-        """Delete the holders of `room` expired at `now`; how many were deleted (each one
-        once, whichever process sweeps at the same time)."""
+    async def sweep(self, room: str, *, now: float) -> list[Present]:
+        """Delete the holders of `room` expired at `now`; the accounts that are no longer
+        online because of it (each once, whichever process sweeps at the same time)."""
         ...
 
 

@@ -5,8 +5,10 @@ in the team's room while it follows it.
 The rooms are the presence port's (`kernel.presence`: Redis in production, a table when
 embedded), so every process sees the same; this process refreshes the holders it has, and
 sweeps the expired ones of its rooms (a process that died left them), every third of the
-TTL. When the accounts online in a room change, the new list is published on the team's
-channel as `presence.changed` `{"online": [{"account_id", "display_name"}, ...]}`.
+TTL. When an account comes online in a room (its first connection there) or goes (its last
+one), it is published on the team's channel as `presence.changed`
+`{"account_id", "display_name", "online": true|false}`: one small event per change,
+however large the team; the whole list is `Live.online` (`GET /teams/{id}/presence`).
 
 Presence is best effort: a failure to write it is logged, and never fails or ends a stream.
 """
@@ -42,49 +44,41 @@ class TeamPresence:
         self.channels = channels
         self.clock = clock
         self.ttl = ttl
-        self._held: dict[str, dict[str, str]] = {}
-        """room -> {holder: account id}: what this process refreshes."""
+        self._held: dict[str, dict[str, Account]] = {}
+        """room -> {holder: its account}: what this process refreshes."""
 
     async def online(self, room: str) -> list[Present]:
         return await self.store.online(room, now=self.clock())
 
     async def enter(self, room: str, holder: str, account: Account) -> None:
         """`account` is online in `room` through `holder` (announced if it was not)."""
-        self._held.setdefault(room, {})[holder] = str(account.id)
+        self._held.setdefault(room, {})[holder] = account
         who = Present(account_id=str(account.id), display_name=account.display_name)
 
         async def enter() -> None:
             now = self.clock()
-            before = await self.store.online(room, now=now)
-            await self.store.enter(room, holder, who, expires_at=now + self.ttl)
-            if who.account_id not in {entry.account_id for entry in before}:
-                await self._announce(room)
+            if await self.store.enter(room, holder, who, expires_at=now + self.ttl, now=now):
+                await self._announce(room, who, online=True)
 
         await _safely("presence_enter_failed", enter())
 
-    async def leave(self, room: str, holder: str) -> None:
+    async def leave(self, room: str, holder: str, account: Account) -> None:
         """`holder` leaves `room` (announced if its account has no other holder there)."""
         held = self._held.get(room, {})
-        account_id = held.pop(holder, None)
+        if held.pop(holder, None) is None:
+            return
         if not held:
             self._held.pop(room, None)
-        if account_id is None:
-            return
+        who = Present(account_id=str(account.id), display_name=account.display_name)
 
         async def leave() -> None:
-            await self.store.leave(room, holder)
-            after = await self.store.online(room, now=self.clock())
-            if account_id not in {entry.account_id for entry in after}:
-                await self._announce(room, after)
+            if await self.store.leave(room, holder, who.account_id, now=self.clock()):
+                await self._announce(room, who, online=False)
 
         await _safely("presence_leave_failed", leave())
 
-    async def _announce(self, room: str, online: list[Present] | None = None) -> None:
-        if online is None:
-            online = await self.store.online(room, now=self.clock())
-        data = {
-            "online": [{"account_id": p.account_id, "display_name": p.display_name} for p in online]
-        }
+    async def _announce(self, room: str, who: Present, *, online: bool) -> None:
+        data = {"account_id": who.account_id, "display_name": who.display_name, "online": online}
         await self.channels.publish(room, PRESENCE_CHANGED, data, dedupe_key=uuid.uuid4().hex)
 
     async def keep(self) -> None:
@@ -95,8 +89,8 @@ class TeamPresence:
 
     async def _keep(self, room: str, holders: list[str], now: float) -> None:
         await self.store.refresh(room, holders, expires_at=now + self.ttl)
-        if await self.store.sweep(room, now=now):
-            await self._announce(room)
+        for who in await self.store.sweep(room, now=now):
+            await self._announce(room, who, online=False)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`keep` every third of the TTL until `stop`; then this process's holders leave."""
@@ -106,8 +100,8 @@ class TeamPresence:
             if not stop.is_set():
                 await self.keep()
         for room, holders in list(self._held.items()):
-            for holder in list(holders):
-                await self.leave(room, holder)
+            for holder, account in list(holders.items()):
+                await self.leave(room, holder, account)
 
 
 async def _safely(event: str, step: Awaitable[None]) -> None:

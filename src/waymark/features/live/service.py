@@ -156,7 +156,7 @@ class LiveStream:
         await self.subscription.remove(channel)
         del self.positions[channel]
         self._pending = deque(item for item in self._pending if item.channel != channel)
-        await self.presence.leave(channel, self.holder)
+        await self.presence.leave(channel, self.holder, self.account)
 
     async def aclose(self) -> None:
         """Release the subscription, the caller's presence in its teams and the stream's
@@ -164,7 +164,7 @@ class LiveStream:
         await self.subscription.aclose()
         for channel in self.channels:
             if team_of(channel) is not None:
-                await self.presence.leave(channel, self.holder)
+                await self.presence.leave(channel, self.holder, self.account)
         release, self._release = self._release, None
         if release is not None:
             release()

@@ -47,4 +47,5 @@ live_presence = Table(
     Column("account_id", String(36), nullable=False),
     Column("display_name", Text, nullable=False),
     Column("expires_at", Double, nullable=False, comment="Unix seconds."),
+    Index("ix_live_presence_room_account_id", "room", "account_id"),
 )

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Double(), nullable=False, comment="Unix seconds."),
         sa.PrimaryKeyConstraint("room", "holder", name=op.f("pk_live_presence")),
     )
+    op.create_index("ix_live_presence_room_account_id", "live_presence", ["room", "account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_live_presence_room_account_id", table_name="live_presence")
     op.drop_table("live_presence")
