@@ -143,6 +143,7 @@ async def test_the_embedded_profile_serves_socketio_refuses_at_connect_and_cuts_
         database_url,
         WAYMARK_PUBLIC_URL=f"http://127.0.0.1:{port}",  # its origin is the one allowed
         WAYMARK_LIVE__SOCKETIO_MAX_BACKLOG="4",
+        WAYMARK_LIVE__MAX_CONNECTIONS_PER_ACCOUNT="2",
     )
     with serving(env, tmp_path / "serve.log", port=port) as served:
         learner = await user(env, served.base, "solo@example.org")
@@ -192,6 +193,12 @@ async def test_the_embedded_profile_serves_socketio_refuses_at_connect_and_cuts_
                 await set_status(api, learner, topic, status)
             await asyncio.sleep(2)  # the outbox relays every change meanwhile
             packets = (await api.get("/socket.io/", params=polling)).text.split("\x1e")
+
+            # Its place is free again. SSE streams and Socket.IO connections count against
+            # one cap (2 an account here): the client above, a stream, and no third.
+            async with Listener(served.base, learner.auth), SocketIo(served.base) as third:
+                over = await third.connect({"token": token(learner)})
+                assert over["data"]["code"] == "too-many-streams"
     changed = [p for p in packets if p.startswith(f'42/live,["{CHANGED}"')]
     assert "41/live," in packets  # past 4 packets waiting, the namespace was disconnected
     assert len(changed) < 8

@@ -199,8 +199,7 @@ class LiveSocketIo:
             await self._pass_on(sid, stream)
         except Exception:
             log.exception("socketio_forward_failed")
-            self._tasks.pop(sid, None)
-            await self.server.disconnect(sid, namespace=NAMESPACE)
+            await self._end(sid)
 
     async def _pass_on(self, sid: str, stream: LiveStream) -> None:
         settings = self.settings
@@ -217,6 +216,9 @@ class LiveSocketIo:
                 if time.monotonic() >= ends:
                     reason = "expired"  # credentials are checked again on reconnect
                     break
+                if not self.server.manager.is_connected(sid, NAMESPACE):
+                    await self._end(sid)  # gone without a word (while it was connecting)
+                    return
                 continue
             if self._backlog(sid) >= settings.socketio_max_backlog:
                 reason = "slow-consumer"
@@ -225,8 +227,14 @@ class LiveSocketIo:
             await self._emit(sid, item.kind, data)
         if reason != "slow-consumer":
             await self._emit(sid, "close", {"reason": reason})
+        await self._end(sid)
+
+    async def _end(self, sid: str) -> None:
+        """Disconnect the namespace (when still connected) and release the stream, from
+        the forwarding task itself."""
         self._tasks.pop(sid, None)
         await self.server.disconnect(sid, namespace=NAMESPACE)
+        await self._disconnect(sid)  # nothing left to do if the handler ran
 
     async def _emit(self, sid: str, event: str, data: Any) -> None:
         await self.server.emit(event, data, to=sid, namespace=NAMESPACE)
