@@ -194,6 +194,18 @@ async def test_the_embedded_profile_serves_socketio_refuses_at_connect_and_cuts_
             await asyncio.sleep(2)  # the outbox relays every change meanwhile
             packets = (await api.get("/socket.io/", params=polling)).text.split("\x1e")
 
+            # A message past the cap (16 KiB) ends its connection.
+            polling = {"EIO": "4", "transport": "polling"}
+            opened = await api.get("/socket.io/", params=polling)
+            polling["sid"] = json.loads(opened.text[1:])["sid"]
+            posting = asyncio.create_task(
+                api.post("/socket.io/", params=polling, content="4" + "x" * 20_000)
+            )
+            # Engine.IO answers once the client has its CLOSE packet (`1`), by polling.
+            closing = await api.get("/socket.io/", params=polling)
+            assert closing.text == "1"
+            assert (await posting).status_code == 400
+
             # Its place is free again. SSE streams and Socket.IO connections count against
             # one cap (2 an account here): the client above, a stream, and no third.
             async with Listener(served.base, learner.auth), SocketIo(served.base) as third:
