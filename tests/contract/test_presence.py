@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
@@ -135,3 +136,19 @@ class TestRedisPresence(PresenceContract):
     @pytest.fixture
     async def presence(self, make: MakePresence) -> Presence:
         return await make()
+
+    async def test_a_room_larger_than_a_lua_unpack_is_refreshed_listed_and_swept(
+        self, presence: RedisPresence, redis_client: Redis, redis_prefix: str
+    ) -> None:
+        holders = [f"h{i}" for i in range(9_000)]
+        entry = msgspec.json.encode(ADA).decode()
+        room = f"{redis_prefix}presence:team:t"
+        async with redis_client.pipeline(transaction=False) as pipe:
+            pipe.zadd(room, dict.fromkeys(holders, T + 10))
+            pipe.zadd(f"{redis_prefix}presence-of:team:t:a", dict.fromkeys(holders, T + 10))
+            pipe.hset(f"{redis_prefix}presence-who:team:t", mapping=dict.fromkeys(holders, entry))
+            await pipe.execute()
+        assert await presence.refresh("team:t", holders, expires_at=T + 20) == []
+        assert await presence.online("team:t", now=T + 15) == [ADA]
+        assert await presence.sweep("team:t", now=T + 30) == [ADA]
+        assert await presence.online("team:t", now=T) == []

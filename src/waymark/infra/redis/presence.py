@@ -70,14 +70,20 @@ return 0
 
 ONLINE = """
 local holders = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-if #holders == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(holders))
+local whos = {}
+for i = 1, #holders, 1000 do
+  local part = redis.call('HMGET', KEYS[2], unpack(holders, i, math.min(i + 999, #holders)))
+  for _, who in ipairs(part) do
+    if who then table.insert(whos, who) end
+  end
+end
+return whos
 """
 
 SWEEP = """
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local gone = {}
-if #lapsed == 0 then return gone end
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local result = {#lapsed}
+if #lapsed == 0 then return result end
 local whos = redis.call('HMGET', KEYS[2], unpack(lapsed))
 redis.call('ZREM', KEYS[1], unpack(lapsed))
 redis.call('HDEL', KEYS[2], unpack(lapsed))
@@ -90,12 +96,14 @@ for i, holder in ipairs(lapsed) do
     redis.call('ZREM', key, holder)
     if not seen[account] then
       seen[account] = true
-      if redis.call('ZCOUNT', key, '(' .. ARGV[1], '+inf') == 0 then table.insert(gone, who) end
+      if redis.call('ZCOUNT', key, '(' .. ARGV[1], '+inf') == 0 then table.insert(result, who) end
     end
   end
 end
-return gone
+return result
 """
+BATCH = 1000
+"""Holders per script call: Lua's `unpack` takes about 8,000 values at most."""
 
 
 def _keep_ms(expires_at: float) -> int:
@@ -127,11 +135,13 @@ class RedisPresence:
         return bool(await self._enter(keys=keys, args=args))
 
     async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> list[str]:
-        if not holders:
-            return []
-        args: list[str | int] = [repr(expires_at), _keep_ms(expires_at), self._of(room)]
-        args.extend(holders)
-        return cast(list[str], await self._refresh(keys=self._keys(room), args=args))
+        missing: list[str] = []
+        for start in range(0, len(holders), BATCH):
+            args: list[str | int] = [repr(expires_at), _keep_ms(expires_at), self._of(room)]
+            args.extend(holders[start : start + BATCH])
+            found = await self._refresh(keys=self._keys(room), args=args)
+            missing.extend(cast(list[str], found))
+        return missing
 
     async def leave(self, room: str, holder: str, account_id: str, *, now: float) -> bool:
         keys = [*self._keys(room), self._of(room, account_id)]
@@ -142,9 +152,13 @@ class RedisPresence:
         return ordered([_decode(entry) for entry in entries if entry is not None])
 
     async def sweep(self, room: str, *, now: float) -> list[Present]:
-        args = [repr(now), self._of(room)]
-        gone = cast(list[Any], await self._sweep(keys=self._keys(room), args=args))
-        return ordered([_decode(entry) for entry in gone])
+        gone: list[Present] = []
+        while True:
+            args: list[str | int] = [repr(now), self._of(room), BATCH]
+            swept, *whos = cast(list[Any], await self._sweep(keys=self._keys(room), args=args))
+            gone.extend(_decode(who) for who in whos)
+            if int(swept) < BATCH:
+                return ordered(gone)
 
 
 def _decode(entry: str) -> Present:

@@ -19,6 +19,9 @@ from waymark.infra.sql.database import Database
 from waymark.infra.sql.live_tables import live_presence as _p
 from waymark.kernel.presence import Present, ordered
 
+BATCH = 1000
+"""Holders per statement (an expanding IN of bound values)."""
+
 
 class SqlPresence:
     def __init__(self, db: Database) -> None:
@@ -44,18 +47,16 @@ class SqlPresence:
         return not before
 
     async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> list[str]:
-        if not holders:
-            return []
+        kept: set[str] = set()
         async with self.db.transaction() as conn:
-            found = (
-                await conn.execute(
+            for start in range(0, len(holders), BATCH):
+                found = await conn.execute(
                     update(_p)
-                    .where(_p.c.room == room, _p.c.holder.in_(list(holders)))
+                    .where(_p.c.room == room, _p.c.holder.in_(holders[start : start + BATCH]))
                     .values(expires_at=expires_at)
                     .returning(_p.c.holder)
                 )
-            ).scalars()
-            kept = set(found)
+                kept.update(found.scalars())
         return [holder for holder in holders if holder not in kept]
 
     async def leave(self, room: str, holder: str, account_id: str, *, now: float) -> bool:
