@@ -53,11 +53,12 @@ install-dev: uv ## Create .venv from uv.lock, with the dev tools
 
 # The browser tests drive Debian's Chromium with Playwright (never `playwright install`, which
 # downloads a browser of its own), read printed PDFs with poppler's pdftotext, and audit pages
-# with axe-core from npm (package-lock.json) in a node_modules/ of this checkout. As root
+# with axe-core from npm (package-lock.json) in a node_modules/ of this checkout; the
+# Socket.IO tests run the stock socket.io-client (npm, the same node_modules/) under Node. As root
 # (CI, a fresh machine) what is missing is installed; elsewhere the make says what to run,
 # and the browser tests are skipped, loudly, until it is there.
 BROWSER_DEBS := chromium poppler-utils fonts-dejavu-core
-browser-tools: ## Chromium, pdftotext (Debian) and axe-core (npm) for the browser tests
+browser-tools: ## Chromium, pdftotext (Debian), axe-core and socket.io-client (npm) for the browser and Socket.IO tests
 	@command -v chromium >/dev/null && command -v pdftotext >/dev/null && command -v npm >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "Installing $(BROWSER_DEBS) with apt-get"; \
@@ -66,9 +67,10 @@ browser-tools: ## Chromium, pdftotext (Debian) and axe-core (npm) for the browse
 		else \
 			echo "make browser-tools: as root, run: apt-get install $(BROWSER_DEBS) npm" >&2; \
 		fi; }
-	@test -f node_modules/axe-core/axe.min.js -a node_modules/.package-lock.json -nt package-lock.json \
+	@test -f node_modules/axe-core/axe.min.js -a -f node_modules/socket.io-client/package.json \
+		-a node_modules/.package-lock.json -nt package-lock.json \
 		|| { command -v npm >/dev/null && npm ci --no-audit --no-fund --loglevel=error; } \
-		|| echo "make browser-tools: npm ci failed; the accessibility tests will be skipped" >&2
+		|| echo "make browser-tools: npm ci failed; the accessibility and Socket.IO tests will be skipped" >&2
 
 migrate: ## Apply database migrations
 	@$(RUN) waymark db upgrade

@@ -150,7 +150,13 @@ class Container:
             self.handlers
         )
         # Live updates: progress and team events fanned out to every process's streams.
-        self.live = Live(channels=self.stores.live, teams=self.teams, settings=settings.live)
+        self.live = Live(
+            channels=self.stores.live,
+            presence=self.stores.presence,
+            teams=self.teams,
+            settings=settings.live,
+            clock=self.clock.time,
+        )
         self.live.register_jobs(self.handlers)
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(

@@ -182,6 +182,23 @@ class LiveSettings(BaseModel):
     max_team_channels: int = Field(
         default=10, ge=0, description="Team channels one stream may follow (`?team=`)."
     )
+    presence_ttl_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="A connection's presence in a team lapses this long after its process "
+        "last refreshed it (every third of it): how long a process that died stays online.",
+    )
+    socketio_max_message_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest Socket.IO message a client may send (larger: disconnected).",
+    )
+    socketio_max_backlog: int = Field(
+        default=256,
+        ge=1,
+        description="Socket.IO packets a connection may have waiting to be sent before it "
+        "is cut off (slow-consumer).",
+    )
 
 
 class MaintenanceSettings(BaseModel):
@@ -314,6 +331,14 @@ class Settings(BaseSettings):
     @property
     def profile(self) -> Literal["embedded", "production"]:
         return "embedded" if self.resolved_database_url.startswith("sqlite") else "production"
+
+    @property
+    def browser_origins(self) -> list[str]:
+        """The origins whose pages may open a connection with a browser's credentials: the
+        public URL's own, and `http.cors_origins`."""
+        public = urlsplit(self.public_url)
+        own = _origin(f"{public.scheme}://{public.netloc}")
+        return list(dict.fromkeys([own, *self.http.cors_origins]))
 
     @property
     def signing_keys_path(self) -> Path:

@@ -1,4 +1,5 @@
-"""Real served processes and a real SSE client (httpx, streaming) for the live tests."""
+"""Real served processes, a real SSE client (httpx, streaming) and the stock Socket.IO
+client (npm `socket.io-client`, in Node) for the live tests."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+import pytest
 
 from tests.conftest import BACKEND_ROADMAP
 from tests.e2e.test_cli_and_serve import create_user
+from tests.needs import unavailable
+from tests.servers import Served, serving
 from waymark.features.roadmaps import document
 
 EVENTS = "/api/v1/me/events"
@@ -45,6 +52,18 @@ def live_env(
         environ["WAYMARK_REDIS_URL"] = redis_url
         environ["WAYMARK_REDIS__KEY_PREFIX"] = f"waymark-test:{uuid.uuid4().hex}:"
     return environ
+
+
+@pytest.fixture
+def two_servers(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Served, Served]]:
+    """Processes A and B: one PostgreSQL (or SQLite) database, one Redis."""
+    env = live_env(tmp_path, database_url, redis_url=redis_url)
+    with ExitStack() as stack:
+        a = stack.enter_context(serving(env, tmp_path / "a.log"))
+        b = stack.enter_context(serving(env, tmp_path / "b.log"))
+        yield env, a, b
 
 
 class User(NamedTuple):
@@ -163,3 +182,93 @@ async def set_status(client: httpx.AsyncClient, who: User, topic: str, status: s
 def changes(n: int) -> list[tuple[str, str]]:
     """`n` status changes, each changing something: every topic, round after round."""
     return [(TOPICS[i % len(TOPICS)], ROUNDS[(i // len(TOPICS)) % 4]) for i in range(n)]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_CLIENT = Path(__file__).with_name("socketio_client.mjs")
+
+
+class SocketIo:
+    """The stock `socket.io-client` in a Node process (`socketio_client.mjs`), driven over
+    its stdin; what it hears comes back a JSON object a line."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.process: asyncio.subprocess.Process | None = None
+        self.seen: Counter[str] = Counter()
+        """How many messages of each type were read (those skipped included)."""
+
+    async def __aenter__(self) -> SocketIo:
+        node = shutil.which("node")
+        if node is None or not (ROOT / "node_modules" / "socket.io-client").is_dir():
+            unavailable("socket.io-client", "run `make browser-tools` (Node and npm ci)")
+        self.process = await asyncio.create_subprocess_exec(
+            node,
+            str(NODE_CLIENT),
+            self.base,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        assert self.process.stdin is not None
+        with contextlib.suppress(ConnectionError):
+            await self.send(op="exit")
+        try:
+            await asyncio.wait_for(self.process.wait(), 5)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+    async def send(self, **command: Any) -> None:
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def connect(
+        self,
+        auth: dict[str, Any],
+        *,
+        resume: bool = False,
+        websocket: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Connect to `/live` (long-polling upgraded to WebSocket, or with `websocket`,
+        WebSocket alone; `headers` sent with each request); what came of it: `connected` or
+        `connect_error`."""
+        transports = ["websocket"] if websocket else None
+        await self.send(
+            op="connect", auth=auth, resume=resume, transports=transports, headers=headers
+        )
+        return await self.next("connected", "connect_error")
+
+    async def ask(self, event: str, data: Any) -> Any:
+        """Emit `event` and wait for its ack."""
+        await self.send(op="emit", event=event, data=data)
+        return (await self.next("ack"))["data"]
+
+    async def next(self, *types: str, timeout: float = 15) -> dict[str, Any]:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+            assert line, "the Socket.IO client ended"
+            message: dict[str, Any] = json.loads(line)
+            assert message["type"] != "error", message
+            self.seen[message["type"]] += 1
+            if message["type"] in types:
+                return message
+
+    async def event(
+        self, *names: str, channel: str | None = None, timeout: float = 15
+    ) -> tuple[str, Any]:
+        """The next event named one of `names` (of `channel`, if given): its name and data."""
+        while True:
+            message = await self.next("event", timeout=timeout)
+            data = message["data"]
+            if message["event"] in names and channel in (None, data.get("channel")):
+                return message["event"], data

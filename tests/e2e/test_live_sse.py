@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -24,27 +22,16 @@ from tests.e2e.live_support import (
     changes,
     live_env,
     set_status,
+    two_servers,
     user,
 )
 from tests.integration.teams_support import seed_team
 from tests.servers import Served, serving
 from waymark.infra.sql.database import Database
 
-__all__ = ["redis_url"]
+__all__ = ["redis_url", "two_servers"]
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
-
-
-@pytest.fixture
-def two_servers(
-    database_url: str, redis_url: str, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Served, Served]]:
-    """Processes A and B: one PostgreSQL (or SQLite) database, one Redis."""
-    env = live_env(tmp_path, database_url, redis_url=redis_url)
-    with ExitStack() as stack:
-        a = stack.enter_context(serving(env, tmp_path / "a.log"))
-        b = stack.enter_context(serving(env, tmp_path / "b.log"))
-        yield env, a, b
 
 
 @pytest.mark.backend("postgresql")

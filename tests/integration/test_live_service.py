@@ -3,6 +3,7 @@ cursor resuming every channel; on the embedded channels (SQL), SQLite and Postgr
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,12 +13,16 @@ from sqlalchemy import delete
 from tests.integration.progress_support import new_account
 from tests.integration.teams_support import seed_team, team_services
 from waymark.features.live.errors import TooManyStreams
+from waymark.features.live.presence import PRESENCE_CHANGED
 from waymark.features.live.service import Item, Live, LiveStream
 from waymark.features.teams.messages import MEMBERSHIP_CHANGED
 from waymark.features.teams.tables import team_members
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
+from waymark.infra.sql.presence import SqlPresence
 from waymark.kernel.errors import Forbidden, NotFound, ValidationFailed
+from waymark.kernel.identity import Account
+from waymark.kernel.presence import Present
 from waymark.settings import LiveSettings
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
@@ -28,17 +33,33 @@ async def live(db: Database) -> AsyncIterator[Live]:
     channels = SqlLiveChannels(db, poll_interval=0.02)
     async with team_services(db) as (teams, _):
         settings = LiveSettings(max_connections_per_account=2, max_team_channels=2)
-        yield Live(channels=channels, teams=teams, settings=settings)
+        yield Live(
+            channels=channels,
+            presence=SqlPresence(db),
+            teams=teams,
+            settings=settings,
+            clock=time.time,
+        )
     await channels.aclose()
 
 
-async def items(stream: LiveStream, n: int) -> list[Item]:
-    got = []
-    for _ in range(n):
+async def items(stream: LiveStream, n: int, *, presence: bool = False) -> list[Item]:
+    """The next `n` items; those of presence (`presence.changed`) skipped unless asked for."""
+    got: list[Item] = []
+    while len(got) < n:
         item = await stream.next(5)
         assert item is not None, got
-        got.append(item)
+        if presence or item.kind != PRESENCE_CHANGED:
+            got.append(item)
     return got
+
+
+async def quiet(stream: LiveStream) -> bool:
+    """Whether nothing but presence comes within 0.3 s."""
+    while (item := await stream.next(0.3)) is not None:
+        if item.kind != PRESENCE_CHANGED:
+            return False
+    return True
 
 
 async def test_a_team_is_followed_only_by_who_may_see_its_progress(
@@ -89,7 +110,7 @@ async def test_one_cursor_resumes_every_channel(live: Live, db: Database) -> Non
     later = await items(resumed, 2)
     # In order per channel (across channels, no order is promised).
     assert sorted((i.channel, i.data["n"]) for i in later) == sorted([(ours, 3), (mine, 4)])
-    assert await resumed.next(0.2) is None
+    assert await quiet(resumed)
     await resumed.aclose()
 
 
@@ -128,5 +149,123 @@ async def test_a_member_who_lost_access_stops_receiving_at_the_control_event(
         {"reason": "forbidden"},
     )
     assert stream.channels == [f"user:{admin.id}"]
-    assert await stream.next(0.3) is None
+    assert await quiet(stream)
     await stream.aclose()
+
+
+async def test_a_team_followed_later_is_checked_capped_and_left(live: Live, db: Database) -> None:
+    owner, stranger = await new_account(db), await new_account(db)
+    teams = [uuid.uuid4() for _ in range(3)]
+    for team in teams:
+        await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
+    elsewhere = uuid.uuid4()
+    await seed_team(db, elsewhere, {stranger.id: "owner"}, roadmap="backend")
+    stream = await live.open(owner)
+    with pytest.raises(NotFound):
+        await stream.follow(elsewhere)
+    await stream.follow(teams[0])
+    await stream.follow(teams[1])
+    with pytest.raises(ValidationFailed):  # the cap of team channels (2 here)
+        await stream.follow(teams[2])
+    await stream.unfollow(f"team:{teams[1]}")
+    await stream.unfollow(f"user:{owner.id}")  # the caller's own channel stays
+    assert stream.channels == sorted([f"user:{owner.id}", f"team:{teams[0]}"])
+    await live.channels.publish(f"team:{teams[1]}", "x", {"n": 1}, dedupe_key="1")
+    assert await quiet(stream)
+    await stream.aclose()
+
+
+async def test_following_from_a_cursor_resumes_that_channel(live: Live, db: Database) -> None:
+    owner = await new_account(db)
+    team = uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
+    ours = f"team:{team}"
+    first = await live.open(owner, teams=[team])
+    await live.channels.publish(ours, "x", {"n": 1}, dedupe_key="1")
+    (seen,) = await items(first, 1)
+    await first.aclose()
+    await live.channels.publish(ours, "x", {"n": 2}, dedupe_key="2")
+    second = await live.open(owner)
+    await second.follow(team, after=seen.cursor)
+    (missed,) = await items(second, 1)
+    assert (missed.channel, missed.data) == (ours, {"n": 2})
+    await second.unfollow(ours)
+    await second.follow(team, after="not a cursor!")
+    (resync,) = await items(second, 1)
+    assert (resync.kind, resync.channel) == ("resync", ours)
+    await second.aclose()
+
+
+async def test_who_follows_a_team_is_online_and_announced(live: Live, db: Database) -> None:
+    owner, admin, stranger = [await new_account(db) for _ in range(3)]
+    team = uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner", admin.id: "admin"}, roadmap="backend")
+    watching = await live.open(owner, teams=[team])
+    (alone,) = await items(watching, 1, presence=True)
+    assert (alone.kind, alone.data) == (PRESENCE_CHANGED, change(owner, online=True))
+    joining = await live.open(admin)
+    await joining.follow(team)
+    (joined,) = await items(watching, 1, presence=True)
+    assert joined.data == change(admin, online=True)
+    again = await live.open(admin, teams=[team])  # a second connection: nothing to tell
+    assert await live.online(owner, team) == sorted(
+        [present(owner), present(admin)], key=lambda p: (p.display_name, p.account_id)
+    )
+    await joining.aclose()
+    await again.aclose()
+    (left,) = await items(watching, 1, presence=True)
+    assert left.data == change(admin, online=False)
+    assert await live.online(owner, team) == [present(owner)]
+    with pytest.raises(NotFound):
+        await live.online(stranger, team)
+    await watching.aclose()
+
+
+async def test_a_holder_its_process_stopped_refreshing_lapses_and_is_announced(
+    live: Live, db: Database
+) -> None:
+    owner, ghost = await new_account(db), await new_account(db)
+    team = uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner", ghost.id: "member"}, roadmap="backend")
+    room = f"team:{team}"
+    # What another process left behind when it died: a holder nobody refreshes.
+    now = time.time()
+    await live.presence.store.enter(
+        room, "dead-process", present(ghost), expires_at=now + 5, now=now
+    )
+    stream = await live.open(owner, teams=[team])
+    (first,) = await items(stream, 1, presence=True)
+    assert first.data == change(owner, online=True)
+    live.presence.clock = lambda: time.time() + 10
+    await live.presence.keep()
+    (lapsed,) = await items(stream, 1, presence=True)
+    assert lapsed.data == change(ghost, online=False)
+    assert await live.online(owner, team) == [present(owner)]
+    await stream.aclose()
+
+
+async def test_a_holder_swept_while_its_process_could_not_refresh_it_comes_back(
+    live: Live, db: Database
+) -> None:
+    owner = await new_account(db)
+    team = uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
+    stream = await live.open(owner, teams=[team])
+    (first,) = await items(stream, 1, presence=True)
+    assert first.data == change(owner, online=True)
+    # Another process swept it: this one had not refreshed it in time (a store outage).
+    assert await live.presence.store.sweep(f"team:{team}", now=time.time() + 60)
+    assert await live.online(owner, team) == []
+    await live.presence.keep()
+    (back,) = await items(stream, 1, presence=True)
+    assert back.data == change(owner, online=True)
+    assert await live.online(owner, team) == [present(owner)]
+    await stream.aclose()
+
+
+def present(account: Account) -> Present:
+    return Present(account_id=str(account.id), display_name=account.display_name)
+
+
+def change(account: Account, *, online: bool) -> dict[str, object]:
+    return {"account_id": str(account.id), "display_name": account.display_name, "online": online}

@@ -187,3 +187,12 @@ def test_argon2_below_the_owasp_minimum_is_for_tests_only() -> None:
     for environment in ("development", "production"):
         with pytest.raises(ValueError, match="OWASP minimum"):
             Settings(environment=environment, auth=cheap)  # type: ignore[arg-type]
+
+
+def test_browsers_may_connect_from_the_public_urls_origin_and_the_cors_ones() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        public_url="https://Waymark.example:443/app/",
+        http={"cors_origins": ["https://app.example.org", "https://waymark.example"]},
+    )
+    assert settings.browser_origins == ["https://waymark.example", "https://app.example.org"]

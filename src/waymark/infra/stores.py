@@ -1,5 +1,5 @@
 """The ephemeral stores of one profile: rate limits, browser sessions, refresh-token families,
-and the live channels' fan-out with its replay logs.
+the live channels' fan-out with its replay logs, and who is online in a team's channel.
 
 Redis holds them when `WAYMARK_REDIS_URL` is set; otherwise tables in the SQL database do.
 The composition root builds them here; features see only the ports.
@@ -19,13 +19,16 @@ from waymark.infra.redis import (
 )
 from waymark.infra.redis.live import RedisLiveChannels
 from waymark.infra.redis.pipelined import PipelinedRedis
+from waymark.infra.redis.presence import RedisPresence
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
+from waymark.infra.sql.presence import SqlPresence
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.infra.sql.sessions import SqlSessionStore
 from waymark.kernel.live import LiveChannels
 from waymark.kernel.ports import RateLimiter, RefreshTokenStore, SessionStore
+from waymark.kernel.presence import Presence
 from waymark.settings import Settings
 
 
@@ -38,6 +41,7 @@ class EphemeralStores:
     sessions: SessionStore
     refresh_tokens: RefreshTokenStore
     live: LiveChannels
+    presence: Presence
     expired_purges: Mapping[str, Callable[[float], Awaitable[int]]] = field(
         default_factory=dict, repr=False
     )
@@ -89,6 +93,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
                 replay_length=settings.live.replay_length,
                 connect_timeout=settings.redis.connect_timeout,
             ),
+            presence=RedisPresence(client, prefix=prefix),
             _close=close,
             _ping=client.ping,
         )
@@ -96,6 +101,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
     rate_limiter = SqlRateLimiter(db)
     sessions = SqlSessionStore(db)
     refresh_tokens = SqlRefreshTokenStore(db)
+    presence = SqlPresence(db)
     # The database belongs to the container, which disposes of it.
     return EphemeralStores(
         backend="sql",
@@ -107,9 +113,11 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
             replay_length=settings.live.replay_length,
             poll_interval=settings.live.poll_interval,
         ),
+        presence=presence,
         expired_purges={
             "rate-limits": rate_limiter.purge_expired,
             "sessions": sessions.purge_expired,
             "refresh-families": refresh_tokens.purge_expired,
+            "live-presence": presence.purge_expired,
         },
     )

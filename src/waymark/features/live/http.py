@@ -1,4 +1,5 @@
-"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events (docs/live.md).
+"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events; and
+`GET /api/v1/teams/{id}/presence`: who of a team is online (docs/live.md).
 
 A thin handler: `Live.open` checks and subscribes (its refusals are problem+json, before
 the stream starts); the frames are written here; `EventStream` ends the stream when the
@@ -12,18 +13,25 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from litestar import Router, get
-from litestar.params import HeaderParameter, QueryParameter
+from litestar import Response, Router, get
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from waymark.features.live.errors import TooManyStreams
+from waymark.features.live.schemas import OnlineMember, TeamPresence
 from waymark.features.live.service import Live, LiveStream
 from waymark.kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from waymark.settings import LiveSettings
 from waymark.transport.http import sse
-from waymark.transport.http.identity import AUTHENTICATED, CallerAccount, RequestIdentity
+from waymark.transport.http.identity import (
+    AUTHENTICATED,
+    NO_STORE,
+    CallerAccount,
+    RequestIdentity,
+)
 from waymark.transport.http.problems import documented_problems
 
 EVENTS_PATH = "/api/v1/me/events"
+TeamId = Annotated[uuid.UUID, PathParameter(description="The team's `id`.")]
 MAX_CURSOR = 4096
 
 Teams = Annotated[
@@ -78,7 +86,7 @@ def live_routes(live: Live, identity: RequestIdentity) -> Router:
     settings = live.settings
 
     @get(
-        "/events",
+        "/me/events",
         summary="Your live events, as Server-Sent Events",
         description="`text/event-stream` of your channel (`user:{you}`) and, with `team`, "
         "those teams' channels. Every event's `id` resumes all of them: send it back as "
@@ -108,4 +116,22 @@ def live_routes(live: Live, identity: RequestIdentity) -> Router:
             send_timeout=settings.send_timeout_seconds,
         )
 
-    return Router(path="/api/v1/me", route_handlers=[events], dependencies=identity.dependencies())
+    @get(
+        "/teams/{team_id:uuid}/presence",
+        summary="Who of the team is online now",
+        description="The members following the team's live channel now (an SSE stream, a "
+        "Socket.IO connection), on any server process. `presence.changed` on the channel "
+        "tells of changes. Who may see it: whoever may see the team's progress.",
+        responses=documented_problems(*AUTHENTICATED, NotFound, Forbidden, ServiceUnavailable),
+    )
+    async def presence(account: CallerAccount, team_id: TeamId) -> Response[TeamPresence]:
+        online = await live.online(account, team_id)
+        members = [
+            OnlineMember(account_id=uuid.UUID(entry.account_id), display_name=entry.display_name)
+            for entry in online
+        ]
+        return Response(TeamPresence(online=members), headers=NO_STORE)
+
+    return Router(
+        path="/api/v1", route_handlers=[events, presence], dependencies=identity.dependencies()
+    )

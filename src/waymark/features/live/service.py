@@ -1,5 +1,6 @@
-"""Live updates: opening a stream of the caller's channels (one use case), and what the
-stream gives its transport (SSE now; a WebSocket later over the same `LiveStream`).
+"""Live updates: opening a stream of the caller's channels (one use case), following and
+leaving team channels on it, who of a team is online (`features/live/presence.py`), and
+what the stream gives its transport (SSE, Socket.IO, a WebSocket: one `LiveStream` each).
 
 Who may follow what: `user:{id}` only its own account; `team:{id}` whoever may see that
 team's progress now (teams' own check, `Teams.require_progress_view`: 404 outside the team,
@@ -10,9 +11,10 @@ removed while connected stops receiving at that event, which comes before any la
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -26,12 +28,14 @@ from waymark.features.live.channels import (
 )
 from waymark.features.live.errors import TooManyStreams
 from waymark.features.live.jobs import LiveJobs
+from waymark.features.live.presence import TeamPresence
 from waymark.features.teams.messages import MEMBERSHIP_CHANGED
 from waymark.features.teams.service import Teams
 from waymark.infra.outbox import HandlerRegistry
 from waymark.kernel.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from waymark.kernel.identity import Account
 from waymark.kernel.live import RESYNC, CloseReason, LiveChannels, LiveSubscription
+from waymark.kernel.presence import Presence, Present
 from waymark.settings import LiveSettings
 
 RESYNC_ITEM = "resync"
@@ -58,11 +62,17 @@ class LiveStream:
         teams: Teams,
         positions: dict[str, str],
         release: Any,
+        presence: TeamPresence,
+        max_teams: int,
     ) -> None:
         self.subscription = subscription
         self.account = account
         self.teams = teams
         self.positions = positions
+        self.presence = presence
+        self.max_teams = max_teams
+        self.holder = uuid.uuid4().hex
+        """This stream's own id, as the holder of its account's presence in its teams."""
         self._pending: deque[Item] = deque()
         self._release = release
 
@@ -99,8 +109,7 @@ class LiveStream:
             if event.kind == MEMBERSHIP_CHANGED and not await self._still_allowed(
                 event.channel, event.data
             ):
-                await self.subscription.remove(event.channel)
-                del self.positions[event.channel]
+                await self.unfollow(event.channel)
                 data = {"reason": "forbidden"}
                 return Item(
                     kind=CHANNEL_CLOSED, channel=event.channel, data=data, cursor=self.cursor
@@ -118,19 +127,65 @@ class LiveStream:
             return False
         return True
 
+    async def follow(self, team: uuid.UUID, *, after: str | None = None) -> str:
+        """Follow `team`'s channel too, if the caller may see its progress now (404/403),
+        within the cap of team channels (422); resumed from `after` (a cursor this stream
+        or an earlier one gave: the channel's position in it) or from now. Returns the
+        cursor of where every channel stands, and puts the caller in the team's presence."""
+        channel = team_channel(team)
+        if channel in self.positions:
+            return self.cursor
+        if sum(1 for name in self.positions if team_of(name)) >= self.max_teams:
+            limit = self.max_teams
+            raise ValidationFailed([FieldError("channel", f"at most {limit} teams per stream")])
+        await self.teams.require_progress_view(self.account, team)
+        resume = decode_cursor(after) if after is not None else {}
+        position = await self.subscription.add(channel, after=(resume or {}).get(channel))
+        self.positions[channel] = position
+        if resume is None:  # not a cursor of ours: from now, after a refetch
+            item = Item(kind=RESYNC_ITEM, channel=channel, data={}, cursor=self.cursor)
+            self._pending.append(item)
+        await self.presence.enter(channel, self.holder, self.account)
+        return self.cursor
+
+    async def unfollow(self, channel: str) -> None:
+        """Stop following `channel` (nothing more of it comes); the caller leaves its
+        presence. A channel not followed, or the caller's own, is left alone."""
+        if channel not in self.positions or team_of(channel) is None:
+            return
+        await self.subscription.remove(channel)
+        del self.positions[channel]
+        self._pending = deque(item for item in self._pending if item.channel != channel)
+        await self.presence.leave(channel, self.holder, self.account)
+
     async def aclose(self) -> None:
-        """Release the subscription and the stream's place under the caps (idempotent)."""
+        """Release the subscription, the caller's presence in its teams and the stream's
+        place under the caps (idempotent)."""
         await self.subscription.aclose()
+        for channel in self.channels:
+            if team_of(channel) is not None:
+                await self.presence.leave(channel, self.holder, self.account)
         release, self._release = self._release, None
         if release is not None:
             release()
 
 
 class Live:
-    def __init__(self, *, channels: LiveChannels, teams: Teams, settings: LiveSettings) -> None:
+    def __init__(
+        self,
+        *,
+        channels: LiveChannels,
+        presence: Presence,
+        teams: Teams,
+        settings: LiveSettings,
+        clock: Callable[[], float],
+    ) -> None:
         self.channels = channels
         self.teams = teams
         self.settings = settings
+        self.presence = TeamPresence(
+            store=presence, channels=channels, clock=clock, ttl=settings.presence_ttl_seconds
+        )
         self._open: dict[uuid.UUID, int] = {}
 
     def register_jobs(self, handlers: HandlerRegistry) -> None:
@@ -139,6 +194,16 @@ class Live:
     @property
     def open_streams(self) -> int:
         return sum(self._open.values())
+
+    async def online(self, account: Account, team: uuid.UUID) -> list[Present]:
+        """Who of `team` follows its channel now, on any process; 404/403 as for its
+        progress."""
+        await self.teams.require_progress_view(account, team)
+        return await self.presence.online(team_channel(team))
+
+    async def keep_presence(self, stop: asyncio.Event) -> None:
+        """Refresh this process's presence until `stop` (run by each server process)."""
+        await self.presence.run_forever(stop)
 
     async def open(
         self, account: Account, *, teams: Sequence[uuid.UUID] = (), cursor: str | None = None
@@ -176,7 +241,12 @@ class Live:
             teams=self.teams,
             positions=positions,
             release=release,
+            presence=self.presence,
+            max_teams=self.settings.max_team_channels,
         )
+        for channel in stream.channels:
+            if team_of(channel) is not None:
+                await self.presence.enter(channel, stream.holder, account)
         if resume is None:  # not a cursor of ours: everything from now, after a refetch
             stream.resync_all()
         return stream

@@ -1,4 +1,5 @@
-"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event.
+"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event; and who is
+online in a team's channel (`SqlPresence`): one row per connection that puts them there.
 
 `id` orders events across every channel (SQLite's AUTOINCREMENT never reuses one, even
 after the newest row is deleted); `prev_id` is the channel's event before it, so a replay
@@ -36,4 +37,15 @@ live_events = Table(
     UniqueConstraint("channel", "dedupe_key"),
     Index("ix_live_events_channel_id", "channel", "id"),
     sqlite_autoincrement=True,
+)
+
+live_presence = Table(
+    "live_presence",
+    metadata,
+    Column("room", String(200), primary_key=True),
+    Column("holder", String(64), primary_key=True, comment="One connection's own id."),
+    Column("account_id", String(36), nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("expires_at", Double, nullable=False, comment="Unix seconds."),
+    Index("ix_live_presence_room_account_id", "room", "account_id"),
 )
