@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,8 +233,10 @@ def start_limit(
     target: str,
     config_path: Path,
     workdir: Path,
+    extra_args: Sequence[str] = (),
 ) -> Server:
-    """Serve the ASGI callable `target` with the same Granian options as Waymark."""
+    """Serve the ASGI callable `target` with the same Granian options as Waymark (and
+    `extra_args`, for an option the app is given through its settings)."""
     port = free_port()
     env = dict(os.environ)
     env["BENCH_LIMIT_CONFIG"] = str(config_path)
@@ -244,6 +246,7 @@ def start_limit(
         argv=[
             *granian_command(),
             *settings.server.granian_args(),
+            *extra_args,
             "--host",
             HOST,
             "--port",

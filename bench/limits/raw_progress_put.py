@@ -93,13 +93,12 @@ SECTION = Statement(
 )
 DAY = Statement(app_sql._upsert("postgresql", progress_days), _columns(progress_days))
 SEEN = Statement(app_sql._upsert("postgresql", progress_visits), _columns(progress_visits))
-# The columns `Outbox.enqueue` gives a message (the others keep their defaults).
+# The columns `Outbox.publish` gives a message (the others keep their defaults).
 _MESSAGE = (
     "id",
     "kind",
     "payload",
     "correlation_id",
-    "dedupe_key",
     "state",
     "attempts",
     "created_at",
@@ -220,21 +219,28 @@ async def _change(
 async def _announce(
     conn: Any, kinds: list[str], event: msgspec.Struct, request_id: str, now: datetime
 ) -> None:
-    """The outbox rows `Outbox.publish` writes: one per subscriber of the event."""
+    """The outbox rows `Outbox.publish` writes: one per subscriber of the event, in one
+    statement (executed once per row by the driver, as SQLAlchemy's executemany does)."""
     payload = _encode(event).decode()
-    for kind in kinds:
-        message = {
-            "id": new_message_id(now),
-            "kind": kind,
-            "payload": payload,
-            "correlation_id": request_id,
-            "dedupe_key": None,
-            "state": PENDING,
-            "attempts": 0,
-            "created_at": now,
-            "available_at": now,
-        }
-        await conn.execute(OUTBOX.sql, *OUTBOX.args(message))
+    rows = [
+        OUTBOX.args(
+            {
+                "id": new_message_id(now),
+                "kind": kind,
+                "payload": payload,
+                "correlation_id": request_id,
+                "state": PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "available_at": now,
+            }
+        )
+        for kind in kinds
+    ]
+    if len(rows) == 1:
+        await conn.execute(OUTBOX.sql, *rows[0])
+    elif rows:
+        await conn.executemany(OUTBOX.sql, rows)
 
 
 async def apply(user_id: uuid.UUID, iat: int, topic: str, status: Status) -> Answer:

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 
-from tests.browser.support import CSP_WATCH, Site, chromium, missing_tools, served_site
+from tests.browser.support import (
+    CSP_WATCH,
+    LIVE_WATCH,
+    Site,
+    chromium,
+    missing_tools,
+    served_site,
+)
 from tests.needs import unavailable
 
 
@@ -31,10 +38,12 @@ def browser(site: Site) -> Iterator[Browser]:
 
 
 class Console(list[str]):
-    """Errors the pages of a context logged (CSP violations among them)."""
+    """Errors the pages of a context logged (CSP violations among them). Its pages also
+    keep the kinds of live events they were handed (`LIVE_WATCH`)."""
 
     def watch(self, context: BrowserContext) -> None:
         context.add_init_script(script=CSP_WATCH)
+        context.add_init_script(script=LIVE_WATCH)
 
         def record(message: ConsoleMessage) -> None:
             if message.type == "error":

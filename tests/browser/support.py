@@ -42,6 +42,22 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 """
 
+# Runs before any page script: keeps the kinds of the live events the page's scripts were
+# handed (live.js's `waymark:live`), so a test knows when a page's stream is open (`ready`).
+LIVE_WATCH = """
+window.liveKinds = [];
+document.addEventListener("waymark:live", (e) => window.liveKinds.push(e.detail.kind));
+"""
+# Set on a page, gone if it reloads: what was seen there came without a reload.
+STAY = "() => { window.stayed = true; }"
+STAYED = "() => window.stayed === true"
+
+
+def live_ready(page: Page) -> None:
+    """Wait until the page's live stream is open (its `ready`), then mark the page (`STAY`)."""
+    page.wait_for_function("() => window.liveKinds && window.liveKinds.includes('ready')")
+    page.evaluate(STAY)
+
 
 def missing_tools() -> list[str]:
     """What the browser tests need that this machine lacks (`make browser-tools`)."""

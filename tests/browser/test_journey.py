@@ -1,9 +1,10 @@
 """A person's journey through the web app in a real Chromium, against a real `waymark serve`:
 sign up, confirm from the mail, sign in, read the backend roadmap by mouse and keyboard, mark
-topics, write a note and add a resource without a reload (all still there after one), switch
-to the dark theme, sign out; the same changes without JavaScript; no inline code and no CSP
-violation anywhere; axe finds nothing serious and status colours keep 4.5:1; the printed
-roadmap holds every topic, its status and the learner's note."""
+topics (a second tab of the roadmap follows each change live), write a note and add a
+resource without a reload (all still there after one), switch to the dark theme, sign out;
+the same changes without JavaScript; no inline code and no CSP violation anywhere; axe finds
+nothing serious and status colours keep 4.5:1; the printed roadmap holds every topic, its
+status and the learner's note."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.browser.conftest import Console
 from tests.browser.support import (
     AXE,
+    STAYED,
     WCAG_CONTRAST,
     Site,
     confirm,
     csrf_token,
+    live_ready,
     make_progress,
     new_member,
     sign_in,
@@ -115,6 +118,15 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
     expect(redis).to_be_hidden()
     expect(below).to_be_focused()
 
+    # A second tab of the roadmap, which follows this one's changes live (its EventSource):
+    # statuses, the bar and next up, said politely, its focus left where it was.
+    other = context.new_page()
+    other.goto(site.url("/roadmaps/backend"))
+    live_ready(other)
+    skip = other.get_by_role("link", name="Skip to the outline")
+    skip.focus()
+    other_bar = other.locator('[data-hook="progress-bar"]')
+
     # Progress, without a reload: one topic by mouse (a status button in its panel), two by
     # keyboard (`l` and `s` on the focused topic); the nodes, the outline and the bar follow.
     page.evaluate("window.stayed = true")  # a reload or a navigation would drop it
@@ -132,6 +144,17 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
     expect(js_panel.locator("[data-status-text]")).to_have_text("Done")
     expect(bar).to_contain_text("1 of 45 done")
     expect(first).not_to_have_text("JavaScript / Node.js")  # next up moved on
+    node_there = other.locator('a.topic[data-topic-id="language.javascript-nodejs"]')
+    expect(node_there).to_have_class(re.compile(r"\bdone\b"))
+    expect(other_bar).to_contain_text("1 of 45 done")
+    expect(other_bar.locator('[data-count="percentage"]')).to_have_text("2.2")
+    outline_there = other.locator('.outline-topic[data-topic-id="language.javascript-nodejs"]')
+    expect(outline_there.locator("[data-status-text]")).to_have_text("Done")
+    expect(other.locator("[data-next-up-list] a").first).not_to_have_text("JavaScript / Node.js")
+    expect(other.locator("[data-learner-live]")).to_have_text(
+        "Changed elsewhere: JavaScript / Node.js: Done. 1 of 45 done."
+    )
+    expect(skip).to_be_focused()
     page.keyboard.press("Escape")
     expect(js_panel).to_be_hidden()
     postgres.focus()
@@ -148,6 +171,12 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
     )
     expect(bar).to_contain_text("2 of 45 done")
     expect(bar).to_contain_text("1 done, 1 skipped, 1 learning")
+    expect(other_bar).to_contain_text("1 done, 1 skipped, 1 learning")
+    expect(other.locator(f'a.topic[data-topic-id="{third}"]')).to_have_class(
+        re.compile(r"\bskipped\b")
+    )
+    assert other.evaluate(STAYED)
+    other.close()
     expect(page.locator('[data-hook="progress-bar"] progress')).to_have_attribute("value", "2")
     expect(page.locator("[data-learner-live]")).to_contain_text("2 of 45 done")
     assert page.evaluate("window.stayed") is True
@@ -255,7 +284,8 @@ def test_the_journey(context: BrowserContext, console: Console, site: Site) -> N
 def test_without_javascript(browser: Browser, site: Site, console: Console) -> None:
     """Everything readable and every change made without a line of script: sign in,
     open a topic (its panel is the link's `:target`), change its status and write a note
-    (plain forms, back to the open panel), sign out."""
+    (plain forms, back to the open panel), make a team following the roadmap and read its
+    progress, open the notifications, sign out."""
     email = "no-script@example.org"
     with browser.new_context(java_script_enabled=True) as helper:
         page = helper.new_page()
@@ -296,6 +326,20 @@ def test_without_javascript(browser: Browser, site: Site, console: Console) -> N
         )
         rest.get_by_role("link", name="Close").click()
         expect(rest).to_be_hidden()
+        # A team's page, made and set to follow the roadmap by its forms: its progress is
+        # drawn as it stands (only updating it live needs script); the bell's page reads.
+        page.goto(site.url("/teams"))
+        page.get_by_label("Team name").fill("Quiet guild")
+        page.get_by_role("button", name="Create the team").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Quiet guild")
+        page.get_by_label("Roadmap", exact=True).select_option(label="Backend developer")
+        page.get_by_role("button", name="Follow", exact=True).click()
+        expect(page.get_by_role("status")).to_contain_text("The team follows the roadmap")
+        mine = page.locator(f'tr[data-member="{email}"]')
+        expect(mine.locator("td").nth(2)).to_have_text("1")  # learning: api-design.rest
+        expect(page.locator("[data-live-stopped]")).to_be_hidden()
+        page.locator("a.bell").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
         page.get_by_role("button", name="Dark").click()
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
         page.get_by_role("button", name="Sign out", exact=True).click()

@@ -1,7 +1,9 @@
 """Teams in a real Chromium against a real `waymark serve`: an owner makes a team by its forms,
 has it follow the backend roadmap and invites a second person, who accepts from the mailed
 link in a browser of their own; when that member marks topics, the owner sees their progress
-appear on the team's page (the table and the heat map). No inline code and no CSP violation
+appear on the team's page (the table and the heat map) without a reload, over the page's
+`EventSource`; a member who may no longer see the team's progress is told that live updates
+stopped. No inline code and no CSP violation
 on the way; axe finds nothing serious on the teams pages, in the light theme and the dark
 one, and the heat map's labels keep 4.5:1 on their colours."""
 
@@ -14,7 +16,17 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Console
-from tests.browser.support import AXE, WCAG_CONTRAST, Site, confirm, make_progress, sign_in, sign_up
+from tests.browser.support import (
+    AXE,
+    STAYED,
+    WCAG_CONTRAST,
+    Site,
+    confirm,
+    live_ready,
+    make_progress,
+    sign_in,
+    sign_up,
+)
 from tests.browser.test_journey import AXE_SERIOUS, assert_no_inline_code
 from tests.integration.teams_support import INVITE_MAIL
 from tests.needs import unavailable
@@ -109,14 +121,18 @@ def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
     expect(row).to_contain_text("0.0%")
     expect(row).to_contain_text("Never")
 
-    # Ada marks topics (through the API with her renewed session's token, as learner.js does).
+    live_ready(owner)
+
+    # Ada marks topics (through the API with her renewed session's token, as learner.js does);
+    # the owner's page follows without a reload.
     make_progress(
         people.member,
         site,
         {"databases.postgresql": "done", "databases.redis": "learning"},
     )
-    owner.reload()
     expect(row).to_contain_text("2.2%")
+    expect(owner.locator("[data-live-announce]")).to_have_text("Team progress changed: Ada: 2.2%.")
+    assert owner.evaluate(STAYED)
     expect(row).not_to_contain_text("Never")
     postgres = owner.locator('g.heat-node[data-topic-id="databases.postgresql"]')
     expect(postgres).to_have_attribute("data-done", "1")
@@ -127,6 +143,26 @@ def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
     owner.locator(".heat-table summary").focus()
     owner.keyboard.press("Enter")
     expect(owner.locator(".heat-table table")).to_be_visible()
+    assert owner.evaluate(STAYED)
+
+    # Ada may see the team's progress, then no longer: her page says live updates stopped.
+    member = people.member
+    sees = "Members see each other's progress (not only managers and up)"
+    owner.get_by_label(sees).check()
+    owner.get_by_role("button", name="Save the settings").click()
+    expect(owner.get_by_label(sees)).to_be_checked()
+    member.goto(people.team_url)  # she follows the team's channel now
+    stopped = member.locator("[data-live-stopped]")
+    expect(stopped).to_be_hidden()
+    live_ready(member)
+    owner.get_by_label(sees).uncheck()
+    owner.get_by_role("button", name="Save the settings").click()
+    expect(stopped).to_be_visible()
+    expect(stopped).to_contain_text("Live updates of this team's progress have stopped")
+    expect(member.locator("[data-live-announce]")).to_have_text(
+        "Live updates of this team's progress have stopped."
+    )
+    assert member.evaluate(STAYED)
     assert console == [], console
 
 

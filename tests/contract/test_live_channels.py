@@ -183,6 +183,21 @@ class LiveChannelsContract:
         await nothing_more(subscription)
         await subscription.aclose()
 
+    async def test_a_wait_never_outlasts_what_it_asked_for(self, live: LiveChannels) -> None:
+        """A long wait's deadline is kept for the next waits (one timer per deadline, not
+        per wait), but a shorter wait that follows gets its own."""
+        subscription = live.subscribe()
+        await subscription.add("user:a")
+        waiting = asyncio.ensure_future(subscription.next(3600.0))
+        await asyncio.sleep(0.05)
+        await live.publish("user:a", "tick", {"n": 1}, dedupe_key="k1")
+        assert (await asyncio.wait_for(waiting, WAIT)) is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await asyncio.wait_for(subscription.next(0.2), WAIT) is None
+        assert loop.time() - started < 2.0
+        await subscription.aclose()
+
     async def test_closing_ends_the_iteration(self, live: LiveChannels) -> None:
         subscription = live.subscribe()
         await subscription.add("user:a")

@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from sqlalchemy import select, update
 
+from tests.recording import RecordingDatabase
 from waymark.infra.outbox import (
     DEAD,
     DONE,
@@ -371,6 +372,27 @@ async def test_delivered_payloads_can_be_redacted(db: Database) -> None:
     stored = await row(db, message_id)
     assert stored["state"] == DONE
     assert "secret" not in stored["payload"]
+
+
+async def test_a_batch_is_marked_done_in_one_statement_per_redaction(
+    recorded: RecordingDatabase,
+) -> None:
+    """A transaction per delivered message took a pooled connection per message: under load
+    the relay fell behind the requests writing the messages."""
+    kept = [await enqueue(recorded, {"n": n}) for n in range(3)]
+    async with recorded.transaction() as conn:
+        erased = await Outbox().enqueue(conn, "test.secret", {"token": "secret"}, now=T0)
+    handlers = HandlerRegistry()
+    handlers.register(KIND, Recorder())
+    handlers.register("test.secret", Recorder(), redact_on_done=True)
+    async with recorded.recording() as sent:
+        report = await OutboxRelay(recorded, handlers).run_once(T0)
+    assert report.delivered == 4
+    marks = [sql for sql, _ in sent if sql.startswith("UPDATE outbox SET state")]
+    assert len(marks) == 2
+    assert {(await row(recorded, i))["state"] for i in [*kept, erased]} == {DONE}
+    assert erased is not None
+    assert "secret" not in (await row(recorded, erased))["payload"]
 
 
 async def test_the_correlation_id_defaults_to_the_bound_request_id(db: Database) -> None:

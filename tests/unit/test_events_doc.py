@@ -15,7 +15,12 @@ from waymark.features.accounts.messages import (
     AccountDeleted,
     SignedOutEverywhere,
 )
-from waymark.features.notifications.messages import NOTIFICATION_CREATED, NotificationCreated
+from waymark.features.notifications.messages import (
+    NOTIFICATION_CREATED,
+    NOTIFICATIONS_READ,
+    NotificationCreated,
+    NotificationsRead,
+)
 from waymark.features.progress.messages import (
     PROGRESS_RESTORED,
     ROADMAP_COMPLETED,
@@ -45,6 +50,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     TEAM_INVITED: TeamInvited,
     TEAM_REMINDED: TeamReminded,
     NOTIFICATION_CREATED: NotificationCreated,
+    NOTIFICATIONS_READ: NotificationsRead,
     MEMBERSHIP_CHANGED: MembershipChanged,
 }
 

@@ -144,6 +144,8 @@ class Subscription:
         self._wake = asyncio.Event()
         self._reason: CloseReason | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deadline: asyncio.TimerHandle | None = None
+        self._expired = False
 
     @property
     def channels(self) -> frozenset[str]:
@@ -238,6 +240,9 @@ class Subscription:
     def _close_now(self, reason: CloseReason) -> None:
         if self._reason is None:
             self._reason = reason
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         self._queue.clear()
         self._held.clear()
         self._wake.set()
@@ -251,16 +256,34 @@ class Subscription:
         self._fanout.forget(self)
 
     async def next(self, within: float) -> LiveEvent | None:
+        """The next event, or None once a deadline passes: `within` seconds from now, or an
+        earlier one a previous call set that is still ahead. One timer per deadline rather
+        than per wait: a stream that waits after every event of a busy channel would
+        otherwise arm and cancel a timer each time (the largest cost of a fan-out to many
+        streams, `bench/fanout`); a consumer using the None for heartbeats sends them on
+        time either way."""
+        loop = asyncio.get_running_loop()
         while True:
             if self._reason is not None:
                 raise StopAsyncIteration
             if self._queue:
                 return self._queue.popleft()
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), within)
-            except TimeoutError:
+            if self._expired:
+                self._expired = False
                 return None
+            deadline = loop.time() + within
+            timer = self._deadline
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self._deadline = loop.call_at(deadline, self._expire)
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _expire(self) -> None:
+        self._deadline = None
+        self._expired = True
+        self._wake.set()
 
     def __aiter__(self) -> Subscription:
         return self

@@ -67,8 +67,9 @@ class LiveSubscription(Protocol):
         ...
 
     async def next(self, within: float) -> LiveEvent | None:
-        """The next event, None if none comes `within` seconds; raises
-        `StopAsyncIteration` once closed."""
+        """The next event; None if none comes within `within` seconds (or by an earlier
+        deadline a previous call set and that has not passed: never later than asked);
+        raises `StopAsyncIteration` once closed."""
         ...
 
     def __aiter__(self) -> LiveSubscription: ...

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
 
 from waymark.features.live.channels import team_channel, user_channel
+from waymark.features.notifications.messages import NOTIFICATION_CREATED, NOTIFICATIONS_READ
 from waymark.features.progress.messages import (
     PROGRESS_RESTORED,
     ROADMAP_COMPLETED,
@@ -39,8 +41,10 @@ from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailur
 from waymark.kernel.live import LiveChannels
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 PROGRESS_EVENTS = (TOPIC_STATUS_CHANGED, ROADMAP_COMPLETED, PROGRESS_RESTORED)
+NOTIFICATION_EVENTS = (NOTIFICATION_CREATED, NOTIFICATIONS_READ)
 ORDER_WAIT = 1.0
 ORDER_POLL = 0.01
 
@@ -74,6 +78,20 @@ class _Learner(msgspec.Struct, frozen=True):
         return (self.last_seq or 0) - self.events_added
 
 
+class _Recipient(msgspec.Struct, frozen=True):
+    """Whose notification event it is (the rest is passed on as it is)."""
+
+    account_id: uuid.UUID
+
+
+def _decoded(message: OutboxMessage, type_: type[T]) -> tuple[T, Any]:
+    """What the handler reads of `message` (`type_`) and its whole payload, passed on."""
+    try:
+        return message.decode(type_), msgspec.json.decode(message.payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
+
+
 class LiveJobs:
     def __init__(self, channels: LiveChannels, teams: Teams) -> None:
         self.channels = channels
@@ -81,11 +99,7 @@ class LiveJobs:
 
     async def progress(self, message: OutboxMessage) -> None:
         event = message.kind.partition(">")[0]
-        try:
-            learner = message.decode(_Learner)
-            data = msgspec.json.decode(message.payload)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
+        learner, data = _decoded(message, _Learner)
         own = user_channel(learner.account_id)
         place = learner.place
         if place is not None and learner.before > 0:
@@ -107,10 +121,7 @@ class LiveJobs:
             await asyncio.sleep(ORDER_POLL)
 
     async def team_access(self, message: OutboxMessage) -> None:
-        try:
-            event = message.decode(MembershipChanged)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
+        event, _ = _decoded(message, MembershipChanged)
         await self.channels.publish(
             team_channel(event.team_id),
             MEMBERSHIP_CHANGED,
@@ -118,7 +129,15 @@ class LiveJobs:
             dedupe_key=message.id,
         )
 
+    async def notification(self, message: OutboxMessage) -> None:
+        event = message.kind.partition(">")[0]
+        recipient, data = _decoded(message, _Recipient)
+        channel = user_channel(recipient.account_id)
+        await self.channels.publish(channel, event, data, dedupe_key=message.id)
+
     def register(self, handlers: HandlerRegistry) -> None:
         for event in PROGRESS_EVENTS:
             handlers.subscribe(event, "live.progress", self.progress)
+        for event in NOTIFICATION_EVENTS:
+            handlers.subscribe(event, "live.notifications", self.notification)
         handlers.subscribe(MEMBERSHIP_CHANGED, "live.team-access", self.team_access)

@@ -3,8 +3,9 @@
 Notifications are made by outbox handlers (`jobs.py`) on other features' domain events, in
 the relay's transaction (`Notifications.notify`), never in a request; each announces itself
 as `notifications.created` in that transaction. The account reads and tidies its own
-(`page`, `unread`, `mark_read`, `mark_all_read`, `delete`): another account's notification
-answers as one that does not exist (404).
+(`page`, `unread`, `mark_read`, `mark_all_read`, `delete`; marking read is announced as
+`notifications.read`, so the account's other pages update their bell): another account's
+notification answers as one that does not exist (404).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from waymark.features.notifications.errors import NoSuchNotification
 from waymark.features.notifications.limits import MAX_PER_ACCOUNT
 from waymark.features.notifications.messages import (
     NOTIFICATION_CREATED,
+    NOTIFICATIONS_READ,
     Kind,
     NotificationCreated,
+    NotificationsRead,
 )
 from waymark.features.notifications.repository import (
     NotificationRepository,
@@ -148,7 +151,10 @@ class Notifications:
             if seq is None:
                 raise NoSuchNotification()
             await repo.mark_read(account_id, up_to=seq, only=only, now=self.clock.now())
-            return Unread(unread=await repo.count_unread(account_id))
+            unread = await repo.count_unread(account_id)
+            read = NotificationsRead(account_id=str(account_id), unread=unread)
+            await self.outbox.publish(conn, NOTIFICATIONS_READ, read)
+            return Unread(unread=unread)
 
 
 def _position(cursor: str) -> int:

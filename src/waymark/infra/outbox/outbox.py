@@ -34,6 +34,12 @@ SUBSCRIBER_SEPARATOR = ">"
 """A subscriber's messages are of kind `event>subscriber`."""
 
 
+INSERT_MESSAGE = insert(outbox)
+"""One statement for every message written without a dedupe key: its values are bound
+parameters, so SQLAlchemy compiles it once (a `.values(...)` per call was a new statement
+to build and look up each time)."""
+
+
 class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     """One claimed message, as a handler sees it."""
 
@@ -143,12 +149,17 @@ class Outbox:
     async def publish(
         self, conn: AsyncConnection, event: str, payload: msgspec.Struct | Mapping[str, Any]
     ) -> int:
-        """Write domain event `event` in the caller's transaction, once per subscriber;
-        returns how many. (A subscriber added by a later release receives the events
-        published from then on.)"""
+        """Write domain event `event` in the caller's transaction, once per subscriber, in
+        one statement; returns how many. (A subscriber added by a later release receives the
+        events published from then on.)"""
         kinds = self.handlers.subscribers(event)
-        for kind in kinds:
-            await self.enqueue(conn, kind, payload)
+        if not kinds:
+            return 0
+        body = _encoded(payload)
+        now = utcnow()
+        rows = [_row(kind, body, now=now, available_at=None, correlation_id=None) for kind in kinds]
+        after_commit(conn, self.notify)
+        await conn.execute(INSERT_MESSAGE, rows)
         return len(kinds)
 
     async def enqueue(
@@ -171,30 +182,18 @@ class Outbox:
         _check_kind(kind)
         if dedupe_key is not None and not 0 < len(dedupe_key) <= MAX_DEDUPE_KEY_LENGTH:
             raise ValueError(f"dedupe_key must be 1 to {MAX_DEDUPE_KEY_LENGTH} characters")
-        body = msgspec.json.encode(payload)
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"outbox payload of {len(body)} bytes exceeds {MAX_PAYLOAD_BYTES}")
-        if correlation_id is None:
-            correlation_id = current_request_id()
-        now = now or utcnow()
-        message_id = new_message_id(now)
-        values = {
-            "id": message_id,
-            "kind": kind,
-            "payload": body.decode(),
-            "correlation_id": correlation_id[:MAX_CORRELATION_ID_LENGTH]
-            if correlation_id
-            else None,
-            "dedupe_key": dedupe_key,
-            "state": PENDING,
-            "attempts": 0,
-            "created_at": now,
-            "available_at": available_at or now,
-        }
+        values = _row(
+            kind,
+            _encoded(payload),
+            now=now or utcnow(),
+            available_at=available_at,
+            correlation_id=correlation_id,
+        )
         after_commit(conn, self.notify)
         if dedupe_key is None:
-            await conn.execute(insert(outbox).values(values))
-            return message_id
+            await conn.execute(INSERT_MESSAGE, values)
+            return str(values["id"])
+        values["dedupe_key"] = dedupe_key
         # ON CONFLICT DO NOTHING: a unique violation would abort the caller's transaction on
         # PostgreSQL, and with it the change this message belongs to.
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -360,3 +359,33 @@ def new_message_id(now: datetime) -> str:
 def _check_kind(kind: str) -> None:
     if not 0 < len(kind) <= MAX_KIND_LENGTH:
         raise ValueError(f"outbox kind must be 1 to {MAX_KIND_LENGTH} characters")
+
+
+def _encoded(payload: msgspec.Struct | Mapping[str, Any]) -> str:
+    body = msgspec.json.encode(payload)
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"outbox payload of {len(body)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    return body.decode()
+
+
+def _row(
+    kind: str,
+    body: str,
+    *,
+    now: datetime,
+    available_at: datetime | None,
+    correlation_id: str | None,
+) -> dict[str, Any]:
+    """A new message's columns (`dedupe_key` and the lease's keep their defaults)."""
+    if correlation_id is None:
+        correlation_id = current_request_id()
+    return {
+        "id": new_message_id(now),
+        "kind": kind,
+        "payload": body,
+        "correlation_id": correlation_id[:MAX_CORRELATION_ID_LENGTH] if correlation_id else None,
+        "state": PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "available_at": available_at or now,
+    }

@@ -4,7 +4,10 @@ Claiming is one short write transaction: on PostgreSQL `FOR UPDATE SKIP LOCKED` 
 claim disjoint batches side by side; on SQLite the transaction starts with `BEGIN IMMEDIATE`
 (see `Database.transaction`), so claims queue behind one another and the conditional update
 sees the rows the previous claim took. Handlers run after that transaction has committed,
-holding no database lock, and each outcome is written in its own small transaction.
+holding no database lock. The batch's deliveries are then marked done together, in one
+small transaction (a transaction per message cost the relay a pooled connection per
+message, and under load it fell behind the requests it follows); failures, and handlers
+that work in a transaction of their own, record theirs one by one.
 
 A relay that dies leaves its rows leased; once `locked_until` passes another relay claims them
 again. A row whose lease ran out on its last allowed attempt (the handler crashed the process,
@@ -46,6 +49,8 @@ log = structlog.get_logger(__name__)
 
 MAX_ERROR_LENGTH = 2000
 REDACTED_PAYLOAD = '{"redacted":true}'
+DELIVERED = "delivered"
+"""A handler's outcome before its row is marked done (with the rest of its batch)."""
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,11 +167,21 @@ class OutboxRelay:
         outcomes = await asyncio.gather(
             *(self._deliver(m, clock) for m in messages), return_exceptions=True
         )
+        delivered = [
+            message
+            for message, outcome in zip(messages, outcomes, strict=True)
+            if outcome == DELIVERED
+        ]
+        if delivered:
+            try:
+                await self._done(delivered, clock())
+            except Exception as exc:
+                outcomes = [exc if o == DELIVERED else o for o in outcomes]
         for message, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 # The outcome could not be written; the lease runs out and the row comes back.
                 log.error("outbox.outcome_not_recorded", outbox_id=message.id, exc_info=outcome)
-            elif outcome == DONE:
+            elif outcome in (DONE, DELIVERED):
                 report.delivered += 1
             elif outcome == DEAD:
                 report.dead += 1
@@ -290,6 +305,8 @@ class OutboxRelay:
         return result.rowcount
 
     async def _deliver(self, message: OutboxMessage, clock: Callable[[], datetime]) -> str:
+        """Run `message`'s handler: DELIVERED (its row is marked done with the batch's), or
+        the outcome already recorded (DONE by a transactional handler, PENDING, DEAD)."""
         registration = self.handlers.get(message.kind)
         assert registration is not None  # only registered kinds are claimed
         with (
@@ -303,8 +320,8 @@ class OutboxRelay:
                     await registration.handler(message)  # type: ignore[call-arg]
             except Exception as exc:
                 return await self._failed(message, exc, clock())
-            await self._done(message, registration, clock())
-            return DONE
+            log.debug("outbox.delivered", attempt=message.attempt)
+            return DELIVERED
 
     async def _deliver_in_transaction(
         self, message: OutboxMessage, registration: Registration, clock: Callable[[], datetime]
@@ -317,7 +334,9 @@ class OutboxRelay:
                 async with self.db.transaction() as conn:
                     await registration.handler(message, conn)  # type: ignore[call-arg]
                     marked = await conn.execute(
-                        _fenced(message).values(_done_values(registration, clock()))
+                        _fenced(message).values(
+                            _done_values(clock(), redact=registration.redact_on_done)
+                        )
                     )
                     if marked.rowcount == 0:
                         raise LeaseLost("another relay holds this message now")
@@ -326,17 +345,22 @@ class OutboxRelay:
         log.debug("outbox.delivered", attempt=message.attempt, transactional=True)
         return DONE
 
-    async def _done(
-        self, message: OutboxMessage, registration: Registration, now: datetime
-    ) -> None:
-        # Not fenced on the attempt: once delivered, the message is done, whoever holds it.
+    async def _done(self, messages: list[OutboxMessage], now: datetime) -> None:
+        """Mark delivered `messages` done, in one transaction: one statement for those whose
+        payload is kept, one for those erased on delivery. Not fenced on the attempt: once
+        delivered, a message is done, whoever holds it."""
+        redacted: dict[bool, list[str]] = {}
+        for message in messages:
+            registration = self.handlers.get(message.kind)
+            redact = registration is not None and registration.redact_on_done
+            redacted.setdefault(redact, []).append(message.id)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message.id, outbox.c.state == PENDING)
-                .values(_done_values(registration, now))
-            )
-        log.debug("outbox.delivered", attempt=message.attempt)
+            for redact, ids in redacted.items():
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(ids), outbox.c.state == PENDING)
+                    .values(_done_values(now, redact=redact))
+                )
 
     async def _failed(self, message: OutboxMessage, exc: BaseException, now: datetime) -> str:
         error = _describe(exc)
@@ -380,14 +404,14 @@ def _fenced(message: OutboxMessage) -> Update:
     )
 
 
-def _done_values(registration: Registration, now: datetime) -> dict[str, Any]:
+def _done_values(now: datetime, *, redact: bool) -> dict[str, Any]:
     values: dict[str, Any] = {
         "state": DONE,
         "processed_at": now,
         "locked_until": None,
         "locked_by": None,
     }
-    if registration.redact_on_done:
+    if redact:
         values["payload"] = REDACTED_PAYLOAD
     return values
 

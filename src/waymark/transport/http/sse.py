@@ -3,8 +3,9 @@ that streams them.
 
 `EventStream` is Litestar's `Stream` with what a long-lived stream needs here:
 
-- a send that does not complete within `send_timeout` ends the stream: a client that stops
-  reading (its TCP window full) is cut off, never waited on forever;
+- a send that has not completed after `send_timeout` ends the stream (it is noticed within
+  half as long again): a client that stops reading (its TCP window full) is cut off, never
+  waited on forever;
 - `on_close` runs however the stream ends (finished, client gone, cut off, never started),
   so what the stream holds (a subscription, a slot of a connection cap) is released at once;
 - a HEAD (run as GET by `HttpMethodSemantics`) gets the headers and no stream;
@@ -14,7 +15,6 @@ that streams them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,16 +105,35 @@ class _Streaming(ASGIStreamingResponse):
             await self.on_close()
 
     async def send_body(self, send: Send, receive: Receive) -> None:
+        loop = asyncio.get_running_loop()
+        sending_since: float | None = None  # when the send in progress began
+        watchdog: asyncio.TimerHandle
+
         async with create_task_group() as group:
 
             async def stream_then_stop() -> None:
-                # A TimeoutError: the client stopped reading, and the stream ends here.
-                with contextlib.suppress(TimeoutError):
-                    await self._stream(bounded)
+                await self._stream(watched)
                 group.cancel_scope.cancel()  # stop listening for a disconnect too
 
-            async def bounded(message: Any) -> None:
-                await asyncio.wait_for(send(message), self.send_timeout)
+            async def watched(message: Any) -> None:
+                nonlocal sending_since
+                sending_since = loop.time()
+                await send(message)
+                sending_since = None
 
-            group.start_soon(stream_then_stop)
-            await self._listen_for_disconnect(cancel_scope=group.cancel_scope, receive=receive)
+            def watch() -> None:
+                # One timer per stream, checking every half `send_timeout` whether a send
+                # has hung that long (the client stopped reading): a timeout around each
+                # send armed and cancelled a timer per frame, a fan-out's largest cost.
+                nonlocal watchdog
+                if sending_since is not None and loop.time() - sending_since >= self.send_timeout:
+                    group.cancel_scope.cancel()
+                    return
+                watchdog = loop.call_later(self.send_timeout / 2, watch)
+
+            watchdog = loop.call_later(self.send_timeout / 2, watch)
+            try:
+                group.start_soon(stream_then_stop)
+                await self._listen_for_disconnect(cancel_scope=group.cancel_scope, receive=receive)
+            finally:
+                watchdog.cancel()

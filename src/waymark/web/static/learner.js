@@ -123,10 +123,12 @@
     progress.textContent = `${values.percentage}%`;
   }
 
-  async function refreshNextUp() {
+  const progressView = async () => (await send("GET", api(`progress/${enc(slug)}`))).json();
+
+  async function refreshNextUp(view) {
     const list = document.querySelector("[data-next-up-list]");
     if (!list) return;
-    const view = await (await send("GET", api(`progress/${enc(slug)}`))).json();
+    view = view || await progressView();
     list.replaceChildren(
       ...view.next_up.map((id) => {
         const item = document.createElement("li");
@@ -152,7 +154,7 @@
       const c = result.counts;
       say(message, `Marked ${labelOf(result.status).toLowerCase()}.`);
       announce(`${title}: ${labelOf(result.status)}. ${c.done + c.skipped} of ${c.total} done.`);
-      await refreshNextUp().catch(() => {});
+      await refreshNextUp(null).catch(() => {});
     }).catch((failure) => {
       say(message, failure.message, { error: true });
       announce(`Not saved: ${failure.message}`);
@@ -170,6 +172,39 @@
 
   document.addEventListener("waymark:status-key", (event) => {
     setStatus(event.detail.topicId, event.detail.status);
+  });
+
+  // -- Live (live.js): a change made elsewhere (another tab, the API) -------------------
+
+  // What the page shows is read again from the API (never worked out from the event), in
+  // turn with this page's own changes; only what differs is repainted and announced.
+  async function catchUp() {
+    const view = await progressView();
+    const changed = [];
+    for (const [id, status] of Object.entries(view.statuses)) {
+      const node = nodeOf(id);
+      if (node && node.dataset.status !== status) {
+        paintStatus(id, status);
+        changed.push(`${node.dataset.title}: ${labelOf(status)}`);
+      }
+    }
+    paintCounts(view.counts);
+    await refreshNextUp(view);
+    if (changed.length) {
+      const c = view.counts;
+      const finished = `${c.done + c.skipped} of ${c.total} done`;
+      announce(`Changed elsewhere: ${changed.join(", ")}. ${finished}.`);
+    }
+  }
+
+  const PROGRESS = ["progress.topic_status_changed", "progress.restored", "progress.roadmap_completed"];
+  let catchingUp = null;
+  document.addEventListener("waymark:live", (event) => {
+    const { kind, channel, data } = event.detail;
+    const mine = PROGRESS.includes(kind) && data.roadmap === slug;
+    if (!mine && !(kind === "resync" && channel.startsWith("user:"))) return;
+    catchingUp = catchingUp || window.waymarkLive.latest(() => inTurn(catchUp));
+    catchingUp();
   });
 
   // -- Notes -----------------------------------------------------------------------------

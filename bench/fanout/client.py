@@ -1,0 +1,188 @@
+"""The subscribers of a fan-out run: N live connections in one process, timing every event.
+
+    python -m bench.fanout.client < commands
+
+Started by `bench.fanout` with one JSON line on standard input (`Config`), it opens the
+connections (a bounded number at a time), waits for each one's `ready`, prints
+`{"ready": N, ...}`, then obeys one JSON command per line:
+
+- `{"expect": k, "timeout": s}`: wait until every connection has seen `k` events since the
+  last `expect` (or `s` seconds pass), then print each connection's arrival times
+  (`time.monotonic()`, the clock the driver stamps its sends with: system-wide on Linux) and
+  how many it missed;
+- `{"close": true}`: close everything and exit.
+
+Only the arrival of an event's kind marker is looked for in the bytes as they come (an SSE
+`event: <kind>` line, a WebSocket message's `"kind": "<kind>"`), never a full parse: the
+client must cost as little as possible, since it shares the machine with the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    transport: str
+    """`sse`: an HTTP GET answered with `text/event-stream`."""
+    host: str
+    port: int
+    path: str
+    headers: dict[str, str]
+    connections: int
+    kind: str
+    """The event kind whose arrivals are timed."""
+    ready: str = "ready"
+    """The kind a connection announces itself ready with."""
+    open_at_once: int = 200
+    attempts: int = 30
+
+
+class Connection:
+    """One subscriber: its arrivals since the last `expect`."""
+
+    def __init__(self, marker: bytes, ready_marker: bytes) -> None:
+        self.marker = marker
+        self.ready_marker = ready_marker
+        self.arrivals: list[float] = []
+        self.ready = asyncio.Event()
+        self.sample: bytes = b""
+        self.closed = False
+        self.refusals = 0
+        self.writer: asyncio.StreamWriter | None = None
+
+    def feed(self, tail: bytes, data: bytes) -> bytes:
+        """Count the markers in `tail + data`; return the new tail (a marker may straddle
+        two reads)."""
+        now = time.monotonic()
+        chunk = tail + data
+        if not self.ready.is_set() and self.ready_marker in chunk:
+            self.ready.set()
+        found = chunk.count(self.marker)
+        if found:
+            self.arrivals.extend([now] * found)
+            if not self.sample:
+                self.sample = _frame_around(chunk, chunk.find(self.marker))
+        return chunk[-(len(self.marker) - 1) :]
+
+
+def _frame_around(chunk: bytes, at: int) -> bytes:
+    """The SSE frame (up to its blank line) that holds position `at`, for the limit to send."""
+    start = chunk.rfind(b"\n\n", 0, at)
+    start = chunk.find(b"id:", start if start >= 0 else 0)
+    end = chunk.find(b"\n\n", at)
+    return chunk[start : end + 2] if start >= 0 and end >= 0 else b""
+
+
+async def _sse(config: Config, conn: Connection) -> None:
+    """Open the stream, again after a 503 or 429 (as an `EventSource` would: a server
+    opening thousands of streams at once sheds some), then count what arrives."""
+    for _ in range(config.attempts):
+        reader, writer = await asyncio.open_connection(config.host, config.port, limit=1 << 20)
+        head = [f"GET {config.path} HTTP/1.1", f"Host: {config.host}:{config.port}"]
+        head += [f"{name}: {value}" for name, value in config.headers.items()]
+        head += ["Accept: text/event-stream", "", ""]
+        writer.write("\r\n".join(head).encode())
+        status = await reader.readline()
+        if b" 200 " in status:
+            break
+        rest = await reader.read(2000)
+        writer.close()
+        if b" 503 " not in status and b" 429 " not in status:
+            raise RuntimeError(f"stream refused: {status!r} {rest[:500]!r}")
+        conn.refusals += 1
+        await asyncio.sleep(1.0)
+    else:
+        raise RuntimeError(f"stream refused {config.attempts} times")
+    conn.writer = writer
+    tail = b""
+    while data := await reader.read(65536):
+        tail = conn.feed(tail, data)
+    conn.closed = True
+
+
+async def _open(config: Config) -> list[Connection]:
+    marker = f"event: {config.kind}\n".encode()
+    ready_marker = f"event: {config.ready}\n".encode()
+    conns = [Connection(marker, ready_marker) for _ in range(config.connections)]
+    gate = asyncio.Semaphore(config.open_at_once)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def opened(conn: Connection) -> None:
+        async with gate:
+            task = asyncio.create_task(_sse(config, conn))
+            tasks.append(task)
+            ready = asyncio.create_task(conn.ready.wait())
+            done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+            if ready not in done:
+                ready.cancel()
+                task.result()  # raises why the stream ended
+                raise RuntimeError("stream ended before it was ready")
+
+    await asyncio.gather(*(opened(c) for c in conns))
+    return conns
+
+
+async def _wait_for(conns: list[Connection], expect: int, seconds: float) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    # Polled rather than signalled: a wake-up per arrival would cost the client more.
+    while time.monotonic() < deadline and any(len(c.arrivals) < expect for c in conns):  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    answer = {
+        "arrivals": [c.arrivals[:expect] for c in conns],
+        "missing": sum(max(expect - len(c.arrivals), 0) for c in conns),
+        "closed": sum(c.closed for c in conns),
+        "sample": next((c.sample for c in conns if c.sample), b"").decode(),
+    }
+    for c in conns:
+        del c.arrivals[:expect]
+    return answer
+
+
+async def main() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    loop = asyncio.get_running_loop()
+    lines = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
+    config = msgspec.json.decode(await lines.readline(), type=Config)
+    started = time.monotonic()
+    conns = await _open(config)
+    _say(
+        {
+            "ready": len(conns),
+            "seconds": round(time.monotonic() - started, 2),
+            "refusals": sum(c.refusals for c in conns),
+        }
+    )
+    while line := await lines.readline():
+        command = json.loads(line)
+        if command.get("close"):
+            break
+        _say(await _wait_for(conns, int(command["expect"]), float(command["timeout"])))
+    for conn in conns:
+        if conn.writer is not None:
+            conn.writer.close()
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            import uvloop
+
+            uvloop.run(main())
+        except ImportError:
+            asyncio.run(main())
