@@ -17,6 +17,7 @@ from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.http import auth_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
+from waymark.features.live.socketio import PATH as SOCKET_IO_PATH
 from waymark.features.live.socketio import LiveSocketIo
 from waymark.features.notes.http import notes_routes
 from waymark.features.notifications.http import notification_routes
@@ -118,26 +119,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.container = container
     describe_errors_as_problems(app.routes)
-    # Socket.IO checks its own origins (Engine.IO's CORS) and is capped by the live feature.
+    # Socket.IO checks its own origins (Engine.IO's) and is capped by the live feature.
     socket_io = LiveSocketIo(container.live, identity, origins=settings.browser_origins)
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
     # GET before the roadmap fast path, so both answer HEAD alike. CORS is outside the load
     # shedder, so a browser elsewhere can read a 503 too.
     app.asgi_handler = RequestContextMiddleware(
-        socket_io.mount(
-            CrossOriginAccess(
-                LoadShedder(
+        CrossOriginAccess(
+            LoadShedder(
+                socket_io.mount(
                     HttpMethodSemantics(
                         _fast_routes(app, container, identity, settings, site.fast_routes),
                         methods_of=lambda template: _route_methods(app, template),
-                    ),
-                    max_in_flight=settings.http.max_in_flight,
-                    # Live streams stay open: they are capped by the live feature, not here.
-                    exempt={*OPS_PATHS, EVENTS_PATH},
+                    )
                 ),
-                origins=settings.http.cors_origins,
-                max_age=settings.http.cors_max_age,
-            )
+                max_in_flight=settings.http.max_in_flight,
+                # Live streams stay open: they are capped by the live feature, not here.
+                exempt={*OPS_PATHS, EVENTS_PATH, SOCKET_IO_PATH},
+            ),
+            origins=settings.http.cors_origins,
+            max_age=settings.http.cors_max_age,
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,

@@ -69,14 +69,15 @@ class PresenceContract:
     async def test_a_holder_lapses_at_its_expiry_unless_refreshed(self, presence: Presence) -> None:
         await enter(presence, "h1", ADA, T + 10)
         await enter(presence, "h2", BOB, T + 10)
-        await presence.refresh("team:t", ["h2", "never-entered"], expires_at=T + 40)
+        missing = await presence.refresh("team:t", ["h2", "never-entered"], expires_at=T + 40)
+        assert missing == ["never-entered"]
         assert await presence.online("team:t", now=T + 10) == [BOB]
         assert await presence.online("team:t", now=T + 40) == []
 
     async def test_refreshing_adds_no_holder_back(self, presence: Presence) -> None:
         await enter(presence, "h1", ADA, T + 10)
         await presence.leave("team:t", "h1", "a", now=T)
-        await presence.refresh("team:t", ["h1"], expires_at=T + 40)
+        assert await presence.refresh("team:t", ["h1"], expires_at=T + 40) == ["h1"]
         assert await presence.online("team:t", now=T) == []
 
     async def test_entering_again_moves_the_expiry(self, presence: Presence) -> None:

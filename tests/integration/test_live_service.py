@@ -244,6 +244,25 @@ async def test_a_holder_its_process_stopped_refreshing_lapses_and_is_announced(
     await stream.aclose()
 
 
+async def test_a_holder_swept_while_its_process_could_not_refresh_it_comes_back(
+    live: Live, db: Database
+) -> None:
+    owner = await new_account(db)
+    team = uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
+    stream = await live.open(owner, teams=[team])
+    (first,) = await items(stream, 1, presence=True)
+    assert first.data == change(owner, online=True)
+    # Another process swept it: this one had not refreshed it in time (a store outage).
+    assert await live.presence.store.sweep(f"team:{team}", now=time.time() + 60)
+    assert await live.online(owner, team) == []
+    await live.presence.keep()
+    (back,) = await items(stream, 1, presence=True)
+    assert back.data == change(owner, online=True)
+    assert await live.online(owner, team) == [present(owner)]
+    await stream.aclose()
+
+
 def present(account: Account) -> Present:
     return Present(account_id=str(account.id), display_name=account.display_name)
 

@@ -64,6 +64,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("DELETE", f"{T}/roadmaps/{{slug}}"): team_row(204, 204, 403, 403),
     ("PUT", f"{T}/roadmaps/{{slug}}/hidden-topics"): team_row(200, 200, 403, 403),
     ("GET", f"{T}/progress/{{slug}}"): team_row(200, 200, 200, 403),
+    # Who is online: the live feature's, with the same policy as the team's progress.
+    ("GET", f"{T}/presence"): team_row(200, 200, 200, 403),
     ("POST", f"{T}/reminders"): team_row(200, 200, 200, 403),
     # The invite is addressed to the outsider: for anyone else it does not exist.
     ("GET", "/api/v1/invites/{token}"): row(404, 404, 404, 404, 200, 404, 401),

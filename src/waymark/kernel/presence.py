@@ -32,8 +32,10 @@ class Presence(Protocol):
         entering again moves it). True if `who` was not online there at `now` before."""
         ...
 
-    async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> None:
-        """Move the expiry of those of `holders` still in `room` (none is added back)."""
+    async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> list[str]:
+        """Move the expiry of those of `holders` still in `room`; those no longer there
+        (swept while their process could not refresh them) are returned, not added back:
+        the process enters them again, which says whether their account came back."""
         ...
 
     async def leave(self, room: str, holder: str, account_id: str, *, now: float) -> bool:

@@ -82,13 +82,19 @@ class TeamPresence:
         await self.channels.publish(room, PRESENCE_CHANGED, data, dedupe_key=uuid.uuid4().hex)
 
     async def keep(self) -> None:
-        """One round: refresh this process's holders, sweep its rooms' expired ones."""
+        """One round: refresh this process's holders (entering again those swept while
+        they could not be refreshed), sweep its rooms' expired ones."""
         now = self.clock()
         for room, holders in list(self._held.items()):
-            await _safely("presence_refresh_failed", self._keep(room, list(holders), now))
+            await _safely("presence_refresh_failed", self._keep(room, dict(holders), now))
 
-    async def _keep(self, room: str, holders: list[str], now: float) -> None:
-        await self.store.refresh(room, holders, expires_at=now + self.ttl)
+    async def _keep(self, room: str, holders: dict[str, Account], now: float) -> None:
+        expires_at = now + self.ttl
+        for holder in await self.store.refresh(room, list(holders), expires_at=expires_at):
+            account = holders[holder]
+            who = Present(account_id=str(account.id), display_name=account.display_name)
+            if await self.store.enter(room, holder, who, expires_at=expires_at, now=now):
+                await self._announce(room, who, online=True)
         for who in await self.store.sweep(room, now=now):
             await self._announce(room, who, online=False)
 

@@ -69,6 +69,22 @@ class _Manager(socketio.AsyncManager):  # type: ignore[misc]
         return connected
 
 
+class _Mounted:
+    """An ASGI layer: `/socket.io/` to the Socket.IO server, the rest to `app`."""
+
+    def __init__(self, server: socketio.AsyncServer, app: ASGIApp) -> None:
+        self.server = server
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and (
+            scope["path"].startswith(PATH) or scope["path"] == PATH.rstrip("/")
+        ):
+            await self.server.handle_request(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 class LiveSocketIo:
     def __init__(self, live: Live, identity: RequestIdentity, *, origins: list[str]) -> None:
         self.live = live
@@ -96,16 +112,7 @@ class LiveSocketIo:
 
     def mount(self, app: ASGIApp) -> ASGIApp:
         """`app`, with `/socket.io/` (HTTP long-polling and WebSocket) answered here."""
-
-        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] in ("http", "websocket") and (
-                scope["path"].startswith(PATH) or scope["path"] == PATH.rstrip("/")
-            ):
-                await self.server.handle_request(scope, receive, send)
-            else:
-                await app(scope, receive, send)
-
-        return dispatch
+        return _Mounted(self.server, app)
 
     # -- connect and disconnect --------------------------------------------------------------
 

@@ -39,6 +39,7 @@ return 0
 
 REFRESH = """
 local whos = redis.call('HMGET', KEYS[2], unpack(ARGV, 4))
+local missing = {}
 for i = 4, #ARGV do
   local who = whos[i - 3]
   if who then
@@ -46,12 +47,15 @@ for i = 4, #ARGV do
     redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])
     redis.call('ZADD', key, 'XX', ARGV[1], ARGV[i])
     redis.call('PEXPIRE', key, ARGV[2])
+  else
+    table.insert(missing, ARGV[i])
   end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
+return missing
 """
 
 LEAVE = """
@@ -122,15 +126,12 @@ class RedisPresence:
         args: list[str | int] = [repr(expires_at), holder, entry, _keep_ms(expires_at), repr(now)]
         return bool(await self._enter(keys=keys, args=args))
 
-    async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> None:
-        if holders:
-            args: list[str | int] = [
-                repr(expires_at),
-                _keep_ms(expires_at),
-                self._of(room),
-                *holders,
-            ]
-            await self._refresh(keys=self._keys(room), args=args)
+    async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> list[str]:
+        if not holders:
+            return []
+        args: list[str | int] = [repr(expires_at), _keep_ms(expires_at), self._of(room)]
+        args.extend(holders)
+        return cast(list[str], await self._refresh(keys=self._keys(room), args=args))
 
     async def leave(self, room: str, holder: str, account_id: str, *, now: float) -> bool:
         keys = [*self._keys(room), self._of(room, account_id)]

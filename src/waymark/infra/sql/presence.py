@@ -43,15 +43,20 @@ class SqlPresence:
             await conn.execute(statement)
         return not before
 
-    async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> None:
+    async def refresh(self, room: str, holders: Sequence[str], *, expires_at: float) -> list[str]:
         if not holders:
-            return
+            return []
         async with self.db.transaction() as conn:
-            await conn.execute(
-                update(_p)
-                .where(_p.c.room == room, _p.c.holder.in_(list(holders)))
-                .values(expires_at=expires_at)
-            )
+            found = (
+                await conn.execute(
+                    update(_p)
+                    .where(_p.c.room == room, _p.c.holder.in_(list(holders)))
+                    .values(expires_at=expires_at)
+                    .returning(_p.c.holder)
+                )
+            ).scalars()
+            kept = set(found)
+        return [holder for holder in holders if holder not in kept]
 
     async def leave(self, room: str, holder: str, account_id: str, *, now: float) -> bool:
         async with self.db.transaction() as conn:
