@@ -50,6 +50,15 @@ HEAT_CONTRASTS = (
 )
 
 
+# As live.js hands it to the page: the visitor's own account announced gone on the team.
+LATE_GONE_OF_ME = """() => {
+  const box = document.querySelector("[data-presence]");
+  const data = { account_id: box.dataset.presenceMe, display_name: "Olga", online: false };
+  const detail = { kind: "presence.changed", channel: `team:${box.dataset.presenceTeam}`, data };
+  document.dispatchEvent(new CustomEvent("waymark:live", { detail }));
+}"""
+
+
 @dataclass
 class People:
     owner: Page
@@ -129,6 +138,10 @@ def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
 
     live_ready(owner)
     # Ada may not see the team's progress yet: her page does not follow the team's channel.
+    expect(online_now(owner)).to_have_text(["Olga (you)"])
+    # A late "gone" about the visitor (the page before a reload, announced after this one's
+    # "online") does not take her out while her page listens.
+    owner.evaluate(LATE_GONE_OF_ME)
     expect(online_now(owner)).to_have_text(["Olga (you)"])
 
     # Ada marks topics (through the API with her renewed session's token, as learner.js does);

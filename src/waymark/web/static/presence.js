@@ -49,9 +49,13 @@
     draw();
   }
 
+  // The visitor is online while this page listens (its stream holds them in the team): they
+  // are shown whatever the fetch said (presence is best effort), and a "gone" about them is
+  // an older connection's (another tab's, the page before a reload), which can arrive after
+  // the newer one's "online": it is not taken.
   function apply(change) {
     if (change.online) online.set(change.account_id, change.display_name);
-    else online.delete(change.account_id);
+    else if (change.account_id !== me) online.delete(change.account_id);
   }
 
   async function refetch() {
@@ -68,6 +72,7 @@
     }
     if (mine !== asked) return;
     online = new Map(body.online.map((member) => [member.account_id, member.display_name]));
+    if (!online.has(me)) online.set(me, "");
     for (const change of heard) apply(change);
     heard = null;
     draw();
