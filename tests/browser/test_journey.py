@@ -338,6 +338,8 @@ def test_without_javascript(browser: Browser, site: Site, console: Console) -> N
         mine = page.locator(f'tr[data-member="{email}"]')
         expect(mine.locator("td").nth(2)).to_have_text("1")  # learning: api-design.rest
         expect(page.locator("[data-live-stopped]")).to_be_hidden()
+        # Who is online is known only live: without script the page claims no one is.
+        expect(page.get_by_role("heading", name="Online now")).to_have_count(0)
         page.locator("a.bell").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
         page.get_by_role("button", name="Dark").click()

@@ -2,8 +2,9 @@
 has it follow the backend roadmap and invites a second person, who accepts from the mailed
 link in a browser of their own; when that member marks topics, the owner sees their progress
 appear on the team's page (the table and the heat map) without a reload, over the page's
-`EventSource`; a member who may no longer see the team's progress is told that live updates
-stopped. No inline code and no CSP violation
+`EventSource`; who of the team is online shows there too, a member coming when she opens the
+page and gone when she closes it; a member who may no longer see the team's progress is told
+that live updates stopped. No inline code and no CSP violation
 on the way; axe finds nothing serious on the teams pages, in the light theme and the dark
 one, and the heat map's labels keep 4.5:1 on their colours."""
 
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import Console
 from tests.browser.support import (
@@ -47,6 +48,15 @@ HEAT_CONTRASTS = (
   return found;
 }"""
 )
+
+
+# As live.js hands it to the page: the visitor's own account announced gone on the team.
+LATE_GONE_OF_ME = """() => {
+  const box = document.querySelector("[data-presence]");
+  const data = { account_id: box.dataset.presenceMe, display_name: "Olga", online: false };
+  const detail = { kind: "presence.changed", channel: `team:${box.dataset.presenceTeam}`, data };
+  document.dispatchEvent(new CustomEvent("waymark:live", { detail }));
+}"""
 
 
 @dataclass
@@ -111,6 +121,11 @@ def team_with_a_member(site: Site, contexts: tuple[BrowserContext, ...], tag: st
     return People(owner=owner, member=member, team_url=team_url)
 
 
+def online_now(page: Page) -> Locator:
+    """The names the page shows online now (a list under the heading "Online now")."""
+    return page.get_by_role("list", name="Online now").get_by_role("listitem")
+
+
 def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
     site: Site, contexts: tuple[BrowserContext, ...], console: Console
 ) -> None:
@@ -122,6 +137,12 @@ def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
     expect(row).to_contain_text("Never")
 
     live_ready(owner)
+    # Ada may not see the team's progress yet: her page does not follow the team's channel.
+    expect(online_now(owner)).to_have_text(["Olga (you)"])
+    # A late "gone" about the visitor (the page before a reload, announced after this one's
+    # "online") does not take her out while her page listens.
+    owner.evaluate(LATE_GONE_OF_ME)
+    expect(online_now(owner)).to_have_text(["Olga (you)"])
 
     # Ada marks topics (through the API with her renewed session's token, as learner.js does);
     # the owner's page follows without a reload.
@@ -151,10 +172,25 @@ def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
     owner.get_by_label(sees).check()
     owner.get_by_role("button", name="Save the settings").click()
     expect(owner.get_by_label(sees)).to_be_checked()
-    member.goto(people.team_url)  # she follows the team's channel now
+    live_ready(owner)
+    # Ada opens the team's page, so follows its channel: the owner's page shows her online,
+    # without a reload and without a word in the live region (comings and goings are noise).
+    member.goto(people.team_url)
+    expect(online_now(owner)).to_have_text(["Ada", "Olga (you)"])
+    expect(online_now(member)).to_have_text(["Ada (you)", "Olga"])
+    # She closes the page: her stream ends, and she is gone at once, well within the
+    # presence's TTL (30 s): the timeout here is 5 s.
+    member.close()
+    expect(online_now(owner)).to_have_text(["Olga (you)"], timeout=5_000)
+    assert owner.evaluate(STAYED)
+    expect(owner.locator("[data-live-announce]")).to_be_empty()
+
+    member = contexts[1].new_page()
+    member.goto(people.team_url)  # she follows the team's channel again
     stopped = member.locator("[data-live-stopped]")
     expect(stopped).to_be_hidden()
     live_ready(member)
+    expect(online_now(member)).to_have_text(["Ada (you)", "Olga"])
     owner.get_by_label(sees).uncheck()
     owner.get_by_role("button", name="Save the settings").click()
     expect(stopped).to_be_visible()
@@ -162,6 +198,10 @@ def test_an_invite_accepted_in_another_browser_and_the_members_progress_appears(
     expect(member.locator("[data-live-announce]")).to_have_text(
         "Live updates of this team's progress have stopped."
     )
+    # Her page no longer hears who comes and goes, so it claims nobody is online; and she
+    # left the owner's list when her channel closed.
+    expect(member.get_by_role("heading", name="Online now")).to_have_count(0)
+    expect(online_now(owner)).to_have_text(["Olga (you)"])
     assert member.evaluate(STAYED)
     assert console == [], console
 
@@ -185,6 +225,8 @@ def test_axe_finds_nothing_serious_on_the_teams_pages(
         for tab, url in audited:
             tab.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
             tab.goto(url if url.startswith("http") else site.url(url))
+            if tab is people.owner and url == people.team_url:  # who is online, drawn
+                expect(online_now(tab)).to_have_text(["Olga (you)"])
             violations = tab.evaluate(AXE_SERIOUS)
             if violations:
                 found[f"{url} ({theme})"] = violations

@@ -51,7 +51,7 @@ def you_are(page: str) -> str:
 def row_of(page: str, email: str) -> str:
     """The member's row of the members' table."""
     table = page[page.index('id="members"') : page.index("</table>", page.index('id="members"'))]
-    rows = [row for row in table.split("<tr>") if f"<td>{email}</td>" in row]
+    rows = [row for row in re.split(r"<tr[\s>]", table) if f"<td>{email}</td>" in row]
     assert len(rows) == 1, f"{len(rows)} rows for {email}"
     return rows[0]
 

@@ -4,7 +4,8 @@
 // a `waymark:live` event on `document` ({kind, channel, data}). They decide what to refetch,
 // with the two helpers of `window.waymarkLive`: `latest(work)` (one refetch at a time, and
 // one more if asked meanwhile) and `announce(text)` (said politely to screen readers, focus
-// never moves).
+// never moves). Besides the server's events, `interrupted` (channel "") says the stream
+// broke: until the next `ready`, nothing is heard.
 //
 // Reconnecting is EventSource's own (it sends `Last-Event-ID`, so nothing is lost or
 // repeated, or the server says `resync`). Without EventSource, or when the stream is refused
@@ -58,6 +59,7 @@
     "teams.membership-changed",
     "notifications.created",
     "notifications.read",
+    "presence.changed",
   ];
 
   function open() {
@@ -78,6 +80,11 @@
       document.dispatchEvent(new CustomEvent("waymark:live", { detail }));
     };
     for (const kind of KINDS) source.addEventListener(kind, hand(kind));
+    // The stream broke (EventSource reconnects by itself, or gives up on a refusal): what a
+    // page shows only while it listens (who is online) is taken down until the next `ready`.
+    source.addEventListener("error", () => {
+      document.dispatchEvent(new CustomEvent("waymark:live", { detail: { kind: "interrupted", channel: "", data: {} } }));
+    });
     // `close` (the server ends the stream: expired, shutdown, slow) is followed by
     // EventSource's own reconnect; a refusal (an answer that is no stream) closes it for
     // good, silently: the page stays as drawn.
