@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ASYNC_DRIVERS = {
@@ -206,6 +206,27 @@ class MaintenanceSettings(BaseModel):
     )
 
 
+class SignInProvider(BaseModel):
+    """One way in through another site (`auth.providers.<name>`): a strategy (`oidc`,
+    `github`, or one an installed package registers), the client registered there, and
+    where it lives. `preset: google` or `github` fills in the issuer or endpoints."""
+
+    strategy: str = Field(default="oidc", min_length=1, description="The strategy's name.")
+    preset: Literal["", "google", "github"] = ""
+    label: str = Field(default="", description="Shown as `Sign in with <label>`.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    issuer: str = Field(default="", description="OIDC: the issuer, exactly as its tokens say.")
+    discovery_url: str = Field(
+        default="", description="OIDC: unset, <issuer>/.well-known/openid-configuration."
+    )
+    scopes: list[str] = Field(default_factory=list, description="Unset: the strategy's own.")
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="OAuth 2.0 without discovery (github): authorize, token, api URLs.",
+    )
+
+
 class AuthSettings(BaseModel):
     access_token_lifetime: float = Field(
         default=600.0, ge=60, le=3600, description="Seconds an access JWT stays valid."
@@ -240,6 +261,17 @@ class AuthSettings(BaseModel):
     argon2_parallelism: int = Field(default=1, ge=1)
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=1024, ge=64, le=1024)
+    strategies: list[str] = Field(
+        default_factory=lambda: ["password"],
+        description="Ways in that are on: `password`, and the names of `providers`.",
+    )
+    providers: dict[str, SignInProvider] = Field(
+        default_factory=dict, description="Sign-in providers by name (the URL's segment)."
+    )
+    callbacks: str = Field(
+        default="",
+        description="`module:object` with `sign_in` and `claims` hooks (docs/sign-in.md).",
+    )
 
 
 class Settings(BaseSettings):
