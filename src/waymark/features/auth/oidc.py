@@ -3,10 +3,10 @@ with PKCE S256, and the ID token validated in full (SECURITY.md, "OAuth 2.0 / OI
 
 The ID token's signature is checked with the issuer's JWKS (fetched once and cached; an
 unknown `kid` fetches it again, so a rotated key is picked up; a `kid` still unknown after
-that stops refetching for `JWKS_REFETCH` seconds, so made-up `kid`s are no flood of fetches), with asymmetric
-algorithms only (never `none`, never an HS algorithm keyed with a public key), then `iss`
-exactly, `aud` (and `azp` when there are several audiences), `exp`/`iat` with a small
-leeway, and the attempt's `nonce`.
+that stops refetching for `JWKS_REFETCH` seconds: made-up `kid`s are no flood of fetches),
+with asymmetric algorithms only (never `none`, never an HS algorithm keyed with a public
+key), then `iss` exactly, `aud` (and `azp` when there are several audiences), `exp`/`iat`
+with a small leeway, and the attempt's `nonce`.
 """
 
 from __future__ import annotations
