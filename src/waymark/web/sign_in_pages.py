@@ -43,13 +43,18 @@ def sign_in_pages(federation: Federation) -> list[HTTPRouteHandler]:
 
     @post("/auth/{provider:str}/start")
     async def start(visitor: Browsing, provider: Provider) -> Response[Any]:
-        attempt_id, url = await federation.start(provider, next_path=visitor.form.get("next"))
+        attempt_id, url = await federation.start(
+            provider, next_path=visitor.form.get("next"), client=visitor.client
+        )
         return to_provider(visitor, attempt_id, url)
 
     @post("/auth/{provider:str}/link")
     async def link(visitor: Browsing, provider: Provider) -> Response[Any]:
         attempt_id, url = await federation.start(
-            provider, next_path="/settings?notice=identity-linked", link_to=visitor.signed_in()
+            provider,
+            next_path="/settings?notice=identity-linked",
+            client=visitor.client,
+            link_to=visitor.signed_in(),
         )
         return to_provider(visitor, attempt_id, url)
 

@@ -93,6 +93,13 @@ async def through_provider(idp: httpx.AsyncClient, url: str, login: str) -> str:
     raise AssertionError(f"the provider never sent the browser back: {url}")
 
 
+async def sign_out(browser: Any) -> None:
+    """Sign out through the pages (the settings page's CSRF token)."""
+    html = (await browser.get("/settings")).text
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    await browser.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+
+
 def site_path(url: str) -> str:
     """The path and query of a URL on Waymark's test site, for the in-process client."""
     parts = urlsplit(url)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from tests.integration.oidc.support import StandIn, query_of, site_path
+from tests.integration.oidc.support import StandIn, query_of, sign_out, site_path
 from tests.web_helpers import Client, csrf_of, member, post_form
 from waymark.transport.http.identity import SESSION_COOKIE
 
@@ -43,11 +43,6 @@ async def link_github(browser: Client, standin: StandIn, mail_dir: Path) -> None
     back = await through_github(browser, standin, "/auth/github/link", "/settings")
     linked = await browser.get(site_path(back), follow_redirects=False)
     assert linked.headers["location"] == "/settings?notice=identity-linked", linked.text
-
-
-async def sign_out(browser: Client) -> None:
-    html = (await browser.get("/settings")).text
-    await browser.post("/logout", data={"csrf_token": csrf_of(html)}, follow_redirects=False)
 
 
 async def test_github_identity_is_the_user_apis_id(
@@ -137,3 +132,21 @@ async def test_with_passwords_turned_off_a_password_sign_in_is_refused(
         "/api/v1/auth/login", json={"email": "pat@example.org", "password": "x" * 12}
     )
     assert answer.json()["code"] == "strategy-disabled"
+
+
+async def test_the_providers_on_here_are_listed(browser: Client) -> None:
+    answer = await browser.get("/api/v1/auth/providers")
+    assert {p["name"]: p["label"] for p in answer.json()} == {
+        "idp": "Test IdP",
+        "standin": "standin",
+        "github": "GitHub",
+    }
+
+
+async def test_attempts_begun_are_throttled_per_ip(browser: Client) -> None:
+    statuses = [
+        (await post_form(browser, "/login", "/auth/github/start", {})).status_code
+        for _ in range(31)
+    ]
+    assert statuses.count(303) == 30
+    assert statuses[-1] == 429

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.oidc.support import query_of, site_path, through_provider
-from tests.web_helpers import Client, csrf_of, in_another_browser, member, post_form
+from tests.integration.oidc.support import query_of, sign_out, site_path, through_provider
+from tests.web_helpers import Client, in_another_browser, member, post_form
 from waymark.transport.http.identity import SESSION_COOKIE
 
 
@@ -26,11 +26,6 @@ async def link_alice(browser: Client, idp: httpx.AsyncClient, mail_dir: Path) ->
     back = await through_provider(idp, await start(browser, "/auth/idp/link", "/settings"), "alice")
     linked = await browser.get(site_path(back), follow_redirects=False)
     assert linked.headers["location"] == "/settings?notice=identity-linked", linked.text
-
-
-async def sign_out(browser: Client) -> None:
-    html = (await browser.get("/settings")).text
-    await browser.post("/logout", data={"csrf_token": csrf_of(html)}, follow_redirects=False)
 
 
 async def test_the_authorization_request_carries_pkce_s256_state_and_nonce(

@@ -28,6 +28,7 @@ from waymark.features.auth.errors import (
     UnknownProvider,
 )
 from waymark.features.auth.identities import AttemptRow, IdentityRepository, IdentityRow
+from waymark.features.auth.limits import EXTERNAL_START_IP
 from waymark.features.auth.schemas import LinkedIdentity, SignInOption
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
@@ -73,10 +74,17 @@ class Federation:
         return f"{self.public_url}/auth/{provider}/callback"
 
     async def start(
-        self, provider: str, *, next_path: str | None, link_to: Principal | None = None
+        self,
+        provider: str,
+        *,
+        next_path: str | None,
+        client: ClientInfo,
+        link_to: Principal | None = None,
     ) -> tuple[str, str]:
-        """Begin an attempt: the pre-login cookie's value, and where to send the browser."""
+        """Begin an attempt: the pre-login cookie's value, and where to send the browser.
+        Throttled per IP (each attempt is stored until it is finished or expires)."""
         strategy = self._strategy(provider)
+        await self.auth.throttle.check((EXTERNAL_START_IP, client.ip))
         attempt = Attempt(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),

@@ -101,6 +101,9 @@ def build_strategies(
     """The redirect strategies this deployment turned on: each provider of
     `auth.providers` named in `auth.strategies`, built by its strategy's factory."""
     factories = load_factories() if factories is None else factories
+    unknown = set(settings.strategies) - {"password", *settings.providers}
+    if unknown:
+        raise ValueError(f"auth.strategies names no provider: {', '.join(sorted(unknown))}")
     built: dict[str, RedirectStrategy] = {}
     for name, raw in settings.providers.items():
         if name not in settings.strategies:
