@@ -8,10 +8,14 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.oidc.support import query_of, sign_out, site_path, through_provider
 from tests.web_helpers import Client, in_another_browser, member, post_form
 from waymark.transport.http.identity import SESSION_COOKIE
+
+SQLITE_ONLY = pytest.mark.backend("sqlite")
+"""The whole journey runs on both databases; the checks on one are enough."""
 
 
 async def start(browser: Client, action: str, page: str = "/login") -> str:
@@ -28,6 +32,7 @@ async def link_alice(browser: Client, idp: httpx.AsyncClient, mail_dir: Path) ->
     assert linked.headers["location"] == "/settings?notice=identity-linked", linked.text
 
 
+@SQLITE_ONLY
 async def test_the_authorization_request_carries_pkce_s256_state_and_nonce(
     browser: Client, issuer: str
 ) -> None:
@@ -41,6 +46,7 @@ async def test_the_authorization_request_carries_pkce_s256_state_and_nonce(
     assert query["redirect_uri"] == "https://testserver.local/auth/idp/callback"
 
 
+@SQLITE_ONLY
 async def test_the_pre_login_cookie_is_host_only_httponly_lax_and_short_lived(
     browser: Client,
 ) -> None:
@@ -85,6 +91,7 @@ async def test_the_same_answer_twice_finishes_nothing_the_second_time(
     assert "Signing in with the other site failed" in again.text
 
 
+@SQLITE_ONLY
 async def test_a_code_replayed_into_a_new_attempt_is_refused_by_the_provider(
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
@@ -102,6 +109,7 @@ async def test_a_code_replayed_into_a_new_attempt_is_refused_by_the_provider(
     assert SESSION_COOKIE not in replayed.cookies
 
 
+@SQLITE_ONLY
 async def test_a_state_from_another_browser_is_refused(
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
@@ -116,6 +124,7 @@ async def test_a_state_from_another_browser_is_refused(
     assert SESSION_COOKIE not in stolen.cookies
 
 
+@SQLITE_ONLY
 async def test_an_answer_without_the_pre_login_cookie_is_refused(
     browser: Client, idp_browser: httpx.AsyncClient
 ) -> None:
@@ -125,6 +134,7 @@ async def test_an_answer_without_the_pre_login_cookie_is_refused(
     assert answer.status_code == 401
 
 
+@SQLITE_ONLY
 async def test_an_unlinked_identity_with_an_existing_accounts_address_signs_in_nowhere(
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
@@ -139,6 +149,7 @@ async def test_an_unlinked_identity_with_an_existing_accounts_address_signs_in_n
     assert SESSION_COOKIE not in answer.cookies
 
 
+@SQLITE_ONLY
 async def test_the_post_login_redirect_stays_on_this_site(
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
@@ -150,6 +161,7 @@ async def test_the_post_login_redirect_stays_on_this_site(
     assert signed_in.headers["location"] == "/"
 
 
+@SQLITE_ONLY
 async def test_the_login_page_shows_a_button_per_provider(browser: Client) -> None:
     html = (await browser.get("/login")).text
     assert 'action="/auth/idp/start"' in html
@@ -157,6 +169,7 @@ async def test_the_login_page_shows_a_button_per_provider(browser: Client) -> No
     assert "Sign in with GitHub" in html
 
 
+@SQLITE_ONLY
 async def test_an_unknown_provider_is_404(browser: Client) -> None:
     answer = await post_form(browser, "/login", "/auth/nowhere/start", {})
     assert answer.status_code == 404
