@@ -69,8 +69,8 @@ def segment(part: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
 
 
-def unsigned(payload: dict[str, Any]) -> str:
-    return f"{segment({'alg': 'none', 'typ': 'JWT'})}.{segment(payload)}."
+def unsigned(payload: dict[str, Any], kid: str) -> str:
+    return f"{segment({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{segment(payload)}."
 
 
 async def test_a_valid_token_passes_every_check(
@@ -124,7 +124,7 @@ async def test_a_nonce_of_another_attempt_is_refused(
 
 
 async def test_alg_none_is_refused(browser: Client, standin: StandIn, key: str) -> None:
-    status = await answer_with(browser, standin, lambda n: unsigned(claims(standin, n)))
+    status = await answer_with(browser, standin, lambda n: unsigned(claims(standin, n), key))
     assert status == REFUSED
 
 

@@ -125,6 +125,19 @@ async def test_a_state_from_another_browser_is_refused(
 
 
 @SQLITE_ONLY
+async def test_a_state_that_is_not_the_attempts_is_refused(
+    browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
+) -> None:
+    await link_alice(browser, idp_browser, mail_dir)
+    await sign_out(browser)
+    back = await through_provider(idp_browser, await start(browser, "/auth/idp/start"), "alice")
+    code = query_of(back)["code"]
+    answer = await browser.get("/auth/idp/callback", params={"state": "forged", "code": code})
+    assert answer.status_code == 401
+    assert SESSION_COOKIE not in answer.cookies
+
+
+@SQLITE_ONLY
 async def test_an_answer_without_the_pre_login_cookie_is_refused(
     browser: Client, idp_browser: httpx.AsyncClient
 ) -> None:
