@@ -372,6 +372,15 @@ class Settings(BaseSettings):
             password = urlsplit(url).password if url else None
             if password is not None and unquote(password).lower() in WELL_KNOWN_PASSWORDS:
                 refusals.append(f"{name} uses a well-known default password")
+        for name, provider in self.auth.providers.items():
+            urls = [provider.issuer, provider.discovery_url, *provider.endpoints.values()]
+            if any(url and urlsplit(url).scheme != "https" for url in urls):
+                refusals.append(
+                    f"sign-in provider {name!r} is reached over plain http: its codes, tokens "
+                    "and keys would travel in clear"
+                )
+            if not provider.client_secret.get_secret_value():
+                refusals.append(f"sign-in provider {name!r} has no client secret")
         if urlsplit(self.public_url).scheme != "https":
             refusals.append(
                 "WAYMARK_PUBLIC_URL is not https: browsers drop the Secure session cookie, "

@@ -187,3 +187,20 @@ def test_argon2_below_the_owasp_minimum_is_for_tests_only() -> None:
     for environment in ("development", "production"):
         with pytest.raises(ValueError, match="OWASP minimum"):
             Settings(environment=environment, auth=cheap)  # type: ignore[arg-type]
+
+
+def test_production_refuses_a_sign_in_provider_over_plain_http_or_without_secret(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text("{}")
+    provider = {"issuer": "http://sso.example.org", "client_id": "waymark", "client_secret": ""}
+    settings = _production(
+        tmp_path,
+        public_url="https://waymark.example.org",
+        auth={"signing_keys_file": keys, "providers": {"corp": provider}},
+    )
+    assert [r.split(":")[0] for r in settings.production_refusals()] == [
+        "sign-in provider 'corp' is reached over plain http",
+        "sign-in provider 'corp' has no client secret",
+    ]
