@@ -77,6 +77,19 @@ async def test_linked_from_settings_then_signed_in_with_the_provider(
     assert "Linked identities" in settings.text
 
 
+@SQLITE_ONLY
+async def test_linking_and_signing_in_with_a_provider_are_audited(
+    browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
+) -> None:
+    await link_alice(browser, idp_browser, mail_dir)
+    await sign_out(browser)
+    back = await through_provider(idp_browser, await start(browser, "/auth/idp/start"), "alice")
+    await browser.get(site_path(back), follow_redirects=False)
+    events = (await browser.get("/api/v1/me/audit")).json()
+    kinds = [(e["kind"], e["detail"].get("via") or e["detail"].get("provider")) for e in events]
+    assert kinds[:3] == [("login.succeeded", "idp"), ("logout", None), ("identity.linked", "idp")]
+
+
 async def test_the_same_answer_twice_finishes_nothing_the_second_time(
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
