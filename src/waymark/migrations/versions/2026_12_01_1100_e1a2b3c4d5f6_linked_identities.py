@@ -1,6 +1,6 @@
 """linked identities: sign-in through other sites (OIDC, GitHub), and attempts under way
 
-Revision ID: d4e5f6a7b829
+Revision ID: e1a2b3c4d5f6
 Revises: c3d4e5f60718
 Create Date: 2026-12-01 11:00:00+00:00
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 from waymark.infra.sql.types import UtcDateTime
 
-revision: str = "d4e5f6a7b829"
+revision: str = "e1a2b3c4d5f6"
 down_revision: str | None = "c3d4e5f60718"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
