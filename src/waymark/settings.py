@@ -207,9 +207,8 @@ class MaintenanceSettings(BaseModel):
 
 
 class SignInProvider(BaseModel):
-    """One way in through another site (`auth.providers.<name>`): a strategy (`oidc`,
-    `github`, or one an installed package registers), the client registered there, and
-    where it lives. `preset: google` or `github` fills in the issuer or endpoints."""
+    """A way in through another site (`auth.providers.<name>`, docs/sign-in.md): its
+    strategy, the client registered there, where it lives (or a `preset`)."""
 
     strategy: str = Field(default="oidc", min_length=1, description="The strategy's name.")
     preset: Literal["", "google", "github"] = ""
