@@ -58,7 +58,7 @@ install-dev: uv ## Create .venv from uv.lock, with the dev tools
 # (CI, a fresh machine) what is missing is installed; elsewhere the make says what to run,
 # and the browser tests are skipped, loudly, until it is there.
 BROWSER_DEBS := chromium poppler-utils fonts-dejavu-core
-browser-tools: ## Chromium, pdftotext (Debian), axe-core and socket.io-client (npm) for the browser and Socket.IO tests
+browser-tools: ## Chromium, pdftotext (Debian), axe-core, socket.io-client and oidc-provider (npm) for the browser, Socket.IO and sign-in tests
 	@command -v chromium >/dev/null && command -v pdftotext >/dev/null && command -v npm >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "Installing $(BROWSER_DEBS) with apt-get"; \
@@ -68,9 +68,10 @@ browser-tools: ## Chromium, pdftotext (Debian), axe-core and socket.io-client (n
 			echo "make browser-tools: as root, run: apt-get install $(BROWSER_DEBS) npm" >&2; \
 		fi; }
 	@test -f node_modules/axe-core/axe.min.js -a -f node_modules/socket.io-client/package.json \
+		-a -f node_modules/oidc-provider/package.json \
 		-a node_modules/.package-lock.json -nt package-lock.json \
 		|| { command -v npm >/dev/null && npm ci --no-audit --no-fund --loglevel=error; } \
-		|| echo "make browser-tools: npm ci failed; the accessibility and Socket.IO tests will be skipped" >&2
+		|| echo "make browser-tools: npm ci failed; the accessibility, Socket.IO and OIDC tests will be skipped" >&2
 
 migrate: ## Apply database migrations
 	@$(RUN) waymark db upgrade

@@ -14,6 +14,7 @@ from litestar.types import ASGIApp
 
 from waymark.container import Container
 from waymark.features.accounts.http import account_routes, me_fast_route
+from waymark.features.auth.federation_http import federation_routes
 from waymark.features.auth.http import auth_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         catalog=container.roadmaps,
         accounts=container.accounts,
         auth=container.auth,
+        federation=container.federation,
         identity=identity,
         progress=container.progress,
         notes=container.notes,
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
+            *federation_routes(container.federation, identity),
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import httpx
+
 from waymark.features.accounts.passwords import PasswordPolicy
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.authenticator import Authenticator
+from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
+from waymark.features.auth.strategies import Callbacks, build_strategies
 from waymark.features.live.service import Live
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.jobs import NotificationJobs
@@ -97,11 +101,13 @@ class Container:
             clock=self.clock,
         )
         self.accounts.register_jobs(self.handlers)
+        callbacks = Callbacks.named(auth.callbacks)
         sessions = Sessions(
             tokens=self.tokens,
             sessions=self.stores.sessions,
             families=self.stores.refresh_tokens,
             clock=self.clock,
+            claims=callbacks.claims,
         )
         SessionJobs(sessions).register(self.handlers)
         self.auth = AuthService(
@@ -115,6 +121,17 @@ class Container:
                 clock=self.clock,
             ),
             throttle=self.throttle,
+            callbacks=callbacks,
+            password_on="password" in auth.strategies,
+        )
+        # Ways in through other sites (OIDC, GitHub, ...): the strategies settings turn on.
+        # Their client never follows redirects nor reads proxies from the environment.
+        self.outbound = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self.federation = Federation(
+            db=self.db,
+            auth=self.auth,
+            strategies=build_strategies(auth, self.outbound),
+            public_url=settings.public_url,
         )
 
         # Learning.
@@ -186,6 +203,7 @@ class Container:
         return probes
 
     async def aclose(self) -> None:
+        await self.outbound.aclose()
         await self.roadmaps.aclose()
         await self.stores.aclose()
         await self.db.dispose()

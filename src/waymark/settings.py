@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ASYNC_DRIVERS = {
@@ -223,6 +223,26 @@ class MaintenanceSettings(BaseModel):
     )
 
 
+class SignInProvider(BaseModel):
+    """A way in through another site (`auth.providers.<name>`, docs/sign-in.md): its
+    strategy, the client registered there, where it lives (or a `preset`)."""
+
+    strategy: str = Field(default="oidc", min_length=1, description="The strategy's name.")
+    preset: Literal["", "google", "github"] = ""
+    label: str = Field(default="", description="Shown as `Sign in with <label>`.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    issuer: str = Field(default="", description="OIDC: the issuer, exactly as its tokens say.")
+    discovery_url: str = Field(
+        default="", description="OIDC: unset, <issuer>/.well-known/openid-configuration."
+    )
+    scopes: list[str] = Field(default_factory=list, description="Unset: the strategy's own.")
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="OAuth 2.0 without discovery (github): authorize, token, api URLs.",
+    )
+
+
 class AuthSettings(BaseModel):
     access_token_lifetime: float = Field(
         default=600.0, ge=60, le=3600, description="Seconds an access JWT stays valid."
@@ -257,6 +277,17 @@ class AuthSettings(BaseModel):
     argon2_parallelism: int = Field(default=1, ge=1)
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=1024, ge=64, le=1024)
+    strategies: list[str] = Field(
+        default_factory=lambda: ["password"],
+        description="Ways in that are on: `password`, and the names of `providers`.",
+    )
+    providers: dict[str, SignInProvider] = Field(
+        default_factory=dict, description="Sign-in providers by name (the URL's segment)."
+    )
+    callbacks: str = Field(
+        default="",
+        description="`module:object` with `sign_in` and `claims` hooks (docs/sign-in.md).",
+    )
 
 
 class Settings(BaseSettings):
@@ -365,6 +396,15 @@ class Settings(BaseSettings):
             password = urlsplit(url).password if url else None
             if password is not None and unquote(password).lower() in WELL_KNOWN_PASSWORDS:
                 refusals.append(f"{name} uses a well-known default password")
+        for name, provider in self.auth.providers.items():
+            urls = [provider.issuer, provider.discovery_url, *provider.endpoints.values()]
+            if any(url and urlsplit(url).scheme != "https" for url in urls):
+                refusals.append(
+                    f"sign-in provider {name!r} is reached over plain http: its codes, tokens "
+                    "and keys would travel in clear"
+                )
+            if not provider.client_secret.get_secret_value():
+                refusals.append(f"sign-in provider {name!r} has no client secret")
         if urlsplit(self.public_url).scheme != "https":
             refusals.append(
                 "WAYMARK_PUBLIC_URL is not https: browsers drop the Secure session cookie, "

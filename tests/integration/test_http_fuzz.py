@@ -223,6 +223,7 @@ EXAMPLES = {
     "user_id": NOBODYS,
     "invite_id": NOBODYS,
     "notification_id": NOBODYS,
+    "identity_id": NOBODYS,
 }
 
 

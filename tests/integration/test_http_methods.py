@@ -18,6 +18,7 @@ EXAMPLES = {
     "user_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "invite_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "notification_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "identity_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "token": "no-such-invite-token-0123456789",
 }
 VARYING = {"date", "x-request-id"}

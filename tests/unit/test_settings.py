@@ -196,3 +196,20 @@ def test_browsers_may_connect_from_the_public_urls_origin_and_the_cors_ones() ->
         http={"cors_origins": ["https://app.example.org", "https://waymark.example"]},
     )
     assert settings.browser_origins == ["https://waymark.example", "https://app.example.org"]
+
+
+def test_production_refuses_a_sign_in_provider_over_plain_http_or_without_secret(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text("{}")
+    provider = {"issuer": "http://sso.example.org", "client_id": "waymark", "client_secret": ""}
+    settings = _production(
+        tmp_path,
+        public_url="https://waymark.example.org",
+        auth={"signing_keys_file": keys, "providers": {"corp": provider}},
+    )
+    assert [r.split(":")[0] for r in settings.production_refusals()] == [
+        "sign-in provider 'corp' is reached over plain http",
+        "sign-in provider 'corp' has no client secret",
+    ]

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import event
 
 import waymark.features.accounts.tables
+import waymark.features.auth.tables
 import waymark.features.notifications.tables
 import waymark.features.progress.tables
 import waymark.features.roadmaps.tables

@@ -13,6 +13,8 @@ from waymark.transport.http.identity import NO_STORE
 from waymark.web.visitor import Visitor
 
 NOTICES: Final = {
+    "identity-linked": "The identity is linked: you can sign in with it from now on.",
+    "identity-unlinked": "The identity is unlinked: it no longer signs you in.",
     "role-saved": "The role is saved; it counts from that account's next request.",
     "check-inbox": "Check your inbox: if the address can be used, a confirmation link is on "
     "its way. It works for 24 hours.",

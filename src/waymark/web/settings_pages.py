@@ -9,6 +9,7 @@ the API's `POST /api/v1/me/import` (`Portability.import_document`)."""
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
@@ -24,6 +25,8 @@ from waymark.features.accounts.schemas import (
     ProfilePatch,
 )
 from waymark.features.accounts.service import Accounts
+from waymark.features.auth.errors import LastWayIn
+from waymark.features.auth.federation import Federation
 from waymark.features.auth.service import AuthService
 from waymark.features.portability.schemas import MAX_IMPORT_BYTES
 from waymark.features.portability.service import Portability
@@ -49,7 +52,7 @@ Before = Annotated[int | None, int64(ge=1, description="`id` of the last event s
 
 
 def settings_pages(
-    accounts: Accounts, auth: AuthService, portability: Portability
+    accounts: Accounts, auth: AuthService, portability: Portability, federation: Federation
 ) -> list[HTTPRouteHandler]:
     clock = auth.sessions.clock
     time_zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -58,6 +61,7 @@ def settings_pages(
         principal = visitor.signed_in()
         return {
             "sessions": await auth.list_sessions(principal),
+            "identities": await federation.identities(principal),
             "audit": await accounts.audit.page(
                 principal.account_id, before=before, limit=AUDIT_PAGE
             ),
@@ -158,6 +162,18 @@ def settings_pages(
             visitor, "/login?notice=signed-out-everywhere", cookies=[cleared_session_cookie()]
         )
 
+    @post("/settings/identities/unlink")
+    async def unlink_identity(visitor: Browsing) -> Response[Any]:
+        async def action() -> Response[Any]:
+            try:
+                identity_id = uuid.UUID(visitor.form.get("identity", ""))
+            except ValueError:
+                raise NotFound("no such linked identity") from None
+            await federation.unlink(visitor.signed_in(), identity_id, client=visitor.client)
+            return redirect(visitor, "/settings?notice=identity-unlinked#identities")
+
+        return await settings_form(visitor, action, "identities", also=(LastWayIn,))
+
     @post("/settings/delete")
     async def delete_account(visitor: Browsing) -> Response[Any]:
         account = visitor.signed_in().account
@@ -190,6 +206,7 @@ def settings_pages(
         change_password,
         end_session,
         end_all_sessions,
+        unlink_identity,
         delete_account,
         import_data,
     ]

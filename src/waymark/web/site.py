@@ -14,6 +14,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ExceptionHandlersMap
 
 from waymark.features.accounts.service import Accounts
+from waymark.features.auth.federation import Federation
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.service import Notifications
@@ -39,6 +40,7 @@ from waymark.web.notification_pages import notification_pages
 from waymark.web.rendering import NOTICES
 from waymark.web.roadmap_pages import RoadmapForms, roadmap_page_fast_route, roadmap_pages
 from waymark.web.settings_pages import settings_pages
+from waymark.web.sign_in_pages import sign_in_pages
 from waymark.web.team_pages import team_pages
 from waymark.web.team_view import TeamView
 from waymark.web.topic_pages import topic_pages
@@ -65,6 +67,7 @@ def web_site(
     catalog: RoadmapCatalog,
     accounts: Accounts,
     auth: AuthService,
+    federation: Federation,
     identity: RequestIdentity,
     progress: ProgressService,
     notes: Notes,
@@ -75,6 +78,7 @@ def web_site(
 ) -> WebSite:
     assets = Assets()
     env = _environment(assets)
+    env.globals["sign_in_options"] = federation.options()
     covered = {
         slug: coverage.load(coverage.builtin_path(slug))
         for slug in COVERED_ROADMAPS
@@ -88,7 +92,8 @@ def web_site(
             *roadmap_pages(learning, progress, roadmap_forms),
             *topic_pages(notes, learning.renderer, roadmap_forms),
             *account_pages(accounts, auth),
-            *settings_pages(accounts, auth, portability),
+            *settings_pages(accounts, auth, portability, federation),
+            *sign_in_pages(federation),
             *admin_pages(accounts),
             *team_pages(teams, TeamView(teams, catalog), auth.renew_session),
             *notification_pages(notifications),

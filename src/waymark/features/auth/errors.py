@@ -28,3 +28,58 @@ class RefreshReused(InvalidRefreshToken):
         super().__init__("refresh token reused; family revoked")
         self.user_id = user_id
         self.family_id = family_id
+
+
+class UnknownProvider(WaymarkError):
+    """No sign-in provider of that name is on in this deployment."""
+
+    status = 404
+    code = "unknown-provider"
+    title = "No such sign-in provider here"
+
+
+class StrategyDisabled(WaymarkError):
+    """A way in that this deployment has turned off (`auth.strategies`)."""
+
+    status = 403
+    code = "strategy-disabled"
+    title = "This way of signing in is turned off here"
+
+
+class SignInFailed(WaymarkError):
+    """The answer from the provider did not prove who came back: a state that is not this
+    browser's, an attempt used or expired, a code the provider refused, an ID token that
+    fails validation. One code whatever the reason; the reason is logged, not told."""
+
+    status = 401
+    code = "external-sign-in-failed"
+    title = "Signing in with the other site failed; start again"
+
+
+class IdentityNotLinked(WaymarkError):
+    """An identity nobody linked: it signs in to no account, even one whose address it
+    shares (never linked by email alone). Sign in another way and link it from settings."""
+
+    status = 403
+    code = "identity-not-linked"
+    title = "This identity is not linked to an account: sign in, then link it in settings"
+
+
+class IdentityTaken(WaymarkError):
+    status = 409
+    code = "identity-linked-elsewhere"
+    title = "This identity is linked to another account"
+
+
+class SignInDenied(WaymarkError):
+    """The deployment's `sign_in` callback refused this sign-in."""
+
+    status = 403
+    code = "sign-in-denied"
+    title = "Signing in was refused"
+
+
+class LastWayIn(WaymarkError):
+    status = 409
+    code = "last-way-in"
+    title = "This is your last way to sign in: set a password or link another first"

@@ -19,7 +19,7 @@ from waymark.features.accounts.schemas import (
     Me,
     ResetPasswordRequest,
 )
-from waymark.features.auth.errors import InvalidRefreshToken
+from waymark.features.auth.errors import InvalidRefreshToken, SignInDenied, StrategyDisabled
 from waymark.features.auth.schemas import (
     LoginRequest,
     RefreshRequest,
@@ -69,7 +69,13 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
     @post(
         "/login",
         responses=documented_problems(
-            *BAD_BODY, InvalidCredentials, EmailNotVerified, RateLimited, ServiceUnavailable
+            *BAD_BODY,
+            InvalidCredentials,
+            EmailNotVerified,
+            StrategyDisabled,
+            SignInDenied,
+            RateLimited,
+            ServiceUnavailable,
         ),
         summary="Log in with email and password",
         status_code=200,

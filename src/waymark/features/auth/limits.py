@@ -11,3 +11,5 @@ from waymark.kernel.throttle import Rule
 LOGIN_ACCOUNT_IP = Rule("login-account-ip", 5, 300)
 LOGIN_IP = Rule("login-ip", 30, 300)
 REFRESH_IP = Rule("refresh-ip", 120, 60)
+EXTERNAL_START_IP = Rule("external-sign-in-ip", 30, 300)
+"""Sign-in attempts through other sites begun per IP: each stores an attempt."""

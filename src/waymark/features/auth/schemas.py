@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -44,3 +45,27 @@ class SessionView(msgspec.Struct, kw_only=True):
     ip: str
     user_agent: str
     current: bool
+
+
+class SignInOption(msgspec.Struct, kw_only=True, frozen=True):
+    """A provider on the sign-in page: its button says `Sign in with <label>`."""
+
+    name: str
+    label: str
+
+
+class LinkedIdentity(msgspec.Struct, kw_only=True):
+    """An identity at another site that signs in to this account."""
+
+    id: uuid.UUID
+    provider: str
+    issuer: str
+    subject: str
+    email: str
+    """The address the other site last told; never used to link."""
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> LinkedIdentity:
+        return cls(**{name: getattr(row, name) for name in cls.__struct_fields__})

@@ -15,10 +15,16 @@ from typing import Literal
 from waymark.features.accounts.limits import account_key
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.authenticator import Authenticator, issued_before
-from waymark.features.auth.errors import InvalidRefreshToken, RefreshReused
+from waymark.features.auth.errors import (
+    InvalidRefreshToken,
+    RefreshReused,
+    SignInDenied,
+    StrategyDisabled,
+)
 from waymark.features.auth.limits import LOGIN_ACCOUNT_IP, LOGIN_IP, REFRESH_IP
 from waymark.features.auth.schemas import SessionView, TokenPair
 from waymark.features.auth.sessions import NewSession, Sessions
+from waymark.features.auth.strategies import Callbacks
 from waymark.kernel.identity import Account, ClientInfo, Principal
 from waymark.kernel.ports import SessionRecord
 from waymark.kernel.throttle import Throttle
@@ -32,11 +38,15 @@ class AuthService:
         sessions: Sessions,
         authenticator: Authenticator,
         throttle: Throttle,
+        callbacks: Callbacks | None = None,
+        password_on: bool = True,
     ) -> None:
         self.accounts = accounts
         self.sessions = sessions
         self.authenticator = authenticator
         self.throttle = throttle
+        self.callbacks = callbacks or Callbacks()
+        self.password_on = password_on
 
     async def login(
         self,
@@ -49,19 +59,36 @@ class AuthService:
         """Sign in with a password: tokens for an API client (`token`), a browser session
         (`session`). Throttled per account and IP (a correct password clears that count) and
         per IP; audited once the session or tokens exist."""
+        if not self.password_on:
+            raise StrategyDisabled("passwords are turned off here")
         key = account_key(email, client.ip)
         await self.throttle.check((LOGIN_ACCOUNT_IP, key), (LOGIN_IP, client.ip))
         account = await self.accounts.credentials.sign_in(
             email=email, password=password, client=client
         )
         await self.throttle.forgive(LOGIN_ACCOUNT_IP, key)
+        if not self.callbacks.allows(account, None):
+            raise SignInDenied()
+        return account, await self.issue(account, mode=mode, client=client, via="password")
+
+    async def issue(
+        self,
+        account: Account,
+        *,
+        mode: Literal["token", "session"],
+        client: ClientInfo,
+        via: str,
+    ) -> TokenPair | NewSession:
+        """What a sign-in gets once a strategy proved who it is, whichever strategy
+        (`via`): tokens or a browser session, always new, audited once they exist."""
         issued: TokenPair | NewSession
         if mode == "token":
             issued = await self.sessions.start_family(account, client)
         else:
             issued = await self.sessions.start_browser_session(account, client)
-        await self.accounts.audit.record_alone(account.id, "login.succeeded", client, mode=mode)
-        return account, issued
+        detail = {"mode": mode} if via == "password" else {"mode": mode, "via": via}
+        await self.accounts.audit.record_alone(account.id, "login.succeeded", client, **detail)
+        return issued
 
     async def refresh(self, refresh_token: str, *, client: ClientInfo) -> TokenPair:
         """Rotate a refresh token. A rotated token presented again after the grace window

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -71,7 +73,9 @@ class Sessions:
         families: RefreshTokenStore,
         clock: Clock,
         policy: SessionPolicy | None = None,
+        claims: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
+        self.claims = claims
         self.tokens = tokens
         self.sessions = sessions
         self.families = families
@@ -168,7 +172,10 @@ class Sessions:
         return self._pair(uuid.UUID(family.user_id), family.id, rotated.token, self.clock.time())
 
     def _pair(self, user_id: uuid.UUID, family_id: str, refresh: str, now: float) -> TokenPair:
-        access = self.tokens.issue(str(user_id), session_id=family_ref(family_id), now=now)
+        extra = self.claims(str(user_id)) if self.claims else None
+        access = self.tokens.issue(
+            str(user_id), session_id=family_ref(family_id), now=now, extra=extra
+        )
         return TokenPair(
             access_token=access, expires_in=self.tokens.lifetime, refresh_token=refresh
         )

@@ -42,6 +42,7 @@ import base64
 import binascii
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 import jwt
@@ -144,6 +145,7 @@ class AccessTokens:
         session_id: str,
         client_id: str = DEFAULT_CLIENT_ID,
         now: float,
+        extra: Mapping[str, Any] | None = None,
     ) -> str:
         """A signed access token for user `subject`, valid from `now` for `lifetime` seconds.
 
@@ -162,6 +164,8 @@ class AccessTokens:
             "jti": secrets.token_urlsafe(16),
             "sid": session_id,
         }
+        # A deployment's own claims (the `claims` callback) never replace the registered ones.
+        claims = {**(extra or {}), **claims}
         key = self.keys.active
         return jwt.encode(
             claims,

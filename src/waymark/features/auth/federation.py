@@ -1,0 +1,208 @@
+"""Signing in through another site, whatever its strategy: starting an attempt, finishing it
+when the browser comes back, and the identities an account has linked.
+
+An attempt's `state`, `nonce` and PKCE verifier are made fresh, kept in the database under
+the hash of a random id, and that id goes to the browser in a short-lived `SameSite=Lax`
+cookie: the callback finishes only the attempt of the browser that began it, once.
+
+An identity is (issuer, subject). One nobody linked signs in to no account, even one whose
+address it shares (never linked by email alone: an address at another site proves nothing
+here). It is linked only from a signed-in session (`start(..., link_to=...)`); the
+confirmation-by-mail path is not built, so such a sign-in is refused (`identity-not-linked`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from waymark.features.auth.errors import (
+    IdentityNotLinked,
+    IdentityTaken,
+    LastWayIn,
+    SignInDenied,
+    SignInFailed,
+    UnknownProvider,
+)
+from waymark.features.auth.identities import AttemptRow, IdentityRepository, IdentityRow
+from waymark.features.auth.limits import EXTERNAL_START_IP
+from waymark.features.auth.schemas import LinkedIdentity, SignInOption
+from waymark.features.auth.service import AuthService
+from waymark.features.auth.sessions import NewSession
+from waymark.features.auth.strategies import Attempt, RedirectStrategy
+from waymark.infra.sql.database import Database
+from waymark.kernel.errors import NotFound
+from waymark.kernel.identity import ClientInfo, Principal, hash_token, new_token
+from waymark.kernel.paths import local_path
+
+ATTEMPT_SECONDS = 600
+"""How long a browser may take at the other site."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a callback came to: a browser session (`session`), or an identity linked to
+    the account signed in (`session` None); then the browser goes to `next_path`."""
+
+    next_path: str
+    session: NewSession | None = None
+
+
+class Federation:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        auth: AuthService,
+        strategies: dict[str, RedirectStrategy],
+        public_url: str,
+    ) -> None:
+        self.db = db
+        self.auth = auth
+        self.strategies = strategies
+        self.public_url = public_url.rstrip("/")
+        self.clock = auth.sessions.clock
+
+    def options(self) -> list[SignInOption]:
+        """The providers this deployment turned on, for the sign-in page's buttons."""
+        return [SignInOption(name=s.name, label=s.label) for s in self.strategies.values()]
+
+    def redirect_uri(self, provider: str) -> str:
+        return f"{self.public_url}/auth/{provider}/callback"
+
+    async def start(
+        self,
+        provider: str,
+        *,
+        next_path: str | None,
+        client: ClientInfo,
+        link_to: Principal | None = None,
+    ) -> tuple[str, str]:
+        """Begin an attempt: the pre-login cookie's value, and where to send the browser.
+        Throttled per IP (each attempt is stored until it is finished or expires)."""
+        strategy = self._strategy(provider)
+        await self.auth.throttle.check((EXTERNAL_START_IP, client.ip))
+        attempt = Attempt(
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            verifier=secrets.token_urlsafe(64),
+            redirect_uri=self.redirect_uri(provider),
+        )
+        url = await strategy.authorization_url(attempt)
+        attempt_id = new_token()
+        now = self.clock.now()
+        row = AttemptRow(
+            provider=provider,
+            state=attempt.state,
+            nonce=attempt.nonce,
+            verifier=attempt.verifier,
+            link_to=link_to.account_id if link_to else None,
+            next_path=local_path(next_path, "/settings" if link_to else "/"),
+            expires_at=now + timedelta(seconds=ATTEMPT_SECONDS),
+        )
+        async with self.db.transaction() as conn:
+            await IdentityRepository(conn).add_attempt(hash_token(attempt_id), row, now=now)
+        return attempt_id, url
+
+    async def finish(
+        self,
+        provider: str,
+        *,
+        attempt_id: str | None,
+        state: str,
+        code: str,
+        current: Principal | None,
+        client: ClientInfo,
+    ) -> Finished:
+        """The browser came back from `provider` with `state` and `code`: finish this
+        browser's attempt (once), prove the identity, then sign in or link."""
+        strategy = self._strategy(provider)
+        row = None
+        if attempt_id:
+            async with self.db.transaction() as conn:
+                row = await IdentityRepository(conn).take_attempt(hash_token(attempt_id))
+        if (
+            row is None
+            or row.provider != provider
+            or row.expires_at <= self.clock.now()
+            or not hmac.compare_digest(row.state.encode(), state.encode())
+        ):
+            raise SignInFailed("no attempt of this browser matches this answer")
+        if not code:
+            raise SignInFailed("the other site sent no code (refused or cancelled there)")
+        attempt = Attempt(
+            state=row.state,
+            nonce=row.nonce,
+            verifier=row.verifier,
+            redirect_uri=self.redirect_uri(provider),
+        )
+        identity = await strategy.identify(code=code, attempt=attempt)
+        now = self.clock.now()
+        next_path = local_path(row.next_path)
+        async with self.db.transaction() as conn:
+            repository = IdentityRepository(conn)
+            linked = await repository.by_subject(identity.issuer, identity.subject)
+            if row.link_to is not None:
+                if current is None or current.account_id != row.link_to:
+                    raise SignInFailed("linking began in another session")
+                if linked is not None and linked.user_id != row.link_to:
+                    raise IdentityTaken()
+                if linked is None:
+                    await repository.link(
+                        IdentityRow(
+                            id=uuid.uuid4(),
+                            user_id=row.link_to,
+                            provider=provider,
+                            issuer=identity.issuer,
+                            subject=identity.subject,
+                            email=identity.email,
+                            created_at=now,
+                            last_used_at=None,
+                        )
+                    )
+                    await self.auth.accounts.audit.record(
+                        conn, row.link_to, "identity.linked", client, provider=provider
+                    )
+                return Finished(next_path=next_path)
+            if linked is None:
+                raise IdentityNotLinked()
+            await repository.used(linked.id, email=identity.email, now=now)
+        account = await self.auth.accounts.profiles.active(linked.user_id)
+        if account is None:
+            raise SignInFailed("the linked account is gone or disabled")
+        if not self.auth.callbacks.allows(account, identity):
+            raise SignInDenied()
+        issued = await self.auth.issue(account, mode="session", client=client, via=provider)
+        assert isinstance(issued, NewSession)
+        return Finished(next_path=next_path, session=issued)
+
+    async def identities(self, principal: Principal) -> list[LinkedIdentity]:
+        async with self.db.read() as conn:
+            rows = await IdentityRepository(conn).of_user(principal.account_id)
+        return [LinkedIdentity.of(row) for row in rows]
+
+    async def unlink(
+        self, principal: Principal, identity_id: uuid.UUID, *, client: ClientInfo
+    ) -> None:
+        """Remove a linked identity; never the last way in (no password way in, as when the
+        deployment turned passwords off, and no other identity)."""
+        async with self.db.transaction() as conn:
+            repository = IdentityRepository(conn)
+            mine = {row.id for row in await repository.of_user(principal.account_id)}
+            if identity_id not in mine:
+                raise NotFound("no such linked identity")
+            if len(mine) == 1 and not self.auth.password_on:
+                raise LastWayIn()
+            await repository.unlink(principal.account_id, identity_id)
+            await self.auth.accounts.audit.record(
+                conn, principal.account_id, "identity.unlinked", client, identity=str(identity_id)
+            )
+
+    def _strategy(self, provider: str) -> RedirectStrategy:
+        strategy = self.strategies.get(provider)
+        if strategy is None:
+            raise UnknownProvider()
+        return strategy
