@@ -17,6 +17,7 @@ from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.http import auth_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
+from waymark.features.live.ws import LiveSocketRoute, allowed_origins
 from waymark.features.notes.http import notes_routes
 from waymark.features.notifications.http import notification_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notification_routes(container.notifications, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
-            live_routes(container.live, identity),
+            live_routes(container.live, container.live_tickets, identity),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
     # GET before the roadmap fast path, so both answer HEAD alike. CORS is outside the load
     # shedder, so a browser elsewhere can read a 503 too.
-    app.asgi_handler = RequestContextMiddleware(
+    handler = RequestContextMiddleware(
         CrossOriginAccess(
             LoadShedder(
                 HttpMethodSemantics(
@@ -135,6 +136,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
+    )
+    # WebSocket connections to the live channels; the layers above see only HTTP.
+    app.asgi_handler = LiveSocketRoute(
+        handler,
+        live=container.live,
+        tickets=container.live_tickets,
+        settings=settings.live,
+        origins=allowed_origins(settings.public_url, settings.http.cors_origins),
     )
     return app
 

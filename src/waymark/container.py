@@ -15,6 +15,7 @@ from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
 from waymark.features.live.service import Live
+from waymark.features.live.tickets import Tickets
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.jobs import NotificationJobs
 from waymark.features.notifications.service import Notifications
@@ -152,6 +153,13 @@ class Container:
         # Live updates: progress and team events fanned out to every process's streams.
         self.live = Live(channels=self.stores.live, teams=self.teams, settings=settings.live)
         self.live.register_jobs(self.handlers)
+        self.live_tickets = Tickets(
+            store=self.stores.live_tickets,
+            active=self.accounts.profiles.active,
+            throttle=self.throttle,
+            clock=self.clock,
+            lifetime=settings.live.ticket_seconds,
+        )
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(
             accounts=self.accounts,

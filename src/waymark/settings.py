@@ -182,6 +182,35 @@ class LiveSettings(BaseModel):
     max_team_channels: int = Field(
         default=10, ge=0, description="Team channels one stream may follow (`?team=`)."
     )
+    ticket_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="How long a WebSocket ticket (`POST /api/v1/me/live-tickets`) may wait "
+        "to be used, once.",
+    )
+    ws_max_message_bytes: int = Field(
+        default=4096,
+        ge=256,
+        description="A WebSocket client's message larger than this closes the connection (1009).",
+    )
+    ws_messages_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        description="Messages a WebSocket client may send per second, on average, "
+        "before the connection is closed (1008).",
+    )
+    ws_message_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Messages a WebSocket client may send at once above that rate.",
+    )
+    ws_pong_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A WebSocket client that does not answer a `ping` (with any message) "
+        "within this is closed (4001).",
+    )
 
 
 class MaintenanceSettings(BaseModel):

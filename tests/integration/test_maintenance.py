@@ -34,8 +34,10 @@ from waymark.infra.sql.ephemeral_tables import (
     ephemeral_refresh_families,
     ephemeral_sessions,
 )
+from waymark.infra.sql.live_tables import live_tickets
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.stores import EphemeralStores, build_ephemeral_stores
+from waymark.kernel.live import LiveTicket
 from waymark.kernel.ports import RefreshFamily, SessionRecord
 from waymark.settings import LogSettings, MaintenanceSettings, Settings
 
@@ -103,6 +105,12 @@ async def test_one_run_deletes_what_expired_and_keeps_what_lives(db: Database) -
     await stores.sessions.create(session("live", expires_at=T + 60))
     await stores.refresh_tokens.create_family(family("gone", expires_at=T - 1))
     await stores.refresh_tokens.create_family(family("live", expires_at=T + 60))
+    await stores.live_tickets.put(
+        "gone", LiveTicket(account_id="a", issued_at=T - 31, expires_at=T - 1)
+    )
+    await stores.live_tickets.put(
+        "live", LiveTicket(account_id="a", issued_at=T, expires_at=T + 30)
+    )
     # Outbox: only delivered messages older than the retention (7 days) go.
     old_done = await message(db, DONE, NOW - timedelta(days=8))
     recent_done = await message(db, DONE, NOW - timedelta(days=6))
@@ -118,12 +126,14 @@ async def test_one_run_deletes_what_expired_and_keeps_what_lives(db: Database) -
         "expired-rate-limits": 1,
         "expired-sessions": 1,
         "expired-refresh-families": 1,
+        "expired-live-tickets": 1,
         "delivered-outbox-messages": 1,
     }
     assert (report.removed, report.failed) == (removed, {})
     assert await column(db, ephemeral_rate_limits, "key") == {"busy"}
     assert await column(db, ephemeral_sessions, "id_hash") == {"live"}
     assert await column(db, ephemeral_refresh_families, "id") == {"live"}
+    assert await column(db, live_tickets, "ticket_hash") == {"live"}
     assert await column(db, outbox_table, "id") == {recent_done, old_dead, pending}
     assert old_done not in await column(db, outbox_table, "id")
     (line,) = [entry for entry in logs if entry["event"] == "maintenance.run"]

@@ -1,5 +1,5 @@
 """The ephemeral stores of one profile: rate limits, browser sessions, refresh-token families,
-and the live channels' fan-out with its replay logs.
+the live channels' fan-out with its replay logs, and the WebSocket tickets.
 
 Redis holds them when `WAYMARK_REDIS_URL` is set; otherwise tables in the SQL database do.
 The composition root builds them here; features see only the ports.
@@ -18,13 +18,15 @@ from waymark.infra.redis import (
     create_redis,
 )
 from waymark.infra.redis.live import RedisLiveChannels
+from waymark.infra.redis.live_tickets import RedisLiveTickets
 from waymark.infra.redis.pipelined import PipelinedRedis
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
+from waymark.infra.sql.live_tickets import SqlLiveTickets
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.infra.sql.sessions import SqlSessionStore
-from waymark.kernel.live import LiveChannels
+from waymark.kernel.live import LiveChannels, LiveTicketStore
 from waymark.kernel.ports import RateLimiter, RefreshTokenStore, SessionStore
 from waymark.settings import Settings
 
@@ -38,6 +40,7 @@ class EphemeralStores:
     sessions: SessionStore
     refresh_tokens: RefreshTokenStore
     live: LiveChannels
+    live_tickets: LiveTicketStore
     expired_purges: Mapping[str, Callable[[float], Awaitable[int]]] = field(
         default_factory=dict, repr=False
     )
@@ -89,6 +92,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
                 replay_length=settings.live.replay_length,
                 connect_timeout=settings.redis.connect_timeout,
             ),
+            live_tickets=RedisLiveTickets(client, prefix=prefix),
             _close=close,
             _ping=client.ping,
         )
@@ -96,6 +100,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
     rate_limiter = SqlRateLimiter(db)
     sessions = SqlSessionStore(db)
     refresh_tokens = SqlRefreshTokenStore(db)
+    live_tickets = SqlLiveTickets(db)
     # The database belongs to the container, which disposes of it.
     return EphemeralStores(
         backend="sql",
@@ -107,9 +112,11 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
             replay_length=settings.live.replay_length,
             poll_interval=settings.live.poll_interval,
         ),
+        live_tickets=live_tickets,
         expired_purges={
             "rate-limits": rate_limiter.purge_expired,
             "sessions": sessions.purge_expired,
             "refresh-families": refresh_tokens.purge_expired,
+            "live-tickets": live_tickets.purge_expired,
         },
     )

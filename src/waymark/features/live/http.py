@@ -1,4 +1,5 @@
-"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events (docs/live.md).
+"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events (docs/live.md);
+`POST /api/v1/me/live-tickets`: a ticket to open the WebSocket (`ws.py`) with.
 
 A thin handler: `Live.open` checks and subscribes (its refusals are problem+json, before
 the stream starts); the frames are written here; `EventStream` ends the stream when the
@@ -12,15 +13,29 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from litestar import Router, get
+import msgspec
+from litestar import Response, Router, get, post
 from litestar.params import HeaderParameter, QueryParameter
 
 from waymark.features.live.errors import TooManyStreams
 from waymark.features.live.service import Live, LiveStream
-from waymark.kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from waymark.features.live.tickets import Tickets
+from waymark.kernel.errors import (
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from waymark.settings import LiveSettings
 from waymark.transport.http import sse
-from waymark.transport.http.identity import AUTHENTICATED, CallerAccount, RequestIdentity
+from waymark.transport.http.identity import (
+    AUTHENTICATED,
+    NO_STORE,
+    CallerAccount,
+    RequestIdentity,
+)
 from waymark.transport.http.problems import documented_problems
 
 EVENTS_PATH = "/api/v1/me/events"
@@ -74,8 +89,33 @@ async def frames(stream: LiveStream, settings: LiveSettings) -> AsyncIterator[by
             yield sse.frame(id=item.cursor, event=item.kind, data=data)
 
 
-def live_routes(live: Live, identity: RequestIdentity) -> Router:
+class LiveTicketIssued(msgspec.Struct, frozen=True, kw_only=True):
+    ticket: str
+    """Give it to the WebSocket as `?ticket=`: it opens one connection, within `expires_in`."""
+    expires_in: int
+    """Seconds."""
+
+
+def live_routes(live: Live, tickets: Tickets, identity: RequestIdentity) -> Router:
     settings = live.settings
+
+    @post(
+        "/live-tickets",
+        summary="A ticket to open the live WebSocket with",
+        description="A WebSocket cannot send credentials, so ask for a ticket as yourself "
+        "(bearer token, or session cookie with `X-CSRF-Token`) and open "
+        "`/api/v1/live?ticket=...` with the subprotocol `waymark.live.v1` within "
+        "`expires_in` seconds. A ticket opens one connection; ask for a new one to "
+        "reconnect. See docs/live.md.",
+        status_code=200,
+        responses=documented_problems(
+            UnsupportedMediaType, *AUTHENTICATED, RateLimited, ServiceUnavailable
+        ),
+    )
+    async def issue_ticket(account: CallerAccount) -> Response[LiveTicketIssued]:
+        ticket = await tickets.issue(account)
+        issued = LiveTicketIssued(ticket=ticket, expires_in=round(tickets.lifetime))
+        return Response(issued, headers=NO_STORE)
 
     @get(
         "/events",
@@ -108,4 +148,8 @@ def live_routes(live: Live, identity: RequestIdentity) -> Router:
             send_timeout=settings.send_timeout_seconds,
         )
 
-    return Router(path="/api/v1/me", route_handlers=[events], dependencies=identity.dependencies())
+    return Router(
+        path="/api/v1/me",
+        route_handlers=[events, issue_ticket],
+        dependencies=identity.dependencies(),
+    )

@@ -1,5 +1,6 @@
-"""Live updates: opening a stream of the caller's channels (one use case), and what the
-stream gives its transport (SSE now; a WebSocket later over the same `LiveStream`).
+"""Live updates: opening a stream of the caller's channels (one use case), following and
+leaving team channels on an open stream (`LiveStream.follow` / `unfollow`, for the WebSocket),
+and what the stream gives its transports (SSE, WebSocket) over the same `LiveStream`.
 
 Who may follow what: `user:{id}` only its own account; `team:{id}` whoever may see that
 team's progress now (teams' own check, `Teams.require_progress_view`: 404 outside the team,
@@ -18,6 +19,8 @@ from typing import Any
 import msgspec
 
 from waymark.features.live.channels import (
+    TEAM,
+    USER,
     decode_cursor,
     encode_cursor,
     team_channel,
@@ -47,6 +50,8 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     data: Any
     cursor: str
+    id: str = ""
+    """The event's own id in its channel (`""` for `resync` and `channel-closed`)."""
 
 
 class LiveStream:
@@ -58,11 +63,16 @@ class LiveStream:
         teams: Teams,
         positions: dict[str, str],
         release: Any,
+        resume: dict[str, str] | None = None,
+        max_team_channels: int = 0,
     ) -> None:
         self.subscription = subscription
         self.account = account
         self.teams = teams
         self.positions = positions
+        self.resume = resume
+        """Where channels followed later resume from (the cursor the stream opened with)."""
+        self.max_team_channels = max_team_channels
         self._pending: deque[Item] = deque()
         self._release = release
 
@@ -84,6 +94,43 @@ class LiveStream:
                 Item(kind=RESYNC_ITEM, channel=channel, data={}, cursor=self.cursor)
             )
 
+    async def follow(self, channel: str, *, after: str | None = None) -> str:
+        """Follow `channel` too (`team:{id}`, or the caller's own `user:{id}`): checked as
+        `Live.open` checks it (404/403, 422 past the cap of team channels; 422 for a name
+        that is not a channel), resumed from `after` (a cursor), else from the cursor the
+        stream opened with, else from now. Returns the channel's name as followed."""
+        try:
+            team = team_of(channel)
+            other = team is None and uuid.UUID(channel.removeprefix(USER)) != self.account.id
+        except ValueError:
+            raise ValidationFailed([FieldError("channel", "not a channel")]) from None
+        if other or not channel.startswith((USER, TEAM)):
+            raise NotFound("no such channel")  # another account's, or nothing of ours
+        channel = user_channel(self.account.id) if team is None else team_channel(team)
+        if channel in self.positions:
+            return channel
+        teams = sum(1 for name in self.positions if name.startswith(TEAM))
+        if team is not None and teams >= self.max_team_channels:
+            limit = self.max_team_channels
+            raise ValidationFailed([FieldError("channel", f"at most {limit} teams per stream")])
+        if team is not None:
+            await self.teams.require_progress_view(self.account, team)
+        resume = decode_cursor(after) if after is not None else self.resume
+        start = await self.subscription.add(channel, after=(resume or {}).get(channel))
+        # Events of the channel may have been taken meanwhile: the newer position stays.
+        self.positions.setdefault(channel, start)
+        if resume is None and after is not None:  # not a cursor of ours: refetch
+            self._pending.append(
+                Item(kind=RESYNC_ITEM, channel=channel, data={}, cursor=self.cursor)
+            )
+        return channel
+
+    async def unfollow(self, channel: str) -> None:
+        """Stop following `channel`: nothing of it comes after this returns."""
+        await self.subscription.remove(channel)
+        self.positions.pop(channel, None)
+        self._pending = deque(item for item in self._pending if item.channel != channel)
+
     async def next(self, within: float) -> Item | None:
         """The next item; None if none came `within` seconds; StopAsyncIteration once the
         subscription is closed (`closed_reason`)."""
@@ -100,12 +147,18 @@ class LiveStream:
                 event.channel, event.data
             ):
                 await self.subscription.remove(event.channel)
-                del self.positions[event.channel]
+                self.positions.pop(event.channel, None)
                 data = {"reason": "forbidden"}
                 return Item(
                     kind=CHANNEL_CLOSED, channel=event.channel, data=data, cursor=self.cursor
                 )
-            return Item(kind=event.kind, channel=event.channel, data=event.data, cursor=self.cursor)
+            return Item(
+                kind=event.kind,
+                channel=event.channel,
+                data=event.data,
+                cursor=self.cursor,
+                id=event.id,
+            )
 
     async def _still_allowed(self, channel: str, data: Any) -> bool:
         team = team_of(channel)
@@ -176,6 +229,8 @@ class Live:
             teams=self.teams,
             positions=positions,
             release=release,
+            resume=resume,
+            max_team_channels=self.settings.max_team_channels,
         )
         if resume is None:  # not a cursor of ours: everything from now, after a refetch
             stream.resync_all()

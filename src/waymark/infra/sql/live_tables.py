@@ -1,8 +1,10 @@
-"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event.
+"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event; and the
+WebSocket tickets (`SqlLiveTickets`): one row per ticket not yet used, under its hash.
 
-`id` orders events across every channel (SQLite's AUTOINCREMENT never reuses one, even
-after the newest row is deleted); `prev_id` is the channel's event before it, so a replay
-can tell a trimmed log from a quiet channel. `data` is the event's JSON, as text.
+In `live_events`, `id` orders events across every channel (SQLite's AUTOINCREMENT never
+reuses one, even after the newest row is deleted); `prev_id` is the channel's event before
+it, so a replay can tell a trimmed log from a quiet channel. `data` is the event's JSON, as
+text.
 """
 
 from __future__ import annotations
@@ -36,4 +38,13 @@ live_events = Table(
     UniqueConstraint("channel", "dedupe_key"),
     Index("ix_live_events_channel_id", "channel", "id"),
     sqlite_autoincrement=True,
+)
+
+live_tickets = Table(
+    "live_tickets",
+    metadata,
+    Column("ticket_hash", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("issued_at", Double, nullable=False, comment="Unix seconds."),
+    Column("expires_at", Double, nullable=False, index=True, comment="Unix seconds."),
 )
