@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,8 +12,9 @@ from urllib.parse import urlencode
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.live_support import User
+from tests.e2e.live_support import CHANGED, User
 
 LIVE = "/api/v1/live"
 TICKETS = "/api/v1/me/live-tickets"
@@ -38,23 +40,45 @@ class Socket:
     def __init__(self, connection: ClientConnection, ready: dict[str, Any]) -> None:
         self.connection = connection
         self.ready = ready
+        self.backlog: list[dict[str, Any]] = []
 
     async def send(self, **message: Any) -> None:
         await self.connection.send(json.dumps(message))
 
     async def next(
-        self, types: tuple[str, ...] = ("event",), timeout: float = 15, channel: str | None = None
+        self,
+        types: tuple[str, ...] = ("event",),
+        timeout: float = 15,
+        channel: str | None = None,
+        kind: str | None = CHANGED,
     ) -> dict[str, Any]:
-        while True:
-            message = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
-            if message["type"] == "ping":
-                await self.send(type="pong")
-            if message["type"] in types and channel in (None, message.get("channel")):
-                return dict(message)
+        """The next message of one of `types` (of `channel`; an event only of `kind`).
+        Messages passed over wait for a later call (an event may come before the answer to a
+        subscribe, whose events follow it)."""
 
-    async def nothing(self, types: tuple[str, ...] = ("event",), within: float = 1.5) -> None:
+        def wanted(message: dict[str, Any]) -> bool:
+            if message["type"] == "event" and kind not in (None, message["kind"]):
+                return False
+            return message["type"] in types and channel in (None, message.get("channel"))
+
+        for message in self.backlog:
+            if wanted(message):
+                self.backlog.remove(message)
+                return message
+        async with asyncio.timeout(timeout):
+            while True:
+                message = json.loads(await self.connection.recv())
+                if message["type"] == "ping":
+                    await self.send(type="pong")
+                if wanted(message):
+                    return dict(message)
+                self.backlog.append(message)
+
+    async def nothing(
+        self, types: tuple[str, ...] = ("event",), within: float = 1.5, channel: str | None = None
+    ) -> None:
         try:
-            message = await self.next(types, within)
+            message = await self.next(types, within, channel)
         except TimeoutError:
             return
         raise AssertionError(f"unexpected {message}")
@@ -66,14 +90,18 @@ class Socket:
     async def closed(self, timeout: float = 15) -> int | None:
         """The close code, once the server closed the connection (messages before it
         skipped)."""
+        await self.drain(timeout)
+        return self.connection.close_code
+
+    async def drain(self, timeout: float = 15) -> int:
+        """How many messages came before the server closed the connection."""
+        received = 0
         async with asyncio.timeout(timeout):
-            try:
+            with contextlib.suppress(ConnectionClosed):
                 while True:
                     await self.connection.recv()
-            except Exception:  # noqa: BLE001 - ConnectionClosed*, whichever way it closed
-                pass
-        received = self.connection.close_rcvd
-        return None if received is None else received.code
+                    received += 1
+        return received
 
 
 @asynccontextmanager
@@ -88,3 +116,13 @@ async def socket(
         ready = json.loads(await asyncio.wait_for(conn.recv(), 10))
         assert ready["type"] == "ready", ready
         yield Socket(conn, ready)
+
+
+async def refusal(url: str, **options: Any) -> int:
+    """The HTTP status of a handshake the server refuses."""
+    try:
+        async with connect(url, **options):
+            pass
+    except InvalidStatus as refused:
+        return refused.response.status_code
+    raise AssertionError("the handshake was accepted")
