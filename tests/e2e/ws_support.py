@@ -75,7 +75,7 @@ class Socket:
                 self.backlog.append(message)
 
     async def nothing(
-        self, types: tuple[str, ...] = ("event",), within: float = 1.5, channel: str | None = None
+        self, types: tuple[str, ...] = ("event",), within: float = 1.0, channel: str | None = None
     ) -> None:
         try:
             message = await self.next(types, within, channel)
