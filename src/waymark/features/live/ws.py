@@ -181,6 +181,9 @@ class Connection:
                     await self.send(protocol.answer("ping", None))
         except _Gone:
             return
+        except Exception:
+            log.exception("live.websocket-failed", account_id=str(self.stream.account.id))
+            await self.close(Close.INTERNAL)
         finally:
             for pending in (incoming, upcoming):
                 if pending is not None and not pending.done():
