@@ -92,7 +92,7 @@ async def test_an_account_that_may_no_longer_connect_cannot_redeem(
         await tickets.redeem(ticket)
 
 
-@pytest.mark.parametrize("ticket", ["", "x" * 129, "never-issued"])
-async def test_what_was_never_issued_is_refused(container: Container, ticket: str) -> None:
-    with pytest.raises(TicketRefused):
-        await container.live_tickets.redeem(ticket)
+async def test_what_was_never_issued_is_refused(container: Container) -> None:
+    for ticket in ("", "x" * 129, "never-issued"):
+        with pytest.raises(TicketRefused):
+            await container.live_tickets.redeem(ticket)
