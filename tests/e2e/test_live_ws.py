@@ -13,7 +13,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -23,27 +22,16 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.contract.redis_server import redis_url
 from tests.e2e.live_support import TOPICS, changes, live_env, set_status, user
+from tests.e2e.test_live_sse import two_servers
 from tests.e2e.ws_support import SUBPROTOCOL, refusal, socket, ticket, ws_url
 from tests.integration.teams_support import seed_team
 from tests.servers import Served, free_port, serving, stop
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
 
-__all__ = ["redis_url"]
+__all__ = ["redis_url", "two_servers"]
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
-
-
-@pytest.fixture
-def two_servers(
-    database_url: str, redis_url: str, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Served, Served]]:
-    """Processes A and B: one PostgreSQL (or SQLite) database, one Redis."""
-    env = live_env(tmp_path, database_url, redis_url=redis_url)
-    with ExitStack() as stack:
-        a = stack.enter_context(serving(env, tmp_path / "a.log"))
-        b = stack.enter_context(serving(env, tmp_path / "b.log"))
-        yield env, a, b
 
 
 @pytest.mark.backend("sqlite")

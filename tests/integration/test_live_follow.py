@@ -5,28 +5,27 @@ resuming from a cursor; on the embedded channels (SQL), SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.integration.progress_support import new_account
-from tests.integration.teams_support import seed_team, team_services
-from tests.integration.test_live_service import items
+from tests.integration.teams_support import seed_team
+from tests.integration.test_live_service import items, live
 from waymark.features.live.service import Live
 from waymark.infra.sql.database import Database
-from waymark.infra.sql.live import SqlLiveChannels
 from waymark.kernel.errors import Forbidden, NotFound, ValidationFailed
-from waymark.settings import LiveSettings
+from waymark.kernel.identity import Account
+
+__all__ = ["live"]
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
 
 
-@pytest.fixture
-async def live(db: Database) -> AsyncIterator[Live]:
-    channels = SqlLiveChannels(db, poll_interval=0.02)
-    async with team_services(db) as (teams, _):
-        yield Live(channels=channels, teams=teams, settings=LiveSettings(max_team_channels=1))
-    await channels.aclose()
+async def owned_team(db: Database) -> tuple[Account, str]:
+    """A new account, and the channel of a new team it owns that follows the roadmap."""
+    owner, team = await new_account(db), uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
+    return owner, f"team:{team}"
 
 
 async def test_a_team_is_followed_only_by_who_may_see_its_progress(
@@ -64,25 +63,23 @@ async def test_names_that_are_not_ours_or_not_channels_are_refused(
 
 async def test_a_stream_follows_only_so_many_teams(live: Live, db: Database) -> None:
     owner = await new_account(db)
-    first, second = uuid.uuid4(), uuid.uuid4()
-    for team in (first, second):
+    teams = [uuid.uuid4() for _ in range(3)]  # the fixture's cap is 2
+    for team in teams:
         await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
     stream = await live.open(owner)
-    await stream.follow(f"team:{first}")
+    for team in teams[:2]:
+        await stream.follow(f"team:{team}")
     with pytest.raises(ValidationFailed):
-        await stream.follow(f"team:{second}")
-    await stream.unfollow(f"team:{first}")
-    assert await stream.follow(f"team:{second}") == f"team:{second}"
+        await stream.follow(f"team:{teams[2]}")
+    await stream.unfollow(f"team:{teams[0]}")
+    assert await stream.follow(f"team:{teams[2]}") == f"team:{teams[2]}"
     await stream.aclose()
 
 
 async def test_unfollowing_stops_a_channel_and_following_again_resumes_it(
     live: Live, db: Database
 ) -> None:
-    owner = await new_account(db)
-    team = uuid.uuid4()
-    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
-    ours = f"team:{team}"
+    owner, ours = await owned_team(db)
     stream = await live.open(owner)
     await stream.follow(ours)
     await live.channels.publish(ours, "x", {"n": 1}, dedupe_key="1")
@@ -101,11 +98,9 @@ async def test_unfollowing_stops_a_channel_and_following_again_resumes_it(
 async def test_the_cursor_a_stream_opened_with_resumes_channels_followed_later(
     live: Live, db: Database
 ) -> None:
-    owner = await new_account(db)
-    team = uuid.uuid4()
-    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
-    ours = f"team:{team}"
-    stream = await live.open(owner, teams=[team])
+    owner, ours = await owned_team(db)
+    stream = await live.open(owner)
+    await stream.follow(ours)
     await live.channels.publish(ours, "x", {"n": 1}, dedupe_key="1")
     (seen,) = await items(stream, 1)
     await stream.aclose()
@@ -120,11 +115,9 @@ async def test_the_cursor_a_stream_opened_with_resumes_channels_followed_later(
 async def test_a_cursor_not_ours_asks_for_a_refetch_of_the_channel(
     live: Live, db: Database
 ) -> None:
-    owner = await new_account(db)
-    team = uuid.uuid4()
-    await seed_team(db, team, {owner.id: "owner"}, roadmap="backend")
+    owner, ours = await owned_team(db)
     stream = await live.open(owner)
-    await stream.follow(f"team:{team}", after="garbage")
+    await stream.follow(ours, after="garbage")
     (resync,) = await items(stream, 1)
-    assert (resync.kind, resync.channel) == ("resync", f"team:{team}")
+    assert (resync.kind, resync.channel) == ("resync", ours)
     await stream.aclose()
