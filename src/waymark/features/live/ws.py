@@ -43,6 +43,7 @@ CLOSE_WAIT = 1.0
 
 log = structlog.get_logger(__name__)
 
+_REFUSE: WebSocketCloseEvent = {"type": "websocket.close", "code": 1008, "reason": ""}
 _CLOSE_OF_REASON = {
     CloseReason.SLOW_CONSUMER: Close.SLOW_CONSUMER,
     CloseReason.SHUTDOWN: Close.SHUTDOWN,
@@ -89,7 +90,7 @@ class LiveSocketRoute:
         if (origin is not None and origin.lower() not in self.origins) or (
             protocol.SUBPROTOCOL not in scope["subprotocols"]
         ):
-            await send(_closing(Close.RATE))  # before accept: HTTP 403
+            await send(_REFUSE)  # before accept: the server answers HTTP 403
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         stream = await self._open(query, send)
@@ -162,11 +163,12 @@ class Connection:
                     await self.close(_CLOSE_OF_REASON[reason])
                     return
                 upcoming = None
-                if found is not None:
-                    # An event taken just before its channel was left is not sent.
-                    if found.kind == CHANNEL_CLOSED or found.channel in self.stream.positions:
-                        await self.send(protocol.item(found))
-                    continue
+                # An event taken just before its channel was left is not sent.
+                if found is not None and (
+                    found.kind == CHANNEL_CLOSED or found.channel in self.stream.positions
+                ):
+                    await self.send(protocol.item(found))
+                # The clocks are read on every turn: a busy stream expires and pings too.
                 now = time.monotonic()
                 if now >= ends:
                     await self.close(Close.EXPIRED)
