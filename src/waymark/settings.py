@@ -160,7 +160,9 @@ class LiveSettings(BaseModel):
         description="Embedded profile: seconds between reads of the live "
         "table for events written by another process.",
     )
-    heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive comment.")
+    heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="SSE keep-alive comment; WebSocket `ping` message."
+    )
     send_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
