@@ -20,6 +20,7 @@ from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
 from waymark.features.live.socketio import PATH as SOCKET_IO_PATH
 from waymark.features.live.socketio import LiveSocketIo
+from waymark.features.live.ws import LiveSocketRoute
 from waymark.features.notes.http import notes_routes
 from waymark.features.notifications.http import notification_routes
 from waymark.features.ops.http import OPS_PATHS, ops_routes
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notification_routes(container.notifications, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
-            live_routes(container.live, identity),
+            live_routes(container.live, container.live_tickets, identity),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),
             *site.routes,
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, so it sees the final status of every response, routed or not; HEAD becomes
     # GET before the roadmap fast path, so both answer HEAD alike. CORS is outside the load
     # shedder, so a browser elsewhere can read a 503 too.
-    app.asgi_handler = RequestContextMiddleware(
+    handler = RequestContextMiddleware(
         CrossOriginAccess(
             LoadShedder(
                 socket_io.mount(
@@ -145,6 +146,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         metrics=container.metrics,
         access_log_enabled=settings.log.access,
+    )
+    # WebSocket connections to the live channels; the layers above see only HTTP.
+    app.asgi_handler = LiveSocketRoute(
+        handler,
+        live=container.live,
+        tickets=container.live_tickets,
+        settings=settings.live,
+        origins=frozenset(settings.browser_origins),
     )
     return app
 

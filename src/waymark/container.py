@@ -19,6 +19,7 @@ from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
 from waymark.features.auth.strategies import Callbacks, build_strategies
 from waymark.features.live.service import Live
+from waymark.features.live.tickets import Tickets
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.jobs import NotificationJobs
 from waymark.features.notifications.service import Notifications
@@ -175,6 +176,13 @@ class Container:
             clock=self.clock.time,
         )
         self.live.register_jobs(self.handlers)
+        self.live_tickets = Tickets(
+            store=self.stores.live_tickets,
+            active=self.accounts.profiles.active,
+            throttle=self.throttle,
+            clock=self.clock,
+            lifetime=settings.live.ticket_seconds,
+        )
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(
             accounts=self.accounts,

@@ -30,8 +30,14 @@ async def test_without_a_redis_url_the_stores_are_sql_tables(db: Database) -> No
     assert isinstance(stores.refresh_tokens, SqlRefreshTokenStore)
     await stores.rate_limiter.hit("k", limit=1, period=10, now=T0)
     purges = stores.expired_purges
-    assert set(purges) == {"rate-limits", "sessions", "refresh-families", "live-presence"}
-    assert [await purge(T0 + 10) for purge in purges.values()] == [1, 0, 0, 0]
+    assert set(purges) == {
+        "rate-limits",
+        "sessions",
+        "refresh-families",
+        "live-presence",
+        "live-tickets",
+    }
+    assert [await purge(T0 + 10) for purge in purges.values()] == [1, 0, 0, 0, 0]
     await stores.aclose()
     await db.ping()  # the database is the container's to close, not the stores'
 

@@ -54,8 +54,8 @@ async def test_the_app_sheds_past_its_setting_and_counts_it(settings: Settings) 
     settings.http.max_in_flight = 1
     app = create_app(settings)
     async with AsyncTestClient(app=app) as client:
-        # RequestContextMiddleware(CrossOriginAccess(LoadShedder(...)))
-        shedder = app.asgi_handler.app.app
+        # LiveSocketRoute(RequestContextMiddleware(CrossOriginAccess(LoadShedder(...))))
+        shedder = app.asgi_handler.app.app.app
         assert isinstance(shedder, LoadShedder)
         shedder.in_flight = 1  # as if one request were being worked on
         refused = await client.get("/api/v1/roadmaps")

@@ -35,9 +35,10 @@ from waymark.infra.sql.ephemeral_tables import (
     ephemeral_refresh_families,
     ephemeral_sessions,
 )
-from waymark.infra.sql.live_tables import live_presence
+from waymark.infra.sql.live_tables import live_presence, live_tickets
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.stores import EphemeralStores, build_ephemeral_stores
+from waymark.kernel.live import LiveTicket
 from waymark.kernel.ports import RefreshFamily, SessionRecord
 from waymark.kernel.presence import Present
 from waymark.settings import LogSettings, MaintenanceSettings, Settings
@@ -109,6 +110,12 @@ async def test_one_run_deletes_what_expired_and_keeps_what_lives(db: Database) -
     online = Present(account_id=str(uuid.uuid4()), display_name="Ada")
     await stores.presence.enter("team:t", "gone", online, expires_at=T - 1, now=T - 10)
     await stores.presence.enter("team:t", "live", online, expires_at=T + 60, now=T - 10)
+    await stores.live_tickets.put(
+        "gone", LiveTicket(account_id="a", issued_at=T - 31, expires_at=T - 1)
+    )
+    await stores.live_tickets.put(
+        "live", LiveTicket(account_id="a", issued_at=T, expires_at=T + 30)
+    )
     # Outbox: only delivered messages older than the retention (7 days) go.
     old_done = await message(db, DONE, NOW - timedelta(days=8))
     recent_done = await message(db, DONE, NOW - timedelta(days=6))
@@ -125,6 +132,7 @@ async def test_one_run_deletes_what_expired_and_keeps_what_lives(db: Database) -
         "expired-sessions": 1,
         "expired-refresh-families": 1,
         "expired-live-presence": 1,
+        "expired-live-tickets": 1,
         "delivered-outbox-messages": 1,
     }
     assert (report.removed, report.failed) == (removed, {})
@@ -132,6 +140,7 @@ async def test_one_run_deletes_what_expired_and_keeps_what_lives(db: Database) -
     assert await column(db, ephemeral_sessions, "id_hash") == {"live"}
     assert await column(db, ephemeral_refresh_families, "id") == {"live"}
     assert await column(db, live_presence, "holder") == {"live"}
+    assert await column(db, live_tickets, "ticket_hash") == {"live"}
     assert await column(db, outbox_table, "id") == {recent_done, old_dead, pending}
     assert old_done not in await column(db, outbox_table, "id")
     (line,) = [entry for entry in logs if entry["event"] == "maintenance.run"]

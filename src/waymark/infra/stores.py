@@ -1,5 +1,6 @@
 """The ephemeral stores of one profile: rate limits, browser sessions, refresh-token families,
-the live channels' fan-out with its replay logs, and who is online in a team's channel.
+the live channels' fan-out with its replay logs, who is online in a team's channel, and the
+WebSocket tickets.
 
 Redis holds them when `WAYMARK_REDIS_URL` is set; otherwise tables in the SQL database do.
 The composition root builds them here; features see only the ports.
@@ -18,15 +19,17 @@ from waymark.infra.redis import (
     create_redis,
 )
 from waymark.infra.redis.live import RedisLiveChannels
+from waymark.infra.redis.live_tickets import RedisLiveTickets
 from waymark.infra.redis.pipelined import PipelinedRedis
 from waymark.infra.redis.presence import RedisPresence
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
+from waymark.infra.sql.live_tickets import SqlLiveTickets
 from waymark.infra.sql.presence import SqlPresence
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.infra.sql.refresh_tokens import SqlRefreshTokenStore
 from waymark.infra.sql.sessions import SqlSessionStore
-from waymark.kernel.live import LiveChannels
+from waymark.kernel.live import LiveChannels, LiveTicketStore
 from waymark.kernel.ports import RateLimiter, RefreshTokenStore, SessionStore
 from waymark.kernel.presence import Presence
 from waymark.settings import Settings
@@ -42,6 +45,7 @@ class EphemeralStores:
     refresh_tokens: RefreshTokenStore
     live: LiveChannels
     presence: Presence
+    live_tickets: LiveTicketStore
     expired_purges: Mapping[str, Callable[[float], Awaitable[int]]] = field(
         default_factory=dict, repr=False
     )
@@ -94,6 +98,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
                 connect_timeout=settings.redis.connect_timeout,
             ),
             presence=RedisPresence(client, prefix=prefix),
+            live_tickets=RedisLiveTickets(client, prefix=prefix),
             _close=close,
             _ping=client.ping,
         )
@@ -102,6 +107,7 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
     sessions = SqlSessionStore(db)
     refresh_tokens = SqlRefreshTokenStore(db)
     presence = SqlPresence(db)
+    live_tickets = SqlLiveTickets(db)
     # The database belongs to the container, which disposes of it.
     return EphemeralStores(
         backend="sql",
@@ -114,10 +120,12 @@ def build_ephemeral_stores(settings: Settings, db: Database) -> EphemeralStores:
             poll_interval=settings.live.poll_interval,
         ),
         presence=presence,
+        live_tickets=live_tickets,
         expired_purges={
             "rate-limits": rate_limiter.purge_expired,
             "sessions": sessions.purge_expired,
             "refresh-families": refresh_tokens.purge_expired,
             "live-presence": presence.purge_expired,
+            "live-tickets": live_tickets.purge_expired,
         },
     )

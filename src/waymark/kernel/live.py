@@ -110,3 +110,28 @@ class LiveChannels(Protocol):
     async def aclose(self) -> None:
         """Close every subscription (`SHUTDOWN`) and release connections and tasks."""
         ...
+
+
+# -- Live tickets --------------------------------------------------------------------------
+
+
+class LiveTicket(msgspec.Struct, frozen=True, kw_only=True):
+    """What a WebSocket ticket stands for: an account, from when, until when (Unix seconds).
+    The store keeps it under the ticket's hash, never the ticket itself."""
+
+    account_id: str
+    issued_at: float
+    expires_at: float
+
+
+class LiveTicketStore(Protocol):
+    """Short-lived, single-use tickets that let a WebSocket client (which cannot send a
+    header) connect as an account. Shared by every process: Redis in production, an SQL table
+    when embedded (`tests/contract/test_live_tickets.py` holds both to these rules)."""
+
+    async def put(self, ticket_hash: str, ticket: LiveTicket) -> None: ...
+
+    async def take(self, ticket_hash: str, *, now: float) -> LiveTicket | None:
+        """The ticket, removed in the same step (of two concurrent takes, one gets it);
+        None if there is none, or it expired before `now` (removed all the same)."""
+        ...

@@ -15,3 +15,12 @@ class TooManyStreams(WaymarkError):
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail)
         self.headers = {"retry-after": "5"}
+
+
+class TicketRefused(WaymarkError):
+    """A WebSocket ticket that is unknown, used already or expired, or whose account can no
+    longer connect (deleted, disabled, signed out everywhere since). Never said which."""
+
+    status = 401
+    code = "invalid-ticket"
+    title = "This live ticket cannot be used: ask for a new one"

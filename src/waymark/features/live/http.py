@@ -1,5 +1,6 @@
-"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events; and
-`GET /api/v1/teams/{id}/presence`: who of a team is online (docs/live.md).
+"""`GET /api/v1/me/events`: the caller's live channels as Server-Sent Events;
+`GET /api/v1/teams/{id}/presence`: who of a team is online; `POST
+/api/v1/me/live-tickets`: a ticket to open the WebSocket (`ws.py`) with (docs/live.md).
 
 A thin handler: `Live.open` checks and subscribes (its refusals are problem+json, before
 the stream starts); the frames are written here; `EventStream` ends the stream when the
@@ -13,13 +14,22 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from litestar import Response, Router, get
+import msgspec
+from litestar import Response, Router, get, post
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from waymark.features.live.errors import TooManyStreams
 from waymark.features.live.schemas import OnlineMember, TeamPresence
 from waymark.features.live.service import Live, LiveStream
-from waymark.kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from waymark.features.live.tickets import Tickets
+from waymark.kernel.errors import (
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from waymark.settings import LiveSettings
 from waymark.transport.http import sse
 from waymark.transport.http.identity import (
@@ -82,8 +92,33 @@ async def frames(stream: LiveStream, settings: LiveSettings) -> AsyncIterator[by
             yield sse.frame(id=item.cursor, event=item.kind, data=data)
 
 
-def live_routes(live: Live, identity: RequestIdentity) -> Router:
+class LiveTicketIssued(msgspec.Struct, frozen=True, kw_only=True):
+    ticket: str
+    """Give it to the WebSocket as `?ticket=`: it opens one connection, within `expires_in`."""
+    expires_in: int
+    """Seconds."""
+
+
+def live_routes(live: Live, tickets: Tickets, identity: RequestIdentity) -> Router:
     settings = live.settings
+
+    @post(
+        "/me/live-tickets",
+        summary="A ticket to open the live WebSocket with",
+        description="A WebSocket cannot send credentials, so ask for a ticket as yourself "
+        "(bearer token, or session cookie with `X-CSRF-Token`) and open "
+        "`/api/v1/live?ticket=...` with the subprotocol `waymark.live.v1` within "
+        "`expires_in` seconds. A ticket opens one connection; ask for a new one to "
+        "reconnect. See docs/live.md.",
+        status_code=200,
+        responses=documented_problems(
+            UnsupportedMediaType, *AUTHENTICATED, RateLimited, ServiceUnavailable
+        ),
+    )
+    async def issue_ticket(account: CallerAccount) -> Response[LiveTicketIssued]:
+        ticket = await tickets.issue(account)
+        issued = LiveTicketIssued(ticket=ticket, expires_in=round(tickets.lifetime))
+        return Response(issued, headers=NO_STORE)
 
     @get(
         "/me/events",
@@ -133,5 +168,7 @@ def live_routes(live: Live, identity: RequestIdentity) -> Router:
         return Response(TeamPresence(online=members), headers=NO_STORE)
 
     return Router(
-        path="/api/v1", route_handlers=[events, presence], dependencies=identity.dependencies()
+        path="/api/v1",
+        route_handlers=[events, presence, issue_ticket],
+        dependencies=identity.dependencies(),
     )

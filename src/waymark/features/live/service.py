@@ -1,6 +1,6 @@
 """Live updates: opening a stream of the caller's channels (one use case), following and
 leaving team channels on it, who of a team is online (`features/live/presence.py`), and
-what the stream gives its transport (SSE, Socket.IO, a WebSocket: one `LiveStream` each).
+what the stream gives its transports (SSE, Socket.IO, the WebSocket: one `LiveStream` each).
 
 Who may follow what: `user:{id}` only its own account; `team:{id}` whoever may see that
 team's progress now (teams' own check, `Teams.require_progress_view`: 404 outside the team,
@@ -20,6 +20,8 @@ from typing import Any
 import msgspec
 
 from waymark.features.live.channels import (
+    TEAM,
+    USER,
     decode_cursor,
     encode_cursor,
     team_channel,
@@ -51,6 +53,8 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     data: Any
     cursor: str
+    id: str = ""
+    """The event's own id in its channel (`""` for `resync` and `channel-closed`)."""
 
 
 class LiveStream:
@@ -64,6 +68,7 @@ class LiveStream:
         release: Any,
         presence: TeamPresence,
         max_teams: int,
+        resume: dict[str, str] | None = None,
     ) -> None:
         self.subscription = subscription
         self.account = account
@@ -73,6 +78,8 @@ class LiveStream:
         self.max_teams = max_teams
         self.holder = uuid.uuid4().hex
         """This stream's own id, as the holder of its account's presence in its teams."""
+        self.resume = resume
+        """Where channels followed later resume from (the cursor the stream opened with)."""
         self._pending: deque[Item] = deque()
         self._release = release
 
@@ -94,6 +101,19 @@ class LiveStream:
                 Item(kind=RESYNC_ITEM, channel=channel, data={}, cursor=self.cursor)
             )
 
+    def team_named(self, channel: str) -> uuid.UUID | None:
+        """The team whose channel `channel` names (`team:{id}`), for a transport that
+        takes channel names; None for the caller's own `user:{id}` (always followed). 422
+        for a name that is not a channel, 404 for another account's."""
+        try:
+            team = team_of(channel)
+            other = team is None and uuid.UUID(channel.removeprefix(USER)) != self.account.id
+        except ValueError:
+            raise ValidationFailed([FieldError("channel", "not a channel")]) from None
+        if other or not channel.startswith((USER, TEAM)):
+            raise NotFound("no such channel")  # another account's, or nothing of ours
+        return team
+
     async def next(self, within: float) -> Item | None:
         """The next item; None if none came `within` seconds; StopAsyncIteration once the
         subscription is closed (`closed_reason`)."""
@@ -114,7 +134,13 @@ class LiveStream:
                 return Item(
                     kind=CHANNEL_CLOSED, channel=event.channel, data=data, cursor=self.cursor
                 )
-            return Item(kind=event.kind, channel=event.channel, data=event.data, cursor=self.cursor)
+            return Item(
+                kind=event.kind,
+                channel=event.channel,
+                data=event.data,
+                cursor=self.cursor,
+                id=event.id,
+            )
 
     async def _still_allowed(self, channel: str, data: Any) -> bool:
         team = team_of(channel)
@@ -130,8 +156,9 @@ class LiveStream:
     async def follow(self, team: uuid.UUID, *, after: str | None = None) -> str:
         """Follow `team`'s channel too, if the caller may see its progress now (404/403),
         within the cap of team channels (422); resumed from `after` (a cursor this stream
-        or an earlier one gave: the channel's position in it) or from now. Returns the
-        cursor of where every channel stands, and puts the caller in the team's presence."""
+        or an earlier one gave: the channel's position in it), else from the cursor the
+        stream opened with, else from now. Returns the cursor of where every channel
+        stands, and puts the caller in the team's presence."""
         channel = team_channel(team)
         if channel in self.positions:
             return self.cursor
@@ -139,9 +166,10 @@ class LiveStream:
             limit = self.max_teams
             raise ValidationFailed([FieldError("channel", f"at most {limit} teams per stream")])
         await self.teams.require_progress_view(self.account, team)
-        resume = decode_cursor(after) if after is not None else {}
+        resume = decode_cursor(after) if after is not None else (self.resume or {})
         position = await self.subscription.add(channel, after=(resume or {}).get(channel))
-        self.positions[channel] = position
+        # Events of the channel may have been taken meanwhile: the newer position stays.
+        self.positions.setdefault(channel, position)
         if resume is None:  # not a cursor of ours: from now, after a refetch
             item = Item(kind=RESYNC_ITEM, channel=channel, data={}, cursor=self.cursor)
             self._pending.append(item)
@@ -243,6 +271,7 @@ class Live:
             release=release,
             presence=self.presence,
             max_teams=self.settings.max_team_channels,
+            resume=resume,
         )
         for channel in stream.channels:
             if team_of(channel) is not None:

@@ -1,9 +1,11 @@
-"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event; and who is
-online in a team's channel (`SqlPresence`): one row per connection that puts them there.
+"""The embedded live channels' replay log (`SqlLiveChannels`): one row per event; who is
+online in a team's channel (`SqlPresence`): one row per connection that puts them there; and
+the WebSocket tickets (`SqlLiveTickets`): one row per ticket not yet used, under its hash.
 
-`id` orders events across every channel (SQLite's AUTOINCREMENT never reuses one, even
-after the newest row is deleted); `prev_id` is the channel's event before it, so a replay
-can tell a trimmed log from a quiet channel. `data` is the event's JSON, as text.
+In `live_events`, `id` orders events across every channel (SQLite's AUTOINCREMENT never
+reuses one, even after the newest row is deleted); `prev_id` is the channel's event before
+it, so a replay can tell a trimmed log from a quiet channel. `data` is the event's JSON, as
+text.
 """
 
 from __future__ import annotations
@@ -48,4 +50,13 @@ live_presence = Table(
     Column("display_name", Text, nullable=False),
     Column("expires_at", Double, nullable=False, comment="Unix seconds."),
     Index("ix_live_presence_room_account_id", "room", "account_id"),
+)
+
+live_tickets = Table(
+    "live_tickets",
+    metadata,
+    Column("ticket_hash", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("issued_at", Double, nullable=False, comment="Unix seconds."),
+    Column("expires_at", Double, nullable=False, index=True, comment="Unix seconds."),
 )

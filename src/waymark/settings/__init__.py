@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from waymark.settings.live import LiveSettings as LiveSettings
+
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql": "postgresql+asyncpg",
@@ -141,63 +143,6 @@ class OutboxSettings(BaseModel):
     backoff_cap: float = Field(default=3600.0, gt=0, description="Longest wait between tries.")
     backoff_jitter: float = Field(
         default=0.25, ge=0, lt=1, description="Fraction randomly taken off each wait."
-    )
-
-
-class LiveSettings(BaseModel):
-    replay_length: int = Field(
-        default=1000, ge=10, description="Events kept per live channel for clients to resume."
-    )
-    queue_size: int = Field(
-        default=256,
-        ge=1,
-        description="Events a live subscriber may fall behind before it is "
-        "cut off (slow-consumer).",
-    )
-    poll_interval: float = Field(
-        default=0.25,
-        gt=0,
-        description="Embedded profile: seconds between reads of the live "
-        "table for events written by another process.",
-    )
-    heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive comment.")
-    send_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="A stream whose client takes longer to accept a write is ended.",
-    )
-    stream_seconds: float = Field(
-        default=3600.0,
-        gt=0,
-        description="A stream ends (`close`, `expired`) after this long; "
-        "the client reconnects with Last-Event-ID and its credentials are checked again.",
-    )
-    retry_ms: int = Field(default=3000, ge=0, description="SSE `retry:` hint to clients.")
-    max_connections_per_account: int = Field(
-        default=5, ge=1, description="Live streams one account may hold open per process."
-    )
-    max_connections: int = Field(
-        default=2000, ge=1, description="Live streams one process holds open at most."
-    )
-    max_team_channels: int = Field(
-        default=10, ge=0, description="Team channels one stream may follow (`?team=`)."
-    )
-    presence_ttl_seconds: float = Field(
-        default=30.0,
-        ge=1,
-        description="A connection's presence in a team lapses this long after its process "
-        "last refreshed it (every third of it): how long a process that died stays online.",
-    )
-    socketio_max_message_bytes: int = Field(
-        default=16 * 1024,
-        ge=1024,
-        description="Largest Socket.IO message a client may send (larger: disconnected).",
-    )
-    socketio_max_backlog: int = Field(
-        default=256,
-        ge=1,
-        description="Socket.IO packets a connection may have waiting to be sent before it "
-        "is cut off (slow-consumer).",
     )
 
 

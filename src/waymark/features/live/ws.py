@@ -1,0 +1,278 @@
+"""`/api/v1/live`: the caller's live channels over a WebSocket (protocol `waymark.live.v1`,
+docs/live.md). A raw ASGI route, as thin as the SSE one over the same `LiveStream`.
+
+Before the handshake is accepted: the `Origin` (when a browser sends one) must be the
+site's or one of `cors_origins`, and the client must offer the subprotocol; otherwise the
+handshake is refused (HTTP 403). Then the ticket (`?ticket=`, from `POST
+/api/v1/me/live-tickets`) is redeemed and the stream opened; a refusal there is told by a
+close code once accepted (a browser sees close codes, never an HTTP status).
+
+One loop per connection reads the client and the stream in turn, so every answer
+(`subscribed`, `error`) goes out before any event of the channel it is about, and nothing
+is buffered here: a send waits at most `send_timeout_seconds`, and the stream's own queue
+is bounded (a client that stops reading is cut off, 4008).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import structlog
+from litestar.enums import ScopeType
+
+from waymark.features.live import protocol
+from waymark.features.live.channels import team_channel, user_channel
+from waymark.features.live.errors import TicketRefused, TooManyStreams
+from waymark.features.live.protocol import Close, Ping, Pong, Subscribe, Unsubscribe
+from waymark.features.live.service import CHANNEL_CLOSED, Live, LiveStream
+from waymark.features.live.tickets import Tickets
+from waymark.kernel.decoding import decode
+from waymark.kernel.errors import ServiceUnavailable, WaymarkError
+from waymark.kernel.live import CloseReason
+from waymark.settings import LiveSettings
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Receive, Scope, Send, WebSocketCloseEvent
+
+LIVE_PATH = "/api/v1/live"
+CLOSE_WAIT = 1.0
+"""How long the close frame of a connection being cut off may take to go out."""
+
+log = structlog.get_logger(__name__)
+
+_REFUSE: WebSocketCloseEvent = {"type": "websocket.close", "code": 1008, "reason": ""}
+_CLOSE_OF_REASON = {
+    CloseReason.SLOW_CONSUMER: Close.SLOW_CONSUMER,
+    CloseReason.SHUTDOWN: Close.SHUTDOWN,
+    CloseReason.CLOSED: Close.NORMAL,
+}
+
+
+class LiveSocketRoute:
+    """An ASGI layer: WebSocket connections to `LIVE_PATH` go to the live socket, anything
+    else on to `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        live: Live,
+        tickets: Tickets,
+        settings: LiveSettings,
+        origins: frozenset[str],
+    ) -> None:
+        self.app = app
+        self.live = live
+        self.tickets = tickets
+        self.settings = settings
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.WEBSOCKET or scope["path"] != LIVE_PATH:
+            await self.app(scope, receive, send)
+            return
+        if (await receive())["type"] != "websocket.connect":
+            return
+        origin = _header(scope, b"origin")
+        if (origin is not None and origin.lower() not in self.origins) or (
+            protocol.SUBPROTOCOL not in scope["subprotocols"]
+        ):
+            await send(_REFUSE)  # before accept: the server answers HTTP 403
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        stream = await self._open(query, send)
+        if stream is None:
+            return
+        try:
+            await Connection(stream, self.live, receive, send, self.settings).run()
+        finally:
+            await stream.aclose()
+
+    async def _open(self, query: dict[str, list[str]], send: Send) -> LiveStream | None:
+        """The caller's stream, the handshake accepted; or None, closed with the reason."""
+        code: Close | None = None
+        try:
+            account = await self.tickets.redeem(_first(query, "ticket") or "")
+            stream = await self.live.open(account, cursor=_first(query, "cursor"))
+        except TicketRefused:
+            code = Close.BAD_TICKET
+        except TooManyStreams:
+            code = Close.TOO_MANY_STREAMS
+        except ServiceUnavailable:
+            code = Close.UNAVAILABLE
+        await send({"type": "websocket.accept", "subprotocol": protocol.SUBPROTOCOL, "headers": []})
+        if code is not None:
+            await send(_closing(code))
+            return None
+        return stream
+
+
+class Connection:
+    def __init__(
+        self, stream: LiveStream, live: Live, receive: Receive, send: Send, settings: LiveSettings
+    ) -> None:
+        self.stream = stream
+        self.live = live
+        self.receive = receive
+        self._send = send
+        self.settings = settings
+        self.tokens = float(settings.ws_message_burst)
+        self.refilled = time.monotonic()
+        self.pong_due: float | None = None
+
+    async def run(self) -> None:
+        settings = self.settings
+        now = time.monotonic()
+        ends, next_ping = now + settings.stream_seconds, now + settings.heartbeat_seconds
+        incoming: asyncio.Future[Any] = asyncio.ensure_future(self.receive())
+        upcoming: asyncio.Future[Any] | None = None
+        try:
+            await self.send(protocol.ready(self.stream.channels, self.stream.cursor))
+            while True:
+                if upcoming is None:
+                    wake = min(ends, next_ping, self.pong_due or ends)
+                    upcoming = asyncio.ensure_future(
+                        self.stream.next(max(wake - time.monotonic(), 0.0))
+                    )
+                await asyncio.wait((incoming, upcoming), return_when=asyncio.FIRST_COMPLETED)
+                if incoming.done():
+                    code = await self.on_message(incoming.result())
+                    if code is not None:
+                        await self.close(code)
+                        return
+                    incoming = asyncio.ensure_future(self.receive())
+                if not upcoming.done():
+                    continue
+                try:
+                    found = upcoming.result()
+                except StopAsyncIteration:
+                    reason = self.stream.closed_reason or CloseReason.CLOSED
+                    await self.close(_CLOSE_OF_REASON[reason])
+                    return
+                upcoming = None
+                # An event taken just before its channel was left is not sent.
+                if found is not None and (
+                    found.kind == CHANNEL_CLOSED or found.channel in self.stream.positions
+                ):
+                    await self.send(protocol.item(found))
+                # The clocks are read on every turn: a busy stream expires and pings too.
+                now = time.monotonic()
+                if now >= ends:
+                    await self.close(Close.EXPIRED)
+                    return
+                if self.pong_due is not None and now >= self.pong_due:
+                    await self.close(Close.NO_PONG)
+                    return
+                if now >= next_ping:
+                    next_ping = now + settings.heartbeat_seconds
+                    if self.pong_due is None:
+                        self.pong_due = now + settings.ws_pong_timeout_seconds
+                    await self.send(protocol.answer("ping", None))
+        except _Gone:
+            return
+        except Exception:
+            log.exception("live.websocket-failed", account_id=str(self.stream.account.id))
+            await self.close(Close.INTERNAL)
+        finally:
+            for pending in (incoming, upcoming):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+
+    async def on_message(self, message: dict[str, Any]) -> Close | None:
+        """Handle one message of the client; a close code to end the connection with."""
+        if message["type"] == "websocket.disconnect":
+            raise _Gone
+        self.pong_due = None  # any message says the client is there
+        if not self._within_rate():
+            return Close.RATE
+        data = message.get("text")
+        if data is None:
+            return Close.BINARY
+        limit = self.settings.ws_max_message_bytes
+        if len(data) > limit or len(raw := data.encode()) > limit:
+            return Close.TOO_BIG
+        ref: str | None = None
+        try:
+            request: protocol.ClientMessage = decode(raw, "json", protocol.CLIENT_MESSAGE)
+            ref = request.ref
+            if isinstance(request, Subscribe):
+                team = self.stream.team_named(request.channel)
+                if team is not None:
+                    await self.stream.follow(team, after=request.after)
+                channel = (
+                    user_channel(self.stream.account.id) if team is None else team_channel(team)
+                )
+                reply = protocol.answer(
+                    "subscribed", ref, channel=channel, cursor=self.stream.cursor
+                )
+            elif isinstance(request, Unsubscribe):
+                await self.stream.unfollow(request.channel)
+                reply = protocol.answer("unsubscribed", ref, channel=request.channel)
+            elif isinstance(request, Ping):
+                reply = protocol.answer("pong", ref)
+            else:
+                assert isinstance(request, Pong)
+                return None
+        except StopAsyncIteration:
+            return None  # the stream ended meanwhile: its item says why
+        except WaymarkError as error:
+            reply = protocol.answer("error", ref, code=error.code, detail=str(error))
+        await self.send(reply)
+        return None
+
+    def _within_rate(self) -> bool:
+        """A token bucket: `ws_message_burst` at once, `ws_messages_per_second` after."""
+        now = time.monotonic()
+        rate, burst = self.settings.ws_messages_per_second, self.settings.ws_message_burst
+        self.tokens = min(float(burst), self.tokens + (now - self.refilled) * rate)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def send(self, text: str) -> None:
+        """Send one frame; a client that does not take it within `send_timeout_seconds` is
+        cut off (4008)."""
+        try:
+            await asyncio.wait_for(
+                self._send({"type": "websocket.send", "text": text, "bytes": None}),
+                self.settings.send_timeout_seconds,
+            )
+        except TimeoutError:
+            await self.close(Close.SLOW_CONSUMER)
+            raise _Gone from None
+        except OSError:
+            raise _Gone from None
+
+    async def close(self, code: Close) -> None:
+        with contextlib.suppress(TimeoutError, OSError):
+            await asyncio.wait_for(
+                self._send(_closing(code)),
+                CLOSE_WAIT,
+            )
+        log.info("live.websocket-closed", code=int(code), account_id=str(self.stream.account.id))
+
+
+class _Gone(Exception):
+    """The client went away."""
+
+
+def _closing(code: Close) -> WebSocketCloseEvent:
+    return {"type": "websocket.close", "code": code, "reason": code.name.lower()}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
