@@ -182,6 +182,7 @@ class Container:
             throttle=self.throttle,
             clock=self.clock,
             lifetime=settings.live.ticket_seconds,
+            per_minute=settings.live.tickets_per_minute,
         )
         # What an account holds, exported as one document and imported back.
         self.portability = Portability(

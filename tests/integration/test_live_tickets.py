@@ -18,6 +18,7 @@ from waymark.features.accounts.tables import users
 from waymark.features.live.errors import TicketRefused
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live_tables import live_tickets
+from waymark.kernel.errors import RateLimited
 from waymark.kernel.identity import hash_token
 from waymark.settings import Settings
 
@@ -96,3 +97,21 @@ async def test_what_was_never_issued_is_refused(container: Container) -> None:
     for ticket in ("", "x" * 129, "never-issued"):
         with pytest.raises(TicketRefused):
             await container.live_tickets.redeem(ticket)
+
+
+async def test_tickets_past_the_accounts_rate_are_refused(settings: Settings, db: Database) -> None:
+    limited = Container(
+        settings.model_copy(
+            update={"live": settings.live.model_copy(update={"tickets_per_minute": 2})}
+        )
+    )
+    try:
+        learner = await new_account(db)
+        for _ in range(2):
+            await limited.live_tickets.issue(learner)
+        with pytest.raises(RateLimited):
+            await limited.live_tickets.issue(learner)
+        other = await new_account(db)
+        assert await limited.live_tickets.issue(other)  # the rate is per account
+    finally:
+        await limited.aclose()

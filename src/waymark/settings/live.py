@@ -71,6 +71,11 @@ class LiveSettings(BaseModel):
         description="How long a WebSocket ticket (`POST /api/v1/me/live-tickets`) may wait "
         "to be used, once.",
     )
+    tickets_per_minute: int = Field(
+        default=60,
+        ge=1,
+        description="WebSocket tickets an account may ask for per minute (more: 429).",
+    )
     ws_max_message_bytes: int = Field(
         default=4096,
         ge=256,

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from waymark.features.live.errors import TicketRefused
-from waymark.features.live.limits import ISSUE_TICKET
+from waymark.features.live.limits import issue_ticket
 from waymark.kernel.clock import Clock
 from waymark.kernel.identity import Account, hash_token, new_token
 from waymark.kernel.live import LiveTicket, LiveTicketStore
@@ -31,16 +31,18 @@ class Tickets:
         throttle: Throttle,
         clock: Clock,
         lifetime: float,
+        per_minute: int = 60,
     ) -> None:
         self.store = store
         self.active = active
         self.throttle = throttle
         self.clock = clock
         self.lifetime = lifetime
+        self.rule = issue_ticket(per_minute)
 
     async def issue(self, account: Account) -> str:
-        """A new ticket for `account` (429 past `ISSUE_TICKET`)."""
-        await self.throttle.check((ISSUE_TICKET, str(account.id)))
+        """A new ticket for `account` (429 past `tickets_per_minute`)."""
+        await self.throttle.check((self.rule, str(account.id)))
         ticket = new_token()
         now = self.clock.time()
         grant = LiveTicket(
