@@ -1,7 +1,9 @@
 """Fan-out of live events, beside its limit (issue 14, "Speed and scale").
 
-    .venv/bin/python -m bench.fanout [-t sse] [-n 1000] [--hold 10000] [-o DIR]
+    .venv/bin/python -m bench.fanout [-t sse|ws] [-n 1000] [--hold 10000] [-o DIR]
 
+`sse-fanout` (`-t sse`, streams of `GET /api/v1/me/events?team=`) or `ws-fanout` (`-t ws`,
+WebSockets at `/api/v1/live`, each with its own ticket, subscribed to the team's channel).
 One team channel, `n` open streams following it; a member's progress changes, made through
 the API (`PUT /api/v1/me/progress/backend/topics/{id}`), reach every stream. Measured:
 
@@ -12,9 +14,11 @@ the API (`PUT /api/v1/me/progress/backend/topics/{id}`), reach every stream. Mea
 - **memory**: `--hold` streams open at once (none reading anything but their `ready`): the
   resident memory of the server's processes.
 
-The limit (`bench/limits/raw_sse_fanout.py`) holds the same streams and sends the same event
-bytes (a frame the app sent, captured by the subscribers) when told to by a `POST /publish`:
-no token, database or broker in between. Both run under the same Granian options, one worker.
+The limit holds the same streams and sends the same event bytes (a frame the app sent,
+captured by the subscribers) when told to: for SSE `bench/limits/raw_sse_fanout.py` under
+the same Granian options as the app (`POST /publish`); for WebSockets a raw `websockets`
+server broadcasting (`bench/limits/raw_ws_fanout.py`, as issue 14 asks; a message on
+`/publish`). No token, database or broker in between; one process each.
 The subscribers are one process (`bench/fanout/client.py`) on the same machine.
 
 The run raises the app's caps on streams (`WAYMARK_LIVE__MAX_CONNECTIONS`, per account too:
@@ -40,7 +44,7 @@ from typing import Any, BinaryIO, cast
 
 from bench.config import HOST, REPO_DIR, RESULTS_DIR, RunSettings
 from bench.machine import machine_facts
-from bench.procs import ProcessSet, Server, cpu_delta
+from bench.procs import ProcessSet, Server, cpu_delta, free_port
 from bench.scenario import AppContext, Request, fetch
 from bench.scenarios._accounts import create_accounts, login
 from bench.scenarios._progress import PASSWORD, bearer, change_cycle, roadmap_json, topic_ids
@@ -66,6 +70,8 @@ class Side:
     """() -> None: cause one event on the channel (blocking)."""
     sample: str = ""
     """An event frame as the app sent it (the limit sends these bytes)."""
+    client: dict[str, Any] = field(default_factory=dict)
+    """What else the subscribers need (`bench/fanout/client.py: Config`)."""
 
 
 @dataclass
@@ -85,6 +91,7 @@ class Subscribers:
     def __init__(self, side: Side, n: int) -> None:
         config = {
             "transport": "sse",
+            **side.client,
             "host": HOST,
             "port": side.server.port,
             "path": side.path,
@@ -215,7 +222,12 @@ def prepare(ctx: AppContext) -> tuple[str, str, str, list[tuple[str, str]]]:
 
 
 def app_side(
-    server: Server, team: str, owner: str, learner: str, cycle: list[tuple[str, str]]
+    server: Server,
+    team: str,
+    owner: str,
+    learner: str,
+    cycle: list[tuple[str, str]],
+    transport: str,
 ) -> Side:
     position = [0]
 
@@ -234,10 +246,32 @@ def app_side(
         if resp.status != 200:
             raise RuntimeError(f"PUT answered {resp.status}: {resp.body[:300]!r}")
 
+    if transport == "ws":
+        subscribe = json.dumps({"type": "subscribe", "channel": f"team:{team}"})
+        client = {
+            "transport": "ws",
+            "ticket_path": "/api/v1/me/live-tickets",
+            "subprotocol": "waymark.live.v1",
+            "subscribe": subscribe,
+        }
+        return Side("app", server, "/api/v1/live", bearer(owner), publish, client=client)
     return Side("app", server, f"/api/v1/me/events?team={team}", bearer(owner), publish)
 
 
-def limit_side(server: Server, app: Side) -> Side:
+def limit_side(server: Server, app: Side, transport: str, stack: ExitStack) -> Side:
+    if transport == "ws":
+        from websockets.sync.client import connect
+
+        control = stack.enter_context(connect(f"ws://{HOST}:{server.port}/publish"))
+
+        def publish_ws() -> None:
+            control.send(app.sample)
+            control.recv(timeout=30)
+
+        subscribe = json.dumps({"type": "subscribe", "channel": "team:limit"})
+        client = {"transport": "ws", "subscribe": subscribe}
+        return Side("limit", server, "/", {}, publish_ws, client=client)
+
     def publish() -> None:
         frame = app.sample.encode()
         resp = fetch(server.port, Request("/publish", method="POST", body=frame))
@@ -245,6 +279,22 @@ def limit_side(server: Server, app: Side) -> Side:
             raise RuntimeError(f"publish answered {resp.status}")
 
     return Side("limit", server, "/events", {}, publish)
+
+
+def start_ws_limit(procs: ProcessSet, settings: RunSettings) -> Server:
+    """The raw `websockets` broadcaster (`bench/limits/raw_ws_fanout.py`), on uvloop."""
+    port = free_port()
+    server = Server(
+        name="limit ws-fanout",
+        argv=[sys.executable, "-m", "bench.limits.raw_ws_fanout", "--port", str(port)],
+        port=port,
+        log_path=settings.output_dir / "logs" / "limit-ws-fanout.log",
+        env=dict(os.environ),
+        cwd=REPO_DIR,
+    )
+    procs.start(server)
+    server.wait_ready("/readyz", timeout=60)
+    return server
 
 
 def summary(rounds: list[tuple[Measured, Measured]]) -> dict[str, Any]:
@@ -303,7 +353,7 @@ def report(out: Path, args: argparse.Namespace, result: dict[str, Any]) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
-    parser.add_argument("-t", "--transport", choices=["sse"], default="sse")
+    parser.add_argument("-t", "--transport", choices=["sse", "ws"], default="sse")
     parser.add_argument("-n", "--subscribers", type=int, default=1000)
     parser.add_argument("--hold", type=int, default=10_000, help="streams held for RSS (0: skip)")
     parser.add_argument("--events", type=int, default=20)
@@ -317,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "WAYMARK_LIVE__MAX_CONNECTIONS": str(CAP),
         "WAYMARK_LIVE__MAX_CONNECTIONS_PER_ACCOUNT": str(CAP),
         "WAYMARK_HTTP__BACKPRESSURE": str(CAP),
+        # ws: a ticket per socket, every socket the owner's.
+        "WAYMARK_LIVE__TICKETS_PER_MINUTE": str(CAP),
     }
     os.environ.update(caps)
     settings = RunSettings(output_dir=args.output, profiles=("production",))
@@ -339,19 +391,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print("preparing the team", flush=True)
         team, owner, learner, cycle = prepare(ctx)
-        app = app_side(server, team, owner, learner, cycle)
-        config = workdir / "limit.json"
-        config.write_text(json.dumps({"queue_size": 256}))
-        limit_server = start_limit(
-            procs,
-            settings,
-            name="sse-fanout",
-            target="bench.limits.raw_sse_fanout:app",
-            config_path=config,
-            workdir=workdir,
-            extra_args=["--backpressure", str(CAP)],
-        )
-        limit = limit_side(limit_server, app)
+        app = app_side(server, team, owner, learner, cycle, args.transport)
+        if args.transport == "ws":
+            limit_server = start_ws_limit(procs, settings)
+        else:
+            config = workdir / "limit.json"
+            config.write_text(json.dumps({"queue_size": 256}))
+            limit_server = start_limit(
+                procs,
+                settings,
+                name="sse-fanout",
+                target="bench.limits.raw_sse_fanout:app",
+                config_path=config,
+                workdir=workdir,
+                extra_args=["--backpressure", str(CAP)],
+            )
+        limit = limit_side(limit_server, app, args.transport, stack)
         rounds = []
         for number in range(1, args.rounds + 1):
             pair = tuple(

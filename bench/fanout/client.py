@@ -32,7 +32,9 @@ import msgspec
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     transport: str
-    """`sse`: an HTTP GET answered with `text/event-stream`."""
+    """`sse`: an HTTP GET answered with `text/event-stream`; `ws`: a WebSocket (a ticket
+    asked for first at `ticket_path` when given, then `subscribe` sent, if given, and its
+    answer awaited)."""
     host: str
     port: int
     path: str
@@ -44,6 +46,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The kind a connection announces itself ready with."""
     open_at_once: int = 200
     attempts: int = 30
+    ticket_path: str | None = None
+    subprotocol: str | None = None
+    subscribe: str | None = None
+    """A message to send once connected (JSON text), answered by one with `"subscribed"`."""
 
 
 class Connection:
@@ -109,16 +115,63 @@ async def _sse(config: Config, conn: Connection) -> None:
     conn.closed = True
 
 
+async def _ticket(config: Config) -> str:
+    """A ticket for one WebSocket, asked for with the stream's headers (its bearer token)."""
+    reader, writer = await asyncio.open_connection(config.host, config.port)
+    head = [f"POST {config.ticket_path} HTTP/1.1", f"Host: {config.host}:{config.port}"]
+    head += [f"{name}: {value}" for name, value in config.headers.items()]
+    head += ["Content-Length: 0", "Connection: close", "", ""]
+    writer.write("\r\n".join(head).encode())
+    answer = await reader.read()
+    writer.close()
+    status, _, body = answer.partition(b"\r\n\r\n")
+    if b" 201 " not in status.split(b"\r\n", 1)[0] and b" 200 " not in status[:20]:
+        raise RuntimeError(f"ticket refused: {answer[:300]!r}")
+    return str(json.loads(body)["ticket"])
+
+
+async def _ws(config: Config, conn: Connection) -> None:
+    from websockets.asyncio.client import connect
+
+    query = f"?ticket={await _ticket(config)}" if config.ticket_path else ""
+    url = f"ws://{config.host}:{config.port}{config.path}{query}"
+    protocols = [config.subprotocol] if config.subprotocol else None
+    async with connect(
+        url,
+        subprotocols=protocols,
+        max_size=None,
+        ping_interval=None,
+        compression=None,  # type: ignore[arg-type]
+    ) as socket:
+        if config.subscribe:
+            await socket.send(config.subscribe)
+        async for message in socket:
+            data = message.encode() if isinstance(message, str) else message
+            if config.subscribe and not conn.ready.is_set() and b'"subscribed"' in data:
+                conn.ready.set()
+                continue
+            if not conn.sample and conn.marker in data:
+                conn.sample = data  # the whole message: what the limit sends
+            conn.feed(b"", data)
+    conn.closed = True
+
+
 async def _open(config: Config) -> list[Connection]:
-    marker = f"event: {config.kind}\n".encode()
-    ready_marker = f"event: {config.ready}\n".encode()
+    if config.transport == "ws":
+        marker = f'"kind":"{config.kind}"'.encode()
+        # Ready once subscribed (`_ws`), or at the server's first message.
+        ready_marker = b"\x00" if config.subscribe else f'"type":"{config.ready}"'.encode()
+    else:
+        marker = f"event: {config.kind}\n".encode()
+        ready_marker = f"event: {config.ready}\n".encode()
+    transport = _ws if config.transport == "ws" else _sse
     conns = [Connection(marker, ready_marker) for _ in range(config.connections)]
     gate = asyncio.Semaphore(config.open_at_once)
     tasks: list[asyncio.Task[None]] = []
 
     async def opened(conn: Connection) -> None:
         async with gate:
-            task = asyncio.create_task(_sse(config, conn))
+            task = asyncio.create_task(transport(config, conn))
             tasks.append(task)
             ready = asyncio.create_task(conn.ready.wait())
             done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
