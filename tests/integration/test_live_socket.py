@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from waymark.features.live.ws import LIVE_PATH, LiveSocketRoute
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
 from waymark.infra.sql.live_tickets import SqlLiveTickets
+from waymark.infra.sql.presence import SqlPresence
 from waymark.infra.sql.rate_limiter import SqlRateLimiter
 from waymark.kernel.clock import Clock
 from waymark.kernel.identity import Account
@@ -71,7 +73,13 @@ async def connect(db: Database) -> AsyncIterator[Open]:
 
         async def open_socket(account: Account, *, stall: bool = False, **caps: Any) -> Peer:
             settings = LiveSettings(**caps)
-            live = Live(channels=channels, teams=teams, settings=settings)
+            live = Live(
+                channels=channels,
+                presence=SqlPresence(db),
+                teams=teams,
+                settings=settings,
+                clock=time.time,
+            )
 
             async def active(_: object) -> Account:
                 return account

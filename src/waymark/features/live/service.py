@@ -114,6 +114,16 @@ class LiveStream:
             raise NotFound("no such channel")  # another account's, or nothing of ours
         return team
 
+    async def follow_named(self, channel: str, *, after: str | None = None) -> str:
+        """`follow` for a transport that takes channel names (the WebSocket): the team of
+        `team:{id}` (the caller's own `user:{id}` is always followed), refused as
+        `team_named` refuses; returns the channel's name as followed."""
+        team = self.team_named(channel)
+        if team is None:
+            return user_channel(self.account.id)
+        await self.follow(team, after=after)
+        return team_channel(team)
+
     async def next(self, within: float) -> Item | None:
         """The next item; None if none came `within` seconds; StopAsyncIteration once the
         subscription is closed (`closed_reason`)."""

@@ -25,7 +25,6 @@ import structlog
 from litestar.enums import ScopeType
 
 from waymark.features.live import protocol
-from waymark.features.live.channels import team_channel, user_channel
 from waymark.features.live.errors import TicketRefused, TooManyStreams
 from waymark.features.live.protocol import Close, Ping, Pong, Subscribe, Unsubscribe
 from waymark.features.live.service import CHANNEL_CLOSED, Live, LiveStream
@@ -200,12 +199,7 @@ class Connection:
             request: protocol.ClientMessage = decode(raw, "json", protocol.CLIENT_MESSAGE)
             ref = request.ref
             if isinstance(request, Subscribe):
-                team = self.stream.team_named(request.channel)
-                if team is not None:
-                    await self.stream.follow(team, after=request.after)
-                channel = (
-                    user_channel(self.stream.account.id) if team is None else team_channel(team)
-                )
+                channel = await self.stream.follow_named(request.channel, after=request.after)
                 reply = protocol.answer(
                     "subscribed", ref, channel=channel, cursor=self.stream.cursor
                 )
