@@ -130,6 +130,15 @@ async def _ticket(config: Config) -> str:
     return str(json.loads(body)["ticket"])
 
 
+async def _until_closed(socket: Any) -> Any:
+    """The socket's messages until it closes, however it closes (the run's end drops them)."""
+    from websockets.exceptions import ConnectionClosed
+
+    with contextlib.suppress(ConnectionClosed):
+        async for message in socket:
+            yield message
+
+
 async def _ws(config: Config, conn: Connection) -> None:
     from websockets.asyncio.client import connect
 
@@ -145,7 +154,7 @@ async def _ws(config: Config, conn: Connection) -> None:
     ) as socket:
         if config.subscribe:
             await socket.send(config.subscribe)
-        async for message in socket:
+        async for message in _until_closed(socket):
             data = message.encode() if isinstance(message, str) else message
             if config.subscribe and not conn.ready.is_set() and b'"subscribed"' in data:
                 conn.ready.set()
