@@ -124,62 +124,84 @@ class Connection:
         self.pong_due: float | None = None
 
     async def run(self) -> None:
+        """The stream's items, heartbeats and expiry in a writer task; the client's messages
+        in a reader task; the first to end ends the connection (one wait per connection).
+        One lock orders their sends: an answer (`subscribed`) is sent holding it from before
+        the channel is followed, so it goes out before any event of that channel. No task
+        or timer per event: a fan-out to many sockets made one per event, and most of its
+        CPU went there (`bench/fanout`)."""
+        self._lock = asyncio.Lock()
+        self._ending: Close | None = None
+        try:
+            await self.send_locked(protocol.ready(self.stream.channels, self.stream.cursor))
+        except _Gone:
+            return
+        reader = asyncio.ensure_future(self._read())
+        writer = asyncio.ensure_future(self._write())
+        try:
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        code = self._ending
+        if code is None and not writer.cancelled():
+            failure = writer.exception()
+            if failure is None:
+                code = writer.result()
+            elif not isinstance(failure, _Gone):
+                log.error(
+                    "live.websocket-failed",
+                    account_id=str(self.stream.account.id),
+                    exc_info=failure,
+                )
+                code = Close.INTERNAL
+        if code is not None:
+            await self.close(code)
+
+    async def _write(self) -> Close | None:
+        """Send the stream's items until it ends or a clock says so: the close code."""
         settings = self.settings
         now = time.monotonic()
         ends, next_ping = now + settings.stream_seconds, now + settings.heartbeat_seconds
-        incoming: asyncio.Future[Any] = asyncio.ensure_future(self.receive())
-        upcoming: asyncio.Future[Any] | None = None
-        try:
-            await self.send(protocol.ready(self.stream.channels, self.stream.cursor))
-            while True:
-                if upcoming is None:
-                    wake = min(ends, next_ping, self.pong_due or ends)
-                    upcoming = asyncio.ensure_future(
-                        self.stream.next(max(wake - time.monotonic(), 0.0))
-                    )
-                await asyncio.wait((incoming, upcoming), return_when=asyncio.FIRST_COMPLETED)
-                if incoming.done():
-                    code = await self.on_message(incoming.result())
-                    if code is not None:
-                        await self.close(code)
-                        return
-                    incoming = asyncio.ensure_future(self.receive())
-                if not upcoming.done():
-                    continue
-                try:
-                    found = upcoming.result()
-                except StopAsyncIteration:
-                    reason = self.stream.closed_reason or CloseReason.CLOSED
-                    await self.close(_CLOSE_OF_REASON[reason])
-                    return
-                upcoming = None
-                # An event taken just before its channel was left is not sent.
-                if found is not None and (
-                    found.kind == CHANNEL_CLOSED or found.channel in self.stream.positions
-                ):
-                    await self.send(protocol.item(found))
-                # The clocks are read on every turn: a busy stream expires and pings too.
-                now = time.monotonic()
-                if now >= ends:
-                    await self.close(Close.EXPIRED)
-                    return
-                if self.pong_due is not None and now >= self.pong_due:
-                    await self.close(Close.NO_PONG)
-                    return
-                if now >= next_ping:
-                    next_ping = now + settings.heartbeat_seconds
-                    if self.pong_due is None:
-                        self.pong_due = now + settings.ws_pong_timeout_seconds
-                    await self.send(protocol.answer("ping", None))
-        except _Gone:
-            return
-        except Exception:
-            log.exception("live.websocket-failed", account_id=str(self.stream.account.id))
-            await self.close(Close.INTERNAL)
-        finally:
-            for pending in (incoming, upcoming):
-                if pending is not None and not pending.done():
-                    pending.cancel()
+        while True:
+            wake = min(ends, next_ping, self.pong_due or ends)
+            try:
+                found = await self.stream.next(max(wake - time.monotonic(), 0.0))
+            except StopAsyncIteration:
+                reason = self.stream.closed_reason or CloseReason.CLOSED
+                return _CLOSE_OF_REASON[reason]
+            # An event taken just before its channel was left is not sent.
+            if found is not None and (
+                found.kind == CHANNEL_CLOSED or found.channel in self.stream.positions
+            ):
+                await self.send_locked(protocol.item(found))
+            # The clocks are read on every turn: a busy stream expires and pings too.
+            now = time.monotonic()
+            if now >= ends:
+                return Close.EXPIRED
+            if self.pong_due is not None and now >= self.pong_due:
+                return Close.NO_PONG
+            if now >= next_ping:
+                next_ping = now + settings.heartbeat_seconds
+                if self.pong_due is None:
+                    self.pong_due = now + settings.ws_pong_timeout_seconds
+                await self.send_locked(protocol.answer("ping", None))
+
+    async def _read(self) -> None:
+        """Handle the client's messages in turn, until it goes (`_Gone`) or breaks a rule
+        (`_ending`, the close code)."""
+        while True:
+            message: Any = await self.receive()
+            async with self._lock:
+                code = await self.on_message(message)
+            if code is not None:
+                self._ending = code
+                return
+
+    async def send_locked(self, text: str) -> None:
+        async with self._lock:
+            await self.send(text)
 
     async def on_message(self, message: dict[str, Any]) -> Close | None:
         """Handle one message of the client; a close code to end the connection with."""
@@ -233,10 +255,9 @@ class Connection:
         """Send one frame; a client that does not take it within `send_timeout_seconds` is
         cut off (4008)."""
         try:
-            await asyncio.wait_for(
-                self._send({"type": "websocket.send", "text": text, "bytes": None}),
-                self.settings.send_timeout_seconds,
-            )
+            # `asyncio.timeout`, not `wait_for` (a task per frame on Python 3.11).
+            async with asyncio.timeout(self.settings.send_timeout_seconds):
+                await self._send({"type": "websocket.send", "text": text, "bytes": None})
         except TimeoutError:
             await self.close(Close.SLOW_CONSUMER)
             raise _Gone from None
