@@ -201,9 +201,11 @@ async def test_the_embedded_profile_serves_socketio_refuses_at_connect_and_cuts_
             posting = asyncio.create_task(
                 api.post("/socket.io/", params=polling, content="4" + "x" * 20_000)
             )
-            # Engine.IO answers once the client has its CLOSE packet (`1`), by polling.
+            # Engine.IO answers once the client has its CLOSE packet (`1`), by polling; a
+            # poll that comes after the session is gone is refused as disconnected instead
+            # (seen once on a loaded machine): the connection ended either way.
             closing = await api.get("/socket.io/", params=polling)
-            assert closing.text == "1"
+            assert closing.text == "1" or "Session is disconnected" in closing.text
             assert (await posting).status_code == 400
 
             # Its place is free again. SSE streams and Socket.IO connections count against
