@@ -62,6 +62,8 @@
     "presence.changed",
   ];
 
+  let refusals = 0;
+
   function open() {
     const query = new URLSearchParams();
     const teams = new Set([...document.querySelectorAll("[data-live-team]")].map((e) => e.dataset.liveTeam));
@@ -84,10 +86,19 @@
     // page shows only while it listens (who is online) is taken down until the next `ready`.
     source.addEventListener("error", () => {
       document.dispatchEvent(new CustomEvent("waymark:live", { detail: { kind: "interrupted", channel: "", data: {} } }));
+      // A refusal (an answer that is no stream: a 429 while this account's previous page's
+      // stream is still being let go, a 503) closes EventSource for good: open again a
+      // little later, three times at most; then the page stays as drawn.
+      if (source.readyState === EventSource.CLOSED && refusals < 3) {
+        refusals += 1;
+        setTimeout(open, 2000 * refusals);
+      }
+    });
+    source.addEventListener("ready", () => {
+      refusals = 0;
     });
     // `close` (the server ends the stream: expired, shutdown, slow) is followed by
-    // EventSource's own reconnect; a refusal (an answer that is no stream) closes it for
-    // good, silently: the page stays as drawn.
+    // EventSource's own reconnect.
   }
 
   // Once every deferred script has run, so each page's listener hears the first event.
