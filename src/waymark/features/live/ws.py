@@ -87,7 +87,7 @@ class LiveSocketRoute:
         if stream is None:
             return
         try:
-            await Connection(stream, self.live, receive, send, self.settings).run()
+            await Connection(stream, receive, send, self.settings).run()
         finally:
             await stream.aclose()
 
@@ -112,16 +112,18 @@ class LiveSocketRoute:
 
 class Connection:
     def __init__(
-        self, stream: LiveStream, live: Live, receive: Receive, send: Send, settings: LiveSettings
+        self, stream: LiveStream, receive: Receive, send: Send, settings: LiveSettings
     ) -> None:
         self.stream = stream
-        self.live = live
         self.receive = receive
         self._send = send
         self.settings = settings
         self.tokens = float(settings.ws_message_burst)
         self.refilled = time.monotonic()
         self.pong_due: float | None = None
+        self._lock = asyncio.Lock()
+        self._ending: Close | None = None
+        """Why the reader ended the connection (a rule the client broke)."""
 
     async def run(self) -> None:
         """The stream's items, heartbeats and expiry in a writer task; the client's messages
@@ -130,8 +132,6 @@ class Connection:
         the channel is followed, so it goes out before any event of that channel. No task
         or timer per event: a fan-out to many sockets made one per event, and most of its
         CPU went there (`bench/fanout`)."""
-        self._lock = asyncio.Lock()
-        self._ending: Close | None = None
         try:
             await self.send_locked(protocol.ready(self.stream.channels, self.stream.cursor))
         except _Gone:
