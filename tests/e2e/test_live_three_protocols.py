@@ -10,14 +10,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.e2e.live_support import (
-    CHANGED,
-    TOPICS,
-    Listener,
-    SocketIo,
-    set_status,
-    user,
-)
+from tests.e2e.live_support import CHANGED, TOPICS, Listener, SocketIo, set_status, user
 from tests.e2e.ws_support import socket
 from tests.servers import Served
 from waymark.features.live.channels import decode_cursor
