@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -69,3 +69,57 @@ class LinkedIdentity(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, row: Any) -> LinkedIdentity:
         return cls(**{name: getattr(row, name) for name in cls.__struct_fields__})
+
+
+class PasskeyCeremony(msgspec.Struct, kw_only=True):
+    """A ceremony begun: hand `public_key` to `navigator.credentials.create()` or `.get()`
+    (as `publicKey`, its base64url fields decoded), then send the result back with
+    `ceremony`. The ceremony answers once, within a few minutes."""
+
+    ceremony: str
+    public_key: dict[str, Any] = msgspec.field(name="publicKey")
+
+
+class PasskeyRegistration(Strict):
+    ceremony: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    credential: dict[str, Any]
+    """What `navigator.credentials.create()` gave (`PublicKeyCredential.toJSON()`)."""
+    name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    """Shown in the list; a name is made up when left empty."""
+
+
+class PasskeySignIn(Strict):
+    ceremony: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    credential: dict[str, Any]
+    """What `navigator.credentials.get()` gave (`PublicKeyCredential.toJSON()`)."""
+    mode: Literal["token", "session"] = "token"
+
+
+class PasskeyRename(Strict):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class PasskeyView(msgspec.Struct, kw_only=True):
+    """A passkey registered to your account (its key itself is never shown)."""
+
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    transports: list[str]
+    aaguid: str
+    """The authenticator's model (all zeros when it does not say)."""
+    synced: bool
+    """Backed up by its provider (a synced passkey), rather than bound to one device."""
+
+    @classmethod
+    def of(cls, row: Any) -> PasskeyView:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            transports=row.transports.split(),
+            aaguid=row.aaguid,
+            synced=row.backed_up,
+        )
