@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         accounts=container.accounts,
         auth=container.auth,
         federation=container.federation,
+        passkeys=container.passkeys,
         identity=identity,
         progress=container.progress,
         notes=container.notes,

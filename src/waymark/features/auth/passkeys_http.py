@@ -29,7 +29,13 @@ from waymark.features.auth.schemas import (
     SessionLogin,
     TokenPair,
 )
-from waymark.kernel.errors import NotAuthenticated, NotFound, RateLimited
+from waymark.kernel.errors import (
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
     AUTHENTICATED,
@@ -48,7 +54,9 @@ def passkey_routes(passkeys: Passkeys, identity: RequestIdentity) -> list[Router
 
     @post(
         "/passkey/options",
-        responses=documented_problems(StrategyDisabled, RateLimited),
+        responses=documented_problems(
+            StrategyDisabled, RateLimited, ServiceUnavailable, UnsupportedMediaType
+        ),
         summary="Begin signing in with a passkey (options for navigator.credentials.get)",
         status_code=200,
     )
@@ -83,7 +91,9 @@ def passkey_routes(passkeys: Passkeys, identity: RequestIdentity) -> list[Router
 
     @post(
         "/passkeys/options",
-        responses=documented_problems(*AUTHENTICATED, StrategyDisabled, RateLimited),
+        responses=documented_problems(
+            *AUTHENTICATED, StrategyDisabled, RateLimited, ServiceUnavailable, UnsupportedMediaType
+        ),
         summary="Begin registering a passkey (options for navigator.credentials.create)",
         status_code=200,
     )

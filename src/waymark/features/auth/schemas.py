@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from waymark.features.accounts.schemas import CurrentPassword, Email, Me, Strict, Token
+from waymark.features.accounts.schemas import (
+    CurrentPassword,
+    DisplayName,
+    Email,
+    Me,
+    Strict,
+    Token,
+)
 
 
 class LoginRequest(Strict):
@@ -80,23 +87,36 @@ class PasskeyCeremony(msgspec.Struct, kw_only=True):
     public_key: dict[str, Any] = msgspec.field(name="publicKey")
 
 
+PasskeyName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=100,
+        # Something visible, and no control characters.
+        pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$",
+        description="1 to 100 characters, not blank, no control characters.",
+    ),
+]
+Ceremony = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
 class PasskeyRegistration(Strict):
-    ceremony: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    ceremony: Ceremony
     credential: dict[str, Any]
     """What `navigator.credentials.create()` gave (`PublicKeyCredential.toJSON()`)."""
-    name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    name: DisplayName = ""
     """Shown in the list; a name is made up when left empty."""
 
 
 class PasskeySignIn(Strict):
-    ceremony: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    ceremony: Ceremony
     credential: dict[str, Any]
     """What `navigator.credentials.get()` gave (`PublicKeyCredential.toJSON()`)."""
     mode: Literal["token", "session"] = "token"
 
 
 class PasskeyRename(Strict):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: PasskeyName
 
 
 class PasskeyView(msgspec.Struct, kw_only=True):
