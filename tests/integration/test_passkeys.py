@@ -92,9 +92,15 @@ async def test_a_registered_passkey_signs_in_username_less(
         None,
     )
 
-    # A second registration excludes the passkey the account has.
+    # A second registration excludes the passkey the account has; registered anyway: 409.
     again = (await client.post("/api/v1/me/passkeys/options", headers=member)).json()
     assert [c["id"] for c in again["publicKey"]["excludeCredentials"]] == [made["id"]]
+    twice = await client.post(
+        "/api/v1/me/passkeys",
+        headers=member,
+        json={"ceremony": again["ceremony"], "credential": key.create(again["publicKey"])},
+    )
+    assert (twice.status_code, twice.json()["code"]) == (409, "passkey-exists")
 
     # Signing in: no address, no allowCredentials; the authenticator picks the passkey.
     ceremony = await sign_in_options(client)
