@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
@@ -21,6 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 from tests.auth_helpers import PASSWORD
 from tests.browser.conftest import Console
 from tests.browser.support import Site, sign_in
+from tests.servers import waymark
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -38,15 +37,7 @@ def new_account(site: Site) -> str:
     email = f"passkey-{secrets.token_hex(4)}@example.org"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAYMARK_")}
     env |= {"WAYMARK_VAR_DIR": str(site.var_dir), "WAYMARK_ENV_FILE": ""}
-    subprocess.run(
-        [sys.executable, "-m", "waymark", "users", "create", email],
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    waymark(env, "users", "create", email, stdin=PASSWORD + "\n")
     return email
 
 
