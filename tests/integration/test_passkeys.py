@@ -283,3 +283,25 @@ async def test_a_passkey_as_a_second_factor(
         await passkeys.second_factor(
             other, ceremony=began.ceremony, credential=key.get(began.public_key), client=here
         )
+
+
+@pytest.mark.backend("sqlite")
+async def test_ceremonies_begun_are_throttled_per_ip(client: Client) -> None:
+    statuses = [(await client.post("/api/v1/auth/passkey/options")).status_code for _ in range(31)]
+    assert statuses.count(200) == 30
+    assert statuses[-1] == 429
+
+
+@pytest.mark.backend("sqlite")
+async def test_another_accounts_passkey_is_a_404(
+    client: Client, key: SoftwareAuthenticator, member: dict[str, str], mail_dir: Path
+) -> None:
+    [passkey] = (await client.get("/api/v1/me/passkeys", headers=member)).json()
+    await register_verified(client, mail_dir, "other@example.org")
+    other = bearer(await login_tokens(client, "other@example.org"))
+    url = f"/api/v1/me/passkeys/{passkey['id']}"
+    assert (await client.delete(url, headers=other)).status_code == 404
+    assert (await client.patch(url, headers=other, json={"name": "Mine"})).status_code == 404
+    assert (await client.get("/api/v1/me/passkeys", headers=other)).json() == []
+    [still] = (await client.get("/api/v1/me/passkeys", headers=member)).json()
+    assert still["name"] == "Laptop"
