@@ -123,8 +123,9 @@
           credential: asJSON(credential),
           mode: "session",
         });
+        // A path of this site only (the server sent a local one; `//` or `/\` is a host).
         const next = box.dataset.next || "/";
-        window.location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/");
+        window.location.assign(/^\/(?![\/\\])/.test(next) ? next : "/");
       });
     } else {
       wire(box, async () => {
