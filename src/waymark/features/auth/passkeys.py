@@ -15,10 +15,11 @@ import base64
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from waymark.features.auth.errors import (
     LastWayIn,
@@ -33,6 +34,7 @@ from waymark.features.auth.limits import PASSKEY_IP
 from waymark.features.auth.passkey_store import CeremonyRow, PasskeyRepository, PasskeyRow
 from waymark.features.auth.relying_party import (
     Assertion,
+    NewCredential,
     RelyingParty,
     credential_id_of,
     user_handle,
@@ -266,6 +268,21 @@ class Passkeys:
         challenge = await self._take(ceremony, "register", user_id)
         made = self.rp.verify_registration(credential, challenge=challenge)
         now = self.clock.now()
+        try:
+            row = await self._store(user_id, made, name=name, now=now, client=client)
+        except IntegrityError:  # the same passkey registered at the same moment elsewhere
+            raise PasskeyExists() from None
+        return PasskeyView.of(row)
+
+    async def _store(
+        self,
+        user_id: uuid.UUID,
+        made: NewCredential,
+        *,
+        name: str,
+        now: datetime,
+        client: ClientInfo,
+    ) -> PasskeyRow:
         async with self.db.transaction() as conn:
             repository = PasskeyRepository(conn)
             if await repository.by_credential(made.credential_id) is not None:
@@ -288,7 +305,7 @@ class Passkeys:
             await self.auth.accounts.audit.record(
                 conn, user_id, "passkey.added", client, passkey=str(row.id)
             )
-        return PasskeyView.of(row)
+        return row
 
     async def list(self, principal: Principal) -> list[PasskeyView]:
         async with self.db.read() as conn:
