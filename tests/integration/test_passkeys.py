@@ -145,17 +145,16 @@ TAMPERED = {
 
 
 @pytest.mark.backend("sqlite")
-@pytest.mark.parametrize("tamper", TAMPERED.values(), ids=TAMPERED.keys())
-async def test_tampered_assertions_are_refused(
-    client: Client, key: SoftwareAuthenticator, tamper: dict[str, Any]
-) -> None:
-    ceremony = await sign_in_options(client)
-    answer = await verify(client, ceremony["ceremony"], key.get(ceremony["publicKey"], **tamper))
-    assert answer.status_code == 401
-    assert answer.json()["code"] == "passkey-refused"
-    # The same key, untampered, on a fresh ceremony: the refusal was the tampering's.
-    fresh = await sign_in_options(client)
-    assert (await verify(client, fresh["ceremony"], key.get(fresh["publicKey"]))).status_code == 200
+async def test_tampered_assertions_are_refused(client: Client, key: SoftwareAuthenticator) -> None:
+    for case, tamper in TAMPERED.items():
+        ceremony = await sign_in_options(client)
+        signed = key.get(ceremony["publicKey"], **tamper)
+        answer = await verify(client, ceremony["ceremony"], signed)
+        assert (answer.status_code, answer.json()["code"]) == (401, "passkey-refused"), case
+        # The same key, untampered, on a fresh ceremony: the refusal was the tampering's.
+        fresh = await sign_in_options(client)
+        signed = key.get(fresh["publicKey"])
+        assert (await verify(client, fresh["ceremony"], signed)).status_code == 200, case
 
 
 @pytest.mark.backend("sqlite")
