@@ -16,6 +16,7 @@ from waymark.container import Container
 from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.federation_http import federation_routes
 from waymark.features.auth.http import auth_routes
+from waymark.features.auth.passkeys_http import passkey_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
 from waymark.features.live.socketio import PATH as SOCKET_IO_PATH
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         accounts=container.accounts,
         auth=container.auth,
         federation=container.federation,
+        passkeys=container.passkeys,
         identity=identity,
         progress=container.progress,
         notes=container.notes,
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *federation_routes(container.federation, identity),
+            *passkey_routes(container.passkeys, identity),
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),

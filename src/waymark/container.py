@@ -15,6 +15,8 @@ from waymark.features.accounts.service import Accounts
 from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
+from waymark.features.auth.passkeys import Passkeys
+from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
 from waymark.features.auth.strategies import Callbacks, build_strategies
@@ -133,6 +135,13 @@ class Container:
             auth=self.auth,
             strategies=build_strategies(auth, self.outbound),
             public_url=settings.public_url,
+        )
+        # Passkeys: the relying party is WAYMARK_PUBLIC_URL's host.
+        self.passkeys = Passkeys(
+            db=self.db,
+            auth=self.auth,
+            relying_party=RelyingParty(settings.public_url),
+            on="webauthn" in auth.strategies,
         )
 
         # Learning.

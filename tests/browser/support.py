@@ -155,7 +155,7 @@ def sign_in(page: Page, site: Site, email: str) -> None:
         page.goto(site.url("/login"))
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("link", name="Settings")).to_be_visible()
 
 

@@ -224,6 +224,7 @@ EXAMPLES = {
     "invite_id": NOBODYS,
     "notification_id": NOBODYS,
     "identity_id": NOBODYS,
+    "passkey_id": NOBODYS,
 }
 
 

@@ -223,8 +223,9 @@ class AuthSettings(BaseModel):
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=1024, ge=64, le=1024)
     strategies: list[str] = Field(
-        default_factory=lambda: ["password"],
-        description="Ways in that are on: `password`, and the names of `providers`.",
+        default_factory=lambda: ["password", "webauthn"],
+        description="Ways in that are on: `password`, `webauthn` (passkeys), and the names "
+        "of `providers`.",
     )
     providers: dict[str, SignInProvider] = Field(
         default_factory=dict, description="Sign-in providers by name (the URL's segment)."

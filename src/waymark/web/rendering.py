@@ -15,6 +15,9 @@ from waymark.web.visitor import Visitor
 NOTICES: Final = {
     "identity-linked": "The identity is linked: you can sign in with it from now on.",
     "identity-unlinked": "The identity is unlinked: it no longer signs you in.",
+    "passkey-added": "The passkey is added: you can sign in with it from now on.",
+    "passkey-renamed": "The passkey is renamed.",
+    "passkey-removed": "The passkey is removed: it no longer signs you in.",
     "role-saved": "The role is saved; it counts from that account's next request.",
     "check-inbox": "Check your inbox: if the address can be used, a confirmation link is on "
     "its way. It works for 24 hours.",

@@ -15,6 +15,7 @@ from litestar.types import ExceptionHandlersMap
 
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.federation import Federation
+from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.service import Notifications
@@ -68,6 +69,7 @@ def web_site(
     accounts: Accounts,
     auth: AuthService,
     federation: Federation,
+    passkeys: Passkeys,
     identity: RequestIdentity,
     progress: ProgressService,
     notes: Notes,
@@ -79,6 +81,7 @@ def web_site(
     assets = Assets()
     env = _environment(assets)
     env.globals["sign_in_options"] = federation.options()
+    env.globals["passkeys"] = passkeys  # pages ask `passkeys.on`
     covered = {
         slug: coverage.load(coverage.builtin_path(slug))
         for slug in COVERED_ROADMAPS
@@ -92,7 +95,7 @@ def web_site(
             *roadmap_pages(learning, progress, roadmap_forms),
             *topic_pages(notes, learning.renderer, roadmap_forms),
             *account_pages(accounts, auth),
-            *settings_pages(accounts, auth, portability, federation),
+            *settings_pages(accounts, auth, portability, federation, passkeys),
             *sign_in_pages(federation),
             *admin_pages(accounts),
             *team_pages(teams, TeamView(teams, catalog), auth.renew_session),

@@ -83,3 +83,33 @@ class LastWayIn(WaymarkError):
     status = 409
     code = "last-way-in"
     title = "This is your last way to sign in: set a password or link another first"
+
+
+class PasskeyRefused(WaymarkError):
+    """A passkey ceremony that does not check out: an unknown, expired or already answered
+    ceremony, another origin or relying party, a challenge not this ceremony's, no user
+    verification, a bad signature, a credential not registered here. One code whatever the
+    reason; the reason is logged, not told."""
+
+    status = 401
+    code = "passkey-refused"
+    title = "The passkey was not accepted; try again"
+
+
+class PasskeyCounterRegressed(PasskeyRefused):
+    """A correctly signed assertion whose signature counter did not go up: the key may have
+    been copied. Refused, and written to the account's activity."""
+
+    code = "passkey-counter-regressed"
+    title = "This passkey's counter went back: it may have been copied; use another way in"
+
+    def __init__(self, *, stored: int, presented: int) -> None:
+        super().__init__(f"signature counter {presented} after {stored}")
+        self.stored = stored
+        self.presented = presented
+
+
+class PasskeyExists(WaymarkError):
+    status = 409
+    code = "passkey-exists"
+    title = "This passkey is registered already"

@@ -39,6 +39,7 @@ from waymark.kernel.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from waymark.kernel.identity import Account
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
     AUTHENTICATED,
@@ -57,14 +58,27 @@ SessionRef = Annotated[
 ]
 
 
+def with_session(
+    body: Any, session: NewSession, *, now: float, headers: dict[str, str]
+) -> Response[Any]:
+    """`body`, setting the browser session's cookie."""
+    cookie = session_cookie(session.id, expires_at=session.record.absolute_expires_at, now=now)
+    return Response(body, headers=headers, cookies=[cookie])
+
+
+def signed_in(
+    account: Account, issued: TokenPair | NewSession, *, now: float
+) -> Response[TokenPair | SessionLogin]:
+    """What a sign-in answers, whichever way in: the tokens, or the session's cookie and
+    CSRF token."""
+    if isinstance(issued, TokenPair):
+        return Response(issued, headers=NO_STORE)
+    body = SessionLogin(user=Me.of(account), csrf_token=issued.record.csrf_token)
+    return with_session(body, issued, now=now, headers=NO_STORE)
+
+
 def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> list[Router]:
     clock = auth.sessions.clock
-
-    def with_session(body: Any, session: NewSession, *, headers: dict[str, str]) -> Response[Any]:
-        cookie = session_cookie(
-            session.id, expires_at=session.record.absolute_expires_at, now=clock.time()
-        )
-        return Response(body, headers=headers, cookies=[cookie])
 
     @post(
         "/login",
@@ -86,10 +100,7 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
         account, issued = await auth.login(
             email=data.email, password=data.password, mode=data.mode, client=client
         )
-        if isinstance(issued, TokenPair):
-            return Response(issued, headers=NO_STORE)
-        body = SessionLogin(user=Me.of(account), csrf_token=issued.record.csrf_token)
-        return with_session(body, issued, headers=NO_STORE)
+        return signed_in(account, issued, now=clock.time())
 
     @post(
         "/refresh",
@@ -158,7 +169,10 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
         if renewed is None:
             return Response(None, status_code=204)
         response = with_session(
-            None, renewed, headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE}
+            None,
+            renewed,
+            now=clock.time(),
+            headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE},
         )
         response.status_code = 204
         return response

@@ -13,3 +13,5 @@ LOGIN_IP = Rule("login-ip", 30, 300)
 REFRESH_IP = Rule("refresh-ip", 120, 60)
 EXTERNAL_START_IP = Rule("external-sign-in-ip", 30, 300)
 """Sign-in attempts through other sites begun per IP: each stores an attempt."""
+PASSKEY_IP = Rule("passkey-ip", 30, 300)
+"""Passkey ceremonies begun per IP (sign-ins and registrations): each stores a challenge."""

@@ -78,15 +78,21 @@ class AuthService:
         mode: Literal["token", "session"],
         client: ClientInfo,
         via: str,
+        amr: tuple[str, ...] = (),
     ) -> TokenPair | NewSession:
         """What a sign-in gets once a strategy proved who it is, whichever strategy
-        (`via`): tokens or a browser session, always new, audited once they exist."""
+        (`via`): tokens or a browser session, always new, audited once they exist (with
+        the RFC 8176 `amr` methods, when the strategy tells them)."""
         issued: TokenPair | NewSession
         if mode == "token":
             issued = await self.sessions.start_family(account, client)
         else:
             issued = await self.sessions.start_browser_session(account, client)
-        detail = {"mode": mode} if via == "password" else {"mode": mode, "via": via}
+        detail: dict[str, object] = (
+            {"mode": mode} if via == "password" else {"mode": mode, "via": via}
+        )
+        if amr:
+            detail["amr"] = " ".join(amr)
         await self.accounts.audit.record_alone(account.id, "login.succeeded", client, **detail)
         return issued
 

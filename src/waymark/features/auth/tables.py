@@ -1,9 +1,22 @@
 """Sign-in through other sites: the identities linked to accounts, and the attempts under
-way (their secrets kept here, server-side; the browser holds only a random id)."""
+way (their secrets kept here, server-side; the browser holds only a random id). Passkeys:
+the credentials registered to accounts, and the ceremonies under way (their challenges)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    false,
+)
 
 from waymark.infra.sql.metadata import metadata
 from waymark.infra.sql.types import UtcDateTime
@@ -33,5 +46,36 @@ sign_in_attempts = Table(
     Column("verifier", String(128), nullable=False, comment="PKCE code verifier."),
     Column("link_to", Uuid, comment="Linking from this signed-in account; NULL: a sign-in."),
     Column("next_path", String(2000), nullable=False, server_default="/"),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True, comment="base64url."),
+    Column("public_key", LargeBinary, nullable=False, comment="COSE_Key, as registered."),
+    Column("sign_count", BigInteger, nullable=False, server_default="0"),
+    Column(
+        "transports", String(200), nullable=False, server_default="", comment="Space-separated."
+    ),
+    Column("aaguid", String(36), nullable=False),
+    Column(
+        "backed_up", Boolean, nullable=False, server_default=false(), comment="Synced (BS flag)."
+    ),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+passkey_ceremonies = Table(
+    "passkey_ceremonies",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the ceremony's id."),
+    Column("purpose", String(16), nullable=False, comment="register or sign-in."),
+    Column("user_id", Uuid, comment="Registering for this account; NULL: a sign-in."),
+    Column("challenge", String(128), nullable=False, comment="base64url."),
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
 )
