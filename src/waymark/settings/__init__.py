@@ -146,6 +146,30 @@ class OutboxSettings(BaseModel):
     )
 
 
+class FetchSettings(BaseModel):
+    """Requests to URLs others chose (webhook endpoints): the SSRF-safe fetcher's policy."""
+
+    allow_http: bool = Field(
+        default=False,
+        description="Let plain http through too (development and tests; production refuses).",
+    )
+    allowed_networks: list[str] = Field(
+        default=[],
+        description="Networks (CIDR) let through despite the SSRF deny list, on any port: a "
+        "test's own receiver on 127.0.0.1. Production refuses to start with any.",
+    )
+    timeout: float = Field(default=8.0, gt=0, le=30, description="Seconds per request.")
+    max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="Answer size cap.")
+    max_redirects: int = Field(default=3, ge=0, le=3, description="Redirects followed.")
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # raises on a bad one
+        return values
+
+
 class MaintenanceSettings(BaseModel):
     interval_seconds: float = Field(
         default=300.0,
@@ -270,6 +294,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     outbox: OutboxSettings = OutboxSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    fetch: FetchSettings = FetchSettings()
     live: LiveSettings = LiveSettings()
     auth: AuthSettings = AuthSettings()
 
@@ -350,6 +375,11 @@ class Settings(BaseSettings):
                 )
             if not provider.client_secret.get_secret_value():
                 refusals.append(f"sign-in provider {name!r} has no client secret")
+        if self.fetch.allow_http or self.fetch.allowed_networks:
+            refusals.append(
+                "WAYMARK_FETCH__ALLOW_HTTP or WAYMARK_FETCH__ALLOWED_NETWORKS is set: webhooks "
+                "could reach plain http or internal addresses (they are for tests only)"
+            )
         if urlsplit(self.public_url).scheme != "https":
             refusals.append(
                 "WAYMARK_PUBLIC_URL is not https: browsers drop the Secure session cookie, "
