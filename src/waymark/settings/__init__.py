@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from waymark.settings.live import LiveSettings as LiveSettings
+from waymark.settings.outbound import FetchSettings as FetchSettings
+from waymark.settings.outbound import WebhookSettings as WebhookSettings
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -146,30 +148,6 @@ class OutboxSettings(BaseModel):
     )
 
 
-class FetchSettings(BaseModel):
-    """Requests to URLs others chose (webhook endpoints): the SSRF-safe fetcher's policy."""
-
-    allow_http: bool = Field(
-        default=False,
-        description="Let plain http through too (development and tests; production refuses).",
-    )
-    allowed_networks: list[str] = Field(
-        default=[],
-        description="Networks (CIDR) let through despite the SSRF deny list, on any port: a "
-        "test's own receiver on 127.0.0.1. Production refuses to start with any.",
-    )
-    timeout: float = Field(default=8.0, gt=0, le=30, description="Seconds per request.")
-    max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="Answer size cap.")
-    max_redirects: int = Field(default=3, ge=0, le=3, description="Redirects followed.")
-
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            ipaddress.ip_network(value, strict=False)  # raises on a bad one
-        return values
-
-
 class MaintenanceSettings(BaseModel):
     interval_seconds: float = Field(
         default=300.0,
@@ -295,6 +273,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     fetch: FetchSettings = FetchSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     live: LiveSettings = LiveSettings()
     auth: AuthSettings = AuthSettings()
 

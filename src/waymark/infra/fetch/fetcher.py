@@ -176,6 +176,15 @@ class Fetcher:
             raise FetchRefused("no credentials in the URL")
         return parsed
 
+    async def preflight(self, url: str) -> None:
+        """Refuse (`FetchRefused`, `FetchFailed` if it does not resolve) a URL that could not
+        be fetched now, without sending anything: for a form that takes a URL to say so at
+        once. Fetching checks again, every time."""
+        target = self.check_url(url)
+        port = target.port or (443 if target.scheme == "https" else 80)
+        async with asyncio.timeout(self.policy.timeout):
+            await PinnedBackend(self.policy, self.resolver).checked(target.host, port)
+
     async def fetch(
         self,
         method: str,
