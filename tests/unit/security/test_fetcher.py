@@ -257,3 +257,29 @@ def test_the_proxy_environment_is_ignored(monkeypatch: pytest.MonkeyPatch) -> No
     fetcher = Fetcher(FetchPolicy(allow_http=True), resolver)
     with pytest.raises(FetchRefused, match="denied"):
         asyncio.run(fetcher.fetch("GET", "http://internal.example/"))
+
+
+async def test_the_name_is_resolved_once_and_the_checked_address_is_the_one_connected() -> None:
+    """A rebinding resolver answers the allowed address first and the canary's after: the
+    request goes to the first answer (the one checked), never asks again, and the server
+    sees the name in `Host` (TLS would get it as SNI the same way)."""
+    async with (
+        listening(Listener(host="127.0.0.2")) as receiver,
+        listening(Listener(host="127.0.0.1"), port=receiver.port) as canary,
+    ):
+        answers = [ip_address("127.0.0.2"), ip_address("127.0.0.1")]
+        asked: list[str] = []
+
+        async def rebinding(host: str, port: int) -> list[IPAddress]:
+            asked.append(host)
+            return [answers[min(len(asked) - 1, 1)]]
+
+        policy = FetchPolicy.of(allow_http=True, allowed_networks=["127.0.0.2/32"])
+        fetched = await Fetcher(policy, rebinding).fetch(
+            "GET", f"http://hooks.example:{receiver.port}/x"
+        )
+        assert fetched.status == 200
+        assert asked == ["hooks.example"]
+        (got,) = receiver.requests
+        assert got.headers["host"] == f"hooks.example:{receiver.port}"
+        assert canary.connections == 0
