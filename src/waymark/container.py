@@ -7,6 +7,7 @@ Building a container opens no connection (only the signing-key file is read or c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 
@@ -189,6 +190,7 @@ class Container:
             fetcher=self.fetcher,
             public_url=settings.public_url,
             disable_after=settings.webhooks.disable_after_failures,
+            retention=timedelta(days=settings.webhooks.log_retention_days),
         )
         self.webhooks.register_jobs(self.handlers)
         # Live updates: progress and team events fanned out to every process's streams.
@@ -224,6 +226,7 @@ class Container:
         jobs = housekeeping_jobs(self.db, self.stores, settings.maintenance)
         jobs.register("expired-team-invites", self.teams.invites.delete_expired)
         jobs.register("read-notifications", self.notifications.delete_read)
+        jobs.register("old-webhook-deliveries", self.webhooks.delivering.delete_old)
         self.maintenance = Maintenance(jobs)
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
 

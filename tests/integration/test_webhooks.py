@@ -26,9 +26,11 @@ from tests.fetch_support import Listener, Received, listening
 from tests.integration.progress_support import TOPICS
 from tests.integration.teams_support import TEAMS, Person, seed_team
 from waymark.features.accounts.tables import users
+from waymark.features.webhooks.delivering import Delivering
+from waymark.infra.outbox import Outbox
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
 from waymark.infra.sql.database import Database
-from waymark.kernel.clock import utcnow
+from waymark.kernel.clock import Clock, utcnow
 from waymark.settings import FetchSettings, OutboxSettings, Settings, WebhookSettings
 
 DOC = Path(__file__).parents[2] / "docs" / "webhooks.md"
@@ -251,6 +253,23 @@ async def test_rotation_signs_with_both_secrets_for_its_window_then_the_new_one(
     assert header.count("v1=") == 1
     assert verify([new], header, after.body, now=sent_at)
     assert not verify([old], header, after.body, now=sent_at)
+
+    # Housekeeping: finished deliveries leave the log once its retention is over.
+    keeper = Delivering(
+        db=db,
+        clock=Clock(),
+        throttle=None,  # type: ignore[arg-type]  (housekeeping sends and limits nothing)
+        outbox=Outbox(),
+        teams=None,  # type: ignore[arg-type]
+        fetcher=None,  # type: ignore[arg-type]
+        public_url="",
+        disable_after=3,
+        retention=timedelta(days=30),
+    )
+    assert await keeper.delete_old(utcnow() + timedelta(days=29)) == 0
+    assert await keeper.delete_old(utcnow() + timedelta(days=31)) == 2
+    again = Person(email=admin.email, id=admin.id, auth=auth)
+    assert await log_of(client, team, again, hook) == []
 
 
 async def test_failures_are_retried_then_the_endpoint_is_turned_off_and_admins_mailed(

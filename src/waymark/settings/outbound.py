@@ -39,3 +39,9 @@ class WebhookSettings(BaseModel):
         description="Failed delivery attempts in a row (retries included) that turn an "
         "endpoint off and mail its team's admins.",
     )
+    log_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a finished delivery stays in an endpoint's log before maintenance "
+        "deletes it.",
+    )

@@ -123,6 +123,11 @@ class Delivering(WebhookTools):
             )
         return len(endpoints)
 
+    async def delete_old(self, now: datetime) -> int:
+        """Housekeeping: finished deliveries older than the log's retention."""
+        async with self.db.transaction() as conn:
+            return await WebhookRepository(conn).delete_deliveries_before(now - self.retention)
+
     async def deliver(self, delivery_id: uuid.UUID) -> None:
         async with self.db.read() as conn:
             repo = WebhookRepository(conn)

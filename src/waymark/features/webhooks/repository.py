@@ -149,5 +149,12 @@ class WebhookRepository:
         )
         return [DeliveryRow(**row._mapping) for row in rows]
 
+    async def delete_deliveries_before(self, cutoff: datetime) -> int:
+        """Finished deliveries (not pending) logged before `cutoff`."""
+        result = await self.conn.execute(
+            delete(_d).where(_d.c.created_at < cutoff, _d.c.state != "pending")
+        )
+        return int(result.rowcount)
+
     async def update_delivery(self, delivery_id: uuid.UUID, **values: Any) -> None:
         await self.conn.execute(update(_d).where(_d.c.id == delivery_id).values(**values))

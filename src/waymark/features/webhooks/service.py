@@ -4,6 +4,8 @@ fan-out of events and the signed deliveries; docs/webhooks.md)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from waymark.features.teams.service import Teams
 from waymark.features.webhooks.delivering import Delivering
 from waymark.features.webhooks.endpoints import Endpoints
@@ -28,6 +30,7 @@ class Webhooks:
         fetcher: Fetcher,
         public_url: str,
         disable_after: int,
+        retention: timedelta,
     ) -> None:
         tools = WebhookTools(
             db=db,
@@ -38,6 +41,7 @@ class Webhooks:
             fetcher=fetcher,
             public_url=public_url,
             disable_after=disable_after,
+            retention=retention,
         )
         self.clock = clock
         self.teams = teams

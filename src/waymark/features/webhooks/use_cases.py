@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any, Self
 
 from waymark.features.teams.service import Teams
@@ -26,6 +27,8 @@ class WebhookTools:
     public_url: str
     disable_after: int
     """Failed attempts in a row that turn an endpoint off."""
+    retention: timedelta
+    """How long a finished delivery stays in the log."""
 
     @classmethod
     def sharing(cls, tools: WebhookTools, **extra: Any) -> Self:
