@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 
-from tests.fetch_support import Listener, listening
+from tests.fetch_support import Listener, listening, tls_contexts
 from waymark.infra.fetch import Fetcher, FetchFailed, FetchPolicy, FetchRefused, system_resolver
 from waymark.infra.fetch.addresses import IPAddress, parse_networks, refusal
 
@@ -207,9 +208,10 @@ async def test_size_and_time_are_capped() -> None:
         assert fetched.truncated
         assert fetched.body == b"a" * 1000
 
+    held: list[asyncio.StreamWriter] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
-        writer.close()
+        held.append(writer)  # accepts, never answers
 
     stalled = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = stalled.sockets[0].getsockname()[1]
@@ -223,6 +225,9 @@ async def test_size_and_time_are_capped() -> None:
             await fetcher.fetch("GET", f"http://127.0.0.1:{port}/")
         assert loop.time() - started < 2
     finally:
+        for writer in held:
+            writer.close()
+            await writer.wait_closed()
         stalled.close()
         await stalled.wait_closed()
 
@@ -283,3 +288,27 @@ async def test_the_name_is_resolved_once_and_the_checked_address_is_the_one_conn
         (got,) = receiver.requests
         assert got.headers["host"] == f"hooks.example:{receiver.port}"
         assert canary.connections == 0
+
+
+async def test_https_to_the_pinned_address_keeps_the_name_for_sni_and_the_certificate(
+    tmp_path: Path,
+) -> None:
+    """TLS to the checked address: the server is offered the name (SNI) and its certificate
+    is checked against the name; the same server by its address fails the check."""
+    server_tls, client_tls, offered = tls_contexts("hooks.example", tmp_path)
+    async with listening(Listener(host="127.0.0.2"), tls=server_tls) as receiver:
+
+        async def names(host: str, port: int) -> list[IPAddress]:
+            return [ip_address("127.0.0.2")] if host == "hooks.example" else []
+
+        policy = FetchPolicy.of(allowed_networks=["127.0.0.2/32"])  # https only
+        fetcher = Fetcher(policy, names, ssl_context=client_tls)
+        fetched = await fetcher.fetch("GET", f"https://hooks.example:{receiver.port}/tls")
+        assert fetched.status == 200
+        assert offered == ["hooks.example"]
+        assert receiver.requests[0].headers["host"] == f"hooks.example:{receiver.port}"
+
+        by_address = Fetcher(policy, system_resolver, ssl_context=client_tls)
+        with pytest.raises(FetchFailed, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+            await by_address.fetch("GET", f"https://127.0.0.2:{receiver.port}/tls")
+        assert len(receiver.requests) == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -156,9 +157,17 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 
 class Fetcher:
-    def __init__(self, policy: FetchPolicy, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        resolver: Resolver = system_resolver,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.policy = policy
         self.resolver = resolver
+        self.ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        """The system's trust store; a test's own CA in tests."""
 
     def check_url(self, url: str) -> httpx.URL:
         """The URL, if its form may be fetched (scheme, port, no credentials); its addresses
@@ -201,7 +210,7 @@ class Fetcher:
         backend = PinnedBackend(self.policy, self.resolver)
         transport = httpx.AsyncHTTPTransport(trust_env=False)
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=self.ssl_context,
             network_backend=backend,
             max_keepalive_connections=0,
         )
