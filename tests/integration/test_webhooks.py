@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from tests.auth_helpers import PASSWORD, Client, bearer, login_tokens, mails, settle_outbox
 from tests.config import app_settings
@@ -27,6 +27,7 @@ from tests.integration.progress_support import TOPICS
 from tests.integration.teams_support import TEAMS, Person, seed_team
 from waymark.features.accounts.tables import users
 from waymark.features.webhooks.delivering import Delivering
+from waymark.features.webhooks.tables import webhook_endpoints
 from waymark.infra.outbox import Outbox
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
 from waymark.infra.sql.database import Database
@@ -402,3 +403,32 @@ async def test_creation_is_rate_limited_per_team(
     assert limited.status_code == 429
     assert limited.headers["retry-after"]
     assert limited.json()["code"] == "rate-limited"
+
+
+@pytest.mark.backend("sqlite")  # the fetcher's check, at delivery time
+async def test_a_url_that_turns_internal_is_refused_at_delivery_and_the_log_says_no_more(
+    client: Client, db: Database, crew: dict[str, Any], receiver: Listener
+) -> None:
+    """Saved while it was allowed, the endpoint's URL now names an address outside the
+    allowed network (as a name re-pointed inward would): nothing reaches the canary there,
+    and the log tells the team it was refused, not which address it found."""
+    team, admin = crew["team"], crew["admin"]
+    made = await subscribe(client, team, admin, f"{receiver.url}/ok", ["teams.invited"])
+    hook = made["webhook"]["id"]
+    async with listening(Listener(host="127.0.0.2")) as canary:
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(webhook_endpoints)
+                .where(webhook_endpoints.c.id == uuid.UUID(hook))
+                .values(url=f"{canary.url}/in")
+            )
+        assert (
+            await client.post(f"{team}/webhooks/{hook}/ping", headers=admin.auth)
+        ).status_code == 202
+        await settle_outbox(client, db)
+        assert canary.connections == 0
+    (logged,) = await log_of(client, team, admin, hook)
+    assert logged["state"] == "failed"
+    assert logged["error"].startswith("refused")
+    assert "127.0.0" not in logged["error"]
+    assert receiver.connections == 0

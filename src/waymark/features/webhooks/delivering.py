@@ -35,6 +35,7 @@ from waymark.infra.outbox import Outbox
 log = structlog.get_logger(__name__)
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 USER_AGENT = "Waymark-Webhooks/1"
+REFUSED = "refused: the URL or an address of its host is one Waymark does not send to"
 
 
 class DeliveryFailed(Exception):
@@ -164,7 +165,10 @@ class Delivering(WebhookTools):
                 "POST", endpoint.url, headers=headers, content=body, follow_redirects=False
             )
         except FetchRefused as exc:
-            return Outcome(ok=False, error=f"refused: {exc}"[:400], latency_ms=0)
+            # Which address was refused stays in the server's log, not the team's: no
+            # probing of internal names through the delivery log.
+            log.warning("webhook_refused", webhook_id=str(endpoint.id), reason=str(exc))
+            return Outcome(ok=False, error=REFUSED, latency_ms=0)
         except FetchFailed as exc:
             return Outcome(
                 ok=False, error=str(exc)[:400], latency_ms=_ms(self.clock.time() - started)
