@@ -29,6 +29,7 @@ from waymark.features.portability.http import portability_routes
 from waymark.features.progress.http import progress_fast_routes, progress_routes
 from waymark.features.roadmaps.http import roadmap_fast_routes, roadmap_routes
 from waymark.features.teams.http import team_routes
+from waymark.features.webhooks.http import webhook_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         portability=container.portability,
         teams=container.teams,
         notifications=container.notifications,
+        webhooks=container.webhooks,
         db=container.db,
     )
     app = Litestar(
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notification_routes(container.notifications, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
+            webhook_routes(container.webhooks, identity),
             live_routes(container.live, container.live_tickets, identity),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),

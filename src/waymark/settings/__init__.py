@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from waymark.settings.live import LiveSettings as LiveSettings
+from waymark.settings.outbound import FetchSettings as FetchSettings
+from waymark.settings.outbound import WebhookSettings as WebhookSettings
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -271,6 +273,8 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     outbox: OutboxSettings = OutboxSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    fetch: FetchSettings = FetchSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     live: LiveSettings = LiveSettings()
     auth: AuthSettings = AuthSettings()
 
@@ -351,6 +355,11 @@ class Settings(BaseSettings):
                 )
             if not provider.client_secret.get_secret_value():
                 refusals.append(f"sign-in provider {name!r} has no client secret")
+        if self.fetch.allow_http or self.fetch.allowed_networks:
+            refusals.append(
+                "WAYMARK_FETCH__ALLOW_HTTP or WAYMARK_FETCH__ALLOWED_NETWORKS is set: webhooks "
+                "could reach plain http or internal addresses (they are for tests only)"
+            )
         if urlsplit(self.public_url).scheme != "https":
             refusals.append(
                 "WAYMARK_PUBLIC_URL is not https: browsers drop the Secure session cookie, "

@@ -25,6 +25,7 @@ from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps import coverage
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
+from waymark.features.webhooks.service import Webhooks
 from waymark.infra.sql.database import Database
 from waymark.kernel.authz import Action
 from waymark.transport.http.fast import FastRoute
@@ -46,6 +47,7 @@ from waymark.web.team_pages import team_pages
 from waymark.web.team_view import TeamView
 from waymark.web.topic_pages import topic_pages
 from waymark.web.visitor import CSRF_FIELD, THEME_COOKIE, THEMES, Visitors
+from waymark.web.webhook_pages import webhook_pages
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 COVERED_ROADMAPS = ("backend",)
@@ -76,6 +78,7 @@ def web_site(
     portability: Portability,
     teams: Teams,
     notifications: Notifications,
+    webhooks: Webhooks,
     db: Database,
 ) -> WebSite:
     assets = Assets()
@@ -100,6 +103,7 @@ def web_site(
             *admin_pages(accounts),
             *team_pages(teams, TeamView(teams, catalog), auth.renew_session),
             *notification_pages(notifications),
+            *webhook_pages(webhooks),
         ],
         dependencies=Visitors(identity, notifications.unread).dependencies(),
         include_in_schema=False,
