@@ -1,4 +1,5 @@
-"""The `waymark` command: serve, migrate, and manage roadmaps, accounts, keys and the outbox."""
+"""The `waymark` command: serve (and the live gateway), migrate, and manage roadmaps,
+accounts, keys and the outbox."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import typer
 from waymark.cli.authz import authz_app
 from waymark.cli.db import db_app
 from waymark.cli.keys import keys_app
+from waymark.cli.live import live
 from waymark.cli.outbox import outbox_app
 from waymark.cli.progress import progress_app
 from waymark.cli.roadmaps import roadmaps_app
@@ -19,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(serve)
+app.command()(live)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

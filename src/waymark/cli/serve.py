@@ -16,6 +16,7 @@ from waymark.infra.observability.logging import configure_logging
 from waymark.infra.observability.metrics import use_multiprocess_directory
 from waymark.infra.sql.urls import redact
 from waymark.kernel.errors import Conflict, WaymarkError
+from waymark.settings import Settings
 
 # Granian's loggers hand their records to the root logger, which renders them like ours.
 _GRANIAN_LOGS_TO_ROOT = {
@@ -39,12 +40,7 @@ def serve(
     from granian.server import Server
 
     settings = load_settings()
-    refusals = settings.production_refusals()
-    if refusals:
-        console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")
-        for refusal in refusals:
-            console.print(f"  - {refusal}", highlight=False)
-        raise typer.Exit(code=2)
+    refuse_unsafe(settings)
     host, port = host or settings.host, port if port is not None else settings.port
     workers = workers or settings.workers
     if workers > 1:
@@ -54,7 +50,7 @@ def serve(
         metrics_dir.mkdir(parents=True)
         use_multiprocess_directory(metrics_dir.resolve())
     try:
-        _refuse_a_port_in_use(host, port)
+        refuse_a_port_in_use(host, port)
     except WaymarkError as error:
         raise fail(error) from None
     configure_logging(settings.log)  # Granian's own lines, in this process, as JSON too
@@ -81,7 +77,17 @@ def serve(
     ).serve()
 
 
-def _refuse_a_port_in_use(host: str, port: int) -> None:
+def refuse_unsafe(settings: Settings) -> None:
+    """Exit 2, saying why, if the settings are unsafe for production."""
+    refusals = settings.production_refusals()
+    if refusals:
+        console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")
+        for refusal in refusals:
+            console.print(f"  - {refusal}", highlight=False)
+        raise typer.Exit(code=2)
+
+
+def refuse_a_port_in_use(host: str, port: int) -> None:
     """Raise `Conflict` if something already listens on host:port.
 
     Granian's workers share their port through SO_REUSEPORT, which lets a second server bind
