@@ -352,6 +352,11 @@ async def test_the_gateway_closes_its_sockets_with_1001_on_sigterm_and_exits(
 ) -> None:
     env, served, live = guarded
     learner = await user(env, served.base, "leaving@example.org")
+    # Plain HTTP on its port: probes for an orchestrator, and nothing else.
+    async with httpx.AsyncClient(base_url=live.base) as probe:
+        assert (await probe.get("/healthz")).json() == {"status": "ok"}
+        assert (await probe.get("/readyz")).json()["checks"] == {"database": "ok"}
+        assert (await probe.get("/api/v1/me")).status_code == 404
     async with (
         socket(guarded.endpoint, learner) as first,
         socket(guarded.endpoint, learner) as second,

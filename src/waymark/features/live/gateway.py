@@ -27,6 +27,7 @@ from waymark.features.live.ws import CLOSE_WAIT, LIVE_PATH, LiveSockets
 
 Readiness = Callable[[], Awaitable[Mapping[str, str]]]
 """Each dependency's state by name, `"ok"` when it answers (`/readyz`)."""
+BACKLOG = 1024
 SHUTDOWN_SECONDS = 5.0
 """How long the sockets have to close (1001) when the process stops, before it exits."""
 
@@ -64,6 +65,9 @@ class LiveGateway:
             max_size=4 * limit,
             max_queue=4,
             close_timeout=CLOSE_WAIT,
+            # Connections waiting to be accepted, as Granian's default: asyncio's 100
+            # overflows when hundreds of clients reconnect at once (after a restart).
+            backlog=BACKLOG,
         )
 
     async def process_request(
@@ -77,7 +81,9 @@ class LiveGateway:
                 for value in request.headers.get_all("Sec-WebSocket-Protocol")
                 for name in value.split(",")
             ]
-            if self.sockets.refuses(request.headers.get("Origin"), offered):
+            # The first `Origin`, as the ASGI route reads it (`get` raises on two).
+            origin = next(iter(request.headers.get_all("Origin")), None)
+            if self.sockets.refuses(origin, offered):
                 return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden\n")
             return None
         if path == "/healthz":
