@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -40,16 +40,19 @@ class LiveGateway:
     async def run(self, host: str, port: int, stop: asyncio.Event) -> None:
         """Serve until `stop`; then stop listening, end every stream (each socket closed
         with 1001 by its own connection), and return once they are closed (or
-        `SHUTDOWN_SECONDS` passed)."""
-        async with self.server(host, port) as server:
+        `SHUTDOWN_SECONDS` passed: what is left is dropped as the process exits; `async
+        with` the server would wait for it without end)."""
+        server: Server = await self.server(host, port)
+        try:
             await stop.wait()
+        finally:
             server.close(close_connections=False)
             await self.sockets.live.end_all()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), SHUTDOWN_SECONDS)
 
     def server(self, host: str, port: int) -> Any:
-        """The `websockets` server (an async context manager), not yet listening."""
+        """The `websockets` server (awaited, it listens)."""
         limit = self.sockets.settings.ws_max_message_bytes
         return serve(
             self.handle,
