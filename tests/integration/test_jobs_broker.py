@@ -137,7 +137,7 @@ def job(job_id: str, payload: str = '{"n":1}', kind: str = EFFECT) -> Job:
 async def test_a_job_delivered_twice_has_its_effect_once(db: Database, broker: Broker) -> None:
     worker = Worker(broker, effect_registry(), db, policy=FAST)
     await broker.publish([job("j-1"), job("j-1")])  # a relay that died before marking done
-    outcomes = []
+    outcomes: list[str] = []
     while len(outcomes) < 2:
         for delivery in await broker.receive(2, wait=2.0):
             outcomes.append(await worker.process(delivery))
