@@ -1,14 +1,13 @@
 """What the broker job tests share: a table of side effects (made by the tests, not a
-migration: it stands for a feature's table), jobs that write to it, and a worker built on a
-test registry."""
+migration: it stands for a feature's table) and jobs that write to it. Imported by the chaos
+test's worker processes too: nothing here imports pytest (seconds of start-up on a loaded
+machine)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,13 +30,6 @@ async def create_effects_table(db: Database) -> None:
 async def drop_effects_table(db: Database) -> None:
     async with db.transaction() as conn:
         await conn.execute(text(f"DROP TABLE IF EXISTS {EFFECTS_TABLE}"))
-
-
-@pytest.fixture
-async def effects(db: Database) -> AsyncIterator[None]:
-    await create_effects_table(db)
-    yield
-    await drop_effects_table(db)
 
 
 async def effect(message: OutboxMessage, conn: AsyncConnection) -> None:

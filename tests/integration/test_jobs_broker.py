@@ -16,11 +16,11 @@ import pytest
 
 from tests.contract.broker_servers import amqp_url, sqs_url, unique_queue
 from tests.contract.redis_server import redis_url
+from tests.integration.jobs_fixtures import effects
 from tests.integration.jobs_support import (
     EFFECT,
     effect_counts,
     effect_registry,
-    effects,
     wait_for_depth,
 )
 from waymark.infra.broker.amqp import AmqpBroker
