@@ -213,6 +213,9 @@ class AmqpBroker:
         return int(result.message_count or 0)
 
     async def teardown(self) -> None:
+        if self._consumer is not None:  # stop consuming before the queue goes
+            await self._consumer.close()
+            self._consumer = None
         channel = await self._channel()
         for tier in range(1, RETRY_TIERS + 1):
             await channel.queue_delete(self._retry_queue(tier))
