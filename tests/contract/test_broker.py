@@ -140,69 +140,55 @@ class BrokerContract:
         await settle_depth(broker, QueueDepth(ready=0, delayed=1, dead=0))
 
 
-class TestAmqpBroker(BrokerContract):
+async def brokers_of(new: Callable[[], Broker]) -> AsyncIterator[MakeBroker]:
+    """Brokers `new()` makes, set up, on one queue: closed afterwards, the queue deleted."""
+    made: list[Broker] = []
+
+    async def make() -> Broker:
+        broker = new()
+        made.append(broker)
+        await broker.setup()
+        return broker
+
+    yield make
+    await made[0].teardown()
+    for broker in made:
+        await broker.aclose()
+
+
+class BrokerOnOneQueue(BrokerContract):
+    @pytest.fixture
+    async def broker(self, make: MakeBroker) -> Broker:
+        return await make()
+
+
+class TestAmqpBroker(BrokerOnOneQueue):
     @pytest.fixture
     async def make(self, amqp_url: str) -> AsyncIterator[MakeBroker]:
         queue = unique_queue()
-        made: list[AmqpBroker] = []
-
-        async def make() -> AmqpBroker:
-            broker = AmqpBroker(amqp_url, queue=queue, prefetch=50)
-            made.append(broker)
-            await broker.setup()
-            return broker
-
-        yield make
-        cleaner = await make()
-        await cleaner.teardown()
-        for broker in made:
-            await broker.aclose()
-
-    @pytest.fixture
-    async def broker(self, make: MakeBroker) -> Broker:
-        return await make()
+        async for make in brokers_of(lambda: AmqpBroker(amqp_url, queue=queue, prefetch=50)):
+            yield make
 
 
-class TestRedisBroker(BrokerContract):
+class TestRedisBroker(BrokerOnOneQueue):
+    """Under a key prefix of the test's own (its keys are deleted after it)."""
+
     @pytest.fixture
     async def make(self, redis_client: Redis, redis_prefix: str) -> AsyncIterator[MakeBroker]:
-        made: list[RedisBroker] = []
-
-        async def make() -> RedisBroker:
-            broker = RedisBroker(
-                redis_client, name=f"{redis_prefix}jobs", visibility_timeout=VISIBILITY
-            )
-            made.append(broker)
-            return broker
-
-        yield make
-        await made[0].teardown()  # and the prefix's keys go with redis_prefix
-
-    @pytest.fixture
-    async def broker(self, make: MakeBroker) -> Broker:
-        return await make()
+        name = f"{redis_prefix}jobs"
+        async for make in brokers_of(
+            lambda: RedisBroker(redis_client, name=name, visibility_timeout=VISIBILITY)
+        ):
+            yield make
 
 
-class TestSqsBroker(BrokerContract):
+class TestSqsBroker(BrokerOnOneQueue):
     """On moto's server: an emulator of the SQS API."""
 
     @pytest.fixture
     async def make(self, sqs_url: str) -> AsyncIterator[MakeBroker]:
         queue = unique_queue()
-        made: list[SqsBroker] = []
-
-        async def make() -> SqsBroker:
-            broker = SqsBroker(sqs_url, name=queue, visibility_timeout=VISIBILITY)
-            made.append(broker)
-            await broker.setup()
-            return broker
-
-        yield make
-        cleaner = await make()
-        await cleaner.teardown()
-        for broker in made:
-            await broker.aclose()
-
-    @pytest.fixture
-    async def broker(self, make: MakeBroker) -> Broker:
-        return await make()
+        async for make in brokers_of(
+            lambda: SqsBroker(sqs_url, name=queue, visibility_timeout=VISIBILITY)
+        ):
+            yield make

@@ -176,7 +176,7 @@ async def test_a_kind_has_its_own_time_limit_and_attempts(db: Database, broker: 
     [first] = await broker.receive(1, wait=5)
     assert await worker.process(first) == RETRIED
     [second] = await broker.receive(1, wait=5)
-    assert second.job.last_error == "TimeoutError: the job ran past its time limit"
+    assert second.job.last_error == "TimeoutError: the handler ran past its timeout"
     assert await worker.process(second) == DEAD
 
 

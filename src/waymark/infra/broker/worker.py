@@ -34,6 +34,7 @@ from waymark.infra.broker.metrics import JobMetrics
 from waymark.infra.broker.tables import processed_jobs
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure, RetryPolicy
 from waymark.infra.outbox.outbox import Registration
+from waymark.infra.outbox.relay import describe_failure
 from waymark.infra.sql.database import Database
 from waymark.kernel.broker import Broker, Delivery, Job
 from waymark.kernel.clock import utcnow
@@ -42,7 +43,6 @@ from waymark.kernel.context import request_context
 log = structlog.get_logger(__name__)
 
 ACKED, RETRIED, DEAD, DUPLICATE, RELEASED = "acked", "retried", "dead", "duplicate", "released"
-MAX_ERROR_LENGTH = 2000
 
 
 class AlreadyProcessed(Exception):
@@ -190,7 +190,7 @@ class Worker:
 
     async def _failed(self, delivery: Delivery, registration: Registration, exc: Exception) -> str:
         job = delivery.job
-        error = _describe(exc)
+        error = describe_failure(exc)
         attempts = registration.max_attempts or self.policy.max_attempts
         if isinstance(exc, PermanentFailure) or job.attempt >= attempts:
             await self.broker.dead(delivery, error=error)
@@ -227,9 +227,3 @@ class PruneProcessedKeys:
                 delete(processed_jobs).where(processed_jobs.c.processed_at < now - self.retention)
             )
         return result.rowcount
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return "TimeoutError: the job ran past its time limit"
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]

@@ -374,7 +374,7 @@ class OutboxRelay:
                 )
 
     async def _failed(self, message: OutboxMessage, exc: BaseException, now: datetime) -> str:
-        error = _describe(exc)
+        error = describe_failure(exc)
         permanent = isinstance(exc, PermanentFailure)
         if permanent or message.attempt >= self.policy.max_attempts:
             state = DEAD
@@ -437,7 +437,8 @@ async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event, *, seconds: floa
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """An exception as the one line kept as a message's (or job's) last error."""
     if isinstance(exc, TimeoutError) and not str(exc):
         return "TimeoutError: the handler ran past its timeout"
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
