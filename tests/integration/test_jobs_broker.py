@@ -27,11 +27,11 @@ from waymark.infra.broker.amqp import AmqpBroker
 from waymark.infra.broker.redis import RedisBroker
 from waymark.infra.broker.relay import PublishingRelay
 from waymark.infra.broker.sqs import SqsBroker
-from waymark.infra.broker.worker import ACKED, DEAD, DUPLICATE, RETRIED, Worker
+from waymark.infra.broker.worker import ACKED, DEAD, DUPLICATE, RETRIED, UNSETTLED, Worker
 from waymark.infra.outbox import DONE, PENDING, HandlerRegistry, Outbox, OutboxMessage, RetryPolicy
 from waymark.infra.redis import create_redis
 from waymark.infra.sql.database import Database
-from waymark.kernel.broker import Broker, Job
+from waymark.kernel.broker import Broker, Delivery, Job
 from waymark.kernel.context import current_request_id, current_traceparent, request_context
 
 __all__ = ["amqp_url", "effects", "redis_url", "sqs_url"]
@@ -74,6 +74,7 @@ async def run_until(worker: Worker, done: asyncio.Event, within: float = 20.0) -
         await task
 
 
+@pytest.mark.backend("postgresql")  # the relay and worker on SQLite: the tests below
 @pytest.mark.parametrize("kind", ["amqp", "redis", "sqs"])
 async def test_a_committed_job_is_published_marked_done_and_run_once_under_its_request(
     db: Database, kind: str, request: pytest.FixtureRequest
@@ -143,6 +144,29 @@ async def test_a_job_delivered_twice_has_its_effect_once(db: Database, broker: B
             outcomes.append(await worker.process(delivery))
     assert sorted(outcomes) == [ACKED, DUPLICATE]
     assert await effect_counts(db) == {"j-1": 1}
+
+
+async def test_a_job_whose_ack_is_lost_comes_again_and_is_skipped(
+    db: Database, broker: AmqpBroker
+) -> None:
+    class AckLost(Exception):
+        pass
+
+    worker = Worker(broker, effect_registry(), db, policy=FAST)
+    await broker.publish([job("j-lost")])
+    [first] = await broker.receive(1, wait=5)
+    acks = broker.ack
+
+    async def ack_fails(delivery: Delivery) -> None:
+        raise AckLost("connection reset")
+
+    broker.ack = ack_fails  # type: ignore[method-assign]
+    assert await worker.process(first) == UNSETTLED
+    broker.ack = acks  # type: ignore[method-assign]
+    await broker.release(first)  # what the broker does when the connection is gone
+    [again] = await broker.receive(1, wait=5)
+    assert await worker.process(again) == DUPLICATE
+    assert await effect_counts(db) == {"j-lost": 1}
 
 
 async def test_a_failing_job_is_retried_then_dead_after_exactly_its_attempts(

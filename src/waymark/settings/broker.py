@@ -17,7 +17,10 @@ class BrokerSettings(BaseModel):
         "SQS is derived from it. Its dead letters are in `<queue>.dead`.",
     )
     prefetch: int = Field(
-        default=32, ge=1, description="Jobs a worker holds at once (its concurrency)."
+        default=10,
+        ge=1,
+        description="Jobs a worker holds and runs at once; a transactional job holds a "
+        "database connection while it runs, so keep it within WAYMARK_DB__POOL_SIZE.",
     )
     visibility_timeout: float = Field(
         default=120.0,

@@ -47,7 +47,8 @@ class JobMetrics:
         self.jobs = Counter(
             "waymark_jobs",
             "Jobs settled by this worker, by kind and outcome (acked, retried, dead, "
-            "duplicate: skipped as already processed, released: returned at shutdown).",
+            "duplicate: skipped as already processed, released: returned at shutdown, unsettled: "
+            "the broker could not be told, so it delivers the job again).",
             ["kind", "outcome"],
             registry=self.registry,
         )

@@ -43,6 +43,8 @@ from waymark.kernel.context import request_context
 log = structlog.get_logger(__name__)
 
 ACKED, RETRIED, DEAD, DUPLICATE, RELEASED = "acked", "retried", "dead", "duplicate", "released"
+UNSETTLED = "unsettled"
+"""The job ran (or failed) but telling the broker so failed: it will come again."""
 
 
 class AlreadyProcessed(Exception):
@@ -137,6 +139,11 @@ class Worker:
                 if self.metrics is not None:
                     self.metrics.settled(job, RELEASED, time.time() - started)
                 raise
+            except Exception:
+                # Settling failed (the broker connection dropped): the broker delivers the job
+                # again, and its processed key keeps its effect from happening twice.
+                log.exception("jobs.settle_failed")
+                outcome = UNSETTLED
             if self.metrics is not None:
                 self.metrics.settled(job, outcome, time.time() - started)
             return outcome
