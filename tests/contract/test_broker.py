@@ -17,13 +17,15 @@ from tests.contract.broker_servers import amqp_url, sqs_url, unique_queue
 from waymark.infra.broker.amqp import AmqpBroker
 from waymark.infra.broker.redis import RedisBroker
 from waymark.infra.broker.sqs import SqsBroker
-from waymark.kernel.broker import Broker, Delivery, Job, QueueDepth
+from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Broker, Delivery, Job, QueueDepth
 
 __all__ = ["amqp_url", "sqs_url"]
 
 MakeBroker = Callable[[], Awaitable[Broker]]
 VISIBILITY = 1.0
 """Seconds before an unsettled delivery comes back (Redis, SQS; RabbitMQ: on disconnect)."""
+LIMIT = 2
+"""Deliveries never settled before the job is dead-lettered."""
 
 
 def job(n: int = 0, **changes: object) -> Job:
@@ -110,6 +112,21 @@ class BrokerContract:
         assert again.job == taken.job  # a redelivery is the same attempt
         await survivor.ack(again)
 
+    async def test_a_job_that_kills_every_worker_is_dead_lettered_at_the_delivery_limit(
+        self, make: MakeBroker
+    ) -> None:
+        first = await make()
+        await first.publish([job(1)])
+        deliveries = 0
+        while (await first.depth()).dead == 0:
+            assert deliveries <= LIMIT, "delivered past the limit"
+            worker = await make()
+            deliveries += len(await worker.receive(1, wait=VISIBILITY + 1))
+            await worker.aclose()  # killed while running it
+        assert LIMIT <= deliveries <= LIMIT + 1  # RabbitMQ counts returns, SQS receives
+        [dead] = await first.dead_jobs()
+        assert dead.last_error == UNSETTLED_TOO_OFTEN
+
     async def test_dead_jobs_are_listed_retried_with_fresh_attempts_and_purged(
         self, broker: Broker
     ) -> None:
@@ -151,7 +168,8 @@ async def brokers_of(new: Callable[[], Broker]) -> AsyncIterator[MakeBroker]:
         return broker
 
     yield make
-    await made[0].teardown()
+    cleaner = await make()
+    await cleaner.teardown()
     for broker in made:
         await broker.aclose()
 
@@ -166,7 +184,9 @@ class TestAmqpBroker(BrokerOnOneQueue):
     @pytest.fixture
     async def make(self, amqp_url: str) -> AsyncIterator[MakeBroker]:
         queue = unique_queue()
-        async for make in brokers_of(lambda: AmqpBroker(amqp_url, queue=queue, prefetch=50)):
+        async for make in brokers_of(
+            lambda: AmqpBroker(amqp_url, queue=queue, prefetch=50, delivery_limit=LIMIT)
+        ):
             yield make
 
 
@@ -177,7 +197,9 @@ class TestRedisBroker(BrokerOnOneQueue):
     async def make(self, redis_client: Redis, redis_prefix: str) -> AsyncIterator[MakeBroker]:
         name = f"{redis_prefix}jobs"
         async for make in brokers_of(
-            lambda: RedisBroker(redis_client, name=name, visibility_timeout=VISIBILITY)
+            lambda: RedisBroker(
+                redis_client, name=name, visibility_timeout=VISIBILITY, delivery_limit=LIMIT
+            )
         ):
             yield make
 
@@ -189,6 +211,8 @@ class TestSqsBroker(BrokerOnOneQueue):
     async def make(self, sqs_url: str) -> AsyncIterator[MakeBroker]:
         queue = unique_queue()
         async for make in brokers_of(
-            lambda: SqsBroker(sqs_url, name=queue, visibility_timeout=VISIBILITY)
+            lambda: SqsBroker(
+                sqs_url, name=queue, visibility_timeout=VISIBILITY, delivery_limit=LIMIT
+            )
         ):
             yield make

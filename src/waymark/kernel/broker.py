@@ -53,6 +53,10 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, **changes)
 
 
+UNSETTLED_TOO_OFTEN = "delivered too many times without being settled (does it kill its workers?)"
+"""The `last_error` of a job the broker itself dead-lettered at its delivery limit."""
+
+
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     """A job handed to one worker; settle it once with ack, retry, dead or release."""
 
@@ -100,7 +104,9 @@ class Broker(Protocol):
     async def depth(self) -> QueueDepth: ...
 
     async def dead_jobs(self, limit: int = 100) -> list[Job]:
-        """The dead-letter queue's jobs (up to `limit`), oldest first, left in place."""
+        """The dead-letter queue's jobs (up to `limit`), oldest first, left in place. A job
+        the broker dead-lettered itself (delivered `delivery_limit` times, never settled)
+        has `last_error=UNSETTLED_TOO_OFTEN`."""
         ...
 
     async def retry_dead(self, ids: Sequence[str] | None = None) -> int:

@@ -32,7 +32,8 @@ class BrokerSettings(BaseModel):
         default=20,
         ge=2,
         description="Deliveries that end without a settlement (the job kills its workers) "
-        "before the broker itself dead-letters the job (RabbitMQ and SQS).",
+        "before the job is dead-lettered (by RabbitMQ and SQS themselves; for Redis by the "
+        "worker that would claim it).",
     )
     shutdown_grace: float = Field(
         default=20.0,

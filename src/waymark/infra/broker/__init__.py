@@ -34,6 +34,7 @@ def build_broker(settings: Settings) -> Broker | None:
             create_redis(url, settings.redis),
             name=f"{settings.redis.key_prefix}{options.queue}",
             visibility_timeout=options.visibility_timeout,
+            delivery_limit=options.delivery_limit,
             owns_client=True,
         )
     from waymark.infra.broker.sqs import SqsBroker

@@ -30,7 +30,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from waymark.kernel.broker import Delivery, Job, QueueDepth
+from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Delivery, Job, QueueDepth
 
 RETRY_TIERS = 16
 
@@ -179,6 +179,8 @@ class AmqpBroker:
             queue = await channel.get_queue(self.dead_queue, ensure=False)
             while (message := await queue.get(no_ack=False, fail=False)) is not None:
                 job = Job.decode(message.body)
+                if job.last_error is None:  # dead-lettered by the queue's delivery limit
+                    job = job.but(last_error=UNSETTLED_TOO_OFTEN)
                 if not await settle(job, message):
                     seen.append(job)
         return seen

@@ -11,6 +11,8 @@
 Every settlement is one MULTI (the entry's ack and delete with the write that moves the job
 on), so a job is never both gone and not moved. Durability is Redis's: run it with AOF
 (`appendfsync everysec` loses at most a second of jobs on a crash of the server itself).
+An entry claimed more than `delivery_limit` times (its job kills every worker that takes
+it) is moved to the dead-letter stream instead of being delivered again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from waymark.kernel.broker import Delivery, Job, QueueDepth
+from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Delivery, Job, QueueDepth
 
 GROUP = "workers"
 FIELD = "job"
@@ -46,6 +48,7 @@ class RedisBroker:
         name: str = "waymark:waymark.jobs",
         visibility_timeout: float = 60.0,
         max_block: float = 1.0,
+        delivery_limit: int = 20,
         owns_client: bool = False,
     ) -> None:
         self.client = client
@@ -55,6 +58,7 @@ class RedisBroker:
         self.dead_stream = f"{name}:dead"
         self.visibility_ms = max(1, int(visibility_timeout * 1000))
         self.max_block = max_block
+        self.delivery_limit = delivery_limit
         self.consumer = f"worker-{secrets.token_hex(6)}"
         self._promote = client.register_script(PROMOTE_DUE)
         self._ready = False
@@ -85,7 +89,7 @@ class RedisBroker:
             _, claimed, _ = await self.client.xautoclaim(
                 self.stream, GROUP, self.consumer, self.visibility_ms, "0-0", count=limit
             )
-            entries = list(claimed)
+            entries = await self._within_delivery_limit(list(claimed))
             if not entries:
                 left = deadline - time.monotonic()
                 block = max(1, int(min(left, self.max_block) * 1000)) if left > 0 else None
@@ -99,6 +103,27 @@ class RedisBroker:
                     for entry_id, fields in entries
                     if fields  # an entry deleted while pending comes back empty
                 ]
+
+    async def _within_delivery_limit(self, claimed: list[Any]) -> list[Any]:
+        """Of the entries just claimed from dead workers, those delivered fewer than
+        `delivery_limit` times; the others (the job kills whoever takes it) go to the
+        dead-letter stream."""
+        kept = []
+        for entry_id, fields in claimed:
+            if not fields:
+                continue
+            pending: Any = await self.client.xpending_range(
+                self.stream, GROUP, min=entry_id, max=entry_id, count=1
+            )
+            if pending and pending[0]["times_delivered"] > self.delivery_limit:
+                job = Job.decode(_body(fields)).but(last_error=UNSETTLED_TOO_OFTEN)
+                await self._settle(
+                    Delivery(job=job, handle=entry_id),
+                    ("XADD", self.dead_stream, "*", FIELD, job.encode().decode()),
+                )
+            else:
+                kept.append((entry_id, fields))
+        return kept
 
     async def _settle(self, delivery: Delivery, move: tuple[str, ...] | None = None) -> None:
         async with self.client.pipeline(transaction=True) as pipe:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiobotocore.session import get_session
 
-from waymark.kernel.broker import Delivery, Job, QueueDepth
+from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Delivery, Job, QueueDepth
 
 MAX_DELAY_SECONDS = 900
 BATCH = 10
@@ -152,6 +152,8 @@ class SqsBroker:
         while batch := await self._receive(self._dead_url, BATCH, 0, VisibilityTimeout=30):
             for message in batch:
                 job = Job.decode(message["Body"])
+                if job.last_error is None:  # moved by the redrive policy
+                    job = job.but(last_error=UNSETTLED_TOO_OFTEN)
                 if not await settle(job, message["ReceiptHandle"]):
                     kept.append((job, message["ReceiptHandle"]))
         for _, receipt in kept:
