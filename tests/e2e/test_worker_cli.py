@@ -183,3 +183,16 @@ async def test_without_a_broker_the_worker_refuses_to_start(settings: Settings) 
     result = await waymark(env, "worker")
     assert result.exit_code == 2
     assert "WAYMARK_BROKER_URL is not set" in result.stderr
+
+
+@pytest.mark.backend("sqlite")
+async def test_in_production_the_worker_refuses_a_default_broker_password(
+    settings: Settings,
+) -> None:
+    env = {k: v for k, v in worker_env(settings).items() if not k.startswith("WAYMARK_AUTH__")} | {
+        "WAYMARK_ENVIRONMENT": "production",
+        "WAYMARK_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/",
+    }
+    result = await waymark(env, "worker")
+    assert result.exit_code == 2
+    assert "WAYMARK_BROKER_URL uses a well-known default password" in result.stderr

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, fail, load_settings
+from waymark.cli.common import console, fail, load_settings, refuse_unsafe
 from waymark.container import Container
 from waymark.infra.broker.metrics import BrokerBacklog, JobMetrics, serve_metrics
 from waymark.infra.broker.worker import Worker
@@ -44,6 +44,7 @@ def worker(
     until SIGTERM or Ctrl-C: running jobs then get WAYMARK_BROKER__SHUTDOWN_GRACE seconds to
     finish, and the rest go back to the broker."""
     settings = load_settings()
+    refuse_unsafe(settings)
     require_broker(settings)
     configure_logging(settings.log)
     asyncio.run(
