@@ -33,6 +33,10 @@ from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
 from waymark.features.webhooks.service import Webhooks
+from waymark.infra.broker import build_broker
+from waymark.infra.broker.metrics import BrokerBacklog
+from waymark.infra.broker.relay import PublishingRelay
+from waymark.infra.broker.worker import PruneProcessedKeys
 from waymark.infra.fetch import Fetcher, FetchPolicy
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
@@ -67,8 +71,15 @@ class Container:
         self.outbox = Outbox(self.handlers)
         self.mailer = build_mailer(settings)
         SendMailHandler(self.mailer, sender=settings.mail.sender).register(self.handlers)
-        self.relay = OutboxRelay.from_settings(
-            self.db, self.handlers, settings.outbox, outbox=self.outbox
+        # With WAYMARK_BROKER_URL the relay publishes jobs to the broker (after commit, done
+        # once confirmed) and `waymark worker` runs them; unset, the relay runs them here.
+        self.broker = build_broker(settings)
+        self.relay: OutboxRelay = (
+            OutboxRelay.from_settings(self.db, self.handlers, settings.outbox, outbox=self.outbox)
+            if self.broker is None
+            else PublishingRelay.from_settings(
+                self.db, self.handlers, settings.outbox, outbox=self.outbox, broker=self.broker
+            )
         )
 
         # Identity.
@@ -236,8 +247,16 @@ class Container:
         jobs.register("expired-team-invites", self.teams.invites.delete_expired)
         jobs.register("read-notifications", self.notifications.delete_read)
         jobs.register("old-webhook-deliveries", self.webhooks.delivering.delete_old)
+        jobs.register(
+            "processed-job-keys",
+            PruneProcessedKeys(
+                self.db, retention=timedelta(days=settings.maintenance.outbox_retention_days)
+            ),
+        )
         self.maintenance = Maintenance(jobs)
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
+        if self.broker is not None:
+            self.metrics.add_scrape_source("broker", BrokerBacklog(self.broker))
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What `/readyz` checks: the database (answers, schema migrated), and Redis when the
@@ -248,6 +267,8 @@ class Container:
         return probes
 
     async def aclose(self) -> None:
+        if self.broker is not None:
+            await self.broker.aclose()
         await self.outbound.aclose()
         await self.roadmaps.aclose()
         await self.stores.aclose()

@@ -114,6 +114,7 @@ def test_production_refuses_missing_signing_keys_and_plain_http(tmp_path: Path) 
         {"database_url": "postgresql://waymark:postgres@db/waymark"},
         {"redis_url": "redis://:changeme@cache:6379/0"},
         {"mail": {"url": "smtp+starttls://bot:Password@mail:587"}},
+        {"broker_url": "amqp://guest:guest@rabbit:5672/"},
     ],
 )
 def test_production_refuses_well_known_default_passwords(
@@ -165,6 +166,12 @@ def test_production_starts_with_its_secrets_in_place(tmp_path: Path) -> None:
     require_safe(settings)
     # Development and tests are never refused.
     assert Settings(_env_file=None, var_dir=tmp_path).production_refusals() == []  # type: ignore[call-arg]
+
+
+def test_an_unknown_broker_scheme_fails_when_settings_load() -> None:
+    with pytest.raises(ValueError, match="unsupported broker URL; use one of: amqp, amqps"):
+        Settings(_env_file=None, broker_url="kafka://k:9092")  # type: ignore[call-arg]
+    assert Settings(_env_file=None, broker_url="").broker_url is None  # type: ignore[call-arg]
 
 
 def test_an_unknown_database_scheme_fails_when_settings_load() -> None:

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from waymark.settings.broker import BROKER_SCHEMES
+from waymark.settings.broker import BrokerSettings as BrokerSettings
 from waymark.settings.live import LiveSettings as LiveSettings
 from waymark.settings.outbound import FetchSettings as FetchSettings
 from waymark.settings.outbound import WebhookSettings as WebhookSettings
@@ -265,6 +267,11 @@ class Settings(BaseSettings):
     )
     database_url: str | None = None
     redis_url: str | None = None
+    broker_url: str | None = Field(
+        default=None,
+        description="Unset: jobs run in each server process's outbox relay. amqp://, redis:// or "
+        "sqs://: the relay publishes them to that broker and `waymark worker` runs them.",
+    )
 
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
@@ -276,6 +283,7 @@ class Settings(BaseSettings):
     fetch: FetchSettings = FetchSettings()
     webhooks: WebhookSettings = WebhookSettings()
     live: LiveSettings = LiveSettings()
+    broker: BrokerSettings = BrokerSettings()
     auth: AuthSettings = AuthSettings()
 
     @field_validator("database_url")
@@ -283,6 +291,13 @@ class Settings(BaseSettings):
     def _known_database_scheme(cls, url: str | None) -> str | None:
         if url:
             resolve_database_url(url, Path("var"))  # raises, naming the supported schemes
+        return url or None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker_scheme(cls, url: str | None) -> str | None:
+        if url and urlsplit(url).scheme not in BROKER_SCHEMES:
+            raise ValueError(f"unsupported broker URL; use one of: {', '.join(BROKER_SCHEMES)}")
         return url or None
 
     @model_validator(mode="after")
@@ -341,6 +356,7 @@ class Settings(BaseSettings):
         for name, url in (
             ("WAYMARK_DATABASE_URL", self.database_url),
             ("WAYMARK_REDIS_URL", self.redis_url),
+            ("WAYMARK_BROKER_URL", self.broker_url),
             ("WAYMARK_MAIL__URL", self.mail.url),
         ):
             password = urlsplit(url).password if url else None
