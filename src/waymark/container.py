@@ -7,6 +7,7 @@ Building a container opens no connection (only the signing-key file is read or c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -36,6 +37,9 @@ from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.outbox.metrics import OutboxBacklog
 from waymark.infra.outbox.relay import OutboxRelay
+from waymark.infra.scheduler import ScheduledJobs
+from waymark.infra.scheduler.build import build_scheduler
+from waymark.infra.scheduler.metrics import ScheduleMetrics
 from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
 from waymark.infra.security.signing_keys import KeyRing
@@ -195,13 +199,22 @@ class Container:
             throttle=self.throttle,
         )
 
-        # Operations: housekeeping, run periodically by each server process (see app.py's
-        # lifespan), and the outbox's depth on /metrics.
-        jobs = housekeeping_jobs(self.db, self.stores, settings.maintenance)
-        jobs.register("expired-team-invites", self.teams.invites.delete_expired)
-        jobs.register("read-notifications", self.notifications.delete_read)
-        self.maintenance = Maintenance(jobs)
+        # Operations: scheduled jobs, each feature adding its own; housekeeping is one job
+        # per kind of dead row. The scheduler runs in `waymark scheduler`, or in each server
+        # process (app.py's lifespan) in the embedded profile; slots run through the outbox.
+        self.schedules = ScheduledJobs(self.handlers, overrides=settings.scheduler.cron)
+        housekeeping = housekeeping_jobs(self.db, self.stores, settings.maintenance)
+        housekeeping.register("expired-team-invites", self.teams.invites.delete_expired)
+        housekeeping.register("read-notifications", self.notifications.delete_read)
+        self.maintenance = Maintenance(housekeeping)
+        self.scheduler, self._close_scheduler = build_scheduler(
+            settings, self.db, self.outbox, self.schedules, clock=self.clock.now
+        )
+        housekeeping.register("scheduled-slots", self._prune_scheduled_slots)
+        housekeeping.schedule(self.schedules, settings.maintenance.cron)
+        self.schedules.check_overrides()
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
+        self.metrics.add_scrape_source("scheduler", ScheduleMetrics(self.scheduler))
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What `/readyz` checks: the database (answers, schema migrated), and Redis when the
@@ -211,7 +224,12 @@ class Container:
             probes[self.stores.backend] = self.stores.ping
         return probes
 
+    async def _prune_scheduled_slots(self, now: datetime) -> int:
+        keep = timedelta(days=self.settings.scheduler.history_days)
+        return await self.scheduler.prune_history(now, keep=keep)
+
     async def aclose(self) -> None:
+        await self._close_scheduler()
         await self.outbound.aclose()
         await self.roadmaps.aclose()
         await self.stores.aclose()

@@ -1,4 +1,5 @@
-"""The `waymark` command: serve, migrate, and manage roadmaps, accounts, keys and the outbox."""
+"""The `waymark` command: serve, migrate, schedule, and manage roadmaps, accounts, keys and
+the outbox."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from waymark.cli.keys import keys_app
 from waymark.cli.outbox import outbox_app
 from waymark.cli.progress import progress_app
 from waymark.cli.roadmaps import roadmaps_app
+from waymark.cli.scheduler import scheduler_app
 from waymark.cli.serve import serve
 from waymark.cli.users import users_app
 
@@ -26,6 +28,7 @@ app.add_typer(roadmaps_app, name="roadmaps")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(progress_app, name="progress")
 app.add_typer(authz_app, name="authz")
+app.add_typer(scheduler_app, name="scheduler")
 
 
 def main() -> None:

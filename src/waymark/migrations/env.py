@@ -15,6 +15,7 @@ import waymark.features.progress.tables
 import waymark.features.roadmaps.tables
 import waymark.features.teams.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
+from waymark.infra.scheduler import tables as scheduler_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql import (  # noqa: F401  (registers the tables)
     document_tables,
     ephemeral_tables,

@@ -1,0 +1,44 @@
+"""scheduled slots: one row per scheduled job and slot, inserted with the slot's outbox message
+
+Revision ID: 5b7c0e2f9a41
+Revises: d4e5f6a7b8c9
+Create Date: 2026-12-01 13:00:00+00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from waymark.infra.sql.types import UtcDateTime
+
+revision: str = "5b7c0e2f9a41"
+down_revision: str | None = "d4e5f6a7b8c9"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "scheduled_slots",
+        sa.Column("job", sa.String(length=64), nullable=False),
+        sa.Column("slot_at", UtcDateTime(), nullable=False, comment="The instant the slot fires."),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("recorded_at", UtcDateTime(), nullable=False),
+        sa.Column(
+            "message_id",
+            sa.String(length=36),
+            nullable=True,
+            comment="The outbox message that runs it (enqueued).",
+        ),
+        sa.CheckConstraint(
+            "state IN ('enqueued', 'skipped')", name=op.f("ck_scheduled_slots_state")
+        ),
+        sa.PrimaryKeyConstraint("job", "slot_at", name=op.f("pk_scheduled_slots")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("scheduled_slots")
