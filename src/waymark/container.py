@@ -27,6 +27,7 @@ from waymark.features.notifications.service import Notifications
 from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.portability.service import Portability
 from waymark.features.progress.jobs import ProgressJobs
+from waymark.features.progress.schedules import ProgressSchedules
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
@@ -144,6 +145,14 @@ class Container:
             db=self.db, catalog=self.roadmaps, outbox=self.outbox, clock=self.clock
         )
         ProgressJobs(self.progress).register(self.handlers)
+        # The scheduled jobs register at the end (`self.schedules`); progress's are built here.
+        progress_schedules = ProgressSchedules(
+            db=self.db,
+            outbox=self.outbox,
+            recipients=self.accounts.profiles.digest_recipients,
+            accounts=self.accounts.profiles.many,
+            public_url=settings.public_url,
+        )
         # Learners' own documents: notes and resources. The embedded store is SQL JSON
         # columns; a MongoDB adapter comes behind the same port (kernel.ports.DocumentStore).
         self.documents = SqlDocumentStore(self.db)
@@ -206,12 +215,14 @@ class Container:
         housekeeping = housekeeping_jobs(self.db, self.stores, settings.maintenance)
         housekeeping.register("expired-team-invites", self.teams.invites.delete_expired)
         housekeeping.register("read-notifications", self.notifications.delete_read)
+        housekeeping.register("expired-email-tokens", self.accounts.delete_expired_tokens)
         self.maintenance = Maintenance(housekeeping)
         self.scheduler, self._close_scheduler = build_scheduler(
             settings, self.db, self.outbox, self.schedules, clock=self.clock.now
         )
         housekeeping.register("scheduled-slots", self._prune_scheduled_slots)
         housekeeping.schedule(self.schedules, settings.maintenance.cron)
+        progress_schedules.register(self.schedules)
         self.schedules.check_overrides()
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
         self.metrics.add_scrape_source("scheduler", ScheduleMetrics(self.scheduler))

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
 from waymark.infra.scheduler.cron import CronSchedule, InvalidSchedule
@@ -42,13 +43,17 @@ ScheduledHandler = Callable[[ScheduledRun], Awaitable[object]]
 """Runs one slot. It may run more than once for the same slot (the outbox delivers at least
 once), so it must be idempotent, keyed on the slot or `message_id`."""
 
+TransactionalScheduledHandler = Callable[[ScheduledRun, AsyncConnection], Awaitable[object]]
+"""Runs one slot on the relay's connection, in the transaction that marks its message done:
+its database writes (outbox messages included) happen exactly once."""
+
 
 @dataclass(frozen=True, slots=True)
 class ScheduledJob:
     name: str
     schedule: CronSchedule
     catch_up: CatchUp
-    handler: ScheduledHandler
+    handler: ScheduledHandler | TransactionalScheduledHandler
     description: str = ""
 
     @property
@@ -72,12 +77,15 @@ class ScheduledJobs:
         self,
         name: str,
         cron: str,
-        handler: ScheduledHandler,
+        handler: ScheduledHandler | TransactionalScheduledHandler,
         *,
         time_zone: str = "UTC",
         catch_up: CatchUp = "once",
         description: str = "",
+        transactional: bool = False,
     ) -> ScheduledJob:
+        """Register job `name`: `handler` runs each slot of `cron` in `time_zone`; with
+        `transactional`, on the relay's connection (see `TransactionalScheduledHandler`)."""
         if name in self._jobs:
             raise ValueError(f"a scheduled job {name!r} is already registered")
         expression = self.overrides.get(name, cron)
@@ -86,7 +94,13 @@ class ScheduledJobs:
         except InvalidSchedule as exc:
             raise InvalidSchedule(f"scheduled job {name!r}: {exc}") from exc
         job = ScheduledJob(name, schedule, catch_up, handler, description)
-        self.handlers.register(job.kind, _deliver(handler))
+        if transactional:
+            self.handlers.register_transactional(
+                job.kind,
+                _deliver_in_transaction(handler),  # type: ignore[arg-type]
+            )
+        else:
+            self.handlers.register(job.kind, _deliver(handler))  # type: ignore[arg-type]
         self._jobs[name] = job
         return job
 
@@ -106,13 +120,26 @@ class ScheduledJobs:
         return self._jobs.get(name)
 
 
+def _run_of(message: OutboxMessage) -> ScheduledRun:
+    try:
+        run = message.decode(ScheduledRun)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
+    return msgspec.structs.replace(run, message_id=message.id)
+
+
 def _deliver(handler: ScheduledHandler) -> Callable[[OutboxMessage], Awaitable[None]]:
     async def deliver(message: OutboxMessage) -> None:
-        try:
-            run = message.decode(ScheduledRun)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise PermanentFailure(f"bad {message.kind} payload: {exc}") from exc
-        await handler(msgspec.structs.replace(run, message_id=message.id))
+        await handler(_run_of(message))
+
+    return deliver
+
+
+def _deliver_in_transaction(
+    handler: TransactionalScheduledHandler,
+) -> Callable[[OutboxMessage, AsyncConnection], Awaitable[None]]:
+    async def deliver(message: OutboxMessage, conn: AsyncConnection) -> None:
+        await handler(_run_of(message), conn)
 
     return deliver
 

@@ -1,4 +1,5 @@
-"""scheduled slots: one row per scheduled job and slot, inserted with the slot's outbox message
+"""scheduled jobs: one row per job and slot (inserted with the slot's outbox message), and the
+weekly progress digest's opt-out
 
 Revision ID: 5b7c0e2f9a41
 Revises: d4e5f6a7b8c9
@@ -38,7 +39,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("job", "slot_at", name=op.f("pk_scheduled_slots")),
     )
+    op.add_column(
+        "users",
+        sa.Column(
+            "weekly_digest",
+            sa.Boolean(),
+            nullable=False,
+            server_default=sa.true(),
+            comment="False when the account opted out of the weekly progress digest mail.",
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("users", "weekly_digest")
     op.drop_table("scheduled_slots")
