@@ -223,6 +223,11 @@ class Container:
         housekeeping.register("scheduled-slots", self._prune_scheduled_slots)
         housekeeping.schedule(self.schedules, settings.maintenance.cron)
         progress_schedules.register(self.schedules)
+        # Learners' resource links are checked through the SSRF-safe fetcher only (the URLs
+        # are theirs to choose): none is wired yet, so `notes-link-check` is not scheduled.
+        self.link_checker = self.notes.register_schedules(
+            self.schedules, fetcher=None, accounts=self.accounts.profiles.enabled_ids
+        )
         self.schedules.check_overrides()
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
         self.metrics.add_scrape_source("scheduler", ScheduleMetrics(self.scheduler))

@@ -138,6 +138,13 @@ class AccountRepository:
             query = query.where(users.c.id > after)
         return [_account_of(dict(row._mapping)) for row in await self.conn.execute(query)]
 
+    async def enabled_ids(self, *, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        """The ids of accounts not disabled, in order, from after `after`."""
+        query = select(users.c.id).where(users.c.disabled_at.is_(None)).order_by(users.c.id)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        return list((await self.conn.execute(query.limit(limit))).scalars())
+
     async def claim_email(
         self,
         *,
