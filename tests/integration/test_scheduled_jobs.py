@@ -12,6 +12,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlalchemy import func, insert, select
 
 from tests.auth_helpers import mails, text_of
@@ -187,3 +189,15 @@ async def test_housekeeping_deletes_expired_email_tokens_and_sessions(
     assert left == ["reset"]
     assert await column(db, ephemeral_sessions, "id_hash") == {"live"}
     assert (done or 0) >= 2  # tokens and sessions, each a job of its own
+
+
+async def test_the_digest_opt_out_is_the_accounts_own_setting(
+    client: AsyncTestClient[Litestar], signed_in: dict[str, str]
+) -> None:
+    assert (await client.get("/api/v1/me", headers=signed_in)).json()["weekly_digest"] is True
+    changed = await client.patch("/api/v1/me", json={"weekly_digest": False}, headers=signed_in)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["weekly_digest"] is False
+    refused = await client.patch("/api/v1/me", json={"weekly_digest": "nope"}, headers=signed_in)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")

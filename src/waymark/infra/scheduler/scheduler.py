@@ -80,6 +80,9 @@ class Scheduler:
         self.grace = grace
         self.tick_seconds = tick_seconds
         self._clock = clock
+        self._dealt_with: dict[str, datetime] = {}
+        """Per job, the latest slot known to have a row: a tick with nothing newer due opens
+        no transaction (on SQLite, a write lock a second per job otherwise)."""
 
     async def tick(self, now: datetime | None = None) -> list[SlotOutcome]:
         """Enqueue (or skip) every job's due slot at `now`; returns what this call did."""
@@ -104,17 +107,21 @@ class Scheduler:
 
     async def _tick_job(self, job: ScheduledJob, now: datetime) -> SlotOutcome | None:
         due = job.schedule.latest_at_or_before(now)
-        if due is None:
+        known = self._dealt_with.get(job.name)
+        if due is None or (known is not None and due <= known):
             return None
         async with self.db.transaction() as conn:
             last = await _last_slot(conn, job.name)
             if last is not None and due <= last:
+                self._dealt_with[job.name] = last
                 return None
             late = now - due > self.grace
             if late and last is None:
+                self._dealt_with[job.name] = due  # before the job existed: never to run
                 return None
             state = SKIPPED if late and job.catch_up == "skip" else ENQUEUED
             if not await _claim(conn, job.name, due, state, now):
+                self._dealt_with[job.name] = due
                 return None  # another scheduler took this slot
             if state == ENQUEUED:
                 message_id = await self.outbox.enqueue(
@@ -129,6 +136,7 @@ class Scheduler:
                     .where(scheduled_slots.c.job == job.name, scheduled_slots.c.slot_at == due)
                     .values(message_id=message_id)
                 )
+        self._dealt_with[job.name] = due
         return SlotOutcome(job=job.name, slot=due, state=state, late=late)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
