@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from waymark.cli.common import console, load_settings, out
 from waymark.container import Container
@@ -58,7 +58,12 @@ def scheduler_list() -> None:
     async def _status(container: Container) -> list[JobStatus]:
         return await container.scheduler.status()
 
-    table = Table("job", "cron", "zone", "catch-up", "last slot", "last run", "next slot")
+    table = Table(  # folded, never cut: a job's name is what `WAYMARK_SCHEDULER__CRON` takes
+        *(
+            Column(header, overflow="fold")
+            for header in ("job", "cron", "zone", "catch-up", "last slot", "last run", "next slot")
+        )
+    )
     for job in _with_container(_status):
         table.add_row(
             job.name,
