@@ -12,7 +12,7 @@ from typing import TypeVar
 import typer
 from rich.table import Column, Table
 
-from waymark.cli.common import console, load_settings, out
+from waymark.cli.common import console, load_settings, out, refuse_unsafe
 from waymark.container import Container
 from waymark.infra.observability.logging import configure_logging
 from waymark.infra.scheduler import JobStatus
@@ -33,6 +33,7 @@ def scheduler(context: typer.Context) -> None:
     if context.invoked_subcommand is not None:
         return
     settings = load_settings()
+    refuse_unsafe(settings)
     configure_logging(settings.log)
 
     async def _run(container: Container) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, fail, load_settings
+from waymark.cli.common import console, fail, load_settings, refuse_unsafe
 from waymark.infra.observability.logging import configure_logging
 from waymark.infra.observability.metrics import use_multiprocess_directory
 from waymark.infra.sql.urls import redact
@@ -39,12 +39,7 @@ def serve(
     from granian.server import Server
 
     settings = load_settings()
-    refusals = settings.production_refusals()
-    if refusals:
-        console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")
-        for refusal in refusals:
-            console.print(f"  - {refusal}", highlight=False)
-        raise typer.Exit(code=2)
+    refuse_unsafe(settings)
     host, port = host or settings.host, port if port is not None else settings.port
     workers = workers or settings.workers
     if workers > 1:
