@@ -34,6 +34,7 @@ from waymark.infra.scheduler import (
     Scheduler,
     SingleProcess,
 )
+from waymark.infra.scheduler.metrics import ScheduleMetrics
 from waymark.infra.scheduler.tables import ENQUEUED, SKIPPED, scheduled_slots
 from waymark.infra.sql.database import Database
 from waymark.settings import MaintenanceSettings, SchedulerSettings, Settings
@@ -226,6 +227,12 @@ async def test_status_shows_each_jobs_last_run_and_next_slot(db: Database) -> No
     assert (after.last_slot, after.last_state) == (T0, ENQUEUED)
     assert after.last_outcome == "pending"  # its message awaits the relay
     assert after.next_slot == T0 + timedelta(minutes=1)
+    # The same on /metrics, as Unix seconds.
+    families = {family.name: family for family in await ScheduleMetrics(minutely)()}
+    (last,) = families["waymark_schedule_last_slot_seconds"].samples
+    (upcoming,) = families["waymark_schedule_next_slot_seconds"].samples
+    assert (last.labels, last.value) == ({"job": "tick"}, T0.timestamp())
+    assert upcoming.value > datetime.now(UTC).timestamp()
 
 
 async def test_history_keeps_each_jobs_latest_slot(db: Database) -> None:

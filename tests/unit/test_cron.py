@@ -1,5 +1,6 @@
 """Cron schedules in time zones, across daylight-saving changes (Europe/Paris: 2026-03-29
-02:00 -> 03:00, 2026-10-25 03:00 -> 02:00; New York on other dates)."""
+02:00 -> 03:00, 2026-10-25 03:00 -> 02:00; New York on other dates), and the registry of
+scheduled jobs (overrides by name)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from itertools import pairwise
 
 import pytest
 
+from waymark.infra.outbox import HandlerRegistry
+from waymark.infra.scheduler import ScheduledJobs, ScheduledRun
 from waymark.infra.scheduler.cron import CronSchedule, InvalidSchedule
 
 
@@ -75,3 +78,25 @@ def test_six_fields_put_seconds_first() -> None:
 def test_a_bad_expression_or_zone_is_refused(expression: str, zone: str) -> None:
     with pytest.raises(InvalidSchedule):
         CronSchedule(expression, zone)
+
+
+async def _noop(run: ScheduledRun) -> None:
+    return None
+
+
+def test_overrides_replace_a_jobs_expression_and_name_only_jobs_that_exist() -> None:
+    jobs = ScheduledJobs(HandlerRegistry(), overrides={"digest": "0 9 * * 1"})
+    job = jobs.add("digest", "0 8 * * 1", _noop, time_zone="Europe/Paris")
+    assert job.schedule.expression == "0 9 * * 1"
+    assert job.kind in jobs.handlers.kinds  # its slots are outbox messages of its own kind
+    jobs.check_overrides()
+    with pytest.raises(ValueError, match="already registered"):
+        jobs.add("digest", "* * * * *", _noop)
+    typo = ScheduledJobs(HandlerRegistry(), overrides={"digets": "0 9 * * 1"})
+    typo.add("digest", "0 8 * * 1", _noop)
+    with pytest.raises(InvalidSchedule, match="digets"):
+        typo.check_overrides()
+    with pytest.raises(InvalidSchedule, match="scheduled job 'bad'"):
+        ScheduledJobs(HandlerRegistry(), overrides={"bad": "61 * * * *"}).add(
+            "bad", "* * * * *", _noop
+        )
