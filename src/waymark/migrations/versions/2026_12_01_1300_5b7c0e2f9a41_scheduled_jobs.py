@@ -1,5 +1,5 @@
 """scheduled jobs: one row per job and slot (inserted with the slot's outbox message), and the
-weekly progress digest's opt-out
+weekly progress digest's opt-out; an index on progress days for the streak roll-over
 
 Revision ID: 5b7c0e2f9a41
 Revises: d4e5f6a7b8c9
@@ -50,7 +50,13 @@ def upgrade() -> None:
         ),
     )
 
+    # The streak roll-over reads the last few days of every learner, hourly.
+    with op.batch_alter_table("progress_days", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_progress_days_day"), ["day"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("progress_days", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_progress_days_day"))
     op.drop_column("users", "weekly_digest")
     op.drop_table("scheduled_slots")
