@@ -158,6 +158,35 @@ async def test_three_schedulers_in_real_time_one_leads_and_each_slot_runs_once(
     assert len(await slots(db)) == len(got)
 
 
+class Unreachable:
+    """A leader lock whose store is down (Redis stopped): every call fails."""
+
+    async def acquire(self) -> bool:
+        raise ConnectionError("the lock's store is down")
+
+    async def release(self) -> None:
+        raise ConnectionError("the lock's store is down")
+
+
+async def test_without_its_lock_store_the_scheduler_still_runs_each_slot_once(
+    db: Database, other_dbs: list[Database]
+) -> None:
+    """The lock is an economy: with Redis down, every scheduler ticks, and the slot rows
+    still keep each slot to one message."""
+    schedulers = [
+        scheduler(database, leader=Unreachable(), tick_seconds=0.1) for database in (db, *other_dbs)
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(each.run_forever(stop)) for each in schedulers]
+    await asyncio.sleep(2.2)
+    stop.set()
+    await asyncio.gather(*tasks)
+    got = [run.slot for run in await runs(db)]
+    assert len(got) >= 2
+    assert len(set(got)) == len(got)
+    assert {b - a for a, b in pairwise(got)} == {timedelta(seconds=1)}
+
+
 def _counting(tick: Callable[..., object], into: list[int]) -> Callable[..., object]:
     async def counted(now: datetime | None = None) -> object:
         into.append(1)
