@@ -67,12 +67,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 name="outbox-relay",
             ),
             asyncio.create_task(_follow_key_rotation(container, stop), name="key-reload"),
-            asyncio.create_task(
-                container.maintenance.run_forever(stop, settings.maintenance.interval_seconds),
-                name="maintenance",
-            ),
             asyncio.create_task(container.live.keep_presence(stop), name="live-presence"),
         ]
+        if settings.scheduler_in_process:  # the embedded profile's; else `waymark scheduler`
+            background.append(
+                asyncio.create_task(container.scheduler.run_forever(stop), name="scheduler")
+            )
         try:
             yield
         finally:

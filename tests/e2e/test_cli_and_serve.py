@@ -259,9 +259,13 @@ def test_users_grant_and_revoke_a_platform_role(env: dict[str, str]) -> None:
     assert "no account" in missing.stderr
 
 
-def test_serve_refuses_unsafe_production_settings(env: dict[str, str]) -> None:
-    result = waymark(env | {"WAYMARK_ENVIRONMENT": "production"}, "serve", check=False)
+@pytest.mark.parametrize("command", ["serve", "scheduler"])
+def test_serve_and_the_scheduler_refuse_unsafe_production_settings(
+    env: dict[str, str], command: str
+) -> None:
+    result = waymark(env | {"WAYMARK_ENVIRONMENT": "production"}, command, check=False)
     assert result.returncode == 2
     assert "refusing to start in production" in result.stderr
     assert "no signing keys" in result.stderr
     assert "not https" in result.stderr
+    assert not (Path(env["WAYMARK_VAR_DIR"]) / "jwt-signing-keys.json").exists()

@@ -43,16 +43,19 @@ def test_environment_variables_configure_nested_groups(monkeypatch: pytest.Monke
     monkeypatch.setenv("WAYMARK_DATABASE_URL", "postgresql://app@db/waymark")
     monkeypatch.setenv("WAYMARK_LOG__LEVEL", "debug")
     monkeypatch.setenv("WAYMARK_PORT", "9000")
-    monkeypatch.setenv("WAYMARK_MAINTENANCE__INTERVAL_SECONDS", "60")
+    monkeypatch.setenv("WAYMARK_MAINTENANCE__CRON", "0 * * * *")
+    monkeypatch.setenv("WAYMARK_SCHEDULER__CRON", '{"progress-digest": "0 9 * * 1"}')
     monkeypatch.setenv("WAYMARK_MAINTENANCE__OUTBOX_RETENTION_DAYS", "1.5")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.profile == "production"
     assert settings.log.level == "debug"
     assert settings.port == 9000
-    assert (settings.maintenance.interval_seconds, settings.maintenance.outbox_retention_days) == (
-        60,
+    assert (settings.maintenance.cron, settings.maintenance.outbox_retention_days) == (
+        "0 * * * *",
         1.5,
     )
+    assert settings.scheduler.cron == {"progress-digest": "0 9 * * 1"}
+    assert not settings.scheduler_in_process  # production: `waymark scheduler` runs it
 
 
 def test_redact_hides_passwords_only() -> None:

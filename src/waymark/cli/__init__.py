@@ -1,5 +1,5 @@
-"""The `waymark` command: serve, work on jobs, migrate, and manage roadmaps, accounts, keys,
-the outbox and the broker's dead jobs."""
+"""The `waymark` command: serve, work on jobs, schedule, migrate, and manage roadmaps,
+accounts, keys, the outbox and the broker's dead jobs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from waymark.cli.keys import keys_app
 from waymark.cli.outbox import outbox_app
 from waymark.cli.progress import progress_app
 from waymark.cli.roadmaps import roadmaps_app
+from waymark.cli.scheduler import scheduler_app
 from waymark.cli.serve import serve
 from waymark.cli.users import users_app
 from waymark.cli.worker import worker
@@ -31,6 +32,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(progress_app, name="progress")
 app.add_typer(authz_app, name="authz")
+app.add_typer(scheduler_app, name="scheduler")
 
 
 def main() -> None:

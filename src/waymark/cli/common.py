@@ -27,7 +27,8 @@ def load_settings() -> Settings:
 
 
 def refuse_unsafe(settings: Settings) -> None:
-    """Exit 2, listing why, if these settings must not run in production."""
+    """Exit 2, naming each, if these settings must not run in production (a missing or
+    well-known secret): `waymark serve` and `waymark scheduler` check before starting."""
     refusals = settings.production_refusals()
     if refusals:
         console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")

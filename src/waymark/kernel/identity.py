@@ -35,6 +35,8 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     """Read with the account on every request, so a grant or a revoke counts at once."""
     team_reminders: bool
     """Whether the account takes its teams' reminder mails (its own setting)."""
+    weekly_digest: bool
+    """Whether the account takes the weekly progress digest mail (its own setting)."""
     tokens_valid_after: datetime
     """Sessions and access tokens issued before this instant are refused."""
     created_at: datetime

@@ -20,6 +20,7 @@ from waymark.settings.broker import BrokerSettings as BrokerSettings
 from waymark.settings.live import LiveSettings as LiveSettings
 from waymark.settings.outbound import FetchSettings as FetchSettings
 from waymark.settings.outbound import WebhookSettings as WebhookSettings
+from waymark.settings.scheduler import SchedulerSettings as SchedulerSettings
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -151,12 +152,12 @@ class OutboxSettings(BaseModel):
 
 
 class MaintenanceSettings(BaseModel):
-    interval_seconds: float = Field(
-        default=300.0,
-        gt=0,
-        description="Seconds between housekeeping runs in each server process (the first "
-        "runs one interval after start): expired ephemeral rows and old delivered outbox "
-        "messages are deleted.",
+    cron: str = Field(
+        default="*/5 * * * *",
+        description="When the housekeeping jobs run (a cron expression, UTC): expired "
+        "sessions, refresh-token families, rate-limit buckets, email tokens and invites, old "
+        "delivered outbox messages and read notifications are deleted. One job each on the "
+        "scheduler; `scheduler.cron` overrides one of them by name.",
     )
     outbox_retention_days: float = Field(
         default=7.0,
@@ -282,6 +283,7 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     fetch: FetchSettings = FetchSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     live: LiveSettings = LiveSettings()
     broker: BrokerSettings = BrokerSettings()
     auth: AuthSettings = AuthSettings()
@@ -327,6 +329,13 @@ class Settings(BaseSettings):
     @property
     def profile(self) -> Literal["embedded", "production"]:
         return "embedded" if self.resolved_database_url.startswith("sqlite") else "production"
+
+    @property
+    def scheduler_in_process(self) -> bool:
+        """Whether each server process runs the scheduler (see `SchedulerSettings`)."""
+        if self.scheduler.in_process is not None:
+            return self.scheduler.in_process
+        return self.profile == "embedded"
 
     @property
     def browser_origins(self) -> list[str]:

@@ -100,7 +100,9 @@ def settings_pages(
         account = visitor.signed_in().account
 
         async def action() -> Response[Any]:
-            body = forms.decode(ProfilePatch, visitor.form, checkboxes=("team_reminders",))
+            body = forms.decode(
+                ProfilePatch, visitor.form, checkboxes=("team_reminders", "weekly_digest")
+            )
             await accounts.profiles.update(account.id, body.changes())
             return redirect(visitor, "/settings?notice=profile-saved")
 
