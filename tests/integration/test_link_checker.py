@@ -1,12 +1,9 @@
 """The resource link checker, run as the scheduler runs it (slot enqueued, relay delivers),
-against an HTTP server this test starts on 127.0.0.1, on SQLite and PostgreSQL.
-
-Stand-in, said so: the checker fetches through the SSRF-safe fetcher, which is being written
-on another branch (`infra/fetch`, branch `webhooks`) and is not on main yet; here a plain
-httpx GET takes its place (`LinkFetcher` is the port between them). The real one refuses
-loopback addresses, so it could not reach this test's server anyway; what is tested here is
-the checker: which links it marks dead, that it writes only what it checked, and rechecks
-only after `recheck`.
+through the SSRF-safe fetcher the container wires (`infra/fetch`), against an HTTP server
+this test starts on 127.0.0.1, on SQLite and PostgreSQL. The fetcher refuses loopback
+addresses and plain http: this test's settings let 127.0.0.1 and http through
+(`WAYMARK_FETCH__ALLOWED_NETWORKS`, `..._ALLOW_HTTP`, which production refuses), and a link
+to another internal address is still refused, so it counts as dead without being fetched.
 """
 
 from __future__ import annotations
@@ -15,15 +12,17 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.config import app_settings
 from tests.integration.progress_support import TOPICS, new_account
 from tests.integration.test_scheduled_jobs import container, run_slot  # noqa: F401  (fixture)
 from waymark.container import Container
 from waymark.features.notes.links import is_dead
 from waymark.infra.sql.database import Database
+from waymark.settings import FetchSettings, Settings
 
 SLOT = datetime(2030, 1, 7, 3, 0, tzinfo=UTC)
 
@@ -59,15 +58,10 @@ async def site() -> AsyncIterator[Site]:
         yield served
 
 
-class PlainFetcher:
-    """The stand-in (see the module's doc): GET, redirects followed, no proxy from the env."""
-
-    async def fetch(self, url: str) -> int | None:
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=True, timeout=2) as client:
-            try:
-                return (await client.get(url)).status_code
-            except httpx.TransportError:
-                return None
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    fetch = FetchSettings(allow_http=True, allowed_networks=["127.0.0.1/32"], timeout=2)
+    return app_settings(database_url=database_url, var_dir=tmp_path / "var", fetch=fetch)
 
 
 def _closed_port() -> int:
@@ -88,17 +82,13 @@ async def test_dead_links_are_marked_and_live_ones_are_not(
         "refused": f"{base}/robots-refused",
         "gone": f"{base}/gone",
         "nobody": f"http://127.0.0.1:{_closed_port()}/",
+        "internal": f"http://10.0.0.1:{site.port}/alive",  # never fetched: refused, so dead
     }
     for title, url in urls.items():
         await container.notes.resources.add(
             learner.id, "backend", TOPICS[0], title=title, url=url, kind="article"
         )
-    checker = container.notes.register_schedules(
-        container.schedules,
-        fetcher=PlainFetcher(),
-        accounts=container.accounts.profiles.enabled_ids,
-    )
-    assert checker is not None
+    assert container.link_checker is not None  # the container wires the fetcher
 
     await run_slot(container, "notes-link-check", SLOT)
 
@@ -108,6 +98,7 @@ async def test_dead_links_are_marked_and_live_ones_are_not(
         "refused": False,
         "gone": True,
         "nobody": True,
+        "internal": True,
     }
     assert {r.checked_at for r in found} == {SLOT}
     # The next day's run checks nothing again (a week between checks); a week on, all.
