@@ -16,6 +16,7 @@ from waymark.container import Container
 from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.federation_http import federation_routes
 from waymark.features.auth.http import auth_routes
+from waymark.features.auth.mfa_http import mfa_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
 from waymark.features.live.socketio import PATH as SOCKET_IO_PATH
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *federation_routes(container.federation, identity),
+            *mfa_routes(container.mfa, identity),
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),

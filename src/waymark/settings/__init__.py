@@ -320,6 +320,11 @@ class Settings(BaseSettings):
     def signing_keys_path(self) -> Path:
         return self.auth.signing_keys_file or self.var_dir / "jwt-signing-keys.json"
 
+    @property
+    def secret_key_path(self) -> Path:
+        """The AES-256 key that seals secrets at rest (TOTP secrets), beside the signing keys."""
+        return self.signing_keys_path.with_name("secret-box.key")
+
     def production_refusals(self) -> list[str]:
         """Why these settings must not serve with `environment=production`: a secret that is
         missing or a well-known default. Empty when they may."""

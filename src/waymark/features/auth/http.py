@@ -22,6 +22,7 @@ from waymark.features.accounts.schemas import (
 from waymark.features.auth.errors import InvalidRefreshToken, SignInDenied, StrategyDisabled
 from waymark.features.auth.schemas import (
     LoginRequest,
+    MfaChallenge,
     RefreshRequest,
     SessionLogin,
     SessionView,
@@ -39,6 +40,7 @@ from waymark.kernel.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from waymark.kernel.identity import Account
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
     AUTHENTICATED,
@@ -57,14 +59,23 @@ SessionRef = Annotated[
 ]
 
 
+def signed_in(account: Account, issued: TokenPair | NewSession, *, now: float) -> Response[Any]:
+    """The answer to a completed sign-in: the tokens, or the session's cookie and CSRF token."""
+    if isinstance(issued, TokenPair):
+        return Response(issued, headers=NO_STORE)
+    body = SessionLogin(user=Me.of(account), csrf_token=issued.record.csrf_token)
+    return with_session(body, issued, headers=NO_STORE, now=now)
+
+
+def with_session(
+    body: Any, session: NewSession, *, headers: dict[str, str], now: float
+) -> Response[Any]:
+    cookie = session_cookie(session.id, expires_at=session.record.absolute_expires_at, now=now)
+    return Response(body, headers=headers, cookies=[cookie])
+
+
 def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> list[Router]:
     clock = auth.sessions.clock
-
-    def with_session(body: Any, session: NewSession, *, headers: dict[str, str]) -> Response[Any]:
-        cookie = session_cookie(
-            session.id, expires_at=session.record.absolute_expires_at, now=clock.time()
-        )
-        return Response(body, headers=headers, cookies=[cookie])
 
     @post(
         "/login",
@@ -78,18 +89,20 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
             ServiceUnavailable,
         ),
         summary="Log in with email and password",
+        description="For an account with two-step verification on, the answer is a challenge "
+        "(`mfa_required: true`), never tokens or a session: answer it at "
+        "`POST /api/v1/auth/mfa/challenge`.",
         status_code=200,
     )
     async def login(
         data: JSONBody[LoginRequest], client: Client
-    ) -> Response[TokenPair | SessionLogin]:
+    ) -> Response[TokenPair | SessionLogin | MfaChallenge]:
         account, issued = await auth.login(
             email=data.email, password=data.password, mode=data.mode, client=client
         )
-        if isinstance(issued, TokenPair):
+        if isinstance(issued, MfaChallenge):
             return Response(issued, headers=NO_STORE)
-        body = SessionLogin(user=Me.of(account), csrf_token=issued.record.csrf_token)
-        return with_session(body, issued, headers=NO_STORE)
+        return signed_in(account, issued, now=clock.time())
 
     @post(
         "/refresh",
@@ -158,7 +171,10 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
         if renewed is None:
             return Response(None, status_code=204)
         response = with_session(
-            None, renewed, headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE}
+            None,
+            renewed,
+            headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE},
+            now=clock.time(),
         )
         response.status_code = 204
         return response
