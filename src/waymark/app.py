@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     identity = RequestIdentity(
         container.auth.authenticator,
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
+        step_up=container.mfa.require_step_up,
     )
     site = web_site(
         catalog=container.roadmaps,

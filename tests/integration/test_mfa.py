@@ -4,6 +4,7 @@ step-up, rate limits."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from tests.auth_helpers import (
@@ -20,6 +21,7 @@ from tests.mfa_helpers import claims_of, code, enrol, next_step, secret_of
 
 LOGIN = "/api/v1/auth/login"
 CHALLENGE = "/api/v1/auth/mfa/challenge"
+NEW = "quite another passphrase"
 
 
 async def mfa_account(client: Client, mail_dir: Path, email: str) -> tuple[bytes, list[str]]:
@@ -257,9 +259,20 @@ async def test_step_up_is_required_then_satisfied(client: Client, mail_dir: Path
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["code"] == "step-up-required"
-    assert (await client.delete("/api/v1/me/mfa", headers=headers)).json()[
-        "code"
-    ] == "step-up-required"
+    sensitive = [
+        ("DELETE", "/api/v1/me/mfa", None),
+        (
+            "POST",
+            "/api/v1/auth/password/change",
+            {"current_password": PASSWORD, "new_password": NEW},
+        ),
+        ("POST", "/api/v1/me/email", {"password": PASSWORD, "new_email": "elsewhere@example.org"}),
+        ("DELETE", "/api/v1/me", {"password": PASSWORD}),
+        ("POST", f"/api/v1/teams/{uuid.uuid4()}/transfer", {"account_id": str(uuid.uuid4())}),
+    ]
+    for method, path, body in sensitive:
+        answer = await client.request(method, path, json=body, headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (403, "step-up-required"), path
     wrong = await client.post("/api/v1/me/mfa/step-up", json={"code": "000000"}, headers=headers)
     assert wrong.json()["code"] == "mfa-code-invalid"
     stepped = await client.post(
@@ -275,6 +288,12 @@ async def test_step_up_is_required_then_satisfied(client: Client, mail_dir: Path
         json={"challenge": await challenge(client, email), "kind": "recovery", "code": codes[0]},
     )
     assert old.json()["code"] == "mfa-code-invalid"  # the old set is void
+    changed = await client.post(
+        "/api/v1/auth/password/change",
+        json={"current_password": PASSWORD, "new_password": NEW},
+        headers=headers,
+    )
+    assert changed.status_code == 204, changed.text
 
 
 async def test_second_factor_tries_are_rate_limited(client: Client, mail_dir: Path) -> None:

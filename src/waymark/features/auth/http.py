@@ -46,9 +46,11 @@ from waymark.transport.http.identity import (
     AUTHENTICATED,
     CSRF_HEADER,
     NO_STORE,
+    STEPPED_UP,
     Caller,
     Client,
     RequestIdentity,
+    SteppedUp,
     cleared_session_cookie,
     session_cookie,
 )
@@ -152,17 +154,17 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
 
     @post(
         "/password/change",
-        responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *REAUTHENTICATION, Conflict),
+        responses=documented_problems(*BAD_BODY, *STEPPED_UP, *REAUTHENTICATION, Conflict),
         summary="Change your password (ends other sessions by default)",
         description="A browser session gets a new id (`Set-Cookie`) and a new CSRF token "
         "(the `X-CSRF-Token` response header): send that one from now on.",
         status_code=204,
     )
     async def change_password(
-        data: JSONBody[ChangePasswordRequest], principal: Caller, client: Client
+        data: JSONBody[ChangePasswordRequest], stepped_up: SteppedUp, client: Client
     ) -> Response[None]:
         renewed = await auth.change_password(
-            principal,
+            stepped_up,
             current=data.current_password,
             new=data.new_password,
             end_other_sessions=data.end_other_sessions,
