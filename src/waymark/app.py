@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         accounts=container.accounts,
         auth=container.auth,
         federation=container.federation,
+        mfa=container.mfa,
         identity=identity,
         progress=container.progress,
         notes=container.notes,

@@ -46,6 +46,7 @@ NOTICES: Final = {
     "roadmap-assigned": "The team follows the roadmap.",
     "roadmap-unassigned": "The team no longer follows the roadmap.",
     "topics-hidden": "The team's hidden topics are saved.",
+    "mfa-off": "Two-step verification is off: your password alone signs you in.",
 }
 """Messages a redirect can ask a page to show (`?notice=`): fixed texts, so a link can never
 make a page say something of its own."""

@@ -170,6 +170,19 @@ class Mfa:
             await repository.begin_totp(
                 user_id, self.box.seal(secret, aad=secret_aad(user_id)), now=now
             )
+        return self._enrolment(principal, secret)
+
+    async def pending_totp(self, principal: Principal) -> TotpEnrolment | None:
+        """The enrolment begun and not yet confirmed, shown again (a page reloaded, a code
+        mistyped); None if there is none."""
+        user_id = principal.account_id
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).totp(user_id)
+        if row is None or row.confirmed_at is not None:
+            return None
+        return self._enrolment(principal, self.box.unseal(row.secret, aad=secret_aad(user_id)))
+
+    def _enrolment(self, principal: Principal, secret: bytes) -> TotpEnrolment:
         uri = otp.otpauth_uri(secret, issuer=ISSUER, account=principal.account.email)
         return TotpEnrolment(
             secret=otp.encode_secret(secret), otpauth_uri=uri, qr_svg=otp.qr_svg(uri)

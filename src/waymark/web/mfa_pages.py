@@ -1,0 +1,180 @@
+"""Two-step verification as pages: the challenge after a password or OIDC sign-in, enrolling
+an authenticator app (its QR code drawn by the server, inline SVG), the recovery codes shown
+once (with a text file to download), a step-up, and turning it off. No JavaScript: each
+form posts, one `Mfa` call does the work, and the answer is a page or a redirect.
+
+Between the first factor and the challenge page the browser holds only the challenge's
+token, in a `__Host-` cookie of its own that lives as long as the challenge; no session
+exists until a code is right.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import QueryParameter
+
+from waymark.features.auth.errors import (
+    ChallengeEnded,
+    MfaAlreadyOn,
+    MfaNotOn,
+    NoEnrolment,
+    SecondFactorRefused,
+)
+from waymark.features.auth.mfa import Mfa
+from waymark.features.auth.schemas import FactorAnswer, MfaChallenge, RecoveryCodes, TotpCode
+from waymark.features.auth.sessions import NewSession
+from waymark.kernel.errors import RateLimited, StepUpRequired, ValidationFailed, WaymarkError
+from waymark.kernel.paths import local_path, with_next
+from waymark.transport.http.identity import host_cookie, session_cookie
+from waymark.web import forms
+from waymark.web.forms import FormState
+from waymark.web.rendering import page, redirect
+from waymark.web.visitor import Browsing, Visitor
+
+CHALLENGE_COOKIE = "__Host-waymark_mfa"
+NextQuery = Annotated[str | None, QueryParameter(name="next", max_length=2000)]
+REFUSED = (SecondFactorRefused, ValidationFailed, RateLimited, StepUpRequired)
+
+
+def to_challenge(visitor: Visitor, challenge: MfaChallenge, next_path: str) -> Response[Any]:
+    """After a first factor, for an account with MFA on: to the challenge page, holding the
+    challenge's token in its own cookie."""
+    cookie = host_cookie(CHALLENGE_COOKIE, challenge.challenge, max_age=challenge.expires_in)
+    return redirect(visitor, with_next("/login/mfa", next_path), cookies=[cookie])
+
+
+def recovery_file(codes: RecoveryCodes) -> str:
+    """The codes as a text file, for a download link (`data:` URL, no script)."""
+    text = "Waymark recovery codes (each works once)\n\n" + "\n".join(codes.recovery_codes) + "\n"
+    return "data:text/plain;charset=utf-8," + quote(text)
+
+
+def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
+    clock = mfa.clock
+
+    @get("/login/mfa")
+    async def challenge_form(
+        request: Request[Any, Any, Any], visitor: Browsing, next_: NextQuery = None
+    ) -> Response[Any]:
+        if not request.cookies.get(CHALLENGE_COOKIE):
+            return redirect(visitor, with_next("/login", next_))
+        return page(visitor, "mfa/challenge.html", form=FormState(), next=local_path(next_))
+
+    @post("/login/mfa")
+    async def answer(request: Request[Any, Any, Any], visitor: Browsing) -> Response[Any]:
+        target = local_path(visitor.form.get("next"))
+        spent = host_cookie(CHALLENGE_COOKIE, "", max_age=0)
+        try:
+            body = forms.decode(FactorAnswer, visitor.form)
+            _, session = await mfa.answer(
+                request.cookies.get(CHALLENGE_COOKIE, "") or "-" * 43,
+                kind=body.kind,
+                code=body.code,
+                client=visitor.client,
+            )
+        except ChallengeEnded as error:
+            visitor.cookies.append(spent)
+            state = FormState.refused(error, {})
+            return page(visitor, "account/login.html", status_code=401, form=state, next=target)
+        except REFUSED as error:
+            state = FormState.refused(error, visitor.form, fields={"mfa-code-invalid": "code"})
+            return page(
+                visitor, "mfa/challenge.html", status_code=error.status, form=state, next=target
+            )
+        if not isinstance(session, NewSession):  # an API sign-in's challenge, posted here
+            visitor.cookies.append(spent)
+            return redirect(visitor, with_next("/login", target))
+        cookie = session_cookie(
+            session.id, expires_at=session.record.absolute_expires_at, now=clock.time()
+        )
+        return redirect(visitor, target, cookies=[spent, cookie])
+
+    @get("/settings/mfa")
+    async def settings(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+        return page(
+            visitor,
+            "mfa/settings.html",
+            status=await mfa.status(principal),
+            pending=await mfa.pending_totp(principal),
+            form=FormState(),
+        )
+
+    async def again(visitor: Visitor, error: WaymarkError) -> Response[Any]:
+        principal = visitor.signed_in()
+        state = FormState.refused(error, visitor.form, fields={"mfa-code-invalid": "code"})
+        return page(
+            visitor,
+            "mfa/settings.html",
+            status_code=error.status,
+            status=await mfa.status(principal),
+            pending=await mfa.pending_totp(principal),
+            form=state,
+        )
+
+    @post("/settings/mfa/totp")
+    async def start(visitor: Browsing) -> Response[Any]:
+        try:
+            await mfa.start_totp(visitor.signed_in())
+        except MfaAlreadyOn as error:
+            return await again(visitor, error)
+        return redirect(visitor, "/settings/mfa#enrol")
+
+    @post("/settings/mfa/totp/confirm")
+    async def confirm(visitor: Browsing) -> Response[Any]:
+        try:
+            body = forms.decode(TotpCode, visitor.form)
+            codes, renewed = await mfa.confirm_totp(
+                visitor.signed_in(), code=body.code, client=visitor.client
+            )
+        except (*REFUSED, NoEnrolment, MfaAlreadyOn) as error:
+            return await again(visitor, error)
+        if renewed is not None:
+            visitor.csrf_token = renewed.record.csrf_token
+            visitor.cookies.append(
+                session_cookie(
+                    renewed.id, expires_at=renewed.record.absolute_expires_at, now=clock.time()
+                )
+            )
+        return show_codes(visitor, codes)
+
+    def show_codes(visitor: Visitor, codes: RecoveryCodes) -> Response[Any]:
+        return page(visitor, "mfa/recovery_codes.html", codes=codes, download=recovery_file(codes))
+
+    @post("/settings/mfa/recovery-codes")
+    async def regenerate(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+        try:
+            body = forms.decode(FactorAnswer, visitor.form)
+            await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
+            codes = await mfa.regenerate_recovery_codes(principal, client=visitor.client)
+        except (*REFUSED, MfaNotOn) as error:
+            return await again(visitor, error)
+        return show_codes(visitor, codes)
+
+    @post("/settings/mfa/step-up")
+    async def step_up(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+        try:
+            body = forms.decode(FactorAnswer, visitor.form)
+            await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
+        except REFUSED as error:
+            return await again(visitor, error)
+        return redirect(visitor, local_path(visitor.form.get("next"), "/settings"))
+
+    @post("/settings/mfa/disable")
+    async def disable(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+        try:
+            body = forms.decode(FactorAnswer, visitor.form)
+            await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
+            await mfa.disable(principal, client=visitor.client)
+        except (*REFUSED, MfaNotOn) as error:
+            return await again(visitor, error)
+        return redirect(visitor, "/settings/mfa?notice=mfa-off")
+
+    return [challenge_form, answer, settings, start, confirm, regenerate, step_up, disable]
