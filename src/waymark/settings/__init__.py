@@ -338,6 +338,12 @@ class Settings(BaseSettings):
                 "(`waymark keys rotate`) and give every process the same file "
                 "(WAYMARK_AUTH__SIGNING_KEYS_FILE)"
             )
+        if not self.secret_key_path.exists():
+            refusals.append(
+                f"no secret-sealing key at {self.secret_key_path}: each process would make its "
+                "own, and TOTP secrets sealed by one would not open on the next. Create it once "
+                "(`waymark keys secret-box`) beside the signing keys, for every process"
+            )
         for name, url in (
             ("WAYMARK_DATABASE_URL", self.database_url),
             ("WAYMARK_REDIS_URL", self.redis_url),
