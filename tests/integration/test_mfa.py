@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.auth_helpers import (
     PASSWORD,
     RESET,
@@ -19,6 +21,9 @@ from tests.auth_helpers import (
 )
 from tests.mfa_helpers import claims_of, code, enrol, next_step, secret_of
 
+SQLITE_ONLY = pytest.mark.backend("sqlite")
+"""Checks of the flow, not of the database: one backend is enough (the SQL each runs is
+covered on both by the tests left on both)."""
 LOGIN = "/api/v1/auth/login"
 CHALLENGE = "/api/v1/auth/mfa/challenge"
 NEW = "quite another passphrase"
@@ -129,6 +134,7 @@ async def test_five_wrong_codes_end_the_challenge(client: Client, mail_dir: Path
     assert right.json()["code"] == "mfa-challenge-ended"
 
 
+@SQLITE_ONLY
 async def test_session_mode_sign_in_gets_its_cookie_only_after_the_challenge(
     client: Client, mail_dir: Path
 ) -> None:
@@ -149,6 +155,7 @@ async def test_session_mode_sign_in_gets_its_cookie_only_after_the_challenge(
     assert "access_token" in await login_tokens(client, email)
 
 
+@SQLITE_ONLY
 async def test_enrolling_on_a_browser_session_regenerates_its_id(
     client: Client, mail_dir: Path
 ) -> None:
@@ -196,6 +203,7 @@ async def test_sessions_from_before_mfa_end_and_a_refresh_never_upgrades(
     assert claims["acr"] == "aal1"
 
 
+@SQLITE_ONLY
 async def test_a_password_reset_does_not_skip_mfa(client: Client, mail_dir: Path) -> None:
     email = "mfa-reset@example.org"
     await mfa_account(client, mail_dir, email)
@@ -210,6 +218,7 @@ async def test_a_password_reset_does_not_skip_mfa(client: Client, mail_dir: Path
     assert login.json()["mfa_required"] is True
 
 
+@SQLITE_ONLY
 async def test_a_challenge_is_answered_only_by_its_own_account(
     client: Client, mail_dir: Path
 ) -> None:
@@ -242,6 +251,7 @@ async def test_a_recovery_code_works_once(client: Client, mail_dir: Path) -> Non
     assert status.json()["recovery_codes_left"] == 9
 
 
+@SQLITE_ONLY
 async def test_step_up_is_required_then_satisfied(client: Client, mail_dir: Path) -> None:
     email = "mfa-step-up@example.org"
     secret, codes = await mfa_account(client, mail_dir, email)
@@ -296,6 +306,7 @@ async def test_step_up_is_required_then_satisfied(client: Client, mail_dir: Path
     assert changed.status_code == 204, changed.text
 
 
+@SQLITE_ONLY
 async def test_second_factor_tries_are_rate_limited(client: Client, mail_dir: Path) -> None:
     email = "mfa-limit@example.org"
     await mfa_account(client, mail_dir, email)

@@ -9,6 +9,8 @@ import html
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.auth_helpers import PASSWORD
 from tests.mfa_helpers import code, next_step
 from tests.web_helpers import Client, csrf_of, member, post_form
@@ -17,6 +19,7 @@ SECRET = re.compile(r'<code class="secret-key">([A-Z2-7]+)</code>')
 CODES = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
 
 
+@pytest.mark.backend("sqlite")
 async def test_enrol_sign_in_with_the_challenge_and_turn_it_off(
     web: Client, mail_dir: Path
 ) -> None:
@@ -77,6 +80,7 @@ async def test_enrol_sign_in_with_the_challenge_and_turn_it_off(
     assert "It is off" in (await web.get("/settings/mfa?notice=mfa-off")).text
 
 
+@pytest.mark.backend("sqlite")
 async def test_the_challenge_page_without_a_challenge_sends_to_sign_in(web: Client) -> None:
     asked = await web.get("/login/mfa?next=/settings", follow_redirects=False)
     assert (asked.status_code, asked.headers["location"]) == (303, "/login?next=/settings")

@@ -10,6 +10,7 @@ exists until a code is right.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.schemas import FactorAnswer, MfaChallenge, RecoveryCodes, TotpCode
 from waymark.features.auth.sessions import NewSession
 from waymark.kernel.errors import RateLimited, StepUpRequired, ValidationFailed, WaymarkError
+from waymark.kernel.identity import Principal
 from waymark.kernel.paths import local_path, with_next
 from waymark.transport.http.identity import host_cookie, session_cookie
 from waymark.web import forms
@@ -145,36 +147,40 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
     def show_codes(visitor: Visitor, codes: RecoveryCodes) -> Response[Any]:
         return page(visitor, "mfa/recovery_codes.html", codes=codes, download=recovery_file(codes))
 
-    @post("/settings/mfa/recovery-codes")
-    async def regenerate(visitor: Browsing) -> Response[Any]:
+    async def stepped_up(
+        visitor: Visitor, then: Callable[[Principal], Awaitable[Response[Any]]]
+    ) -> Response[Any]:
+        """A form that carries a second factor's code: proved on this session (a step-up),
+        then `then`; refused, the page again saying why."""
         principal = visitor.signed_in()
         try:
             body = forms.decode(FactorAnswer, visitor.form)
             await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
-            codes = await mfa.regenerate_recovery_codes(principal, client=visitor.client)
+            return await then(principal)
         except (*REFUSED, MfaNotOn) as error:
             return await again(visitor, error)
-        return show_codes(visitor, codes)
+
+    @post("/settings/mfa/recovery-codes")
+    async def regenerate(visitor: Browsing) -> Response[Any]:
+        async def then(principal: Principal) -> Response[Any]:
+            codes = await mfa.regenerate_recovery_codes(principal, client=visitor.client)
+            return show_codes(visitor, codes)
+
+        return await stepped_up(visitor, then)
 
     @post("/settings/mfa/step-up")
     async def step_up(visitor: Browsing) -> Response[Any]:
-        principal = visitor.signed_in()
-        try:
-            body = forms.decode(FactorAnswer, visitor.form)
-            await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
-        except REFUSED as error:
-            return await again(visitor, error)
-        return redirect(visitor, local_path(visitor.form.get("next"), "/settings"))
+        async def then(_: Principal) -> Response[Any]:
+            return redirect(visitor, local_path(visitor.form.get("next"), "/settings"))
+
+        return await stepped_up(visitor, then)
 
     @post("/settings/mfa/disable")
     async def disable(visitor: Browsing) -> Response[Any]:
-        principal = visitor.signed_in()
-        try:
-            body = forms.decode(FactorAnswer, visitor.form)
-            await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
+        async def then(principal: Principal) -> Response[Any]:
             await mfa.disable(principal, client=visitor.client)
-        except (*REFUSED, MfaNotOn) as error:
-            return await again(visitor, error)
-        return redirect(visitor, "/settings/mfa?notice=mfa-off")
+            return redirect(visitor, "/settings/mfa?notice=mfa-off")
+
+        return await stepped_up(visitor, then)
 
     return [challenge_form, answer, settings, start, confirm, regenerate, step_up, disable]
