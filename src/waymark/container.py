@@ -129,7 +129,12 @@ class Container:
         )
         # Second factors: every sign-in passes the gate; TOTP secrets are sealed with a key
         # from a private file beside the signing keys.
-        self.mfa = Mfa(db=self.db, auth=self.auth, box=SecretBox.open(settings.secret_key_path))
+        self.mfa = Mfa(
+            db=self.db,
+            auth=self.auth,
+            box=SecretBox.open(settings.secret_key_path),
+            outbox=self.outbox,
+        )
         self.auth.gate = self.mfa
         # Ways in through other sites (OIDC, GitHub, ...): the strategies settings turn on.
         # Their client never follows redirects nor reads proxies from the environment.

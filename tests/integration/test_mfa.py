@@ -4,6 +4,7 @@ step-up, rate limits."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tests.auth_helpers import (
     bearer,
     login_tokens,
     register_verified,
+    text_of,
     token_in,
     wait_for_mail,
 )
@@ -27,6 +29,7 @@ covered on both by the tests left on both)."""
 LOGIN = "/api/v1/auth/login"
 CHALLENGE = "/api/v1/auth/mfa/challenge"
 NEW = "quite another passphrase"
+SIGN_IN_CODE = "Your sign-in code"
 
 
 async def mfa_account(client: Client, mail_dir: Path, email: str) -> tuple[bytes, list[str]]:
@@ -321,3 +324,50 @@ async def test_second_factor_tries_are_rate_limited(client: Client, mail_dir: Pa
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) > 0
     assert limited.json()["code"] == "rate-limited"
+
+
+async def test_a_mailed_code_works_for_its_own_sign_in_only(client: Client, mail_dir: Path) -> None:
+    email = "mfa-mail@example.org"
+    await register_verified(client, mail_dir, email)
+    headers = bearer(await login_tokens(client, email))
+    await enrol(client, headers)
+    assert (await client.post("/api/v1/me/mfa/email", headers=headers)).status_code == 204
+    next_step(client)
+
+    async def begin() -> str:
+        login = await client.post(LOGIN, json={"email": email, "password": PASSWORD})
+        assert login.json()["factors"] == ["totp", "recovery", "email"]
+        return str(login.json()["challenge"])
+
+    mine, other = await begin(), await begin()
+    sent = await client.post(f"{CHALLENGE}/email", json={"challenge": mine})
+    assert sent.status_code == 202, sent.text
+    mailed = re.search(r"\b(\d{6})\b", text_of(await wait_for_mail(mail_dir, email, SIGN_IN_CODE)))
+    assert mailed
+    elsewhere = await client.post(
+        CHALLENGE, json={"challenge": other, "kind": "email", "code": mailed.group(1)}
+    )
+    assert elsewhere.json()["code"] == "mfa-code-invalid"
+    used = await client.post(
+        CHALLENGE, json={"challenge": mine, "kind": "email", "code": mailed.group(1)}
+    )
+    assert used.status_code == 200, used.text
+    assert claims_of(used.json()["access_token"])["amr"] == ["pwd", "otp", "mfa"]
+    # Three mails per challenge at most.
+    answers = [
+        (await client.post(f"{CHALLENGE}/email", json={"challenge": other})).status_code
+        for _ in range(4)
+    ]
+    assert answers == [202, 202, 202, 429]
+
+
+@SQLITE_ONLY
+async def test_no_mailed_code_for_an_account_that_did_not_turn_them_on(
+    client: Client, mail_dir: Path
+) -> None:
+    email = "mfa-no-mail@example.org"
+    await mfa_account(client, mail_dir, email)
+    refused = await client.post(
+        f"{CHALLENGE}/email", json={"challenge": await challenge(client, email)}
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, "mfa-email-off")

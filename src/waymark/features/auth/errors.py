@@ -119,3 +119,9 @@ class NoEnrolment(WaymarkError):
     status = 409
     code = "mfa-enrolment-not-started"
     title = "Start the enrolment first: there is no secret to confirm"
+
+
+class EmailCodesOff(WaymarkError):
+    status = 409
+    code = "mfa-email-off"
+    title = "Codes by mail are not on for this account"

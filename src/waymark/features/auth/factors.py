@@ -9,6 +9,7 @@ step, a recovery code) is consumed together with the challenge it answers, or no
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import datetime
@@ -36,9 +37,17 @@ class SecondFactor(Protocol):
     async def enrolled(self, conn: AsyncConnection, user_id: uuid.UUID) -> bool: ...
 
     async def verify(
-        self, conn: AsyncConnection, user_id: uuid.UUID, answer: str, *, now: datetime
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        answer: str,
+        *,
+        now: datetime,
+        attempt: str | None = None,
     ) -> bool:
-        """Whether `answer` proves the factor; what it uses up is used up in `conn`."""
+        """Whether `answer` proves the factor; what it uses up is used up in `conn`.
+        `attempt` is the challenge's id hash when answering a sign-in's challenge (None for a
+        step-up), for factors bound to the attempt (mailed codes; a passkey's challenge)."""
         ...
 
 
@@ -60,7 +69,13 @@ class TotpFactor:
         return row is not None and row.confirmed_at is not None
 
     async def verify(
-        self, conn: AsyncConnection, user_id: uuid.UUID, answer: str, *, now: datetime
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        answer: str,
+        *,
+        now: datetime,
+        attempt: str | None = None,
     ) -> bool:
         repository = MfaRepository(conn)
         row = await repository.totp(user_id)
@@ -114,8 +129,58 @@ class RecoveryCodeFactor:
         return await MfaRepository(conn).recovery_codes_left(user_id) > 0
 
     async def verify(
-        self, conn: AsyncConnection, user_id: uuid.UUID, answer: str, *, now: datetime
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        answer: str,
+        *,
+        now: datetime,
+        attempt: str | None = None,
     ) -> bool:
         if len(answer) > 64:
             return False
         return await MfaRepository(conn).use_recovery_code(user_id, hash_recovery_code(answer))
+
+
+EMAIL_CODE_DIGITS = 6
+
+
+def new_email_code() -> str:
+    return str(secrets.randbelow(10**EMAIL_CODE_DIGITS)).zfill(EMAIL_CODE_DIGITS)
+
+
+def hash_email_code(attempt: str, code: str) -> str:
+    """What is stored of a mailed code: bound to its challenge (`attempt`, its id hash), so
+    a code mailed for one sign-in proves nothing for another."""
+    typed = "".join(code.split())
+    return hashlib.sha256(f"waymark-email-code:{attempt}:{typed}".encode()).hexdigest()
+
+
+class EmailCodeFactor:
+    """A code mailed for one sign-in's challenge: an alternative to the app there, for an
+    account that turned it on. Never for a step-up (no attempt to bind it to)."""
+
+    kind = "email"
+    amr = "otp"
+    turns_mfa_on = False
+
+    async def enrolled(self, conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+        return await MfaRepository(conn).email_on(user_id)
+
+    async def verify(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        answer: str,
+        *,
+        now: datetime,
+        attempt: str | None = None,
+    ) -> bool:
+        if attempt is None or len(answer) > 64:
+            return False
+        repository = MfaRepository(conn)
+        stored = await repository.email_code(attempt, now=now)
+        if stored is None or not hmac.compare_digest(stored, hash_email_code(attempt, answer)):
+            return False
+        await repository.clear_email_code(attempt)
+        return True

@@ -17,3 +17,5 @@ MFA_ACCOUNT = Rule("mfa-account", 10, 300)
 """Second-factor answers per account (challenge, step-up, enrolment): 6-digit codes are
 guessable only at a rate; a challenge also ends after 5 wrong answers."""
 MFA_IP = Rule("mfa-ip", 30, 300)
+MFA_EMAIL_ACCOUNT = Rule("mfa-email-account", 5, 900)
+"""Sign-in codes mailed per account: each is a mail to its owner."""

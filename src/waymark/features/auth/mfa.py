@@ -24,20 +24,24 @@ from typing import Literal
 
 from waymark.features.auth.errors import (
     ChallengeEnded,
+    EmailCodesOff,
     MfaAlreadyOn,
     MfaNotOn,
     NoEnrolment,
     SecondFactorRefused,
 )
 from waymark.features.auth.factors import (
+    EmailCodeFactor,
     RecoveryCodeFactor,
     SecondFactor,
     TotpFactor,
+    hash_email_code,
     hash_recovery_code,
+    new_email_code,
     new_recovery_codes,
     secret_aad,
 )
-from waymark.features.auth.limits import MFA_ACCOUNT, MFA_IP
+from waymark.features.auth.limits import MFA_ACCOUNT, MFA_EMAIL_ACCOUNT, MFA_IP
 from waymark.features.auth.mfa_repository import ChallengeRow, MfaRepository
 from waymark.features.auth.schemas import (
     MfaChallenge,
@@ -48,15 +52,18 @@ from waymark.features.auth.schemas import (
 )
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
+from waymark.infra.mail.jobs import enqueue_mail
+from waymark.infra.outbox import Outbox
 from waymark.infra.security import otp
 from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.sql.database import Database
-from waymark.kernel.errors import FieldError, StepUpRequired, ValidationFailed
+from waymark.kernel.errors import FieldError, RateLimited, StepUpRequired, ValidationFailed
 from waymark.kernel.identity import Account, ClientInfo, Principal, hash_token, new_token
 
 CHALLENGE_SECONDS = 300
 MAX_TRIES = 5
 STEP_UP_SECONDS = 600
+EMAIL_CODES_PER_CHALLENGE = 3
 ISSUER = "Waymark"
 
 
@@ -67,15 +74,22 @@ class Mfa:
         db: Database,
         auth: AuthService,
         box: SecretBox,
+        outbox: Outbox,
         extra_factors: list[SecondFactor] | None = None,
     ) -> None:
         self.db = db
+        self.outbox = outbox
         self.auth = auth
         self.clock = auth.sessions.clock
         self.throttle = auth.throttle
         self.totp = TotpFactor(box)
         self.box = box
-        factors: list[SecondFactor] = [self.totp, RecoveryCodeFactor(), *(extra_factors or [])]
+        factors: list[SecondFactor] = [
+            self.totp,
+            RecoveryCodeFactor(),
+            EmailCodeFactor(),
+            *(extra_factors or []),
+        ]
         self.factors = {factor.kind: factor for factor in factors}
 
     # -- the gate ----------------------------------------------------------------------------
@@ -128,7 +142,7 @@ class Mfa:
         factor = self._factor(kind)
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
-            if await factor.verify(conn, row.user_id, code, now=now):
+            if await factor.verify(conn, row.user_id, code, now=now, attempt=id_hash):
                 if not await repository.take_challenge(id_hash):
                     raise ChallengeEnded()  # answered meanwhile: rolls back what verify used
                 passed, alive = True, True
@@ -149,6 +163,54 @@ class Mfa:
         async with self.db.transaction() as conn:
             await MfaRepository(conn).record_step_up(key, account.id, now=now)
         return account, issued
+
+    async def send_email_code(self, challenge: str, *, client: ClientInfo) -> None:
+        """Mail a code for this challenge (the previous one void) to the account's address,
+        for an account that turned codes by mail on: 6 digits, bound to this challenge, as
+        long as it lives (5 minutes at most), `EMAIL_CODES_PER_CHALLENGE` per challenge."""
+        await self.throttle.check((MFA_IP, client.ip))
+        id_hash, now = hash_token(challenge), self.clock.now()
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).challenge(id_hash, now=now)
+        if row is None:
+            raise ChallengeEnded()
+        await self.throttle.check((MFA_EMAIL_ACCOUNT, str(row.user_id)))
+        account = await self.auth.accounts.profiles.active(row.user_id)
+        if account is None:
+            raise ChallengeEnded("the account is gone or disabled")
+        code = new_email_code()
+        async with self.db.transaction() as conn:
+            repository = MfaRepository(conn)
+            if not await repository.email_on(row.user_id):
+                raise EmailCodesOff()
+            if not await repository.put_email_code(
+                id_hash,
+                hash_email_code(id_hash, code),
+                expires_at=row.expires_at,
+                max_sends=EMAIL_CODES_PER_CHALLENGE,
+            ):
+                limited = RateLimited("no more codes for this sign-in: start again")
+                limited.headers["retry-after"] = str(CHALLENGE_SECONDS)
+                raise limited
+            await enqueue_mail(
+                self.outbox,
+                conn,
+                to=account.email,
+                template="sign-in-code",
+                context={"code": code, "minutes": CHALLENGE_SECONDS // 60},
+            )
+
+    async def set_email_codes(self, principal: Principal, *, on: bool, client: ClientInfo) -> None:
+        """Turn codes by mail on or off, as an alternative to the app at the challenge (MFA
+        must be on); needs a recent second factor."""
+        await self.require_step_up(principal)
+        if not await self.enrolled(principal.account_id):
+            raise MfaNotOn()
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).set_email(principal.account_id, on=on, now=self.clock.now())
+            await self.auth.accounts.audit.record(
+                conn, principal.account_id, "mfa.email-codes", client, on=on
+            )
 
     # -- enrolment -----------------------------------------------------------------------------
 

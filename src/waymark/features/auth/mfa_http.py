@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 
 from waymark.features.auth.errors import (
     ChallengeEnded,
+    EmailCodesOff,
     MfaAlreadyOn,
     MfaNotOn,
     NoEnrolment,
@@ -20,6 +21,7 @@ from waymark.features.auth.http import signed_in, with_session
 from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.schemas import (
     ChallengeAnswer,
+    ChallengeRef,
     FactorAnswer,
     MfaStatus,
     RecoveryCodes,
@@ -68,6 +70,38 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
             data.challenge, kind=data.kind, code=data.code, client=client
         )
         return signed_in(account, issued, now=clock.time())
+
+    @post(
+        "/mfa/challenge/email",
+        responses=documented_problems(
+            *BAD_BODY, ChallengeEnded, EmailCodesOff, RateLimited, ServiceUnavailable
+        ),
+        summary="Mail a code for this sign-in's challenge",
+        description="For an account with codes by mail on (`email` among the challenge's "
+        "`factors`): a 6-digit code for this challenge only, mailed to the account's address; "
+        "answer with `kind: email`. Three per challenge; a new one voids the one before.",
+        status_code=202,
+    )
+    async def mail_code(data: JSONBody[ChallengeRef], client: Client) -> Response[None]:
+        await mfa.send_email_code(data.challenge, client=client)
+        return Response(None, status_code=202, headers=NO_STORE)
+
+    @post(
+        "/mfa/email",
+        responses=documented_problems(*AUTHENTICATED, StepUpRequired, MfaNotOn),
+        summary="Turn codes by mail on, as an alternative to the app when signing in",
+        status_code=204,
+    )
+    async def email_on(principal: Caller, client: Client) -> None:
+        await mfa.set_email_codes(principal, on=True, client=client)
+
+    @delete(
+        "/mfa/email",
+        responses=documented_problems(*AUTHENTICATED, StepUpRequired, MfaNotOn),
+        summary="Turn codes by mail off",
+    )
+    async def email_off(principal: Caller, client: Client) -> None:
+        await mfa.set_email_codes(principal, on=False, client=client)
 
     @get("/mfa", responses=documented_problems(NotAuthenticated), summary="Your second factors")
     async def status(principal: Caller) -> Response[MfaStatus]:
@@ -136,14 +170,23 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     return [
         Router(
             path="/api/v1/auth",
-            route_handlers=[answer],
+            route_handlers=[answer, mail_code],
             dependencies=dependencies,
             before_request=require_json_body,
             tags=["auth"],
         ),
         Router(
             path="/api/v1/me",
-            route_handlers=[status, start_totp, confirm_totp, step_up, regenerate, disable],
+            route_handlers=[
+                status,
+                start_totp,
+                confirm_totp,
+                step_up,
+                regenerate,
+                disable,
+                email_on,
+                email_off,
+            ],
             dependencies=dependencies,
             before_request=require_json_body,
             tags=["me"],

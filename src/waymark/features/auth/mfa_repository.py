@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.auth.tables import (
     mfa_challenges,
+    mfa_email,
     mfa_recovery_codes,
     mfa_step_ups,
     mfa_totp,
@@ -86,6 +87,7 @@ class MfaRepository:
             delete(mfa_recovery_codes).where(mfa_recovery_codes.c.user_id == user_id)
         )
         await self.conn.execute(delete(mfa_step_ups).where(mfa_step_ups.c.user_id == user_id))
+        await self.conn.execute(delete(mfa_email).where(mfa_email.c.user_id == user_id))
         return gone.rowcount == 1
 
     # -- recovery codes ----------------------------------------------------------------------
@@ -114,6 +116,58 @@ class MfaRepository:
             select(mfa_recovery_codes.c.code_hash).where(mfa_recovery_codes.c.user_id == user_id)
         )
         return len(rows.all())
+
+    # -- mailed codes ------------------------------------------------------------------------
+
+    async def email_on(self, user_id: uuid.UUID) -> bool:
+        found = await self.conn.scalar(
+            select(mfa_email.c.user_id).where(mfa_email.c.user_id == user_id)
+        )
+        return found is not None
+
+    async def set_email(self, user_id: uuid.UUID, *, on: bool, now: datetime) -> None:
+        await self.conn.execute(delete(mfa_email).where(mfa_email.c.user_id == user_id))
+        if on:
+            await self.conn.execute(insert(mfa_email).values(user_id=user_id, enabled_at=now))
+
+    async def put_email_code(
+        self, id_hash: str, code_hash: str, *, expires_at: datetime, max_sends: int
+    ) -> bool:
+        """A new mailed code for the challenge (the previous one void), at most `max_sends`
+        per challenge; False when that many were sent."""
+        done = await self.conn.execute(
+            update(mfa_challenges)
+            .where(
+                mfa_challenges.c.id_hash == id_hash,
+                mfa_challenges.c.email_codes_sent < max_sends,
+            )
+            .values(
+                email_code_hash=code_hash,
+                email_code_expires_at=expires_at,
+                email_codes_sent=mfa_challenges.c.email_codes_sent + 1,
+            )
+        )
+        return done.rowcount == 1
+
+    async def email_code(self, id_hash: str, *, now: datetime) -> str | None:
+        """The hash of the live code mailed for this challenge, if any."""
+        row = (
+            await self.conn.execute(
+                select(
+                    mfa_challenges.c.email_code_hash, mfa_challenges.c.email_code_expires_at
+                ).where(mfa_challenges.c.id_hash == id_hash)
+            )
+        ).first()
+        if row is None or row.email_code_hash is None or row.email_code_expires_at <= now:
+            return None
+        return str(row.email_code_hash)
+
+    async def clear_email_code(self, id_hash: str) -> None:
+        await self.conn.execute(
+            update(mfa_challenges)
+            .where(mfa_challenges.c.id_hash == id_hash)
+            .values(email_code_hash=None, email_code_expires_at=None)
+        )
 
     # -- challenges --------------------------------------------------------------------------
 

@@ -136,3 +136,7 @@ class MfaStatus(msgspec.Struct, kw_only=True):
     enabled: bool
     factors: list[str]
     recovery_codes_left: int
+
+
+class ChallengeRef(Strict):
+    challenge: Token

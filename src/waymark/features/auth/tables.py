@@ -83,6 +83,16 @@ mfa_challenges = Table(
     Column("via", String(64), nullable=False, comment="The first factor's strategy."),
     Column("tries", Integer, nullable=False, server_default="0"),
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    Column("email_code_hash", String(64), comment="SHA-256 of the code mailed for it, if any."),
+    Column("email_code_expires_at", UtcDateTime()),
+    Column("email_codes_sent", Integer, nullable=False, server_default="0"),
+)
+
+mfa_email = Table(
+    "mfa_email",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled_at", UtcDateTime(), nullable=False),
 )
 
 mfa_step_ups = Table(

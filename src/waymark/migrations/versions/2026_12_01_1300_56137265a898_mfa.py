@@ -1,5 +1,5 @@
-"""mfa: TOTP secrets (sealed), recovery codes, sign-in challenges, step-ups; how a token
-family's sign-in was proved
+"""mfa: TOTP secrets (sealed), recovery codes, mailed codes, sign-in challenges, step-ups;
+how a token family's sign-in was proved
 
 Revision ID: 56137265a898
 Revises: d4e5f6a7b8c9
@@ -95,6 +95,14 @@ def upgrade() -> None:
         ),
         sa.Column("tries", sa.Integer(), server_default="0", nullable=False),
         sa.Column("expires_at", UtcDateTime(), nullable=False),
+        sa.Column(
+            "email_code_hash",
+            sa.String(length=64),
+            nullable=True,
+            comment="SHA-256 of the code mailed for it, if any.",
+        ),
+        sa.Column("email_code_expires_at", UtcDateTime(), nullable=True),
+        sa.Column("email_codes_sent", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id_hash", name=op.f("pk_mfa_challenges")),
     )
     op.create_index(op.f("ix_mfa_challenges_user_id"), "mfa_challenges", ["user_id"])
@@ -112,9 +120,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("session_key", name=op.f("pk_mfa_step_ups")),
     )
     op.create_index(op.f("ix_mfa_step_ups_user_id"), "mfa_step_ups", ["user_id"])
+    op.create_table(
+        "mfa_email",
+        _user("mfa_email", primary_key=True),
+        sa.Column("enabled_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_mfa_email")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("mfa_email")
     op.drop_index(op.f("ix_mfa_step_ups_user_id"), table_name="mfa_step_ups")
     op.drop_table("mfa_step_ups")
     op.drop_index(op.f("ix_mfa_challenges_expires_at"), table_name="mfa_challenges")
