@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.auth_helpers import PASSWORD
+from tests.auth_helpers import PASSWORD, text_of, wait_for_mail
 from tests.mfa_helpers import code, next_step
 from tests.web_helpers import Client, csrf_of, member, post_form
 
@@ -72,6 +72,26 @@ async def test_enrol_sign_in_with_the_challenge_and_turn_it_off(
     assert passed.status_code == 303, passed.text
     assert passed.headers["location"] == "/settings"
     assert (await web.get("/settings")).status_code == 200
+
+    mail_on = await post_form(
+        web,
+        "/settings/mfa",
+        "/settings/mfa/email",
+        {"on": "1", "kind": "recovery", "code": codes[2]},
+    )
+    assert mail_on.headers["location"] == "/settings/mfa?notice=mail-on", mail_on.text
+    await web.post("/logout", data={"csrf_token": csrf_of((await web.get("/")).text)})
+    await post_form(web, "/login", "/login", {"email": email, "password": PASSWORD, "next": "/"})
+    asked = await post_form(web, "/login/mfa", "/login/mfa/email", {"next": "/"})
+    assert "A code is on its way" in asked.text
+    mailed = re.search(
+        r"\b(\d{6})\b", text_of(await wait_for_mail(mail_dir, email, "Your sign-in code"))
+    )
+    assert mailed
+    by_mail = await post_form(
+        web, "/login/mfa", "/login/mfa", {"kind": "email", "code": mailed.group(1), "next": "/"}
+    )
+    assert by_mail.headers["location"] == "/", by_mail.text
 
     turned_off = await post_form(
         web, "/settings/mfa", "/settings/mfa/disable", {"kind": "recovery", "code": codes[1]}

@@ -20,6 +20,7 @@ from litestar.params import QueryParameter
 
 from waymark.features.auth.errors import (
     ChallengeEnded,
+    EmailCodesOff,
     MfaAlreadyOn,
     MfaNotOn,
     NoEnrolment,
@@ -58,13 +59,47 @@ def recovery_file(codes: RecoveryCodes) -> str:
 def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
     clock = mfa.clock
 
+    async def challenge_page(
+        request: Request[Any, Any, Any],
+        visitor: Visitor,
+        target: str,
+        form: FormState,
+        status_code: int = 200,
+        **context: Any,
+    ) -> Response[Any]:
+        factors = await mfa.factors_of(request.cookies.get(CHALLENGE_COOKIE, "") or "-")
+        if factors is None:
+            visitor.cookies.append(host_cookie(CHALLENGE_COOKIE, "", max_age=0))
+            return redirect(visitor, with_next("/login", target))
+        return page(
+            visitor,
+            "mfa/challenge.html",
+            status_code=status_code,
+            form=form,
+            next=target,
+            factors=factors,
+            **context,
+        )
+
     @get("/login/mfa")
     async def challenge_form(
         request: Request[Any, Any, Any], visitor: Browsing, next_: NextQuery = None
     ) -> Response[Any]:
-        if not request.cookies.get(CHALLENGE_COOKIE):
-            return redirect(visitor, with_next("/login", next_))
-        return page(visitor, "mfa/challenge.html", form=FormState(), next=local_path(next_))
+        return await challenge_page(request, visitor, local_path(next_), FormState())
+
+    @post("/login/mfa/email")
+    async def mail_code(request: Request[Any, Any, Any], visitor: Browsing) -> Response[Any]:
+        target = local_path(visitor.form.get("next"))
+        try:
+            await mfa.send_email_code(
+                request.cookies.get(CHALLENGE_COOKIE, "") or "-" * 43, client=visitor.client
+            )
+        except ChallengeEnded:
+            return redirect(visitor, with_next("/login", target))
+        except (EmailCodesOff, RateLimited) as error:
+            state = FormState.refused(error, {})
+            return await challenge_page(request, visitor, target, state, error.status)
+        return await challenge_page(request, visitor, target, FormState(), mailed=True)
 
     @post("/login/mfa")
     async def answer(request: Request[Any, Any, Any], visitor: Browsing) -> Response[Any]:
@@ -84,9 +119,7 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
             return page(visitor, "account/login.html", status_code=401, form=state, next=target)
         except REFUSED as error:
             state = FormState.refused(error, visitor.form, fields={"mfa-code-invalid": "code"})
-            return page(
-                visitor, "mfa/challenge.html", status_code=error.status, form=state, next=target
-            )
+            return await challenge_page(request, visitor, target, state, error.status)
         if not isinstance(session, NewSession):  # an API sign-in's challenge, posted here
             visitor.cookies.append(spent)
             return redirect(visitor, with_next("/login", target))
@@ -175,6 +208,16 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
 
         return await stepped_up(visitor, then)
 
+    @post("/settings/mfa/email")
+    async def email_codes(visitor: Browsing) -> Response[Any]:
+        on = visitor.form.get("on") == "1"
+
+        async def then(principal: Principal) -> Response[Any]:
+            await mfa.set_email_codes(principal, on=on, client=visitor.client)
+            return redirect(visitor, "/settings/mfa?notice=" + ("mail-on" if on else "mail-off"))
+
+        return await stepped_up(visitor, then)
+
     @post("/settings/mfa/disable")
     async def disable(visitor: Browsing) -> Response[Any]:
         async def then(principal: Principal) -> Response[Any]:
@@ -183,4 +226,15 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
 
         return await stepped_up(visitor, then)
 
-    return [challenge_form, answer, settings, start, confirm, regenerate, step_up, disable]
+    return [
+        challenge_form,
+        mail_code,
+        answer,
+        settings,
+        start,
+        confirm,
+        regenerate,
+        step_up,
+        email_codes,
+        disable,
+    ]

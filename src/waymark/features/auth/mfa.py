@@ -164,6 +164,12 @@ class Mfa:
             await MfaRepository(conn).record_step_up(key, account.id, now=now)
         return account, issued
 
+    async def factors_of(self, challenge: str) -> list[str] | None:
+        """What a live challenge can be answered with (for its page); None if it ended."""
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).challenge(hash_token(challenge), now=self.clock.now())
+        return None if row is None else await self.enrolled(row.user_id)
+
     async def send_email_code(self, challenge: str, *, client: ClientInfo) -> None:
         """Mail a code for this challenge (the previous one void) to the account's address,
         for an account that turned codes by mail on: 6 digits, bound to this challenge, as
