@@ -35,6 +35,7 @@ from waymark.kernel.errors import (
     RateLimited,
     ServiceUnavailable,
     StepUpRequired,
+    UnsupportedMediaType,
 )
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
@@ -88,7 +89,9 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
 
     @post(
         "/mfa/email",
-        responses=documented_problems(*AUTHENTICATED, StepUpRequired, MfaNotOn),
+        responses=documented_problems(
+            *AUTHENTICATED, StepUpRequired, MfaNotOn, UnsupportedMediaType
+        ),
         summary="Turn codes by mail on, as an alternative to the app when signing in",
         status_code=204,
     )
@@ -109,7 +112,9 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
 
     @post(
         "/mfa/totp",
-        responses=documented_problems(*AUTHENTICATED, MfaAlreadyOn, ServiceUnavailable),
+        responses=documented_problems(
+            *AUTHENTICATED, MfaAlreadyOn, ServiceUnavailable, UnsupportedMediaType
+        ),
         summary="Begin enrolling an authenticator app (TOTP)",
         description="A new secret, its `otpauth://` URI and the URI as an SVG QR code. MFA is "
         "not on until a first code confirms it (`POST /api/v1/me/mfa/totp/confirm`).",
@@ -150,7 +155,9 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
 
     @post(
         "/mfa/recovery-codes",
-        responses=documented_problems(*AUTHENTICATED, StepUpRequired, MfaNotOn),
+        responses=documented_problems(
+            *AUTHENTICATED, StepUpRequired, MfaNotOn, UnsupportedMediaType
+        ),
         summary="New recovery codes (the old ones stop working); needs a recent step-up",
         status_code=200,
     )
