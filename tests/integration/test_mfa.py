@@ -180,6 +180,22 @@ async def test_enrolling_on_a_browser_session_regenerates_its_id(
     assert confirmed.headers["x-csrf-token"] != csrf
     assert (await client.get("/api/v1/me", headers=old)).status_code == 401
     assert (await client.get("/api/v1/me", headers=new)).status_code == 200
+    # A step-up raises what the session may do: a new id again, and it is the new one that
+    # counts as stepped up.
+    next_step(client)
+    stepped = await client.post(
+        "/api/v1/me/mfa/step-up",
+        json={"code": code(client, secret)},
+        headers=new | {"x-csrf-token": confirmed.headers["x-csrf-token"]},
+    )
+    assert stepped.status_code == 204, stepped.text
+    newest = {"cookie": stepped.headers["set-cookie"].split(";")[0]}
+    assert (await client.get("/api/v1/me", headers=new)).status_code == 401
+    regenerated = await client.post(
+        "/api/v1/me/mfa/recovery-codes",
+        headers=newest | {"x-csrf-token": stepped.headers["x-csrf-token"]},
+    )
+    assert regenerated.status_code == 200, regenerated.text
 
 
 async def test_sessions_from_before_mfa_end_and_a_refresh_never_upgrades(

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
@@ -128,6 +129,17 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         )
         return redirect(visitor, target, cookies=[spent, cookie])
 
+    def renew(visitor: Visitor, renewed: NewSession) -> None:
+        """The browser's session has a new id and CSRF token: the response carries them."""
+        visitor.principal = msgspec.structs.replace(
+            visitor.signed_in(), csrf_token=renewed.record.csrf_token
+        )
+        visitor.csrf_token = renewed.record.csrf_token
+        cookie = session_cookie(
+            renewed.id, expires_at=renewed.record.absolute_expires_at, now=clock.time()
+        )
+        visitor.cookies.append(cookie)
+
     @get("/settings/mfa")
     async def settings(visitor: Browsing) -> Response[Any]:
         principal = visitor.signed_in()
@@ -169,12 +181,7 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         except (*REFUSED, NoEnrolment, MfaAlreadyOn) as error:
             return await again(visitor, error)
         if renewed is not None:
-            visitor.csrf_token = renewed.record.csrf_token
-            visitor.cookies.append(
-                session_cookie(
-                    renewed.id, expires_at=renewed.record.absolute_expires_at, now=clock.time()
-                )
-            )
+            renew(visitor, renewed)
         return show_codes(visitor, codes)
 
     def show_codes(visitor: Visitor, codes: RecoveryCodes) -> Response[Any]:
@@ -188,7 +195,11 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         principal = visitor.signed_in()
         try:
             body = forms.decode(FactorAnswer, visitor.form)
-            await mfa.step_up(principal, kind=body.kind, code=body.code, client=visitor.client)
+            principal, renewed = await mfa.step_up(
+                principal, kind=body.kind, code=body.code, client=visitor.client
+            )
+            if renewed is not None:
+                renew(visitor, renewed)
             return await then(principal)
         except (*REFUSED, MfaNotOn) as error:
             return await again(visitor, error)

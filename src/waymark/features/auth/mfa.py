@@ -22,6 +22,8 @@ import uuid
 from datetime import timedelta
 from typing import Literal
 
+import msgspec
+
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
@@ -43,6 +45,7 @@ from waymark.features.auth.factors import (
 )
 from waymark.features.auth.limits import MFA_ACCOUNT, MFA_EMAIL_ACCOUNT, MFA_IP
 from waymark.features.auth.mfa_repository import ChallengeRow, MfaRepository
+from waymark.features.auth.refs import browser_ref
 from waymark.features.auth.schemas import (
     MfaChallenge,
     MfaStatus,
@@ -293,16 +296,15 @@ class Mfa:
 
     async def step_up(
         self, principal: Principal, *, kind: str, code: str, client: ClientInfo
-    ) -> None:
+    ) -> tuple[Principal, NewSession | None]:
         """Prove a second factor on this session, for the sensitive actions of the next
-        `STEP_UP_SECONDS`."""
+        `STEP_UP_SECONDS`. A browser session gets a new id and CSRF token (a rise in what it
+        may do); the caller as it now is, and that renewed session."""
         user_id, now = principal.account_id, self.clock.now()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
         factor = self._factor(kind)
         async with self.db.transaction() as conn:
             verified = await factor.verify(conn, user_id, code, now=now)
-            if verified:
-                await MfaRepository(conn).record_step_up(principal.session_key, user_id, now=now)
             await self.auth.accounts.audit.record(
                 conn,
                 user_id,
@@ -312,6 +314,17 @@ class Mfa:
             )
         if not verified:
             raise SecondFactorRefused()
+        renewed = await self.auth.sessions.regenerate(principal, auth_level="mfa")
+        if renewed is not None:
+            principal = msgspec.structs.replace(
+                principal,
+                session_key=renewed.record.id_hash,
+                session_ref=browser_ref(renewed.record.id_hash),
+                csrf_token=renewed.record.csrf_token,
+            )
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).record_step_up(principal.session_key, user_id, now=now)
+        return principal, renewed
 
     async def require_step_up(self, principal: Principal) -> None:
         """`kernel.ports.StepUp`: StepUpRequired unless the account has MFA off or this

@@ -148,10 +148,20 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
         "/mfa/step-up",
         responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *CODE_PROBLEMS),
         summary="Prove a second factor again, for the sensitive actions of the next 10 minutes",
+        description="A browser session gets a new id (`Set-Cookie`) and CSRF token (the "
+        "`X-CSRF-Token` response header): send that one from now on.",
         status_code=204,
     )
-    async def step_up(data: JSONBody[FactorAnswer], principal: Caller, client: Client) -> None:
-        await mfa.step_up(principal, kind=data.kind, code=data.code, client=client)
+    async def step_up(
+        data: JSONBody[FactorAnswer], principal: Caller, client: Client
+    ) -> Response[None]:
+        _, renewed = await mfa.step_up(principal, kind=data.kind, code=data.code, client=client)
+        if renewed is None:
+            return Response(None, status_code=204)
+        headers = {CSRF_HEADER: renewed.record.csrf_token, **NO_STORE}
+        response: Response[None] = with_session(None, renewed, headers=headers, now=clock.time())
+        response.status_code = 204
+        return response
 
     @post(
         "/mfa/recovery-codes",
