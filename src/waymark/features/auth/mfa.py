@@ -62,6 +62,7 @@ from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import FieldError, RateLimited, StepUpRequired, ValidationFailed
 from waymark.kernel.identity import Account, ClientInfo, Principal, hash_token, new_token
+from waymark.kernel.throttle import Rule
 
 CHALLENGE_SECONDS = 300
 MAX_TRIES = 5
@@ -135,13 +136,8 @@ class Mfa:
     ) -> tuple[Account, TokenPair | NewSession]:
         """Answer a challenge: the session or tokens it was standing in for. A wrong answer
         counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
-        await self.throttle.check((MFA_IP, client.ip))
         id_hash, now = hash_token(challenge), self.clock.now()
-        async with self.db.read() as conn:
-            row = await MfaRepository(conn).challenge(id_hash, now=now)
-        if row is None:
-            raise ChallengeEnded()
-        await self.throttle.check((MFA_ACCOUNT, str(row.user_id)))
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         factor = self._factor(kind)
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
@@ -167,6 +163,19 @@ class Mfa:
             await MfaRepository(conn).record_step_up(key, account.id, now=now)
         return account, issued
 
+    async def _live_challenge(
+        self, id_hash: str, *, client: ClientInfo, per_account: Rule
+    ) -> ChallengeRow:
+        """The live challenge of that hash (else `ChallengeEnded`), throttled per IP before
+        it is read and per its account (`per_account`) after."""
+        await self.throttle.check((MFA_IP, client.ip))
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).challenge(id_hash, now=self.clock.now())
+        if row is None:
+            raise ChallengeEnded()
+        await self.throttle.check((per_account, str(row.user_id)))
+        return row
+
     async def factors_of(self, challenge: str) -> list[str] | None:
         """What a live challenge can be answered with (for its page); None if it ended."""
         async with self.db.read() as conn:
@@ -177,13 +186,8 @@ class Mfa:
         """Mail a code for this challenge (the previous one void) to the account's address,
         for an account that turned codes by mail on: 6 digits, bound to this challenge, as
         long as it lives (5 minutes at most), `EMAIL_CODES_PER_CHALLENGE` per challenge."""
-        await self.throttle.check((MFA_IP, client.ip))
-        id_hash, now = hash_token(challenge), self.clock.now()
-        async with self.db.read() as conn:
-            row = await MfaRepository(conn).challenge(id_hash, now=now)
-        if row is None:
-            raise ChallengeEnded()
-        await self.throttle.check((MFA_EMAIL_ACCOUNT, str(row.user_id)))
+        id_hash = hash_token(challenge)
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_EMAIL_ACCOUNT)
         account = await self.auth.accounts.profiles.active(row.user_id)
         if account is None:
             raise ChallengeEnded("the account is gone or disabled")
