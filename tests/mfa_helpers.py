@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from tests.auth_helpers import Client
+from tests.auth_helpers import PASSWORD, Client
 from waymark.infra.security import otp
 
 STEP = 30.0
@@ -36,7 +36,9 @@ async def enrol(client: Client, headers: dict[str, str]) -> tuple[bytes, list[st
     assert started.status_code == 200, started.text
     secret = secret_of(started.json())
     confirmed = await client.post(
-        "/api/v1/me/mfa/totp/confirm", json={"code": code(client, secret)}, headers=headers
+        "/api/v1/me/mfa/totp/confirm",
+        json={"code": code(client, secret), "password": PASSWORD},
+        headers=headers,
     )
     assert confirmed.status_code == 200, confirmed.text
     return secret, confirmed.json()["recovery_codes"]

@@ -68,6 +68,7 @@ def test_enrol_sign_out_and_sign_in_with_the_app_code(
     secret = base64.b32decode(key + "=" * (-len(key) % 8))
     accepted = otp.step_at(time.time())
     page.get_by_label("Code from the app").fill(otp.hotp(secret, accepted))
+    page.get_by_label("Your current password").fill(PASSWORD)
     page.get_by_role("button", name="Turn on").click()
     expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     clean(page)

@@ -64,14 +64,25 @@ async def test_enrolment_and_the_token_sign_in_that_follows(client: Client, mail
     assert len(secret_of(enrolment)) == 20  # 160 bits
     secret = secret_of(enrolment)
     wrong = await client.post(
-        "/api/v1/me/mfa/totp/confirm", json={"code": "000000"}, headers=headers
+        "/api/v1/me/mfa/totp/confirm",
+        json={"code": "000000", "password": PASSWORD},
+        headers=headers,
     )
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "mfa-code-invalid"
+    # A stolen session alone cannot turn it on: the password is asked again.
+    stolen = await client.post(
+        "/api/v1/me/mfa/totp/confirm",
+        json={"code": code(client, secret), "password": "a guess"},
+        headers=headers,
+    )
+    assert stolen.json()["code"] == "wrong-password"
     # Not on until confirmed: a sign-in still gets tokens.
     assert "access_token" in await login_tokens(client, email)
     confirmed = await client.post(
-        "/api/v1/me/mfa/totp/confirm", json={"code": code(client, secret)}, headers=headers
+        "/api/v1/me/mfa/totp/confirm",
+        json={"code": code(client, secret), "password": PASSWORD},
+        headers=headers,
     )
     assert confirmed.status_code == 200, confirmed.text
     assert len(set(confirmed.json()["recovery_codes"])) == 10
@@ -171,7 +182,7 @@ async def test_enrolling_on_a_browser_session_regenerates_its_id(
     secret = secret_of(started.json())
     confirmed = await client.post(
         "/api/v1/me/mfa/totp/confirm",
-        json={"code": code(client, secret)},
+        json={"code": code(client, secret), "password": PASSWORD},
         headers=old | {"x-csrf-token": csrf},
     )
     assert confirmed.status_code == 200, confirmed.text

@@ -35,11 +35,16 @@ async def test_enrol_sign_in_with_the_challenge_and_turn_it_off(
     match = SECRET.search(enrol.text)
     assert match
     secret = base64.b32decode(match.group(1) + "=" * (-len(match.group(1)) % 8))
-    wrong = await post_form(web, "/settings/mfa", "/settings/mfa/totp/confirm", {"code": "000000"})
+    wrong = await post_form(
+        web, "/settings/mfa", "/settings/mfa/totp/confirm", {"code": "000000", "password": PASSWORD}
+    )
     assert wrong.status_code == 401
     assert "That code is not valid" in wrong.text
     shown = await post_form(
-        web, "/settings/mfa", "/settings/mfa/totp/confirm", {"code": code(web, secret)}
+        web,
+        "/settings/mfa",
+        "/settings/mfa/totp/confirm",
+        {"code": code(web, secret), "password": PASSWORD},
     )
     assert shown.status_code == 200, shown.text
     codes = CODES.findall(shown.text)

@@ -19,6 +19,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
+from waymark.features.accounts.errors import WrongPassword
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
@@ -28,7 +29,7 @@ from waymark.features.auth.errors import (
     SecondFactorRefused,
 )
 from waymark.features.auth.mfa import Mfa
-from waymark.features.auth.schemas import FactorAnswer, MfaChallenge, RecoveryCodes, TotpCode
+from waymark.features.auth.schemas import FactorAnswer, MfaChallenge, RecoveryCodes, TotpConfirm
 from waymark.features.auth.sessions import NewSession
 from waymark.kernel.errors import RateLimited, StepUpRequired, ValidationFailed, WaymarkError
 from waymark.kernel.identity import Principal
@@ -148,18 +149,21 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
             "mfa/settings.html",
             status=await mfa.status(principal),
             pending=await mfa.pending_totp(principal),
+            password_on=mfa.auth.password_on,
             form=FormState(),
         )
 
     async def again(visitor: Visitor, error: WaymarkError) -> Response[Any]:
         principal = visitor.signed_in()
-        state = FormState.refused(error, visitor.form, fields={"mfa-code-invalid": "code"})
+        fields = {"mfa-code-invalid": "code", "wrong-password": "password"}
+        state = FormState.refused(error, visitor.form, fields=fields)
         return page(
             visitor,
             "mfa/settings.html",
             status_code=error.status,
             status=await mfa.status(principal),
             pending=await mfa.pending_totp(principal),
+            password_on=mfa.auth.password_on,
             form=state,
         )
 
@@ -174,11 +178,11 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
     @post("/settings/mfa/totp/confirm")
     async def confirm(visitor: Browsing) -> Response[Any]:
         try:
-            body = forms.decode(TotpCode, visitor.form)
+            body = forms.decode(TotpConfirm, visitor.form)
             codes, renewed = await mfa.confirm_totp(
-                visitor.signed_in(), code=body.code, client=visitor.client
+                visitor.signed_in(), code=body.code, password=body.password, client=visitor.client
             )
-        except (*REFUSED, NoEnrolment, MfaAlreadyOn) as error:
+        except (*REFUSED, WrongPassword, NoEnrolment, MfaAlreadyOn) as error:
             return await again(visitor, error)
         if renewed is not None:
             renew(visitor, renewed)

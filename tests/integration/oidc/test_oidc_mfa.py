@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.auth_helpers import PASSWORD
 from tests.integration.oidc.support import sign_out, site_path, through_provider
 from tests.integration.oidc.test_oidc_provider import link_alice, start
 from tests.mfa_helpers import code, next_step
@@ -28,7 +29,10 @@ async def test_an_oidc_sign_in_of_an_account_with_mfa_ends_in_the_challenge(
     assert match
     secret = base64.b32decode(match.group(1) + "=" * (-len(match.group(1)) % 8))
     confirmed = await post_form(
-        browser, "/settings/mfa", "/settings/mfa/totp/confirm", {"code": code(browser, secret)}
+        browser,
+        "/settings/mfa",
+        "/settings/mfa/totp/confirm",
+        {"code": code(browser, secret), "password": PASSWORD},
     )
     assert confirmed.status_code == 200, confirmed.text
     await sign_out(browser)

@@ -264,13 +264,18 @@ class Mfa:
         )
 
     async def confirm_totp(
-        self, principal: Principal, *, code: str, client: ClientInfo
+        self, principal: Principal, *, code: str, password: str, client: ClientInfo
     ) -> tuple[RecoveryCodes, NewSession | None]:
-        """The first code turns MFA on: recovery codes are made (shown once), every other
-        session and token family ends (none of them proved a second factor), and this one
-        is recorded as stepped up; a browser session gets a new id, now at level `mfa`."""
+        """The first code, with the current password again, turns MFA on: recovery codes
+        are made (shown once), every other session and token family ends (none of them
+        proved a second factor), and this one is recorded as stepped up; a browser session
+        gets a new id, now at level `mfa`."""
         user_id, now = principal.account_id, self.clock.now()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
+        if self.auth.password_on:  # the password again: a stolen session alone cannot
+            await self.auth.accounts.credentials.reauthenticate(
+                user_id, password, action="mfa.enable", client=client
+            )
         codes = new_recovery_codes()
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)

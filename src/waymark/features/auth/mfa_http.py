@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Response, Router, delete, get, post
 from litestar.params import JSONBody
 
+from waymark.features.accounts.errors import REAUTHENTICATION
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
@@ -27,7 +28,7 @@ from waymark.features.auth.schemas import (
     RecoveryCodes,
     SessionLogin,
     TokenPair,
-    TotpCode,
+    TotpConfirm,
     TotpEnrolment,
 )
 from waymark.kernel.errors import (
@@ -126,18 +127,21 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     @post(
         "/mfa/totp/confirm",
         responses=documented_problems(
-            *BAD_BODY, *AUTHENTICATED, NoEnrolment, MfaAlreadyOn, *CODE_PROBLEMS
+            *BAD_BODY, *AUTHENTICATED, *REAUTHENTICATION, NoEnrolment, MfaAlreadyOn, *CODE_PROBLEMS
         ),
         summary="Confirm the authenticator app with a first code: MFA on",
-        description="Answers the 10 recovery codes, shown this once. Every other session and "
-        "token family ends; a browser session gets a new id (`Set-Cookie`) and CSRF token "
-        "(the `X-CSRF-Token` response header).",
+        description="With `password`, the current one (re-authentication; not asked when "
+        "passwords are off here). Answers the 10 recovery codes, shown this once. Every other "
+        "session and token family ends; a browser session gets a new id (`Set-Cookie`) and "
+        "CSRF token (the `X-CSRF-Token` response header).",
         status_code=200,
     )
     async def confirm_totp(
-        data: JSONBody[TotpCode], principal: Caller, client: Client
+        data: JSONBody[TotpConfirm], principal: Caller, client: Client
     ) -> Response[RecoveryCodes]:
-        codes, renewed = await mfa.confirm_totp(principal, code=data.code, client=client)
+        codes, renewed = await mfa.confirm_totp(
+            principal, code=data.code, password=data.password, client=client
+        )
         if renewed is None:
             return Response(codes, headers=NO_STORE)
         headers = {CSRF_HEADER: renewed.record.csrf_token, **NO_STORE}

@@ -112,8 +112,11 @@ class FactorAnswer(Strict):
     kind: FactorKind = "totp"
 
 
-class TotpCode(Strict):
+class TotpConfirm(Strict):
     code: Code
+    password: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    """The current password again (re-authentication): a stolen session alone cannot turn
+    on a second factor that would lock the owner out. Not asked when passwords are off."""
 
 
 class TotpEnrolment(msgspec.Struct, kw_only=True):
