@@ -114,7 +114,7 @@ class FactorAnswer(Strict):
 
 class TotpConfirm(Strict):
     code: Code
-    password: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    password: CurrentPassword = ""
     """The current password again (re-authentication): a stolen session alone cannot turn
     on a second factor that would lock the owner out. Not asked when passwords are off."""
 
