@@ -24,11 +24,13 @@ def free_port() -> int:
 
 
 def waymark(
-    env: dict[str, str], *args: str, check: bool = True
+    env: dict[str, str], *args: str, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`waymark *args`, with `stdin` as its standard input (a password, say)."""
     return subprocess.run(
         [sys.executable, "-m", "waymark", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,

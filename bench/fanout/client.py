@@ -125,7 +125,10 @@ async def _ticket(config: Config) -> str:
     answer = await reader.read()
     writer.close()
     status, _, body = answer.partition(b"\r\n\r\n")
-    if b" 201 " not in status.split(b"\r\n", 1)[0] and b" 200 " not in status[:20]:
+    first = status.split(b"\r\n", 1)[0]
+    if b" 503 " in first or b" 429 " in first:
+        raise _Busy
+    if b" 201 " not in first and b" 200 " not in first:
         raise RuntimeError(f"ticket refused: {answer[:300]!r}")
     return str(json.loads(body)["ticket"])
 
@@ -139,8 +142,39 @@ async def _until_closed(socket: Any) -> Any:
             yield message
 
 
+class _Busy(Exception):
+    """A ticket refused for now (503, 429)."""
+
+
+RETRIED_CLOSES = {1013, 4429}
+PING, PONG = b'{"type":"ping"', '{"type":"pong"}'
+"""`waymark.live.v1`'s heartbeat (docs/live.md); the limit sends none."""
+"""Refusals a client tries again later (unavailable for now, too many streams), as `_sse`
+does a 503 or 429."""
+
+
 async def _ws(config: Config, conn: Connection) -> None:
+    code: int | None = None
+    for _ in range(config.attempts):
+        try:
+            code = await _ws_once(config, conn)
+        except _Busy:
+            code = 1013
+        if conn.ready.is_set() or code not in RETRIED_CLOSES:
+            break
+        conn.refusals += 1
+        await asyncio.sleep(1.0)
+    else:
+        raise RuntimeError(f"socket refused {config.attempts} times")
+    if not conn.ready.is_set():
+        raise RuntimeError(f"closed before it was ready: {code}")
+    conn.closed = True
+
+
+async def _ws_once(config: Config, conn: Connection) -> int | None:
+    """One connection, read until it closes: its close code."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     query = f"?ticket={await _ticket(config)}" if config.ticket_path else ""
     url = f"ws://{config.host}:{config.port}{config.path}{query}"
@@ -153,16 +187,21 @@ async def _ws(config: Config, conn: Connection) -> None:
         compression=None,  # type: ignore[arg-type]
     ) as socket:
         if config.subscribe:
-            await socket.send(config.subscribe)
+            with contextlib.suppress(ConnectionClosed):  # refused at once: its code says
+                await socket.send(config.subscribe)
         async for message in _until_closed(socket):
             data = message.encode() if isinstance(message, str) else message
+            if data.startswith(PING):  # the app's heartbeat: unanswered, it cuts us off
+                with contextlib.suppress(ConnectionClosed):
+                    await socket.send(PONG)
+                continue
             if config.subscribe and not conn.ready.is_set() and b'"subscribed"' in data:
                 conn.ready.set()
                 continue
             if not conn.sample and conn.marker in data:
                 conn.sample = data  # the whole message: what the limit sends
             conn.feed(b"", data)
-    conn.closed = True
+        return socket.close_code
 
 
 async def _open(config: Config) -> list[Connection]:

@@ -17,6 +17,7 @@ from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.federation_http import federation_routes
 from waymark.features.auth.http import auth_routes
 from waymark.features.auth.mfa_http import mfa_routes
+from waymark.features.auth.passkeys_http import passkey_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
 from waymark.features.live.socketio import PATH as SOCKET_IO_PATH
@@ -29,6 +30,7 @@ from waymark.features.portability.http import portability_routes
 from waymark.features.progress.http import progress_fast_routes, progress_routes
 from waymark.features.roadmaps.http import roadmap_fast_routes, roadmap_routes
 from waymark.features.teams.http import team_routes
+from waymark.features.webhooks.http import webhook_routes
 from waymark.infra.observability.logging import configure_logging
 from waymark.settings import Settings, require_safe
 from waymark.transport.http.client import parse_networks
@@ -90,12 +92,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         auth=container.auth,
         federation=container.federation,
         mfa=container.mfa,
+        passkeys=container.passkeys,
         identity=identity,
         progress=container.progress,
         notes=container.notes,
         portability=container.portability,
         teams=container.teams,
         notifications=container.notifications,
+        webhooks=container.webhooks,
         db=container.db,
     )
     app = Litestar(
@@ -104,12 +108,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auth_routes(container.auth, identity, container.keys),
             *federation_routes(container.federation, identity),
             *mfa_routes(container.mfa, identity),
+            *passkey_routes(container.passkeys, identity),
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),
             notes_routes(container.notes, identity),
             notification_routes(container.notifications, identity),
             portability_routes(container.portability, identity),
             *team_routes(container.teams, identity, container.auth.renew_session),
+            webhook_routes(container.webhooks, identity),
             live_routes(container.live, container.live_tickets, identity),
             authz_routes(),
             ops_routes(container.metrics, container.readiness_probes()),

@@ -7,6 +7,7 @@ Building a container opens no connection (only the key files are read or created
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 
@@ -16,6 +17,8 @@ from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.mfa import Mfa
+from waymark.features.auth.passkeys import Passkeys
+from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import Sessions
 from waymark.features.auth.strategies import Callbacks, build_strategies
@@ -30,6 +33,8 @@ from waymark.features.progress.jobs import ProgressJobs
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
+from waymark.features.webhooks.service import Webhooks
+from waymark.infra.fetch import Fetcher, FetchPolicy
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
 from waymark.infra.maintenance import Maintenance, housekeeping_jobs
@@ -145,6 +150,13 @@ class Container:
             strategies=build_strategies(auth, self.outbound),
             public_url=settings.public_url,
         )
+        # Passkeys: the relying party is WAYMARK_PUBLIC_URL's host.
+        self.passkeys = Passkeys(
+            db=self.db,
+            auth=self.auth,
+            relying_party=RelyingParty(settings.public_url),
+            on="webauthn" in auth.strategies,
+        )
 
         # Learning.
         self.progress = ProgressService(
@@ -178,6 +190,29 @@ class Container:
         NotificationJobs(self.notifications, self.teams, self.accounts.profiles).register(
             self.handlers
         )
+        # Webhooks: a team's events, signed, to its endpoints, through the SSRF-safe fetcher.
+        fetch = settings.fetch
+        self.fetcher = Fetcher(
+            FetchPolicy.of(
+                allow_http=fetch.allow_http,
+                allowed_networks=fetch.allowed_networks,
+                max_redirects=fetch.max_redirects,
+                max_bytes=fetch.max_bytes,
+                timeout=fetch.timeout,
+            )
+        )
+        self.webhooks = Webhooks(
+            db=self.db,
+            clock=self.clock,
+            throttle=self.throttle,
+            outbox=self.outbox,
+            teams=self.teams,
+            fetcher=self.fetcher,
+            public_url=settings.public_url,
+            disable_after=settings.webhooks.disable_after_failures,
+            retention=timedelta(days=settings.webhooks.log_retention_days),
+        )
+        self.webhooks.register_jobs(self.handlers)
         # Live updates: progress and team events fanned out to every process's streams.
         self.live = Live(
             channels=self.stores.live,
@@ -211,6 +246,7 @@ class Container:
         jobs = housekeeping_jobs(self.db, self.stores, settings.maintenance)
         jobs.register("expired-team-invites", self.teams.invites.delete_expired)
         jobs.register("read-notifications", self.notifications.delete_read)
+        jobs.register("old-webhook-deliveries", self.webhooks.delivering.delete_old)
         self.maintenance = Maintenance(jobs)
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
 

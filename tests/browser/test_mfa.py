@@ -86,7 +86,7 @@ def test_enrol_sign_out_and_sign_in_with_the_app_code(
     page.goto(site.url("/login"))
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
     clean(page)
     # The step after the one the enrolment used: what the app shows now or next (the server

@@ -20,9 +20,11 @@ import pytest
 
 from tests.conftest import BACKEND_ROADMAP
 from tests.e2e.test_cli_and_serve import create_user
+from tests.integration.teams_support import seed_team
 from tests.needs import unavailable
 from tests.servers import Served, serving
 from waymark.features.roadmaps import document
+from waymark.infra.sql.database import Database
 
 EVENTS = "/api/v1/me/events"
 PASSWORD = "a long enough passphrase"
@@ -82,6 +84,25 @@ async def user(env: dict[str, str], base: str, email: str) -> User:
         auth = {"authorization": f"Bearer {tokens['access_token']}"}
         me = (await client.get("/api/v1/me", headers=auth)).json()
     return User(email, uuid.UUID(me["id"]), auth)
+
+
+class Team(NamedTuple):
+    id: uuid.UUID
+    owner: User
+    member: User
+    stranger: User
+
+
+async def team_of_three(env: dict[str, str], base: str, db: Database) -> Team:
+    """An owner and a member of a new team on `backend` whose members see its progress, and
+    a stranger to it; all three signed in through `base`."""
+    owner = await user(env, base, "owner@example.org")
+    member = await user(env, base, "member@example.org")
+    stranger = await user(env, base, "stranger@example.org")
+    team = uuid.uuid4()
+    members = {owner.id: "owner", member.id: "member"}
+    await seed_team(db, team, members, members_see_progress=True, roadmap="backend")
+    return Team(team, owner, member, stranger)
 
 
 class Sse(NamedTuple):
@@ -179,6 +200,13 @@ async def set_status(client: httpx.AsyncClient, who: User, topic: str, status: s
     assert response.status_code == 200, response.text
 
 
+async def make_changes(base: str, who: User, steps: list[tuple[str, str]]) -> None:
+    """Each of `steps` (topic, status) through `base`'s API, one after the other."""
+    async with httpx.AsyncClient(base_url=base) as api:
+        for topic, status in steps:
+            await set_status(api, who, topic, status)
+
+
 def changes(n: int) -> list[tuple[str, str]]:
     """`n` status changes, each changing something: every topic, round after round."""
     return [(TOPICS[i % len(TOPICS)], ROUNDS[(i // len(TOPICS)) % 4]) for i in range(n)]
@@ -262,6 +290,12 @@ class SocketIo:
             self.seen[message["type"]] += 1
             if message["type"] in types:
                 return message
+
+    async def nothing(self, *names: str, within: float = 1.5) -> None:
+        """No event named one of `names` comes within `within` seconds."""
+        with contextlib.suppress(TimeoutError):
+            name, data = await self.event(*names, timeout=within)
+            raise AssertionError(f"unexpected {name}: {data}")
 
     async def event(
         self, *names: str, channel: str | None = None, timeout: float = 15

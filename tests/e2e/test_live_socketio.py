@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.contract.redis_server import redis_url
 from tests.e2e.live_support import (
     CHANGED,
     PASSWORD,
@@ -27,16 +26,14 @@ from tests.e2e.live_support import (
     User,
     changes,
     live_env,
+    make_changes,
     set_status,
-    two_servers,
+    team_of_three,
     user,
 )
-from tests.integration.teams_support import seed_team
 from tests.servers import Served, free_port, serving
 from waymark.infra.sql.database import Database
 from waymark.transport.http.identity import SESSION_COOKIE
-
-__all__ = ["redis_url", "two_servers"]
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
 
@@ -58,12 +55,7 @@ async def test_socketio_clients_hear_the_other_process_follow_teams_and_resume_w
     two_servers: tuple[dict[str, str], Served, Served], db: Database
 ) -> None:
     env, a, b = two_servers
-    owner = await user(env, a.base, "owner@example.org")
-    member = await user(env, a.base, "member@example.org")
-    stranger = await user(env, a.base, "stranger@example.org")
-    team = uuid.uuid4()
-    members = {owner.id: "owner", member.id: "member"}
-    await seed_team(db, team, members, members_see_progress=True, roadmap="backend")
+    team, owner, member, stranger = await team_of_three(env, a.base, db)
     ours = f"team:{team}"
 
     async with SocketIo(a.base) as client, httpx.AsyncClient(base_url=b.base) as api:
@@ -104,11 +96,6 @@ async def test_socketio_clients_hear_the_other_process_follow_teams_and_resume_w
     burst = changes(60)
     got: list[int] = []
 
-    async def produce() -> None:
-        async with httpx.AsyncClient(base_url=a.base) as api:
-            for topic, status in burst:
-                await set_status(api, stranger, topic, status)
-
     async with SocketIo(b.base) as outsider, httpx.AsyncClient(base_url=a.base) as api:
         connected = await outsider.connect({"token": token(stranger)}, resume=True)
         assert connected["type"] == "connected"
@@ -121,7 +108,7 @@ async def test_socketio_clients_hear_the_other_process_follow_teams_and_resume_w
         presence = await api.get(f"/api/v1/teams/{team}/presence", headers=stranger.auth)
         assert presence.status_code == 404
 
-        producer = asyncio.create_task(produce())
+        producer = asyncio.create_task(make_changes(a.base, stranger, burst))
         while len(got) < len(burst):
             name, data = await outsider.event(CHANGED, "resync")
             assert name == CHANGED, data

@@ -8,28 +8,24 @@ Embedded: one process (and a two-worker server) on the database alone, no Redis.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.contract.redis_server import redis_url
 from tests.e2e.live_support import (
     CHANGED,
     TOPICS,
     Listener,
     changes,
     live_env,
+    make_changes,
     set_status,
-    two_servers,
+    team_of_three,
     user,
 )
-from tests.integration.teams_support import seed_team
 from tests.servers import Served, serving
 from waymark.infra.sql.database import Database
-
-__all__ = ["redis_url", "two_servers"]
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
 
@@ -66,19 +62,13 @@ async def test_forced_reconnects_mid_burst_lose_and_repeat_nothing(
     got: list[int] = []
     last_id: str | None = None
     reconnects = 0
-
-    async def produce() -> None:
-        async with httpx.AsyncClient(base_url=a.base) as api:
-            for topic, status in burst:
-                await set_status(api, learner, topic, status)
-
     producer: asyncio.Task[None] | None = None
     while len(got) < len(burst):
         # Each connection reads a few events, then drops (the client goes away mid-burst),
         # and the next resumes with the last id it had.
         async with Listener(b.base, learner.auth, last_id=last_id) as stream:
             if producer is None:
-                producer = asyncio.create_task(produce())
+                producer = asyncio.create_task(make_changes(a.base, learner, burst))
             for _ in range(37):
                 event = await stream.next((CHANGED, "resync"), timeout=30)
                 assert event.event == CHANGED, event
@@ -98,12 +88,7 @@ async def test_team_channels_only_for_those_who_may_watch_and_not_after_removal(
     two_servers: tuple[dict[str, str], Served, Served], db: Database
 ) -> None:
     env, a, b = two_servers
-    owner = await user(env, a.base, "owner@example.org")
-    member = await user(env, a.base, "member@example.org")
-    stranger = await user(env, a.base, "stranger@example.org")
-    team = uuid.uuid4()
-    members = {owner.id: "owner", member.id: "member"}
-    await seed_team(db, team, members, members_see_progress=True, roadmap="backend")
+    team, owner, member, stranger = await team_of_three(env, a.base, db)
 
     async with Listener(b.base, stranger.auth, params={"team": str(team)}) as refused:
         assert refused.status == 404
@@ -148,9 +133,7 @@ async def test_the_embedded_profile_streams_in_one_process_without_redis(
             await stream.nothing()
         # Gone for two changes; back with the last id in the query (an EventSource that
         # cannot set the header is given it in its URL).
-        async with httpx.AsyncClient(base_url=served.base) as api:
-            for topic, status in changes(7)[5:]:
-                await set_status(api, learner, topic, status)
+        await make_changes(served.base, learner, changes(7)[5:])
         params = {"last_event_id": got[-1].id}
         async with Listener(served.base, learner.auth, params=params) as resumed:
             assert [(await resumed.next()).data["data"]["seq"] for _ in range(2)] == [6, 7]

@@ -20,16 +20,20 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.contract.redis_server import redis_url
-from tests.e2e.live_support import TOPICS, changes, live_env, set_status, user
-from tests.e2e.test_live_sse import two_servers
+from tests.e2e.live_support import (
+    TOPICS,
+    changes,
+    live_env,
+    make_changes,
+    set_status,
+    team_of_three,
+    user,
+)
 from tests.e2e.ws_support import SUBPROTOCOL, refusal, socket, ticket, ws_url
 from tests.integration.teams_support import seed_team
 from tests.servers import Served, free_port, serving, stop
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
-
-__all__ = ["redis_url", "two_servers"]
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
 
@@ -56,9 +60,7 @@ async def test_the_embedded_profile_serves_sockets_in_one_process_without_redis(
             await live.send(type="ping", ref="r1")
             assert await live.next(("pong",)) == {"type": "pong", "ref": "r1"}
         # Gone for two changes; back with the last cursor.
-        async with httpx.AsyncClient(base_url=served.base) as api:
-            for topic, status in changes(5)[3:]:
-                await set_status(api, learner, topic, status)
+        await make_changes(served.base, learner, changes(5)[3:])
         async with socket(served.base, learner, cursor=got[-1]["cursor"]) as resumed:
             assert [(await resumed.next())["data"]["seq"] for _ in range(2)] == [4, 5]
             # The server stops: its sockets end at once (Granian drops them without a close
@@ -79,11 +81,6 @@ async def test_changes_through_one_process_reach_sockets_on_another_across_recon
     cursor: str | None = None
     reconnects = 0
 
-    async def produce() -> None:
-        async with httpx.AsyncClient(base_url=a.base) as api:
-            for topic, status in burst:
-                await set_status(api, learner, topic, status)
-
     await seed_team(db, team, {learner.id: "owner"}, roadmap="backend")
     producer: asyncio.Task[None] | None = None
     while len(got["team"]) < len(burst) or len(got["user"]) < len(burst):
@@ -94,7 +91,7 @@ async def test_changes_through_one_process_reach_sockets_on_another_across_recon
         async with socket(served.base, learner, cursor=cursor) as live:
             assert (await live.subscribe(f"team:{team}"))["type"] == "subscribed"
             if producer is None:
-                producer = asyncio.create_task(produce())
+                producer = asyncio.create_task(make_changes(a.base, learner, burst))
             for _ in range(41):
                 event = await live.next(("event", "resync"), timeout=30)
                 assert event["type"] == "event", event
@@ -115,12 +112,7 @@ async def test_team_channels_only_for_who_may_watch_and_not_after_removal(
     two_servers: tuple[dict[str, str], Served, Served], db: Database
 ) -> None:
     env, a, b = two_servers
-    owner = await user(env, a.base, "owner@example.org")
-    member = await user(env, a.base, "member@example.org")
-    stranger = await user(env, a.base, "stranger@example.org")
-    team = uuid.uuid4()
-    members = {owner.id: "owner", member.id: "member"}
-    await seed_team(db, team, members, members_see_progress=True, roadmap="backend")
+    team, owner, member, stranger = await team_of_three(env, a.base, db)
     channel = f"team:{team}"
 
     async with socket(b.base, stranger) as refused:

@@ -68,7 +68,8 @@ def operations(schema: dict[str, Any]) -> list[Operation]:
 
 # -- A valid value for a schema, so that a request can get past validation -------------------
 
-_CANDIDATES = ("fuzz@example.org", "A" * 16, "backend")  # an address, a token, a slug
+_CANDIDATES = ("fuzz@example.org", "A" * 16, "backend", "https://hooks.example.org/fuzz")
+"""An address, a token, a slug, a URL."""
 
 
 def example(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
@@ -224,6 +225,9 @@ EXAMPLES = {
     "invite_id": NOBODYS,
     "notification_id": NOBODYS,
     "identity_id": NOBODYS,
+    "passkey_id": NOBODYS,
+    "webhook_id": NOBODYS,
+    "delivery_id": NOBODYS,
 }
 
 

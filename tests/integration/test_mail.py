@@ -69,6 +69,16 @@ def parts(email: EmailMessage) -> tuple[str, str | None]:
             "team-reminder",
             {"link": LINK, "team": "Ops <b>", "roadmap": "Backend", "percentage": 12.5},
         ),
+        (
+            "webhook-disabled",
+            {
+                "link": LINK,
+                "team": "Ops <b>",
+                "url": "https://hooks.example/x",
+                "failures": 20,
+                "reason": "answered 500",
+            },
+        ),
     ],
 )
 def test_every_mail_renders_a_subject_text_and_escaped_html(
@@ -102,6 +112,7 @@ def test_the_shipped_templates_are_the_account_and_team_mails() -> None:
         "team-invite",
         "team-reminder",
         "verify-email",
+        "webhook-disabled",
     ]
 
 

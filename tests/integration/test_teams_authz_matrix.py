@@ -1,5 +1,6 @@
 """Who may call which team route (OWASP API1 BOLA, API5 BFLA), generated from the app's own
-route table: every (method, path) under `/api/v1/teams` and `/api/v1/invites` is called as
+route table: every (method, path) under `/api/v1/teams` (its webhooks included) and
+`/api/v1/invites` is called as
 the owner, an admin, a manager and a member of one team, a member of another team, a
 platform admin (no role in the team) and an anonymous client, and must answer what the table
 below says. A route the app has and the table does not name fails the test, so a new
@@ -21,11 +22,16 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
+from sqlalchemy import insert
 
 from tests.auth_helpers import Client
+from tests.config import app_settings
 from tests.integration.teams_support import Person, accounts_on, person, seed_team
+from waymark.features.webhooks.tables import webhook_deliveries, webhook_endpoints
 from waymark.infra.sql.database import Database
 from waymark.kernel.authz import PlatformRole
+from waymark.kernel.clock import utcnow
+from waymark.settings import FetchSettings, Settings
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap", "unthrottled")
 
@@ -45,6 +51,9 @@ def team_row(owner: int, admin: int, manager: int, member: int) -> dict[str, int
 
 
 T = "/api/v1/teams/{team_id}"
+W = f"{T}/webhooks/{{webhook_id}}"
+HOOK_URL = "http://127.0.0.1:9/hook"
+"""Nothing listens there (the discard port): deliveries queued by the calls fail at once."""
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/v1/teams"): row(201, 201, 201, 201, 201, 201, 401),
     ("GET", "/api/v1/teams"): row(200, 200, 200, 200, 200, 200, 401),
@@ -67,6 +76,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # Who is online: the live feature's, with the same policy as the team's progress.
     ("GET", f"{T}/presence"): team_row(200, 200, 200, 403),
     ("POST", f"{T}/reminders"): team_row(200, 200, 200, 403),
+    # Webhooks: the team's admins and owner only.
+    ("POST", f"{T}/webhooks"): team_row(201, 201, 403, 403),
+    ("GET", f"{T}/webhooks"): team_row(200, 200, 403, 403),
+    ("GET", f"{W}"): team_row(200, 200, 403, 403),
+    ("PATCH", f"{W}"): team_row(200, 200, 403, 403),
+    ("DELETE", f"{W}"): team_row(204, 204, 403, 403),
+    ("POST", f"{W}/rotate"): team_row(200, 200, 403, 403),
+    ("POST", f"{W}/ping"): team_row(202, 202, 403, 403),
+    ("GET", f"{W}/deliveries"): team_row(200, 200, 403, 403),
+    ("POST", f"{W}/deliveries/{{delivery_id}}/redeliver"): team_row(202, 202, 403, 403),
     # The invite is addressed to the outsider: for anyone else it does not exist.
     ("GET", "/api/v1/invites/{token}"): row(404, 404, 404, 404, 200, 404, 401),
     ("POST", "/api/v1/invites/{token}/accept"): row(404, 404, 404, 404, 200, 404, 401),
@@ -82,6 +101,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", f"{T}/roadmaps/{{slug}}/hidden-topics"): {"topic_ids": []},
     ("POST", f"{T}/reminders"): {"roadmap": "backend", "below_percentage": 50},
     ("POST", "/api/v1/invites/{token}/accept"): {},
+    ("POST", f"{T}/webhooks"): {"url": HOOK_URL, "events": ["teams.invited"]},
+    ("PATCH", W): {"description": "Renamed"},
+    ("POST", f"{W}/rotate"): {},
 }
 CHANGES = {
     (method, path) for method, path in EXPECTED if method != "GET" and path != "/api/v1/teams"
@@ -119,6 +141,8 @@ class Setup:
             .replace("{invite_id}", str(uuid.uuid5(self.team, self.spare_invite)))
             .replace("{token}", self.invite_token)
             .replace("{slug}", "backend")
+            .replace("{webhook_id}", str(uuid.uuid5(self.team, "webhook")))
+            .replace("{delivery_id}", str(uuid.uuid5(self.team, "delivery")))
         )
 
     async def seed(self, db: Database) -> None:
@@ -140,6 +164,41 @@ class Setup:
             },
         )
         await seed_team(db, self.other_team, {p["outsider"].id: "owner"}, roadmap="backend")
+        now = utcnow()
+        webhook_id = uuid.uuid5(self.team, "webhook")
+        async with db.transaction() as conn:
+            await conn.execute(
+                insert(webhook_endpoints).values(
+                    id=webhook_id,
+                    team_id=self.team,
+                    url=HOOK_URL,
+                    events='["teams.invited"]',
+                    secret="whsec_matrix",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                insert(webhook_deliveries).values(
+                    id=uuid.uuid5(self.team, "delivery"),
+                    endpoint_id=webhook_id,
+                    event_id=uuid.uuid4(),
+                    event="ping",
+                    body="{}",
+                    state="failed",
+                    created_at=now,
+                )
+            )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Webhooks may be made for 127.0.0.1 (where nothing answers): no request leaves."""
+    return app_settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        fetch=FetchSettings(allow_http=True, allowed_networks=["127.0.0.1/32"]),
+    )
 
 
 @pytest.fixture

@@ -133,6 +133,28 @@ def test_production_refuses_well_known_default_passwords(
     assert "well-known default password" in refusal
 
 
+@pytest.mark.parametrize("fetch", [{"allow_http": True}, {"allowed_networks": ["127.0.0.1/32"]}])
+def test_production_refuses_the_fetchers_test_settings(
+    tmp_path: Path, fetch: dict[str, object]
+) -> None:
+    """Webhooks reach only https and public addresses in production."""
+    keys = tmp_path / "keys.json"
+    keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
+    settings = _production(
+        tmp_path, public_url="https://waymark.example.org", auth={"signing_keys_file": keys}
+    )
+    assert settings.production_refusals() == []
+    settings = _production(
+        tmp_path,
+        public_url="https://waymark.example.org",
+        auth={"signing_keys_file": keys},
+        fetch=fetch,
+    )
+    (refusal,) = settings.production_refusals()
+    assert "tests only" in refusal
+
+
 def test_production_starts_with_its_secrets_in_place(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")

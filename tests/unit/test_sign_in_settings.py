@@ -8,6 +8,7 @@ import pytest
 
 from waymark.features.auth.github import GitHubStrategy
 from waymark.features.auth.oidc import OidcStrategy, pkce_challenge
+from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.strategies import build_strategies, with_preset
 from waymark.settings import AuthSettings, SignInProvider
 
@@ -56,3 +57,15 @@ async def test_a_strategy_turned_on_but_configured_nowhere_is_refused() -> None:
     async with httpx.AsyncClient() as http:
         with pytest.raises(ValueError, match="okta"):
             build_strategies(settings, http)
+
+
+async def test_passkeys_are_on_without_a_provider_and_build_no_redirect() -> None:
+    settings = AuthSettings(strategies=["webauthn"])
+    async with httpx.AsyncClient() as http:
+        assert build_strategies(settings, http) == {}
+    assert "webauthn" in AuthSettings().strategies  # on by default, beside passwords
+
+
+def test_the_relying_party_is_the_public_urls_host_and_origin() -> None:
+    rp = RelyingParty("https://learn.example.org:8443/some/path")
+    assert (rp.id, rp.origin) == ("learn.example.org", "https://learn.example.org:8443")

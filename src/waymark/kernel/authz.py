@@ -45,6 +45,7 @@ class Action(StrEnum):
     ROADMAPS_MANAGE = "team.roadmaps.manage"
     PROGRESS_READ = "team.progress.read"
     REMINDERS_SEND = "team.reminders.send"
+    WEBHOOKS_MANAGE = "team.webhooks.manage"
 
 
 class PlatformRole(StrEnum):
@@ -74,7 +75,13 @@ gets no standing in any team (a team's members and progress are the team's)."""
 
 _MEMBER = frozenset({A.TEAM_READ, A.TEAM_LEAVE, A.MEMBERS_READ})
 _MANAGER = _MEMBER | {A.PROGRESS_READ, A.REMINDERS_SEND, A.INVITES_READ}
-_ADMIN = _MANAGER | {A.TEAM_UPDATE, A.MEMBERS_MANAGE, A.INVITES_MANAGE, A.ROADMAPS_MANAGE}
+_ADMIN = _MANAGER | {
+    A.TEAM_UPDATE,
+    A.MEMBERS_MANAGE,
+    A.INVITES_MANAGE,
+    A.ROADMAPS_MANAGE,
+    A.WEBHOOKS_MANAGE,
+}
 TEAM_ROLES: Final[dict[TeamRole, frozenset[Action]]] = {
     TeamRole.MEMBER: _MEMBER,
     TeamRole.MANAGER: _MANAGER,

@@ -13,7 +13,8 @@ import waymark.features.auth.tables
 import waymark.features.notifications.tables
 import waymark.features.progress.tables
 import waymark.features.roadmaps.tables
-import waymark.features.teams.tables  # noqa: F401  (registers the tables)
+import waymark.features.teams.tables
+import waymark.features.webhooks.tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql import (  # noqa: F401  (registers the tables)
     document_tables,

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from waymark.settings.live import LiveSettings as LiveSettings
+from waymark.settings.outbound import FetchSettings as FetchSettings
+from waymark.settings.outbound import WebhookSettings as WebhookSettings
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -223,8 +225,9 @@ class AuthSettings(BaseModel):
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=1024, ge=64, le=1024)
     strategies: list[str] = Field(
-        default_factory=lambda: ["password"],
-        description="Ways in that are on: `password`, and the names of `providers`.",
+        default_factory=lambda: ["password", "webauthn"],
+        description="Ways in that are on: `password`, `webauthn` (passkeys), and the names "
+        "of `providers`.",
     )
     providers: dict[str, SignInProvider] = Field(
         default_factory=dict, description="Sign-in providers by name (the URL's segment)."
@@ -270,6 +273,8 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     outbox: OutboxSettings = OutboxSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    fetch: FetchSettings = FetchSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     live: LiveSettings = LiveSettings()
     auth: AuthSettings = AuthSettings()
 
@@ -361,6 +366,11 @@ class Settings(BaseSettings):
                 )
             if not provider.client_secret.get_secret_value():
                 refusals.append(f"sign-in provider {name!r} has no client secret")
+        if self.fetch.allow_http or self.fetch.allowed_networks:
+            refusals.append(
+                "WAYMARK_FETCH__ALLOW_HTTP or WAYMARK_FETCH__ALLOWED_NETWORKS is set: webhooks "
+                "could reach plain http or internal addresses (they are for tests only)"
+            )
         if urlsplit(self.public_url).scheme != "https":
             refusals.append(
                 "WAYMARK_PUBLIC_URL is not https: browsers drop the Secure session cookie, "

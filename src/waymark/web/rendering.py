@@ -15,6 +15,9 @@ from waymark.web.visitor import Visitor
 NOTICES: Final = {
     "identity-linked": "The identity is linked: you can sign in with it from now on.",
     "identity-unlinked": "The identity is unlinked: it no longer signs you in.",
+    "passkey-added": "The passkey is added: you can sign in with it from now on.",
+    "passkey-renamed": "The passkey is renamed.",
+    "passkey-removed": "The passkey is removed: it no longer signs you in.",
     "role-saved": "The role is saved; it counts from that account's next request.",
     "check-inbox": "Check your inbox: if the address can be used, a confirmation link is on "
     "its way. It works for 24 hours.",
@@ -42,6 +45,11 @@ NOTICES: Final = {
     "invite-sent": "The invite is on its way. Its link works for 7 days.",
     "invite-resent": "The invite is sent again, with a new link; the old one no longer works.",
     "invite-revoked": "The invite is revoked: its link no longer works.",
+    "webhook-pinged": "A test ping is on its way; its delivery shows below.",
+    "webhook-enabled": "The endpoint is on again; its count of failures starts over.",
+    "webhook-disabled": "The endpoint is off: nothing is sent to it until it is on again.",
+    "webhook-deleted": "The endpoint and its log are deleted.",
+    "webhook-redelivered": "The delivery is on its way again; it shows below.",
     "invite-declined": "You turned the invite down.",
     "roadmap-assigned": "The team follows the roadmap.",
     "roadmap-unassigned": "The team no longer follows the roadmap.",

@@ -27,6 +27,8 @@ from waymark.features.accounts.schemas import (
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.errors import LastWayIn
 from waymark.features.auth.federation import Federation
+from waymark.features.auth.passkeys import Passkeys
+from waymark.features.auth.schemas import PasskeyRename
 from waymark.features.auth.service import AuthService
 from waymark.features.portability.schemas import MAX_IMPORT_BYTES
 from waymark.features.portability.service import Portability
@@ -58,6 +60,7 @@ def settings_pages(
     auth: AuthService,
     portability: Portability,
     federation: Federation,
+    passkeys: Passkeys,
     step_up: StepUp = no_step_up,
 ) -> list[HTTPRouteHandler]:
     clock = auth.sessions.clock
@@ -68,6 +71,7 @@ def settings_pages(
         return {
             "sessions": await auth.list_sessions(principal),
             "identities": await federation.identities(principal),
+            "passkey_list": await passkeys.list(principal),
             "audit": await accounts.audit.page(
                 principal.account_id, before=before, limit=AUDIT_PAGE
             ),
@@ -189,6 +193,31 @@ def settings_pages(
 
         return await settings_form(visitor, action, "identities", also=(LastWayIn,))
 
+    def passkey_id(visitor: Visitor) -> uuid.UUID:
+        try:
+            return uuid.UUID(visitor.form.get("passkey", ""))
+        except ValueError:
+            raise NotFound("no such passkey of yours") from None
+
+    @post("/settings/passkeys/rename")
+    async def rename_passkey(visitor: Browsing) -> Response[Any]:
+        async def action() -> Response[Any]:
+            body = forms.decode(PasskeyRename, visitor.form)
+            await passkeys.rename(
+                visitor.signed_in(), passkey_id(visitor), body.name, client=visitor.client
+            )
+            return redirect(visitor, "/settings?notice=passkey-renamed#passkeys")
+
+        return await settings_form(visitor, action, "passkeys")
+
+    @post("/settings/passkeys/remove")
+    async def remove_passkey(visitor: Browsing) -> Response[Any]:
+        async def action() -> Response[Any]:
+            await passkeys.remove(visitor.signed_in(), passkey_id(visitor), client=visitor.client)
+            return redirect(visitor, "/settings?notice=passkey-removed#passkeys")
+
+        return await settings_form(visitor, action, "passkeys", also=(LastWayIn,))
+
     @post("/settings/delete")
     async def delete_account(visitor: Browsing) -> Response[Any]:
         account = visitor.signed_in().account
@@ -223,6 +252,8 @@ def settings_pages(
         end_session,
         end_all_sessions,
         unlink_identity,
+        rename_passkey,
+        remove_passkey,
         delete_account,
         import_data,
     ]

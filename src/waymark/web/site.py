@@ -16,6 +16,7 @@ from litestar.types import ExceptionHandlersMap
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.mfa import Mfa
+from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.service import Notes
 from waymark.features.notifications.service import Notifications
@@ -25,6 +26,7 @@ from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps import coverage
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
+from waymark.features.webhooks.service import Webhooks
 from waymark.infra.sql.database import Database
 from waymark.kernel.authz import Action
 from waymark.transport.http.fast import FastRoute
@@ -47,6 +49,7 @@ from waymark.web.team_pages import team_pages
 from waymark.web.team_view import TeamView
 from waymark.web.topic_pages import topic_pages
 from waymark.web.visitor import CSRF_FIELD, THEME_COOKIE, THEMES, Visitors
+from waymark.web.webhook_pages import webhook_pages
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 COVERED_ROADMAPS = ("backend",)
@@ -71,17 +74,20 @@ def web_site(
     auth: AuthService,
     federation: Federation,
     mfa: Mfa,
+    passkeys: Passkeys,
     identity: RequestIdentity,
     progress: ProgressService,
     notes: Notes,
     portability: Portability,
     teams: Teams,
     notifications: Notifications,
+    webhooks: Webhooks,
     db: Database,
 ) -> WebSite:
     assets = Assets()
     env = _environment(assets)
     env.globals["sign_in_options"] = federation.options()
+    env.globals["passkeys"] = passkeys  # pages ask `passkeys.on`
     covered = {
         slug: coverage.load(coverage.builtin_path(slug))
         for slug in COVERED_ROADMAPS
@@ -95,12 +101,13 @@ def web_site(
             *roadmap_pages(learning, progress, roadmap_forms),
             *topic_pages(notes, learning.renderer, roadmap_forms),
             *account_pages(accounts, auth),
-            *settings_pages(accounts, auth, portability, federation, identity.step_up),
+            *settings_pages(accounts, auth, portability, federation, passkeys, identity.step_up),
             *sign_in_pages(federation),
             *mfa_pages(mfa),
             *admin_pages(accounts),
             *team_pages(teams, TeamView(teams, catalog), auth.renew_session, identity.step_up),
             *notification_pages(notifications),
+            *webhook_pages(webhooks),
         ],
         dependencies=Visitors(identity, notifications.unread).dependencies(),
         include_in_schema=False,

@@ -85,7 +85,7 @@ def settings(
 
 
 def test_the_built_in_strategies_are_entry_points() -> None:
-    assert {"password", "oidc", "github"} <= load_factories().keys()
+    assert {"password", "oidc", "github", "webauthn"} <= load_factories().keys()
 
 
 @pytest.mark.usefixtures("forge_installed")

@@ -125,3 +125,33 @@ class EmailCodesOff(WaymarkError):
     status = 409
     code = "mfa-email-off"
     title = "Codes by mail are not on for this account"
+
+
+class PasskeyRefused(WaymarkError):
+    """A passkey ceremony that does not check out: an unknown, expired or already answered
+    ceremony, another origin or relying party, a challenge not this ceremony's, no user
+    verification, a bad signature, a credential not registered here. One code whatever the
+    reason; the reason is logged, not told."""
+
+    status = 401
+    code = "passkey-refused"
+    title = "The passkey was not accepted; try again"
+
+
+class PasskeyCounterRegressed(PasskeyRefused):
+    """A correctly signed assertion whose signature counter did not go up: the key may have
+    been copied. Refused, and written to the account's activity."""
+
+    code = "passkey-counter-regressed"
+    title = "This passkey's counter went back: it may have been copied; use another way in"
+
+    def __init__(self, *, stored: int, presented: int) -> None:
+        super().__init__(f"signature counter {presented} after {stored}")
+        self.stored = stored
+        self.presented = presented
+
+
+class PasskeyExists(WaymarkError):
+    status = 409
+    code = "passkey-exists"
+    title = "This passkey is registered already"

@@ -29,6 +29,7 @@ from waymark.features.auth.errors import (
 )
 from waymark.features.auth.identities import AttemptRow, IdentityRepository, IdentityRow
 from waymark.features.auth.limits import EXTERNAL_START_IP
+from waymark.features.auth.passkey_store import PasskeyRepository
 from waymark.features.auth.schemas import LinkedIdentity, MfaChallenge, SignInOption
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
@@ -193,13 +194,17 @@ class Federation:
         self, principal: Principal, identity_id: uuid.UUID, *, client: ClientInfo
     ) -> None:
         """Remove a linked identity; never the last way in (no password way in, as when the
-        deployment turned passwords off, and no other identity)."""
+        deployment turned passwords off, no other identity and no passkey)."""
         async with self.db.transaction() as conn:
             repository = IdentityRepository(conn)
             mine = {row.id for row in await repository.of_user(principal.account_id)}
             if identity_id not in mine:
                 raise NotFound("no such linked identity")
-            if len(mine) == 1 and not self.auth.password_on:
+            if (
+                len(mine) == 1
+                and not self.auth.password_on
+                and not await PasskeyRepository(conn).count_of_user(principal.account_id)
+            ):
                 raise LastWayIn()
             await repository.unlink(principal.account_id, identity_id)
             await self.auth.accounts.audit.record(

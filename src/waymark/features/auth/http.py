@@ -61,19 +61,23 @@ SessionRef = Annotated[
 ]
 
 
-def signed_in(account: Account, issued: TokenPair | NewSession, *, now: float) -> Response[Any]:
-    """The answer to a completed sign-in: the tokens, or the session's cookie and CSRF token."""
+def with_session(
+    body: Any, session: NewSession, *, now: float, headers: dict[str, str]
+) -> Response[Any]:
+    """`body`, setting the browser session's cookie."""
+    cookie = session_cookie(session.id, expires_at=session.record.absolute_expires_at, now=now)
+    return Response(body, headers=headers, cookies=[cookie])
+
+
+def signed_in(
+    account: Account, issued: TokenPair | NewSession, *, now: float
+) -> Response[TokenPair | SessionLogin]:
+    """What a sign-in answers, whichever way in: the tokens, or the session's cookie and
+    CSRF token."""
     if isinstance(issued, TokenPair):
         return Response(issued, headers=NO_STORE)
     body = SessionLogin(user=Me.of(account), csrf_token=issued.record.csrf_token)
-    return with_session(body, issued, headers=NO_STORE, now=now)
-
-
-def with_session(
-    body: Any, session: NewSession, *, headers: dict[str, str], now: float
-) -> Response[Any]:
-    cookie = session_cookie(session.id, expires_at=session.record.absolute_expires_at, now=now)
-    return Response(body, headers=headers, cookies=[cookie])
+    return with_session(body, issued, now=now, headers=NO_STORE)
 
 
 def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> list[Router]:
@@ -104,7 +108,8 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
         )
         if isinstance(issued, MfaChallenge):
             return Response(issued, headers=NO_STORE)
-        return signed_in(account, issued, now=clock.time())
+        answer: Response[Any] = signed_in(account, issued, now=clock.time())
+        return answer
 
     @post(
         "/refresh",
@@ -175,8 +180,8 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
         response = with_session(
             None,
             renewed,
-            headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE},
             now=clock.time(),
+            headers={CSRF_HEADER: renewed.record.csrf_token, **NO_STORE},
         )
         response.status_code = 204
         return response

@@ -19,3 +19,5 @@ guessable only at a rate; a challenge also ends after 5 wrong answers."""
 MFA_IP = Rule("mfa-ip", 30, 300)
 MFA_EMAIL_ACCOUNT = Rule("mfa-email-account", 5, 900)
 """Sign-in codes mailed per account: each is a mail to its owner."""
+PASSKEY_IP = Rule("passkey-ip", 30, 300)
+"""Passkey ceremonies begun per IP (sign-ins and registrations): each stores a challenge."""

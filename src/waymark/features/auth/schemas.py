@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from waymark.features.accounts.schemas import CurrentPassword, Email, Me, Strict, Token
+from waymark.features.accounts.schemas import (
+    CurrentPassword,
+    DisplayName,
+    Email,
+    Me,
+    Strict,
+    Token,
+)
 
 
 class LoginRequest(Strict):
@@ -143,3 +150,70 @@ class MfaStatus(msgspec.Struct, kw_only=True):
 
 class ChallengeRef(Strict):
     challenge: Token
+
+
+class PasskeyCeremony(msgspec.Struct, kw_only=True):
+    """A ceremony begun: hand `public_key` to `navigator.credentials.create()` or `.get()`
+    (as `publicKey`, its base64url fields decoded), then send the result back with
+    `ceremony`. The ceremony answers once, within a few minutes."""
+
+    ceremony: str
+    public_key: dict[str, Any] = msgspec.field(name="publicKey")
+
+
+PasskeyName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=100,
+        # Something visible, and no control characters.
+        pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$",
+        description="1 to 100 characters, not blank, no control characters.",
+    ),
+]
+Ceremony = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class PasskeyRegistration(Strict):
+    ceremony: Ceremony
+    credential: dict[str, Any]
+    """What `navigator.credentials.create()` gave (`PublicKeyCredential.toJSON()`)."""
+    name: DisplayName = ""
+    """Shown in the list; a name is made up when left empty."""
+
+
+class PasskeySignIn(Strict):
+    ceremony: Ceremony
+    credential: dict[str, Any]
+    """What `navigator.credentials.get()` gave (`PublicKeyCredential.toJSON()`)."""
+    mode: Literal["token", "session"] = "token"
+
+
+class PasskeyRename(Strict):
+    name: PasskeyName
+
+
+class PasskeyView(msgspec.Struct, kw_only=True):
+    """A passkey registered to your account (its key itself is never shown)."""
+
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    transports: list[str]
+    aaguid: str
+    """The authenticator's model (all zeros when it does not say)."""
+    synced: bool
+    """Backed up by its provider (a synced passkey), rather than bound to one device."""
+
+    @classmethod
+    def of(cls, row: Any) -> PasskeyView:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            transports=row.transports.split(),
+            aaguid=row.aaguid,
+            synced=row.backed_up,
+        )

@@ -98,15 +98,19 @@ class AuthService:
         mode: Literal["token", "session"],
         client: ClientInfo,
         via: str,
+        amr: tuple[str, ...] = (),
     ) -> Issued:
         """What a sign-in gets once a strategy proved who it is, whichever strategy
         (`via`): tokens or a browser session, always new, audited once they exist; or, for
-        an account with MFA on, a challenge to answer first (`gate`), never a session."""
-        if self.gate is not None:
+        an account with MFA on, a challenge to answer first (`gate`), never a session.
+        `amr` (RFC 8176) is how the strategy proved it, when it tells (a passkey); one that
+        is itself multi-factor (`mfa` among them: a passkey with user verification) needs
+        no challenge."""
+        if self.gate is not None and "mfa" not in amr:
             challenge = await self.gate.challenge_for(account, mode=mode, via=via, client=client)
             if challenge is not None:
                 return challenge
-        issued, _ = await self.start(account, mode=mode, client=client, via=via)
+        issued, _ = await self.start(account, mode=mode, client=client, via=via, amr=amr)
         return issued
 
     async def start(
@@ -116,12 +120,14 @@ class AuthService:
         mode: Literal["token", "session"],
         client: ClientInfo,
         via: str,
+        amr: tuple[str, ...] = (),
         second_factor: tuple[str, str] | None = None,
     ) -> tuple[TokenPair | NewSession, str]:
-        """Start the session or token family, proved by `via` and, once the gate's
-        challenge is answered, `second_factor` (its kind and RFC 8176 `amr` value); and its
-        store key. Only the gate passes `second_factor`."""
-        amr: tuple[str, ...] = ("pwd",) if via == "password" else ("fed",)
+        """Start the session or token family, proved by `via` (its `amr`, else `pwd` for a
+        password, `fed` for another site) and, once the gate's challenge is answered,
+        `second_factor` (its kind and RFC 8176 `amr` value); and its store key. Only the
+        gate passes `second_factor`."""
+        amr = amr or (("pwd",) if via == "password" else ("fed",))
         if second_factor is not None:
             amr = (*amr, second_factor[1], "mfa")
         issued: TokenPair | NewSession
@@ -129,10 +135,14 @@ class AuthService:
             issued, key = await self.sessions.start_family(account, client, amr=amr)
         else:
             issued = await self.sessions.start_browser_session(
-                account, client, auth_level="mfa" if second_factor else "password"
+                account, client, auth_level="mfa" if "mfa" in amr else "password"
             )
             key = issued.record.id_hash
-        detail: dict[str, str] = {"mode": mode} if via == "password" else {"mode": mode, "via": via}
+        detail: dict[str, object] = (
+            {"mode": mode} if via == "password" else {"mode": mode, "via": via}
+        )
+        if via == "webauthn":
+            detail["amr"] = " ".join(amr)
         if second_factor is not None:
             detail["mfa"] = second_factor[0]
         await self.accounts.audit.record_alone(account.id, "login.succeeded", client, **detail)

@@ -23,6 +23,8 @@ from waymark.kernel.identity import Account
 from waymark.settings import AuthSettings, SignInProvider
 
 ENTRY_POINTS = "waymark.auth_strategies"
+FIRST_PARTY = frozenset({"webauthn"})
+"""Ways in that need no provider's settings: passkeys (`features/auth/passkeys.py`)."""
 RESERVED_CLAIMS = frozenset({"iss", "aud", "sub", "client_id", "iat", "nbf", "exp", "jti", "sid"})
 
 
@@ -101,7 +103,7 @@ def build_strategies(
     """The redirect strategies this deployment turned on: each provider of
     `auth.providers` named in `auth.strategies`, built by its strategy's factory."""
     factories = load_factories() if factories is None else factories
-    unknown = set(settings.strategies) - {"password", *settings.providers}
+    unknown = set(settings.strategies) - {"password", *FIRST_PARTY, *settings.providers}
     if unknown:
         raise ValueError(f"auth.strategies names no provider: {', '.join(sorted(unknown))}")
     built: dict[str, RedirectStrategy] = {}

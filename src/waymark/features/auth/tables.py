@@ -1,10 +1,12 @@
 """Sign-in through other sites: the identities linked to accounts, and the attempts under
-way (their secrets kept here, server-side; the browser holds only a random id)."""
+way (their secrets kept here, server-side; the browser holds only a random id). Passkeys:
+the credentials registered to accounts, and the ceremonies under way (their challenges)."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     Uuid,
+    false,
 )
 
 from waymark.infra.sql.metadata import metadata
@@ -106,4 +109,35 @@ mfa_step_ups = Table(
     ),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("verified_at", UtcDateTime(), nullable=False),
+)
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True, comment="base64url."),
+    Column("public_key", LargeBinary, nullable=False, comment="COSE_Key, as registered."),
+    Column("sign_count", BigInteger, nullable=False, server_default="0"),
+    Column(
+        "transports", String(200), nullable=False, server_default="", comment="Space-separated."
+    ),
+    Column("aaguid", String(36), nullable=False),
+    Column(
+        "backed_up", Boolean, nullable=False, server_default=false(), comment="Synced (BS flag)."
+    ),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+passkey_ceremonies = Table(
+    "passkey_ceremonies",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the ceremony's id."),
+    Column("purpose", String(16), nullable=False, comment="register or sign-in."),
+    Column("user_id", Uuid, comment="Registering for this account; NULL: a sign-in."),
+    Column("challenge", String(128), nullable=False, comment="base64url."),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
 )

@@ -123,7 +123,12 @@ class Connection:
         self.pong_due: float | None = None
         self._lock = asyncio.Lock()
         self._ending: Close | None = None
-        """Why the reader ended the connection (a rule the client broke)."""
+        """Why the connection was ended from here (a rule the client broke, a send that
+        hung)."""
+        self._sending_since: float | None = None
+        """When the send in progress began (the watchdog's clock)."""
+        self._tasks: tuple[asyncio.Future[Any], ...] = ()
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         """The stream's items, heartbeats and expiry in a writer task; the client's messages
@@ -131,17 +136,28 @@ class Connection:
         One lock orders their sends: an answer (`subscribed`) is sent holding it from before
         the channel is followed, so it goes out before any event of that channel. No task
         or timer per event: a fan-out to many sockets made one per event, and most of its
-        CPU went there (`bench/fanout`)."""
+        CPU went there (`bench/fanout`); one watchdog timer per connection checks that no
+        send hangs past `send_timeout_seconds` (a client that stopped reading is cut off,
+        4008), where a timeout around each send armed and cancelled a timer per frame."""
         try:
-            await self.send_locked(protocol.ready(self.stream.channels, self.stream.cursor))
+            async with asyncio.timeout(self.settings.send_timeout_seconds):
+                await self.send_locked(protocol.ready(self.stream.channels, self.stream.cursor))
+        except TimeoutError:
+            await self.close(Close.SLOW_CONSUMER)
+            return
         except _Gone:
             return
         reader = asyncio.ensure_future(self._read())
         writer = asyncio.ensure_future(self._write())
+        self._tasks = (reader, writer)
+        loop = asyncio.get_running_loop()
+        half = self.settings.send_timeout_seconds / 2
+        self._watchdog = loop.call_later(half, self._watch, loop, half)
         try:
-            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, writer):
+            self._watchdog.cancel()
+            for task in self._tasks:
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
         code = self._ending
@@ -252,17 +268,26 @@ class Connection:
         return True
 
     async def send(self, text: str) -> None:
-        """Send one frame; a client that does not take it within `send_timeout_seconds` is
-        cut off (4008)."""
+        """Send one frame, watched (`_watch`): a client that does not take it within
+        `send_timeout_seconds` is cut off (4008)."""
+        self._sending_since = asyncio.get_running_loop().time()
         try:
-            # `asyncio.timeout`, not `wait_for` (a task per frame on Python 3.11).
-            async with asyncio.timeout(self.settings.send_timeout_seconds):
-                await self._send({"type": "websocket.send", "text": text, "bytes": None})
-        except TimeoutError:
-            await self.close(Close.SLOW_CONSUMER)
-            raise _Gone from None
+            await self._send({"type": "websocket.send", "text": text, "bytes": None})
         except OSError:
             raise _Gone from None
+        finally:
+            self._sending_since = None
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, half: float) -> None:
+        """Every half `send_timeout_seconds`: end a connection whose send has hung that
+        long (both its tasks are cancelled; `run` closes it with 4008)."""
+        since = self._sending_since
+        if since is not None and loop.time() - since >= self.settings.send_timeout_seconds:
+            self._ending = Close.SLOW_CONSUMER
+            for task in self._tasks:
+                task.cancel()
+            return
+        self._watchdog = loop.call_later(half, self._watch, loop, half)
 
     async def close(self, code: Close) -> None:
         with contextlib.suppress(TimeoutError, OSError):

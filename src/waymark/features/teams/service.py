@@ -8,6 +8,8 @@ Its use cases are grouped by what they are about, one module each, all with the 
   accept, decline;
 - `roadmaps` (`TeamRoadmaps`): assign, unassign, hide topics;
 - `reports` (`Reports`): the team's progress on a roadmap, reminders;
+- `asking` (`Asking`): for other features (webhooks), whether a caller may do an action in
+  a team, the teams of a learner following a roadmap, and a team's admins' addresses;
 - `watching` (`Watching`): for live updates, the teams following a learner's roadmap and
   whether a caller may watch a team's progress (`teams_of_learner`, `require_progress_view`).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 from waymark.features.accounts.profile import Profiles
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
+from waymark.features.teams.asking import Asking
 from waymark.features.teams.invites import Invites
 from waymark.features.teams.jobs import TeamJobs
 from waymark.features.teams.lifecycle import Lifecycle
@@ -66,6 +69,7 @@ class Teams:
         self.roadmaps = TeamRoadmaps.sharing(tools)
         self.reports = Reports.sharing(tools)
         self.watching = Watching.sharing(tools)
+        self.asking = Asking.sharing(tools)
         self.teams_of_learner = self.watching.teams_of_learner
         self.require_progress_view = self.watching.require_progress_view
 

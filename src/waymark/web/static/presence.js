@@ -1,8 +1,10 @@
 // Who of the team is online now, on its page (live.js): the list is fetched from
 // `GET /api/v1/teams/{id}/presence` once the stream follows the team's channel (its `ready`),
 // then kept with each `presence.changed` ({account_id, display_name, online}); fetched again
-// on the channel's `resync`. Events heard while the list is being fetched are applied on top
-// of it, in order, so a change made meanwhile is not lost.
+// on the channel's `resync`, and again a little later when a busy server refused it (a 503
+// or 429: the list would otherwise stay hidden until the stream reconnects). Events heard
+// while the list is being fetched are applied on top of it, in order, so a change made
+// meanwhile is not lost.
 //
 // Only what is heard live is shown: without this script, before the stream is ready, when
 // it breaks, or when the team's channel closes, the list is hidden (never a stale "online").
@@ -58,16 +60,35 @@
     else if (change.account_id !== me) online.delete(change.account_id);
   }
 
-  async function refetch() {
+  // A fetch that failed for a while (the network, a 503 or 429 of a busy server) is tried
+  // again, after its `Retry-After` or 1, 2, 4... seconds (at most 30), eight times at most;
+  // one that was refused (403, 404: no longer allowed) is not.
+  function later(answer, tries) {
+    const said = Number(answer && answer.headers.get("retry-after"));
+    return 1000 * Math.min(30, said > 0 ? said : 2 ** tries);
+  }
+
+  async function refetch(tries = 0) {
     const mine = ++asked;
     heard = [];
+    let answer;
     let body;
     try {
-      const answer = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
+      answer = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
       if (!answer.ok) throw new Error(`presence: ${answer.status}`);
       body = await answer.json();
     } catch {
-      if (mine === asked) takeDown();
+      if (mine !== asked) return;
+      const passing = !answer || answer.status >= 500 || answer.status === 429;
+      if (!passing || tries >= 8) {
+        takeDown();
+        return;
+      }
+      // Hidden until then; changes heard meanwhile are kept from the list (`heard` stays
+      // a list) since the next answer holds them. A newer fetch or a take-down cancels it.
+      online = new Map();
+      draw();
+      window.setTimeout(() => { if (mine === asked) refetch(tries + 1); }, later(answer, tries));
       return;
     }
     if (mine !== asked) return;

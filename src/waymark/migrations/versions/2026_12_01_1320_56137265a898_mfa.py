@@ -2,8 +2,8 @@
 how a token family's sign-in was proved
 
 Revision ID: 56137265a898
-Revises: d4e5f6a7b8c9
-Create Date: 2026-12-01 13:00:00+00:00
+Revises: 652b93169c53
+Create Date: 2026-12-01 13:20:00+00:00
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 from waymark.infra.sql.types import UtcDateTime
 
 revision: str = "56137265a898"
-down_revision: str | None = "d4e5f6a7b8c9"
+down_revision: str | None = "652b93169c53"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,23 @@
+"""Outgoing HTTP to URLs others chose, through one SSRF-safe fetcher (SECURITY.md)."""
+
+from __future__ import annotations
+
+from waymark.infra.fetch.fetcher import (
+    Fetched,
+    Fetcher,
+    FetchFailed,
+    FetchPolicy,
+    FetchRefused,
+    Resolver,
+    system_resolver,
+)
+
+__all__ = [
+    "FetchFailed",
+    "FetchPolicy",
+    "FetchRefused",
+    "Fetched",
+    "Fetcher",
+    "Resolver",
+    "system_resolver",
+]

@@ -1,0 +1,98 @@
+"""Passkeys in a real Chromium against a real `waymark serve`, with Chromium's virtual
+authenticator (DevTools protocol, `WebAuthn` domain: CTAP2, an internal platform
+authenticator with resident keys and user verification): a member adds a passkey from the
+settings page, signs out, and signs in again with it from the sign-in page without typing
+an address (username-less), all by keyboard. Without JavaScript the pages say passkeys need
+it, and the password form still works. No inline code and no CSP violation on the way.
+
+The account is made with `waymark users create` (the sign-up form is at its rate limit in
+a browser run)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from tests.auth_helpers import PASSWORD
+from tests.browser.conftest import Console
+from tests.browser.support import Site, sign_in
+from tests.servers import waymark
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+}
+
+
+def new_account(site: Site) -> str:
+    """A confirmed account, made by the operator's command against the served database."""
+    email = f"passkey-{secrets.token_hex(4)}@example.org"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAYMARK_")}
+    env |= {"WAYMARK_VAR_DIR": str(site.var_dir), "WAYMARK_ENV_FILE": ""}
+    waymark(env, "users", "create", email, stdin=PASSWORD + "\n")
+    return email
+
+
+def test_a_passkey_is_added_and_signs_in_username_less(
+    context: BrowserContext, console: Console, site: Site
+) -> None:
+    email = new_account(site)
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    authenticator = devtools.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})[
+        "authenticatorId"
+    ]
+
+    sign_in(page, site, email)
+    page.goto(site.url("/settings#passkeys"))
+    section = page.locator("#passkeys")
+    expect(section.get_by_text("None yet.")).to_be_visible()
+    expect(section.get_by_text("needs JavaScript")).to_be_hidden()
+    section.get_by_label("Name of the new passkey (optional)").fill("Test laptop")
+    section.get_by_role("button", name="Add a passkey").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").first).to_contain_text("The passkey is added")
+    expect(page.locator("#passkeys input[name=name]")).to_have_value("Test laptop")
+
+    [stored] = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})[
+        "credentials"
+    ]
+    assert stored["isResidentCredential"] is True
+    assert stored["rpId"] == "localhost"
+
+    page.get_by_role("button", name="Sign out", exact=True).first.click()
+    page.goto(site.url("/login"))
+    button = page.get_by_role("button", name="Sign in with a passkey")
+    button.focus()
+    page.keyboard.press("Enter")  # no address typed: the authenticator offers the passkey
+    expect(page.get_by_role("link", name="Settings")).to_be_visible()
+
+    page.goto(site.url("/settings#passkeys"))
+    expect(page.locator("#passkeys")).to_contain_text("last used")
+    [used] = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})[
+        "credentials"
+    ]
+    assert used["signCount"] > stored["signCount"]
+    assert console == [], console
+
+
+def test_without_javascript_passkeys_say_so(browser: Browser, site: Site) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(site.url("/login"))
+        expect(page.get_by_text("Signing in with a passkey needs JavaScript")).to_be_visible()
+        expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_hidden()
+        email = new_account(site)
+        sign_in(page, site, email)  # the password form works all the same
+    finally:
+        context.close()
