@@ -1,6 +1,6 @@
 """Composition root: reads settings, builds the adapters, hands them to the features.
 
-Building a container opens no connection (only the signing-key file is read or created);
+Building a container opens no connection (only the key files are read or created);
 `aclose()` releases everything it opened.
 """
 
@@ -16,6 +16,7 @@ from waymark.features.accounts.service import Accounts
 from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
+from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.service import AuthService
@@ -51,6 +52,7 @@ from waymark.infra.scheduler.build import build_scheduler
 from waymark.infra.scheduler.metrics import ScheduleMetrics
 from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.documents import SqlDocumentStore
@@ -145,6 +147,15 @@ class Container:
             callbacks=callbacks,
             password_on="password" in auth.strategies,
         )
+        # Second factors: every sign-in passes the gate; TOTP secrets are sealed with a key
+        # from a private file beside the signing keys.
+        self.mfa = Mfa(
+            db=self.db,
+            auth=self.auth,
+            box=SecretBox.open(settings.secret_key_path),
+            outbox=self.outbox,
+        )
+        self.auth.gate = self.mfa
         # Ways in through other sites (OIDC, GitHub, ...): the strategies settings turn on.
         # Their client never follows redirects nor reads proxies from the environment.
         self.outbound = httpx.AsyncClient(trust_env=False, follow_redirects=False)

@@ -233,6 +233,11 @@ def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
     waymark(env, "db", "upgrade")
     first = waymark(env, "keys", "rotate")
     assert "2 key(s)" in first.stdout
+    sealing = waymark(env, "keys", "secret-box")
+    assert "created a secret-sealing key" in sealing.stdout
+    key = Path(env["WAYMARK_VAR_DIR"]) / "secret-box.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert "kept the secret-sealing key" in waymark(env, "keys", "secret-box").stdout
     create_user(env, "off@example.org")
     disabled = waymark(env, "users", "disable", "off@example.org")
     assert "disabled" in disabled.stdout

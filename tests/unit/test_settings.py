@@ -104,9 +104,10 @@ def _production(tmp_path: Path, **values: object) -> Settings:
 
 def test_production_refuses_missing_signing_keys_and_plain_http(tmp_path: Path) -> None:
     refusals = _production(tmp_path).production_refusals()
-    assert len(refusals) == 2
+    assert len(refusals) == 3
     assert "no signing keys" in refusals[0]
-    assert "not https" in refusals[1]
+    assert "no secret-sealing key" in refusals[1]
+    assert "not https" in refusals[2]
     with pytest.raises(UnsafeSettings, match="refusing to start in production"):
         require_safe(_production(tmp_path))
 
@@ -125,6 +126,7 @@ def test_production_refuses_well_known_default_passwords(
 ) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     settings = _production(
         tmp_path,
         public_url="https://waymark.example.org",
@@ -142,6 +144,7 @@ def test_production_refuses_the_fetchers_test_settings(
     """Webhooks reach only https and public addresses in production."""
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     settings = _production(
         tmp_path, public_url="https://waymark.example.org", auth={"signing_keys_file": keys}
     )
@@ -159,6 +162,7 @@ def test_production_refuses_the_fetchers_test_settings(
 def test_production_starts_with_its_secrets_in_place(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     settings = _production(
         tmp_path,
         public_url="https://waymark.example.org",
@@ -234,6 +238,7 @@ def test_production_refuses_a_sign_in_provider_over_plain_http_or_without_secret
 ) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     provider = {"issuer": "http://sso.example.org", "client_id": "waymark", "client_secret": ""}
     settings = _production(
         tmp_path,

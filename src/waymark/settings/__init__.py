@@ -312,6 +312,11 @@ class Settings(BaseSettings):
     def signing_keys_path(self) -> Path:
         return self.auth.signing_keys_file or self.var_dir / "jwt-signing-keys.json"
 
+    @property
+    def secret_key_path(self) -> Path:
+        """The AES-256 key that seals secrets at rest (TOTP secrets), beside the signing keys."""
+        return self.signing_keys_path.with_name("secret-box.key")
+
     def production_refusals(self) -> list[str]:
         """Why these settings must not serve with `environment=production`: a secret that is
         missing or a well-known default. Empty when they may."""
@@ -324,6 +329,12 @@ class Settings(BaseSettings):
                 "and tokens from one would fail on the next. Create them once "
                 "(`waymark keys rotate`) and give every process the same file "
                 "(WAYMARK_AUTH__SIGNING_KEYS_FILE)"
+            )
+        if not self.secret_key_path.exists():
+            refusals.append(
+                f"no secret-sealing key at {self.secret_key_path}: each process would make its "
+                "own, and TOTP secrets sealed by one would not open on the next. Create it once "
+                "(`waymark keys secret-box`) beside the signing keys, for every process"
             )
         for name, url in (
             ("WAYMARK_DATABASE_URL", self.database_url),
