@@ -22,7 +22,7 @@ SCENARIO ?=
 # about 1.5 s instead of 4.5 s even where PYTHONDONTWRITEBYTECODE is set (as on CI machines).
 sync = $(UV) sync --frozen $(1) --check --quiet 2>/dev/null || $(UV) sync --frozen $(1) --compile-bytecode
 
-.PHONY: help uv install install-dev browser-tools run migrate seed serve test lint typecheck pytest format coverage screenshots bench bench-fanout clean
+.PHONY: help uv install install-dev browser-tools run migrate seed serve test lint typecheck pytest format coverage screenshots bench bench-fanout bench-jobs clean
 
 help: ## List the targets
 	@echo "Waymark. A fresh clone needs python3 (with pip) and make; start with make run."
@@ -108,6 +108,9 @@ bench: install-dev ## Benchmarks against their physical limits (SCENARIO=name fo
 
 bench-fanout: install-dev ## Live events fanned out to 1,000 streams beside a raw broadcaster
 	@$(RUN) python -m bench.fanout
+
+bench-jobs: install-dev ## 10,000 jobs through RabbitMQ beside raw aio-pika; commit-to-start latency
+	@$(RUN) python -m bench.jobs
 
 clean: ## Remove caches and the embedded database (not .venv or .tools)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

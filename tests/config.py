@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from waymark.settings import AuthSettings, LiveSettings, LogSettings, Settings
+from waymark.settings import AuthSettings, LiveSettings, LogSettings, SchedulerSettings, Settings
 
 CHEAP_ARGON2 = {"argon2_memory_kib": 64, "argon2_time_cost": 1}
 """argon2 at a fraction of a millisecond: for every test but those of hashing itself and of
@@ -33,5 +33,8 @@ def app_settings(**values: Any) -> Settings:
         # The in-process test client reads an answer whole: a live stream ends at once
         # (`close`, `expired`). Streams are tested against served processes (tests/e2e).
         "live": LiveSettings(stream_seconds=0.05),
+        # No scheduler in the lifespan: a slot falling due mid-test would add outbox messages
+        # to the ones a test counts. The tests of the scheduler start it themselves.
+        "scheduler": SchedulerSettings(in_process=False),
     }
     return Settings(**(defaults | values))

@@ -16,6 +16,7 @@ from waymark.container import Container
 from waymark.features.accounts.http import account_routes, me_fast_route
 from waymark.features.auth.federation_http import federation_routes
 from waymark.features.auth.http import auth_routes
+from waymark.features.auth.mfa_http import mfa_routes
 from waymark.features.auth.passkeys_http import passkey_routes
 from waymark.features.authz.http import authz_routes
 from waymark.features.live.http import EVENTS_PATH, live_routes
@@ -67,12 +68,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 name="outbox-relay",
             ),
             asyncio.create_task(_follow_key_rotation(container, stop), name="key-reload"),
-            asyncio.create_task(
-                container.maintenance.run_forever(stop, settings.maintenance.interval_seconds),
-                name="maintenance",
-            ),
             asyncio.create_task(container.live.keep_presence(stop), name="live-presence"),
         ]
+        if settings.scheduler_in_process:  # the embedded profile's; else `waymark scheduler`
+            background.append(
+                asyncio.create_task(container.scheduler.run_forever(stop), name="scheduler")
+            )
         try:
             yield
         finally:
@@ -83,12 +84,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     identity = RequestIdentity(
         container.auth.authenticator,
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
+        step_up=container.mfa.require_step_up,
     )
     site = web_site(
         catalog=container.roadmaps,
         accounts=container.accounts,
         auth=container.auth,
         federation=container.federation,
+        mfa=container.mfa,
         passkeys=container.passkeys,
         identity=identity,
         progress=container.progress,
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             roadmap_routes(container.roadmaps, identity, throttle=container.throttle),
             *auth_routes(container.auth, identity, container.keys),
             *federation_routes(container.federation, identity),
+            *mfa_routes(container.mfa, identity),
             *passkey_routes(container.passkeys, identity),
             *account_routes(container.accounts, identity),
             progress_routes(container.progress, identity),

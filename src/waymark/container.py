@@ -1,13 +1,13 @@
 """Composition root: reads settings, builds the adapters, hands them to the features.
 
-Building a container opens no connection (only the signing-key file is read or created);
+Building a container opens no connection (only the key files are read or created);
 `aclose()` releases everything it opened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -16,6 +16,7 @@ from waymark.features.accounts.service import Accounts
 from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
+from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.service import AuthService
@@ -29,11 +30,16 @@ from waymark.features.notifications.service import Notifications
 from waymark.features.ops.service import DatabaseReadiness
 from waymark.features.portability.service import Portability
 from waymark.features.progress.jobs import ProgressJobs
+from waymark.features.progress.schedules import ProgressSchedules
 from waymark.features.progress.service import ProgressService
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.features.teams.service import Teams
 from waymark.features.webhooks.service import Webhooks
-from waymark.infra.fetch import Fetcher, FetchPolicy
+from waymark.infra.broker import build_broker
+from waymark.infra.broker.metrics import BrokerBacklog
+from waymark.infra.broker.relay import PublishingRelay
+from waymark.infra.broker.worker import PruneProcessedKeys
+from waymark.infra.fetch import Fetcher, FetchPolicy, StatusOf
 from waymark.infra.mail import build_mailer
 from waymark.infra.mail.jobs import SendMailHandler
 from waymark.infra.maintenance import Maintenance, housekeeping_jobs
@@ -41,8 +47,12 @@ from waymark.infra.observability.metrics import HttpMetrics
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.outbox.metrics import OutboxBacklog
 from waymark.infra.outbox.relay import OutboxRelay
+from waymark.infra.scheduler import ScheduledJobs
+from waymark.infra.scheduler.build import build_scheduler
+from waymark.infra.scheduler.metrics import ScheduleMetrics
 from waymark.infra.security.access_tokens import AccessTokens
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.documents import SqlDocumentStore
@@ -67,8 +77,15 @@ class Container:
         self.outbox = Outbox(self.handlers)
         self.mailer = build_mailer(settings)
         SendMailHandler(self.mailer, sender=settings.mail.sender).register(self.handlers)
-        self.relay = OutboxRelay.from_settings(
-            self.db, self.handlers, settings.outbox, outbox=self.outbox
+        # With WAYMARK_BROKER_URL the relay publishes jobs to the broker (after commit, done
+        # once confirmed) and `waymark worker` runs them; unset, the relay runs them here.
+        self.broker = build_broker(settings)
+        self.relay: OutboxRelay = (
+            OutboxRelay.from_settings(self.db, self.handlers, settings.outbox, outbox=self.outbox)
+            if self.broker is None
+            else PublishingRelay.from_settings(
+                self.db, self.handlers, settings.outbox, outbox=self.outbox, broker=self.broker
+            )
         )
 
         # Identity.
@@ -130,6 +147,15 @@ class Container:
             callbacks=callbacks,
             password_on="password" in auth.strategies,
         )
+        # Second factors: every sign-in passes the gate; TOTP secrets are sealed with a key
+        # from a private file beside the signing keys.
+        self.mfa = Mfa(
+            db=self.db,
+            auth=self.auth,
+            box=SecretBox.open(settings.secret_key_path),
+            outbox=self.outbox,
+        )
+        self.auth.gate = self.mfa
         # Ways in through other sites (OIDC, GitHub, ...): the strategies settings turn on.
         # Their client never follows redirects nor reads proxies from the environment.
         self.outbound = httpx.AsyncClient(trust_env=False, follow_redirects=False)
@@ -152,6 +178,14 @@ class Container:
             db=self.db, catalog=self.roadmaps, outbox=self.outbox, clock=self.clock
         )
         ProgressJobs(self.progress).register(self.handlers)
+        # The scheduled jobs register at the end (`self.schedules`); progress's are built here.
+        progress_schedules = ProgressSchedules(
+            db=self.db,
+            outbox=self.outbox,
+            recipients=self.accounts.profiles.digest_recipients,
+            accounts=self.accounts.profiles.many,
+            public_url=settings.public_url,
+        )
         # Learners' own documents: notes and resources. The embedded store is SQL JSON
         # columns; a MongoDB adapter comes behind the same port (kernel.ports.DocumentStore).
         self.documents = SqlDocumentStore(self.db)
@@ -230,14 +264,40 @@ class Container:
             throttle=self.throttle,
         )
 
-        # Operations: housekeeping, run periodically by each server process (see app.py's
-        # lifespan), and the outbox's depth on /metrics.
-        jobs = housekeeping_jobs(self.db, self.stores, settings.maintenance)
-        jobs.register("expired-team-invites", self.teams.invites.delete_expired)
-        jobs.register("read-notifications", self.notifications.delete_read)
-        jobs.register("old-webhook-deliveries", self.webhooks.delivering.delete_old)
-        self.maintenance = Maintenance(jobs)
+        # Operations: scheduled jobs, each feature adding its own; housekeeping is one job
+        # per kind of dead row. The scheduler runs in `waymark scheduler`, or in each server
+        # process (app.py's lifespan) in the embedded profile; slots run through the outbox.
+        self.schedules = ScheduledJobs(self.handlers, overrides=settings.scheduler.cron)
+        housekeeping = housekeeping_jobs(self.db, self.stores, settings.maintenance)
+        housekeeping.register("expired-team-invites", self.teams.invites.delete_expired)
+        housekeeping.register("read-notifications", self.notifications.delete_read)
+        housekeeping.register("expired-email-tokens", self.accounts.delete_expired_tokens)
+        housekeeping.register("old-webhook-deliveries", self.webhooks.delivering.delete_old)
+        housekeeping.register(
+            "processed-job-keys",
+            PruneProcessedKeys(
+                self.db, retention=timedelta(days=settings.maintenance.outbox_retention_days)
+            ),
+        )
+        self.maintenance = Maintenance(housekeeping)
+        self.scheduler, self._close_scheduler = build_scheduler(
+            settings, self.db, self.outbox, self.schedules, clock=self.clock.now
+        )
+        housekeeping.register("scheduled-slots", self._prune_scheduled_slots)
+        housekeeping.schedule(self.schedules, settings.maintenance.cron)
+        progress_schedules.register(self.schedules)
+        # Learners' resource links are checked through the SSRF-safe fetcher only (the URLs
+        # are theirs to choose), as webhooks are delivered.
+        self.link_checker = self.notes.register_schedules(
+            self.schedules,
+            fetcher=StatusOf(self.fetcher),
+            accounts=self.accounts.profiles.enabled_ids,
+        )
+        self.schedules.check_overrides()
         self.metrics.add_scrape_source("outbox", OutboxBacklog(self.db))
+        self.metrics.add_scrape_source("scheduler", ScheduleMetrics(self.scheduler))
+        if self.broker is not None:
+            self.metrics.add_scrape_source("broker", BrokerBacklog(self.broker))
 
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What `/readyz` checks: the database (answers, schema migrated), and Redis when the
@@ -247,7 +307,14 @@ class Container:
             probes[self.stores.backend] = self.stores.ping
         return probes
 
+    async def _prune_scheduled_slots(self, now: datetime) -> int:
+        keep = timedelta(days=self.settings.scheduler.history_days)
+        return await self.scheduler.prune_history(now, keep=keep)
+
     async def aclose(self) -> None:
+        await self._close_scheduler()
+        if self.broker is not None:
+            await self.broker.aclose()
         await self.outbound.aclose()
         await self.roadmaps.aclose()
         await self.stores.aclose()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
@@ -79,6 +80,23 @@ class RefreshTokenStoreContract:
         (listed,) = await tokens.list_for_user("user-1", now=T0 + 200)
         assert listed.current_hash == "hash-t3"
         assert listed.last_used_at == T0 + 180
+
+    async def test_how_the_sign_in_was_proved_is_kept_through_rotations(
+        self, tokens: RefreshTokenStore
+    ) -> None:
+        """A family's `amr` is what its sign-in proved; a rotation never changes it."""
+        await tokens.create_family(
+            msgspec.structs.replace(family(current="hash-t0"), amr="pwd otp mfa")
+        )
+        await tokens.create_family(family("fam-2", current="hash-u0"))
+        rotated = await rotate(tokens, "t0", "t1", now=T0 + 60)
+        assert isinstance(rotated, Rotated)
+        assert rotated.family.amr == "pwd otp mfa"
+        plain = await rotate(tokens, "u0", "u1", now=T0 + 60)
+        assert isinstance(plain, Rotated)
+        assert plain.family.amr == ""
+        listed = {f.id: f.amr for f in await tokens.list_for_user("user-1", now=T0 + 120)}
+        assert listed == {"fam-1": "pwd otp mfa", "fam-2": ""}
 
     async def test_a_repeat_within_grace_gets_the_same_successor(
         self, tokens: RefreshTokenStore

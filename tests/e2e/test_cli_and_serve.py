@@ -233,6 +233,11 @@ def test_keys_rotate_and_users_disable(env: dict[str, str]) -> None:
     waymark(env, "db", "upgrade")
     first = waymark(env, "keys", "rotate")
     assert "2 key(s)" in first.stdout
+    sealing = waymark(env, "keys", "secret-box")
+    assert "created a secret-sealing key" in sealing.stdout
+    key = Path(env["WAYMARK_VAR_DIR"]) / "secret-box.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert "kept the secret-sealing key" in waymark(env, "keys", "secret-box").stdout
     create_user(env, "off@example.org")
     disabled = waymark(env, "users", "disable", "off@example.org")
     assert "disabled" in disabled.stdout
@@ -259,9 +264,13 @@ def test_users_grant_and_revoke_a_platform_role(env: dict[str, str]) -> None:
     assert "no account" in missing.stderr
 
 
-def test_serve_refuses_unsafe_production_settings(env: dict[str, str]) -> None:
-    result = waymark(env | {"WAYMARK_ENVIRONMENT": "production"}, "serve", check=False)
+@pytest.mark.parametrize("command", ["serve", "scheduler"])
+def test_serve_and_the_scheduler_refuse_unsafe_production_settings(
+    env: dict[str, str], command: str
+) -> None:
+    result = waymark(env | {"WAYMARK_ENVIRONMENT": "production"}, command, check=False)
     assert result.returncode == 2
     assert "refusing to start in production" in result.stderr
     assert "no signing keys" in result.stderr
     assert "not https" in result.stderr
+    assert not (Path(env["WAYMARK_VAR_DIR"]) / "jwt-signing-keys.json").exists()

@@ -38,6 +38,7 @@ def account(account_id: uuid.UUID, time_zone: str = "Europe/Paris") -> Account:
         disabled=False,
         platform_role=PlatformRole.LEARNER,
         team_reminders=True,
+        weekly_digest=True,
         tokens_valid_after=WHEN,
         created_at=WHEN,
     )

@@ -41,6 +41,9 @@ IDS = {  # path parameters that must be well formed to reach the body
     "team_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "user_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "invite_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "passkey_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "webhook_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "delivery_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "token": "no-such-invite-token-0123456789",
 }
 UNPARSEABLE_JSON = {

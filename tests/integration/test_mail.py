@@ -108,6 +108,7 @@ def test_the_shipped_templates_are_the_account_and_team_mails() -> None:
         "email-changed",
         "password-changed",
         "reset-password",
+        "sign-in-code",
         "team-invite",
         "team-reminder",
         "verify-email",

@@ -1,5 +1,5 @@
 """Periodic maintenance on SQLite and PostgreSQL: what a run deletes, what it keeps, that two
-processes may run it at once, and that the app's lifespan starts and stops it.
+processes may run it at once, and that the app's lifespan (its scheduler) runs and stops it.
 
 Runs are driven with an explicit `now`; the lifespan test waits for a row to go, never for
 something not to happen.
@@ -41,7 +41,7 @@ from waymark.infra.stores import EphemeralStores, build_ephemeral_stores
 from waymark.kernel.live import LiveTicket
 from waymark.kernel.ports import RefreshFamily, SessionRecord
 from waymark.kernel.presence import Present
-from waymark.settings import LogSettings, MaintenanceSettings, Settings
+from waymark.settings import LogSettings, MaintenanceSettings, SchedulerSettings, Settings
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 T = NOW.timestamp()
@@ -220,23 +220,27 @@ async def test_a_failing_job_is_reported_and_the_others_still_run() -> None:
     assert ran == [NOW]
 
 
-def _app_settings(settings: Settings, interval: float) -> Settings:
+def _app_settings(settings: Settings, cron: str) -> Settings:
+    """The housekeeping jobs on `cron`, run by the server's own scheduler."""
     return settings.model_copy(
-        update={"maintenance": MaintenanceSettings(interval_seconds=interval)}
+        update={
+            "maintenance": MaintenanceSettings(cron=cron),
+            "scheduler": SchedulerSettings(in_process=True, tick_seconds=0.1),
+        }
     )
 
 
 def _maintenance_task(client: AsyncTestClient[Litestar]) -> asyncio.Task[None]:
-    """The lifespan's maintenance task; the test client runs the app in a loop of its own."""
+    """The lifespan's scheduler task; the test client runs the app in a loop of its own."""
     tasks = client.blocking_portal.call(asyncio.all_tasks)
-    (task,) = [t for t in tasks if t.get_name() == "maintenance"]
+    (task,) = [t for t in tasks if t.get_name() == "scheduler"]
     return task  # type: ignore[return-value]
 
 
 async def test_the_lifespan_runs_maintenance_periodically_and_stops_it(
     settings: Settings, db: Database
 ) -> None:
-    app = create_app(_app_settings(settings, interval=0.05))
+    app = create_app(_app_settings(settings, cron="* * * * * *"))
     async with AsyncTestClient(app=app) as client:
         task = _maintenance_task(client)
         await SqlRateLimiter(db).hit("drained", limit=1, period=1, now=time.time() - 100)
@@ -250,7 +254,7 @@ async def test_the_lifespan_runs_maintenance_periodically_and_stops_it(
 
 
 async def test_shutdown_does_not_wait_for_the_next_run(settings: Settings) -> None:
-    app = create_app(_app_settings(settings, interval=3600))
+    app = create_app(_app_settings(settings, cron="0 0 1 1 *"))
     async with asyncio.timeout(10):
         async with AsyncTestClient(app=app) as client:
             task = _maintenance_task(client)

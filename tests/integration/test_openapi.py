@@ -62,6 +62,7 @@ def test_new_passwords_show_the_policys_bounds_and_current_ones_say_they_are_loo
         ("ChangePasswordRequest", "current_password"),
         ("ChangeEmailRequest", "password"),
         ("DeleteAccountRequest", "password"),
+        ("TotpConfirm", "password"),
     }
     found = {
         (name, field): spec

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from litestar import Litestar
 
-from tests.auth_helpers import Client, bearer, login_tokens, register_verified
+from tests.auth_helpers import PASSWORD, Client, bearer, login_tokens, register_verified
+from tests.mfa_helpers import claims_of, enrol
 from tests.passkey_authenticator import SoftwareAuthenticator, b64
 from waymark.features.auth.errors import PasskeyRefused
 from waymark.features.auth.relying_party import RelyingParty
@@ -304,3 +305,19 @@ async def test_another_accounts_passkey_is_a_404(
     assert (await client.get("/api/v1/me/passkeys", headers=other)).json() == []
     [still] = (await client.get("/api/v1/me/passkeys", headers=member)).json()
     assert still["name"] == "Laptop"
+
+
+@pytest.mark.backend("sqlite")
+async def test_a_passkey_sign_in_is_already_two_factors_for_mfa(
+    client: Client, member: dict[str, str], key: SoftwareAuthenticator
+) -> None:
+    """With MFA on, a password sign-in gets a challenge; a passkey's (verified by the user on
+    the authenticator: `amr` says `mfa`) gets its tokens at once, and they say so."""
+    await enrol(client, member)
+    login = await client.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+    assert login.json()["mfa_required"] is True
+    ceremony = await sign_in_options(client)
+    answer = await verify(client, ceremony["ceremony"], key.get(ceremony["publicKey"]))
+    assert answer.status_code == 200, answer.text
+    claims = claims_of(answer.json()["access_token"])
+    assert (claims["amr"], claims["acr"]) == (["hwk", "user", "mfa"], "aal2")

@@ -23,6 +23,7 @@ from waymark.features.roadmaps import document
 from waymark.features.roadmaps.schemas import TopicSpec
 from waymark.features.roadmaps.service import import_roadmap
 from waymark.infra.sql.database import Database
+from waymark.infra.sql.documents import SqlDocumentStore
 from waymark.kernel.clock import utcnow
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
@@ -211,7 +212,9 @@ async def test_a_note_is_deleted_by_a_form_at_the_version_shown(
     assert gone.status_code == 404
 
 
-async def test_resources_are_added_and_removed_by_forms(web: Client, mail_dir: Path) -> None:
+async def test_resources_are_added_and_removed_by_forms(
+    web: Client, mail_dir: Path, db: Database
+) -> None:
     await member(web, mail_dir, "resources@example.org")
     bad = await post_form(
         web,
@@ -240,6 +243,23 @@ async def test_resources_are_added_and_removed_by_forms(web: Client, mail_dir: P
     assert f"{link}Redis in action</a>" in shown
     resource_id = re.search(r'data-resource-id="([^"]+)"', shown)
     assert resource_id
+
+    # The link checker found nothing there (its job marks the stored resource): so says
+    # the panel.
+    me = (await web.get("/api/v1/me")).json()["id"]
+    store = SqlDocumentStore(db)
+    stored = await store.get(me, "resources", f"backend/{REDIS}")
+    assert stored is not None
+    body = {**stored.body}
+    body["resources"] = [
+        {**r, "dead": True, "checked_at": "2030-01-07T03:00:00Z"} for r in body["resources"]
+    ]
+    await store.put(
+        me, "resources", f"backend/{REDIS}", body,
+        expected_revision=stored.revision, lookup_keys=[r["id"] for r in body["resources"]],
+    )  # fmt: skip
+    shown = panel(assert_page(await web.get(ROADMAP)), REDIS)
+    assert 'class="meta dead-link" title="Checked 2030-01-07' in shown
 
     # Another account can neither see nor remove it: 404, as for no resource at all.
     other = CookieJar()

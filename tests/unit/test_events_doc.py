@@ -24,9 +24,11 @@ from waymark.features.notifications.messages import (
 from waymark.features.progress.messages import (
     PROGRESS_RESTORED,
     ROADMAP_COMPLETED,
+    STREAK_ENDED,
     TOPIC_STATUS_CHANGED,
     ProgressRestored,
     RoadmapCompleted,
+    StreakEnded,
     TopicStatusChanged,
 )
 from waymark.features.roadmaps.messages import ROADMAP_PUBLISHED, RoadmapPublished
@@ -47,6 +49,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     TOPIC_STATUS_CHANGED: TopicStatusChanged,
     ROADMAP_COMPLETED: RoadmapCompleted,
     PROGRESS_RESTORED: ProgressRestored,
+    STREAK_ENDED: StreakEnded,
     TEAM_INVITED: TeamInvited,
     TEAM_REMINDED: TeamReminded,
     NOTIFICATION_CREATED: NotificationCreated,

@@ -43,16 +43,19 @@ def test_environment_variables_configure_nested_groups(monkeypatch: pytest.Monke
     monkeypatch.setenv("WAYMARK_DATABASE_URL", "postgresql://app@db/waymark")
     monkeypatch.setenv("WAYMARK_LOG__LEVEL", "debug")
     monkeypatch.setenv("WAYMARK_PORT", "9000")
-    monkeypatch.setenv("WAYMARK_MAINTENANCE__INTERVAL_SECONDS", "60")
+    monkeypatch.setenv("WAYMARK_MAINTENANCE__CRON", "0 * * * *")
+    monkeypatch.setenv("WAYMARK_SCHEDULER__CRON", '{"progress-digest": "0 9 * * 1"}')
     monkeypatch.setenv("WAYMARK_MAINTENANCE__OUTBOX_RETENTION_DAYS", "1.5")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.profile == "production"
     assert settings.log.level == "debug"
     assert settings.port == 9000
-    assert (settings.maintenance.interval_seconds, settings.maintenance.outbox_retention_days) == (
-        60,
+    assert (settings.maintenance.cron, settings.maintenance.outbox_retention_days) == (
+        "0 * * * *",
         1.5,
     )
+    assert settings.scheduler.cron == {"progress-digest": "0 9 * * 1"}
+    assert not settings.scheduler_in_process  # production: `waymark scheduler` runs it
 
 
 def test_redact_hides_passwords_only() -> None:
@@ -101,9 +104,10 @@ def _production(tmp_path: Path, **values: object) -> Settings:
 
 def test_production_refuses_missing_signing_keys_and_plain_http(tmp_path: Path) -> None:
     refusals = _production(tmp_path).production_refusals()
-    assert len(refusals) == 2
+    assert len(refusals) == 3
     assert "no signing keys" in refusals[0]
-    assert "not https" in refusals[1]
+    assert "no secret-sealing key" in refusals[1]
+    assert "not https" in refusals[2]
     with pytest.raises(UnsafeSettings, match="refusing to start in production"):
         require_safe(_production(tmp_path))
 
@@ -114,6 +118,7 @@ def test_production_refuses_missing_signing_keys_and_plain_http(tmp_path: Path) 
         {"database_url": "postgresql://waymark:postgres@db/waymark"},
         {"redis_url": "redis://:changeme@cache:6379/0"},
         {"mail": {"url": "smtp+starttls://bot:Password@mail:587"}},
+        {"broker_url": "amqp://guest:guest@rabbit:5672/"},
     ],
 )
 def test_production_refuses_well_known_default_passwords(
@@ -121,6 +126,7 @@ def test_production_refuses_well_known_default_passwords(
 ) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     settings = _production(
         tmp_path,
         public_url="https://waymark.example.org",
@@ -138,6 +144,7 @@ def test_production_refuses_the_fetchers_test_settings(
     """Webhooks reach only https and public addresses in production."""
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     settings = _production(
         tmp_path, public_url="https://waymark.example.org", auth={"signing_keys_file": keys}
     )
@@ -155,6 +162,7 @@ def test_production_refuses_the_fetchers_test_settings(
 def test_production_starts_with_its_secrets_in_place(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     settings = _production(
         tmp_path,
         public_url="https://waymark.example.org",
@@ -165,6 +173,12 @@ def test_production_starts_with_its_secrets_in_place(tmp_path: Path) -> None:
     require_safe(settings)
     # Development and tests are never refused.
     assert Settings(_env_file=None, var_dir=tmp_path).production_refusals() == []  # type: ignore[call-arg]
+
+
+def test_an_unknown_broker_scheme_fails_when_settings_load() -> None:
+    with pytest.raises(ValueError, match="unsupported broker URL; use one of: amqp, amqps"):
+        Settings(_env_file=None, broker_url="kafka://k:9092")  # type: ignore[call-arg]
+    assert Settings(_env_file=None, broker_url="").broker_url is None  # type: ignore[call-arg]
 
 
 def test_an_unknown_database_scheme_fails_when_settings_load() -> None:
@@ -224,6 +238,7 @@ def test_production_refuses_a_sign_in_provider_over_plain_http_or_without_secret
 ) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text("{}")
+    (tmp_path / "secret-box.key").write_text("{}")
     provider = {"issuer": "http://sso.example.org", "client_id": "waymark", "client_secret": ""}
     settings = _production(
         tmp_path,

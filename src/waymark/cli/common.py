@@ -26,6 +26,17 @@ def load_settings() -> Settings:
     return Settings()
 
 
+def refuse_unsafe(settings: Settings) -> None:
+    """Exit 2, naming each, if these settings must not run in production (a missing or
+    well-known secret): `waymark serve` and `waymark scheduler` check before starting."""
+    refusals = settings.production_refusals()
+    if refusals:
+        console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")
+        for refusal in refusals:
+            console.print(f"  - {refusal}", highlight=False)
+        raise typer.Exit(code=2)
+
+
 def fail(error: WaymarkError) -> typer.Exit:
     console.print(f"[red]error[/red] ({error.code}): {error.detail or error.title}")
     for field_error in getattr(error, "errors", None) or []:

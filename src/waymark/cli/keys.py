@@ -1,4 +1,4 @@
-"""`waymark keys`: the access-token signing keys."""
+"""`waymark keys`: the access-token signing keys, and the key that seals secrets at rest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import typer
 
 from waymark.cli.common import load_settings, out
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.security.signing_keys import KeyRing
 
 keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
@@ -22,3 +23,13 @@ def keys_rotate() -> None:
     ring = KeyRing.open(path, now=time.time(), retain_for=settings.auth.signing_key_retention)
     new = ring.rotate(now=time.time())
     out.print(f"signing with {new.kid}; {len(ring.keys)} key(s) in {path}")
+
+
+@keys_app.command("secret-box")
+def keys_secret_box() -> None:
+    """Create the AES-256 key that seals TOTP secrets at rest (0600, beside the signing keys),
+    unless it exists; give every process the same file."""
+    path = load_settings().secret_key_path
+    existed = path.exists()
+    SecretBox.open(path)
+    out.print(f"{'kept the' if existed else 'created a'} secret-sealing key at {path}")

@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, fail, load_settings
-from waymark.cli.serve import refuse_a_port_in_use, refuse_unsafe
+from waymark.cli.common import console, fail, load_settings, refuse_unsafe
+from waymark.cli.serve import refuse_a_port_in_use
 from waymark.container import Container
 from waymark.features.live.gateway import LiveGateway
 from waymark.features.live.ws import LiveSockets

@@ -11,12 +11,11 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, fail, load_settings
+from waymark.cli.common import console, fail, load_settings, refuse_unsafe
 from waymark.infra.observability.logging import configure_logging
 from waymark.infra.observability.metrics import use_multiprocess_directory
 from waymark.infra.sql.urls import redact
 from waymark.kernel.errors import Conflict, WaymarkError
-from waymark.settings import Settings
 
 # Granian's loggers hand their records to the root logger, which renders them like ours.
 _GRANIAN_LOGS_TO_ROOT = {
@@ -75,16 +74,6 @@ def serve(
         log_dictconfig=_GRANIAN_LOGS_TO_ROOT,
         respawn_failed_workers=True,
     ).serve()
-
-
-def refuse_unsafe(settings: Settings) -> None:
-    """Exit 2, saying why, if the settings are unsafe for production."""
-    refusals = settings.production_refusals()
-    if refusals:
-        console.print("[red]error[/red] (unsafe-settings): refusing to start in production:")
-        for refusal in refusals:
-            console.print(f"  - {refusal}", highlight=False)
-        raise typer.Exit(code=2)
 
 
 def refuse_a_port_in_use(host: str, port: int) -> None:

@@ -1,20 +1,18 @@
-"""Periodic housekeeping: jobs that delete what has expired, in a registry, and their runner.
+"""Housekeeping: jobs that delete what has expired, in a registry, and a runner of them all.
 
-Each server process runs every registered job once per `WAYMARK_MAINTENANCE__INTERVAL_SECONDS`
-(see `Maintenance.run_forever`, started by the app's lifespan). Several processes doing so
-at once is harmless: every job is an idempotent delete of rows that are dead for good (an
-expired rate-limit bucket, session or refresh family; a delivered message past retention),
-so a second run finds nothing left to delete. Concurrent outbox pruners on PostgreSQL skip
-each other's locked rows and take disjoint batches.
+The scheduler runs each registered job on `WAYMARK_MAINTENANCE__CRON` (`schedule()`: a
+scheduled job per housekeeping job, once per slot across every scheduler). A run that
+overlaps another anyway (an operator's `waymark outbox prune`, a retried slot) is harmless:
+every job is an idempotent delete of rows that are dead for good (an expired rate-limit
+bucket, session or refresh family; a delivered message past retention), so a second run finds
+nothing left to delete. Concurrent outbox pruners on PostgreSQL skip each other's locked rows
+and take disjoint batches.
 
-The registry is separate from the runner so that a scheduler can run the same jobs on
-schedules of its own, and `waymark outbox prune` runs the same prune job as the servers.
+`Maintenance.run_once` runs them all at once, one after the other, for tests and operators.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
@@ -23,6 +21,7 @@ import msgspec
 import structlog
 
 from waymark.infra.outbox import Outbox
+from waymark.infra.scheduler import ScheduledJobs, at_slot
 from waymark.infra.sql.database import Database
 from waymark.infra.stores import EphemeralStores
 from waymark.kernel.clock import utcnow
@@ -52,6 +51,12 @@ class MaintenanceJobs:
     @property
     def names(self) -> list[str]:
         return list(self._jobs)
+
+    def schedule(self, schedules: ScheduledJobs, cron: str) -> None:
+        """Put every job on the scheduler at `cron` (UTC), each a scheduled job of its own
+        name; a missed slot runs once (what expired meanwhile is all deleted by one run)."""
+        for name, job in self:
+            schedules.add(name, cron, at_slot(job), catch_up="once", description="housekeeping")
 
 
 class MaintenanceReport(msgspec.Struct, kw_only=True):
@@ -86,20 +91,6 @@ class Maintenance:
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return report
-
-    async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
-        """Run every `interval` seconds until `stop` is set, the first time one interval
-        from now (a process that starts does not add to the load of starting). A run in
-        progress when `stop` is set finishes first; each job keeps its runs short."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
-            if stop.is_set():
-                return
-            try:
-                await self.run_once()
-            except Exception:  # run_once reports job failures; this is a bug in the runner
-                log.exception("maintenance.run_failed")
 
 
 class PruneDeliveredMessages:

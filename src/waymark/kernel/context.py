@@ -1,5 +1,6 @@
 """The correlation id of the work in progress: a request's id, followed into the jobs and
-events it causes. Logs read it through a processor, so binding it costs one ContextVar set."""
+events it causes, with the request's W3C trace context (`traceparent`) when it came with one.
+Logs read them through a processor, so binding them costs one ContextVar set."""
 
 from __future__ import annotations
 
@@ -7,25 +8,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 
-_request_id: ContextVar[str | None] = ContextVar("waymark_request_id", default=None)
+_Bound = tuple[str | None, str | None]
+_request: ContextVar[_Bound] = ContextVar("waymark_request", default=(None, None))
 
 
 def current_request_id() -> str | None:
-    return _request_id.get()
+    return _request.get()[0]
 
 
-def set_request_id(request_id: str | None) -> Token[str | None]:
-    return _request_id.set(request_id)
+def current_traceparent() -> str | None:
+    return _request.get()[1]
 
 
-def reset_request_id(token: Token[str | None]) -> None:
-    _request_id.reset(token)
+def set_request_id(request_id: str | None, traceparent: str | None = None) -> Token[_Bound]:
+    return _request.set((request_id, traceparent))
+
+
+def reset_request_id(token: Token[_Bound]) -> None:
+    _request.reset(token)
 
 
 @contextmanager
-def request_context(request_id: str | None) -> Iterator[None]:
-    token = _request_id.set(request_id)
+def request_context(request_id: str | None, traceparent: str | None = None) -> Iterator[None]:
+    token = _request.set((request_id, traceparent))
     try:
         yield
     finally:
-        _request_id.reset(token)
+        _request.reset(token)

@@ -119,6 +119,16 @@ class Forbidden(WaymarkError):
     title = "Not allowed"
 
 
+class StepUpRequired(WaymarkError):
+    """A sensitive action (password or email change, turning MFA off, deleting the account,
+    handing a team over) on an account with MFA on, without a second factor proved in the
+    last few minutes: prove one (`POST /api/v1/auth/mfa/step-up`), then retry."""
+
+    status = 403
+    code = "step-up-required"
+    title = "Confirm it is you with your second factor first"
+
+
 class RateLimited(WaymarkError):
     status = 429
     code = "rate-limited"

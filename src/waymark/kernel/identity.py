@@ -35,6 +35,8 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     """Read with the account on every request, so a grant or a revoke counts at once."""
     team_reminders: bool
     """Whether the account takes its teams' reminder mails (its own setting)."""
+    weekly_digest: bool
+    """Whether the account takes the weekly progress digest mail (its own setting)."""
     tokens_valid_after: datetime
     """Sessions and access tokens issued before this instant are refused."""
     created_at: datetime
@@ -59,6 +61,14 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     csrf_token: str = ""
     """A browser session's CSRF token, for pages that put it in their forms (the
     synchronizer token); empty for a Bearer token, which needs none."""
+    amr: tuple[str, ...] = ()
+    """How the sign-in was proved, RFC 8176 method values (`pwd`, `fed`, `otp`, `mfa`): an
+    access token's `amr` claim; a browser session says only `mfa` or nothing."""
+
+    @property
+    def mfa(self) -> bool:
+        """Whether a second factor was proved when this session or token family began."""
+        return "mfa" in self.amr
 
     @property
     def account_id(self) -> uuid.UUID:

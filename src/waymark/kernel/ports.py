@@ -78,6 +78,20 @@ class SessionRenewal(Protocol):
     async def __call__(self, principal: Principal) -> tuple[str, SessionRecord] | None: ...
 
 
+class StepUp(Protocol):
+    """Ask for a recent second factor before a sensitive action (a password or email change,
+    turning MFA off, deleting the account, handing a team over): raises
+    `kernel.errors.StepUpRequired` (403 `step-up-required`) when the account has MFA on and
+    the caller's session proved no second factor in the last minutes; returns otherwise. The
+    auth feature provides it; the composition root hands it to the features that need it."""
+
+    async def __call__(self, principal: Principal) -> None: ...
+
+
+async def no_step_up(principal: Principal) -> None:
+    """`StepUp` where no second factor exists (tests building a feature alone)."""
+
+
 class SessionStore(Protocol):
     async def create(self, record: SessionRecord) -> None: ...
 
@@ -134,6 +148,10 @@ class RefreshFamily(msgspec.Struct, kw_only=True):
     """SHA-256 of the one refresh token of this family that may be used next."""
     ip: str = ""
     user_agent: str = ""
+    amr: str = ""
+    """How the sign-in that began the family was proved: RFC 8176 method values, spaces
+    between (`pwd`, `fed`, `otp`, `mfa`, ...). Every access token of the family carries it;
+    a rotation never changes it (a refresh never upgrades what the sign-in proved)."""
 
 
 class Rotated(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,9 @@ import waymark.features.progress.tables
 import waymark.features.roadmaps.tables
 import waymark.features.teams.tables
 import waymark.features.webhooks.tables  # noqa: F401  (registers the tables)
+from waymark.infra.broker import tables as broker_tables  # noqa: F401  (registers the tables)
 from waymark.infra.outbox import tables as outbox_tables  # noqa: F401  (registers the tables)
+from waymark.infra.scheduler import tables as scheduler_tables  # noqa: F401  (registers the tables)
 from waymark.infra.sql import (  # noqa: F401  (registers the tables)
     document_tables,
     ephemeral_tables,

@@ -15,9 +15,14 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from waymark.settings.broker import BROKER_SCHEMES
+from waymark.settings.broker import BrokerSettings as BrokerSettings
+from waymark.settings.jobs import MaintenanceSettings as MaintenanceSettings
+from waymark.settings.jobs import OutboxSettings as OutboxSettings
 from waymark.settings.live import LiveSettings as LiveSettings
 from waymark.settings.outbound import FetchSettings as FetchSettings
 from waymark.settings.outbound import WebhookSettings as WebhookSettings
+from waymark.settings.scheduler import SchedulerSettings as SchedulerSettings
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -131,45 +136,6 @@ class MailSettings(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP network step.")
 
 
-class OutboxSettings(BaseModel):
-    batch_size: int = Field(default=20, ge=1, description="Messages claimed per round.")
-    poll_interval: float = Field(default=1.0, gt=0, description="Seconds between idle polls.")
-    lease_seconds: float = Field(
-        default=60.0, gt=0, description="How long a claimed message stays with its relay."
-    )
-    handler_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds a handler may run; shorter than the lease."
-    )
-    max_attempts: int = Field(default=12, ge=1, description="Attempts before a message is dead.")
-    backoff_base: float = Field(default=5.0, gt=0, description="Seconds before the 1st retry.")
-    backoff_cap: float = Field(default=3600.0, gt=0, description="Longest wait between tries.")
-    backoff_jitter: float = Field(
-        default=0.25, ge=0, lt=1, description="Fraction randomly taken off each wait."
-    )
-
-
-class MaintenanceSettings(BaseModel):
-    interval_seconds: float = Field(
-        default=300.0,
-        gt=0,
-        description="Seconds between housekeeping runs in each server process (the first "
-        "runs one interval after start): expired ephemeral rows and old delivered outbox "
-        "messages are deleted.",
-    )
-    outbox_retention_days: float = Field(
-        default=7.0,
-        ge=0,
-        description="Days a delivered outbox message is kept (for diagnosis) before "
-        "maintenance deletes it; dead messages are never deleted.",
-    )
-    notification_retention_days: float = Field(
-        default=90.0,
-        ge=0,
-        description="Days a notification is kept once read before maintenance deletes it "
-        "(unread ones stay, up to the cap per account).",
-    )
-
-
 class SignInProvider(BaseModel):
     """A way in through another site (`auth.providers.<name>`, docs/sign-in.md): its
     strategy, the client registered there, where it lives (or a `preset`)."""
@@ -265,6 +231,11 @@ class Settings(BaseSettings):
     )
     database_url: str | None = None
     redis_url: str | None = None
+    broker_url: str | None = Field(
+        default=None,
+        description="Unset: jobs run in each server process's outbox relay. amqp://, redis:// or "
+        "sqs://: the relay publishes them to that broker and `waymark worker` runs them.",
+    )
 
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
@@ -275,7 +246,9 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     fetch: FetchSettings = FetchSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     live: LiveSettings = LiveSettings()
+    broker: BrokerSettings = BrokerSettings()
     auth: AuthSettings = AuthSettings()
 
     @field_validator("database_url")
@@ -283,6 +256,13 @@ class Settings(BaseSettings):
     def _known_database_scheme(cls, url: str | None) -> str | None:
         if url:
             resolve_database_url(url, Path("var"))  # raises, naming the supported schemes
+        return url or None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker_scheme(cls, url: str | None) -> str | None:
+        if url and urlsplit(url).scheme not in BROKER_SCHEMES:
+            raise ValueError(f"unsupported broker URL; use one of: {', '.join(BROKER_SCHEMES)}")
         return url or None
 
     @model_validator(mode="after")
@@ -314,6 +294,13 @@ class Settings(BaseSettings):
         return "embedded" if self.resolved_database_url.startswith("sqlite") else "production"
 
     @property
+    def scheduler_in_process(self) -> bool:
+        """Whether each server process runs the scheduler (see `SchedulerSettings`)."""
+        if self.scheduler.in_process is not None:
+            return self.scheduler.in_process
+        return self.profile == "embedded"
+
+    @property
     def browser_origins(self) -> list[str]:
         """The origins whose pages may open a connection with a browser's credentials: the
         public URL's own, and `http.cors_origins`."""
@@ -324,6 +311,11 @@ class Settings(BaseSettings):
     @property
     def signing_keys_path(self) -> Path:
         return self.auth.signing_keys_file or self.var_dir / "jwt-signing-keys.json"
+
+    @property
+    def secret_key_path(self) -> Path:
+        """The AES-256 key that seals secrets at rest (TOTP secrets), beside the signing keys."""
+        return self.signing_keys_path.with_name("secret-box.key")
 
     def production_refusals(self) -> list[str]:
         """Why these settings must not serve with `environment=production`: a secret that is
@@ -338,9 +330,16 @@ class Settings(BaseSettings):
                 "(`waymark keys rotate`) and give every process the same file "
                 "(WAYMARK_AUTH__SIGNING_KEYS_FILE)"
             )
+        if not self.secret_key_path.exists():
+            refusals.append(
+                f"no secret-sealing key at {self.secret_key_path}: each process would make its "
+                "own, and TOTP secrets sealed by one would not open on the next. Create it once "
+                "(`waymark keys secret-box`) beside the signing keys, for every process"
+            )
         for name, url in (
             ("WAYMARK_DATABASE_URL", self.database_url),
             ("WAYMARK_REDIS_URL", self.redis_url),
+            ("WAYMARK_BROKER_URL", self.broker_url),
             ("WAYMARK_MAIL__URL", self.mail.url),
         ):
             password = urlsplit(url).password if url else None

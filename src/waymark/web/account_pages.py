@@ -28,7 +28,7 @@ from waymark.features.accounts.schemas import (
     VerifyEmailRequest,
 )
 from waymark.features.accounts.service import Accounts
-from waymark.features.auth.schemas import LoginRequest
+from waymark.features.auth.schemas import LoginRequest, MfaChallenge
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
 from waymark.kernel.errors import Conflict, ValidationFailed, WaymarkError
@@ -36,6 +36,7 @@ from waymark.kernel.paths import local_path, with_next
 from waymark.transport.http.identity import cleared_session_cookie, session_cookie
 from waymark.web import forms
 from waymark.web.forms import FormState
+from waymark.web.mfa_pages import to_challenge
 from waymark.web.rendering import page, redirect
 from waymark.web.visitor import THEMES, Browsing, Visitor, theme_cookie
 
@@ -178,6 +179,8 @@ def account_pages(accounts: Accounts, auth: AuthService) -> list[HTTPRouteHandle
             _, session = await auth.login(
                 email=body.email, password=body.password, mode="session", client=visitor.client
             )
+            if isinstance(session, MfaChallenge):
+                return to_challenge(visitor, session, target)
             assert isinstance(session, NewSession)
             cookie = session_cookie(
                 session.id, expires_at=session.record.absolute_expires_at, now=clock.time()

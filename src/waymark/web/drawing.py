@@ -254,12 +254,15 @@ class PageDrawer:
 
 def _own_key(kind: str, topic_id: str, status: str, learner: Learner) -> tuple[Any, ...]:
     """Everything a piece with a learner's note or resources shows: the topic in its status,
-    the note's revision and Markdown (so its HTML), each resource. Two learners with the
-    same have the same piece, but for the CSRF token, which goes in last."""
+    the note's revision and Markdown (so its HTML), each resource (and its link check). Two
+    learners with the same have the same piece, but for the CSRF token, which goes in last."""
     saved = learner.notes.get(topic_id)
     note = (saved.revision, saved.note.markdown) if saved else None
     resources = (
-        tuple((r.id, r.title, r.url, r.kind) for r in learner.resources.get(topic_id, ()))
+        tuple(
+            (r.id, r.title, r.url, r.kind, r.dead, r.checked_at)
+            for r in learner.resources.get(topic_id, ())
+        )
         if kind == "panel"
         else ()
     )

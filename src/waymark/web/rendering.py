@@ -54,6 +54,9 @@ NOTICES: Final = {
     "roadmap-assigned": "The team follows the roadmap.",
     "roadmap-unassigned": "The team no longer follows the roadmap.",
     "topics-hidden": "The team's hidden topics are saved.",
+    "mfa-off": "Two-step verification is off: your password alone signs you in.",
+    "mail-on": "Codes by mail are on: when signing in you may ask for one instead.",
+    "mail-off": "Codes by mail are off.",
 }
 """Messages a redirect can ask a page to show (`?notice=`): fixed texts, so a link can never
 make a page say something of its own."""

@@ -37,9 +37,11 @@ from waymark.kernel.errors import (
     MalformedBody,
     NotFound,
     PayloadTooLarge,
+    StepUpRequired,
     ValidationFailed,
     WaymarkError,
 )
+from waymark.kernel.ports import StepUp, no_step_up
 from waymark.transport.http.identity import cleared_session_cookie, session_cookie
 from waymark.transport.http.params import int64
 from waymark.web import forms
@@ -59,6 +61,7 @@ def settings_pages(
     portability: Portability,
     federation: Federation,
     passkeys: Passkeys,
+    step_up: StepUp = no_step_up,
 ) -> list[HTTPRouteHandler]:
     clock = auth.sessions.clock
     time_zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -89,7 +92,14 @@ def settings_pages(
         async def again() -> dict[str, Any]:
             return {**await context(visitor), "refused": form_name}
 
-        return await submit(visitor, action, "settings.html", fields=fields, more=again, also=also)
+        return await submit(
+            visitor,
+            action,
+            "settings.html",
+            fields=fields,
+            more=again,
+            also=(*also, StepUpRequired),
+        )
 
     @get("/settings")
     async def settings(visitor: Browsing, before: Before = None) -> Response[Any]:
@@ -100,7 +110,9 @@ def settings_pages(
         account = visitor.signed_in().account
 
         async def action() -> Response[Any]:
-            body = forms.decode(ProfilePatch, visitor.form, checkboxes=("team_reminders",))
+            body = forms.decode(
+                ProfilePatch, visitor.form, checkboxes=("team_reminders", "weekly_digest")
+            )
             await accounts.profiles.update(account.id, body.changes())
             return redirect(visitor, "/settings?notice=profile-saved")
 
@@ -112,6 +124,7 @@ def settings_pages(
 
         async def action() -> Response[Any]:
             body = forms.decode(ChangeEmailRequest, visitor.form)
+            await step_up(visitor.signed_in())
             await accounts.profiles.request_email_change(
                 account.id, password=body.password, new_email=body.new_email, client=visitor.client
             )
@@ -128,6 +141,7 @@ def settings_pages(
             body = forms.decode(
                 ChangePasswordRequest, visitor.form, checkboxes=("end_other_sessions",)
             )
+            await step_up(principal)
             renewed = await auth.change_password(
                 principal,
                 current=body.current_password,
@@ -212,6 +226,7 @@ def settings_pages(
 
         async def action() -> Response[Any]:
             body = forms.decode(DeleteAccountRequest, visitor.form)
+            await step_up(visitor.signed_in())
             await accounts.profiles.delete(
                 account.id, password=body.password, client=visitor.client
             )

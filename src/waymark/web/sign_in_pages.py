@@ -23,6 +23,7 @@ from waymark.features.auth.errors import (
 from waymark.features.auth.federation import ATTEMPT_SECONDS, Federation
 from waymark.transport.http.identity import NO_STORE, host_cookie, session_cookie
 from waymark.web.forms import FormState
+from waymark.web.mfa_pages import to_challenge
 from waymark.web.rendering import page, redirect
 from waymark.web.visitor import Browsing
 
@@ -83,6 +84,8 @@ def sign_in_pages(federation: Federation) -> list[HTTPRouteHandler]:
             return page(
                 visitor, "account/login.html", status_code=error.status, form=refused, next="/"
             )
+        if finished.challenge is not None:
+            return to_challenge(visitor, finished.challenge, finished.next_path)
         cookies = []
         if finished.session is not None:
             session = finished.session

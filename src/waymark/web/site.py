@@ -15,6 +15,7 @@ from litestar.types import ExceptionHandlersMap
 
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.federation import Federation
+from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.service import AuthService
 from waymark.features.notes.service import Notes
@@ -38,6 +39,7 @@ from waymark.web.diagram import STATUS_KEYS, STATUS_LABELS
 from waymark.web.drawing import PageDrawer
 from waymark.web.errors import with_error_pages
 from waymark.web.learning import LearningPages
+from waymark.web.mfa_pages import mfa_pages
 from waymark.web.notification_pages import notification_pages
 from waymark.web.rendering import NOTICES
 from waymark.web.roadmap_pages import RoadmapForms, roadmap_page_fast_route, roadmap_pages
@@ -71,6 +73,7 @@ def web_site(
     accounts: Accounts,
     auth: AuthService,
     federation: Federation,
+    mfa: Mfa,
     passkeys: Passkeys,
     identity: RequestIdentity,
     progress: ProgressService,
@@ -98,10 +101,11 @@ def web_site(
             *roadmap_pages(learning, progress, roadmap_forms),
             *topic_pages(notes, learning.renderer, roadmap_forms),
             *account_pages(accounts, auth),
-            *settings_pages(accounts, auth, portability, federation, passkeys),
+            *settings_pages(accounts, auth, portability, federation, passkeys, identity.step_up),
             *sign_in_pages(federation),
+            *mfa_pages(mfa),
             *admin_pages(accounts),
-            *team_pages(teams, TeamView(teams, catalog), auth.renew_session),
+            *team_pages(teams, TeamView(teams, catalog), auth.renew_session, identity.step_up),
             *notification_pages(notifications),
             *webhook_pages(webhooks),
         ],

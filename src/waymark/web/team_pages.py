@@ -41,8 +41,14 @@ from waymark.features.teams.schemas import (
 )
 from waymark.features.teams.service import Teams
 from waymark.kernel.decoding import field_error
-from waymark.kernel.errors import FieldError, RateLimited, ValidationFailed, WaymarkError
-from waymark.kernel.ports import SessionRenewal
+from waymark.kernel.errors import (
+    FieldError,
+    RateLimited,
+    StepUpRequired,
+    ValidationFailed,
+    WaymarkError,
+)
+from waymark.kernel.ports import SessionRenewal, StepUp, no_step_up
 from waymark.transport.http.identity import session_cookie
 from waymark.transport.http.params import int64
 from waymark.web import forms
@@ -61,6 +67,7 @@ TEAM_FORM_ERRORS: tuple[type[WaymarkError], ...] = (
     TooManyInvites,
     TooManyRoadmaps,
     RateLimited,
+    StepUpRequired,
 )
 """Refusals of teams that a form answers by showing itself again, saying why."""
 UNCONFIRMED = "Tick the box to confirm that the team is to be deleted."
@@ -87,7 +94,9 @@ def team_url(team_id: uuid.UUID, notice: str, anchor: str = "") -> str:
     return f"/teams/{team_id}?notice={notice}" + (f"#{anchor}" if anchor else "")
 
 
-def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTPRouteHandler]:
+def team_pages(
+    teams: Teams, view: TeamView, renew: SessionRenewal, step_up: StepUp = no_step_up
+) -> list[HTTPRouteHandler]:
     clock = teams.clock
 
     async def renewed(visitor: Visitor) -> list[Any]:
@@ -180,6 +189,7 @@ def team_pages(teams: Teams, view: TeamView, renew: SessionRenewal) -> list[HTTP
     async def transfer(visitor: Browsing, team_id: TeamId) -> Response[Any]:
         async def action() -> Response[Any]:
             body = forms.decode(Transfer, visitor.form)
+            await step_up(visitor.signed_in())
             await teams.lifecycle.transfer(visitor.signed_in().account, team_id, body.account_id)
             cookies = await renewed(visitor)
             return redirect(

@@ -43,9 +43,11 @@ from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
     AUTHENTICATED,
     NO_STORE,
+    STEPPED_UP,
     CallerAccount,
     Client,
     RequestIdentity,
+    SteppedUp,
     cleared_session_cookie,
 )
 from waymark.transport.http.params import PageLimit, int64
@@ -139,15 +141,15 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
 
     @post(
         "/email",
-        responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *REAUTHENTICATION),
+        responses=documented_problems(*BAD_BODY, *STEPPED_UP, *REAUTHENTICATION),
         summary="Change your email address (confirmed by a link to the new one)",
         status_code=202,
     )
     async def change_email(
-        data: JSONBody[ChangeEmailRequest], account: CallerAccount, client: Client
+        data: JSONBody[ChangeEmailRequest], stepped_up: SteppedUp, client: Client
     ) -> Accepted:
         await accounts.profiles.request_email_change(
-            account.id, password=data.password, new_email=data.new_email, client=client
+            stepped_up.account_id, password=data.password, new_email=data.new_email, client=client
         )
         return EMAIL_CHANGE_SENT
 
@@ -155,12 +157,12 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
         "/",
         summary="Delete your account and its data",
         status_code=204,
-        responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *REAUTHENTICATION),
+        responses=documented_problems(*BAD_BODY, *STEPPED_UP, *REAUTHENTICATION),
     )
     async def delete_me(
-        data: JSONBody[DeleteAccountRequest], account: CallerAccount, client: Client
+        data: JSONBody[DeleteAccountRequest], stepped_up: SteppedUp, client: Client
     ) -> Response[None]:
-        await accounts.profiles.delete(account.id, password=data.password, client=client)
+        await accounts.profiles.delete(stepped_up.account_id, password=data.password, client=client)
         return Response(None, status_code=204, cookies=[cleared_session_cookie()])
 
     @get(

@@ -44,6 +44,18 @@ class Profiles(AccountUseCases):
         found = await hot_accounts(self.db, account_ids)
         return {account.id: account for account in found}
 
+    async def digest_recipients(self, *, after: uuid.UUID | None, limit: int) -> list[Account]:
+        """A page of the accounts that take the weekly progress digest (confirmed, enabled,
+        not opted out), by id after `after`: for the progress feature's digest job."""
+        async with self.db.read() as conn:
+            return await AccountRepository(conn).digest_recipients(after=after, limit=limit)
+
+    async def enabled_ids(self, *, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        """A page of the ids of accounts not disabled, after `after`: for a feature's job
+        that goes through every learner's data (the notes' link checker)."""
+        async with self.db.read() as conn:
+            return await AccountRepository(conn).enabled_ids(after=after, limit=limit)
+
     async def id_of(self, email: str) -> uuid.UUID | None:
         """The id of the account at canonical `email` (an operator's lookup)."""
         async with self.db.read() as conn:

@@ -30,6 +30,7 @@ class UserRow(msgspec.Struct, kw_only=True):
     time_zone: str
     platform_role: str
     team_reminders: bool
+    weekly_digest: bool
     email_verified_at: datetime | None
     disabled_at: datetime | None
     tokens_valid_after: datetime
@@ -49,6 +50,7 @@ class UserRow(msgspec.Struct, kw_only=True):
             disabled=self.disabled_at is not None,
             platform_role=PlatformRole(self.platform_role),
             team_reminders=self.team_reminders,
+            weekly_digest=self.weekly_digest,
             tokens_valid_after=self.tokens_valid_after,
             created_at=self.created_at,
         )
@@ -85,6 +87,7 @@ _ACCOUNT_BY_ID = HotRead(
         users.c.disabled_at.is_not(None).label("disabled"),
         users.c.platform_role,
         users.c.team_reminders,
+        users.c.weekly_digest,
         users.c.tokens_valid_after,
         users.c.created_at,
     ).where(users.c.id == bindparam("user_id"))
@@ -118,6 +121,29 @@ class AccountRepository:
         """The account's public view."""
         row = (await self.conn.execute(_ACCOUNT_BY_ID.statement, {"user_id": user_id})).first()
         return _account_of(row._mapping) if row else None
+
+    async def digest_recipients(self, *, after: uuid.UUID | None, limit: int) -> list[Account]:
+        """Confirmed, enabled accounts that take the weekly digest, by id, from after `after`."""
+        query = (
+            select(*_ACCOUNT_BY_ID.statement.selected_columns)
+            .where(
+                users.c.weekly_digest.is_(True),
+                users.c.email_verified_at.is_not(None),
+                users.c.disabled_at.is_(None),
+            )
+            .order_by(users.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(users.c.id > after)
+        return [_account_of(dict(row._mapping)) for row in await self.conn.execute(query)]
+
+    async def enabled_ids(self, *, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        """The ids of accounts not disabled, in order, from after `after`."""
+        query = select(users.c.id).where(users.c.disabled_at.is_(None)).order_by(users.c.id)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        return list((await self.conn.execute(query.limit(limit))).scalars())
 
     async def claim_email(
         self,
@@ -268,6 +294,13 @@ class AccountRepository:
         )
         row = result.first()
         return EmailTokenRow(**row._mapping) if row else None
+
+    async def delete_expired_email_tokens(self, now: datetime) -> int:
+        """Delete the mailed links past their expiry, used or not: none can be used again."""
+        result = await self.conn.execute(
+            delete(email_tokens).where(email_tokens.c.expires_at <= now)
+        )
+        return result.rowcount
 
     async def revoke_email_tokens(self, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
         """Earlier unused tokens of this purpose stop working when a new one is issued."""

@@ -138,6 +138,8 @@ class ProfilePatch(Strict):
     time_zone: TimeZoneName | msgspec.UnsetType = msgspec.UNSET
     team_reminders: bool | msgspec.UnsetType = msgspec.UNSET
     """False: no reminder mails from the account's teams' managers."""
+    weekly_digest: bool | msgspec.UnsetType = msgspec.UNSET
+    """False: no weekly progress digest mail."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -172,6 +174,8 @@ class Me(msgspec.Struct, kw_only=True):
     """learner, editor or admin: what the account may do on the platform
     (`GET /api/v1/authz/matrix`); only an operator changes it."""
     team_reminders: bool
+    weekly_digest: bool
+    """Whether the weekly progress digest mail comes (Mondays, with last week's progress)."""
     created_at: datetime
 
     @classmethod
@@ -185,6 +189,7 @@ class Me(msgspec.Struct, kw_only=True):
             email_verified=account.email_verified,
             platform_role=account.platform_role,
             team_reminders=account.team_reminders,
+            weekly_digest=account.weekly_digest,
             created_at=account.created_at,
         )
 

@@ -10,6 +10,8 @@ holds the policy. Other features see `Account` views, never rows.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from waymark.features.accounts.administration import Administration
 from waymark.features.accounts.audit import AuditLog
 from waymark.features.accounts.credentials import Credentials
@@ -18,6 +20,7 @@ from waymark.features.accounts.links import MailedLinks
 from waymark.features.accounts.passwords import PasswordPolicy, Passwords
 from waymark.features.accounts.profile import Profiles
 from waymark.features.accounts.registration import Registration
+from waymark.features.accounts.repository import AccountRepository
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.infra.outbox import HandlerRegistry, Outbox
 from waymark.infra.security.passwords import PasswordHasher
@@ -38,6 +41,7 @@ class Accounts:
         public_url: str,
         clock: Clock,
     ) -> None:
+        self.db = db
         self.audit = AuditLog(db=db, clock=clock)
         self.links = MailedLinks(outbox=outbox, public_url=public_url, clock=clock)
         self.passwords = Passwords(hasher, policy)
@@ -54,6 +58,12 @@ class Accounts:
         self.credentials = Credentials.sharing(tools)
         self.profiles = Profiles.sharing(tools, credentials=self.credentials)
         self.administration = Administration.sharing(tools)
+
+    async def delete_expired_tokens(self, now: datetime) -> int:
+        """Housekeeping (a scheduled job): delete the mailed links (confirmations, resets,
+        changes of address) that expired by `now`; returns how many."""
+        async with self.db.transaction() as conn:
+            return await AccountRepository(conn).delete_expired_email_tokens(now)
 
     def register_jobs(self, handlers: HandlerRegistry) -> None:
         AccountJobs(

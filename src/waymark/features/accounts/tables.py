@@ -52,6 +52,13 @@ users = Table(
         server_default=true(),
         comment="False when the account opted out of its teams' reminder mails.",
     ),
+    Column(
+        "weekly_digest",
+        Boolean,
+        nullable=False,
+        server_default=true(),
+        comment="False when the account opted out of the weekly progress digest mail.",
+    ),
     Column("email_verified_at", UtcDateTime()),
     Column("disabled_at", UtcDateTime()),
     Column(

@@ -61,7 +61,11 @@ class Authenticator:
             raise NotAuthenticated("the session of this token has ended")
         account = await self._live_account(account_id, issued_at=claims.iat)
         return Principal(
-            via="bearer", session_ref=claims.sid, session_key=parsed[1], account=account
+            via="bearer",
+            session_ref=claims.sid,
+            session_key=parsed[1],
+            account=account,
+            amr=claims.amr,
         )
 
     async def from_cookie(
@@ -84,6 +88,7 @@ class Authenticator:
             session_key=id_hash,
             account=account,
             csrf_token=record.csrf_token,
+            amr=("mfa",) if record.auth_level == "mfa" else (),
         )
 
     async def _live_account(self, account_id: uuid.UUID, *, issued_at: float) -> Account:

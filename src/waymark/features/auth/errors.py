@@ -85,6 +85,48 @@ class LastWayIn(WaymarkError):
     title = "This is your last way to sign in: set a password or link another first"
 
 
+class SecondFactorRefused(WaymarkError):
+    """A code (authenticator app, recovery, mailed) that is wrong, used already, or from a
+    step accepted before. One code whatever the reason."""
+
+    status = 401
+    code = "mfa-code-invalid"
+    title = "That code is not valid"
+
+
+class ChallengeEnded(WaymarkError):
+    """A sign-in challenge that is unknown, expired, used, or ended by 5 wrong codes: the
+    first factor must be proved again."""
+
+    status = 401
+    code = "mfa-challenge-ended"
+    title = "This sign-in has ended: sign in again"
+
+
+class MfaAlreadyOn(WaymarkError):
+    status = 409
+    code = "mfa-already-on"
+    title = "Two-step verification is on already: turn it off first to enrol again"
+
+
+class MfaNotOn(WaymarkError):
+    status = 409
+    code = "mfa-not-on"
+    title = "Two-step verification is not on for this account"
+
+
+class NoEnrolment(WaymarkError):
+    status = 409
+    code = "mfa-enrolment-not-started"
+    title = "Start the enrolment first: there is no secret to confirm"
+
+
+class EmailCodesOff(WaymarkError):
+    status = 409
+    code = "mfa-email-off"
+    title = "Codes by mail are not on for this account"
+
+
 class PasskeyRefused(WaymarkError):
     """A passkey ceremony that does not check out: an unknown, expired or already answered
     ceremony, another origin or relying party, a challenge not this ceremony's, no user

@@ -30,7 +30,7 @@ from waymark.features.auth.errors import (
 from waymark.features.auth.identities import AttemptRow, IdentityRepository, IdentityRow
 from waymark.features.auth.limits import EXTERNAL_START_IP
 from waymark.features.auth.passkey_store import PasskeyRepository
-from waymark.features.auth.schemas import LinkedIdentity, SignInOption
+from waymark.features.auth.schemas import LinkedIdentity, MfaChallenge, SignInOption
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
 from waymark.features.auth.strategies import Attempt, RedirectStrategy
@@ -45,11 +45,14 @@ ATTEMPT_SECONDS = 600
 
 @dataclass(frozen=True)
 class Finished:
-    """What a callback came to: a browser session (`session`), or an identity linked to
-    the account signed in (`session` None); then the browser goes to `next_path`."""
+    """What a callback came to: a browser session (`session`), a second-factor challenge
+    (`challenge`, MFA on), or an identity linked to the account signed in (both None); then
+    the browser goes to `next_path` (after the challenge, for one)."""
 
     next_path: str
     session: NewSession | None = None
+    challenge: MfaChallenge | None = None
+    """The account has MFA on: no session yet, this challenge is to be answered first."""
 
 
 class Federation:
@@ -177,6 +180,8 @@ class Federation:
         if not self.auth.callbacks.allows(account, identity):
             raise SignInDenied()
         issued = await self.auth.issue(account, mode="session", client=client, via=provider)
+        if isinstance(issued, MfaChallenge):
+            return Finished(next_path=next_path, challenge=issued)
         assert isinstance(issued, NewSession)
         return Finished(next_path=next_path, session=issued)
 

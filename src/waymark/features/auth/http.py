@@ -22,6 +22,7 @@ from waymark.features.accounts.schemas import (
 from waymark.features.auth.errors import InvalidRefreshToken, SignInDenied, StrategyDisabled
 from waymark.features.auth.schemas import (
     LoginRequest,
+    MfaChallenge,
     RefreshRequest,
     SessionLogin,
     SessionView,
@@ -45,9 +46,11 @@ from waymark.transport.http.identity import (
     AUTHENTICATED,
     CSRF_HEADER,
     NO_STORE,
+    STEPPED_UP,
     Caller,
     Client,
     RequestIdentity,
+    SteppedUp,
     cleared_session_cookie,
     session_cookie,
 )
@@ -92,15 +95,21 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
             ServiceUnavailable,
         ),
         summary="Log in with email and password",
+        description="For an account with two-step verification on, the answer is a challenge "
+        "(`mfa_required: true`), never tokens or a session: answer it at "
+        "`POST /api/v1/auth/mfa/challenge`.",
         status_code=200,
     )
     async def login(
         data: JSONBody[LoginRequest], client: Client
-    ) -> Response[TokenPair | SessionLogin]:
+    ) -> Response[TokenPair | SessionLogin | MfaChallenge]:
         account, issued = await auth.login(
             email=data.email, password=data.password, mode=data.mode, client=client
         )
-        return signed_in(account, issued, now=clock.time())
+        if isinstance(issued, MfaChallenge):
+            return Response(issued, headers=NO_STORE)
+        answer: Response[Any] = signed_in(account, issued, now=clock.time())
+        return answer
 
     @post(
         "/refresh",
@@ -150,17 +159,17 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
 
     @post(
         "/password/change",
-        responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *REAUTHENTICATION, Conflict),
+        responses=documented_problems(*BAD_BODY, *STEPPED_UP, *REAUTHENTICATION, Conflict),
         summary="Change your password (ends other sessions by default)",
         description="A browser session gets a new id (`Set-Cookie`) and a new CSRF token "
         "(the `X-CSRF-Token` response header): send that one from now on.",
         status_code=204,
     )
     async def change_password(
-        data: JSONBody[ChangePasswordRequest], principal: Caller, client: Client
+        data: JSONBody[ChangePasswordRequest], stepped_up: SteppedUp, client: Client
     ) -> Response[None]:
         renewed = await auth.change_password(
-            principal,
+            stepped_up,
             current=data.current_password,
             new=data.new_password,
             end_other_sessions=data.end_other_sessions,

@@ -40,7 +40,7 @@ from waymark.features.auth.relying_party import (
     user_handle,
     user_handle_of,
 )
-from waymark.features.auth.schemas import PasskeyCeremony, PasskeyView, TokenPair
+from waymark.features.auth.schemas import MfaChallenge, PasskeyCeremony, PasskeyView, TokenPair
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
 from waymark.infra.sql.database import Database
@@ -203,6 +203,9 @@ class Passkeys:
         issued = await self.auth.issue(
             account, mode=mode, client=client, via="webauthn", amr=verified.assertion.amr
         )
+        # A passkey is verified with user verification, so its `amr` says `mfa`: MFA's gate
+        # asks nothing more of it, and a challenge never comes back here.
+        assert not isinstance(issued, MfaChallenge)
         return account, issued
 
     # -- a second factor (for MFA's challenge) ----------------------------------------------

@@ -78,6 +78,80 @@ class LinkedIdentity(msgspec.Struct, kw_only=True):
         return cls(**{name: getattr(row, name) for name in cls.__struct_fields__})
 
 
+# -- Second factors -----------------------------------------------------------------------------
+
+FactorKind = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z][a-z0-9-]*$",
+        description="`totp` (an authenticator app's code), `recovery` (a recovery code), or "
+        "another factor this account has (`factors` of the challenge).",
+    ),
+]
+Code = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=64, description="The code, as shown or typed."),
+]
+
+
+class MfaChallenge(msgspec.Struct, kw_only=True):
+    """The first factor passed, and the account has MFA on: answer this challenge
+    (`POST /api/v1/auth/mfa/challenge`) to get the session or tokens."""
+
+    mfa_required: Literal[True] = True
+    challenge: str
+    """Single use, for `expires_in` seconds and 5 wrong answers. Not a bearer token."""
+    expires_in: int
+    factors: list[str]
+    """What the account can answer with."""
+
+
+class ChallengeAnswer(Strict):
+    challenge: Token
+    code: Code
+    kind: FactorKind = "totp"
+
+
+class FactorAnswer(Strict):
+    code: Code
+    kind: FactorKind = "totp"
+
+
+class TotpConfirm(Strict):
+    code: Code
+    password: CurrentPassword = ""
+    """The current password again (re-authentication): a stolen session alone cannot turn
+    on a second factor that would lock the owner out. Not asked when passwords are off."""
+
+
+class TotpEnrolment(msgspec.Struct, kw_only=True):
+    """A new TOTP secret, not yet on: confirm it with a first code."""
+
+    secret: str
+    """Base32, for typing into an app that cannot scan."""
+    otpauth_uri: str
+    qr_svg: str
+    """The URI as an SVG QR code, drawn by the server."""
+
+
+class RecoveryCodes(msgspec.Struct, kw_only=True):
+    """Shown once: only their hashes are kept. Each works once, in place of a code."""
+
+    recovery_codes: list[str]
+
+
+class MfaStatus(msgspec.Struct, kw_only=True):
+    enabled: bool
+    factors: list[str]
+    recovery_codes_left: int
+
+
+class ChallengeRef(Strict):
+    challenge: Token
+
+
 class PasskeyCeremony(msgspec.Struct, kw_only=True):
     """A ceremony begun: hand `public_key` to `navigator.credentials.create()` or `.get()`
     (as `publicKey`, its base64url fields decoded), then send the result back with

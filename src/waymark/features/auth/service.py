@@ -10,7 +10,7 @@ change has happened (a sign-in is audited after its session or tokens exist).
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Literal, Protocol
 
 from waymark.features.accounts.limits import account_key
 from waymark.features.accounts.service import Accounts
@@ -22,12 +22,29 @@ from waymark.features.auth.errors import (
     StrategyDisabled,
 )
 from waymark.features.auth.limits import LOGIN_ACCOUNT_IP, LOGIN_IP, REFRESH_IP
-from waymark.features.auth.schemas import SessionView, TokenPair
+from waymark.features.auth.schemas import MfaChallenge, SessionView, TokenPair
 from waymark.features.auth.sessions import NewSession, Sessions
 from waymark.features.auth.strategies import Callbacks
 from waymark.kernel.identity import Account, ClientInfo, Principal
 from waymark.kernel.ports import SessionRecord
 from waymark.kernel.throttle import Throttle
+
+Issued = TokenPair | NewSession | MfaChallenge
+"""What a first factor gets: tokens, a browser session, or a challenge for a second factor."""
+
+
+class SecondFactorGate(Protocol):
+    """Stands between a first factor and a session: a challenge for an account with MFA on,
+    None otherwise. `mfa.Mfa` is the one; a sign-in never starts a session without asking."""
+
+    async def challenge_for(
+        self,
+        account: Account,
+        *,
+        mode: Literal["token", "session"],
+        via: str,
+        client: ClientInfo,
+    ) -> MfaChallenge | None: ...
 
 
 class AuthService:
@@ -40,6 +57,7 @@ class AuthService:
         throttle: Throttle,
         callbacks: Callbacks | None = None,
         password_on: bool = True,
+        gate: SecondFactorGate | None = None,
     ) -> None:
         self.accounts = accounts
         self.sessions = sessions
@@ -47,6 +65,8 @@ class AuthService:
         self.throttle = throttle
         self.callbacks = callbacks or Callbacks()
         self.password_on = password_on
+        self.gate = gate
+        """Second factors (`mfa.Mfa`), set by the composition root: every sign-in passes it."""
 
     async def login(
         self,
@@ -55,7 +75,7 @@ class AuthService:
         password: str,
         mode: Literal["token", "session"],
         client: ClientInfo,
-    ) -> tuple[Account, TokenPair | NewSession]:
+    ) -> tuple[Account, Issued]:
         """Sign in with a password: tokens for an API client (`token`), a browser session
         (`session`). Throttled per account and IP (a correct password clears that count) and
         per IP; audited once the session or tokens exist."""
@@ -79,22 +99,54 @@ class AuthService:
         client: ClientInfo,
         via: str,
         amr: tuple[str, ...] = (),
-    ) -> TokenPair | NewSession:
+    ) -> Issued:
         """What a sign-in gets once a strategy proved who it is, whichever strategy
-        (`via`): tokens or a browser session, always new, audited once they exist (with
-        the RFC 8176 `amr` methods, when the strategy tells them)."""
+        (`via`): tokens or a browser session, always new, audited once they exist; or, for
+        an account with MFA on, a challenge to answer first (`gate`), never a session.
+        `amr` (RFC 8176) is how the strategy proved it, when it tells (a passkey); one that
+        is itself multi-factor (`mfa` among them: a passkey with user verification) needs
+        no challenge."""
+        if self.gate is not None and "mfa" not in amr:
+            challenge = await self.gate.challenge_for(account, mode=mode, via=via, client=client)
+            if challenge is not None:
+                return challenge
+        issued, _ = await self.start(account, mode=mode, client=client, via=via, amr=amr)
+        return issued
+
+    async def start(
+        self,
+        account: Account,
+        *,
+        mode: Literal["token", "session"],
+        client: ClientInfo,
+        via: str,
+        amr: tuple[str, ...] = (),
+        second_factor: tuple[str, str] | None = None,
+    ) -> tuple[TokenPair | NewSession, str]:
+        """Start the session or token family, proved by `via` (its `amr`, else `pwd` for a
+        password, `fed` for another site) and, once the gate's challenge is answered,
+        `second_factor` (its kind and RFC 8176 `amr` value); and its store key. Only the
+        gate passes `second_factor`."""
+        amr = amr or (("pwd",) if via == "password" else ("fed",))
+        if second_factor is not None:
+            amr = (*amr, second_factor[1], "mfa")
         issued: TokenPair | NewSession
         if mode == "token":
-            issued = await self.sessions.start_family(account, client)
+            issued, key = await self.sessions.start_family(account, client, amr=amr)
         else:
-            issued = await self.sessions.start_browser_session(account, client)
+            issued = await self.sessions.start_browser_session(
+                account, client, auth_level="mfa" if "mfa" in amr else "password"
+            )
+            key = issued.record.id_hash
         detail: dict[str, object] = (
             {"mode": mode} if via == "password" else {"mode": mode, "via": via}
         )
-        if amr:
+        if via == "webauthn":
             detail["amr"] = " ".join(amr)
+        if second_factor is not None:
+            detail["mfa"] = second_factor[0]
         await self.accounts.audit.record_alone(account.id, "login.succeeded", client, **detail)
-        return issued
+        return issued, key
 
     async def refresh(self, refresh_token: str, *, client: ClientInfo) -> TokenPair:
         """Rotate a refresh token. A rotated token presented again after the grace window

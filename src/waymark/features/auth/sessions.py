@@ -84,8 +84,12 @@ class Sessions:
 
     # -- starting ----------------------------------------------------------------------------
 
-    async def start_family(self, account: Account, client: ClientInfo) -> TokenPair:
-        """Start a refresh family for an API client and hand out its first tokens."""
+    async def start_family(
+        self, account: Account, client: ClientInfo, *, amr: tuple[str, ...] = ("pwd",)
+    ) -> tuple[TokenPair, str]:
+        """Start a refresh family for an API client and hand out its first tokens; and the
+        family's id. `amr` (how the sign-in was proved) goes into every access token of the
+        family, for its whole life: a refresh never upgrades it."""
         now = self.clock.time()
         refresh = new_token()
         family = RefreshFamily(
@@ -98,13 +102,16 @@ class Sessions:
             current_hash=hash_token(refresh),
             ip=client.ip,
             user_agent=client.user_agent,
+            amr=" ".join(amr),
         )
         await self.families.create_family(family)
-        return self._pair(account.id, family.id, refresh, now)
+        return self._pair(account.id, family.id, refresh, now, family.amr), family.id
 
-    async def start_browser_session(self, account: Account, client: ClientInfo) -> NewSession:
+    async def start_browser_session(
+        self, account: Account, client: ClientInfo, *, auth_level: AuthLevel = "password"
+    ) -> NewSession:
         """A new browser session. Always a fresh id: an id from before sign-in is never
-        promoted (session fixation)."""
+        promoted (session fixation); `auth_level` "mfa" only once a second factor passed."""
         now = self.clock.time()
         session_id = new_token()
         record = SessionRecord(
@@ -117,6 +124,7 @@ class Sessions:
             csrf_token=secrets.token_urlsafe(32),
             ip=client.ip,
             user_agent=client.user_agent,
+            auth_level=auth_level,
         )
         await self.sessions.create(record)
         return NewSession(session_id, record)
@@ -169,10 +177,15 @@ class Sessions:
     def access_for(self, rotated: Rotated) -> TokenPair:
         """The tokens a rotation hands out: the successor, and an access token for it."""
         family = rotated.family
-        return self._pair(uuid.UUID(family.user_id), family.id, rotated.token, self.clock.time())
+        return self._pair(
+            uuid.UUID(family.user_id), family.id, rotated.token, self.clock.time(), family.amr
+        )
 
-    def _pair(self, user_id: uuid.UUID, family_id: str, refresh: str, now: float) -> TokenPair:
-        extra = self.claims(str(user_id)) if self.claims else None
+    def _pair(
+        self, user_id: uuid.UUID, family_id: str, refresh: str, now: float, amr: str
+    ) -> TokenPair:
+        # The deployment's claims (the `claims` callback) never replace how sign-in was proved.
+        extra = {**(self.claims(str(user_id)) if self.claims else {}), **amr_claims(amr.split())}
         access = self.tokens.issue(
             str(user_id), session_id=family_ref(family_id), now=now, extra=extra
         )
@@ -254,6 +267,11 @@ class Sessions:
                 if browser_ref(session.id_hash) == session_ref:
                     return await self.sessions.delete(session.id_hash)
         return False
+
+
+def amr_claims(amr: list[str]) -> dict[str, Any]:
+    """`amr` (RFC 8176 method values) and `acr`: `aal2` when a second factor was proved."""
+    return {"amr": amr, "acr": "aal2" if "mfa" in amr else "aal1"}
 
 
 def _view(

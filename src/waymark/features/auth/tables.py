@@ -10,7 +10,9 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
@@ -47,6 +49,66 @@ sign_in_attempts = Table(
     Column("link_to", Uuid, comment="Linking from this signed-in account; NULL: a sign-in."),
     Column("next_path", String(2000), nullable=False, server_default="/"),
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
+# -- Second factors ---------------------------------------------------------------------------
+
+mfa_totp = Table(
+    "mfa_totp",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "secret",
+        LargeBinary,
+        nullable=False,
+        comment="AES-256-GCM sealed (infra.security.secret_box), bound to this row's user.",
+    ),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("confirmed_at", UtcDateTime(), comment="NULL: enrolment begun, not confirmed; MFA off."),
+    Column("last_step", BigInteger, comment="The last time step accepted: never again."),
+)
+
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False, comment="SHA-256 of the code."),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "code_hash"),
+)
+
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the challenge token."),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("mode", String(16), nullable=False, comment="What it ends in: token or session."),
+    Column("via", String(64), nullable=False, comment="The first factor's strategy."),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    Column("email_code_hash", String(64), comment="SHA-256 of the code mailed for it, if any."),
+    Column("email_code_expires_at", UtcDateTime()),
+    Column("email_codes_sent", Integer, nullable=False, server_default="0"),
+)
+
+mfa_email = Table(
+    "mfa_email",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled_at", UtcDateTime(), nullable=False),
+)
+
+mfa_step_ups = Table(
+    "mfa_step_ups",
+    metadata,
+    Column(
+        "session_key",
+        String(128),
+        primary_key=True,
+        comment="The session id's hash or the token family's id.",
+    ),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("verified_at", UtcDateTime(), nullable=False),
 )
 
 passkeys = Table(

@@ -40,6 +40,10 @@ class StoredResource(msgspec.Struct, kw_only=True):
     url: str
     kind: ResourceKind
     added_at: datetime
+    checked_at: datetime | None = None
+    """When the link checker last fetched `url` (None: never)."""
+    dead: bool = False
+    """The last check found nothing there (no answer, 404, 410 or a server error)."""
 
 
 class ResourcesDocument(msgspec.Struct, kw_only=True):

@@ -48,6 +48,8 @@ def as_resource(key: str, stored: StoredResource) -> Resource:
         url=stored.url,
         kind=stored.kind,
         added_at=stored.added_at,
+        dead=stored.dead,
+        checked_at=stored.checked_at,
     )
 
 
@@ -129,18 +131,18 @@ class OwnResources:
         self, account_id: uuid.UUID, key: str, change: Callable[[ResourcesDocument], T]
     ) -> T:
         """Change a topic's resources in place with `change` and write them back on the
-        revision read (deleting the document when none are left, writing nothing when the
-        ids are as they were); when another change won meanwhile, read and change again.
+        revision read (deleting the document when none are left, writing nothing when it is
+        as it was); when another change won meanwhile, read and change again.
         Returns what `change` returns; what it raises, nothing is written."""
         for _ in range(ATTEMPTS):
             current = await self.store.get(owner(account_id), RESOURCES, key)
             stored = (
                 ResourcesDocument() if current is None else read(current.body, ResourcesDocument)
             )
-            before = stored.ids()
+            before = body_of(stored)
             outcome = change(stored)
             try:
-                if stored.ids() == before:
+                if body_of(stored) == before:
                     pass
                 elif stored.resources:
                     await self.store.put(

@@ -139,6 +139,10 @@ class Resource(msgspec.Struct, kw_only=True):
     url: str
     kind: ResourceKind
     added_at: datetime
+    dead: bool = False
+    """The daily link check found nothing at `url` (no answer, 404, 410, a server error)."""
+    checked_at: datetime | None = None
+    """When the link was last checked (None: not yet)."""
 
 
 class Precondition(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ from waymark.features.notes.documents import (
 )
 from waymark.features.notes.errors import changed_meanwhile
 from waymark.features.notes.jobs import NotesJobs
+from waymark.features.notes.links import AccountIds, LinkChecker, LinkFetcher
 from waymark.features.notes.notes import TopicNotes, saved_note
 from waymark.features.notes.resources import OwnResources, resources_of
 from waymark.features.notes.schemas import (
@@ -39,6 +40,7 @@ from waymark.features.notes.schemas import (
 from waymark.features.notes.topics import Topics, owner, roadmap_prefix, split_key, topic_key
 from waymark.features.roadmaps.service import RoadmapCatalog
 from waymark.infra.outbox import HandlerRegistry
+from waymark.infra.scheduler import ScheduledJobs
 from waymark.kernel.clock import Clock
 from waymark.kernel.decoding import field_error
 from waymark.kernel.errors import ValidationFailed
@@ -74,8 +76,12 @@ class Notes:
             ExportedNote(**msgspec.structs.asdict(saved_note(document).note))
             for document in await self._all(account_id, NOTES)
         ]
+        # A link check's result is not exported: the importing side checks again.
+        checked = {"dead", "checked_at"}
         resources = [
-            ExportedResource(**msgspec.structs.asdict(resource))
+            ExportedResource(
+                **{k: v for k, v in msgspec.structs.asdict(resource).items() if k not in checked}
+            )
             for document in await self._all(account_id, RESOURCES)
             for resource in resources_of(document)
         ]
@@ -115,6 +121,18 @@ class Notes:
 
     def register_jobs(self, handlers: HandlerRegistry) -> None:
         NotesJobs(erase=self.erase).register(handlers)
+
+    def register_schedules(
+        self, schedules: ScheduledJobs, *, fetcher: LinkFetcher | None, accounts: AccountIds
+    ) -> LinkChecker | None:
+        """The daily link checker, when there is an SSRF-safe fetcher to check with."""
+        if fetcher is None:
+            return None
+        checker = LinkChecker(
+            store=self.store, resources=self.resources, fetcher=fetcher, accounts=accounts
+        )
+        checker.register(schedules)
+        return checker
 
     async def _all(
         self, account_id: uuid.UUID, collection: str, prefix: str = ""

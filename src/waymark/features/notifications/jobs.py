@@ -9,7 +9,8 @@ elsewhere) makes no second one.
   to the mailed token;
 - `progress.roadmap_completed`: `teammate-finished` to every other member of each team of
   the learner that follows the roadmap (one per member however many teams they share);
-- `teams.reminded`: `team-reminder` to the member mailed.
+- `teams.reminded`: `team-reminder` to the member mailed;
+- `progress.streak_ended`: `streak-ended` to the learner.
 
 Accounts gone meanwhile (and disabled ones) are left out.
 """
@@ -24,7 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.accounts.profile import Profiles
 from waymark.features.notifications.service import Notifications
-from waymark.features.progress.messages import ROADMAP_COMPLETED, RoadmapCompleted
+from waymark.features.progress.messages import (
+    ROADMAP_COMPLETED,
+    STREAK_ENDED,
+    RoadmapCompleted,
+    StreakEnded,
+)
 from waymark.features.teams.messages import TEAM_INVITED, TEAM_REMINDED, TeamInvited, TeamReminded
 from waymark.features.teams.service import Teams
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
@@ -122,6 +128,22 @@ class NotificationJobs:
             dedupe_key=message.id,
         )
 
+    async def streak_ended(self, message: OutboxMessage, conn: AsyncConnection) -> None:
+        event = _decode(message, StreakEnded)
+        account_id = uuid.UUID(event.account_id)
+        if not await self._live(account_id):
+            return
+        await self.notifications.notify(
+            conn,
+            account_id,
+            kind="streak-ended",
+            text=f"Your {event.days}-day streak ended on {event.last_active_day.isoformat()}. "
+            "A topic today starts a new one.",
+            link="/",
+            data={"days": event.days, "last_active_day": event.last_active_day.isoformat()},
+            dedupe_key=message.id,
+        )
+
     async def _live(self, account_id: uuid.UUID) -> bool:
         found = (await self.profiles.many([account_id])).get(account_id)
         return found is not None and not found.disabled
@@ -131,6 +153,7 @@ class NotificationJobs:
             (TEAM_INVITED, "notifications.team-invite", self.invited),
             (ROADMAP_COMPLETED, "notifications.teammate-finished", self.roadmap_completed),
             (TEAM_REMINDED, "notifications.team-reminder", self.reminded),
+            (STREAK_ENDED, "notifications.streak-ended", self.streak_ended),
         ):
             handlers.subscribe(event, subscriber, handler, transactional=True)
 

@@ -12,8 +12,8 @@ import msgspec
 NOTIFICATION_CREATED = "notifications.created"
 NOTIFICATIONS_READ = "notifications.read"
 
-Kind = Literal["team-invite", "teammate-finished", "team-reminder"]
-KINDS: tuple[Kind, ...] = ("team-invite", "teammate-finished", "team-reminder")
+Kind = Literal["team-invite", "teammate-finished", "team-reminder", "streak-ended"]
+KINDS: tuple[Kind, ...] = ("team-invite", "teammate-finished", "team-reminder", "streak-ended")
 
 
 class NotificationCreated(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,7 +5,7 @@ described in docs/events.md, which a test keeps in step with these classes.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 import msgspec
@@ -45,6 +45,21 @@ class RoadmapCompleted(msgspec.Struct, frozen=True, kw_only=True):
     roadmap: str
     roadmap_version: int
     at: datetime
+
+
+STREAK_ENDED = "progress.streak_ended"
+
+
+class StreakEnded(msgspec.Struct, frozen=True, kw_only=True):
+    """`progress.streak_ended`, version 1: a learner's run of days with progress ended (a day
+    went by without one, in their time zone). Published by the streak roll-over job."""
+
+    version: Literal[1] = 1
+    account_id: str
+    days: int
+    """How long the streak was (2 or more)."""
+    last_active_day: date
+    """Its last day, in the learner's zone."""
 
 
 PROGRESS_RESTORED = "progress.restored"

@@ -114,6 +114,8 @@ progress_days = Table(
     _account(),
     Column("day", Date, primary_key=True, comment="A day with a change, in the account's zone."),
 )
+# The streak roll-over reads the last few days of every learner, hourly.
+Index("ix_progress_days_day", progress_days.c.day)
 
 progress_visits = Table(
     "progress_visits",

@@ -50,6 +50,7 @@ from waymark.kernel.errors import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
+    StepUpRequired,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -62,6 +63,7 @@ from waymark.transport.http.identity import (
     Caller,
     CallerAccount,
     RequestIdentity,
+    SteppedUp,
     renewed_session,
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
@@ -154,13 +156,13 @@ def team_routes(teams: Teams, identity: RequestIdentity, renew: SessionRenewal) 
         f"{team}/transfer",
         summary="Hand the team over to another member (you become an admin)",
         status_code=200,
-        responses=documented_problems(*BAD_BODY, *MANAGING),
+        responses=documented_problems(*BAD_BODY, *MANAGING, StepUpRequired),
     )
     async def transfer(
-        data: JSONBody[Transfer], principal: Caller, team_id: TeamId
+        data: JSONBody[Transfer], stepped_up: SteppedUp, team_id: TeamId
     ) -> Response[TeamDetail]:
-        moved = await teams.lifecycle.transfer(principal.account, team_id, data.account_id)
-        return await with_new_session(principal, moved)
+        moved = await teams.lifecycle.transfer(stepped_up.account, team_id, data.account_id)
+        return await with_new_session(stepped_up, moved)
 
     # -- members -----------------------------------------------------------------------------
 

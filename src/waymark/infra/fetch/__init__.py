@@ -9,6 +9,7 @@ from waymark.infra.fetch.fetcher import (
     FetchPolicy,
     FetchRefused,
     Resolver,
+    StatusOf,
     system_resolver,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "Fetched",
     "Fetcher",
     "Resolver",
+    "StatusOf",
     "system_resolver",
 ]

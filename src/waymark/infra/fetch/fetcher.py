@@ -283,3 +283,17 @@ async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]
     except httpx.HTTPError as exc:
         raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
     return b"".join(chunks), False
+
+
+class StatusOf:
+    """What a link check needs of a URL, its final status (`fetch(url) -> int | None`),
+    through a `Fetcher`: None when it was refused (the SSRF rules) or nothing answered."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
+
+    async def fetch(self, url: str) -> int | None:
+        try:
+            return (await self.fetcher.fetch("GET", url)).status
+        except (FetchRefused, FetchFailed):
+            return None

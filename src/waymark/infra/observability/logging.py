@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from waymark.kernel.context import current_request_id
+from waymark.kernel.context import current_request_id, current_traceparent
 from waymark.settings import LogSettings
 
 _LEVELS = {
@@ -30,6 +30,9 @@ def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     request_id = current_request_id()
     if request_id is not None:
         event.setdefault("request_id", request_id)
+        traceparent = current_traceparent()
+        if traceparent is not None:
+            event.setdefault("trace_id", traceparent[3:35])
     return event
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from waymark.infra.outbox.tables import DEAD, DONE, PENDING, STATES, outbox
 from waymark.infra.sql.database import after_commit
 from waymark.kernel.clock import utcnow
-from waymark.kernel.context import current_request_id
+from waymark.kernel.context import current_request_id, current_traceparent
 
 T = TypeVar("T")
 
@@ -52,6 +52,8 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     """1 on the first delivery, 2 on the first retry, ..."""
     correlation_id: str | None
     created_at: datetime
+    traceparent: str | None = None
+    """The W3C trace context of the request that caused it, if it came with one."""
 
     def decode(self, type_: type[T]) -> T:
         """The payload validated as `type_` (a msgspec Struct, dict, ...)."""
@@ -78,6 +80,10 @@ class Registration(msgspec.Struct, frozen=True):
     handler: Handler | TransactionalHandler
     redact_on_done: bool
     transactional: bool = False
+    max_attempts: int | None = None
+    """This kind's attempts before it is dead, on a broker (None: the worker's default)."""
+    time_limit: float | None = None
+    """Seconds one run of this kind may take on a broker (None: the worker's default)."""
 
 
 class HandlerRegistry:
@@ -88,11 +94,20 @@ class HandlerRegistry:
         self._handlers: dict[str, Registration] = {}
         self._subscribers: dict[str, list[str]] = {}
 
-    def register(self, kind: str, handler: Handler, *, redact_on_done: bool = False) -> None:
+    def register(
+        self,
+        kind: str,
+        handler: Handler,
+        *,
+        redact_on_done: bool = False,
+        max_attempts: int | None = None,
+        time_limit: float | None = None,
+    ) -> None:
         """Route `kind` to `handler`. With `redact_on_done` the payload is erased once the
         message is delivered, for payloads that carry secrets (a reset link); dead messages
-        keep theirs for diagnosis."""
-        self._add(kind, Registration(handler, redact_on_done))
+        keep theirs for diagnosis. `max_attempts` and `time_limit` override the worker's
+        for this kind when jobs run on a broker."""
+        self._add(kind, Registration(handler, redact_on_done, False, max_attempts, time_limit))
 
     def _add(self, kind: str, registration: Registration) -> None:
         _check_kind(kind)
@@ -101,11 +116,18 @@ class HandlerRegistry:
         self._handlers[kind] = registration
 
     def register_transactional(
-        self, kind: str, handler: TransactionalHandler, *, redact_on_done: bool = False
+        self,
+        kind: str,
+        handler: TransactionalHandler,
+        *,
+        redact_on_done: bool = False,
+        max_attempts: int | None = None,
+        time_limit: float | None = None,
     ) -> None:
         """Route `kind` to a handler that works in the relay's transaction (see
-        `TransactionalHandler`): its writes and the message's `done` commit together."""
-        self._add(kind, Registration(handler, redact_on_done, transactional=True))
+        `TransactionalHandler`): its writes and the message's `done` commit together (on a
+        broker: its writes and the job's processed key)."""
+        self._add(kind, Registration(handler, redact_on_done, True, max_attempts, time_limit))
 
     def subscribe(
         self,
@@ -377,13 +399,15 @@ def _row(
     correlation_id: str | None,
 ) -> dict[str, Any]:
     """A new message's columns (`dedupe_key` and the lease's keep their defaults)."""
+    traceparent = None
     if correlation_id is None:
-        correlation_id = current_request_id()
+        correlation_id, traceparent = current_request_id(), current_traceparent()
     return {
         "id": new_message_id(now),
         "kind": kind,
         "payload": body,
         "correlation_id": correlation_id[:MAX_CORRELATION_ID_LENGTH] if correlation_id else None,
+        "traceparent": traceparent,
         "state": PENDING,
         "attempts": 0,
         "created_at": now,

@@ -23,7 +23,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 import structlog
@@ -130,11 +130,13 @@ class OutboxRelay:
         settings: OutboxSettings,
         *,
         outbox: Outbox | None = None,
-    ) -> OutboxRelay:
+        **options: Any,
+    ) -> Self:
         return cls(
             db,
             handlers,
             outbox=outbox,
+            **options,
             policy=RetryPolicy(
                 base=settings.backoff_base,
                 cap=settings.backoff_cap,
@@ -164,9 +166,7 @@ class OutboxRelay:
             return report
         messages, report.expired = await self._claim(kinds, clock())
         report.claimed = len(messages)
-        outcomes = await asyncio.gather(
-            *(self._deliver(m, clock) for m in messages), return_exceptions=True
-        )
+        outcomes = await self._handle(messages, clock)
         delivered = [
             message
             for message, outcome in zip(messages, outcomes, strict=True)
@@ -213,6 +213,15 @@ class OutboxRelay:
 
     # -- steps -----------------------------------------------------------------------------
 
+    async def _handle(
+        self, messages: list[OutboxMessage], clock: Callable[[], datetime]
+    ) -> list[Any]:
+        """Each message's outcome (DELIVERED, DONE, PENDING, DEAD) or the exception that kept
+        it from being recorded. Here: each handler run in this process."""
+        return await asyncio.gather(
+            *(self._deliver(m, clock) for m in messages), return_exceptions=True
+        )
+
     async def _claim(self, kinds: frozenset[str], now: datetime) -> tuple[list[OutboxMessage], int]:
         lease_over = or_(outbox.c.locked_until.is_(None), outbox.c.locked_until <= now)
         due = (
@@ -254,6 +263,7 @@ class OutboxRelay:
                         outbox.c.attempts,
                         outbox.c.correlation_id,
                         outbox.c.created_at,
+                        outbox.c.traceparent,
                     )
                 )
             ).all()
@@ -265,6 +275,7 @@ class OutboxRelay:
                 attempt=row.attempts,
                 correlation_id=row.correlation_id,
                 created_at=row.created_at,
+                traceparent=row.traceparent,
             )
             for row in rows
         ]
@@ -310,7 +321,7 @@ class OutboxRelay:
         registration = self.handlers.get(message.kind)
         assert registration is not None  # only registered kinds are claimed
         with (
-            request_context(message.correlation_id),
+            request_context(message.correlation_id, message.traceparent),
             structlog.contextvars.bound_contextvars(outbox_id=message.id, outbox_kind=message.kind),
         ):
             if registration.transactional:
@@ -363,7 +374,7 @@ class OutboxRelay:
                 )
 
     async def _failed(self, message: OutboxMessage, exc: BaseException, now: datetime) -> str:
-        error = _describe(exc)
+        error = describe_failure(exc)
         permanent = isinstance(exc, PermanentFailure)
         if permanent or message.attempt >= self.policy.max_attempts:
             state = DEAD
@@ -426,7 +437,8 @@ async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event, *, seconds: floa
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """An exception as the one line kept as a message's (or job's) last error."""
     if isinstance(exc, TimeoutError) and not str(exc):
         return "TimeoutError: the handler ran past its timeout"
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]

@@ -31,6 +31,7 @@ outbox = Table(
     Column("kind", String(64), nullable=False, comment="What the message is, e.g. mail.send."),
     Column("payload", Text, nullable=False, comment="JSON, encoded by msgspec."),
     Column("correlation_id", String(128), comment="The request or job that caused the message."),
+    Column("traceparent", String(55), comment="That request's W3C trace context, if any."),
     Column("dedupe_key", String(200), unique=True),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),

@@ -94,6 +94,10 @@ class AccessClaims(msgspec.Struct, frozen=True, kw_only=True):
     sid: _Id
     """The browser session or refresh-token family this token was issued for: revoking that
     (logout, reuse detection) is checked against it."""
+    amr: tuple[str, ...] = ()
+    """How the sign-in was proved (RFC 8176: `pwd`, `fed`, `otp`, `mfa`, ...)."""
+    acr: str = ""
+    """`aal2` when a second factor was proved, else `aal1`."""
 
 
 class _Header(msgspec.Struct, forbid_unknown_fields=True):

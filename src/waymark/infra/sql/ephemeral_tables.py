@@ -51,6 +51,13 @@ ephemeral_refresh_families = Table(
     Column("ip", Text, nullable=False),
     Column("user_agent", Text, nullable=False),
     Column("revoked", Boolean, nullable=False),
+    Column(
+        "amr",
+        String(64),
+        nullable=False,
+        server_default="",
+        comment="How its sign-in was proved (RFC 8176 values, spaces between).",
+    ),
 )
 
 ephemeral_refresh_rotations = Table(

@@ -38,6 +38,7 @@ def _family_record(row: Row[Any]) -> RefreshFamily:
         current_hash=row.current_hash,
         ip=row.ip,
         user_agent=row.user_agent,
+        amr=row.amr,
     )
 
 
@@ -72,6 +73,7 @@ class SqlRefreshTokenStore:
                     ip=family.ip,
                     user_agent=family.user_agent,
                     revoked=False,
+                    amr=family.amr,
                 )
             )
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from waymark.infra.observability.metrics import HttpMetrics
 
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+# W3C Trace Context, version 00: trace id and parent id not all zeros.
+_VALID_TRACEPARENT = re.compile(rb"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -87,8 +89,9 @@ class RequestContextMiddleware:
 
         # Read now: the layers below may rewrite it (HEAD is run as GET).
         method = scope["method"]
-        request_id = _incoming_request_id(scope) or self._new_request_id()
-        token = set_request_id(request_id)
+        request_id, traceparent = _incoming(scope)
+        request_id = request_id or self._new_request_id()
+        token = set_request_id(request_id, traceparent)
         docs = scope["path"].startswith(self.docs_prefix)
         extra_headers = [(b"x-request-id", request_id.encode())]
         status = 500
@@ -151,8 +154,12 @@ def _csp(headers: list[tuple[bytes, bytes]], *, docs: bool) -> bytes:
     return PAGE_CSP if content_type.startswith(b"text/html") else API_CSP
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def _incoming(scope: Scope) -> tuple[str | None, str | None]:
+    """The caller's X-Request-ID and W3C `traceparent`, each if well formed, in one pass."""
+    request_id = traceparent = None
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            return value.decode() if _VALID_REQUEST_ID.match(value) else None
-    return None
+        if name == b"x-request-id" and _VALID_REQUEST_ID.match(value):
+            request_id = value.decode()
+        elif name == b"traceparent" and _VALID_TRACEPARENT.match(value):
+            traceparent = value.decode()
+    return request_id, traceparent

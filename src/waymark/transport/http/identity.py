@@ -16,9 +16,9 @@ from litestar._parsers import parse_cookie_string  # `Request.cookies`' own, for
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 
-from waymark.kernel.errors import CsrfFailed, NotAuthenticated, WaymarkError
+from waymark.kernel.errors import CsrfFailed, NotAuthenticated, StepUpRequired, WaymarkError
 from waymark.kernel.identity import Account, ClientInfo, Principal
-from waymark.kernel.ports import SessionRecord
+from waymark.kernel.ports import SessionRecord, StepUp, no_step_up
 from waymark.transport.http.client import Network, client_ip
 
 SESSION_COOKIE = "__Host-waymark_session"
@@ -35,6 +35,11 @@ CallerAccount = NamedDependency[Account]
 """A route parameter `account: CallerAccount`: the authenticated caller's account."""
 Client = NamedDependency[ClientInfo]
 """A route parameter `client: Client`: who is on the other end (IP, user agent)."""
+SteppedUp = NamedDependency[Principal]
+"""A route parameter `stepped_up: SteppedUp`: the caller of a sensitive action (a password
+or email change, deleting the account, handing a team over), who proved a second factor in
+the last minutes if the account has MFA on (403 `step-up-required` otherwise)."""
+STEPPED_UP: tuple[type[WaymarkError], ...] = (*AUTHENTICATED, StepUpRequired)
 
 
 class Authenticator(Protocol):
@@ -48,9 +53,17 @@ class Authenticator(Protocol):
 class RequestIdentity:
     """Resolves the caller of a request; one per app, built by `create_app`."""
 
-    def __init__(self, authenticator: Authenticator, *, trusted_proxies: tuple[Network, ...]):
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        trusted_proxies: tuple[Network, ...],
+        step_up: StepUp = no_step_up,
+    ):
         self.authenticator = authenticator
         self.trusted_proxies = trusted_proxies
+        self.step_up = step_up
+        """The policy of sensitive actions (`kernel.ports.StepUp`), for `stepped_up`."""
 
     def client(self, request: Request[Any, Any, Any]) -> ClientInfo:
         return ClientInfo(
@@ -88,7 +101,8 @@ class RequestIdentity:
         raise NotAuthenticated()
 
     def dependencies(self) -> dict[str, Provide]:
-        """`principal`, `account` and `client`, for a router's `dependencies`."""
+        """`principal`, `account`, `stepped_up` and `client`, for a router's
+        `dependencies`."""
 
         # Plain functions, not bound methods: Litestar deep-copies routers, and a bound
         # method would drag this object (and the pools behind it) into the copy.
@@ -98,12 +112,17 @@ class RequestIdentity:
         async def account(principal: Caller) -> Account:
             return principal.account
 
+        async def stepped_up(principal: Caller) -> Principal:
+            await self.step_up(principal)
+            return principal
+
         def client(request: Request[Any, Any, Any]) -> ClientInfo:
             return self.client(request)
 
         return {
             "principal": Provide(principal),
             "account": Provide(account),
+            "stepped_up": Provide(stepped_up),
             "client": Provide(client, sync_to_thread=False),
         }
 

@@ -1,0 +1,266 @@
+"""Jobs through RabbitMQ, beside their limit (issue 16, "Speed").
+
+    .venv/bin/python -m bench.jobs [-n 10000] [--latency-jobs 500] [--profile production] [-o DIR]
+
+`jobs-throughput`: `n` small jobs (the payload of a progress event, ~100 bytes) published and
+consumed through RabbitMQ, twice on the same machine and broker:
+
+- **app**: Waymark's path: `AmqpBroker.publish` (persistent messages, publisher confirms,
+  the quorum queue) in batches of the relay's size, and `Worker` running a transactional
+  no-op handler, so each job also writes its processed key in the database (the idempotency
+  a real job pays for);
+- **limit**: raw aio-pika on the same kind of quorum queue: persistent messages published in
+  the same batches with confirms, consumed with the same prefetch and a manual ack each. No
+  database, no envelope.
+
+Both report jobs per second from the first publish to the last ack; the ratio app / limit
+is the figure (target 0.5).
+
+**latency**: `--latency-jobs` jobs, each written to the outbox in a transaction of its own,
+`--spacing` seconds apart, relayed by `PublishingRelay` (woken by the commit) and run by the
+`Worker`: from the commit returning to the handler starting, p50 / p99.
+
+Everything runs in this process on one event loop (relay, worker and the clock the latency
+is read with), against a fresh database (`--profile production`: PostgreSQL, the default;
+`embedded`: SQLite) migrated to head, and queues of the run's own, deleted at the end.
+Writes `<output>/jobs-throughput.md` and `.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bench.config import RESULTS_DIR, RunSettings
+from bench.machine import machine_facts
+from bench.stack import database
+from waymark.infra.broker.amqp import AmqpBroker
+from waymark.infra.broker.relay import PublishingRelay
+from waymark.infra.broker.worker import Worker
+from waymark.infra.observability.logging import configure_logging
+from waymark.infra.outbox import HandlerRegistry, Outbox, OutboxMessage
+from waymark.infra.sql.database import Database
+from waymark.infra.sql.migrations import upgrade
+from waymark.kernel.broker import Job
+from waymark.settings import LogSettings
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+KIND = "bench.job"
+PAYLOAD = (
+    '{"account_id":"01a2b3c4-d5e6-7f80-9102-a3b4c5d6e7f8","roadmap":"backend",'
+    '"topic":"internet","status":"done"}'
+)
+BATCH = 20
+"""The relay's default batch (`WAYMARK_OUTBOX__BATCH_SIZE`)."""
+PREFETCH = 32
+TARGET_RATIO = 0.5
+
+
+@dataclass
+class Throughput:
+    side: str
+    jobs: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.jobs / self.seconds
+
+
+async def app_throughput(db: Database, n: int) -> Throughput:
+    broker = AmqpBroker(AMQP_URL, queue=f"bench-jobs.{uuid.uuid4().hex[:8]}", prefetch=PREFETCH)
+    await broker.setup()
+    finished = asyncio.Event()
+    count = 0
+
+    async def no_op(message: OutboxMessage, conn: AsyncConnection) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            finished.set()
+
+    registry = HandlerRegistry()
+    registry.register_transactional(KIND, no_op)
+    worker = Worker(broker, registry, db, concurrency=PREFETCH)
+    stop = asyncio.Event()
+    now = time.time()
+    jobs = [Job(id=str(uuid.uuid4()), kind=KIND, payload=PAYLOAD, created_at=now) for _ in range(n)]
+    started = time.perf_counter()
+    running = asyncio.create_task(worker.run(stop, poll=0.2))
+    for start in range(0, n, BATCH):
+        await broker.publish(jobs[start : start + BATCH])
+    await finished.wait()
+    seconds = time.perf_counter() - started
+    stop.set()
+    await running
+    await broker.teardown()
+    await broker.aclose()
+    return Throughput("app", n, seconds)
+
+
+async def limit_throughput(n: int) -> Throughput:
+    queue_name = f"bench-raw.{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    publisher = await connection.channel(publisher_confirms=True)
+    await publisher.declare_queue(queue_name, durable=True, arguments={"x-queue-type": "quorum"})
+    consumer = await connection.channel()
+    await consumer.set_qos(prefetch_count=PREFETCH)
+    queue = await consumer.get_queue(queue_name)
+    finished = asyncio.Event()
+    count = 0
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal count
+        await message.ack()
+        count += 1
+        if count == n:
+            finished.set()
+
+    body = PAYLOAD.encode()
+    started = time.perf_counter()
+    tag = await queue.consume(on_message)
+    for start in range(0, n, BATCH):
+        await asyncio.gather(
+            *(
+                publisher.default_exchange.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue_name,
+                )
+                for _ in range(min(BATCH, n - start))
+            )
+        )
+    await finished.wait()
+    seconds = time.perf_counter() - started
+    await queue.cancel(tag)
+    await publisher.queue_delete(queue_name)
+    await connection.close()
+    return Throughput("limit", n, seconds)
+
+
+async def latency(db: Database, jobs: int, spacing: float) -> list[float]:
+    """Seconds from each job's commit to its handler starting."""
+    broker = AmqpBroker(AMQP_URL, queue=f"bench-lat.{uuid.uuid4().hex[:8]}", prefetch=PREFETCH)
+    await broker.setup()
+    committed: dict[str, float] = {}
+    waited: list[float] = []
+    finished = asyncio.Event()
+
+    async def record(message: OutboxMessage, conn: AsyncConnection) -> None:
+        waited.append(time.perf_counter() - committed[message.id])
+        if len(waited) == jobs:
+            finished.set()
+
+    registry = HandlerRegistry()
+    registry.register_transactional(KIND, record)
+    outbox = Outbox(registry)
+    relay = PublishingRelay(db, registry, outbox=outbox, broker=broker)
+    worker = Worker(broker, registry, db, concurrency=PREFETCH)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(relay.run_forever(stop, poll_interval=1.0)),
+        asyncio.create_task(worker.run(stop, poll=0.2)),
+    ]
+    for _ in range(jobs):
+        async with db.transaction() as conn:
+            job_id = await outbox.enqueue(conn, KIND, json.loads(PAYLOAD))
+        assert job_id is not None
+        committed[job_id] = time.perf_counter()  # the commit has returned
+        await asyncio.sleep(spacing)
+    await asyncio.wait_for(finished.wait(), 60)
+    stop.set()
+    await asyncio.gather(*tasks)
+    await broker.teardown()
+    await broker.aclose()
+    return waited
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    db = Database(url)
+    try:
+        app = await app_throughput(db, args.jobs)
+        limit = await limit_throughput(args.jobs)
+        waited = await latency(db, args.latency_jobs, args.spacing)
+    finally:
+        await db.dispose()
+    return {
+        "app": {**asdict(app), "per_second": app.per_second},
+        "limit": {**asdict(limit), "per_second": limit.per_second},
+        "ratio": app.per_second / limit.per_second,
+        "latency_ms": {
+            "jobs": len(waited),
+            "p50": 1000 * statistics.median(waited),
+            "p99": 1000 * percentile(waited, 0.99),
+            "max": 1000 * max(waited),
+        },
+    }
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> str:
+    app, limit, lat = result["app"], result["limit"], result["latency_ms"]
+    return "\n".join(
+        [
+            "# jobs-throughput",
+            "",
+            f"{args.jobs:,} jobs through RabbitMQ ({args.profile} database); "
+            f"latency over {lat['jobs']:,} jobs {args.spacing * 1000:g} ms apart.",
+            "",
+            "| | jobs/s | seconds |",
+            "|---|---:|---:|",
+            f"| app (AmqpBroker + Worker, processed keys) | {app['per_second']:,.0f} "
+            f"| {app['seconds']:.2f} |",
+            f"| limit (raw aio-pika) | {limit['per_second']:,.0f} | {limit['seconds']:.2f} |",
+            "",
+            f"ratio app / limit: **{result['ratio']:.2f}** (target >= {TARGET_RATIO})",
+            "",
+            f"commit -> job start: p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, "
+            f"max {lat['max']:.1f} ms",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__)
+    parser.add_argument("-n", "--jobs", type=int, default=10_000)
+    parser.add_argument("--latency-jobs", type=int, default=500)
+    parser.add_argument("--spacing", type=float, default=0.005, help="seconds between commits")
+    parser.add_argument("--profile", choices=["production", "embedded"], default="production")
+    parser.add_argument("-o", "--output", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    configure_logging(LogSettings(level="warning"))
+    settings = RunSettings(database_name="waymark_bench_jobs")
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        database(settings, args.profile, Path(workdir)) as db,
+    ):
+        upgrade(db.url)
+        result = asyncio.run(measure(db.url, args))
+    result["machine"] = machine_facts()
+    result["args"] = {k: str(v) for k, v in vars(args).items()}
+    text = report(result, args)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "jobs-throughput.md").write_text(text)
+    (args.output / "jobs-throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""Multi-factor authentication, one entry point per use case: enrol a TOTP app (start,
+confirm with a first code), answer the challenge that stands between a first factor and a
+session, step up before a sensitive action, regenerate recovery codes, turn MFA off.
+
+The challenge. `AuthService.issue` asks this gate first, whatever the first factor was
+(password in token or session mode, OIDC, GitHub): for an account with MFA on it gets a
+challenge, never a session. A challenge is a random token kept server-side as its hash,
+single use, `CHALLENGE_SECONDS` long and `MAX_TRIES` wrong answers at most, remembering what
+it will start (tokens or a browser session) and how the first factor was proved; it is not
+tied to IP or user agent (phones change networks mid-sign-in). Answered, it starts a new
+session or token family whose `amr` says both factors (`["pwd", "otp", "mfa"]`), which a
+refresh or a session renewal keeps and never raises.
+
+Step-up: a second factor proved on a session is recorded with the time (`mfa_step_ups`),
+and `require_step_up` (the kernel's `StepUp` port) asks for one from the last
+`STEP_UP_SECONDS` before a sensitive action, when the account has MFA on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Literal
+
+import msgspec
+
+from waymark.features.auth.errors import (
+    ChallengeEnded,
+    EmailCodesOff,
+    MfaAlreadyOn,
+    MfaNotOn,
+    NoEnrolment,
+    SecondFactorRefused,
+)
+from waymark.features.auth.factors import (
+    EmailCodeFactor,
+    RecoveryCodeFactor,
+    SecondFactor,
+    TotpFactor,
+    hash_email_code,
+    hash_recovery_code,
+    new_email_code,
+    new_recovery_codes,
+    secret_aad,
+)
+from waymark.features.auth.limits import MFA_ACCOUNT, MFA_EMAIL_ACCOUNT, MFA_IP
+from waymark.features.auth.mfa_repository import ChallengeRow, MfaRepository
+from waymark.features.auth.refs import browser_ref
+from waymark.features.auth.schemas import (
+    MfaChallenge,
+    MfaStatus,
+    RecoveryCodes,
+    TokenPair,
+    TotpEnrolment,
+)
+from waymark.features.auth.service import AuthService
+from waymark.features.auth.sessions import NewSession
+from waymark.infra.mail.jobs import enqueue_mail
+from waymark.infra.outbox import Outbox
+from waymark.infra.security import otp
+from waymark.infra.security.secret_box import SecretBox
+from waymark.infra.sql.database import Database
+from waymark.kernel.errors import FieldError, RateLimited, StepUpRequired, ValidationFailed
+from waymark.kernel.identity import Account, ClientInfo, Principal, hash_token, new_token
+from waymark.kernel.throttle import Rule
+
+CHALLENGE_SECONDS = 300
+MAX_TRIES = 5
+STEP_UP_SECONDS = 600
+EMAIL_CODES_PER_CHALLENGE = 3
+ISSUER = "Waymark"
+
+
+class Mfa:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        auth: AuthService,
+        box: SecretBox,
+        outbox: Outbox,
+        extra_factors: list[SecondFactor] | None = None,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.auth = auth
+        self.clock = auth.sessions.clock
+        self.throttle = auth.throttle
+        self.totp = TotpFactor(box)
+        self.box = box
+        factors: list[SecondFactor] = [
+            self.totp,
+            RecoveryCodeFactor(),
+            EmailCodeFactor(),
+            *(extra_factors or []),
+        ]
+        self.factors = {factor.kind: factor for factor in factors}
+
+    # -- the gate ----------------------------------------------------------------------------
+
+    async def enrolled(self, user_id: uuid.UUID) -> list[str]:
+        """The factors the account has, if MFA is on for it (one that turns it on); else []."""
+        async with self.db.read() as conn:
+            kinds = [f for f in self.factors.values() if await f.enrolled(conn, user_id)]
+        return [f.kind for f in kinds] if any(f.turns_mfa_on for f in kinds) else []
+
+    async def challenge_for(
+        self,
+        account: Account,
+        *,
+        mode: Literal["token", "session"],
+        via: str,
+        client: ClientInfo,
+    ) -> MfaChallenge | None:
+        """`service.SecondFactorGate`: a challenge if the account has MFA on."""
+        factors = await self.enrolled(account.id)
+        if not factors:
+            return None
+        token, now = new_token(), self.clock.now()
+        row = ChallengeRow(
+            user_id=account.id,
+            mode=mode,
+            via=via,
+            tries=0,
+            expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
+        )
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).add_challenge(hash_token(token), row, now=now)
+            await self.auth.accounts.audit.record(
+                conn, account.id, "mfa.challenged", client, mode=mode, via=via
+            )
+        return MfaChallenge(challenge=token, expires_in=CHALLENGE_SECONDS, factors=factors)
+
+    async def answer(
+        self, challenge: str, *, kind: str, code: str, client: ClientInfo
+    ) -> tuple[Account, TokenPair | NewSession]:
+        """Answer a challenge: the session or tokens it was standing in for. A wrong answer
+        counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
+        id_hash, now = hash_token(challenge), self.clock.now()
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
+        factor = self._factor(kind)
+        async with self.db.transaction() as conn:
+            repository = MfaRepository(conn)
+            if await factor.verify(conn, row.user_id, code, now=now, attempt=id_hash):
+                if not await repository.take_challenge(id_hash):
+                    raise ChallengeEnded()  # answered meanwhile: rolls back what verify used
+                passed, alive = True, True
+            else:
+                passed, alive = False, await repository.count_try(id_hash, max_tries=MAX_TRIES)
+                await self.auth.accounts.audit.record(
+                    conn, row.user_id, "mfa.failed", client, factor=factor.kind
+                )
+        if not passed:
+            raise SecondFactorRefused() if alive else ChallengeEnded()
+        account = await self.auth.accounts.profiles.active(row.user_id)
+        if account is None:
+            raise ChallengeEnded("the account is gone or disabled")
+        mode: Literal["token", "session"] = "token" if row.mode == "token" else "session"
+        issued, key = await self.auth.start(
+            account, mode=mode, client=client, via=row.via, second_factor=(factor.kind, factor.amr)
+        )
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).record_step_up(key, account.id, now=now)
+        return account, issued
+
+    async def _live_challenge(
+        self, id_hash: str, *, client: ClientInfo, per_account: Rule
+    ) -> ChallengeRow:
+        """The live challenge of that hash (else `ChallengeEnded`), throttled per IP before
+        it is read and per its account (`per_account`) after."""
+        await self.throttle.check((MFA_IP, client.ip))
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).challenge(id_hash, now=self.clock.now())
+        if row is None:
+            raise ChallengeEnded()
+        await self.throttle.check((per_account, str(row.user_id)))
+        return row
+
+    async def factors_of(self, challenge: str) -> list[str] | None:
+        """What a live challenge can be answered with (for its page); None if it ended."""
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).challenge(hash_token(challenge), now=self.clock.now())
+        return None if row is None else await self.enrolled(row.user_id)
+
+    async def send_email_code(self, challenge: str, *, client: ClientInfo) -> None:
+        """Mail a code for this challenge (the previous one void) to the account's address,
+        for an account that turned codes by mail on: 6 digits, bound to this challenge, as
+        long as it lives (5 minutes at most), `EMAIL_CODES_PER_CHALLENGE` per challenge."""
+        id_hash = hash_token(challenge)
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_EMAIL_ACCOUNT)
+        account = await self.auth.accounts.profiles.active(row.user_id)
+        if account is None:
+            raise ChallengeEnded("the account is gone or disabled")
+        code = new_email_code()
+        async with self.db.transaction() as conn:
+            repository = MfaRepository(conn)
+            if not await repository.email_on(row.user_id):
+                raise EmailCodesOff()
+            if not await repository.put_email_code(
+                id_hash,
+                hash_email_code(id_hash, code),
+                expires_at=row.expires_at,
+                max_sends=EMAIL_CODES_PER_CHALLENGE,
+            ):
+                limited = RateLimited("no more codes for this sign-in: start again")
+                limited.headers["retry-after"] = str(CHALLENGE_SECONDS)
+                raise limited
+            await enqueue_mail(
+                self.outbox,
+                conn,
+                to=account.email,
+                template="sign-in-code",
+                context={"code": code, "minutes": CHALLENGE_SECONDS // 60},
+            )
+
+    async def set_email_codes(self, principal: Principal, *, on: bool, client: ClientInfo) -> None:
+        """Turn codes by mail on or off, as an alternative to the app at the challenge (MFA
+        must be on); needs a recent second factor."""
+        await self.require_step_up(principal)
+        if not await self.enrolled(principal.account_id):
+            raise MfaNotOn()
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).set_email(principal.account_id, on=on, now=self.clock.now())
+            await self.auth.accounts.audit.record(
+                conn, principal.account_id, "mfa.email-codes", client, on=on
+            )
+
+    # -- enrolment -----------------------------------------------------------------------------
+
+    async def status(self, principal: Principal) -> MfaStatus:
+        factors = await self.enrolled(principal.account_id)
+        async with self.db.read() as conn:
+            left = await MfaRepository(conn).recovery_codes_left(principal.account_id)
+        return MfaStatus(enabled=bool(factors), factors=factors, recovery_codes_left=left)
+
+    async def start_totp(self, principal: Principal) -> TotpEnrolment:
+        """A new secret for an authenticator app, sealed at rest; not on until confirmed."""
+        user_id, now = principal.account_id, self.clock.now()
+        secret = otp.new_secret()
+        async with self.db.transaction() as conn:
+            repository = MfaRepository(conn)
+            existing = await repository.totp(user_id)
+            if existing is not None and existing.confirmed_at is not None:
+                raise MfaAlreadyOn()
+            await repository.begin_totp(
+                user_id, self.box.seal(secret, aad=secret_aad(user_id)), now=now
+            )
+        return self._enrolment(principal, secret)
+
+    async def pending_totp(self, principal: Principal) -> TotpEnrolment | None:
+        """The enrolment begun and not yet confirmed, shown again (a page reloaded, a code
+        mistyped); None if there is none."""
+        user_id = principal.account_id
+        async with self.db.read() as conn:
+            row = await MfaRepository(conn).totp(user_id)
+        if row is None or row.confirmed_at is not None:
+            return None
+        return self._enrolment(principal, self.box.unseal(row.secret, aad=secret_aad(user_id)))
+
+    def _enrolment(self, principal: Principal, secret: bytes) -> TotpEnrolment:
+        uri = otp.otpauth_uri(secret, issuer=ISSUER, account=principal.account.email)
+        return TotpEnrolment(
+            secret=otp.encode_secret(secret), otpauth_uri=uri, qr_svg=otp.qr_svg(uri)
+        )
+
+    async def confirm_totp(
+        self, principal: Principal, *, code: str, password: str, client: ClientInfo
+    ) -> tuple[RecoveryCodes, NewSession | None]:
+        """The first code, with the current password again, turns MFA on: recovery codes
+        are made (shown once), every other session and token family ends (none of them
+        proved a second factor), and this one is recorded as stepped up; a browser session
+        gets a new id, now at level `mfa`."""
+        user_id, now = principal.account_id, self.clock.now()
+        await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
+        if self.auth.password_on:  # the password again: a stolen session alone cannot
+            await self.auth.accounts.credentials.reauthenticate(
+                user_id, password, action="mfa.enable", client=client
+            )
+        codes = new_recovery_codes()
+        async with self.db.transaction() as conn:
+            repository = MfaRepository(conn)
+            row = await repository.totp(user_id)
+            if row is None:
+                raise NoEnrolment()
+            if row.confirmed_at is not None:
+                raise MfaAlreadyOn()
+            if not await self.totp.check(
+                repository, user_id, row.secret, code, now=now, after=None, confirm=True
+            ):
+                raise SecondFactorRefused()
+            await repository.replace_recovery_codes(
+                user_id, [hash_recovery_code(c) for c in codes], now=now
+            )
+            await self.auth.accounts.audit.record(
+                conn, user_id, "mfa.enabled", client, factor="totp"
+            )
+        await self.auth.sessions.end_all(user_id, keep=principal)
+        renewed = await self.auth.sessions.regenerate(principal, auth_level="mfa")
+        key = principal.session_key if renewed is None else renewed.record.id_hash
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).record_step_up(key, user_id, now=now)
+        return RecoveryCodes(recovery_codes=codes), renewed
+
+    # -- step-up and what needs it ---------------------------------------------------------
+
+    async def step_up(
+        self, principal: Principal, *, kind: str, code: str, client: ClientInfo
+    ) -> tuple[Principal, NewSession | None]:
+        """Prove a second factor on this session, for the sensitive actions of the next
+        `STEP_UP_SECONDS`. A browser session gets a new id and CSRF token (a rise in what it
+        may do); the caller as it now is, and that renewed session."""
+        user_id, now = principal.account_id, self.clock.now()
+        await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
+        factor = self._factor(kind)
+        async with self.db.transaction() as conn:
+            verified = await factor.verify(conn, user_id, code, now=now)
+            await self.auth.accounts.audit.record(
+                conn,
+                user_id,
+                "mfa.step-up" if verified else "mfa.failed",
+                client,
+                factor=factor.kind,
+            )
+        if not verified:
+            raise SecondFactorRefused()
+        renewed = await self.auth.sessions.regenerate(principal, auth_level="mfa")
+        if renewed is not None:
+            principal = msgspec.structs.replace(
+                principal,
+                session_key=renewed.record.id_hash,
+                session_ref=browser_ref(renewed.record.id_hash),
+                csrf_token=renewed.record.csrf_token,
+            )
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).record_step_up(principal.session_key, user_id, now=now)
+        return principal, renewed
+
+    async def require_step_up(self, principal: Principal) -> None:
+        """`kernel.ports.StepUp`: StepUpRequired unless the account has MFA off or this
+        session proved a second factor in the last `STEP_UP_SECONDS`."""
+        if not await self.enrolled(principal.account_id):
+            return
+        since = self.clock.now() - timedelta(seconds=STEP_UP_SECONDS)
+        async with self.db.read() as conn:
+            recent = await MfaRepository(conn).stepped_up_since(
+                principal.session_key, principal.account_id, since
+            )
+        if not recent:
+            raise StepUpRequired()
+
+    async def regenerate_recovery_codes(
+        self, principal: Principal, *, client: ClientInfo
+    ) -> RecoveryCodes:
+        """A new set (shown once); the old set stops working. Needs a recent second factor."""
+        await self.require_step_up(principal)
+        user_id = principal.account_id
+        if not await self.enrolled(user_id):
+            raise MfaNotOn()
+        codes = new_recovery_codes()
+        async with self.db.transaction() as conn:
+            await MfaRepository(conn).replace_recovery_codes(
+                user_id, [hash_recovery_code(c) for c in codes], now=self.clock.now()
+            )
+            await self.auth.accounts.audit.record(conn, user_id, "mfa.recovery-codes", client)
+        return RecoveryCodes(recovery_codes=codes)
+
+    async def disable(self, principal: Principal, *, client: ClientInfo) -> None:
+        """MFA off: the secret and recovery codes go. Needs a recent second factor."""
+        await self.require_step_up(principal)
+        async with self.db.transaction() as conn:
+            if not await MfaRepository(conn).remove_factors(principal.account_id):
+                raise MfaNotOn()
+            await self.auth.accounts.audit.record(
+                conn, principal.account_id, "mfa.disabled", client
+            )
+
+    def _factor(self, kind: str) -> SecondFactor:
+        factor = self.factors.get(kind)
+        if factor is None:
+            raise ValidationFailed([FieldError("kind", f"one of {', '.join(self.factors)}")])
+        return factor

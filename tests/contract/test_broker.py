@@ -1,0 +1,218 @@
+"""Broker contract: publish, receive, ack, retry after a delay, release, dead-letter, a
+delivery its worker never settled coming back to another, and the depth of each queue, held
+for RabbitMQ (its own queue names, deleted after), Redis (its own key prefix) and SQS (moto's
+server: an emulator of the SQS API, no real SQS is reachable here)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.contract.broker_servers import amqp_url, sqs_url, unique_queue
+from waymark.infra.broker.amqp import AmqpBroker
+from waymark.infra.broker.redis import RedisBroker
+from waymark.infra.broker.sqs import SqsBroker
+from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Broker, Delivery, Job, QueueDepth
+
+__all__ = ["amqp_url", "sqs_url"]
+
+MakeBroker = Callable[[], Awaitable[Broker]]
+VISIBILITY = 1.0
+"""Seconds before an unsettled delivery comes back (Redis, SQS; RabbitMQ: on disconnect)."""
+LIMIT = 2
+"""Deliveries never settled before the job is dead-lettered."""
+
+
+def job(n: int = 0, **changes: object) -> Job:
+    values: dict[str, object] = {
+        "id": f"{uuid.uuid4()}",
+        "kind": "test.job",
+        "payload": f'{{"n":{n}}}',
+        "correlation_id": f"req-{n}",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "created_at": 1_800_000_000.0 + n,
+    }
+    values.update(changes)
+    return Job(**values)  # type: ignore[arg-type]
+
+
+async def receive_all(broker: Broker, count: int, *, within: float = 10.0) -> list[Delivery]:
+    got: list[Delivery] = []
+    deadline = time.monotonic() + within
+    while len(got) < count and time.monotonic() < deadline:
+        got += await broker.receive(count - len(got), wait=1.0)
+    return got
+
+
+async def settle_depth(broker: Broker, expected: QueueDepth, *, within: float = 5.0) -> None:
+    """SQS's counts are approximate and RabbitMQ's lag a moment: wait for them to agree."""
+    deadline = time.monotonic() + within
+    depth = await broker.depth()
+    while depth != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        depth = await broker.depth()
+    assert depth == expected
+
+
+class BrokerContract:
+    async def test_a_published_job_arrives_whole_once_and_is_gone_when_acked(
+        self, broker: Broker
+    ) -> None:
+        sent = [job(n) for n in range(25)]
+        await broker.publish(sent)
+        got = await receive_all(broker, 25)
+        assert sorted((d.job for d in got), key=lambda j: j.created_at) == sent
+        assert all(d.job.attempt == 1 for d in got)
+        for delivery in got:
+            await broker.ack(delivery)
+        assert await broker.receive(10, wait=0.5) == []
+        await settle_depth(broker, QueueDepth(ready=0, delayed=0, dead=0))
+
+    async def test_depth_counts_ready_jobs(self, broker: Broker) -> None:
+        await broker.publish([job(n) for n in range(3)])
+        await settle_depth(broker, QueueDepth(ready=3, delayed=0, dead=0))
+
+    async def test_a_retried_job_waits_its_delay_then_comes_back_one_attempt_on(
+        self, broker: Broker
+    ) -> None:
+        await broker.publish([job(1)])
+        [first] = await receive_all(broker, 1)
+        await broker.retry(first, delay=1.0, error="ValueError: boom")
+        assert await broker.receive(1, wait=0.3) == []
+        [again] = await receive_all(broker, 1)
+        assert again.job.id == first.job.id
+        assert again.job.attempt == 2
+        assert again.job.last_error == "ValueError: boom"
+        await broker.ack(again)
+
+    async def test_a_released_job_comes_back_at_once_with_the_same_attempt(
+        self, broker: Broker
+    ) -> None:
+        await broker.publish([job(1)])
+        [first] = await receive_all(broker, 1)
+        await broker.release(first)
+        [again] = await receive_all(broker, 1, within=3.0)
+        assert again.job == first.job
+        await broker.ack(again)
+
+    async def test_a_delivery_its_worker_never_settled_goes_to_another_worker(
+        self, make: MakeBroker
+    ) -> None:
+        dying = await make()
+        await dying.publish([job(1)])
+        [taken] = await receive_all(dying, 1)
+        await dying.aclose()  # the worker died holding it (RabbitMQ: its connection dropped)
+        survivor = await make()
+        [again] = await receive_all(survivor, 1, within=VISIBILITY + 10)
+        assert again.job == taken.job  # a redelivery is the same attempt
+        await survivor.ack(again)
+
+    async def test_a_job_that_kills_every_worker_is_dead_lettered_at_the_delivery_limit(
+        self, make: MakeBroker
+    ) -> None:
+        first = await make()
+        await first.publish([job(1)])
+        deliveries = 0
+        while (await first.depth()).dead == 0:
+            assert deliveries <= LIMIT, "delivered past the limit"
+            worker = await make()
+            deliveries += len(await worker.receive(1, wait=VISIBILITY + 1))
+            await worker.aclose()  # killed while running it
+        assert LIMIT <= deliveries <= LIMIT + 1  # RabbitMQ counts returns, SQS receives
+        [dead] = await first.dead_jobs()
+        assert dead.last_error == UNSETTLED_TOO_OFTEN
+
+    async def test_dead_jobs_are_listed_retried_with_fresh_attempts_and_purged(
+        self, broker: Broker
+    ) -> None:
+        sent = [job(n) for n in range(3)]
+        await broker.publish(sent)
+        for delivery in await receive_all(broker, 3):
+            await broker.dead(delivery, error=f"PermanentFailure: {delivery.job.payload}")
+        await settle_depth(broker, QueueDepth(ready=0, delayed=0, dead=3))
+        dead = await broker.dead_jobs()
+        assert [j.id for j in dead] == [j.id for j in sent]
+        assert dead[0].last_error == 'PermanentFailure: {"n":0}'
+        assert await broker.dead_jobs(limit=2) == dead[:2]
+        assert await broker.dead_jobs() == dead  # listing leaves them there
+
+        assert await broker.retry_dead([sent[1].id, "no-such-job"]) == 1
+        [back] = await receive_all(broker, 1)
+        assert back.job.id == sent[1].id
+        assert back.job.attempt == 1
+        await broker.ack(back)
+        assert await broker.purge_dead() == 2
+        await settle_depth(broker, QueueDepth(ready=0, delayed=0, dead=0))
+        assert await broker.retry_dead() == 0
+
+    async def test_a_job_waiting_out_its_backoff_counts_as_delayed(self, broker: Broker) -> None:
+        await broker.publish([job(1)])
+        [first] = await receive_all(broker, 1)
+        await broker.retry(first, delay=30.0, error="x")
+        await settle_depth(broker, QueueDepth(ready=0, delayed=1, dead=0))
+
+
+async def brokers_of(new: Callable[[], Broker]) -> AsyncIterator[MakeBroker]:
+    """Brokers `new()` makes, set up, on one queue: closed afterwards, the queue deleted."""
+    made: list[Broker] = []
+
+    async def make() -> Broker:
+        broker = new()
+        made.append(broker)
+        await broker.setup()
+        return broker
+
+    yield make
+    cleaner = await make()
+    await cleaner.teardown()
+    for broker in made:
+        await broker.aclose()
+
+
+class BrokerOnOneQueue(BrokerContract):
+    @pytest.fixture
+    async def broker(self, make: MakeBroker) -> Broker:
+        return await make()
+
+
+class TestAmqpBroker(BrokerOnOneQueue):
+    @pytest.fixture
+    async def make(self, amqp_url: str) -> AsyncIterator[MakeBroker]:
+        queue = unique_queue()
+        async for make in brokers_of(
+            lambda: AmqpBroker(amqp_url, queue=queue, prefetch=50, delivery_limit=LIMIT)
+        ):
+            yield make
+
+
+class TestRedisBroker(BrokerOnOneQueue):
+    """Under a key prefix of the test's own (its keys are deleted after it)."""
+
+    @pytest.fixture
+    async def make(self, redis_client: Redis, redis_prefix: str) -> AsyncIterator[MakeBroker]:
+        name = f"{redis_prefix}jobs"
+        async for make in brokers_of(
+            lambda: RedisBroker(
+                redis_client, name=name, visibility_timeout=VISIBILITY, delivery_limit=LIMIT
+            )
+        ):
+            yield make
+
+
+class TestSqsBroker(BrokerOnOneQueue):
+    """On moto's server: an emulator of the SQS API."""
+
+    @pytest.fixture
+    async def make(self, sqs_url: str) -> AsyncIterator[MakeBroker]:
+        queue = unique_queue()
+        async for make in brokers_of(
+            lambda: SqsBroker(
+                sqs_url, name=queue, visibility_timeout=VISIBILITY, delivery_limit=LIMIT
+            )
+        ):
+            yield make
