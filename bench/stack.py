@@ -207,11 +207,34 @@ def start_waymark(procs: ProcessSet, settings: RunSettings, db: Database, workdi
     env = waymark_env(settings.server, db, port, workdir)
     run_checked([*cmd, "db", "upgrade"], env=env, cwd=REPO_DIR)
     run_checked([*cmd, "roadmaps", "import", str(ROADMAP_FILE)], env=env, cwd=REPO_DIR)
+    return _start_ready(procs, settings, env, f"waymark ({db.profile})", [*cmd, "serve"], port)
+
+
+def start_live_gateway(
+    procs: ProcessSet, settings: RunSettings, db: Database, workdir: Path
+) -> Server:
+    """`waymark live` (the WebSocket gateway) beside a Waymark started by `start_waymark`,
+    on the same database and Redis; returns once its `/readyz` answers 200."""
+    port = free_port()
+    env = waymark_env(settings.server, db, port, workdir)
+    argv = [*waymark_command(settings), "live", "--port", str(port)]
+    return _start_ready(procs, settings, env, f"waymark live ({db.profile})", argv, port)
+
+
+def _start_ready(
+    procs: ProcessSet,
+    settings: RunSettings,
+    env: dict[str, str],
+    name: str,
+    argv: list[str],
+    port: int,
+) -> Server:
+    log = name.replace(" (", "-").rstrip(")").replace(" ", "-")
     server = Server(
-        name=f"waymark ({db.profile})",
-        argv=[*cmd, "serve"],
+        name=name,
+        argv=argv,
         port=port,
-        log_path=settings.output_dir / "logs" / f"waymark-{db.profile}.log",
+        log_path=settings.output_dir / "logs" / f"{log}.log",
         env=env,
         cwd=REPO_DIR,
     )

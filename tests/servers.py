@@ -55,15 +55,16 @@ def serving(
     *args: str,
     stderr: Path | None = None,
     port: int | None = None,
+    command: str = "serve",
 ) -> Iterator[Served]:
-    """`waymark serve` on `port` (default: a free one), once `/readyz` answers 200; stopped
-    with SIGTERM. Its stdout goes to `log`, and so does its stderr unless `stderr` names
-    another file."""
+    """`waymark serve` (or another serving `command`: `live`, the gateway) on `port`
+    (default: a free one), once `/readyz` answers 200; stopped with SIGTERM. Its stdout
+    goes to `log`, and so does its stderr unless `stderr` names another file."""
     port = port or free_port()
     # Files, not pipes: readable while it runs, never full.
     with log.open("wb") as sink, (stderr or log).open("ab") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "waymark", "serve", "--port", str(port), *args],
+            [sys.executable, "-m", "waymark", command, "--port", str(port), *args],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT if stderr is None else errors,
@@ -80,7 +81,7 @@ def serving(
             assert process.poll() is None, log.read_text()
             time.sleep(0.2)
         else:
-            pytest.fail("waymark serve did not become ready in 30 s")
+            pytest.fail(f"waymark {command} did not become ready in 30 s")
         yield Served(base, port, process, log)
     finally:
         stop(process)

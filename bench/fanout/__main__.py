@@ -1,9 +1,12 @@
 """Fan-out of live events, beside its limit (issue 14, "Speed and scale").
 
-    .venv/bin/python -m bench.fanout [-t sse|ws] [-n 1000] [--hold 10000] [-o DIR]
+    .venv/bin/python -m bench.fanout [-t sse|ws] [--gateway] [-n 1000] [--hold 10000] [-o DIR]
 
 `sse-fanout` (`-t sse`, streams of `GET /api/v1/me/events?team=`) or `ws-fanout` (`-t ws`,
-WebSockets at `/api/v1/live`, each with its own ticket, subscribed to the team's channel).
+WebSockets at `/api/v1/live`, each with its own ticket, subscribed to the team's channel;
+with `--gateway`, `ws-gateway-fanout`: the sockets on the live gateway, `waymark live`,
+beside the app, which issues their tickets and takes the changes; the gateway's CPU and
+memory are what is measured).
 One team channel, `n` open streams following it; a member's progress changes, made through
 the API (`PUT /api/v1/me/progress/backend/topics/{id}`), reach every stream. Measured:
 
@@ -50,7 +53,7 @@ from bench.scenarios._accounts import create_accounts, login
 from bench.scenarios._progress import PASSWORD, bearer, change_cycle, roadmap_json, topic_ids
 from bench.scenarios._roadmap import ROADMAP_SLUG
 from bench.scenarios.team_progress import build_team
-from bench.stack import database, start_limit, start_waymark
+from bench.stack import database, start_limit, start_live_gateway, start_waymark
 
 KIND = "progress.topic_status_changed"
 CAP = 20_000
@@ -228,6 +231,7 @@ def app_side(
     learner: str,
     cycle: list[tuple[str, str]],
     transport: str,
+    gateway: Server | None = None,
 ) -> Side:
     position = [0]
 
@@ -251,10 +255,12 @@ def app_side(
         client = {
             "transport": "ws",
             "ticket_path": "/api/v1/me/live-tickets",
+            "ticket_port": server.port,
             "subprotocol": "waymark.live.v1",
             "subscribe": subscribe,
         }
-        return Side("app", server, "/api/v1/live", bearer(owner), publish, client=client)
+        live = gateway or server
+        return Side("app", live, "/api/v1/live", bearer(owner), publish, client=client)
     return Side("app", server, f"/api/v1/me/events?team={team}", bearer(owner), publish)
 
 
@@ -320,7 +326,7 @@ def summary(rounds: list[tuple[Measured, Measured]]) -> dict[str, Any]:
 def report(out: Path, args: argparse.Namespace, result: dict[str, Any]) -> Path:
     s, held = result["summary"], result["hold"]
     lines = [
-        f"# Fan-out: {args.transport}-fanout",
+        f"# Fan-out: {args.name}-fanout",
         "",
         f"{result['started']} · commit `{result['machine'].get('commit')}` · written by "
         '`bench/fanout` (see bench/README.md, "Fan-out")',
@@ -345,15 +351,18 @@ def report(out: Path, args: argparse.Namespace, result: dict[str, Any]) -> Path:
             f"(idle {h['rss_mib_idle']}) | | < 1024 (app) |"
         )
     lines += ["", "## Rounds", "", "```", *(json.dumps(r) for r in result["rounds"]), "```", ""]
-    path = out / f"{args.transport}-fanout.md"
+    path = out / f"{args.name}-fanout.md"
     path.write_text("\n".join(lines))
-    (out / f"{args.transport}-fanout.json").write_text(json.dumps(result, indent=2))
+    (out / f"{args.name}-fanout.json").write_text(json.dumps(result, indent=2))
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
     parser.add_argument("-t", "--transport", choices=["sse", "ws"], default="sse")
+    parser.add_argument(
+        "--gateway", action="store_true", help="ws: the sockets on `waymark live`, beside the app"
+    )
     parser.add_argument("-n", "--subscribers", type=int, default=1000)
     parser.add_argument("--hold", type=int, default=10_000, help="streams held for RSS (0: skip)")
     parser.add_argument("--events", type=int, default=20)
@@ -362,6 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-r", "--rounds", type=int, default=3)
     parser.add_argument("-o", "--output", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
+    if args.gateway and args.transport != "ws":
+        parser.error("--gateway is for -t ws")
+    args.name = "ws-gateway" if args.gateway else args.transport
     args.output.mkdir(parents=True, exist_ok=True)
     caps = {
         "WAYMARK_LIVE__MAX_CONNECTIONS": str(CAP),
@@ -391,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print("preparing the team", flush=True)
         team, owner, learner, cycle = prepare(ctx)
-        app = app_side(server, team, owner, learner, cycle, args.transport)
+        gateway = start_live_gateway(procs, settings, db, workdir) if args.gateway else None
+        app = app_side(server, team, owner, learner, cycle, args.transport, gateway)
         if args.transport == "ws":
             limit_server = start_ws_limit(procs, settings)
         else:

@@ -47,6 +47,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     open_at_once: int = 200
     attempts: int = 30
     ticket_path: str | None = None
+    ticket_port: int | None = None
+    """Where tickets are asked for, when not `port` (the app, beside the live gateway)."""
     subprotocol: str | None = None
     subscribe: str | None = None
     """A message to send once connected (JSON text), answered by one with `"subscribed"`."""
@@ -117,8 +119,9 @@ async def _sse(config: Config, conn: Connection) -> None:
 
 async def _ticket(config: Config) -> str:
     """A ticket for one WebSocket, asked for with the stream's headers (its bearer token)."""
-    reader, writer = await asyncio.open_connection(config.host, config.port)
-    head = [f"POST {config.ticket_path} HTTP/1.1", f"Host: {config.host}:{config.port}"]
+    port = config.ticket_port or config.port
+    reader, writer = await asyncio.open_connection(config.host, port)
+    head = [f"POST {config.ticket_path} HTTP/1.1", f"Host: {config.host}:{port}"]
     head += [f"{name}: {value}" for name, value in config.headers.items()]
     head += ["Content-Length: 0", "Connection: close", "", ""]
     writer.write("\r\n".join(head).encode())

@@ -1,19 +1,27 @@
 """Live updates over the WebSocket (`/api/v1/live`, `waymark.live.v1`), with the real
-`websockets` client against real `waymark serve` processes.
+`websockets` client against real `waymark serve` processes, and against the live gateway
+(`waymark live`, the same endpoint on the `websockets` server) beside them: each test on
+`two_processes` or `guarded` runs on both.
 
 Production-like: two processes sharing PostgreSQL and Redis, a change on one reaching a
 socket on the other, resumed without loss across forced reconnects; who may follow a team.
 Embedded: one process on the database alone, no Redis. Abuse: oversize frames, floods, a
-client that never reads.
+client that never reads. The gateway: a change through an app process reaches its sockets,
+and SIGTERM closes them with 1001.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -29,13 +37,52 @@ from tests.e2e.live_support import (
     team_of_three,
     user,
 )
-from tests.e2e.ws_support import SUBPROTOCOL, refusal, socket, ticket, ws_url
+from tests.e2e.ws_support import SUBPROTOCOL, Endpoint, refusal, socket, ticket, ws_url
 from tests.integration.teams_support import seed_team
 from tests.servers import Served, free_port, serving, stop
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
 
 pytestmark = pytest.mark.usefixtures("backend_roadmap")
+
+KINDS = ["serve", "gateway"]
+"""What serves the sockets: the app process itself, or the live gateway beside it."""
+
+
+def start(
+    stack: ExitStack, env: dict[str, str], *servers: tuple[str, Path, int | None]
+) -> list[Served]:
+    """Processes serving sockets, each `(kind, log, port)` (`serve`: the whole app;
+    `gateway`: `waymark live`, sockets only), started at once (each takes seconds to be
+    ready) and stopped when `stack` closes."""
+    starting = [
+        serving(env, log, port=port, command="live" if kind == "gateway" else "serve")
+        for kind, log, port in servers
+    ]
+    with ThreadPoolExecutor(len(starting)) as pool:
+        futures = [pool.submit(server.__enter__) for server in starting]
+        wait(futures)
+    for server, future in zip(starting, futures, strict=True):
+        if future.exception() is None:
+            stack.push(server.__exit__)
+    return [future.result() for future in futures]
+
+
+@pytest.fixture(params=KINDS)
+def two_processes(
+    request: pytest.FixtureRequest, database_url: str, redis_url: str, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Served, Endpoint]]:
+    """App process A, and B serving sockets (an app, or the gateway, whose tickets A
+    issues): one database, one Redis."""
+    env = live_env(tmp_path, database_url, redis_url=redis_url)
+    with ExitStack() as stack:
+        a, b = start(
+            stack,
+            env,
+            ("serve", tmp_path / "a.log", None),
+            (request.param, tmp_path / "b.log", None),
+        )
+        yield env, a, Endpoint(a.base if request.param == "gateway" else b.base, b.base)
 
 
 @pytest.mark.backend("sqlite")
@@ -71,9 +118,9 @@ async def test_the_embedded_profile_serves_sockets_in_one_process_without_redis(
 
 @pytest.mark.backend("postgresql")
 async def test_changes_through_one_process_reach_sockets_on_another_across_reconnects(
-    two_servers: tuple[dict[str, str], Served, Served], db: Database
+    two_processes: tuple[dict[str, str], Served, Endpoint], db: Database
 ) -> None:
-    env, a, b = two_servers
+    env, a, b = two_processes
     learner = await user(env, a.base, "burst@example.org")
     team = uuid.uuid4()
     burst = changes(150)
@@ -87,8 +134,8 @@ async def test_changes_through_one_process_reach_sockets_on_another_across_recon
         # Each connection reads a few events of either channel, then drops (the client goes
         # away mid-burst); the next, on the other process, resumes from the last cursor. The
         # changes are all made through A, and B's sockets hear of them.
-        served = (b, a)[reconnects % 2]
-        async with socket(served.base, learner, cursor=cursor) as live:
+        served = (b, a.base)[reconnects % 2]
+        async with socket(served, learner, cursor=cursor) as live:
             assert (await live.subscribe(f"team:{team}"))["type"] == "subscribed"
             if producer is None:
                 producer = asyncio.create_task(make_changes(a.base, learner, burst))
@@ -109,13 +156,13 @@ async def test_changes_through_one_process_reach_sockets_on_another_across_recon
 
 @pytest.mark.backend("postgresql")
 async def test_team_channels_only_for_who_may_watch_and_not_after_removal(
-    two_servers: tuple[dict[str, str], Served, Served], db: Database
+    two_processes: tuple[dict[str, str], Served, Endpoint], db: Database
 ) -> None:
-    env, a, b = two_servers
+    env, a, b = two_processes
     team, owner, member, stranger = await team_of_three(env, a.base, db)
     channel = f"team:{team}"
 
-    async with socket(b.base, stranger) as refused:
+    async with socket(b, stranger) as refused:
         answer = await refused.subscribe(channel, ref="mine?")
         assert answer == {
             "type": "error",
@@ -126,7 +173,7 @@ async def test_team_channels_only_for_who_may_watch_and_not_after_removal(
         assert (await refused.subscribe(f"user:{owner.id}"))["code"] == "not-found"
         assert (await refused.subscribe("team:nope"))["code"] == "validation-failed"
     async with (
-        socket(b.base, member) as watching,
+        socket(b, member) as watching,
         socket(a.base, owner) as owning,
         httpx.AsyncClient(base_url=a.base) as api,
     ):
@@ -162,9 +209,21 @@ def closes(served: Served) -> list[int]:
     return [line["code"] for line in lines if line["event"] == "live.websocket-closed"]
 
 
-@pytest.fixture
-def guarded(database_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], Served]]:
-    """One embedded process with small caps, logging at info (the access log too)."""
+class Guarded(NamedTuple):
+    env: dict[str, str]
+    app: Served
+    live: Served
+    """What serves the sockets: `app` itself, or the gateway."""
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(self.app.base, self.live.base)
+
+
+@pytest.fixture(params=KINDS)
+def guarded(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Guarded]:
+    """One embedded process with small caps, logging at info (the access log too), and
+    the gateway beside it on the same database for `gateway`."""
     port = free_port()
     env = live_env(
         tmp_path,
@@ -177,59 +236,66 @@ def guarded(database_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str],
         WAYMARK_LIVE__WS_MESSAGE_BURST="10",
         WAYMARK_LIVE__HEARTBEAT_SECONDS="30",
     )
-    with serving(env, tmp_path / "serve.log", port=port) as served:
-        yield env, served
+    with ExitStack() as stack:
+        app, *gateway = start(
+            stack,
+            env,
+            ("serve", tmp_path / "serve.log", port),
+            *([("gateway", tmp_path / "live.log", None)] if request.param == "gateway" else []),
+        )
+        yield Guarded(env, app, gateway[0] if gateway else app)
 
 
 @pytest.mark.backend("sqlite")
 async def test_a_ticket_opens_one_socket_and_is_never_logged(
-    guarded: tuple[dict[str, str], Served],
+    guarded: Guarded,
 ) -> None:
-    env, served = guarded
+    env, served, live = guarded
     learner = await user(env, served.base, "once@example.org")
     once = await ticket(served.base, learner)
-    url = ws_url(served.base, ticket=once)
+    url = ws_url(live.base, ticket=once)
     async with connect(url, subprotocols=[SUBPROTOCOL]) as first:  # type: ignore[list-item]
         assert "ready" in str(await first.recv())
         async with connect(url, subprotocols=[SUBPROTOCOL]) as second:  # type: ignore[list-item]
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(second.recv(), 5)
             assert second.close_code == 4401
-    async with connect(ws_url(served.base), subprotocols=[SUBPROTOCOL]) as none:  # type: ignore[list-item]
+    async with connect(ws_url(live.base), subprotocols=[SUBPROTOCOL]) as none:  # type: ignore[list-item]
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(none.recv(), 5)
         assert none.close_code == 4401
     log = served.output()
     assert '"path": "/api/v1/me/live-tickets"' in log or "live-tickets" in log
     assert once not in log
+    assert once not in live.output()
 
 
 @pytest.mark.backend("sqlite")
 async def test_a_bad_origin_or_subprotocol_is_refused_before_the_handshake(
-    guarded: tuple[dict[str, str], Served],
+    guarded: Guarded,
 ) -> None:
-    env, served = guarded
+    env, served, live = guarded
     learner = await user(env, served.base, "origin@example.org")
     evil = {"origin": "https://evil.example"}
-    url = ws_url(served.base, ticket=await ticket(served.base, learner))
+    url = ws_url(live.base, ticket=await ticket(served.base, learner))
     assert await refusal(url, subprotocols=[SUBPROTOCOL], additional_headers=evil) == 403
-    assert await refusal(ws_url(served.base, ticket=await ticket(served.base, learner))) == 403
+    assert await refusal(ws_url(live.base, ticket=await ticket(served.base, learner))) == 403
     # The site's own pages may connect (the public URL's origin).
     own = {"origin": served.base}
-    async with socket(served.base, learner, additional_headers=own) as live:
-        assert live.ready["channels"] == [f"user:{learner.id}"]
+    async with socket(guarded.endpoint, learner, additional_headers=own) as mine:
+        assert mine.ready["channels"] == [f"user:{learner.id}"]
 
 
 @pytest.mark.backend("sqlite")
 async def test_oversize_frames_and_floods_close_only_their_own_socket(
-    guarded: tuple[dict[str, str], Served],
+    guarded: Guarded,
 ) -> None:
-    env, served = guarded
+    env, served, _ = guarded
     learner = await user(env, served.base, "abuse@example.org")
     async with (
-        socket(served.base, learner) as bystander,
-        socket(served.base, learner) as big,
-        socket(served.base, learner) as flood,
+        socket(guarded.endpoint, learner) as bystander,
+        socket(guarded.endpoint, learner) as big,
+        socket(guarded.endpoint, learner) as flood,
         httpx.AsyncClient(base_url=served.base) as api,
     ):
         await big.send(type="ping", ref="x" * 5000)
@@ -245,17 +311,17 @@ async def test_oversize_frames_and_floods_close_only_their_own_socket(
 
 @pytest.mark.backend("sqlite")
 async def test_a_client_that_never_reads_is_cut_off_and_no_one_else_is(
-    guarded: tuple[dict[str, str], Served], db: Database
+    guarded: Guarded, db: Database
 ) -> None:
-    env, served = guarded
+    env, served, live = guarded
     stalled_user = await user(env, served.base, "stalled@example.org")
     reader = await user(env, served.base, "reader@example.org")
     channels = SqlLiveChannels(db, poll_interval=0.1)
     big = "x" * 64 * 1024
     try:
         async with (
-            socket(served.base, stalled_user, max_queue=1) as stalled,
-            socket(served.base, reader) as healthy,
+            socket(guarded.endpoint, stalled_user, max_queue=1) as stalled,
+            socket(guarded.endpoint, reader) as healthy,
         ):
             # 12 MiB to a client that reads none of it: more than any socket buffer.
             for n in range(200):
@@ -266,13 +332,42 @@ async def test_a_client_that_never_reads_is_cut_off_and_no_one_else_is(
             await channels.publish(f"user:{reader.id}", "test.small", {"n": 1}, dedupe_key="r")
             assert (await healthy.next(timeout=5, kind=None))["data"] == {"n": 1}
             for _ in range(150):  # the server says it cut the stalled one off (up to 15 s)
-                if closes(served):
+                if closes(live):
                     break
                 await asyncio.sleep(0.1)
-            assert closes(served) == [4008]
+            assert closes(live) == [4008]
             # What was already in the buffers comes, then the end; never all of it.
             assert await stalled.drain(30) < 200
-        async with httpx.AsyncClient(base_url=served.base) as api:
-            assert (await api.get("/readyz")).status_code == 200
+        for process in {served, live}:
+            async with httpx.AsyncClient(base_url=process.base) as api:
+                assert (await api.get("/readyz")).status_code == 200
     finally:
         await channels.aclose()
+
+
+@pytest.mark.backend("sqlite")
+@pytest.mark.parametrize("guarded", ["gateway"], indirect=True)
+async def test_the_gateway_closes_its_sockets_with_1001_on_sigterm_and_exits(
+    guarded: Guarded,
+) -> None:
+    env, served, live = guarded
+    learner = await user(env, served.base, "leaving@example.org")
+    # Plain HTTP on its port: probes for an orchestrator, and nothing else.
+    async with httpx.AsyncClient(base_url=live.base) as probe:
+        assert (await probe.get("/healthz")).json() == {"status": "ok"}
+        assert (await probe.get("/readyz")).json()["checks"] == {"database": "ok"}
+        assert (await probe.get("/api/v1/me")).status_code == 404
+    async with (
+        socket(guarded.endpoint, learner) as first,
+        socket(guarded.endpoint, learner) as second,
+    ):
+        live.process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        assert await first.closed(timeout=5) == 1001
+        assert await second.closed(timeout=5) == 1001
+        assert await asyncio.to_thread(live.process.wait, 10) == 0
+    assert time.monotonic() - began < 5
+    assert closes(live) == [1001, 1001]
+    # The app goes on.
+    async with httpx.AsyncClient(base_url=served.base) as api:
+        assert (await api.get("/readyz")).status_code == 200

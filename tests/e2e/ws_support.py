@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import httpx
@@ -104,15 +104,25 @@ class Socket:
         return received
 
 
+class Endpoint(NamedTuple):
+    """Where a client asks for tickets (`api`, the app) and connects its socket (`ws`: the
+    app itself, or the live gateway, `waymark live`)."""
+
+    api: str
+    ws: str
+
+
 @asynccontextmanager
 async def socket(
-    base: str, who: User, *, cursor: str | None = None, **options: Any
+    where: str | Endpoint, who: User, *, cursor: str | None = None, **options: Any
 ) -> AsyncIterator[Socket]:
-    """A connection as `who` (a new ticket), once its `ready` came."""
-    params = {"ticket": await ticket(base, who)}
+    """A connection as `who` (a new ticket), once its `ready` came; `where` a base URL
+    (the app, both) or an `Endpoint`."""
+    api, ws = (where, where) if isinstance(where, str) else where
+    params = {"ticket": await ticket(api, who)}
     if cursor is not None:
         params["cursor"] = cursor
-    async with connect(ws_url(base, **params), subprotocols=[SUBPROTOCOL], **options) as conn:  # type: ignore[list-item]
+    async with connect(ws_url(ws, **params), subprotocols=[SUBPROTOCOL], **options) as conn:  # type: ignore[list-item]
         ready = json.loads(await asyncio.wait_for(conn.recv(), 10))
         assert ready["type"] == "ready", ready
         yield Socket(conn, ready)

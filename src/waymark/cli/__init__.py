@@ -1,5 +1,5 @@
-"""The `waymark` command: serve, work on jobs, schedule, migrate, and manage roadmaps,
-accounts, keys, the outbox and the broker's dead jobs."""
+"""The `waymark` command: serve (and the live gateway), work on jobs, schedule, migrate,
+and manage roadmaps, accounts, keys, the outbox and the broker's dead jobs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from waymark.cli.authz import authz_app
 from waymark.cli.db import db_app
 from waymark.cli.jobs import jobs_app
 from waymark.cli.keys import keys_app
+from waymark.cli.live import live
 from waymark.cli.outbox import outbox_app
 from waymark.cli.progress import progress_app
 from waymark.cli.roadmaps import roadmaps_app
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(serve)
+app.command()(live)
 app.command()(worker)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")

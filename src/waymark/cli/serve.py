@@ -49,7 +49,7 @@ def serve(
         metrics_dir.mkdir(parents=True)
         use_multiprocess_directory(metrics_dir.resolve())
     try:
-        _refuse_a_port_in_use(host, port)
+        refuse_a_port_in_use(host, port)
     except WaymarkError as error:
         raise fail(error) from None
     configure_logging(settings.log)  # Granian's own lines, in this process, as JSON too
@@ -76,7 +76,7 @@ def serve(
     ).serve()
 
 
-def _refuse_a_port_in_use(host: str, port: int) -> None:
+def refuse_a_port_in_use(host: str, port: int) -> None:
     """Raise `Conflict` if something already listens on host:port.
 
     Granian's workers share their port through SO_REUSEPORT, which lets a second server bind

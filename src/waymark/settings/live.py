@@ -76,6 +76,13 @@ class LiveSettings(BaseModel):
         ge=1,
         description="WebSocket tickets an account may ask for per minute (more: 429).",
     )
+    gateway_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="The port `waymark live` (the WebSocket gateway) listens on, on "
+        "`WAYMARK_HOST`.",
+    )
     ws_max_message_bytes: int = Field(
         default=4096,
         ge=256,

@@ -239,6 +239,11 @@ class Live:
         await self.teams.require_progress_view(account, team)
         return await self.presence.online(team_channel(team))
 
+    async def end_all(self) -> None:
+        """End every stream of this process (`SHUTDOWN`: each transport tells its client to
+        reconnect, to another process): the process is stopping."""
+        await self.channels.aclose()
+
     async def keep_presence(self, stop: asyncio.Event) -> None:
         """Refresh this process's presence until `stop` (run by each server process)."""
         await self.presence.run_forever(stop)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -51,39 +52,30 @@ _CLOSE_OF_REASON = {
 }
 
 
-class LiveSocketRoute:
-    """An ASGI layer: WebSocket connections to `LIVE_PATH` go to the live socket, anything
-    else on to `app`."""
+class LiveSockets:
+    """The endpoint, whatever server carries it: who may open a handshake (`refuses`), then
+    one connection over ASGI-style `receive`/`send` (`serve`). `LiveSocketRoute` puts it in
+    the ASGI app; the gateway (`features/live/gateway.py`, `waymark live`) on a `websockets`
+    server."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        live: Live,
-        tickets: Tickets,
-        settings: LiveSettings,
-        origins: frozenset[str],
+        self, *, live: Live, tickets: Tickets, settings: LiveSettings, origins: frozenset[str]
     ) -> None:
-        self.app = app
         self.live = live
         self.tickets = tickets
         self.settings = settings
         self.origins = origins
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.WEBSOCKET or scope["path"] != LIVE_PATH:
-            await self.app(scope, receive, send)
-            return
-        if (await receive())["type"] != "websocket.connect":
-            return
-        origin = _header(scope, b"origin")
-        if (origin is not None and origin.lower() not in self.origins) or (
-            protocol.SUBPROTOCOL not in scope["subprotocols"]
-        ):
-            await send(_REFUSE)  # before accept: the server answers HTTP 403
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        stream = await self._open(query, send)
+    def refuses(self, origin: str | None, subprotocols: Sequence[str]) -> bool:
+        """Whether the handshake is refused (HTTP 403): an `Origin` (a browser sends one)
+        not the site's nor one of `cors_origins`, or the subprotocol not offered."""
+        return (origin is not None and origin.lower() not in self.origins) or (
+            protocol.SUBPROTOCOL not in subprotocols
+        )
+
+    async def serve(self, query_string: str, receive: Receive, send: Send) -> None:
+        """One connection whose handshake was not refused, until it ends."""
+        stream = await self._open(parse_qs(query_string), send)
         if stream is None:
             return
         try:
@@ -108,6 +100,34 @@ class LiveSocketRoute:
             await send(_closing(code))
             return None
         return stream
+
+
+class LiveSocketRoute:
+    """An ASGI layer: WebSocket connections to `LIVE_PATH` go to the live socket, anything
+    else on to `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        live: Live,
+        tickets: Tickets,
+        settings: LiveSettings,
+        origins: frozenset[str],
+    ) -> None:
+        self.app = app
+        self.sockets = LiveSockets(live=live, tickets=tickets, settings=settings, origins=origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.WEBSOCKET or scope["path"] != LIVE_PATH:
+            await self.app(scope, receive, send)
+            return
+        if (await receive())["type"] != "websocket.connect":
+            return
+        if self.sockets.refuses(_header(scope, b"origin"), scope["subprotocols"]):
+            await send(_REFUSE)  # before accept: the server answers HTTP 403
+            return
+        await self.sockets.serve(scope.get("query_string", b"").decode("latin-1"), receive, send)
 
 
 class Connection:
@@ -273,7 +293,7 @@ class Connection:
         self._sending_since = asyncio.get_running_loop().time()
         try:
             await self._send({"type": "websocket.send", "text": text, "bytes": None})
-        except OSError:
+        except OSError:  # the transport's way of saying the connection is gone
             raise _Gone from None
         finally:
             self._sending_since = None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get
 
-from waymark.features.ops.service import NotReady
+from waymark.features.ops.service import Probe, readiness
 from waymark.infra.observability.metrics import CONTENT_TYPE, HttpMetrics
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.transport.http.problems import documented_problems
@@ -20,10 +19,6 @@ class Health(msgspec.Struct, omit_defaults=True):
     checks: dict[str, str] = {}
 
 
-Probe = Callable[[], Awaitable[None]]
-"""Raises when its dependency does not answer, `NotReady` when it answers but cannot serve."""
-
-PROBE_TIMEOUT_SECONDS = 2.0
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 """What load shedding never refuses: an overloaded server must still be seen as one."""
 
@@ -46,9 +41,8 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
         ),
     )
     async def readyz() -> Health:
-        results = await asyncio.gather(*(_probe(probe) for probe in probes.values()))
-        checks = dict(zip(probes, results, strict=True))
-        if any(result != "ok" for result in results):
+        checks = await readiness(probes)
+        if any(result != "ok" for result in checks.values()):
             error = ServiceUnavailable("a dependency is not ready", retry_after=5)
             error.extra = {"checks": checks}
             raise error
@@ -60,14 +54,3 @@ def ops_routes(metrics: HttpMetrics, probes: Mapping[str, Probe]) -> Router:
         return Response(content=await metrics.scrape(), headers={"content-type": CONTENT_TYPE})
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics_endpoint], tags=["ops"])
-
-
-async def _probe(probe: Probe) -> str:
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            await probe()
-    except NotReady as exc:
-        return str(exc)
-    except Exception as exc:  # any failure means not ready; say which dependency
-        return f"unreachable: {type(exc).__name__}"
-    return "ok"

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 
 from waymark.infra.sql import migrations
 from waymark.infra.sql.database import Database
 
+PROBE_TIMEOUT_SECONDS = 2.0
+Probe = Callable[[], Awaitable[None]]
+"""Raises when its dependency does not answer, `NotReady` when it answers but cannot serve."""
+
 
 class NotReady(Exception):
     """A dependency answers but cannot serve this code yet; the message says why."""
+
+
+async def readiness(probes: Mapping[str, Probe]) -> dict[str, str]:
+    """Each dependency's state by name: `"ok"`, or what is wrong (`/readyz`, of the app
+    and of the live gateway)."""
+    results = await asyncio.gather(*(_probe(probe) for probe in probes.values()))
+    return dict(zip(probes, results, strict=True))
+
+
+async def _probe(probe: Probe) -> str:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            await probe()
+    except NotReady as exc:
+        return str(exc)
+    except Exception as exc:  # any failure means not ready; say which dependency
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
 
 
 class DatabaseReadiness:
