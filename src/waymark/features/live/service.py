@@ -315,6 +315,8 @@ class Live:
         release.stream = stream
         self._streams.add(stream)
         self._all_gone.clear()
+        if self._stopping:  # opened while `stop` ran: it ends at once too
+            await subscription.aclose(CloseReason.SHUTDOWN)
         for channel in stream.channels:
             if team_of(channel) is not None:
                 await self.presence.enter(channel, stream.holder, account)
