@@ -1,15 +1,17 @@
 """Real servers for tests: the `waymark` command in a subprocess, `waymark serve` on a free
-port of 127.0.0.1, stopped with SIGTERM."""
+port of 127.0.0.1 in a process group of its own (Granian's main process and its workers),
+stopped with SIGTERM to that group, and SIGKILL to it if anything of it is left."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -68,6 +70,7 @@ def serving(
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT if stderr is None else errors,
+            start_new_session=True,  # its group is its own: `stop` ends every process of it
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -87,10 +90,28 @@ def serving(
         stop(process)
 
 
-def stop(process: subprocess.Popen[Any]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """SIGTERM to the server's process group (as systemd stops a service); once its main
+    process has exited, or after `timeout`, SIGKILL to whatever of the group is left (a
+    Granian worker outlives its main process if killed alone)."""
+    group = process.pid  # `serving` started it as the leader of its own group
+    with suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=timeout)
+    with suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    process.wait()
+
+
+def group_gone(group: int, within: float) -> bool:
+    """Whether every process of the group has exited, waiting at most `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

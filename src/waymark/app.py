@@ -47,6 +47,7 @@ from waymark.transport.http.openapi import (
 from waymark.transport.http.problems import exception_handlers
 from waymark.transport.http.request import WaymarkRequest
 from waymark.transport.http.shedding import LoadShedder
+from waymark.transport.signals import BeforeStop
 from waymark.web.site import web_site
 
 KEY_RELOAD_SECONDS = 10.0
@@ -74,9 +75,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             background.append(
                 asyncio.create_task(container.scheduler.run_forever(stop), name="scheduler")
             )
+        # On SIGTERM, live streams end cleanly before the server stops (transport/signals.py).
+        before_stop = BeforeStop(lambda: container.live.stop(settings.live.stop_grace_seconds))
+        before_stop.install()
         try:
             yield
         finally:
+            before_stop.uninstall()
             stop.set()
             await asyncio.gather(*background)
             await container.aclose()

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -225,6 +225,8 @@ class SocketIo:
         self.process: asyncio.subprocess.Process | None = None
         self.seen: Counter[str] = Counter()
         """How many messages of each type were read (those skipped included)."""
+        self._held: deque[dict[str, Any]] = deque()
+        """Messages read while waiting for an ack, for `next` to give first."""
 
     async def __aenter__(self) -> SocketIo:
         node = shutil.which("node")
@@ -275,21 +277,29 @@ class SocketIo:
         return await self.next("connected", "connect_error")
 
     async def ask(self, event: str, data: Any) -> Any:
-        """Emit `event` and wait for its ack."""
+        """Emit `event` and wait for its ack. Events that come first are kept for `next`:
+        Socket.IO does not order an ack after the events its handler caused (a `subscribe`'s
+        own `presence.changed` can come first)."""
         await self.send(op="emit", event=event, data=data)
-        return (await self.next("ack"))["data"]
+        while (message := await self._read(15))["type"] != "ack":
+            self._held.append(message)
+        return message["data"]
 
     async def next(self, *types: str, timeout: float = 15) -> dict[str, Any]:
-        assert self.process is not None
-        assert self.process.stdout is not None
         while True:
-            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-            assert line, "the Socket.IO client ended"
-            message: dict[str, Any] = json.loads(line)
-            assert message["type"] != "error", message
-            self.seen[message["type"]] += 1
+            message = self._held.popleft() if self._held else await self._read(timeout)
             if message["type"] in types:
                 return message
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        assert line, "the Socket.IO client ended"
+        message: dict[str, Any] = json.loads(line)
+        assert message["type"] != "error", message
+        self.seen[message["type"]] += 1
+        return message
 
     async def nothing(self, *names: str, within: float = 1.5) -> None:
         """No event named one of `names` comes within `within` seconds."""

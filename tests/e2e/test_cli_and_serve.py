@@ -72,6 +72,7 @@ def test_a_second_server_on_a_port_in_use_refuses_to_start(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # as `serving` starts one: `stop` ends its group
     )
     try:
         _, err = second.communicate(timeout=20)

@@ -3,6 +3,7 @@ cursor resuming every channel; on the embedded channels (SQL), SQLite and Postgr
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,8 +21,9 @@ from waymark.features.teams.tables import team_members
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
 from waymark.infra.sql.presence import SqlPresence
-from waymark.kernel.errors import Forbidden, NotFound, ValidationFailed
+from waymark.kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from waymark.kernel.identity import Account
+from waymark.kernel.live import CloseReason
 from waymark.kernel.presence import Present
 from waymark.settings import LiveSettings
 
@@ -269,3 +271,38 @@ def present(account: Account) -> Present:
 
 def change(account: Account, *, online: bool) -> dict[str, object]:
     return {"account_id": str(account.id), "display_name": account.display_name, "online": online}
+
+
+async def test_a_stopping_process_ends_every_stream_with_shutdown_and_refuses_new_ones(
+    live: Live, db: Database
+) -> None:
+    learner = await new_account(db)
+    first, second = await live.open(learner), await live.open(learner)
+
+    async def consume(stream: LiveStream) -> CloseReason | None:
+        """A transport: reads until the stream ends, then lets go of it."""
+        async for _ in stream.subscription:
+            pass
+        await asyncio.sleep(0.2)  # saying so to its client
+        await stream.aclose()
+        return stream.closed_reason
+
+    readers = [asyncio.create_task(consume(stream)) for stream in (first, second)]
+    started = time.monotonic()
+    await live.stop(grace=5)
+    assert 0.2 <= time.monotonic() - started < 2  # waited for both, not for the grace
+    assert [await reader for reader in readers] == [CloseReason.SHUTDOWN] * 2
+    assert live.open_streams == 0
+    with pytest.raises(ServiceUnavailable):
+        await live.open(learner)
+
+
+async def test_stopping_waits_no_longer_than_its_grace_for_a_stream_kept_open(
+    live: Live, db: Database
+) -> None:
+    stream = await live.open(await new_account(db))
+    started = time.monotonic()
+    await live.stop(grace=0.3)  # nobody reads it, nobody lets it go
+    assert 0.3 <= time.monotonic() - started < 1.5
+    assert stream.closed_reason == CloseReason.SHUTDOWN
+    await stream.aclose()

@@ -73,6 +73,8 @@ def serve(
         log_level=LogLevels(settings.log.level),
         log_dictconfig=_GRANIAN_LOGS_TO_ROOT,
         respawn_failed_workers=True,
+        # The last resort: a worker still busy this long after SIGTERM is killed.
+        workers_kill_timeout=settings.http.workers_kill_timeout,
     ).serve()
 
 

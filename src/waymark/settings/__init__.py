@@ -60,6 +60,13 @@ class HttpSettings(BaseModel):
         "Granian's default (its backlog). Beyond the pool, requests wait at most the pool "
         "timeout and get a 503, so this need not follow the pool size.",
     )
+    workers_kill_timeout: int = Field(
+        default=10,
+        ge=1,
+        description="Seconds `waymark serve` lets a worker take to stop after SIGTERM "
+        "(live streams end within `live.stop_grace_seconds`, then requests in flight "
+        "finish, then the lifespan's shutdown) before it kills it.",
+    )
     max_in_flight: int = Field(
         default=640,
         ge=1,

@@ -37,6 +37,13 @@ class LiveSettings(BaseModel):
         description="A stream ends (`close`, `expired`) after this long; "
         "the client reconnects with Last-Event-ID and its credentials are checked again.",
     )
+    stop_grace_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="On SIGTERM, how long a process waits for its live streams to have "
+        "said `shutdown` and ended before the server stops.",
+    )
     retry_ms: int = Field(default=3000, ge=0, description="SSE `retry:` hint to clients.")
     max_connections_per_account: int = Field(
         default=5, ge=1, description="Live streams one account may hold open per process."

@@ -12,6 +12,7 @@ removed while connected stops receiving at that event, which comes before any la
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,7 +35,13 @@ from waymark.features.live.presence import TeamPresence
 from waymark.features.teams.messages import MEMBERSHIP_CHANGED
 from waymark.features.teams.service import Teams
 from waymark.infra.outbox import HandlerRegistry
-from waymark.kernel.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from waymark.kernel.errors import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from waymark.kernel.identity import Account
 from waymark.kernel.live import RESYNC, CloseReason, LiveChannels, LiveSubscription
 from waymark.kernel.presence import Presence, Present
@@ -225,6 +232,10 @@ class Live:
             store=presence, channels=channels, clock=clock, ttl=settings.presence_ttl_seconds
         )
         self._open: dict[uuid.UUID, int] = {}
+        self._streams: set[LiveStream] = set()
+        self._all_gone = asyncio.Event()
+        """Set when the last open stream was let go of (what `stop` waits for)."""
+        self._stopping = False
 
     def register_jobs(self, handlers: HandlerRegistry) -> None:
         LiveJobs(self.channels, self.teams).register(handlers)
@@ -248,12 +259,30 @@ class Live:
         """Refresh this process's presence until `stop` (run by each server process)."""
         await self.presence.run_forever(stop)
 
+    async def stop(self, grace: float) -> None:
+        """This process is stopping: new streams are refused (503), every open one ends
+        (`shutdown`: its transport says so, `event: close`, 1001, Socket.IO's `close`), and
+        this waits at most `grace` seconds for their transports to let go of them."""
+        self._stopping = True
+        for stream in tuple(self._streams):
+            await stream.subscription.aclose(CloseReason.SHUTDOWN)
+        if self._streams:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_gone.wait(), grace)
+
+    def _forget(self, stream: LiveStream) -> None:
+        self._streams.discard(stream)
+        if not self._streams:
+            self._all_gone.set()
+
     async def open(
         self, account: Account, *, teams: Sequence[uuid.UUID] = (), cursor: str | None = None
     ) -> LiveStream:
         """The caller's channel and those of `teams` it may watch, each resumed from
         `cursor` (the last `Item.cursor` it got) or followed from now. 422 past the cap of
         team channels, 404/403 for a team it may not watch, 429 past the caps of streams."""
+        if self._stopping:
+            raise ServiceUnavailable("this server is stopping: connect again", retry_after=1)
         wanted = list(dict.fromkeys(teams))
         if len(wanted) > self.settings.max_team_channels:
             limit = self.settings.max_team_channels
@@ -266,7 +295,7 @@ class Live:
             await self.teams.require_progress_view(account, team)
         # Counted before the first wait on I/O below, so concurrent opens cannot overshoot.
         self._open[account.id] = self._open.get(account.id, 0) + 1
-        release = _Release(self._open, account.id)
+        release = _Release(self._open, account.id, self._forget)
         subscription = self.channels.subscribe(queue_size=self.settings.queue_size)
         resume = decode_cursor(cursor) if cursor is not None else {}
         try:
@@ -288,6 +317,11 @@ class Live:
             max_teams=self.settings.max_team_channels,
             resume=resume,
         )
+        release.stream = stream
+        self._streams.add(stream)
+        self._all_gone.clear()
+        if self._stopping:  # opened while `stop` ran: it ends at once too
+            await subscription.aclose(CloseReason.SHUTDOWN)
         for channel in stream.channels:
             if team_of(channel) is not None:
                 await self.presence.enter(channel, stream.holder, account)
@@ -297,11 +331,20 @@ class Live:
 
 
 class _Release:
-    def __init__(self, counts: dict[uuid.UUID, int], account_id: uuid.UUID) -> None:
+    def __init__(
+        self,
+        counts: dict[uuid.UUID, int],
+        account_id: uuid.UUID,
+        forget: Callable[[LiveStream], None],
+    ) -> None:
         self.counts = counts
         self.account_id = account_id
+        self.forget = forget
+        self.stream: LiveStream | None = None
 
     def __call__(self) -> None:
+        if self.stream is not None:
+            self.forget(self.stream)
         left = self.counts.get(self.account_id, 0) - 1
         if left > 0:
             self.counts[self.account_id] = left

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import engineio
 import socketio
 import structlog
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -52,6 +53,36 @@ REQUESTS_PER_WINDOW = 30
 WINDOW_SECONDS = 10.0
 """`subscribe` and `unsubscribe` a connection may send per window; more are answered
 `rate-limited` without any work (a flood costs no database reads)."""
+
+
+CLOSE_WAIT = 1.0
+"""How long a disconnect waits for a WebSocket client's CLOSE packet to go out."""
+
+
+class _EngineIo(engineio.AsyncServer):  # type: ignore[misc]
+    """Engine.IO's server, but a session it ends (a message past the cap, a stopping
+    server) is ended at once: python-engineio (4.x) waits for the client to take the CLOSE
+    packet, which a long-polling client takes only by polling, and it refuses a poll once
+    the session is closed, so the request that ended it (the oversize POST) waited forever,
+    or until a poll happened to be in flight. Here a long-polling session's CLOSE packet
+    goes to a poll in flight if there is one (a later poll is refused: 400, also a close
+    for the client); a WebSocket's is given `CLOSE_WAIT` to go out."""
+
+    async def disconnect(self, sid: str | None = None) -> None:
+        for each in [sid] if sid is not None else list(self.sockets):
+            socket = self.sockets.get(each)
+            if socket is None:
+                continue
+            await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+            if socket.upgraded:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(socket.queue.join(), CLOSE_WAIT)
+            self.sockets.pop(each, None)
+
+
+class _Server(socketio.AsyncServer):  # type: ignore[misc]
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return _EngineIo
 
 
 class _Manager(socketio.AsyncManager):  # type: ignore[misc]
@@ -90,7 +121,7 @@ class LiveSocketIo:
         self.live = live
         self.identity = identity
         self.settings: LiveSettings = live.settings
-        self.server = socketio.AsyncServer(
+        self.server = _Server(
             async_mode="asgi",
             client_manager=_Manager(self._connected),
             cors_allowed_origins=origins,
