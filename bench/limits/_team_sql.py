@@ -15,7 +15,7 @@ ACCOUNT_COLUMNS = (
     "users.id, users.email, users.display_name, users.time_zone, "
     "users.email_verified_at IS NOT NULL AS email_verified, "
     "users.disabled_at IS NOT NULL AS disabled, users.platform_role, users.team_reminders, "
-    "users.tokens_valid_after, users.created_at"
+    "users.weekly_digest, users.tokens_valid_after, users.created_at"
 )
 ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} \nFROM users \nWHERE users.id = $1::UUID"
 STANDING = (

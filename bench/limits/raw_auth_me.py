@@ -29,7 +29,7 @@ from bench.limits._signed_in import UNAUTHORIZED, Answer, SignedInLimit
 
 USER_SQL = (
     "SELECT id, email, display_name, time_zone, email_verified_at IS NOT NULL, platform_role,"
-    " team_reminders, created_at, tokens_valid_after FROM users"
+    " team_reminders, weekly_digest, created_at, tokens_valid_after FROM users"
     " WHERE id = $1 AND disabled_at IS NULL"
 )
 
@@ -42,6 +42,7 @@ class Me(msgspec.Struct):
     email_verified: bool
     platform_role: str
     team_reminders: bool
+    weekly_digest: bool
     created_at: datetime
 
 
@@ -56,9 +57,9 @@ async def me(scope: Scope, receive: Receive) -> Answer:
     user_id, claims = caller
     async with limit.pool.acquire() as conn:
         row = await conn.fetchrow(USER_SQL, user_id)
-    if row is None or issued_before(claims.iat, row[8]):
+    if row is None or issued_before(claims.iat, row[9]):
         return UNAUTHORIZED
-    return limit.ok(_encode(Me(*row[:8])))
+    return limit.ok(_encode(Me(*row[:9])))
 
 
 app = limit.serve(me)

@@ -19,6 +19,9 @@ EXAMPLES = {
     "invite_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "notification_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "identity_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "passkey_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "webhook_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
+    "delivery_id": "3f2b8c1e-5a4d-4e6f-9b7a-0c1d2e3f4a5b",
     "token": "no-such-invite-token-0123456789",
 }
 VARYING = {"date", "x-request-id"}

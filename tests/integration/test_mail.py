@@ -107,6 +107,7 @@ def test_the_shipped_templates_are_the_account_and_team_mails() -> None:
         "account-exists",
         "email-changed",
         "password-changed",
+        "progress-digest",
         "reset-password",
         "sign-in-code",
         "team-invite",
