@@ -293,6 +293,9 @@ class Passkeys:
     ) -> None:
         """Remove a passkey; never the last way in (no password way in, no linked identity,
         no other passkey), as unlinking an identity."""
+        password = self.auth.password_on and await self.auth.accounts.credentials.has_password(
+            principal.account_id
+        )
         async with self.db.transaction() as conn:
             repository = PasskeyRepository(conn)
             mine = {row.id for row in await repository.of_user(principal.account_id)}
@@ -300,7 +303,7 @@ class Passkeys:
                 raise NotFound("no such passkey of yours")
             if (
                 len(mine) == 1
-                and not self.auth.password_on
+                and not password
                 and not await IdentityRepository(conn).count_of_user(principal.account_id)
             ):
                 raise LastWayIn()
