@@ -170,6 +170,7 @@ class Container:
             auth=self.auth,
             strategies=build_strategies(auth, self.outbound),
             public_url=settings.public_url,
+            outbox=self.outbox,
             sign_up=auth.provider_sign_up,
         )
         self.passkeys = Passkeys(

@@ -7,8 +7,9 @@ cookie: the callback finishes only the attempt of the browser that began it, onc
 
 An identity is (issuer, subject). One nobody linked signs in to no existing account, even
 one whose address it shares (never linked by email alone: an address at another site proves
-nothing here). It is linked from a signed-in session (`start(..., link_to=...)`); the
-confirmation-by-mail path is not built, so such a sign-in is refused (`identity-not-linked`).
+nothing here). It is linked from a signed-in session (`start(..., link_to=...)`), or, when
+the provider verified an address an account here has, by that account's owner following a
+single-use link mailed there (`confirm_link`); until then the sign-in says `ConfirmByMail`.
 
 Sign-up through a provider: an identity nobody linked, whose address the provider says it
 verified and no account here has, makes a new account (`auth.provider_sign_up`, on unless
@@ -27,20 +28,29 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.auth.errors import (
+    ConfirmByMail,
     IdentityNotLinked,
     IdentityTaken,
     LastWayIn,
+    LinkConfirmationInvalid,
     SignInDenied,
     SignInFailed,
     UnknownProvider,
 )
-from waymark.features.auth.identities import AttemptRow, IdentityRepository, IdentityRow
-from waymark.features.auth.limits import EXTERNAL_START_IP
+from waymark.features.auth.identities import (
+    AttemptRow,
+    IdentityRepository,
+    IdentityRow,
+    LinkConfirmationRow,
+)
+from waymark.features.auth.limits import EXTERNAL_START_IP, LINK_MAIL_ACCOUNT
 from waymark.features.auth.passkey_store import PasskeyRepository
 from waymark.features.auth.schemas import LinkedIdentity, MfaChallenge, SignInOption
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
 from waymark.features.auth.strategies import Attempt, ExternalIdentity, RedirectStrategy
+from waymark.infra.mail.jobs import enqueue_mail
+from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
 from waymark.kernel.authz import PlatformRole
 from waymark.kernel.email_address import normalize_email
@@ -50,6 +60,8 @@ from waymark.kernel.paths import local_path
 
 ATTEMPT_SECONDS = 600
 """How long a browser may take at the other site."""
+LINK_SECONDS = 900
+"""How long a mailed link-confirmation works."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +84,11 @@ class Federation:
         auth: AuthService,
         strategies: dict[str, RedirectStrategy],
         public_url: str,
+        outbox: Outbox,
         sign_up: bool = True,
     ) -> None:
         self.sign_up = sign_up
+        self.outbox = outbox
         self.db = db
         self.auth = auth
         self.strategies = strategies
@@ -190,12 +204,18 @@ class Federation:
     ) -> Account:
         """A new account for an identity nobody linked (see the module's docstring); else
         `IdentityNotLinked` (sign-up off, no verified address, or an account has it)."""
-        if not (self.sign_up and identity.email_verified and identity.email):
+        if not (identity.email_verified and identity.email):
             raise IdentityNotLinked()
         try:
             email = normalize_email(identity.email)
         except ValidationFailed:
             raise IdentityNotLinked() from None
+        owner = await self.auth.accounts.profiles.id_of(email)
+        if owner is not None:
+            await self._ask_owner(owner, email, provider, identity, client=client)
+            raise ConfirmByMail()
+        if not self.sign_up:
+            raise IdentityNotLinked()
         now = self.clock.now()
         name = identity.name or email.partition("@")[0]
         about_to_be = Account(
@@ -226,6 +246,70 @@ class Federation:
         account = await self.auth.accounts.profiles.active(made)
         assert account is not None
         return account
+
+    async def _ask_owner(
+        self,
+        owner: uuid.UUID,
+        email: str,
+        provider: str,
+        identity: ExternalIdentity,
+        *,
+        client: ClientInfo,
+    ) -> None:
+        """Mail the owner of `email` a single-use, `LINK_SECONDS` link (kept as its hash)
+        that links this identity to their account once they follow it signed in."""
+        account = await self.auth.accounts.profiles.active(owner)
+        if account is None:
+            raise IdentityNotLinked()
+        await self.auth.throttle.check((LINK_MAIL_ACCOUNT, str(owner)))
+        token, now = new_token(), self.clock.now()
+        row = LinkConfirmationRow(
+            user_id=owner,
+            provider=provider,
+            issuer=identity.issuer,
+            subject=identity.subject,
+            email=identity.email,
+            expires_at=now + timedelta(seconds=LINK_SECONDS),
+        )
+        label = self._strategy(provider).label
+        async with self.db.transaction() as conn:
+            await IdentityRepository(conn).add_link_confirmation(hash_token(token), row, now=now)
+            await enqueue_mail(
+                self.outbox,
+                conn,
+                to=email,
+                template="link-identity",
+                context={
+                    "link": f"{self.public_url}/auth/link/confirm?token={token}",
+                    "provider": label,
+                    "minutes": LINK_SECONDS // 60,
+                },
+            )
+            await self.auth.accounts.audit.record(
+                conn, owner, "identity.link-mailed", client, provider=provider
+            )
+
+    async def confirm_link(self, principal: Principal, token: str, *, client: ClientInfo) -> None:
+        """Follow a mailed link, signed in as the account it was mailed to (after its own
+        first factor and MFA): the identity is linked. Once, within `LINK_SECONDS`."""
+        async with self.db.transaction() as conn:
+            repository = IdentityRepository(conn)
+            row = await repository.take_link_confirmation(hash_token(token))
+            if (
+                row is None
+                or row.expires_at <= self.clock.now()
+                or row.user_id != principal.account_id
+            ):
+                raise LinkConfirmationInvalid()
+            linked = await repository.by_subject(row.issuer, row.subject)
+            if linked is not None:
+                if linked.user_id != principal.account_id:
+                    raise IdentityTaken()
+                return
+            identity = ExternalIdentity(
+                issuer=row.issuer, subject=row.subject, email=row.email, email_verified=True
+            )
+            await self._link(conn, principal.account_id, row.provider, identity, client=client)
 
     async def _link(
         self,
