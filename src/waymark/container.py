@@ -17,6 +17,7 @@ from waymark.features.auth.authenticator import Authenticator
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.mfa import Mfa
+from waymark.features.auth.passkey_factor import PasskeyFactor
 from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.service import AuthService
@@ -149,11 +150,16 @@ class Container:
         )
         # Second factors: every sign-in passes the gate; TOTP secrets are sealed with a key
         # from a private file beside the signing keys.
+        # Passkeys: the relying party is WAYMARK_PUBLIC_URL's host; one answers the
+        # challenge too (never turning MFA on by itself).
+        relying_party = RelyingParty(settings.public_url)
+        passkeys_on = "webauthn" in auth.strategies
         self.mfa = Mfa(
             db=self.db,
             auth=self.auth,
             box=SecretBox.open(settings.secret_key_path),
             outbox=self.outbox,
+            extra_factors=[PasskeyFactor(relying_party)] if passkeys_on else [],
         )
         self.auth.gate = self.mfa
         # Ways in through other sites (OIDC, GitHub, ...): the strategies settings turn on.
@@ -164,13 +170,11 @@ class Container:
             auth=self.auth,
             strategies=build_strategies(auth, self.outbound),
             public_url=settings.public_url,
+            outbox=self.outbox,
+            sign_up=auth.provider_sign_up,
         )
-        # Passkeys: the relying party is WAYMARK_PUBLIC_URL's host.
         self.passkeys = Passkeys(
-            db=self.db,
-            auth=self.auth,
-            relying_party=RelyingParty(settings.public_url),
-            on="webauthn" in auth.strategies,
+            db=self.db, auth=self.auth, relying_party=relying_party, on=passkeys_on
         )
 
         # Learning.

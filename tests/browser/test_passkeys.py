@@ -2,7 +2,8 @@
 authenticator (DevTools protocol, `WebAuthn` domain: CTAP2, an internal platform
 authenticator with resident keys and user verification): a member adds a passkey from the
 settings page, signs out, and signs in again with it from the sign-in page without typing
-an address (username-less), all by keyboard. Without JavaScript the pages say passkeys need
+an address (username-less), all by keyboard; with an authenticator app on too, the passkey
+answers the two-step challenge after the password. Without JavaScript the pages say passkeys need
 it, and the password form still works. No inline code and no CSP violation on the way.
 
 The account is made with `waymark users create` (the sign-up form is at its rate limit in
@@ -10,8 +11,10 @@ a browser run)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
+import time
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
@@ -20,6 +23,7 @@ from tests.auth_helpers import PASSWORD
 from tests.browser.conftest import Console
 from tests.browser.support import Site, sign_in
 from tests.servers import waymark
+from waymark.infra.security import otp
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -96,3 +100,40 @@ def test_without_javascript_passkeys_say_so(browser: Browser, site: Site) -> Non
         sign_in(page, site, email)  # the password form works all the same
     finally:
         context.close()
+
+
+def test_a_passkey_answers_the_two_step_challenge(
+    context: BrowserContext, console: Console, site: Site
+) -> None:
+    """An account with an authenticator app and a passkey signs in with its password, then
+    answers the challenge with the passkey ("Use a passkey", by keyboard)."""
+    email = new_account(site)
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+    sign_in(page, site, email)
+    page.goto(site.url("/settings#passkeys"))
+    page.locator("#passkeys").get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("status").first).to_contain_text("The passkey is added")
+    page.goto(site.url("/settings/mfa"))
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    key = page.locator(".secret-key").inner_text()
+    secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    page.get_by_label("Code from the app").fill(otp.hotp(secret, otp.step_at(time.time())))
+    page.get_by_label("Your current password").fill(PASSWORD)
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+
+    page.goto(site.url("/"))
+    page.get_by_role("button", name="Sign out", exact=True).first.click()
+    page.goto(site.url("/login"))
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
+    button = page.get_by_role("button", name="Use a passkey")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="Settings")).to_be_visible()
+    assert console == [], console

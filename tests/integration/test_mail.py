@@ -106,6 +106,7 @@ def test_the_shipped_templates_are_the_account_and_team_mails() -> None:
     assert MailTemplates().names() == [
         "account-exists",
         "email-changed",
+        "link-identity",
         "password-changed",
         "progress-digest",
         "reset-password",

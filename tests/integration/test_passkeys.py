@@ -7,7 +7,6 @@ tests/browser/test_passkeys.py (Chromium's virtual authenticator)."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,8 @@ from litestar import Litestar
 
 from tests.auth_helpers import PASSWORD, Client, bearer, login_tokens, register_verified
 from tests.mfa_helpers import claims_of, enrol
-from tests.passkey_authenticator import SoftwareAuthenticator, b64
-from waymark.features.auth.errors import PasskeyRefused
+from tests.passkey_authenticator import SoftwareAuthenticator
 from waymark.features.auth.relying_party import RelyingParty
-from waymark.kernel.identity import ClientInfo
 
 EMAIL = "passkey@example.org"
 
@@ -260,29 +257,6 @@ async def test_turned_off_passkeys_sign_no_one_in(
     assert (answer.status_code, answer.json()["code"]) == (403, "strategy-disabled")
     refused = await client.post("/api/v1/auth/passkey/options")
     assert refused.status_code == 403
-
-
-@pytest.mark.backend("sqlite")
-async def test_a_passkey_as_a_second_factor(
-    app: Litestar, client: Client, key: SoftwareAuthenticator, member: dict[str, str]
-) -> None:
-    """The hook MFA's challenge will call: an assertion by one of *this* account's passkeys."""
-    passkeys = app.state.container.passkeys
-    account_id = uuid.UUID((await client.get("/api/v1/me", headers=member)).json()["id"])
-    here = ClientInfo("127.0.0.1")
-    began = await passkeys.begin_second_factor(account_id, client=here)
-    assert [c["id"] for c in began.public_key["allowCredentials"]] == [b64(key.credential_id)]
-    assertion = await passkeys.second_factor(
-        account_id, ceremony=began.ceremony, credential=key.get(began.public_key), client=here
-    )
-    assert assertion.user_verified
-    # Another account's challenge: this passkey is not one of its own.
-    other = uuid.uuid4()
-    began = await passkeys.begin_second_factor(other, client=here)
-    with pytest.raises(PasskeyRefused):
-        await passkeys.second_factor(
-            other, ceremony=began.ceremony, credential=key.get(began.public_key), client=here
-        )
 
 
 @pytest.mark.backend("sqlite")

@@ -209,6 +209,11 @@ class AuthSettings(BaseModel):
         default="",
         description="`module:object` with `sign_in` and `claims` hooks (docs/sign-in.md).",
     )
+    provider_sign_up: bool = Field(
+        default=True,
+        description="Whether a sign-in through a provider with an identity nobody linked and "
+        "a verified address no account has makes a new account (no password).",
+    )
 
 
 class Settings(BaseSettings):

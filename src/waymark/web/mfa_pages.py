@@ -1,7 +1,10 @@
 """Two-step verification as pages: the challenge after a password or OIDC sign-in, enrolling
 an authenticator app (its QR code drawn by the server, inline SVG), the recovery codes shown
 once (with a text file to download), a step-up, and turning it off. No JavaScript: each
-form posts, one `Mfa` call does the work, and the answer is a page or a redirect.
+form posts, one `Mfa` call does the work, and the answer is a page or a redirect. The one
+exception is "Use a passkey" at the challenge (`static/passkeys.js`): it fetches options for
+this challenge (`POST /login/mfa/passkey`, a form post answered with JSON), asks the browser's
+authenticator, and posts the assertion with the challenge's own form (`kind=webauthn`).
 
 Between the first factor and the challenge page the browser holds only the challenge's
 token, in a `__Host-` cookie of its own that lives as long as the challenge; no session
@@ -10,6 +13,7 @@ exists until a code is right.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -29,9 +33,21 @@ from waymark.features.auth.errors import (
     SecondFactorRefused,
 )
 from waymark.features.auth.mfa import Mfa
-from waymark.features.auth.schemas import FactorAnswer, MfaChallenge, RecoveryCodes, TotpConfirm
+from waymark.features.auth.schemas import (
+    FactorAnswer,
+    MfaChallenge,
+    PasskeyOptions,
+    RecoveryCodes,
+    TotpConfirm,
+)
 from waymark.features.auth.sessions import NewSession
-from waymark.kernel.errors import RateLimited, StepUpRequired, ValidationFailed, WaymarkError
+from waymark.kernel.errors import (
+    FieldError,
+    RateLimited,
+    StepUpRequired,
+    ValidationFailed,
+    WaymarkError,
+)
 from waymark.kernel.identity import Principal
 from waymark.kernel.paths import local_path, with_next
 from waymark.transport.http.identity import host_cookie, session_cookie
@@ -43,6 +59,22 @@ from waymark.web.visitor import Browsing, Visitor
 CHALLENGE_COOKIE = "__Host-waymark_mfa"
 NextQuery = Annotated[str | None, QueryParameter(name="next", max_length=2000)]
 REFUSED = (SecondFactorRefused, ValidationFailed, RateLimited, StepUpRequired)
+PASSKEY = "webauthn"
+
+
+def posted_answer(form: dict[str, str]) -> tuple[str, str | None, dict[str, Any] | None]:
+    """The challenge form as (kind, code, credential): a code typed, or a passkey's
+    assertion (JSON, put there by the page's script)."""
+    if form.get("kind") != PASSKEY:
+        body = forms.decode(FactorAnswer, form)
+        return body.kind, body.code, None
+    try:
+        credential = json.loads(form.get("credential", ""))
+    except ValueError:
+        credential = None
+    if not isinstance(credential, dict):
+        raise ValidationFailed([FieldError("credential", "a passkey's answer")])
+    return PASSKEY, None, credential
 
 
 def to_challenge(visitor: Visitor, challenge: MfaChallenge, next_path: str) -> Response[Any]:
@@ -103,16 +135,27 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
             return await challenge_page(request, visitor, target, state, error.status)
         return await challenge_page(request, visitor, target, FormState(), mailed=True)
 
+    @post("/login/mfa/passkey", status_code=200)
+    async def passkey_options(request: Request[Any, Any, Any], visitor: Browsing) -> Response[Any]:
+        """Options for this challenge's passkeys (JSON, for the page's script)."""
+        options = await mfa.factor_options(
+            request.cookies.get(CHALLENGE_COOKIE, "") or "-" * 43,
+            kind=PASSKEY,
+            client=visitor.client,
+        )
+        return Response(PasskeyOptions(public_key=options), headers={"cache-control": "no-store"})
+
     @post("/login/mfa")
     async def answer(request: Request[Any, Any, Any], visitor: Browsing) -> Response[Any]:
         target = local_path(visitor.form.get("next"))
         spent = host_cookie(CHALLENGE_COOKIE, "", max_age=0)
         try:
-            body = forms.decode(FactorAnswer, visitor.form)
+            kind, code, credential = posted_answer(visitor.form)
             _, session = await mfa.answer(
                 request.cookies.get(CHALLENGE_COOKIE, "") or "-" * 43,
-                kind=body.kind,
-                code=body.code,
+                kind=kind,
+                code=code,
+                credential=credential,
                 client=visitor.client,
             )
         except ChallengeEnded as error:
@@ -243,6 +286,7 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
 
     return [
         challenge_form,
+        passkey_options,
         mail_code,
         answer,
         settings,

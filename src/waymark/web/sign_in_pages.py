@@ -2,7 +2,10 @@
 buttons post to `/auth/<provider>/start` (a form, no JavaScript), settings' `Link` buttons
 to `/auth/<provider>/link`; both send the browser to the provider with a pre-login cookie
 (`SameSite=Lax`: the way back is a cross-site GET), and `/auth/<provider>/callback` finishes
-the attempt: a new session, or the identity linked. Thin: one `Federation` call each."""
+the attempt: a new session, or the identity linked. `/auth/link/confirm` is the mailed link
+that links an identity with a verified address an account has (signed in as it: else to
+the sign-in page and back, through its own first factor and MFA). Thin: one `Federation`
+call each."""
 
 from __future__ import annotations
 
@@ -14,8 +17,10 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect
 
 from waymark.features.auth.errors import (
+    ConfirmByMail,
     IdentityNotLinked,
     IdentityTaken,
+    LinkConfirmationInvalid,
     SignInDenied,
     SignInFailed,
     UnknownProvider,
@@ -28,7 +33,14 @@ from waymark.web.rendering import page, redirect
 from waymark.web.visitor import Browsing
 
 ATTEMPT_COOKIE = "__Host-waymark_signin"
-REFUSALS = (SignInFailed, IdentityNotLinked, IdentityTaken, SignInDenied, UnknownProvider)
+REFUSALS = (
+    SignInFailed,
+    IdentityNotLinked,
+    ConfirmByMail,
+    IdentityTaken,
+    SignInDenied,
+    UnknownProvider,
+)
 Param = Annotated[str, QueryParameter(max_length=2048)]
 Provider = Annotated[str, PathParameter(max_length=64, description="A provider's name.")]
 
@@ -96,4 +108,26 @@ def sign_in_pages(federation: Federation) -> list[HTTPRouteHandler]:
             )
         return redirect(visitor, finished.next_path, cookies=cookies)
 
-    return [start, link, callback]
+    @get("/auth/link/confirm")
+    async def confirm_form(visitor: Browsing, token: Param = "") -> Response[Any]:
+        visitor.signed_in()  # else to the sign-in page, and back here after it
+        return page(visitor, "account/link_confirm.html", form=FormState(), token=token)
+
+    @post("/auth/link/confirm")
+    async def confirm(visitor: Browsing) -> Response[Any]:
+        principal = visitor.signed_in()
+        token = visitor.form.get("token", "")[:2048]
+        try:
+            await federation.confirm_link(principal, token, client=visitor.client)
+        except (LinkConfirmationInvalid, IdentityTaken) as error:
+            refused = FormState.refused(error, {})
+            return page(
+                visitor,
+                "account/link_confirm.html",
+                status_code=error.status,
+                form=refused,
+                token="",
+            )
+        return redirect(visitor, "/settings?notice=identity-linked")
+
+    return [start, link, callback, confirm_form, confirm]

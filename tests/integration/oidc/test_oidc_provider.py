@@ -165,13 +165,14 @@ async def test_an_unlinked_identity_with_an_existing_accounts_address_signs_in_n
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
     # The provider says bob@example.org, verified; an account has that address. Never
-    # linked by email alone: refused, and the refusal says how to link.
+    # linked by email alone: refused, and the refusal says a link went to that address
+    # (tests/integration/oidc/test_provider_sign_up.py follows it).
     await member(browser, mail_dir, "bob@example.org")
     await sign_out(browser)
     back = await through_provider(idp_browser, await start(browser, "/auth/idp/start"), "bob")
     answer = await browser.get(site_path(back), follow_redirects=False)
     assert answer.status_code == 403
-    assert "link this identity in your settings" in answer.text
+    assert "Confirm by mail" in answer.text
     assert SESSION_COOKIE not in answer.cookies
 
 

@@ -34,6 +34,7 @@ from waymark.features.accounts.messages import (
     queue_account_mail,
     queue_login_failure,
 )
+from waymark.features.accounts.passwords import NO_PASSWORD
 from waymark.features.accounts.repository import AccountRepository, UserRow
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.kernel.errors import Conflict, NotAuthenticated
@@ -43,6 +44,13 @@ RESETS: tuple[LinkPurpose, ...] = ("reset-password",)
 
 
 class Credentials(AccountUseCases):
+    async def has_password(self, account_id: uuid.UUID) -> bool:
+        """Whether the account has a password of its own (one made through another site
+        has none until a reset gives it one): a way in for the "last way in" rules."""
+        async with self.db.read() as conn:
+            user = await AccountRepository(conn).user_by_id(account_id)
+        return user is not None and user.password_hash != NO_PASSWORD
+
     async def sign_in(self, *, email: str, password: str, client: ClientInfo) -> Account:
         """The account at canonical `email` if `password` is its own: InvalidCredentials
         alike for an unknown address, a wrong password and a disabled account (the failure

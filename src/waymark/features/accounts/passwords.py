@@ -20,6 +20,11 @@ MAX_LENGTH = 1024
 """The longest password the default policy accepts; a deployment may lower it."""
 
 
+NO_PASSWORD = "!"  # noqa: S105 (not a password: the mark of none)
+"""The hash of an account that has no password (made through another site): no password
+matches it, and it is not a PHC string any hasher makes."""
+
+
 class Passwords:
     """The policy and the hasher, as the account flows use them."""
 
@@ -36,6 +41,9 @@ class Passwords:
         return await self.hasher.hash(password)
 
     async def matches(self, stored_hash: str, password: str) -> bool:
+        if stored_hash == NO_PASSWORD:  # the same work, and never a match
+            await self.hasher.verify_dummy(password)
+            return False
         return await self.hasher.verify(stored_hash, password)
 
     async def match_nothing(self, password: str) -> None:

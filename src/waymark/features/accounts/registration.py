@@ -27,6 +27,7 @@ from waymark.features.accounts.limits import (
 )
 from waymark.features.accounts.links import CONFIRMATIONS, LinkPurpose
 from waymark.features.accounts.messages import queue_account_mail
+from waymark.features.accounts.passwords import NO_PASSWORD
 from waymark.features.accounts.repository import AccountRepository
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.kernel.errors import FieldError, ValidationFailed
@@ -139,6 +140,20 @@ class Registration(AccountUseCases):
             )
         return account_id if created else None
 
+    async def create_external(
+        self, *, account_id: uuid.UUID, email: str, display_name: str
+    ) -> uuid.UUID | None:
+        """An account signed up through another site that vouched for `email` (verified
+        there): confirmed, with no password (`NO_PASSWORD`: none matches until a reset sets
+        one). None when the address has an account already (never replaced, confirmed or
+        not: linking to it takes the owner's confirmation)."""
+        name = "".join(c for c in display_name if c.isprintable())[:100].strip()
+        async with self.db.transaction() as conn:
+            owner, created = await self._claim(
+                conn, email, NO_PASSWORD, name, verified=True, candidate=account_id
+            )
+        return owner if created else None
+
     # -- after the request (outbox handlers) -------------------------------------------------
 
     async def after_sign_up(self, conn: AsyncConnection, email: str, next_path: str = "") -> None:
@@ -196,8 +211,9 @@ class Registration(AccountUseCases):
         *,
         verified: bool = False,
         replace_unconfirmed: bool = False,
+        candidate: uuid.UUID | None = None,
     ) -> tuple[uuid.UUID, bool]:
-        candidate = uuid.uuid4()
+        candidate = candidate or uuid.uuid4()
         owner = await AccountRepository(conn).claim_email(
             user_id=candidate,
             email=email,

@@ -56,6 +56,24 @@ class SignInFailed(WaymarkError):
     title = "Signing in with the other site failed; start again"
 
 
+class ConfirmByMail(WaymarkError):
+    """An identity nobody linked, whose verified address an account here has: never linked
+    silently. A single-use link went to that address; following it, signed in as that
+    account, links the identity."""
+
+    status = 403
+    code = "identity-confirm-by-mail"
+    title = "Confirm by mail: we sent a link to this address's account to link this identity"
+
+
+class LinkConfirmationInvalid(WaymarkError):
+    """The mailed link is unknown, used, expired, or for another account."""
+
+    status = 400
+    code = "link-confirmation-invalid"
+    title = "This link is not valid (used, expired, or for another account)"
+
+
 class IdentityNotLinked(WaymarkError):
     """An identity nobody linked: it signs in to no account, even one whose address it
     shares (never linked by email alone). Sign in another way and link it from settings."""

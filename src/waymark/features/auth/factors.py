@@ -13,7 +13,7 @@ import hmac
 import secrets
 import uuid
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +49,22 @@ class SecondFactor(Protocol):
         `attempt` is the challenge's id hash when answering a sign-in's challenge (None for a
         step-up), for factors bound to the attempt (mailed codes; a passkey's challenge)."""
         ...
+
+
+@runtime_checkable
+class CeremonyFactor(SecondFactor, Protocol):
+    """A factor the client must be given something for first (a passkey's options, bound to
+    the challenge `attempt`, its id hash, and living no longer than `expires_at`)."""
+
+    async def options(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        *,
+        attempt: str,
+        expires_at: datetime,
+        now: datetime,
+    ) -> dict[str, Any]: ...
 
 
 def secret_aad(user_id: uuid.UUID) -> bytes:

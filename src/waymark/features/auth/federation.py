@@ -5,10 +5,16 @@ An attempt's `state`, `nonce` and PKCE verifier are made fresh, kept in the data
 the hash of a random id, and that id goes to the browser in a short-lived `SameSite=Lax`
 cookie: the callback finishes only the attempt of the browser that began it, once.
 
-An identity is (issuer, subject). One nobody linked signs in to no account, even one whose
-address it shares (never linked by email alone: an address at another site proves nothing
-here). It is linked only from a signed-in session (`start(..., link_to=...)`); the
-confirmation-by-mail path is not built, so such a sign-in is refused (`identity-not-linked`).
+An identity is (issuer, subject). One nobody linked signs in to no existing account, even
+one whose address it shares (never linked by email alone: an address at another site proves
+nothing here). It is linked from a signed-in session (`start(..., link_to=...)`), or, when
+the provider verified an address an account here has, by that account's owner following a
+single-use link mailed there (`confirm_link`); until then the sign-in says `ConfirmByMail`.
+
+Sign-up through a provider: an identity nobody linked, whose address the provider says it
+verified and no account here has, makes a new account (`auth.provider_sign_up`, on unless
+a deployment turns it off; the `sign_in` callback sees the account about to be made and may
+deny it): confirmed, the display name from the claims, no password, the identity linked.
 """
 
 from __future__ import annotations
@@ -19,28 +25,43 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from waymark.features.auth.errors import (
+    ConfirmByMail,
     IdentityNotLinked,
     IdentityTaken,
     LastWayIn,
+    LinkConfirmationInvalid,
     SignInDenied,
     SignInFailed,
     UnknownProvider,
 )
-from waymark.features.auth.identities import AttemptRow, IdentityRepository, IdentityRow
-from waymark.features.auth.limits import EXTERNAL_START_IP
+from waymark.features.auth.identities import (
+    AttemptRow,
+    IdentityRepository,
+    IdentityRow,
+    LinkConfirmationRow,
+)
+from waymark.features.auth.limits import EXTERNAL_START_IP, LINK_MAIL_ACCOUNT
 from waymark.features.auth.passkey_store import PasskeyRepository
 from waymark.features.auth.schemas import LinkedIdentity, MfaChallenge, SignInOption
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
-from waymark.features.auth.strategies import Attempt, RedirectStrategy
+from waymark.features.auth.strategies import Attempt, ExternalIdentity, RedirectStrategy
+from waymark.infra.mail.jobs import enqueue_mail
+from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
-from waymark.kernel.errors import NotFound
-from waymark.kernel.identity import ClientInfo, Principal, hash_token, new_token
+from waymark.kernel.authz import PlatformRole
+from waymark.kernel.email_address import normalize_email
+from waymark.kernel.errors import NotFound, ValidationFailed
+from waymark.kernel.identity import Account, ClientInfo, Principal, hash_token, new_token
 from waymark.kernel.paths import local_path
 
 ATTEMPT_SECONDS = 600
 """How long a browser may take at the other site."""
+LINK_SECONDS = 900
+"""How long a mailed link-confirmation works."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +84,11 @@ class Federation:
         auth: AuthService,
         strategies: dict[str, RedirectStrategy],
         public_url: str,
+        outbox: Outbox,
+        sign_up: bool = True,
     ) -> None:
+        self.sign_up = sign_up
+        self.outbox = outbox
         self.db = db
         self.auth = auth
         self.strategies = strategies
@@ -155,35 +180,161 @@ class Federation:
                 if linked is not None and linked.user_id != row.link_to:
                     raise IdentityTaken()
                 if linked is None:
-                    await repository.link(
-                        IdentityRow(
-                            id=uuid.uuid4(),
-                            user_id=row.link_to,
-                            provider=provider,
-                            issuer=identity.issuer,
-                            subject=identity.subject,
-                            email=identity.email,
-                            created_at=now,
-                            last_used_at=None,
-                        )
-                    )
-                    await self.auth.accounts.audit.record(
-                        conn, row.link_to, "identity.linked", client, provider=provider
-                    )
+                    await self._link(conn, row.link_to, provider, identity, client=client)
                 return Finished(next_path=next_path)
-            if linked is None:
-                raise IdentityNotLinked()
-            await repository.used(linked.id, email=identity.email, now=now)
-        account = await self.auth.accounts.profiles.active(linked.user_id)
-        if account is None:
-            raise SignInFailed("the linked account is gone or disabled")
-        if not self.auth.callbacks.allows(account, identity):
-            raise SignInDenied()
+            if linked is not None:
+                await repository.used(linked.id, email=identity.email, now=now)
+        if linked is None:
+            account = await self._sign_up(provider, identity, client=client)
+        else:
+            found = await self.auth.accounts.profiles.active(linked.user_id)
+            if found is None:
+                raise SignInFailed("the linked account is gone or disabled")
+            if not self.auth.callbacks.allows(found, identity):
+                raise SignInDenied()
+            account = found
         issued = await self.auth.issue(account, mode="session", client=client, via=provider)
         if isinstance(issued, MfaChallenge):
             return Finished(next_path=next_path, challenge=issued)
         assert isinstance(issued, NewSession)
         return Finished(next_path=next_path, session=issued)
+
+    async def _sign_up(
+        self, provider: str, identity: ExternalIdentity, *, client: ClientInfo
+    ) -> Account:
+        """A new account for an identity nobody linked (see the module's docstring); else
+        `IdentityNotLinked` (sign-up off, no verified address, or an account has it)."""
+        if not (identity.email_verified and identity.email):
+            raise IdentityNotLinked()
+        try:
+            email = normalize_email(identity.email)
+        except ValidationFailed:
+            raise IdentityNotLinked() from None
+        owner = await self.auth.accounts.profiles.id_of(email)
+        if owner is not None:
+            await self._ask_owner(owner, email, provider, identity, client=client)
+            raise ConfirmByMail()
+        if not self.sign_up:
+            raise IdentityNotLinked()
+        now = self.clock.now()
+        name = identity.name or email.partition("@")[0]
+        about_to_be = Account(
+            id=uuid.uuid4(),
+            email=email,
+            display_name=name,
+            time_zone="UTC",
+            email_verified=True,
+            disabled=False,
+            platform_role=PlatformRole.LEARNER,
+            team_reminders=True,
+            weekly_digest=True,
+            tokens_valid_after=now,
+            created_at=now,
+        )
+        if not self.auth.callbacks.allows(about_to_be, identity):
+            raise SignInDenied()
+        made = await self.auth.accounts.registration.create_external(
+            account_id=about_to_be.id, email=email, display_name=name
+        )
+        if made is None:
+            raise IdentityNotLinked()  # the address is an account's: its owner links it
+        async with self.db.transaction() as conn:
+            await self.auth.accounts.audit.record(
+                conn, made, "account.created", client, via=provider
+            )
+            await self._link(conn, made, provider, identity, client=client)
+        account = await self.auth.accounts.profiles.active(made)
+        assert account is not None
+        return account
+
+    async def _ask_owner(
+        self,
+        owner: uuid.UUID,
+        email: str,
+        provider: str,
+        identity: ExternalIdentity,
+        *,
+        client: ClientInfo,
+    ) -> None:
+        """Mail the owner of `email` a single-use, `LINK_SECONDS` link (kept as its hash)
+        that links this identity to their account once they follow it signed in."""
+        account = await self.auth.accounts.profiles.active(owner)
+        if account is None:
+            raise IdentityNotLinked()
+        await self.auth.throttle.check((LINK_MAIL_ACCOUNT, str(owner)))
+        token, now = new_token(), self.clock.now()
+        row = LinkConfirmationRow(
+            user_id=owner,
+            provider=provider,
+            issuer=identity.issuer,
+            subject=identity.subject,
+            email=identity.email,
+            expires_at=now + timedelta(seconds=LINK_SECONDS),
+        )
+        label = self._strategy(provider).label
+        async with self.db.transaction() as conn:
+            await IdentityRepository(conn).add_link_confirmation(hash_token(token), row, now=now)
+            await enqueue_mail(
+                self.outbox,
+                conn,
+                to=email,
+                template="link-identity",
+                context={
+                    "link": f"{self.public_url}/auth/link/confirm?token={token}",
+                    "provider": label,
+                    "minutes": LINK_SECONDS // 60,
+                },
+            )
+            await self.auth.accounts.audit.record(
+                conn, owner, "identity.link-mailed", client, provider=provider
+            )
+
+    async def confirm_link(self, principal: Principal, token: str, *, client: ClientInfo) -> None:
+        """Follow a mailed link, signed in as the account it was mailed to (after its own
+        first factor and MFA): the identity is linked. Once, within `LINK_SECONDS`."""
+        async with self.db.transaction() as conn:
+            repository = IdentityRepository(conn)
+            row = await repository.take_link_confirmation(hash_token(token))
+            if (
+                row is None
+                or row.expires_at <= self.clock.now()
+                or row.user_id != principal.account_id
+            ):
+                raise LinkConfirmationInvalid()
+            linked = await repository.by_subject(row.issuer, row.subject)
+            if linked is not None:
+                if linked.user_id != principal.account_id:
+                    raise IdentityTaken()
+                return
+            identity = ExternalIdentity(
+                issuer=row.issuer, subject=row.subject, email=row.email, email_verified=True
+            )
+            await self._link(conn, principal.account_id, row.provider, identity, client=client)
+
+    async def _link(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        provider: str,
+        identity: ExternalIdentity,
+        *,
+        client: ClientInfo,
+    ) -> None:
+        await IdentityRepository(conn).link(
+            IdentityRow(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                provider=provider,
+                issuer=identity.issuer,
+                subject=identity.subject,
+                email=identity.email,
+                created_at=self.clock.now(),
+                last_used_at=None,
+            )
+        )
+        await self.auth.accounts.audit.record(
+            conn, user_id, "identity.linked", client, provider=provider
+        )
 
     async def identities(self, principal: Principal) -> list[LinkedIdentity]:
         async with self.db.read() as conn:
@@ -194,7 +345,11 @@ class Federation:
         self, principal: Principal, identity_id: uuid.UUID, *, client: ClientInfo
     ) -> None:
         """Remove a linked identity; never the last way in (no password way in, as when the
-        deployment turned passwords off, no other identity and no passkey)."""
+        deployment turned passwords off or the account never had one, no other identity and
+        no passkey)."""
+        password = self.auth.password_on and await self.auth.accounts.credentials.has_password(
+            principal.account_id
+        )
         async with self.db.transaction() as conn:
             repository = IdentityRepository(conn)
             mine = {row.id for row in await repository.of_user(principal.account_id)}
@@ -202,7 +357,7 @@ class Federation:
                 raise NotFound("no such linked identity")
             if (
                 len(mine) == 1
-                and not self.auth.password_on
+                and not password
                 and not await PasskeyRepository(conn).count_of_user(principal.account_id)
             ):
                 raise LastWayIn()

@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waymark.features.auth.tables import linked_identities, sign_in_attempts
+from waymark.features.auth.tables import link_confirmations, linked_identities, sign_in_attempts
 
 
 class AttemptRow(msgspec.Struct, kw_only=True):
@@ -31,6 +31,15 @@ class IdentityRow(msgspec.Struct, kw_only=True):
     email: str
     created_at: datetime
     last_used_at: datetime | None
+
+
+class LinkConfirmationRow(msgspec.Struct, kw_only=True):
+    user_id: uuid.UUID
+    provider: str
+    issuer: str
+    subject: str
+    email: str
+    expires_at: datetime
 
 
 class IdentityRepository:
@@ -110,3 +119,26 @@ class IdentityRepository:
             )
         )
         return gone.rowcount == 1
+
+    async def add_link_confirmation(
+        self, id_hash: str, row: LinkConfirmationRow, *, now: datetime
+    ) -> None:
+        t = link_confirmations
+        await self.conn.execute(delete(t).where(t.c.expires_at < now))
+        await self.conn.execute(insert(t).values(id_hash=id_hash, **msgspec.structs.asdict(row)))
+
+    async def take_link_confirmation(self, id_hash: str) -> LinkConfirmationRow | None:
+        """The confirmation, deleted as it is read: it links once."""
+        t = link_confirmations
+        row = (
+            (
+                await self.conn.execute(
+                    delete(t)
+                    .where(t.c.id_hash == id_hash)
+                    .returning(*(t.c[name] for name in LinkConfirmationRow.__struct_fields__))
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else LinkConfirmationRow(**row)

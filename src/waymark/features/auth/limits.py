@@ -21,3 +21,5 @@ MFA_EMAIL_ACCOUNT = Rule("mfa-email-account", 5, 900)
 """Sign-in codes mailed per account: each is a mail to its owner."""
 PASSKEY_IP = Rule("passkey-ip", 30, 300)
 """Passkey ceremonies begun per IP (sign-ins and registrations): each stores a challenge."""
+LINK_MAIL_ACCOUNT = Rule("link-mail-account", 3, 3600)
+"""Link confirmations mailed per account: each is a mail to its owner."""

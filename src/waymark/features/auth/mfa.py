@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -33,6 +33,7 @@ from waymark.features.auth.errors import (
     SecondFactorRefused,
 )
 from waymark.features.auth.factors import (
+    CeremonyFactor,
     EmailCodeFactor,
     RecoveryCodeFactor,
     SecondFactor,
@@ -132,16 +133,30 @@ class Mfa:
         return MfaChallenge(challenge=token, expires_in=CHALLENGE_SECONDS, factors=factors)
 
     async def answer(
-        self, challenge: str, *, kind: str, code: str, client: ClientInfo
+        self,
+        challenge: str,
+        *,
+        kind: str,
+        code: str | None,
+        client: ClientInfo,
+        credential: dict[str, Any] | None = None,
     ) -> tuple[Account, TokenPair | NewSession]:
-        """Answer a challenge: the session or tokens it was standing in for. A wrong answer
-        counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
+        """Answer a challenge with a `code`, or a passkey's `credential` (its assertion, for
+        the options of `factor_options`): the session or tokens it was standing in for. A
+        wrong answer counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
         id_hash, now = hash_token(challenge), self.clock.now()
-        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         factor = self._factor(kind)
+        if isinstance(factor, CeremonyFactor) != (credential is not None) or (
+            credential is None and code is None
+        ):
+            field = "credential" if isinstance(factor, CeremonyFactor) else "code"
+            raise ValidationFailed([FieldError(field, f"required for kind {kind}, alone")])
+        answer = code if credential is None else msgspec.json.encode(credential).decode()
+        assert answer is not None
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
-            if await factor.verify(conn, row.user_id, code, now=now, attempt=id_hash):
+            if await factor.verify(conn, row.user_id, answer, now=now, attempt=id_hash):
                 if not await repository.take_challenge(id_hash):
                     raise ChallengeEnded()  # answered meanwhile: rolls back what verify used
                 passed, alive = True, True
@@ -175,6 +190,24 @@ class Mfa:
             raise ChallengeEnded()
         await self.throttle.check((per_account, str(row.user_id)))
         return row
+
+    async def factor_options(
+        self, challenge: str, *, kind: str, client: ClientInfo
+    ) -> dict[str, Any]:
+        """What the client needs to answer this challenge with a `CeremonyFactor` (a
+        passkey's `navigator.credentials.get()` options): for the challenge's account, bound
+        to the challenge, single use (a new request voids the one before)."""
+        id_hash = hash_token(challenge)
+        factor = self._factor(kind)
+        if not isinstance(factor, CeremonyFactor):
+            raise ValidationFailed([FieldError("kind", "a factor with options (webauthn)")])
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
+        async with self.db.transaction() as conn:
+            if not await factor.enrolled(conn, row.user_id):
+                raise ValidationFailed([FieldError("kind", "not a factor of this account")])
+            return await factor.options(
+                conn, row.user_id, attempt=id_hash, expires_at=row.expires_at, now=self.clock.now()
+            )
 
     async def factors_of(self, challenge: str) -> list[str] | None:
         """What a live challenge can be answered with (for its page); None if it ended."""

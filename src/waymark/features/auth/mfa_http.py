@@ -25,6 +25,7 @@ from waymark.features.auth.schemas import (
     ChallengeRef,
     FactorAnswer,
     MfaStatus,
+    PasskeyOptions,
     RecoveryCodes,
     SessionLogin,
     TokenPair,
@@ -60,7 +61,9 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
         responses=documented_problems(*BAD_BODY, ChallengeEnded, *CODE_PROBLEMS),
         summary="Answer the second-factor challenge of a sign-in",
         description="`challenge` is what the sign-in answered (`mfa_required: true`); `kind` "
-        "is `totp` (an authenticator app's code) or `recovery` (a recovery code, used up). "
+        "is `totp` (an authenticator app's code), `recovery` (a recovery code, used up), "
+        "`email` (a mailed code) with `code`, or `webauthn` with `credential` (a passkey's "
+        "assertion for the options of `POST /api/v1/auth/mfa/challenge/passkey`). "
         "The answer is what the sign-in would have been: tokens, or a browser session's cookie "
         "and CSRF token. Five wrong answers end the challenge (`mfa-challenge-ended`).",
         status_code=200,
@@ -69,9 +72,29 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
         data: JSONBody[ChallengeAnswer], client: Client
     ) -> Response[TokenPair | SessionLogin]:
         account, issued = await mfa.answer(
-            data.challenge, kind=data.kind, code=data.code, client=client
+            data.challenge,
+            kind=data.kind,
+            code=data.code,
+            credential=data.credential,
+            client=client,
         )
         return signed_in(account, issued, now=clock.time())
+
+    @post(
+        "/mfa/challenge/passkey",
+        responses=documented_problems(*BAD_BODY, ChallengeEnded, RateLimited, ServiceUnavailable),
+        summary="Options to answer this sign-in's challenge with a passkey",
+        description="For an account with a passkey (`webauthn` among the challenge's "
+        "`factors`): options for `navigator.credentials.get()` naming its passkeys, bound to "
+        "this challenge. Answer with `kind: webauthn` and `credential`; a new request voids "
+        "the options before, and an answer (right or wrong) uses them up.",
+        status_code=200,
+    )
+    async def passkey_options(
+        data: JSONBody[ChallengeRef], client: Client
+    ) -> Response[PasskeyOptions]:
+        options = await mfa.factor_options(data.challenge, kind="webauthn", client=client)
+        return Response(PasskeyOptions(public_key=options), headers=NO_STORE)
 
     @post(
         "/mfa/challenge/email",
@@ -191,7 +214,7 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     return [
         Router(
             path="/api/v1/auth",
-            route_handlers=[answer, mail_code],
+            route_handlers=[answer, mail_code, passkey_options],
             dependencies=dependencies,
             before_request=require_json_body,
             tags=["auth"],

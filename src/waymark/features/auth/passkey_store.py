@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime
 
@@ -19,6 +20,14 @@ class CeremonyRow(msgspec.Struct, kw_only=True):
     challenge: str
     """base64url, as the options carried it."""
     expires_at: datetime
+
+    def challenge_bytes(self) -> bytes:
+        return base64.urlsafe_b64decode(self.challenge + "=" * (-len(self.challenge) % 4))
+
+
+def b64(raw: bytes) -> str:
+    """base64url without padding, as WebAuthn's JSON carries bytes."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 class PasskeyRow(msgspec.Struct, kw_only=True):

@@ -5,20 +5,18 @@ list of them (renamed, removed; never the last way in).
 A ceremony's challenge is made fresh, kept in the database under the hash of a random id
 (the `ceremony` the client sends back), answers once and lives `CEREMONY_SECONDS`: taken
 (deleted) as it is read, whatever comes of it. `verify(...)` is the one check of an
-assertion against a stored passkey; a second factor at MFA's challenge calls it through
-`begin_second_factor` / `second_factor` (an assertion from one of that account's passkeys).
+assertion against a stored passkey, in transactions of its own. A passkey as a second factor
+at MFA's challenge is `passkey_factor.PasskeyFactor` (checked inside the challenge's).
 """
 
 from __future__ import annotations
 
-import base64
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-import structlog
 from sqlalchemy.exc import IntegrityError
 
 from waymark.features.auth.errors import (
@@ -31,7 +29,7 @@ from waymark.features.auth.errors import (
 )
 from waymark.features.auth.identities import IdentityRepository
 from waymark.features.auth.limits import PASSKEY_IP
-from waymark.features.auth.passkey_store import CeremonyRow, PasskeyRepository, PasskeyRow
+from waymark.features.auth.passkey_store import CeremonyRow, PasskeyRepository, PasskeyRow, b64
 from waymark.features.auth.relying_party import (
     Assertion,
     NewCredential,
@@ -47,11 +45,9 @@ from waymark.infra.sql.database import Database
 from waymark.kernel.errors import NotFound
 from waymark.kernel.identity import Account, ClientInfo, Principal, hash_token, new_token
 
-log = structlog.get_logger(__name__)
-
 CEREMONY_SECONDS = 180
 """How long a ceremony's challenge answers (the browser is asked to finish in 120 s)."""
-Purpose = Literal["register", "sign-in", "second-factor"]
+Purpose = Literal["register", "sign-in"]
 
 
 class PasskeyStrategy:
@@ -93,7 +89,7 @@ class Passkeys:
         row = CeremonyRow(
             purpose=purpose,
             user_id=user_id,
-            challenge=_b64(challenge),
+            challenge=b64(challenge),
             expires_at=now + timedelta(seconds=CEREMONY_SECONDS),
         )
         async with self.db.transaction() as conn:
@@ -112,7 +108,7 @@ class Passkeys:
             or row.user_id != user_id
         ):
             raise PasskeyRefused("no such ceremony (expired, answered, or another's)")
-        return base64.urlsafe_b64decode(row.challenge + "=" * (-len(row.challenge) % 4))
+        return row.challenge_bytes()
 
     async def verify(
         self,
@@ -143,13 +139,7 @@ class Passkeys:
                 public_key=passkey.public_key,
                 sign_count=passkey.sign_count,
             )
-        except PasskeyCounterRegressed as regressed:
-            log.warning(
-                "passkey.counter_regressed",
-                passkey=str(passkey.id),
-                stored=regressed.stored,
-                presented=regressed.presented,
-            )
+        except PasskeyCounterRegressed as regressed:  # logged by the relying party
             await self.auth.accounts.audit.record_alone(
                 passkey.user_id,
                 "passkey.counter-regressed",
@@ -207,35 +197,6 @@ class Passkeys:
         # asks nothing more of it, and a challenge never comes back here.
         assert not isinstance(issued, MfaChallenge)
         return account, issued
-
-    # -- a second factor (for MFA's challenge) ----------------------------------------------
-
-    async def begin_second_factor(
-        self, account_id: uuid.UUID, *, client: ClientInfo
-    ) -> PasskeyCeremony:
-        """Options for an assertion by one of `account_id`'s passkeys (`allowCredentials`
-        names them), for a challenge after a first factor."""
-        async with self.db.read() as conn:
-            mine = await PasskeyRepository(conn).of_user(account_id)
-        ceremony, challenge = await self._begin("second-factor", account_id, client)
-        options = self.rp.authentication_options(
-            challenge=challenge, allow=[p.credential_id for p in mine]
-        )
-        return PasskeyCeremony(ceremony=ceremony, public_key=options)
-
-    async def second_factor(
-        self,
-        account_id: uuid.UUID,
-        *,
-        ceremony: str,
-        credential: dict[str, Any],
-        client: ClientInfo,
-    ) -> Assertion:
-        """Check an assertion by one of `account_id`'s passkeys; raises `PasskeyRefused`."""
-        verified = await self.verify(
-            ceremony, credential, purpose="second-factor", account_id=account_id, client=client
-        )
-        return verified.assertion
 
     # -- the account's passkeys -------------------------------------------------------------
 
@@ -332,6 +293,9 @@ class Passkeys:
     ) -> None:
         """Remove a passkey; never the last way in (no password way in, no linked identity,
         no other passkey), as unlinking an identity."""
+        password = self.auth.password_on and await self.auth.accounts.credentials.has_password(
+            principal.account_id
+        )
         async with self.db.transaction() as conn:
             repository = PasskeyRepository(conn)
             mine = {row.id for row in await repository.of_user(principal.account_id)}
@@ -339,7 +303,7 @@ class Passkeys:
                 raise NotFound("no such passkey of yours")
             if (
                 len(mine) == 1
-                and not self.auth.password_on
+                and not password
                 and not await IdentityRepository(conn).count_of_user(principal.account_id)
             ):
                 raise LastWayIn()
@@ -347,7 +311,3 @@ class Passkeys:
             await self.auth.accounts.audit.record(
                 conn, principal.account_id, "passkey.removed", client, passkey=str(passkey_id)
             )
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

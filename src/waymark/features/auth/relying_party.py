@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -45,6 +46,8 @@ from webauthn.helpers.structs import (
 )
 
 from waymark.features.auth.errors import PasskeyCounterRegressed, PasskeyRefused
+
+log = structlog.get_logger(__name__)
 
 TIMEOUT_MS = 120_000
 """What the options ask of the browser; the ceremony itself lives a little longer."""
@@ -207,6 +210,12 @@ class RelyingParty:
             raise PasskeyRefused(f"assertion refused: {error}") from error
         new = verified.new_sign_count
         if (new > 0 or sign_count > 0) and new <= sign_count:
+            log.warning(
+                "passkey.counter_regressed",
+                credential=bytes_to_base64url(verified.credential_id),
+                stored=sign_count,
+                presented=new,
+            )
             raise PasskeyCounterRegressed(stored=sign_count, presented=new)
         return Assertion(
             credential_id=bytes_to_base64url(verified.credential_id),

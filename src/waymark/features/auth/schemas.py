@@ -110,8 +110,12 @@ class MfaChallenge(msgspec.Struct, kw_only=True):
 
 class ChallengeAnswer(Strict):
     challenge: Token
-    code: Code
+    code: Code | None = None
+    """For a code's kinds (`totp`, `recovery`, `email`)."""
     kind: FactorKind = "totp"
+    credential: dict[str, Any] | None = None
+    """For `webauthn`: what `navigator.credentials.get()` gave (`PublicKeyCredential.toJSON()`)
+    for the options of `POST /api/v1/auth/mfa/challenge/passkey`."""
 
 
 class FactorAnswer(Strict):
@@ -158,6 +162,13 @@ class PasskeyCeremony(msgspec.Struct, kw_only=True):
     `ceremony`. The ceremony answers once, within a few minutes."""
 
     ceremony: str
+    public_key: dict[str, Any] = msgspec.field(name="publicKey")
+
+
+class PasskeyOptions(msgspec.Struct, kw_only=True):
+    """Options for `navigator.credentials.get()` (as `publicKey`, its base64url fields
+    decoded), bound to one sign-in's challenge: answer it with `kind: webauthn`."""
+
     public_key: dict[str, Any] = msgspec.field(name="publicKey")
 
 

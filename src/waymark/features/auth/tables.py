@@ -51,6 +51,18 @@ sign_in_attempts = Table(
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
 )
 
+link_confirmations = Table(
+    "identity_link_confirmations",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the mailed token."),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("issuer", String(500), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("email", String(320), nullable=False, server_default=""),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
 # -- Second factors ---------------------------------------------------------------------------
 
 mfa_totp = Table(

@@ -1,4 +1,6 @@
-// Passkeys on the sign-in page ("Sign in with a passkey") and in settings ("Add a passkey"):
+// Passkeys on the sign-in page ("Sign in with a passkey"), at the two-step challenge ("Use a
+// passkey": the assertion is posted with the challenge's own form) and in settings ("Add a
+// passkey"):
 // the options come from the API as JSON, go to `navigator.credentials.get()` / `.create()`,
 // and what the authenticator answers goes back to the API, which checks it.
 //
@@ -8,7 +10,9 @@
 "use strict";
 
 (() => {
-  const boxes = document.querySelectorAll("[data-passkey-sign-in], [data-passkey-add]");
+  const boxes = document.querySelectorAll(
+    "[data-passkey-sign-in], [data-passkey-second-factor], [data-passkey-add]",
+  );
   if (!boxes.length || !window.PublicKeyCredential || !navigator.credentials) return;
 
   const fromB64 = (text) => {
@@ -111,8 +115,32 @@
     });
   }
 
+  // A page's form post answered with JSON (the challenge's token is in a cookie the script
+  // cannot read; the page checks the form's CSRF token).
+  async function postForm(path, form) {
+    const body = new URLSearchParams({ csrf_token: form.elements.csrf_token.value });
+    const answer = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      body,
+    });
+    const json = await answer.json().catch(() => ({}));
+    if (!answer.ok) throw new Error(json.title || `The server answered ${answer.status}.`);
+    return json;
+  }
+
   for (const box of boxes) {
-    if (box.matches("[data-passkey-sign-in]")) {
+    if (box.matches("[data-passkey-second-factor]")) {
+      wire(box, async () => {
+        const began = await postForm("/login/mfa/passkey", box);
+        const credential = await navigator.credentials.get({
+          publicKey: requestOptions(began.publicKey),
+        });
+        box.elements.credential.value = JSON.stringify(asJSON(credential));
+        box.submit();
+      });
+    } else if (box.matches("[data-passkey-sign-in]")) {
       wire(box, async () => {
         const began = await post("/api/v1/auth/passkey/options");
         const credential = await navigator.credentials.get({
