@@ -27,7 +27,12 @@ async def test_sigterm_ends_every_live_stream_with_its_shutdown_word_then_every_
     `event: close` `shutdown` and ends, the WebSocket 1001, the Socket.IO client `close`
     `shutdown` then a server disconnect; and the main process and its worker are gone within
     a few seconds, though the SSE stream would have lasted an hour."""
-    env = live_env(tmp_path, database_url, WAYMARK_LIVE__STOP_GRACE_SECONDS="3")
+    env = live_env(
+        tmp_path,
+        database_url,
+        WAYMARK_LIVE__STOP_GRACE_SECONDS="3",
+        WAYMARK_HTTP__WORKERS_KILL_TIMEOUT="10",
+    )
     with serving(env, tmp_path / "serve.log") as served:
         learner = await user(env, served.base, "stopping@example.org")
         token = learner.auth["authorization"].removeprefix("Bearer ")
@@ -59,7 +64,11 @@ async def test_sigterm_ends_every_live_stream_with_its_shutdown_word_then_every_
             assert gone, "a Granian worker outlived the server"
             assert served.process.returncode == 0, served.output()
             assert stopped_in < 6, stopped_in
-        assert "Killing worker" not in served.output()  # stopped by itself, not killed
+        # Stopped by itself, not killed for overstaying: Granian kills a worker that has not
+        # stopped within its kill timeout (WAYMARK_HTTP__WORKERS_KILL_TIMEOUT, 10 s here),
+        # and all was over within 6. (Granian may still log "Killing worker" for one that
+        # had just ended: it looks again 1 ms after the worker's join returned, which a
+        # loaded machine can outlast; seen once on CI, with the server gone in under 6 s.)
         async with httpx.AsyncClient(base_url=served.base) as api:
             with pytest.raises(httpx.TransportError):
                 await api.get(EVENTS, headers=learner.auth, timeout=2)
