@@ -31,7 +31,6 @@ from waymark.features.auth.errors import (
     ConfirmByMail,
     IdentityNotLinked,
     IdentityTaken,
-    LastWayIn,
     LinkConfirmationInvalid,
     SignInDenied,
     SignInFailed,
@@ -44,11 +43,11 @@ from waymark.features.auth.identities import (
     LinkConfirmationRow,
 )
 from waymark.features.auth.limits import EXTERNAL_START_IP, LINK_MAIL_ACCOUNT
-from waymark.features.auth.passkey_store import PasskeyRepository
 from waymark.features.auth.schemas import LinkedIdentity, MfaChallenge, SignInOption
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
 from waymark.features.auth.strategies import Attempt, ExternalIdentity, RedirectStrategy
+from waymark.features.auth.ways_in import require_another_way_in
 from waymark.infra.mail.jobs import enqueue_mail
 from waymark.infra.outbox import Outbox
 from waymark.infra.sql.database import Database
@@ -355,12 +354,7 @@ class Federation:
             mine = {row.id for row in await repository.of_user(principal.account_id)}
             if identity_id not in mine:
                 raise NotFound("no such linked identity")
-            if (
-                len(mine) == 1
-                and not password
-                and not await PasskeyRepository(conn).count_of_user(principal.account_id)
-            ):
-                raise LastWayIn()
+            await require_another_way_in(conn, principal.account_id, password=password)
             await repository.unlink(principal.account_id, identity_id)
             await self.auth.accounts.audit.record(
                 conn, principal.account_id, "identity.unlinked", client, identity=str(identity_id)

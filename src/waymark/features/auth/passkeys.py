@@ -20,14 +20,12 @@ from typing import Any, ClassVar, Literal
 from sqlalchemy.exc import IntegrityError
 
 from waymark.features.auth.errors import (
-    LastWayIn,
     PasskeyCounterRegressed,
     PasskeyExists,
     PasskeyRefused,
     SignInDenied,
     StrategyDisabled,
 )
-from waymark.features.auth.identities import IdentityRepository
 from waymark.features.auth.limits import PASSKEY_IP
 from waymark.features.auth.passkey_store import CeremonyRow, PasskeyRepository, PasskeyRow, b64
 from waymark.features.auth.relying_party import (
@@ -41,6 +39,7 @@ from waymark.features.auth.relying_party import (
 from waymark.features.auth.schemas import MfaChallenge, PasskeyCeremony, PasskeyView, TokenPair
 from waymark.features.auth.service import AuthService
 from waymark.features.auth.sessions import NewSession
+from waymark.features.auth.ways_in import require_another_way_in
 from waymark.infra.sql.database import Database
 from waymark.kernel.errors import NotFound
 from waymark.kernel.identity import Account, ClientInfo, Principal, hash_token, new_token
@@ -301,12 +300,7 @@ class Passkeys:
             mine = {row.id for row in await repository.of_user(principal.account_id)}
             if passkey_id not in mine:
                 raise NotFound("no such passkey of yours")
-            if (
-                len(mine) == 1
-                and not password
-                and not await IdentityRepository(conn).count_of_user(principal.account_id)
-            ):
-                raise LastWayIn()
+            await require_another_way_in(conn, principal.account_id, password=password)
             await repository.remove(principal.account_id, passkey_id)
             await self.auth.accounts.audit.record(
                 conn, principal.account_id, "passkey.removed", client, passkey=str(passkey_id)
