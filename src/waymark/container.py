@@ -189,6 +189,7 @@ class Container:
             recipients=self.accounts.profiles.digest_recipients,
             accounts=self.accounts.profiles.many,
             public_url=settings.public_url,
+            digest_at=settings.scheduler.digest_at,
         )
         # Learners' own documents: notes and resources. The embedded store is SQL JSON
         # columns; a MongoDB adapter comes behind the same port (kernel.ports.DocumentStore).
