@@ -170,3 +170,20 @@ async def test_a_catch_up_after_downtime_mails_each_learner_once(
             (date(2030, 3, 4), datetime(2030, 3, 6, 9, 0, tzinfo=UTC)),
         ]
         assert len(mails(mail_dir, learner.email, DIGEST)) == 1
+
+
+async def test_a_learner_moving_west_after_the_digest_gets_no_second_one_that_week(
+    container: Container, db: Database, mail_dir: Path
+) -> None:
+    learner = await learner_in(container, db, "Pacific/Auckland")
+    await progress_at(container, learner, TOPICS[0], datetime(2030, 3, 1, 12, tzinfo=UTC))
+    await tick(container, datetime(2030, 3, 3, 19, 0, tzinfo=UTC))  # Monday 08:00 there
+    assert len(mails(mail_dir, learner.email, DIGEST)) == 1
+    # Flown to New York, where Monday 08:00 comes eighteen hours later: the same week.
+    await container.accounts.profiles.update(learner.id, {"time_zone": "America/New_York"})
+    for moment in quarters(
+        datetime(2030, 3, 4, 12, 0, tzinfo=UTC), datetime(2030, 3, 4, 14, 0, tzinfo=UTC)
+    ):
+        await tick(container, moment)
+    assert len(mails(mail_dir, learner.email, DIGEST)) == 1
+    assert [week for week, _, _ in await digests(db, learner)] == [date(2030, 3, 4)]

@@ -6,7 +6,8 @@ Each run looks, for every account that takes the digest (confirmed, enabled, not
 a page at a time from the accounts feature, through the injected `DigestRecipients`), at the
 latest digest slot at or before the run in the account's zone (`CronSchedule`: a daylight-
 saving change moves the instant, never the wall-clock time, and never doubles it). A learner
-whose slot has no `progress_digests` row yet is dealt with: the row (primary key: learner and
+whose slot's week has no `progress_digests` row yet (nor a later one: a learner who moves to
+a zone further west gets no second digest) is dealt with: the row (primary key: learner and
 the slot's local date) is inserted with ON CONFLICT DO NOTHING and, in the same transaction,
 the mail is queued if the learner made progress since the slot before. So a run repeated (a
 redelivery, two schedulers' slots) or running after downtime mails each learner once a week,
@@ -23,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import msgspec
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -109,7 +110,7 @@ class WeeklyDigest:
     async def _deal_with(
         self, conn: AsyncConnection, due: Mapping[uuid.UUID, tuple[Account, Week]], now: datetime
     ) -> int:
-        done = await _dealt_with(conn, {id_: week.week for id_, (_, week) in due.items()})
+        done = await _dealt_with(conn, {id_: week for id_, (_, week) in due.items()})
         waiting: dict[Week, list[Account]] = defaultdict(list)
         for account_id, (account, week) in due.items():
             if account_id not in done:
@@ -170,13 +171,17 @@ class WeeklyDigest:
         return int(queued is not None)
 
 
-async def _dealt_with(conn: AsyncConnection, weeks: Mapping[uuid.UUID, date]) -> set[uuid.UUID]:
-    """The learners among `weeks` whose digest of that week has a row."""
+async def _dealt_with(conn: AsyncConnection, weeks: Mapping[uuid.UUID, Week]) -> set[uuid.UUID]:
+    """The learners among `weeks` who had a digest after the week's first day: this week's,
+    or a later one (a learner who moved to a zone whose Monday comes later gets no second
+    digest of a week)."""
     d = progress_digests
     rows = await conn.execute(
-        select(d.c.user_id).where(tuple_(d.c.user_id, d.c.week).in_(list(weeks.items())))
+        select(d.c.user_id, func.max(d.c.week).label("last"))
+        .where(d.c.user_id.in_(list(weeks)))
+        .group_by(d.c.user_id)
     )
-    return set(rows.scalars())
+    return {row.user_id for row in rows if row.last > weeks[row.user_id].first_day}
 
 
 async def _claim(
