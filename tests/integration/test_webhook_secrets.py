@@ -150,15 +150,10 @@ async def test_a_sealed_secret_copied_to_another_endpoint_does_not_open(
     assert verify([fresh["secret"]], got.headers["waymark-signature"], got.body)
 
 
-@pytest.mark.parametrize("fresh_url", ["sqlite", "postgresql"], indirect=True)
-async def test_the_migration_seals_secrets_stored_in_the_clear(
-    fresh_url: str, tmp_path: Path
-) -> None:
-    key = tmp_path / "var" / "secret-box.key"
-    run(migrations.upgrade, fresh_url, BEFORE_SEALING)
-    team, rotating, plain = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    now = datetime(2026, 11, 1, tzinfo=UTC)
-    engine = create_engine(fresh_url)
+async def stored_in_the_clear(url: str, endpoints: dict[uuid.UUID, tuple[str, str | None]]) -> None:
+    """A team and its endpoints, written as they were before the sealing migration."""
+    team, now = uuid.uuid4(), datetime(2026, 11, 1, tzinfo=UTC)
+    engine = create_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.execute(
@@ -170,10 +165,7 @@ async def test_the_migration_seals_secrets_stored_in_the_clear(
                     updated_at=now,
                 )
             )
-            for webhook_id, secret, previous in (
-                (rotating, "whsec_current", "whsec_previous"),
-                (plain, "whsec_only", None),
-            ):
+            for webhook_id, (secret, previous) in endpoints.items():
                 await conn.execute(
                     PLAIN_ENDPOINTS.insert().values(
                         id=webhook_id,
@@ -186,7 +178,23 @@ async def test_the_migration_seals_secrets_stored_in_the_clear(
                         updated_at=now,
                     )
                 )
+    finally:
+        await engine.dispose()
 
+
+@pytest.mark.parametrize("fresh_url", ["sqlite", "postgresql"], indirect=True)
+async def test_the_migration_seals_secrets_stored_in_the_clear(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    key = tmp_path / "var" / "secret-box.key"
+    run(migrations.upgrade, fresh_url, BEFORE_SEALING)
+    rotating, plain = uuid.uuid4(), uuid.uuid4()
+    await stored_in_the_clear(
+        fresh_url,
+        {rotating: ("whsec_current", "whsec_previous"), plain: ("whsec_only", None)},
+    )
+    engine = create_engine(fresh_url)
+    try:
         run(partial(migrations.upgrade, secret_key_path=key), fresh_url)
 
         async with engine.connect() as conn:
@@ -220,3 +228,19 @@ async def test_the_migration_seals_secrets_stored_in_the_clear(
         rotating: ("whsec_current", "whsec_previous"),
         plain: ("whsec_only", None),
     }
+
+
+@pytest.mark.parametrize("fresh_url", ["sqlite"], indirect=True)
+async def test_in_production_the_migration_refuses_to_seal_without_the_key(
+    fresh_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production refuses to start without the key; a key made by the migration alone would
+    seal secrets that no server could open."""
+    run(migrations.upgrade, fresh_url, BEFORE_SEALING)
+    await stored_in_the_clear(fresh_url, {uuid.uuid4(): ("whsec_only", None)})
+    monkeypatch.setenv("WAYMARK_ENVIRONMENT", "production")
+    key = tmp_path / "nowhere" / "secret-box.key"
+    with pytest.raises(RuntimeError, match="waymark keys secret-box"):
+        run(partial(migrations.upgrade, secret_key_path=key), fresh_url)
+    assert not key.exists()
+    assert run(migrations.current_revision, fresh_url) == BEFORE_SEALING

@@ -87,13 +87,13 @@ def _rewrite(
     """Both secret columns, each value changed with the box (sealed, or opened), under the
     same names and a new type."""
     conn = op.get_bind()
-    with op.batch_alter_table("webhook_endpoints") as batch:
-        for role in ROLES:
-            batch.add_column(sa.Column(f"new_{role}", new, nullable=True))
     before = _endpoints(dict.fromkeys(ROLES, old))
     after = _endpoints({f"new_{role}": new for role in ROLES})
     rows = conn.execute(sa.select(before)).all()
-    box = _box() if rows else None
+    box = _box() if rows else None  # before any change: a missing key changes nothing
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        for role in ROLES:
+            batch.add_column(sa.Column(f"new_{role}", new, nullable=True))
     for row in rows:
         assert box is not None
         values = {
