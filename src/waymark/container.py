@@ -148,16 +148,17 @@ class Container:
             callbacks=callbacks,
             password_on="password" in auth.strategies,
         )
-        # Second factors: every sign-in passes the gate; TOTP secrets are sealed with a key
-        # from a private file beside the signing keys.
+        # Second factors: every sign-in passes the gate; TOTP secrets (and webhooks' signing
+        # secrets) are sealed with a key from a private file beside the signing keys.
         # Passkeys: the relying party is WAYMARK_PUBLIC_URL's host; one answers the
         # challenge too (never turning MFA on by itself).
         relying_party = RelyingParty(settings.public_url)
+        self.secret_box = SecretBox.open(settings.secret_key_path)
         passkeys_on = "webauthn" in auth.strategies
         self.mfa = Mfa(
             db=self.db,
             auth=self.auth,
-            box=SecretBox.open(settings.secret_key_path),
+            box=self.secret_box,
             outbox=self.outbox,
             extra_factors=[PasskeyFactor(relying_party)] if passkeys_on else [],
         )
@@ -189,6 +190,7 @@ class Container:
             recipients=self.accounts.profiles.digest_recipients,
             accounts=self.accounts.profiles.many,
             public_url=settings.public_url,
+            digest_at=settings.scheduler.digest_at,
         )
         # Learners' own documents: notes and resources. The embedded store is SQL JSON
         # columns; a MongoDB adapter comes behind the same port (kernel.ports.DocumentStore).
@@ -238,6 +240,7 @@ class Container:
             public_url=settings.public_url,
             disable_after=settings.webhooks.disable_after_failures,
             retention=timedelta(days=settings.webhooks.log_retention_days),
+            box=self.secret_box,
         )
         self.webhooks.register_jobs(self.handlers)
         # Live updates: progress and team events fanned out to every process's streams.

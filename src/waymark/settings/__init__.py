@@ -326,7 +326,8 @@ class Settings(BaseSettings):
 
     @property
     def secret_key_path(self) -> Path:
-        """The AES-256 key that seals secrets at rest (TOTP secrets), beside the signing keys."""
+        """The AES-256 key that seals secrets at rest (TOTP secrets, webhooks' signing secrets),
+        beside the signing keys."""
         return self.signing_keys_path.with_name("secret-box.key")
 
     def production_refusals(self) -> list[str]:
@@ -345,7 +346,8 @@ class Settings(BaseSettings):
         if not self.secret_key_path.exists():
             refusals.append(
                 f"no secret-sealing key at {self.secret_key_path}: each process would make its "
-                "own, and TOTP secrets sealed by one would not open on the next. Create it once "
+                "own, and secrets sealed by one (TOTP, webhooks') would not open on the next. "
+                "Create it once "
                 "(`waymark keys secret-box`) beside the signing keys, for every process"
             )
         for name, url in (
