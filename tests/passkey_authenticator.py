@@ -79,7 +79,12 @@ class SoftwareAuthenticator:
             + self.credential_id
             + self._cose_key()
         )
-        auth_data = rp_hash + bytes([UP | UV | AT | self._backup_flags()]) + struct.pack(">I", self.sign_count) + attested
+        auth_data = (
+            rp_hash
+            + bytes([UP | UV | AT | self._backup_flags()])
+            + struct.pack(">I", self.sign_count)
+            + attested
+        )
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return self._credential(
             {
