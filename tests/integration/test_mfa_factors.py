@@ -12,7 +12,6 @@ distribution's metadata on the path whose `entry_points.txt` registers it in
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,10 +22,16 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.auth_helpers import PASSWORD, Client, bearer, login_tokens, register_verified
+from tests.auth_helpers import (
+    PASSWORD,
+    Client,
+    bearer,
+    install_as_package,
+    login_tokens,
+    register_verified,
+)
 from tests.integration.test_passkey_second_factor import account_with
-from tests.integration.test_web_mfa import SECRET
-from tests.mfa_helpers import claims_of, code, enrol, next_step
+from tests.mfa_helpers import claims_of, code, enrol, enrol_on_page, next_step
 from tests.passkey_authenticator import b64
 from tests.web_helpers import browsing, csrf_of, member, post_form
 from waymark.app import create_app
@@ -89,17 +94,13 @@ def test_a_factor_is_named_as_its_kind(settings: Settings, tmp_path: Path) -> No
 
 @pytest.fixture
 def help_desk_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = tmp_path / "site-packages"
-    info = site / "waymark_help_desk_example-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: waymark-help-desk-example\nVersion: 1.0\n"
+    install_as_package(
+        monkeypatch,
+        tmp_path,
+        EXAMPLES,
+        distribution="waymark-help-desk-example",
+        entry_points="[waymark.second_factors]\nhelp-desk = help_desk_factor:HelpDeskFactor\n",
     )
-    (info / "entry_points.txt").write_text(
-        "[waymark.second_factors]\nhelp-desk = help_desk_factor:HelpDeskFactor\n"
-    )
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("HELP_DESK_KEY", DESK_KEY)
 
 
@@ -251,16 +252,7 @@ async def test_the_pages_offer_only_what_is_on(settings: Settings, mail_dir: Pat
     email = "factors-pages@example.org"
     async with browsing(create_app(with_factors(settings, "totp", "webauthn"))) as web:
         await member(web, mail_dir, email)
-        await post_form(web, "/settings/mfa", "/settings/mfa/totp", {})
-        found = SECRET.search((await web.get("/settings/mfa")).text)
-        assert found
-        secret = base64.b32decode(found.group(1) + "=" * (-len(found.group(1)) % 8))
-        confirmed = await post_form(
-            web,
-            "/settings/mfa",
-            "/settings/mfa/totp/confirm",
-            {"code": code(web, secret), "password": PASSWORD},
-        )
+        _, confirmed = await enrol_on_page(web)
         assert confirmed.headers["location"] == "/settings/mfa?notice=mfa-on"  # no codes
         on = (await web.get(confirmed.headers["location"])).text
         assert "It is on" in on
