@@ -205,6 +205,13 @@ class AuthSettings(BaseModel):
     providers: dict[str, SignInProvider] = Field(
         default_factory=dict, description="Sign-in providers by name (the URL's segment)."
     )
+    factors: list[str] = Field(
+        default_factory=lambda: ["totp", "recovery", "email", "webauthn"],
+        description="Second factors that are on, in the order the challenge offers them "
+        "(`waymark.second_factors` entry points): `totp` (an authenticator app), `recovery` "
+        "(recovery codes), `email` (codes by mail), `webauthn` (a passkey; only with "
+        "`webauthn` in `strategies` too). docs/sign-in.md.",
+    )
     callbacks: str = Field(
         default="",
         description="`module:object` with `sign_in` and `claims` hooks (docs/sign-in.md).",
