@@ -5,7 +5,9 @@ Granian's WebSocket costs about 155 KiB of memory per open socket, whatever the 
 a `websockets` connection a small part of that. The endpoint is the same: `LiveSockets`
 (`ws.py`) decides who may open a handshake and runs each connection over ASGI-style
 `receive`/`send`, which `_Asgi` gives it over a `websockets` connection. Plain HTTP on the
-same port answers `/healthz` and `/readyz` for orchestrators; anything else is 404.
+same port answers `/healthz` and `/readyz` for orchestrators, and `/metrics` (Prometheus, as
+the app's: sockets open, events delivered, connections closed by code); anything else is
+404.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from waymark.features.live.protocol import SUBPROTOCOL
-from waymark.features.live.ws import CLOSE_WAIT, LIVE_PATH, LiveSockets
+from waymark.features.live.ws import CLOSE_WAIT, LIVE_PATH, LiveSockets, SocketCounts
+from waymark.infra.observability.metrics import CONTENT_TYPE, render_families
 
 Readiness = Callable[[], Awaitable[Mapping[str, str]]]
 """Each dependency's state by name, `"ok"` when it answers (`/readyz`)."""
@@ -89,6 +93,8 @@ class LiveGateway:
             if self.sockets.refuses(origin, offered):
                 return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden\n")
             return None
+        if path == "/metrics":
+            return _metrics(self.sockets.counts)
         if path == "/healthz":
             return _json(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
@@ -134,14 +140,37 @@ class _Asgi:
             raise ConnectionResetError from None  # as an ASGI server says it: gone
 
 
+def _metrics(counts: SocketCounts) -> Response:
+    open_now = GaugeMetricFamily(
+        "waymark_live_sockets_open", "WebSockets open on this process now.", value=counts.open
+    )
+    deliveries = CounterMetricFamily(
+        "waymark_live_deliveries",
+        "Events sent to WebSockets (one per socket an event went to).",
+        value=counts.deliveries,
+    )
+    closes = CounterMetricFamily(
+        "waymark_live_socket_closes",
+        "WebSockets ended, by close code (docs/live.md; 1006: gone without a close frame).",
+        labels=["code"],
+    )
+    for code, ended in sorted(counts.closes.items()):
+        closes.add_metric([str(int(code))], ended)
+    content = render_families([open_now, deliveries, closes])
+    return _response(HTTPStatus.OK, CONTENT_TYPE, content)
+
+
 def _json(status: HTTPStatus, body: dict[str, Any]) -> Response:
+    return _response(status, "application/json", msgspec.json.encode(body))
+
+
+def _response(status: HTTPStatus, content_type: str, content: bytes) -> Response:
     headers = Headers(
         [
-            ("Content-Type", "application/json"),
+            ("Content-Type", content_type),
             ("Cache-Control", "no-store"),
             ("Connection", "close"),
         ]
     )
-    content = msgspec.json.encode(body)
     headers["Content-Length"] = str(len(content))
     return Response(status.value, status.phrase, headers, content)
