@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from waymark.features.live.protocol import SUBPROTOCOL
 from waymark.features.live.ws import CLOSE_WAIT, LIVE_PATH, LiveSockets, SocketCounts
@@ -130,14 +131,41 @@ class _Asgi:
 
     async def send(self, event: Any) -> None:
         kind = event["type"]
+        connection = self.connection
         try:
             if kind == "websocket.send":
                 text = event.get("text")
-                await self.connection.send(text if text is not None else event["bytes"])
+                if text is not None and self._writable():
+                    self._write(text)
+                    return
+                await connection.send(text if text is not None else event["bytes"])
             elif kind == "websocket.close":
-                await self.connection.close(event.get("code", 1000), event.get("reason", ""))
+                await connection.close(event.get("code", 1000), event.get("reason", ""))
         except ConnectionClosed:
             raise ConnectionResetError from None  # as an ASGI server says it: gone
+
+    def _writable(self) -> bool:
+        """Whether a frame may be written at once: the connection open, not in the middle of
+        a fragmented message, its buffer not over the high-water mark."""
+        connection = self.connection
+        return (
+            connection.protocol.state is State.OPEN
+            and connection.send_in_progress is None
+            and not connection.paused
+        )
+
+    def _write(self, text: str) -> None:
+        """A text frame written as `websockets.broadcast` writes it, without `send`'s
+        context manager (a generator and its checks per frame, paid per socket per event in
+        a fan-out). A socket that is not `_writable` (its client stopped reading: the buffer
+        filled) takes `send`, which waits for it to drain, watched as every send is (4008)."""
+        connection = self.connection
+        try:
+            connection.protocol.send_text(text.encode())
+            connection.send_data()
+        except Exception:
+            connection.transport.abort()
+            raise ConnectionResetError from None
 
 
 def _metrics(counts: SocketCounts) -> Response:
