@@ -7,7 +7,7 @@ Production-like: two processes sharing PostgreSQL and Redis, a change on one rea
 socket on the other, resumed without loss across forced reconnects; who may follow a team.
 Embedded: one process on the database alone, no Redis. Abuse: oversize frames, floods, a
 client that never reads. The gateway: a change through an app process reaches its sockets,
-and SIGTERM closes them with 1001.
+SIGTERM closes them with 1001, and `/metrics` counts them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -41,6 +42,7 @@ from tests.e2e.live_support import (
 from tests.e2e.ws_support import SUBPROTOCOL, Endpoint, refusal, socket, ticket, ws_url
 from tests.integration.teams_support import seed_team
 from tests.servers import Served, free_port, serving, stop
+from waymark.infra.observability.metrics import CONTENT_TYPE
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.live import SqlLiveChannels
 
@@ -381,3 +383,51 @@ async def test_the_gateway_closes_its_sockets_with_1001_on_sigterm_and_exits(
     # The app goes on.
     async with httpx.AsyncClient(base_url=served.base) as api:
         assert (await api.get("/readyz")).status_code == 200
+
+
+def scraped(text: str) -> dict[str, float]:
+    """`/metrics`' samples: `name` or `name{label="value"}` to its value."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+@pytest.mark.backend("sqlite")
+@pytest.mark.parametrize("guarded", ["gateway"], indirect=True)
+async def test_the_gateway_counts_its_sockets_deliveries_and_closes_on_metrics(
+    guarded: Guarded,
+) -> None:
+    env, served, live = guarded
+    learner = await user(env, served.base, "counted@example.org")
+    async with httpx.AsyncClient(base_url=live.base) as probe:
+        before = await probe.get("/metrics")
+        assert before.status_code == 200
+        assert before.headers["content-type"] == CONTENT_TYPE
+        assert scraped(before.text)["waymark_live_sockets_open"] == 0
+        refused = connect(ws_url(live.base), subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+        async with refused as none:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(none.recv(), 5)
+        async with (
+            socket(guarded.endpoint, learner) as first,
+            socket(guarded.endpoint, learner) as second,
+            httpx.AsyncClient(base_url=served.base) as api,
+        ):
+            for topic, status in changes(3):
+                await set_status(api, learner, topic, status)
+            for live_socket in (first, second):
+                assert [(await live_socket.next())["data"]["seq"] for _ in range(3)] == [1, 2, 3]
+            during = scraped((await probe.get("/metrics")).text)
+            assert during["waymark_live_sockets_open"] == 2
+            assert during["waymark_live_deliveries_total"] == 6  # 3 events, 2 sockets
+        for _ in range(50):  # both closed by the client (1000), seen by the gateway
+            after = scraped((await probe.get("/metrics")).text)
+            if after["waymark_live_sockets_open"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert after["waymark_live_sockets_open"] == 0
+        assert after['waymark_live_socket_closes_total{code="4401"}'] == 1
+        assert after['waymark_live_socket_closes_total{code="1000"}'] == 2

@@ -1,6 +1,7 @@
 """The SSE response: a client that stops reading is cut off after the send timeout, a
 client that goes away ends the stream, and either way what the stream held is released;
-HEAD gets the headers only. The subscription's own bound (a slow consumer cut off) is the
+HEAD gets the headers only; the frames skip the outer layers' `send` wrappers, the start
+does not. The subscription's own bound (a slow consumer cut off) is the
 live channels' contract (tests/contract/test_live_channels.py)."""
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
+from waymark.infra.observability.metrics import HttpMetrics
 from waymark.transport.http import sse
+from waymark.transport.http.context import API_CSP, RequestContextMiddleware
 from waymark.transport.http.methods import HttpMethodSemantics
 
 
@@ -116,3 +119,49 @@ async def test_head_gets_the_headers_and_no_stream(method: str) -> None:
     assert response.content == b""
     assert frames.sent == 0
     assert frames.closed.is_set()
+
+
+class Spy:
+    """A layer between the outermost and the app whose `send` wrapper notes what passes
+    through it (as CORS's, HEAD's and Litestar's do)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.passed: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def spying(message: dict[str, Any]) -> None:
+            self.passed.append(message["type"])
+            await send(message)
+
+        await self.app(scope, receive, spying)
+
+
+async def test_frames_go_straight_to_the_server_after_a_start_through_every_layer() -> None:
+    frames = Frames()
+    spy = Spy(app_streaming(frames, send_timeout=30))
+    metrics = HttpMetrics()
+    outermost = RequestContextMiddleware(spy, metrics=metrics, access_log_enabled=False)
+    server: list[dict[str, Any]] = []
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        server.append(message)
+        if len(server) >= 4:
+            gone.set()
+        await asyncio.sleep(0)
+
+    await asyncio.wait_for(outermost(scope(), receive, send), 5)  # type: ignore[arg-type]
+    assert spy.passed == ["http.response.start"]
+    headers = dict(server[0]["headers"])
+    assert headers[b"content-security-policy"] == API_CSP
+    assert b"x-request-id" in headers
+    assert server[1]["body"] == b'id: 1\nevent: tick\ndata: {"n":1}\n\n'
+    assert [message["type"] for message in server[1:4]] == ["http.response.body"] * 3
+    assert frames.closed.is_set()
+    labels = {"method": "GET", "route": "/events", "status": "200"}
+    assert metrics.registry.get_sample_value("waymark_http_requests_total", labels) == 1

@@ -113,8 +113,10 @@ class Fanout:
                 await self.backend.unlisten(channel)
 
     def dispatch(self, event: LiveEvent) -> None:
+        # The id's order is read once here, not by each of the channel's subscribers.
+        key = self.backend.order(event.id)
         for subscription in tuple(self._subscribers.get(event.channel, ())):
-            subscription.deliver(event)
+            subscription.deliver(event, key)
 
     def gap(self, channel: str) -> None:
         """Events of `channel` may have been missed (a lost connection): every follower
@@ -196,11 +198,12 @@ class Subscription:
         for event in self._held.pop(channel, ()):
             self._offer(event)
 
-    def deliver(self, event: LiveEvent) -> None:
-        """A live event, from the fan-out (synchronously: no await between two)."""
+    def deliver(self, event: LiveEvent, key: Key | None = None) -> None:
+        """A live event, from the fan-out (synchronously: no await between two); `key` its
+        id's order, if known."""
         held = self._held.get(event.channel)
         if held is None:
-            self._offer(event)
+            self._offer(event, key)
         elif len(held) >= self._size:
             self._cut_off()
         else:
@@ -214,11 +217,15 @@ class Subscription:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _offer(self, event: LiveEvent) -> None:
+    def _offer(self, event: LiveEvent, key: Key | None = None) -> None:
         cursor = self._cursor.get(event.channel)
-        if cursor is None or self._backend.order(event.id) <= cursor:
+        if cursor is None:
             return
-        self._cursor[event.channel] = self._backend.order(event.id)
+        if key is None:
+            key = self._backend.order(event.id)
+        if key <= cursor:
+            return
+        self._cursor[event.channel] = key
         self._last[event.channel] = event.id
         self._put(event)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Mapping
 
 import msgspec
 
@@ -35,8 +34,8 @@ def team_of(channel: str) -> uuid.UUID | None:
     return uuid.UUID(channel[len(TEAM) :])
 
 
-def encode_cursor(positions: Mapping[str, str]) -> str:
-    raw = msgspec.json.encode(dict(sorted(positions.items())))
+def encode_cursor(positions: dict[str, str]) -> str:
+    raw = msgspec.json.encode(positions, order="sorted")  # one per stream per event
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 

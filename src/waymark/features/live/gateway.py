@@ -5,7 +5,9 @@ Granian's WebSocket costs about 155 KiB of memory per open socket, whatever the 
 a `websockets` connection a small part of that. The endpoint is the same: `LiveSockets`
 (`ws.py`) decides who may open a handshake and runs each connection over ASGI-style
 `receive`/`send`, which `_Asgi` gives it over a `websockets` connection. Plain HTTP on the
-same port answers `/healthz` and `/readyz` for orchestrators; anything else is 404.
+same port answers `/healthz` and `/readyz` for orchestrators, and `/metrics` (Prometheus, as
+the app's: sockets open, events delivered, connections closed by code); anything else is
+404.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from waymark.features.live.protocol import SUBPROTOCOL
-from waymark.features.live.ws import CLOSE_WAIT, LIVE_PATH, LiveSockets
+from waymark.features.live.ws import CLOSE_WAIT, LIVE_PATH, LiveSockets, SocketCounts
+from waymark.infra.observability.metrics import CONTENT_TYPE, render_families
 
 Readiness = Callable[[], Awaitable[Mapping[str, str]]]
 """Each dependency's state by name, `"ok"` when it answers (`/readyz`)."""
@@ -89,6 +94,8 @@ class LiveGateway:
             if self.sockets.refuses(origin, offered):
                 return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden\n")
             return None
+        if path == "/metrics":
+            return _metrics(self.sockets.counts)
         if path == "/healthz":
             return _json(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
@@ -124,24 +131,74 @@ class _Asgi:
 
     async def send(self, event: Any) -> None:
         kind = event["type"]
+        connection = self.connection
         try:
             if kind == "websocket.send":
                 text = event.get("text")
-                await self.connection.send(text if text is not None else event["bytes"])
+                if text is not None and self._writable():
+                    self._write(text)
+                    return
+                await connection.send(text if text is not None else event["bytes"])
             elif kind == "websocket.close":
-                await self.connection.close(event.get("code", 1000), event.get("reason", ""))
+                await connection.close(event.get("code", 1000), event.get("reason", ""))
         except ConnectionClosed:
             raise ConnectionResetError from None  # as an ASGI server says it: gone
 
+    def _writable(self) -> bool:
+        """Whether a frame may be written at once: the connection open, not in the middle of
+        a fragmented message, its buffer not over the high-water mark."""
+        connection = self.connection
+        return (
+            connection.protocol.state is State.OPEN
+            and connection.send_in_progress is None
+            and not connection.paused
+        )
+
+    def _write(self, text: str) -> None:
+        """A text frame written as `websockets.broadcast` writes it, without `send`'s
+        context manager (a generator and its checks per frame, paid per socket per event in
+        a fan-out). A socket that is not `_writable` (its client stopped reading: the buffer
+        filled) takes `send`, which waits for it to drain, watched as every send is (4008)."""
+        connection = self.connection
+        try:
+            connection.protocol.send_text(text.encode())
+            connection.send_data()
+        except Exception:
+            connection.transport.abort()
+            raise ConnectionResetError from None
+
+
+def _metrics(counts: SocketCounts) -> Response:
+    open_now = GaugeMetricFamily(
+        "waymark_live_sockets_open", "WebSockets open on this process now.", value=counts.open
+    )
+    deliveries = CounterMetricFamily(
+        "waymark_live_deliveries",
+        "Events sent to WebSockets (one per socket an event went to).",
+        value=counts.deliveries,
+    )
+    closes = CounterMetricFamily(
+        "waymark_live_socket_closes",
+        "WebSockets ended, by close code (docs/live.md; 1006: gone without a close frame).",
+        labels=["code"],
+    )
+    for code, ended in sorted(counts.closes.items()):
+        closes.add_metric([str(int(code))], ended)
+    content = render_families([open_now, deliveries, closes])
+    return _response(HTTPStatus.OK, CONTENT_TYPE, content)
+
 
 def _json(status: HTTPStatus, body: dict[str, Any]) -> Response:
+    return _response(status, "application/json", msgspec.json.encode(body))
+
+
+def _response(status: HTTPStatus, content_type: str, content: bytes) -> Response:
     headers = Headers(
         [
-            ("Content-Type", "application/json"),
+            ("Content-Type", content_type),
             ("Cache-Control", "no-store"),
             ("Connection", "close"),
         ]
     )
-    content = msgspec.json.encode(body)
     headers["Content-Length"] = str(len(content))
     return Response(status.value, status.phrase, headers, content)

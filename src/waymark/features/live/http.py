@@ -18,9 +18,10 @@ import msgspec
 from litestar import Response, Router, get, post
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
+from waymark.features.live.encoded import EncodedEvents
 from waymark.features.live.errors import TooManyStreams
 from waymark.features.live.schemas import OnlineMember, TeamPresence
-from waymark.features.live.service import Live, LiveStream
+from waymark.features.live.service import Item, Live, LiveStream
 from waymark.features.live.tickets import Tickets
 from waymark.kernel.errors import (
     Forbidden,
@@ -70,7 +71,9 @@ LastEventQuery = Annotated[
 ]
 
 
-async def frames(stream: LiveStream, settings: LiveSettings) -> AsyncIterator[bytes]:
+async def frames(
+    stream: LiveStream, settings: LiveSettings, encoded: EncodedEvents[bytes]
+) -> AsyncIterator[bytes]:
     yield sse.retry(settings.retry_ms)
     yield sse.frame(id=stream.cursor, event="ready", data={"channels": stream.channels})
     ends = time.monotonic() + settings.stream_seconds
@@ -87,9 +90,14 @@ async def frames(stream: LiveStream, settings: LiveSettings) -> AsyncIterator[by
             return
         if item is None:
             yield sse.HEARTBEAT
+        elif item.id:  # an event: its lines but the cursor are every stream's
+            yield sse.with_id(item.cursor, encoded.get(item, _fields))
         else:
-            data = {"channel": item.channel, "data": item.data}
-            yield sse.frame(id=item.cursor, event=item.kind, data=data)
+            yield sse.with_id(item.cursor, _fields(item))
+
+
+def _fields(item: Item) -> bytes:
+    return sse.fields(event=item.kind, data={"channel": item.channel, "data": item.data})
 
 
 class LiveTicketIssued(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +109,7 @@ class LiveTicketIssued(msgspec.Struct, frozen=True, kw_only=True):
 
 def live_routes(live: Live, tickets: Tickets, identity: RequestIdentity) -> Router:
     settings = live.settings
+    encoded: EncodedEvents[bytes] = EncodedEvents()
 
     @post(
         "/me/live-tickets",
@@ -146,7 +155,7 @@ def live_routes(live: Live, tickets: Tickets, identity: RequestIdentity) -> Rout
         cursor = last_event_id if last_event_id is not None else last_event_id_query
         stream = await live.open(account, teams=team or (), cursor=cursor)
         return sse.EventStream(
-            frames(stream, settings),
+            frames(stream, settings, encoded),
             on_close=stream.aclose,
             send_timeout=settings.send_timeout_seconds,
         )

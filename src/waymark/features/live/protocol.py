@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 
 from waymark.features.live.channels import MAX_CURSOR_LENGTH
+from waymark.features.live.encoded import EncodedEvents
 from waymark.features.live.service import CHANNEL_CLOSED, RESYNC_ITEM, Item
 
 SUBPROTOCOL = "waymark.live.v1"
@@ -87,21 +88,28 @@ def ready(channels: list[str], cursor: str) -> str:
     return text({"type": "ready", "channels": channels, "cursor": cursor})
 
 
-def item(found: Item) -> str:
-    """An item of the stream as a frame: `event`, `resync` or `channel-closed`."""
+def item(found: Item, encoded: EncodedEvents[str] | None = None) -> str:
+    """An item of the stream as a frame: `event`, `resync` or `channel-closed`. An event's
+    frame but its cursor is every stream's: with `encoded`, made once per process."""
     if found.kind == RESYNC_ITEM:
         return text({"type": "resync", "channel": found.channel, "cursor": found.cursor})
     if found.kind == CHANNEL_CLOSED:
         reason = found.data.get("reason") if isinstance(found.data, dict) else None
         message = {"channel": found.channel, "reason": reason, "cursor": found.cursor}
         return text({"type": "channel-closed", **message})
+    shared = _event(found) if encoded is None or not found.id else encoded.get(found, _event)
+    # The cursor is base64url: nothing in it to escape.
+    return f'{shared[:-1]},"cursor":"{found.cursor}"}}'
+
+
+def _event(found: Item) -> str:
+    """An event's frame without its cursor."""
     return text(
         {
             "type": "event",
             "channel": found.channel,
             "kind": found.kind,
             "id": found.id,
-            "cursor": found.cursor,
             "data": found.data,
         }
     )

@@ -16,6 +16,7 @@ is bounded (a client that stops reading is cut off, 4008).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ import structlog
 from litestar.enums import ScopeType
 
 from waymark.features.live import protocol
+from waymark.features.live.encoded import EncodedEvents
 from waymark.features.live.errors import TicketRefused, TooManyStreams
 from waymark.features.live.protocol import Close, Ping, Pong, Subscribe, Unsubscribe
 from waymark.features.live.service import CHANNEL_CLOSED, Live, LiveStream
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send, WebSocketCloseEvent
 
 LIVE_PATH = "/api/v1/live"
+GONE = 1006
+"""The code of a connection that ended without a close frame (RFC 6455's 1006)."""
 CLOSE_WAIT = 1.0
 """How long the close frame of a connection being cut off may take to go out."""
 
@@ -50,6 +54,16 @@ _CLOSE_OF_REASON = {
     CloseReason.SHUTDOWN: Close.SHUTDOWN,
     CloseReason.CLOSED: Close.NORMAL,
 }
+
+
+class SocketCounts:
+    """What this process's sockets did (the gateway's `/metrics`): how many are open, the
+    events delivered, the connections ended by close code (`GONE`: no close frame)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.deliveries = 0
+        self.closes: collections.Counter[int] = collections.Counter()
 
 
 class LiveSockets:
@@ -65,6 +79,9 @@ class LiveSockets:
         self.tickets = tickets
         self.settings = settings
         self.origins = origins
+        self.counts = SocketCounts()
+        self.encoded: EncodedEvents[str] = EncodedEvents()
+        """Events' frames but their cursors, made once for every socket they go to."""
 
     def refuses(self, origin: str | None, subprotocols: Sequence[str]) -> bool:
         """Whether the handshake is refused (HTTP 403): an `Origin` (a browser sends one)
@@ -75,16 +92,26 @@ class LiveSockets:
 
     async def serve(self, query_string: str, receive: Receive, send: Send) -> None:
         """One connection whose handshake was not refused, until it ends."""
-        stream = await self._open(parse_qs(query_string), send)
-        if stream is None:
-            return
+        counts = self.counts
+        counts.open += 1
+        code: int = GONE
         try:
-            await Connection(stream, receive, send, self.settings).run()
+            opened = await self._open(parse_qs(query_string), send)
+            if isinstance(opened, Close):
+                code = opened
+                return
+            connection = Connection(opened, receive, send, self.settings, self)
+            try:
+                await connection.run()
+            finally:
+                code = connection.close_code
+                await opened.aclose()
         finally:
-            await stream.aclose()
+            counts.open -= 1
+            counts.closes[code] += 1
 
-    async def _open(self, query: dict[str, list[str]], send: Send) -> LiveStream | None:
-        """The caller's stream, the handshake accepted; or None, closed with the reason."""
+    async def _open(self, query: dict[str, list[str]], send: Send) -> LiveStream | Close:
+        """The caller's stream, the handshake accepted; or the code it was closed with."""
         code: Close | None = None
         try:
             account = await self.tickets.redeem(_first(query, "ticket") or "")
@@ -98,7 +125,7 @@ class LiveSockets:
         await send({"type": "websocket.accept", "subprotocol": protocol.SUBPROTOCOL, "headers": []})
         if code is not None:
             await send(_closing(code))
-            return None
+            return code
         return stream
 
 
@@ -132,9 +159,18 @@ class LiveSocketRoute:
 
 class Connection:
     def __init__(
-        self, stream: LiveStream, receive: Receive, send: Send, settings: LiveSettings
+        self,
+        stream: LiveStream,
+        receive: Receive,
+        send: Send,
+        settings: LiveSettings,
+        sockets: LiveSockets,
     ) -> None:
         self.stream = stream
+        self.counts = sockets.counts
+        self.encoded = sockets.encoded
+        self.close_code = GONE
+        """How the connection ended: the code sent or received."""
         self.receive = receive
         self._send = send
         self.settings = settings
@@ -211,7 +247,8 @@ class Connection:
             if found is not None and (
                 found.kind == CHANNEL_CLOSED or found.channel in self.stream.positions
             ):
-                await self.send_locked(protocol.item(found))
+                await self.send_locked(protocol.item(found, self.encoded))
+                self.counts.deliveries += 1
             # The clocks are read on every turn: a busy stream expires and pings too.
             now = time.monotonic()
             if now >= ends:
@@ -242,6 +279,7 @@ class Connection:
     async def on_message(self, message: dict[str, Any]) -> Close | None:
         """Handle one message of the client; a close code to end the connection with."""
         if message["type"] == "websocket.disconnect":
+            self.close_code = message.get("code", GONE)
             raise _Gone
         self.pong_due = None  # any message says the client is there
         if not self._within_rate():
@@ -310,6 +348,7 @@ class Connection:
         self._watchdog = loop.call_later(half, self._watch, loop, half)
 
     async def close(self, code: Close) -> None:
+        self.close_code = code
         with contextlib.suppress(TimeoutError, OSError):
             await asyncio.wait_for(
                 self._send(_closing(code)),

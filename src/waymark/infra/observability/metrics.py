@@ -108,9 +108,7 @@ class HttpMetrics:
                 up.add_metric([name], 1)
         if self._sources:
             families.append(up)
-        snapshot = CollectorRegistry(auto_describe=False)
-        snapshot.register(_Families(families))
-        return self.render() + generate_latest(snapshot)
+        return self.render() + render_families(families)
 
     def render(self) -> bytes:
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -118,6 +116,13 @@ class HttpMetrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def render_families(families: list[Metric]) -> bytes:
+    """Metric families computed beforehand, as exposition text (`CONTENT_TYPE`)."""
+    snapshot = CollectorRegistry(auto_describe=False)
+    snapshot.register(_Families(families))
+    return generate_latest(snapshot)
 
 
 class _Families:

@@ -8,6 +8,13 @@ The Content-Security-Policy follows what the response is: an HTML page gets the 
 policy (scripts, styles, images and forms of our own origin only, nothing inline), the API
 docs page the one Swagger UI needs, and everything else (JSON, problems, static files)
 `default-src 'none'`.
+
+Every layer that wraps `send` (this one, CORS, HEAD's, Litestar's exception handling) acts on
+`http.response.start` alone and passes the body on as it is. A long-lived stream (Server-Sent
+Events) sends its start through them all, then its body chunks straight to the server
+(`body_send`): one coroutine call per layer per chunk was a fan-out's cost on every stream
+of every event, for nothing. What the layers guarantee is unchanged: the headers are on the
+start, the status and latency are taken from it, the request is counted once when it ends.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _VALID_TRACEPARENT = re.compile(rb"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
+_SERVER_SEND = "waymark.server_send"
 
 _COMMON_HEADERS: list[tuple[bytes, bytes]] = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
@@ -92,6 +100,7 @@ class RequestContextMiddleware:
         request_id, traceparent = _incoming(scope)
         request_id = request_id or self._new_request_id()
         token = set_request_id(request_id, traceparent)
+        scope[_SERVER_SEND] = send  # type: ignore[literal-required]
         docs = scope["path"].startswith(self.docs_prefix)
         extra_headers = [(b"x-request-id", request_id.encode())]
         status = 500
@@ -132,6 +141,14 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 3),
                 )
             reset_request_id(token)
+
+
+def body_send(scope: Scope, send: Send) -> Send:
+    """What a streaming response sends its body chunks with, once its `http.response.start`
+    went through `send`: the server's own (see the module's doc), else `send` itself (an
+    app built without this layer, in tests)."""
+    found: Send | None = scope.get(_SERVER_SEND)  # type: ignore[assignment]
+    return found or send
 
 
 def _streams_events(headers: list[tuple[bytes, bytes]]) -> bool:

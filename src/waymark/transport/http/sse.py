@@ -9,6 +9,9 @@ that streams them.
 - `on_close` runs however the stream ends (finished, client gone, cut off, never started),
   so what the stream holds (a subscription, a slot of a connection cap) is released at once;
 - a HEAD (run as GET by `HttpMethodSemantics`) gets the headers and no stream;
+- its `http.response.start` passes every outer layer (headers, status, metrics); its frames
+  go straight to the server (`context.body_send`): a fan-out writes one per stream per
+  event, and each layer's `send` wrapper was a coroutine call on each;
 - the headers say: not cached, not buffered by a proxy (`X-Accel-Buffering: no`).
 """
 
@@ -23,6 +26,7 @@ from anyio import create_task_group
 from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 
+from waymark.transport.http.context import body_send
 from waymark.transport.http.methods import is_head
 
 if TYPE_CHECKING:
@@ -37,13 +41,19 @@ HEARTBEAT = b": keep-alive\n\n"
 
 def frame(*, event: str | None = None, data: Any = None, id: str | None = None) -> bytes:
     """One event: `id:`, `event:` and `data:` (JSON, on one line) lines, then a blank line."""
-    lines = []
-    if id is not None:
-        lines.append(f"id: {id}\n".encode())
-    if event is not None:
-        lines.append(f"event: {event}\n".encode())
-    lines.append(b"data: " + msgspec.json.encode(data) + b"\n\n")
-    return b"".join(lines)
+    lines = fields(event=event, data=data)
+    return lines if id is None else with_id(id, lines)
+
+
+def fields(*, event: str | None = None, data: Any = None) -> bytes:
+    """An event's frame without its `id:` line: what a fan-out's streams share."""
+    head = b"" if event is None else f"event: {event}\n".encode()
+    return head + b"data: " + msgspec.json.encode(data) + b"\n\n"
+
+
+def with_id(id: str, lines: bytes) -> bytes:
+    """The frame of `lines` (from `fields`) with its `id:` line."""
+    return b"id: " + id.encode() + b"\n" + lines
 
 
 def retry(milliseconds: int) -> bytes:
@@ -93,11 +103,13 @@ class _Streaming(ASGIStreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            await self.start_response(send)
             if is_head(scope):
-                await self.start_response(send)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            await super().__call__(scope, receive, send)
+            # The start went through every layer (headers, status); the frames need not.
+            await self.send_body(body_send(scope, send), receive)
+            await self.after_response()
         finally:
             closing = self.iterator
             if hasattr(closing, "aclose"):
@@ -112,14 +124,17 @@ class _Streaming(ASGIStreamingResponse):
         async with create_task_group() as group:
 
             async def stream_then_stop() -> None:
-                await self._stream(watched)
-                group.cancel_scope.cancel()  # stop listening for a disconnect too
-
-            async def watched(message: Any) -> None:
+                # Litestar's `_stream`, with the watchdog's clock read around each send.
                 nonlocal sending_since
+                async for chunk in self.iterator:
+                    body = chunk if isinstance(chunk, bytes) else chunk.encode()
+                    sending_since = loop.time()
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    sending_since = None
                 sending_since = loop.time()
-                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
                 sending_since = None
+                group.cancel_scope.cancel()  # stop listening for a disconnect too
 
             def watch() -> None:
                 # One timer per stream, checking every half `send_timeout` whether a send
