@@ -47,7 +47,8 @@ class SecondFactor(Protocol):
     ) -> bool:
         """Whether `answer` proves the factor; what it uses up is used up in `conn`.
         `attempt` is the challenge's id hash when answering a sign-in's challenge (None for a
-        step-up), for factors bound to the attempt (mailed codes; a passkey's challenge)."""
+        step-up, but for a ceremony's: the session's, `refs.step_up_attempt`), for factors
+        bound to the attempt (mailed codes; a passkey's challenge)."""
         ...
 
 

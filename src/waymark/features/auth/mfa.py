@@ -11,15 +11,16 @@ tied to IP or user agent (phones change networks mid-sign-in). Answered, it star
 session or token family whose `amr` says both factors (`["pwd", "otp", "mfa"]`), which a
 refresh or a session renewal keeps and never raises.
 
-Step-up: a second factor proved on a session is recorded with the time (`mfa_step_ups`),
-and `require_step_up` (the kernel's `StepUp` port) asks for one from the last
-`STEP_UP_SECONDS` before a sensitive action, when the account has MFA on.
+Step-up: a second factor proved on a session (a code, or a passkey for options bound to the
+session) is recorded with the time (`mfa_step_ups`), and `require_step_up` (the kernel's
+`StepUp` port) asks for one from the last `STEP_UP_SECONDS` before a sensitive action, when
+the account has MFA on.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -46,7 +47,7 @@ from waymark.features.auth.factors import (
 )
 from waymark.features.auth.limits import MFA_ACCOUNT, MFA_EMAIL_ACCOUNT, MFA_IP
 from waymark.features.auth.mfa_repository import ChallengeRow, MfaRepository
-from waymark.features.auth.refs import browser_ref
+from waymark.features.auth.refs import browser_ref, step_up_attempt
 from waymark.features.auth.schemas import (
     MfaChallenge,
     MfaStatus,
@@ -146,13 +147,7 @@ class Mfa:
         wrong answer counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
         id_hash, now = hash_token(challenge), self.clock.now()
         factor = self._factor(kind)
-        if isinstance(factor, CeremonyFactor) != (credential is not None) or (
-            credential is None and code is None
-        ):
-            field = "credential" if isinstance(factor, CeremonyFactor) else "code"
-            raise ValidationFailed([FieldError(field, f"required for kind {kind}, alone")])
-        answer = code if credential is None else msgspec.json.encode(credential).decode()
-        assert answer is not None
+        answer = _answer_for(factor, code, credential)
         row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
@@ -198,15 +193,20 @@ class Mfa:
         passkey's `navigator.credentials.get()` options): for the challenge's account, bound
         to the challenge, single use (a new request voids the one before)."""
         id_hash = hash_token(challenge)
+        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
+        return await self._options(kind, row.user_id, attempt=id_hash, expires_at=row.expires_at)
+
+    async def _options(
+        self, kind: str, user_id: uuid.UUID, *, attempt: str, expires_at: datetime
+    ) -> dict[str, Any]:
         factor = self._factor(kind)
         if not isinstance(factor, CeremonyFactor):
             raise ValidationFailed([FieldError("kind", "a factor with options (webauthn)")])
-        row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         async with self.db.transaction() as conn:
-            if not await factor.enrolled(conn, row.user_id):
+            if not await factor.enrolled(conn, user_id):
                 raise ValidationFailed([FieldError("kind", "not a factor of this account")])
             return await factor.options(
-                conn, row.user_id, attempt=id_hash, expires_at=row.expires_at, now=self.clock.now()
+                conn, user_id, attempt=attempt, expires_at=expires_at, now=self.clock.now()
             )
 
     async def factors_of(self, challenge: str) -> list[str] | None:
@@ -337,16 +337,25 @@ class Mfa:
     # -- step-up and what needs it ---------------------------------------------------------
 
     async def step_up(
-        self, principal: Principal, *, kind: str, code: str, client: ClientInfo
+        self,
+        principal: Principal,
+        *,
+        kind: str,
+        code: str | None,
+        client: ClientInfo,
+        credential: dict[str, Any] | None = None,
     ) -> tuple[Principal, NewSession | None]:
         """Prove a second factor on this session, for the sensitive actions of the next
-        `STEP_UP_SECONDS`. A browser session gets a new id and CSRF token (a rise in what it
-        may do); the caller as it now is, and that renewed session."""
+        `STEP_UP_SECONDS`: a code, or a passkey's `credential` (for `step_up_options`). A
+        browser session gets a new id and CSRF token (a rise in what it may do); the caller
+        as it now is, and that renewed session."""
         user_id, now = principal.account_id, self.clock.now()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
         factor = self._factor(kind)
+        answer = _answer_for(factor, code, credential)
+        attempt = step_up_attempt(principal) if isinstance(factor, CeremonyFactor) else None
         async with self.db.transaction() as conn:
-            verified = await factor.verify(conn, user_id, code, now=now)
+            verified = await factor.verify(conn, user_id, answer, now=now, attempt=attempt)
             await self.auth.accounts.audit.record(
                 conn,
                 user_id,
@@ -367,6 +376,19 @@ class Mfa:
         async with self.db.transaction() as conn:
             await MfaRepository(conn).record_step_up(principal.session_key, user_id, now=now)
         return principal, renewed
+
+    async def step_up_options(
+        self, principal: Principal, *, kind: str, client: ClientInfo
+    ) -> dict[str, Any]:
+        """Options to step up with a passkey (`navigator.credentials.get()`, the account's
+        passkeys, user verification required): bound to this session, single use (a new
+        request voids the one before; an answer, right or wrong, uses them up), 3 minutes."""
+        user_id, now = principal.account_id, self.clock.now()
+        await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
+        until = now + timedelta(seconds=CHALLENGE_SECONDS)
+        return await self._options(
+            kind, user_id, attempt=step_up_attempt(principal), expires_at=until
+        )
 
     async def require_step_up(self, principal: Principal) -> None:
         """`kernel.ports.StepUp`: StepUpRequired unless the account has MFA off or this
@@ -412,3 +434,14 @@ class Mfa:
         if factor is None:
             raise ValidationFailed([FieldError("kind", f"one of {', '.join(self.factors)}")])
         return factor
+
+
+def _answer_for(factor: SecondFactor, code: str | None, credential: dict[str, Any] | None) -> str:
+    """A code for a code's factor, a ceremony's `credential` (as JSON) for a passkey: one of
+    them, the one this factor takes."""
+    if isinstance(factor, CeremonyFactor) != (credential is not None) or (
+        credential is None and code is None
+    ):
+        field = "credential" if isinstance(factor, CeremonyFactor) else "code"
+        raise ValidationFailed([FieldError(field, f"required for kind {factor.kind}, alone")])
+    return msgspec.json.encode(credential).decode() if credential is not None else str(code)

@@ -119,8 +119,12 @@ class ChallengeAnswer(Strict):
 
 
 class FactorAnswer(Strict):
-    code: Code
+    code: Code | None = None
+    """For a code's kinds (`totp`, `recovery`)."""
     kind: FactorKind = "totp"
+    credential: dict[str, Any] | None = None
+    """For `webauthn`: a passkey's assertion for the options of
+    `POST /api/v1/me/mfa/step-up/passkey`."""
 
 
 class TotpConfirm(Strict):
@@ -167,7 +171,8 @@ class PasskeyCeremony(msgspec.Struct, kw_only=True):
 
 class PasskeyOptions(msgspec.Struct, kw_only=True):
     """Options for `navigator.credentials.get()` (as `publicKey`, its base64url fields
-    decoded), bound to one sign-in's challenge: answer it with `kind: webauthn`."""
+    decoded), bound to one sign-in's challenge or one session's step-up: answer it with
+    `kind: webauthn`."""
 
     public_key: dict[str, Any] = msgspec.field(name="publicKey")
 
