@@ -24,7 +24,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
-from waymark.features.accounts.errors import WrongPassword
+from waymark.features.accounts.errors import ReauthenticationRequired, WrongPassword
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
@@ -33,6 +33,7 @@ from waymark.features.auth.errors import (
     NoEnrolment,
     SecondFactorRefused,
 )
+from waymark.features.auth.federation import Federation
 from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.schemas import (
     FactorAnswer,
@@ -91,7 +92,7 @@ def recovery_file(codes: RecoveryCodes) -> str:
     return "data:text/plain;charset=utf-8," + quote(text)
 
 
-def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
+def mfa_pages(mfa: Mfa, federation: Federation) -> list[HTTPRouteHandler]:
     clock = mfa.clock
 
     async def challenge_page(
@@ -185,31 +186,31 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         )
         visitor.cookies.append(cookie)
 
-    @get("/settings/mfa")
-    async def settings(visitor: Browsing) -> Response[Any]:
+    async def settings_page(
+        visitor: Visitor, form: FormState, status_code: int = 200
+    ) -> Response[Any]:
         principal = visitor.signed_in()
+        password = await mfa.auth.accounts.credentials.has_password(principal.account_id)
         return page(
             visitor,
             "mfa/settings.html",
+            status_code=status_code,
             status=await mfa.status(principal),
             pending=await mfa.pending_totp(principal),
             password_on=mfa.auth.password_on,
-            form=FormState(),
+            has_password=password,
+            identities=[] if password else await federation.identities(principal),
+            form=form,
         )
 
+    @get("/settings/mfa")
+    async def settings(visitor: Browsing) -> Response[Any]:
+        return await settings_page(visitor, FormState())
+
     async def again(visitor: Visitor, error: WaymarkError) -> Response[Any]:
-        principal = visitor.signed_in()
         fields = {"mfa-code-invalid": "code", "wrong-password": "password"}
         state = FormState.refused(error, visitor.form, fields=fields)
-        return page(
-            visitor,
-            "mfa/settings.html",
-            status_code=error.status,
-            status=await mfa.status(principal),
-            pending=await mfa.pending_totp(principal),
-            password_on=mfa.auth.password_on,
-            form=state,
-        )
+        return await settings_page(visitor, state, error.status)
 
     @post("/settings/mfa/totp")
     async def start(visitor: Browsing) -> Response[Any]:
@@ -226,7 +227,13 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
             codes, renewed = await mfa.confirm_totp(
                 visitor.signed_in(), code=body.code, password=body.password, client=visitor.client
             )
-        except (*REFUSED, WrongPassword, NoEnrolment, MfaAlreadyOn) as error:
+        except (
+            *REFUSED,
+            WrongPassword,
+            ReauthenticationRequired,
+            NoEnrolment,
+            MfaAlreadyOn,
+        ) as error:
             return await again(visitor, error)
         if renewed is not None:
             renew(visitor, renewed)

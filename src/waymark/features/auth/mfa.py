@@ -305,9 +305,10 @@ class Mfa:
         gets a new id, now at level `mfa`."""
         user_id, now = principal.account_id, self.clock.now()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
-        if self.auth.password_on:  # the password again: a stolen session alone cannot
-            await self.auth.accounts.credentials.reauthenticate(
-                user_id, password, action="mfa.enable", client=client
+        if self.auth.password_on:  # the password again (or a fresh sign-in at a provider)
+            key, credentials = principal.session_key, self.auth.accounts.credentials
+            await credentials.reauthenticate(
+                user_id, password, action="mfa.enable", client=client, session_key=key
             )
         codes = new_recovery_codes()
         async with self.db.transaction() as conn:

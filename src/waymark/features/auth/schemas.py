@@ -131,7 +131,8 @@ class TotpConfirm(Strict):
     code: Code
     password: CurrentPassword = ""
     """The current password again (re-authentication): a stolen session alone cannot turn
-    on a second factor that would lock the owner out. Not asked when passwords are off."""
+    on a second factor that would lock the owner out. Not asked when passwords are off;
+    left out after a re-authentication through a linked provider (docs/sign-in.md)."""
 
 
 class TotpEnrolment(msgspec.Struct, kw_only=True):
