@@ -53,10 +53,13 @@ async def test_a_fresh_sign_in_at_the_provider_stands_in_for_the_password(
     assert (refused.status_code, refused.json()["code"]) == (403, "reauthentication-required")
     refused = await delete_me(browser)
     assert (refused.status_code, refused.json()["code"]) == (403, "reauthentication-required")
-    # The settings page offers the linked provider instead of a password field.
+    # The settings pages offer the linked provider instead of a password field.
     html = (await browser.get("/settings")).text
     assert 'action="/auth/idp/reauth"' in html
     assert 'id="delete-password"' not in html
+    html = (await browser.get("/settings/mfa")).text
+    assert 'action="/auth/idp/reauth"' in html
+    assert 'id="enrol-password"' not in html
     # The provider is asked for a new sign-in, now: the real provider shows its login form
     # again though its own session is alive.
     url = await reauth_url(browser, "idp")
