@@ -106,3 +106,18 @@ async def login_tokens(client: Client, email: str, password: str = PASSWORD) -> 
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"authorization": f"Bearer {tokens['access_token']}"}
+
+
+def install_as_package(
+    monkeypatch: Any, tmp_path: Path, source: Path, *, distribution: str, entry_points: str
+) -> None:
+    """Put the modules of `source` on the path as an installed distribution would: its
+    metadata in a site directory, with `entry_points` as its `entry_points.txt`, so that
+    `importlib.metadata.entry_points` finds them (as the docs' examples are installed)."""
+    site = tmp_path / "site-packages"
+    info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    monkeypatch.syspath_prepend(str(source))
+    monkeypatch.syspath_prepend(str(site))

@@ -5,14 +5,19 @@ clock; a test moves that clock a step on to get a code of the next step."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
+import httpx
 import jwt
 
 from tests.auth_helpers import PASSWORD, Client
+from tests.web_helpers import post_form
 from waymark.infra.security import otp
 
 STEP = 30.0
+SECRET = re.compile(r'<code class="secret-key">([A-Z2-7]+)</code>')
+"""The key to type into an app, as the enrolment page shows it."""
 
 
 def secret_of(enrolment: dict[str, Any]) -> bytes:
@@ -47,3 +52,19 @@ async def enrol(client: Client, headers: dict[str, str]) -> tuple[bytes, list[st
 def claims_of(access_token: str) -> dict[str, Any]:
     """The claims, unverified: what the token says (the signature is checked elsewhere)."""
     return jwt.decode(access_token, options={"verify_signature": False})  # type: ignore[no-any-return]
+
+
+async def enrol_on_page(web: Client) -> tuple[bytes, httpx.Response]:
+    """Turn MFA on through `/settings/mfa` (signed in, passwords on): the secret, and the
+    confirmation's answer (the recovery codes' page, or a redirect where they are off)."""
+    await post_form(web, "/settings/mfa", "/settings/mfa/totp", {})
+    found = SECRET.search((await web.get("/settings/mfa")).text)
+    assert found, "no key on the enrolment page"
+    secret = base64.b32decode(found.group(1) + "=" * (-len(found.group(1)) % 8))
+    confirmed = await post_form(
+        web,
+        "/settings/mfa",
+        "/settings/mfa/totp/confirm",
+        {"code": code(web, secret), "password": PASSWORD},
+    )
+    return secret, confirmed

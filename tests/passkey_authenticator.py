@@ -43,6 +43,12 @@ class SoftwareAuthenticator:
     user_handle: bytes = b""
     sign_count: int = 0
     aaguid: bytes = bytes(16)
+    synced: bool = False
+    """A synced passkey (iCloud Keychain, Google Password Manager...): backup eligible and
+    backed up (the BE and BS flags); else bound to this device."""
+
+    def _backup_flags(self) -> int:
+        return BE | BS if self.synced else 0
 
     def _cose_key(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
@@ -73,7 +79,12 @@ class SoftwareAuthenticator:
             + self.credential_id
             + self._cose_key()
         )
-        auth_data = rp_hash + bytes([UP | UV | AT]) + struct.pack(">I", self.sign_count) + attested
+        auth_data = (
+            rp_hash
+            + bytes([UP | UV | AT | self._backup_flags()])
+            + struct.pack(">I", self.sign_count)
+            + attested
+        )
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return self._credential(
             {
@@ -98,7 +109,7 @@ class SoftwareAuthenticator:
         self.sign_count = self.sign_count + 1 if sign_count is None else sign_count
         client_data = self._client_data("webauthn.get", challenge or options["challenge"], origin)
         rp_hash = hashlib.sha256((rp_id or self.rp_id).encode()).digest()
-        flags = UP | (UV if verified else 0)
+        flags = UP | (UV if verified else 0) | self._backup_flags()
         auth_data = rp_hash + bytes([flags]) + struct.pack(">I", self.sign_count)
         signed = auth_data + hashlib.sha256(client_data).digest()
         signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))

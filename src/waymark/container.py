@@ -14,10 +14,10 @@ import httpx
 from waymark.features.accounts.passwords import PasswordPolicy
 from waymark.features.accounts.service import Accounts
 from waymark.features.auth.authenticator import Authenticator
+from waymark.features.auth.factors import FactorTools, build_factors
 from waymark.features.auth.federation import Federation
 from waymark.features.auth.jobs import SessionJobs
 from waymark.features.auth.mfa import Mfa
-from waymark.features.auth.passkey_factor import PasskeyFactor
 from waymark.features.auth.passkeys import Passkeys
 from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.service import AuthService
@@ -148,18 +148,22 @@ class Container:
             callbacks=callbacks,
             password_on="password" in auth.strategies,
         )
-        # Second factors: every sign-in passes the gate; TOTP secrets are sealed with a key
-        # from a private file beside the signing keys.
+        # Second factors: every sign-in passes the gate; the factors are entry points
+        # (`waymark.second_factors`), those of `auth.factors` on. TOTP secrets (and webhooks'
+        # signing secrets) are sealed with a key from a private file beside the signing keys.
         # Passkeys: the relying party is WAYMARK_PUBLIC_URL's host; one answers the
         # challenge too (never turning MFA on by itself).
         relying_party = RelyingParty(settings.public_url)
+        self.secret_box = SecretBox.open(settings.secret_key_path)
         passkeys_on = "webauthn" in auth.strategies
         self.mfa = Mfa(
             db=self.db,
             auth=self.auth,
-            box=SecretBox.open(settings.secret_key_path),
+            box=self.secret_box,
             outbox=self.outbox,
-            extra_factors=[PasskeyFactor(relying_party)] if passkeys_on else [],
+            factors=build_factors(
+                auth, FactorTools(box=self.secret_box, relying_party=relying_party)
+            ),
         )
         self.auth.gate = self.mfa
         # Ways in through other sites (OIDC, GitHub, ...): the strategies settings turn on.
@@ -191,6 +195,7 @@ class Container:
             recipients=self.accounts.profiles.digest_recipients,
             accounts=self.accounts.profiles.many,
             public_url=settings.public_url,
+            digest_at=settings.scheduler.digest_at,
         )
         # Learners' own documents: notes and resources. The embedded store is SQL JSON
         # columns; a MongoDB adapter comes behind the same port (kernel.ports.DocumentStore).
@@ -240,6 +245,7 @@ class Container:
             public_url=settings.public_url,
             disable_after=settings.webhooks.disable_after_failures,
             retention=timedelta(days=settings.webhooks.log_retention_days),
+            box=self.secret_box,
         )
         self.webhooks.register_jobs(self.handlers)
         # Live updates: progress and team events fanned out to every process's streams.

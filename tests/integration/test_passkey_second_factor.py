@@ -26,12 +26,20 @@ OPTIONS = "/api/v1/auth/mfa/challenge/passkey"
 
 
 async def account_with(
-    app: Litestar, client: Client, mail_dir: Path, email: str, *, totp: bool = True
+    app: Litestar,
+    client: Client,
+    mail_dir: Path,
+    email: str,
+    *,
+    totp: bool = True,
+    synced: bool = False,
 ) -> SoftwareAuthenticator:
-    """An account with a registered passkey (and MFA on through an app, if `totp`)."""
+    """An account with a registered passkey (synced, or bound to its device) and MFA on
+    through an app, if `totp`."""
     await register_verified(client, mail_dir, email)
     headers = bearer(await login_tokens(client, email))
     key = authenticator_for(app)
+    key.synced = synced
     registered = await register(client, headers, key)
     assert registered.status_code == 201, registered.text
     if totp:
@@ -77,6 +85,20 @@ async def test_a_passkey_answers_the_challenge_of_a_password_sign_in(
     again = await answer(client, token, key.get(public_key))
     assert again.json()["code"] == "mfa-challenge-ended"
     assert (await client.post(OPTIONS, json={"challenge": token})).status_code == 401
+
+
+async def test_a_synced_passkey_is_a_software_key_in_the_amr(
+    app: Litestar, client: Client, mail_dir: Path
+) -> None:
+    """RFC 8176: `swk` for a key its provider copies between devices (the assertion's BE
+    and BS flags set), where one bound to its device is `hwk` (above)."""
+    key = await account_with(app, client, mail_dir, "pk2-synced@example.org", synced=True)
+    token = await challenge(client, "pk2-synced@example.org")
+    answered = await answer(client, token, key.get(await options(client, token)))
+    assert answered.status_code == 200, answered.text
+    assert claims_of(answered.json()["access_token"])["amr"] == ["pwd", "swk", "mfa"]
+    [kept] = (await client.get("/api/v1/me/passkeys", headers=bearer(answered.json()))).json()
+    assert kept["synced"] is True
 
 
 async def test_a_passkey_alone_does_not_turn_mfa_on(

@@ -27,7 +27,9 @@ from sqlalchemy import insert
 from tests.auth_helpers import Client
 from tests.config import app_settings
 from tests.integration.teams_support import Person, accounts_on, person, seed_team
+from waymark.features.webhooks.signing import seal
 from waymark.features.webhooks.tables import webhook_deliveries, webhook_endpoints
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.sql.database import Database
 from waymark.kernel.authz import PlatformRole
 from waymark.kernel.clock import utcnow
@@ -129,6 +131,8 @@ class Setup:
     spare: Person
     invite_token: str
     spare_invite: str
+    box: SecretBox
+    """The app's: the seeded webhook's secret is sealed as the app seals it."""
 
     def headers(self, role: str) -> dict[str, str]:
         return {} if role == "anonymous" else self.people[role].auth
@@ -173,7 +177,7 @@ class Setup:
                     team_id=self.team,
                     url=HOOK_URL,
                     events='["teams.invited"]',
-                    secret="whsec_matrix",
+                    secret=seal(self.box, webhook_id, "secret", "whsec_matrix"),
                     created_at=now,
                     updated_at=now,
                 )
@@ -219,6 +223,7 @@ async def world(client: Client, mail_dir: Path, db: Database) -> Setup:
         spare=spare,
         invite_token=secrets.token_urlsafe(32),
         spare_invite=secrets.token_urlsafe(32),
+        box=client.app.state.container.secret_box,
     )
     await built.seed(db)
     return built

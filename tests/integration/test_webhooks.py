@@ -30,6 +30,7 @@ from waymark.features.webhooks.delivering import Delivering
 from waymark.features.webhooks.tables import webhook_endpoints
 from waymark.infra.outbox import Outbox
 from waymark.infra.security.passwords import Argon2Parameters, PasswordHasher
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import Clock, utcnow
 from waymark.settings import FetchSettings, OutboxSettings, Settings, WebhookSettings
@@ -266,6 +267,7 @@ async def test_rotation_signs_with_both_secrets_for_its_window_then_the_new_one(
         public_url="",
         disable_after=3,
         retention=timedelta(days=30),
+        box=SecretBox.generate(),
     )
     assert await keeper.delete_old(utcnow() + timedelta(days=29)) == 0
     assert await keeper.delete_old(utcnow() + timedelta(days=31)) == 2

@@ -16,18 +16,20 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database up to REVISION (default: the latest)."""
-    url = load_settings().resolved_database_url
+    settings = load_settings()
+    url = settings.resolved_database_url
     with console.status(f"Migrating {redact(url)} to {revision}"):
-        migrations.upgrade(url, revision)
+        migrations.upgrade(url, revision, secret_key_path=settings.secret_key_path)
     console.print(f"Database at {migrations.current_revision(url)}")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
     """Migrate the database down to REVISION."""
-    url = load_settings().resolved_database_url
+    settings = load_settings()
+    url = settings.resolved_database_url
     with console.status(f"Migrating {redact(url)} down to {revision}"):
-        migrations.downgrade(url, revision)
+        migrations.downgrade(url, revision, secret_key_path=settings.secret_key_path)
     console.print(f"Database at {migrations.current_revision(url) or 'base'}")
 
 

@@ -205,6 +205,13 @@ class AuthSettings(BaseModel):
     providers: dict[str, SignInProvider] = Field(
         default_factory=dict, description="Sign-in providers by name (the URL's segment)."
     )
+    factors: list[str] = Field(
+        default_factory=lambda: ["totp", "recovery", "email", "webauthn"],
+        description="Second factors that are on, in the order the challenge offers them "
+        "(`waymark.second_factors` entry points): `totp` (an authenticator app), `recovery` "
+        "(recovery codes), `email` (codes by mail), `webauthn` (a passkey; only with "
+        "`webauthn` in `strategies` too). docs/sign-in.md.",
+    )
     callbacks: str = Field(
         default="",
         description="`module:object` with `sign_in` and `claims` hooks (docs/sign-in.md).",
@@ -326,7 +333,8 @@ class Settings(BaseSettings):
 
     @property
     def secret_key_path(self) -> Path:
-        """The AES-256 key that seals secrets at rest (TOTP secrets), beside the signing keys."""
+        """The AES-256 key that seals secrets at rest (TOTP secrets, webhooks' signing secrets),
+        beside the signing keys."""
         return self.signing_keys_path.with_name("secret-box.key")
 
     def production_refusals(self) -> list[str]:
@@ -345,7 +353,8 @@ class Settings(BaseSettings):
         if not self.secret_key_path.exists():
             refusals.append(
                 f"no secret-sealing key at {self.secret_key_path}: each process would make its "
-                "own, and TOTP secrets sealed by one would not open on the next. Create it once "
+                "own, and secrets sealed by one (TOTP, webhooks') would not open on the next. "
+                "Create it once "
                 "(`waymark keys secret-box`) beside the signing keys, for every process"
             )
         for name, url in (

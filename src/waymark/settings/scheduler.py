@@ -30,8 +30,14 @@ class SchedulerSettings(BaseModel):
     history_days: float = Field(
         default=30.0, ge=0, description="Days a slot's row is kept (a job's last one always)."
     )
+    digest_at: str = Field(
+        default="0 8 * * 1",
+        description="When the weekly progress digest mail goes, as a cron expression read in "
+        "each learner's own time zone (Mondays 08:00 by default). The `progress-digest` job "
+        "runs every 15 minutes and mails whoever's time has come.",
+    )
     cron: dict[str, str] = Field(
         default={},
         description="Cron expressions replacing jobs' own, by job name: "
-        '`WAYMARK_SCHEDULER__CRON=\'{"progress-digest": "0 8 * * 1"}\'`.',
+        '`WAYMARK_SCHEDULER__CRON=\'{"notes-link-check": "0 4 * * *"}\'`.',
     )

@@ -28,6 +28,7 @@ from waymark.features.accounts.errors import ReauthenticationRequired, WrongPass
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
+    FactorDisabled,
     MfaAlreadyOn,
     MfaNotOn,
     NoEnrolment,
@@ -60,7 +61,7 @@ from waymark.web.visitor import Browsing, Visitor
 
 CHALLENGE_COOKIE = "__Host-waymark_mfa"
 NextQuery = Annotated[str | None, QueryParameter(name="next", max_length=2000)]
-REFUSED = (SecondFactorRefused, ValidationFailed, RateLimited, StepUpRequired)
+REFUSED = (SecondFactorRefused, ValidationFailed, RateLimited, StepUpRequired, FactorDisabled)
 PASSKEY = "webauthn"
 
 
@@ -132,7 +133,7 @@ def mfa_pages(mfa: Mfa, federation: Federation) -> list[HTTPRouteHandler]:
             )
         except ChallengeEnded:
             return redirect(visitor, with_next("/login", target))
-        except (EmailCodesOff, RateLimited) as error:
+        except (EmailCodesOff, FactorDisabled, RateLimited) as error:
             state = FormState.refused(error, {})
             return await challenge_page(request, visitor, target, state, error.status)
         return await challenge_page(request, visitor, target, FormState(), mailed=True)
@@ -198,6 +199,7 @@ def mfa_pages(mfa: Mfa, federation: Federation) -> list[HTTPRouteHandler]:
             status=await mfa.status(principal),
             pending=await mfa.pending_totp(principal),
             password_on=mfa.auth.password_on,
+            on=list(mfa.factors),
             has_password=password,
             identities=[] if password else await federation.identities(principal),
             form=form,
@@ -216,7 +218,7 @@ def mfa_pages(mfa: Mfa, federation: Federation) -> list[HTTPRouteHandler]:
     async def start(visitor: Browsing) -> Response[Any]:
         try:
             await mfa.start_totp(visitor.signed_in())
-        except MfaAlreadyOn as error:
+        except (MfaAlreadyOn, FactorDisabled) as error:
             return await again(visitor, error)
         return redirect(visitor, "/settings/mfa#enrol")
 
@@ -237,6 +239,8 @@ def mfa_pages(mfa: Mfa, federation: Federation) -> list[HTTPRouteHandler]:
             return await again(visitor, error)
         if renewed is not None:
             renew(visitor, renewed)
+        if not codes.recovery_codes:  # recovery codes are off here
+            return redirect(visitor, "/settings/mfa?notice=mfa-on")
         return show_codes(visitor, codes)
 
     def show_codes(visitor: Visitor, codes: RecoveryCodes) -> Response[Any]:

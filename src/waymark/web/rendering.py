@@ -55,6 +55,7 @@ NOTICES: Final = {
     "roadmap-unassigned": "The team no longer follows the roadmap.",
     "topics-hidden": "The team's hidden topics are saved.",
     "mfa-off": "Two-step verification is off: your password alone signs you in.",
+    "mfa-on": "Two-step verification is on.",
     "mail-on": "Codes by mail are on: when signing in you may ask for one instead.",
     "mail-off": "Codes by mail are off.",
 }

@@ -3,20 +3,15 @@ callback ends in the challenge, not a session."""
 
 from __future__ import annotations
 
-import base64
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.auth_helpers import PASSWORD
 from tests.integration.oidc.support import sign_out, site_path, through_provider
 from tests.integration.oidc.test_oidc_provider import link_alice, start
-from tests.mfa_helpers import code, next_step
+from tests.mfa_helpers import code, enrol_on_page, next_step
 from tests.web_helpers import Client, post_form
-
-SECRET = re.compile(r'<code class="secret-key">([A-Z2-7]+)</code>')
 
 
 @pytest.mark.backend("sqlite")
@@ -24,16 +19,7 @@ async def test_an_oidc_sign_in_of_an_account_with_mfa_ends_in_the_challenge(
     browser: Client, idp_browser: httpx.AsyncClient, mail_dir: Path
 ) -> None:
     await link_alice(browser, idp_browser, mail_dir)
-    await post_form(browser, "/settings/mfa", "/settings/mfa/totp", {})
-    match = SECRET.search((await browser.get("/settings/mfa")).text)
-    assert match
-    secret = base64.b32decode(match.group(1) + "=" * (-len(match.group(1)) % 8))
-    confirmed = await post_form(
-        browser,
-        "/settings/mfa",
-        "/settings/mfa/totp/confirm",
-        {"code": code(browser, secret), "password": PASSWORD},
-    )
+    secret, confirmed = await enrol_on_page(browser)
     assert confirmed.status_code == 200, confirmed.text
     await sign_out(browser)
 

@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.auth_helpers import register_verified
+from tests.auth_helpers import install_as_package, register_verified
 from tests.config import CHEAP_ARGON2, app_settings
 from tests.integration.oidc.support import CLIENT_ID, CLIENT_SECRET, SITE, StandIn, site_path
 from tests.web_helpers import Client, member, post_form
@@ -42,17 +42,13 @@ class Hooks:
 
 @pytest.fixture
 def forge_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = tmp_path / "site-packages"
-    info = site / "waymark_forge_example-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: waymark-forge-example\nVersion: 1.0\n"
+    install_as_package(
+        monkeypatch,
+        tmp_path,
+        EXAMPLES,
+        distribution="waymark-forge-example",
+        entry_points="[waymark.auth_strategies]\nforge = forge_strategy:ForgeStrategy\n",
     )
-    (info / "entry_points.txt").write_text(
-        "[waymark.auth_strategies]\nforge = forge_strategy:ForgeStrategy\n"
-    )
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    monkeypatch.syspath_prepend(str(site))
 
 
 @pytest.fixture

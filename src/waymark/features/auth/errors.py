@@ -154,6 +154,25 @@ class EmailCodesOff(WaymarkError):
     title = "Codes by mail are not on for this account"
 
 
+class FactorDisabled(WaymarkError):
+    """A second factor this deployment has turned off (`auth.factors`): not offered, not
+    enrolled, not accepted as an answer. 403, as a way in turned off (`strategy-disabled`)."""
+
+    status = 403
+    code = "factor-disabled"
+    title = "This second factor is turned off here"
+
+
+class NoFactorOn(WaymarkError):
+    """An account with MFA on whose every factor this deployment has turned off since: its
+    sign-in is refused (never let through on one factor) until an operator turns one of
+    them on again."""
+
+    status = 403
+    code = "mfa-factors-off"
+    title = "Every second factor of this account is turned off here: ask the site's operator"
+
+
 class PasskeyRefused(WaymarkError):
     """A passkey ceremony that does not check out: an unknown, expired or already answered
     ceremony, another origin or relying party, a challenge not this ceremony's, no user

@@ -19,7 +19,12 @@ from waymark.features.accounts.schemas import (
     Me,
     ResetPasswordRequest,
 )
-from waymark.features.auth.errors import InvalidRefreshToken, SignInDenied, StrategyDisabled
+from waymark.features.auth.errors import (
+    InvalidRefreshToken,
+    NoFactorOn,
+    SignInDenied,
+    StrategyDisabled,
+)
 from waymark.features.auth.schemas import (
     LoginRequest,
     MfaChallenge,
@@ -91,13 +96,15 @@ def auth_routes(auth: AuthService, identity: RequestIdentity, keys: KeyRing) -> 
             EmailNotVerified,
             StrategyDisabled,
             SignInDenied,
+            NoFactorOn,
             RateLimited,
             ServiceUnavailable,
         ),
         summary="Log in with email and password",
         description="For an account with two-step verification on, the answer is a challenge "
         "(`mfa_required: true`), never tokens or a session: answer it at "
-        "`POST /api/v1/auth/mfa/challenge`.",
+        "`POST /api/v1/auth/mfa/challenge`. If every second factor of the account is turned "
+        "off on this site, 403 `mfa-factors-off`.",
         status_code=200,
     )
     async def login(

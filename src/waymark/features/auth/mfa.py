@@ -11,10 +11,14 @@ tied to IP or user agent (phones change networks mid-sign-in). Answered, it star
 session or token family whose `amr` says both factors (`["pwd", "otp", "mfa"]`), which a
 refresh or a session renewal keeps and never raises.
 
-Step-up: a second factor proved on a session (a code, or a passkey for options bound to the
-session) is recorded with the time (`mfa_step_ups`), and `require_step_up` (the kernel's
-`StepUp` port) asks for one from the last `STEP_UP_SECONDS` before a sensitive action, when
-the account has MFA on.
+Step-up: a second factor proved on a session (a passkey's options bound to it) is recorded
+(`mfa_step_ups`); `require_step_up` (the kernel's `StepUp` port) asks for one from the last
+`STEP_UP_SECONDS` before a sensitive action, when the account has MFA on.
+
+Factors turned off (`auth.factors`, `factors.Factors`): never offered, enrolled, nor taken as
+an answer (`FactorDisabled`). Whether MFA is on for an account still counts every factor it
+has, so an account whose app was turned off is asked for its other factors, and refused
+(`NoFactorOn`) when none of them is on: never let through on its first factor alone.
 """
 
 from __future__ import annotations
@@ -28,21 +32,24 @@ import msgspec
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
+    FactorDisabled,
     MfaAlreadyOn,
     MfaNotOn,
     NoEnrolment,
+    NoFactorOn,
     SecondFactorRefused,
 )
 from waymark.features.auth.factors import (
     CeremonyFactor,
-    EmailCodeFactor,
-    RecoveryCodeFactor,
+    Factors,
     SecondFactor,
     TotpFactor,
+    answer_of,
     hash_email_code,
     hash_recovery_code,
     new_email_code,
     new_recovery_codes,
+    options_of,
     secret_aad,
 )
 from waymark.features.auth.limits import MFA_ACCOUNT, MFA_EMAIL_ACCOUNT, MFA_IP
@@ -81,30 +88,28 @@ class Mfa:
         auth: AuthService,
         box: SecretBox,
         outbox: Outbox,
-        extra_factors: list[SecondFactor] | None = None,
+        factors: Factors,
     ) -> None:
         self.db = db
         self.outbox = outbox
         self.auth = auth
         self.clock = auth.sessions.clock
         self.throttle = auth.throttle
-        self.totp = TotpFactor(box)
         self.box = box
-        factors: list[SecondFactor] = [
-            self.totp,
-            RecoveryCodeFactor(),
-            EmailCodeFactor(),
-            *(extra_factors or []),
-        ]
-        self.factors = {factor.kind: factor for factor in factors}
+        self.installed = factors.installed
+        self.factors = {kind: factors.installed[kind] for kind in factors.on}
+        """The factors turned on, in the order the challenge offers them."""
 
     # -- the gate ----------------------------------------------------------------------------
 
-    async def enrolled(self, user_id: uuid.UUID) -> list[str]:
-        """The factors the account has, if MFA is on for it (one that turns it on); else []."""
+    async def standing(self, user_id: uuid.UUID) -> tuple[bool, list[str]]:
+        """Whether MFA is on for the account (a factor it has turns it on, even one turned
+        off here since), and which of its factors it may answer with here."""
         async with self.db.read() as conn:
-            kinds = [f for f in self.factors.values() if await f.enrolled(conn, user_id)]
-        return [f.kind for f in kinds] if any(f.turns_mfa_on for f in kinds) else []
+            has = [f for f in self.installed.values() if await f.enrolled(conn, user_id)]
+        if not any(f.turns_mfa_on for f in has):
+            return False, []
+        return True, [kind for kind in self.factors if self.installed[kind] in has]
 
     async def challenge_for(
         self,
@@ -114,10 +119,13 @@ class Mfa:
         via: str,
         client: ClientInfo,
     ) -> MfaChallenge | None:
-        """`service.SecondFactorGate`: a challenge if the account has MFA on."""
-        factors = await self.enrolled(account.id)
-        if not factors:
+        """`service.SecondFactorGate`: a challenge if the account has MFA on (`NoFactorOn`
+        if none of its factors is on here)."""
+        mfa_on, factors = await self.standing(account.id)
+        if not mfa_on:
             return None
+        if not factors:
+            raise NoFactorOn()
         token, now = new_token(), self.clock.now()
         row = ChallengeRow(
             user_id=account.id,
@@ -147,27 +155,27 @@ class Mfa:
         wrong answer counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
         id_hash, now = hash_token(challenge), self.clock.now()
         factor = self._factor(kind)
-        answer = _answer_for(factor, code, credential)
+        answer = answer_of(factor, code, credential)
         row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
-            if await factor.verify(conn, row.user_id, answer, now=now, attempt=id_hash):
+            proved = await factor.verify(conn, row.user_id, answer, now=now, attempt=id_hash)
+            if proved is not None:
                 if not await repository.take_challenge(id_hash):
                     raise ChallengeEnded()  # answered meanwhile: rolls back what verify used
-                passed, alive = True, True
             else:
-                passed, alive = False, await repository.count_try(id_hash, max_tries=MAX_TRIES)
+                alive = await repository.count_try(id_hash, max_tries=MAX_TRIES)
                 await self.auth.accounts.audit.record(
                     conn, row.user_id, "mfa.failed", client, factor=factor.kind
                 )
-        if not passed:
+        if proved is None:
             raise SecondFactorRefused() if alive else ChallengeEnded()
         account = await self.auth.accounts.profiles.active(row.user_id)
         if account is None:
             raise ChallengeEnded("the account is gone or disabled")
         mode: Literal["token", "session"] = "token" if row.mode == "token" else "session"
         issued, key = await self.auth.start(
-            account, mode=mode, client=client, via=row.via, second_factor=(factor.kind, factor.amr)
+            account, mode=mode, client=client, via=row.via, second_factor=(factor.kind, proved)
         )
         async with self.db.transaction() as conn:
             await MfaRepository(conn).record_step_up(key, account.id, now=now)
@@ -199,27 +207,22 @@ class Mfa:
     async def _options(
         self, kind: str, user_id: uuid.UUID, *, attempt: str, expires_at: datetime
     ) -> dict[str, Any]:
-        factor = self._factor(kind)
-        if not isinstance(factor, CeremonyFactor):
-            raise ValidationFailed([FieldError("kind", "a factor with options (webauthn)")])
+        factor, now = self._factor(kind), self.clock.now()
         async with self.db.transaction() as conn:
-            if not await factor.enrolled(conn, user_id):
-                raise ValidationFailed([FieldError("kind", "not a factor of this account")])
-            return await factor.options(
-                conn, user_id, attempt=attempt, expires_at=expires_at, now=self.clock.now()
-            )
+            return await options_of(factor, conn, user_id, attempt, expires_at=expires_at, now=now)
 
     async def factors_of(self, challenge: str) -> list[str] | None:
         """What a live challenge can be answered with (for its page); None if it ended."""
         async with self.db.read() as conn:
             row = await MfaRepository(conn).challenge(hash_token(challenge), now=self.clock.now())
-        return None if row is None else await self.enrolled(row.user_id)
+        return None if row is None else (await self.standing(row.user_id))[1]
 
     async def send_email_code(self, challenge: str, *, client: ClientInfo) -> None:
         """Mail a code for this challenge (the previous one void) to the account's address,
         for an account that turned codes by mail on: 6 digits, bound to this challenge, as
         long as it lives (5 minutes at most), `EMAIL_CODES_PER_CHALLENGE` per challenge."""
         id_hash = hash_token(challenge)
+        self._factor("email")
         row = await self._live_challenge(id_hash, client=client, per_account=MFA_EMAIL_ACCOUNT)
         account = await self.auth.accounts.profiles.active(row.user_id)
         if account is None:
@@ -249,8 +252,10 @@ class Mfa:
     async def set_email_codes(self, principal: Principal, *, on: bool, client: ClientInfo) -> None:
         """Turn codes by mail on or off, as an alternative to the app at the challenge (MFA
         must be on); needs a recent second factor."""
+        if on:
+            self._factor("email")
         await self.require_step_up(principal)
-        if not await self.enrolled(principal.account_id):
+        if not (await self.standing(principal.account_id))[0]:
             raise MfaNotOn()
         async with self.db.transaction() as conn:
             await MfaRepository(conn).set_email(principal.account_id, on=on, now=self.clock.now())
@@ -261,14 +266,15 @@ class Mfa:
     # -- enrolment -----------------------------------------------------------------------------
 
     async def status(self, principal: Principal) -> MfaStatus:
-        factors = await self.enrolled(principal.account_id)
+        mfa_on, factors = await self.standing(principal.account_id)
         async with self.db.read() as conn:
             left = await MfaRepository(conn).recovery_codes_left(principal.account_id)
-        return MfaStatus(enabled=bool(factors), factors=factors, recovery_codes_left=left)
+        return MfaStatus(enabled=mfa_on, factors=factors, recovery_codes_left=left)
 
     async def start_totp(self, principal: Principal) -> TotpEnrolment:
         """A new secret for an authenticator app, sealed at rest; not on until confirmed."""
         user_id, now = principal.account_id, self.clock.now()
+        self._totp()
         secret = otp.new_secret()
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
@@ -282,8 +288,10 @@ class Mfa:
 
     async def pending_totp(self, principal: Principal) -> TotpEnrolment | None:
         """The enrolment begun and not yet confirmed, shown again (a page reloaded, a code
-        mistyped); None if there is none."""
+        mistyped); None if there is none, or if TOTP is off here."""
         user_id = principal.account_id
+        if "totp" not in self.factors:
+            return None
         async with self.db.read() as conn:
             row = await MfaRepository(conn).totp(user_id)
         if row is None or row.confirmed_at is not None:
@@ -304,13 +312,14 @@ class Mfa:
         proved a second factor), and this one is recorded as stepped up; a browser session
         gets a new id, now at level `mfa`."""
         user_id, now = principal.account_id, self.clock.now()
+        totp = self._totp()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
         if self.auth.password_on:  # the password again (or a fresh sign-in at a provider)
             key, credentials = principal.session_key, self.auth.accounts.credentials
             await credentials.reauthenticate(
                 user_id, password, action="mfa.enable", client=client, session_key=key
             )
-        codes = new_recovery_codes()
+        codes = new_recovery_codes() if "recovery" in self.factors else []
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
             row = await repository.totp(user_id)
@@ -318,7 +327,7 @@ class Mfa:
                 raise NoEnrolment()
             if row.confirmed_at is not None:
                 raise MfaAlreadyOn()
-            if not await self.totp.check(
+            if not await totp.check(
                 repository, user_id, row.secret, code, now=now, after=None, confirm=True
             ):
                 raise SecondFactorRefused()
@@ -346,24 +355,18 @@ class Mfa:
         client: ClientInfo,
         credential: dict[str, Any] | None = None,
     ) -> tuple[Principal, NewSession | None]:
-        """Prove a second factor on this session, for the sensitive actions of the next
-        `STEP_UP_SECONDS`: a code, or a passkey's `credential` (for `step_up_options`). A
-        browser session gets a new id and CSRF token (a rise in what it may do); the caller
-        as it now is, and that renewed session."""
+        """Prove a second factor (a code, or a passkey's `credential` for `step_up_options`) on
+        this session for `STEP_UP_SECONDS`. A browser session gets a new id and CSRF token (a
+        rise in what it may do): the caller as it now is, and that renewed session."""
         user_id, now = principal.account_id, self.clock.now()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
         factor = self._factor(kind)
-        answer = _answer_for(factor, code, credential)
+        answer = answer_of(factor, code, credential)
         attempt = step_up_attempt(principal) if isinstance(factor, CeremonyFactor) else None
         async with self.db.transaction() as conn:
             verified = await factor.verify(conn, user_id, answer, now=now, attempt=attempt)
-            await self.auth.accounts.audit.record(
-                conn,
-                user_id,
-                "mfa.step-up" if verified else "mfa.failed",
-                client,
-                factor=factor.kind,
-            )
+            event = "mfa.step-up" if verified else "mfa.failed"
+            await self.auth.accounts.audit.record(conn, user_id, event, client, factor=kind)
         if not verified:
             raise SecondFactorRefused()
         renewed = await self.auth.sessions.regenerate(principal, auth_level="mfa")
@@ -381,20 +384,17 @@ class Mfa:
     async def step_up_options(
         self, principal: Principal, *, kind: str, client: ClientInfo
     ) -> dict[str, Any]:
-        """Options to step up with a passkey (`navigator.credentials.get()`, the account's
-        passkeys, user verification required): bound to this session, single use (a new
-        request voids the one before; an answer, right or wrong, uses them up), 3 minutes."""
-        user_id, now = principal.account_id, self.clock.now()
+        """Options to step up with a passkey, bound to this session: single use (a new request
+        voids the one before; an answer, right or wrong, uses them up), 3 minutes."""
+        user_id, attempt = principal.account_id, step_up_attempt(principal)
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
-        until = now + timedelta(seconds=CHALLENGE_SECONDS)
-        return await self._options(
-            kind, user_id, attempt=step_up_attempt(principal), expires_at=until
-        )
+        until = self.clock.now() + timedelta(seconds=CHALLENGE_SECONDS)
+        return await self._options(kind, user_id, attempt=attempt, expires_at=until)
 
     async def require_step_up(self, principal: Principal) -> None:
         """`kernel.ports.StepUp`: StepUpRequired unless the account has MFA off or this
         session proved a second factor in the last `STEP_UP_SECONDS`."""
-        if not await self.enrolled(principal.account_id):
+        if not (await self.standing(principal.account_id))[0]:
             return
         since = self.clock.now() - timedelta(seconds=STEP_UP_SECONDS)
         async with self.db.read() as conn:
@@ -408,9 +408,10 @@ class Mfa:
         self, principal: Principal, *, client: ClientInfo
     ) -> RecoveryCodes:
         """A new set (shown once); the old set stops working. Needs a recent second factor."""
+        self._factor("recovery")
         await self.require_step_up(principal)
         user_id = principal.account_id
-        if not await self.enrolled(user_id):
+        if not (await self.standing(user_id))[0]:
             raise MfaNotOn()
         codes = new_recovery_codes()
         async with self.db.transaction() as conn:
@@ -431,18 +432,16 @@ class Mfa:
             )
 
     def _factor(self, kind: str) -> SecondFactor:
+        """The factor of that kind, if it is on (`FactorDisabled` if it is installed and
+        off, 422 if no such factor is installed)."""
         factor = self.factors.get(kind)
+        if factor is None and kind in self.installed:
+            raise FactorDisabled()
         if factor is None:
             raise ValidationFailed([FieldError("kind", f"one of {', '.join(self.factors)}")])
         return factor
 
-
-def _answer_for(factor: SecondFactor, code: str | None, credential: dict[str, Any] | None) -> str:
-    """A code for a code's factor, a ceremony's `credential` (as JSON) for a passkey: one of
-    them, the one this factor takes."""
-    if isinstance(factor, CeremonyFactor) != (credential is not None) or (
-        credential is None and code is None
-    ):
-        field = "credential" if isinstance(factor, CeremonyFactor) else "code"
-        raise ValidationFailed([FieldError(field, f"required for kind {factor.kind}, alone")])
-    return msgspec.json.encode(credential).decode() if credential is not None else str(code)
+    def _totp(self) -> TotpFactor:
+        factor = self._factor("totp")
+        assert isinstance(factor, TotpFactor)
+        return factor

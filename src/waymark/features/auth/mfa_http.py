@@ -13,6 +13,7 @@ from waymark.features.accounts.errors import REAUTHENTICATION
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
+    FactorDisabled,
     MfaAlreadyOn,
     MfaNotOn,
     NoEnrolment,
@@ -51,7 +52,7 @@ from waymark.transport.http.identity import (
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
 
-CODE_PROBLEMS = (SecondFactorRefused, RateLimited, ServiceUnavailable)
+CODE_PROBLEMS = (SecondFactorRefused, FactorDisabled, RateLimited, ServiceUnavailable)
 
 
 def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
@@ -66,7 +67,8 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
         "`email` (a mailed code) with `code`, or `webauthn` with `credential` (a passkey's "
         "assertion for the options of `POST /api/v1/auth/mfa/challenge/passkey`). "
         "The answer is what the sign-in would have been: tokens, or a browser session's cookie "
-        "and CSRF token. Five wrong answers end the challenge (`mfa-challenge-ended`).",
+        "and CSRF token. Five wrong answers end the challenge (`mfa-challenge-ended`). A kind "
+        "this site turned off (`auth.factors`) is 403 `factor-disabled`.",
         status_code=200,
     )
     async def answer(
@@ -83,7 +85,9 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
 
     @post(
         "/mfa/challenge/passkey",
-        responses=documented_problems(*BAD_BODY, ChallengeEnded, RateLimited, ServiceUnavailable),
+        responses=documented_problems(
+            *BAD_BODY, ChallengeEnded, FactorDisabled, RateLimited, ServiceUnavailable
+        ),
         summary="Options to answer this sign-in's challenge with a passkey",
         description="For an account with a passkey (`webauthn` among the challenge's "
         "`factors`): options for `navigator.credentials.get()` naming its passkeys, bound to "
@@ -100,7 +104,12 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     @post(
         "/mfa/challenge/email",
         responses=documented_problems(
-            *BAD_BODY, ChallengeEnded, EmailCodesOff, RateLimited, ServiceUnavailable
+            *BAD_BODY,
+            ChallengeEnded,
+            EmailCodesOff,
+            FactorDisabled,
+            RateLimited,
+            ServiceUnavailable,
         ),
         summary="Mail a code for this sign-in's challenge",
         description="For an account with codes by mail on (`email` among the challenge's "
@@ -115,7 +124,7 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     @post(
         "/mfa/email",
         responses=documented_problems(
-            *AUTHENTICATED, StepUpRequired, MfaNotOn, UnsupportedMediaType
+            *AUTHENTICATED, StepUpRequired, MfaNotOn, FactorDisabled, UnsupportedMediaType
         ),
         summary="Turn codes by mail on, as an alternative to the app when signing in",
         status_code=204,
@@ -138,7 +147,7 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     @post(
         "/mfa/totp",
         responses=documented_problems(
-            *AUTHENTICATED, MfaAlreadyOn, ServiceUnavailable, UnsupportedMediaType
+            *AUTHENTICATED, MfaAlreadyOn, FactorDisabled, ServiceUnavailable, UnsupportedMediaType
         ),
         summary="Begin enrolling an authenticator app (TOTP)",
         description="A new secret, its `otpauth://` URI and the URI as an SVG QR code. MFA is "
@@ -155,7 +164,8 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
         ),
         summary="Confirm the authenticator app with a first code: MFA on",
         description="With `password`, the current one (re-authentication; not asked when "
-        "passwords are off here). Answers the 10 recovery codes, shown this once. Every other "
+        "passwords are off here). Answers the 10 recovery codes, shown this once (none where "
+        "recovery codes are turned off: `auth.factors`). Every other "
         "session and token family ends; a browser session gets a new id (`Set-Cookie`) and "
         "CSRF token (the `X-CSRF-Token` response header).",
         status_code=200,
@@ -215,7 +225,7 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
     @post(
         "/mfa/recovery-codes",
         responses=documented_problems(
-            *AUTHENTICATED, StepUpRequired, MfaNotOn, UnsupportedMediaType
+            *AUTHENTICATED, StepUpRequired, MfaNotOn, FactorDisabled, UnsupportedMediaType
         ),
         summary="New recovery codes (the old ones stop working); needs a recent step-up",
         status_code=200,

@@ -98,10 +98,11 @@ class MfaRepository:
         await self.conn.execute(
             delete(mfa_recovery_codes).where(mfa_recovery_codes.c.user_id == user_id)
         )
-        await self.conn.execute(
-            insert(mfa_recovery_codes),
-            [{"user_id": user_id, "code_hash": h, "created_at": now} for h in hashes],
-        )
+        if hashes:  # none where recovery codes are turned off
+            await self.conn.execute(
+                insert(mfa_recovery_codes),
+                [{"user_id": user_id, "code_hash": h, "created_at": now} for h in hashes],
+            )
 
     async def use_recovery_code(self, user_id: uuid.UUID, code_hash: str) -> bool:
         gone = await self.conn.execute(

@@ -17,6 +17,10 @@ to answer two-factor once it is on, via an app) and Supabase (first-factor passk
 MFA factors): registering one is a way in, not a promise that every password sign-in is
 challenged. For a step-up, the ceremony is kept under the session's own name
 (`refs.step_up_attempt`) instead of a challenge's: bound to that session, once.
+
+Its `amr` (RFC 8176) is the key's: `swk` for a synced passkey (backed up, its private key
+held by software that copies it between devices; the assertion's BE/BS flags say so),
+`hwk` for one bound to its device's hardware, as a passkey signing in first records it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.auth.errors import PasskeyCounterRegressed, PasskeyRefused
+from waymark.features.auth.factors import FactorTools
 from waymark.features.auth.passkey_store import CeremonyRow, PasskeyRepository, b64
 from waymark.features.auth.relying_party import (
     RelyingParty,
@@ -44,11 +49,14 @@ PURPOSE = "second-factor"
 class PasskeyFactor:
     kind = "webauthn"
     amr = "hwk"
-    """RFC 8176: proof of possession of a (hardware- or platform-held) key."""
+    """RFC 8176: proof of possession of a hardware-held key; `verify` says `swk` for a
+    synced one."""
     turns_mfa_on = False
+    needs_strategy = "webauthn"
+    """On only where passkeys are a way in too (registering one is that strategy's)."""
 
-    def __init__(self, relying_party: RelyingParty) -> None:
-        self.rp = relying_party
+    def __init__(self, tools: FactorTools) -> None:
+        self.rp: RelyingParty = tools.relying_party
 
     async def enrolled(self, conn: AsyncConnection, user_id: uuid.UUID) -> bool:
         return await PasskeyRepository(conn).count_of_user(user_id) > 0
@@ -87,10 +95,11 @@ class PasskeyFactor:
         *,
         now: datetime,
         attempt: str | None = None,
-    ) -> bool:
-        """`answer` is the assertion (`PublicKeyCredential.toJSON()`) as JSON."""
+    ) -> str | None:
+        """`answer` is the assertion (`PublicKeyCredential.toJSON()`) as JSON; `hwk` or
+        `swk` (RFC 8176) by the key that signed it."""
         if attempt is None:
-            return False
+            return None
         repository = PasskeyRepository(conn)
         ceremony = await repository.take_ceremony(attempt)
         if (
@@ -99,17 +108,17 @@ class PasskeyFactor:
             or ceremony.user_id != user_id
             or ceremony.expires_at <= now
         ):
-            return False
+            return None
         try:
             credential = json.loads(answer)
             passkey = await repository.by_credential(credential_id_of(credential))
             handle = user_handle_of(credential)
         except (ValueError, TypeError, AttributeError, PasskeyRefused):
-            return False
+            return None
         if passkey is None or passkey.user_id != user_id:
-            return False  # another account's passkey (or none here)
+            return None  # another account's passkey (or none here)
         if handle is not None and handle != user_handle(user_id):
-            return False
+            return None
         challenge = ceremony.challenge_bytes()
         try:
             assertion = self.rp.verify_assertion(
@@ -119,7 +128,8 @@ class PasskeyFactor:
                 sign_count=passkey.sign_count,
             )
         except (PasskeyCounterRegressed, PasskeyRefused):  # a regression is logged there
-            return False
-        return await repository.used(
+            return None
+        moved = await repository.used(
             passkey.id, was=passkey.sign_count, sign_count=assertion.sign_count, now=now
         )
+        return assertion.key_amr if moved else None

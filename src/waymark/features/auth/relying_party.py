@@ -77,12 +77,17 @@ class Assertion:
     backed_up: bool
 
     @property
+    def key_amr(self) -> str:
+        """RFC 8176: `swk` for a synced (backed-up, software-held) passkey, `hwk` for one
+        bound to its device."""
+        return "swk" if self.backed_up else "hwk"
+
+    @property
     def amr(self) -> tuple[str, ...]:
-        """RFC 8176 methods: `swk` for a synced (backed-up, software-held) passkey, `hwk`
-        for one bound to its device; `user` (presence, always) and, with user
+        """RFC 8176 methods: the key's (`key_amr`); `user` (presence, always) and, with user
         verification (a PIN or biometric on the authenticator), `mfa`: the key and what
         unlocked it are two factors."""
-        key = "swk" if self.backed_up else "hwk"
+        key = self.key_amr
         return (key, "user", "mfa") if self.user_verified else (key, "user")
 
 

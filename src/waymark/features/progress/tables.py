@@ -12,6 +12,9 @@ projected from it in the same transaction as each change.
   streaks.
 - `progress_visits`: the roadmap version a learner last saw (what changed since); not a
   projection: it records an action of its own.
+- `progress_digests`: the weekly digests dealt with, one row per learner and week (the date
+  of the digest's slot in the learner's zone), written in the transaction that queues the
+  mail (or finds nothing to tell): what makes each learner's digest go once a week.
 
 `waymark progress rebuild` recomputes every projection from the log.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -124,4 +128,14 @@ progress_visits = Table(
     _roadmap(),
     Column("seen_version", Integer, nullable=False),
     Column("seen_at", UtcDateTime(), nullable=False),
+)
+
+progress_digests = Table(
+    "progress_digests",
+    metadata,
+    _account(),
+    Column("week", Date, primary_key=True, comment="The slot's date in the learner's zone."),
+    Column("slot_at", UtcDateTime(), nullable=False, comment="The slot's instant."),
+    Column("mailed", Boolean, nullable=False, comment="False: no progress that week."),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )

@@ -31,11 +31,16 @@ from waymark.features.webhooks.signing import SIGNATURE_HEADER, signature_header
 from waymark.features.webhooks.use_cases import WebhookTools
 from waymark.infra.fetch import Fetched, FetchFailed, FetchRefused
 from waymark.infra.outbox import Outbox
+from waymark.infra.security.secret_box import SecretUnreadable
 
 log = structlog.get_logger(__name__)
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 USER_AGENT = "Waymark-Webhooks/1"
 REFUSED = "refused: the URL or an address of its host is one Waymark does not send to"
+UNREADABLE = (
+    "the signing secret cannot be read (copied from another endpoint, or sealed under "
+    "another key): rotate it without keeping the previous one"
+)
 
 
 class DeliveryFailed(Exception):
@@ -150,14 +155,17 @@ class Delivering(WebhookTools):
     async def _attempt(self, endpoint: EndpointRow, delivery: DeliveryRow) -> Outcome:
         body = delivery.body.encode()
         timestamp = int(self.clock.time())
+        try:
+            signing_secrets = self.signing_secrets(endpoint)
+        except SecretUnreadable:
+            log.warning("webhook_secret_unreadable", webhook_id=str(endpoint.id))
+            return Outcome(ok=False, error=UNREADABLE, latency_ms=0)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Waymark-Event": delivery.event,
             "Waymark-Delivery": str(delivery.id),
-            SIGNATURE_HEADER: signature_header(
-                endpoint.signing_secrets(self.clock.now()), timestamp, body
-            ),
+            SIGNATURE_HEADER: signature_header(signing_secrets, timestamp, body),
         }
         started = self.clock.time()
         try:

@@ -19,6 +19,7 @@ from waymark.features.webhooks.errors import (
     UnsafeUrl,
     WebhookDisabled,
     WebhookNotFound,
+    WebhookSecretUnreadable,
 )
 from waymark.features.webhooks.limits import CREATE_ACCOUNT, CREATE_TEAM, LOG_LIMIT, MAX_ENDPOINTS
 from waymark.features.webhooks.repository import EndpointRow, WebhookRepository
@@ -31,9 +32,10 @@ from waymark.features.webhooks.schemas import (
     WebhookPatch,
     WebhookSecret,
 )
-from waymark.features.webhooks.signing import new_secret
+from waymark.features.webhooks.signing import new_secret, seal, unseal
 from waymark.features.webhooks.use_cases import WebhookTools, delivery_view, webhook_view
 from waymark.infra.fetch import FetchFailed, FetchRefused
+from waymark.infra.security.secret_box import SecretUnreadable
 from waymark.kernel.authz import Action
 from waymark.kernel.identity import Account
 
@@ -59,7 +61,7 @@ class Endpoints(WebhookTools):
             "url": data.url,
             "description": data.description,
             "events": msgspec.json.encode(sorted(set(data.events))).decode(),
-            "secret": secret,
+            "secret": seal(self.box, webhook_id, "secret", secret),
             "enabled": True,
             "failures": 0,
             "created_by": account.id,
@@ -134,13 +136,21 @@ class Endpoints(WebhookTools):
             row = await self._endpoint(repo, team_id, webhook_id)
             await repo.update_endpoint(
                 webhook_id,
-                secret=secret,
-                previous_secret=row.secret if keep else None,
+                secret=seal(self.box, webhook_id, "secret", secret),
+                previous_secret=self._kept(row) if keep else None,
                 previous_expires_at=now + timedelta(hours=keep) if keep else None,
                 updated_at=now,
             )
             row = await self._endpoint(repo, team_id, webhook_id)
         return WebhookSecret(webhook=webhook_view(row), secret=secret)
+
+    def _kept(self, row: EndpointRow) -> bytes:
+        """The current secret, sealed again as the previous one (bound to its new column)."""
+        try:
+            current = unseal(self.box, row.id, "secret", row.secret)
+        except SecretUnreadable:
+            raise WebhookSecretUnreadable() from None
+        return seal(self.box, row.id, "previous_secret", current)
 
     async def ping(self, account: Account, team_id: uuid.UUID, webhook_id: uuid.UUID) -> Delivery:
         """Queue a `ping` to the endpoint (sent after this commits, logged like any other)."""

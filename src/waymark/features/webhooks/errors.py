@@ -37,3 +37,12 @@ class WebhookDisabled(WaymarkError):
     status = 409
     code = "webhook-disabled"
     title = "The endpoint is disabled: turn it back on first"
+
+
+class WebhookSecretUnreadable(WaymarkError):
+    """The endpoint's sealed secret does not open: it was copied from another endpoint or
+    sealed under another key. A rotation that keeps no previous secret replaces it."""
+
+    status = 409
+    code = "webhook-secret-unreadable"
+    title = "The endpoint's signing secret cannot be read: rotate it without keeping it"

@@ -11,6 +11,7 @@ import msgspec
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from waymark.features.webhooks.signing import Role
 from waymark.features.webhooks.tables import webhook_deliveries, webhook_endpoints
 
 _e, _d = webhook_endpoints, webhook_deliveries
@@ -23,8 +24,9 @@ class EndpointRow(msgspec.Struct, kw_only=True):
     description: str
     events: str
     """JSON list."""
-    secret: str
-    previous_secret: str | None
+    secret: bytes
+    """Sealed (`signing.seal`), as `previous_secret`."""
+    previous_secret: bytes | None
     previous_expires_at: datetime | None
     enabled: bool
     failures: int
@@ -38,12 +40,12 @@ class EndpointRow(msgspec.Struct, kw_only=True):
     def event_types(self) -> list[str]:
         return msgspec.json.decode(self.events, type=list[str])
 
-    def signing_secrets(self, now: datetime) -> list[str]:
-        """The secrets that sign a delivery now: the current one, and the previous one until
-        its time is up."""
-        current = [self.secret]
+    def sealed_secrets(self, now: datetime) -> list[tuple[Role, bytes]]:
+        """The secrets that sign a delivery now, sealed: the current one, and the previous
+        one until its time is up."""
+        current: list[tuple[Role, bytes]] = [("secret", self.secret)]
         if self.previous_secret and self.previous_expires_at and now < self.previous_expires_at:
-            current.append(self.previous_secret)
+            current.append(("previous_secret", self.previous_secret))
         return current
 
 

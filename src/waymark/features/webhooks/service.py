@@ -13,6 +13,7 @@ from waymark.features.webhooks.jobs import WebhookJobs
 from waymark.features.webhooks.use_cases import WebhookTools
 from waymark.infra.fetch import Fetcher
 from waymark.infra.outbox import HandlerRegistry, Outbox
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import Clock
 from waymark.kernel.throttle import Throttle
@@ -31,6 +32,7 @@ class Webhooks:
         public_url: str,
         disable_after: int,
         retention: timedelta,
+        box: SecretBox,
     ) -> None:
         tools = WebhookTools(
             db=db,
@@ -42,6 +44,7 @@ class Webhooks:
             public_url=public_url,
             disable_after=disable_after,
             retention=retention,
+            box=box,
         )
         self.clock = clock
         self.teams = teams

@@ -2,8 +2,9 @@
 
 - `webhook_endpoints`: one HTTPS URL of a team, the event types it takes (a JSON list), its
   signing secret and, during a rotation, the previous one until `previous_expires_at`.
-  Secrets are stored as they are, since signing needs them (no encryption at rest yet: the
-  house has no data-key mechanism; see docs/webhooks.md). `failures` counts failed attempts
+  Both are sealed (AES-256-GCM, `infra.security.secret_box`), bound to the endpoint's id and
+  the column, so a sealed value copied to another row or column does not open (`signing.py`).
+  `failures` counts failed attempts
   in a row; past the cap the endpoint is disabled (`disabled_at`, `disabled_reason`).
   An endpoint goes with its team (cascade).
 - `webhook_deliveries`: one event sent (or to be sent) to one endpoint: the exact body, and
@@ -21,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -31,6 +33,8 @@ from sqlalchemy import (
 from waymark.infra.sql.metadata import metadata
 from waymark.infra.sql.types import UtcDateTime
 
+SEALED = "AES-256-GCM sealed (infra.security.secret_box), bound to this row and column."
+
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -39,8 +43,8 @@ webhook_endpoints = Table(
     Column("url", String(2048), nullable=False),
     Column("description", String(200), nullable=False, server_default=""),
     Column("events", Text, nullable=False, comment="JSON list of event types."),
-    Column("secret", String(128), nullable=False),
-    Column("previous_secret", String(128), nullable=True),
+    Column("secret", LargeBinary, nullable=False, comment=SEALED),
+    Column("previous_secret", LargeBinary, nullable=True, comment=SEALED),
     Column("previous_expires_at", UtcDateTime(), nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("failures", Integer, nullable=False, server_default="0", comment="In a row."),

@@ -9,8 +9,10 @@ from typing import Any, Self
 from waymark.features.teams.service import Teams
 from waymark.features.webhooks.repository import DeliveryRow, EndpointRow
 from waymark.features.webhooks.schemas import Delivery, Webhook
+from waymark.features.webhooks.signing import unseal
 from waymark.infra.fetch import Fetcher
 from waymark.infra.outbox import Outbox
+from waymark.infra.security.secret_box import SecretBox
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import Clock
 from waymark.kernel.throttle import Throttle
@@ -29,6 +31,16 @@ class WebhookTools:
     """Failed attempts in a row that turn an endpoint off."""
     retention: timedelta
     """How long a finished delivery stays in the log."""
+    box: SecretBox
+    """Seals the signing secrets at rest (`signing.seal`)."""
+
+    def signing_secrets(self, row: EndpointRow) -> list[str]:
+        """The endpoint's secrets that sign now, opened; raises `SecretUnreadable` for one
+        not sealed for this endpoint."""
+        return [
+            unseal(self.box, row.id, role, sealed)
+            for role, sealed in row.sealed_secrets(self.clock.now())
+        ]
 
     @classmethod
     def sharing(cls, tools: WebhookTools, **extra: Any) -> Self:

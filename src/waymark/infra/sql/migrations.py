@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -18,21 +19,24 @@ SCRIPT_LOCATION = "waymark:migrations"
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, *, secret_key_path: Path | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     cfg.set_main_option("file_template", FILE_TEMPLATE)
     cfg.set_main_option("timezone", "UTC")
     cfg.attributes["database_url"] = url
+    if secret_key_path is not None:
+        # The key the migrations that seal secrets use (the app's own, see Settings).
+        cfg.attributes["secret_key_path"] = secret_key_path
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", *, secret_key_path: Path | None = None) -> None:
+    command.upgrade(alembic_config(url, secret_key_path=secret_key_path), revision)
 
 
-def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+def downgrade(url: str, revision: str, *, secret_key_path: Path | None = None) -> None:
+    command.downgrade(alembic_config(url, secret_key_path=secret_key_path), revision)
 
 
 def revision(url: str, message: str, *, autogenerate: bool = True) -> None:

@@ -2,7 +2,7 @@
 re-authenticates, and a recent one is kept per session
 
 Revision ID: 9d2b4e6f8a13
-Revises: 7c3e9a1f4b26
+Revises: 9e4b7d2c5a18
 Create Date: 2026-12-01 16:40:00+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from waymark.infra.sql.types import UtcDateTime
 
 revision: str = "9d2b4e6f8a13"
-down_revision: str | None = "7c3e9a1f4b26"
+down_revision: str | None = "9e4b7d2c5a18"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
