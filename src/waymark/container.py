@@ -177,6 +177,8 @@ class Container:
             outbox=self.outbox,
             sign_up=auth.provider_sign_up,
         )
+        # A fresh sign-in through a linked provider stands in for the password asked again.
+        self.accounts.credentials.reauthenticated = self.federation.recently_reauthenticated
         self.passkeys = Passkeys(
             db=self.db, auth=self.auth, relying_party=relying_party, on=passkeys_on
         )

@@ -17,7 +17,7 @@ import secrets
 import time
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.auth_helpers import PASSWORD
 from tests.browser.conftest import Console
@@ -102,11 +102,9 @@ def test_without_javascript_passkeys_say_so(browser: Browser, site: Site) -> Non
         context.close()
 
 
-def test_a_passkey_answers_the_two_step_challenge(
-    context: BrowserContext, console: Console, site: Site
-) -> None:
-    """An account with an authenticator app and a passkey signs in with its password, then
-    answers the challenge with the passkey ("Use a passkey", by keyboard)."""
+def with_passkey_and_app(context: BrowserContext, site: Site) -> tuple[str, Page]:
+    """A signed-in page of an account with a passkey (in the page's virtual authenticator)
+    and an authenticator app turned on."""
     email = new_account(site)
     page = context.new_page()
     devtools = context.new_cdp_session(page)
@@ -124,6 +122,15 @@ def test_a_passkey_answers_the_two_step_challenge(
     page.get_by_label("Your current password").fill(PASSWORD)
     page.get_by_role("button", name="Turn on").click()
     expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    return email, page
+
+
+def test_a_passkey_answers_the_two_step_challenge(
+    context: BrowserContext, console: Console, site: Site
+) -> None:
+    """An account with an authenticator app and a passkey signs in with its password, then
+    answers the challenge with the passkey ("Use a passkey", by keyboard)."""
+    email, page = with_passkey_and_app(context, site)
 
     page.goto(site.url("/"))
     page.get_by_role("button", name="Sign out", exact=True).first.click()
@@ -136,4 +143,26 @@ def test_a_passkey_answers_the_two_step_challenge(
     button.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("link", name="Settings")).to_be_visible()
+    assert console == [], console
+
+
+def test_a_passkey_confirms_a_step_up(
+    context: BrowserContext, console: Console, site: Site
+) -> None:
+    """ "Confirm it is you" on the two-step settings page, with the passkey (by keyboard):
+    the step-up is recorded (the activity says `mfa.step-up`), and the code-less forms of
+    the page then act (new recovery codes, no code typed)."""
+    _, page = with_passkey_and_app(context, site)
+    page.goto(site.url("/settings/mfa#step-up"))
+    button = page.get_by_role("button", name="Confirm with a passkey")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url("/settings/mfa"))
+    recovery = page.locator("#recovery")
+    recovery.get_by_role("button", name="Make new recovery codes").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    page.goto(site.url("/settings#activity"))
+    activity = page.locator("#activity")
+    expect(activity.locator("code", has_text="mfa.step-up")).to_have_count(1)
+    expect(activity.locator("code", has_text="mfa.recovery-codes")).to_have_count(1)
     assert console == [], console

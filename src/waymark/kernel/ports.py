@@ -9,6 +9,7 @@ so tests control the clock and every adapter agrees on "now".
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
@@ -90,6 +91,20 @@ class StepUp(Protocol):
 
 async def no_step_up(principal: Principal) -> None:
     """`StepUp` where no second factor exists (tests building a feature alone)."""
+
+
+class RecentReauthentication(Protocol):
+    """Whether the account re-authenticated on this session or token family (`session_key`)
+    through another site it linked, in the last minutes: what stands in for the password
+    asked again before a sensitive change, for an account that has none (made through that
+    site). The auth feature provides it; the composition root hands it to accounts."""
+
+    async def __call__(self, account_id: uuid.UUID, session_key: str) -> bool: ...
+
+
+async def never_reauthenticated(account_id: uuid.UUID, session_key: str) -> bool:
+    """`RecentReauthentication` where no other site is a way in (a feature built alone)."""
+    return False
 
 
 class SessionStore(Protocol):

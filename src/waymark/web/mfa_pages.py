@@ -2,9 +2,10 @@
 an authenticator app (its QR code drawn by the server, inline SVG), the recovery codes shown
 once (with a text file to download), a step-up, and turning it off. No JavaScript: each
 form posts, one `Mfa` call does the work, and the answer is a page or a redirect. The one
-exception is "Use a passkey" at the challenge (`static/passkeys.js`): it fetches options for
-this challenge (`POST /login/mfa/passkey`, a form post answered with JSON), asks the browser's
-authenticator, and posts the assertion with the challenge's own form (`kind=webauthn`).
+exception is "Use a passkey" at the challenge and at a step-up (`static/passkeys.js`): it
+fetches options for this challenge or session (`POST /login/mfa/passkey`,
+`/settings/mfa/step-up/passkey`: form posts answered with JSON), asks the browser's
+authenticator, and posts the assertion with the page's own form (`kind=webauthn`).
 
 Between the first factor and the challenge page the browser holds only the challenge's
 token, in a `__Host-` cookie of its own that lives as long as the challenge; no session
@@ -23,7 +24,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
-from waymark.features.accounts.errors import WrongPassword
+from waymark.features.accounts.errors import ReauthenticationRequired, WrongPassword
 from waymark.features.auth.errors import (
     ChallengeEnded,
     EmailCodesOff,
@@ -33,6 +34,7 @@ from waymark.features.auth.errors import (
     NoEnrolment,
     SecondFactorRefused,
 )
+from waymark.features.auth.federation import Federation
 from waymark.features.auth.mfa import Mfa
 from waymark.features.auth.schemas import (
     FactorAnswer,
@@ -91,7 +93,7 @@ def recovery_file(codes: RecoveryCodes) -> str:
     return "data:text/plain;charset=utf-8," + quote(text)
 
 
-def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
+def mfa_pages(mfa: Mfa, federation: Federation) -> list[HTTPRouteHandler]:
     clock = mfa.clock
 
     async def challenge_page(
@@ -185,33 +187,32 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         )
         visitor.cookies.append(cookie)
 
-    @get("/settings/mfa")
-    async def settings(visitor: Browsing) -> Response[Any]:
+    async def settings_page(
+        visitor: Visitor, form: FormState, status_code: int = 200
+    ) -> Response[Any]:
         principal = visitor.signed_in()
+        password = await mfa.auth.accounts.credentials.has_password(principal.account_id)
         return page(
             visitor,
             "mfa/settings.html",
+            status_code=status_code,
             status=await mfa.status(principal),
             pending=await mfa.pending_totp(principal),
             password_on=mfa.auth.password_on,
             on=list(mfa.factors),
-            form=FormState(),
+            has_password=password,
+            identities=[] if password else await federation.identities(principal),
+            form=form,
         )
 
+    @get("/settings/mfa")
+    async def settings(visitor: Browsing) -> Response[Any]:
+        return await settings_page(visitor, FormState())
+
     async def again(visitor: Visitor, error: WaymarkError) -> Response[Any]:
-        principal = visitor.signed_in()
         fields = {"mfa-code-invalid": "code", "wrong-password": "password"}
         state = FormState.refused(error, visitor.form, fields=fields)
-        return page(
-            visitor,
-            "mfa/settings.html",
-            status_code=error.status,
-            status=await mfa.status(principal),
-            pending=await mfa.pending_totp(principal),
-            password_on=mfa.auth.password_on,
-            on=list(mfa.factors),
-            form=state,
-        )
+        return await settings_page(visitor, state, error.status)
 
     @post("/settings/mfa/totp")
     async def start(visitor: Browsing) -> Response[Any]:
@@ -228,7 +229,13 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
             codes, renewed = await mfa.confirm_totp(
                 visitor.signed_in(), code=body.code, password=body.password, client=visitor.client
             )
-        except (*REFUSED, WrongPassword, NoEnrolment, MfaAlreadyOn) as error:
+        except (
+            *REFUSED,
+            WrongPassword,
+            ReauthenticationRequired,
+            NoEnrolment,
+            MfaAlreadyOn,
+        ) as error:
             return await again(visitor, error)
         if renewed is not None:
             renew(visitor, renewed)
@@ -243,12 +250,15 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         visitor: Visitor, then: Callable[[Principal], Awaitable[Response[Any]]]
     ) -> Response[Any]:
         """A form that carries a second factor's code: proved on this session (a step-up),
-        then `then`; refused, the page again saying why."""
+        then `then`; refused, the page again saying why. With neither a code nor a passkey,
+        `then` alone: the session stepped up a moment ago (with a passkey, say), or is told so."""
         principal = visitor.signed_in()
         try:
-            body = forms.decode(FactorAnswer, visitor.form)
+            if visitor.form.get("kind") != PASSKEY and not visitor.form.get("code", "").strip():
+                return await then(principal)
+            kind, code, credential = posted_answer(visitor.form)
             principal, renewed = await mfa.step_up(
-                principal, kind=body.kind, code=body.code, client=visitor.client
+                principal, kind=kind, code=code, credential=credential, client=visitor.client
             )
             if renewed is not None:
                 renew(visitor, renewed)
@@ -270,6 +280,14 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
             return redirect(visitor, local_path(visitor.form.get("next"), "/settings"))
 
         return await stepped_up(visitor, then)
+
+    @post("/settings/mfa/step-up/passkey", status_code=200)
+    async def step_up_passkey(visitor: Browsing) -> Response[Any]:
+        """Options to step up with one of the account's passkeys (JSON, for the script)."""
+        options = await mfa.step_up_options(
+            visitor.signed_in(), kind=PASSKEY, client=visitor.client
+        )
+        return Response(PasskeyOptions(public_key=options), headers={"cache-control": "no-store"})
 
     @post("/settings/mfa/email")
     async def email_codes(visitor: Browsing) -> Response[Any]:
@@ -299,6 +317,7 @@ def mfa_pages(mfa: Mfa) -> list[HTTPRouteHandler]:
         confirm,
         regenerate,
         step_up,
+        step_up_passkey,
         email_codes,
         disable,
     ]

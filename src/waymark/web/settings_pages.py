@@ -18,6 +18,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.handlers import HTTPRouteHandler
 
+from waymark.features.accounts.errors import ReauthenticationRequired
 from waymark.features.accounts.schemas import (
     ChangeEmailRequest,
     ChangePasswordRequest,
@@ -71,6 +72,7 @@ def settings_pages(
         return {
             "sessions": await auth.list_sessions(principal),
             "identities": await federation.identities(principal),
+            "has_password": await accounts.credentials.has_password(principal.account_id),
             "passkey_list": await passkeys.list(principal),
             "audit": await accounts.audit.page(
                 principal.account_id, before=before, limit=AUDIT_PAGE
@@ -98,7 +100,7 @@ def settings_pages(
             "settings.html",
             fields=fields,
             more=again,
-            also=(*also, StepUpRequired),
+            also=(*also, StepUpRequired, ReauthenticationRequired),
         )
 
     @get("/settings")
@@ -126,7 +128,11 @@ def settings_pages(
             body = forms.decode(ChangeEmailRequest, visitor.form)
             await step_up(visitor.signed_in())
             await accounts.profiles.request_email_change(
-                account.id, password=body.password, new_email=body.new_email, client=visitor.client
+                account.id,
+                password=body.password,
+                new_email=body.new_email,
+                client=visitor.client,
+                session_key=visitor.signed_in().session_key,
             )
             return redirect(visitor, "/settings?notice=email-change-sent")
 
@@ -228,7 +234,10 @@ def settings_pages(
             body = forms.decode(DeleteAccountRequest, visitor.form)
             await step_up(visitor.signed_in())
             await accounts.profiles.delete(
-                account.id, password=body.password, client=visitor.client
+                account.id,
+                password=body.password,
+                client=visitor.client,
+                session_key=visitor.signed_in().session_key,
             )
             return redirect(visitor, "/?notice=account-deleted", cookies=[cleared_session_cookie()])
 

@@ -1,6 +1,7 @@
 """Signing in through other sites, as pages: the sign-in page's `Sign in with <provider>`
 buttons post to `/auth/<provider>/start` (a form, no JavaScript), settings' `Link` buttons
-to `/auth/<provider>/link`; both send the browser to the provider with a pre-login cookie
+to `/auth/<provider>/link`, `Confirm with <provider>` (re-authentication, for an account
+with no password) to `/auth/<provider>/reauth`; each sends the browser there with a pre-login cookie
 (`SameSite=Lax`: the way back is a cross-site GET), and `/auth/<provider>/callback` finishes
 the attempt: a new session, or the identity linked. `/auth/link/confirm` is the mailed link
 that links an identity with a verified address an account has (signed in as it: else to
@@ -21,6 +22,7 @@ from waymark.features.auth.errors import (
     IdentityNotLinked,
     IdentityTaken,
     LinkConfirmationInvalid,
+    ReauthenticatedAsAnother,
     SignInDenied,
     SignInFailed,
     UnknownProvider,
@@ -40,6 +42,7 @@ REFUSALS = (
     IdentityTaken,
     SignInDenied,
     UnknownProvider,
+    ReauthenticatedAsAnother,
 )
 Param = Annotated[str, QueryParameter(max_length=2048)]
 Provider = Annotated[str, PathParameter(max_length=64, description="A provider's name.")]
@@ -68,6 +71,16 @@ def sign_in_pages(federation: Federation) -> list[HTTPRouteHandler]:
             next_path="/settings?notice=identity-linked",
             client=visitor.client,
             link_to=visitor.signed_in(),
+        )
+        return to_provider(visitor, attempt_id, url)
+
+    @post("/auth/{provider:str}/reauth")
+    async def reauthenticate(visitor: Browsing, provider: Provider) -> Response[Any]:
+        attempt_id, url = await federation.start(
+            provider,
+            next_path=visitor.form.get("next"),
+            client=visitor.client,
+            reauthenticate=visitor.signed_in(),
         )
         return to_provider(visitor, attempt_id, url)
 
@@ -130,4 +143,4 @@ def sign_in_pages(federation: Federation) -> list[HTTPRouteHandler]:
             )
         return redirect(visitor, "/settings?notice=identity-linked")
 
-    return [start, link, callback, confirm_form, confirm]
+    return [start, link, reauthenticate, callback, confirm_form, confirm]

@@ -103,7 +103,7 @@ def web_site(
             *account_pages(accounts, auth),
             *settings_pages(accounts, auth, portability, federation, passkeys, identity.step_up),
             *sign_in_pages(federation),
-            *mfa_pages(mfa),
+            *mfa_pages(mfa, federation),
             *admin_pages(accounts),
             *team_pages(teams, TeamView(teams, catalog), auth.renew_session, identity.step_up),
             *notification_pages(notifications),

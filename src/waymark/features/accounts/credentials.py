@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +20,7 @@ from waymark.features.accounts.errors import (
     EmailNotVerified,
     InvalidCredentials,
     InvalidEmailToken,
+    ReauthenticationRequired,
     WrongPassword,
 )
 from waymark.features.accounts.limits import (
@@ -39,11 +41,17 @@ from waymark.features.accounts.repository import AccountRepository, UserRow
 from waymark.features.accounts.use_cases import AccountUseCases
 from waymark.kernel.errors import Conflict, NotAuthenticated
 from waymark.kernel.identity import Account, ClientInfo
+from waymark.kernel.ports import RecentReauthentication, never_reauthenticated
 
 RESETS: tuple[LinkPurpose, ...] = ("reset-password",)
 
 
+@dataclass(kw_only=True, eq=False)
 class Credentials(AccountUseCases):
+    reauthenticated: RecentReauthentication = never_reauthenticated
+    """Whether a session re-authenticated through a linked provider a moment ago (auth's,
+    set by the composition root): stands in for the password asked again."""
+
     async def has_password(self, account_id: uuid.UUID) -> bool:
         """Whether the account has a password of its own (one made through another site
         has none until a reset gives it one): a way in for the "last way in" rules."""
@@ -75,17 +83,30 @@ class Credentials(AccountUseCases):
         return user.view()
 
     async def reauthenticate(
-        self, account_id: uuid.UUID, password: str, *, action: str, client: ClientInfo
+        self,
+        account_id: uuid.UUID,
+        password: str,
+        *,
+        action: str,
+        client: ClientInfo,
+        session_key: str | None = None,
     ) -> UserRow:
         """The current password again before a sensitive change: throttled per account like
-        a sign-in, a failure audited (a stolen session guessing), a success forgiven. The
-        row it checked, for the change that follows (inside accounts only)."""
+        a sign-in, a failure audited (a stolen session guessing), a success forgiven. With
+        no password, a re-authentication through a linked provider on this session
+        (`session_key`) in the last minutes stands in for it (`reauthenticated`), else
+        `ReauthenticationRequired`. The row it checked, for the change that follows (inside
+        accounts only)."""
         key = str(account_id)
         await self.throttle.check((REAUTH_ACCOUNT, key))
         async with self.db.read() as conn:
             user = await AccountRepository(conn).user_by_id(account_id)
         if user is None:
             raise NotAuthenticated("account gone")
+        if not password:
+            if session_key is None or not await self.reauthenticated(account_id, session_key):
+                raise ReauthenticationRequired()
+            return user
         if not await self.passwords.matches(user.password_hash, password):
             await self.audit.record_alone(account_id, "reauth.failed", client, action=action)
             raise WrongPassword()

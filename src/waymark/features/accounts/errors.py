@@ -27,11 +27,25 @@ class WrongPassword(WaymarkError):
     title = "The current password is wrong"
 
 
+class ReauthenticationRequired(WaymarkError):
+    """No password was given and the session did not re-authenticate through a linked
+    provider in the last minutes (an account made through another site has no password)."""
+
+    status = 403
+    code = "reauthentication-required"
+    title = "Enter your password, or confirm it is you through a linked account"
+
+
 class InvalidEmailToken(WaymarkError):
     status = 400
     code = "invalid-email-token"
     title = "The link or code is invalid, used or expired"
 
 
-REAUTHENTICATION: tuple[type[WaymarkError], ...] = (WrongPassword, RateLimited, ServiceUnavailable)
+REAUTHENTICATION: tuple[type[WaymarkError], ...] = (
+    WrongPassword,
+    ReauthenticationRequired,
+    RateLimited,
+    ServiceUnavailable,
+)
 """What a route that asks for the current password again can also answer (documented)."""

@@ -149,7 +149,11 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
         data: JSONBody[ChangeEmailRequest], stepped_up: SteppedUp, client: Client
     ) -> Accepted:
         await accounts.profiles.request_email_change(
-            stepped_up.account_id, password=data.password, new_email=data.new_email, client=client
+            stepped_up.account_id,
+            password=data.password,
+            new_email=data.new_email,
+            client=client,
+            session_key=stepped_up.session_key,
         )
         return EMAIL_CHANGE_SENT
 
@@ -162,7 +166,12 @@ def account_routes(accounts: Accounts, identity: RequestIdentity) -> list[Router
     async def delete_me(
         data: JSONBody[DeleteAccountRequest], stepped_up: SteppedUp, client: Client
     ) -> Response[None]:
-        await accounts.profiles.delete(stepped_up.account_id, password=data.password, client=client)
+        await accounts.profiles.delete(
+            stepped_up.account_id,
+            password=data.password,
+            client=client,
+            session_key=stepped_up.session_key,
+        )
         return Response(None, status_code=204, cookies=[cleared_session_cookie()])
 
     @get(

@@ -74,7 +74,13 @@ class Profiles(AccountUseCases):
         return account
 
     async def request_email_change(
-        self, account_id: uuid.UUID, *, password: str, new_email: str, client: ClientInfo
+        self,
+        account_id: uuid.UUID,
+        *,
+        password: str,
+        new_email: str,
+        client: ClientInfo,
+        session_key: str | None = None,
     ) -> None:
         """Mail a confirmation link to canonical `new_email`; the change happens when it is
         used (`Registration.confirm`), and the old address is told then.
@@ -83,7 +89,7 @@ class Profiles(AccountUseCases):
         cannot probe which addresses are registered; one that an unconfirmed sign-up holds
         is mailed (confirming it displaces the sign-up)."""
         await self.credentials.reauthenticate(
-            account_id, password, action="email.change", client=client
+            account_id, password, action="email.change", client=client, session_key=session_key
         )
         async with self.db.transaction() as conn:
             holder = await AccountRepository(conn).user_by_email(new_email)
@@ -97,12 +103,20 @@ class Profiles(AccountUseCases):
                 )
             await self.audit.record(conn, account_id, "email.change-requested", client)
 
-    async def delete(self, account_id: uuid.UUID, *, password: str, client: ClientInfo) -> None:
+    async def delete(
+        self,
+        account_id: uuid.UUID,
+        *,
+        password: str,
+        client: ClientInfo,
+        session_key: str | None = None,
+    ) -> None:
         """Delete the account and, by cascade, everything that hangs off it, after asking
-        for the password again. With the row gone nothing lets its sessions in;
+        for the password again (or, with none, a recent re-authentication of this session
+        through a linked provider). With the row gone nothing lets its sessions in;
         `accounts.signed-out-everywhere` has them tidied away."""
         await self.credentials.reauthenticate(
-            account_id, password, action="account.delete", client=client
+            account_id, password, action="account.delete", client=client, session_key=session_key
         )
         async with self.db.transaction() as conn:
             await AccountRepository(conn).delete_user(account_id)

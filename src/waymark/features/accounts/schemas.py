@@ -126,11 +126,13 @@ class ChangePasswordRequest(Strict):
 
 class ChangeEmailRequest(Strict):
     new_email: Email
-    password: CurrentPassword
+    password: CurrentPassword = ""
+    """Left out only after a re-authentication through a linked provider (docs/sign-in.md)."""
 
 
 class DeleteAccountRequest(Strict):
-    password: CurrentPassword
+    password: CurrentPassword = ""
+    """Left out only after a re-authentication through a linked provider (docs/sign-in.md)."""
 
 
 class ProfilePatch(Strict):

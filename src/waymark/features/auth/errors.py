@@ -89,6 +89,15 @@ class IdentityTaken(WaymarkError):
     title = "This identity is linked to another account"
 
 
+class ReauthenticatedAsAnother(WaymarkError):
+    """A re-authentication through another site came back with an identity not linked to
+    the account signed in (another account's, or nobody's)."""
+
+    status = 403
+    code = "reauth-identity-not-linked"
+    title = "That identity is not linked to your account"
+
+
 class SignInDenied(WaymarkError):
     """The deployment's `sign_in` callback refused this sign-in."""
 

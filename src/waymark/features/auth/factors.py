@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.features.auth.mfa_repository import MfaRepository
@@ -31,6 +32,7 @@ from waymark.features.auth.relying_party import RelyingParty
 from waymark.features.auth.strategies import load_factories
 from waymark.infra.security import otp
 from waymark.infra.security.secret_box import SecretBox
+from waymark.kernel.errors import FieldError, ValidationFailed
 from waymark.settings import AuthSettings
 
 ENTRY_POINTS = "waymark.second_factors"
@@ -63,8 +65,9 @@ class SecondFactor(Protocol):
     ) -> str | None:
         """The RFC 8176 method `answer` proved (its `amr`), None if it proves nothing; what
         it uses up is used up in `conn`. `attempt` is the challenge's id hash when answering
-        a sign-in's challenge (None for a step-up), for factors bound to the attempt (mailed
-        codes; a passkey's challenge)."""
+        a sign-in's challenge (None for a step-up, but for a ceremony's: the session's,
+        `refs.step_up_attempt`), for factors bound to the attempt (mailed codes; a passkey's
+        challenge)."""
         ...
 
 
@@ -274,3 +277,31 @@ class EmailCodeFactor:
             return None
         await repository.clear_email_code(attempt)
         return self.amr
+
+
+def answer_of(factor: SecondFactor, code: str | None, credential: dict[str, Any] | None) -> str:
+    """A code for a code's factor, a ceremony's `credential` (as JSON) for a passkey: one of
+    them, the one this factor takes."""
+    if isinstance(factor, CeremonyFactor) != (credential is not None) or (
+        credential is None and code is None
+    ):
+        field = "credential" if isinstance(factor, CeremonyFactor) else "code"
+        raise ValidationFailed([FieldError(field, f"required for kind {factor.kind}, alone")])
+    return msgspec.json.encode(credential).decode() if credential is not None else str(code)
+
+
+async def options_of(
+    factor: SecondFactor,
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    attempt: str,
+    *,
+    expires_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """A `CeremonyFactor`'s options for an account that has it, bound to `attempt`; else 422."""
+    if not isinstance(factor, CeremonyFactor):
+        raise ValidationFailed([FieldError("kind", "a factor with options (webauthn)")])
+    if not await factor.enrolled(conn, user_id):
+        raise ValidationFailed([FieldError("kind", "not a factor of this account")])
+    return await factor.options(conn, user_id, attempt=attempt, expires_at=expires_at, now=now)

@@ -32,6 +32,7 @@ from waymark.features.auth.errors import (
     IdentityNotLinked,
     IdentityTaken,
     LinkConfirmationInvalid,
+    ReauthenticatedAsAnother,
     SignInDenied,
     SignInFailed,
     UnknownProvider,
@@ -61,13 +62,16 @@ ATTEMPT_SECONDS = 600
 """How long a browser may take at the other site."""
 LINK_SECONDS = 900
 """How long a mailed link-confirmation works."""
+REAUTH_SECONDS = 300
+"""How long a re-authentication through a provider stands in for the password."""
 
 
 @dataclass(frozen=True)
 class Finished:
     """What a callback came to: a browser session (`session`), a second-factor challenge
-    (`challenge`, MFA on), or an identity linked to the account signed in (both None); then
-    the browser goes to `next_path` (after the challenge, for one)."""
+    (`challenge`, MFA on), or an identity linked to, or a re-authentication of, the account
+    signed in (both None); then the browser goes to `next_path` (after the challenge, for
+    one)."""
 
     next_path: str
     session: NewSession | None = None
@@ -108,28 +112,35 @@ class Federation:
         next_path: str | None,
         client: ClientInfo,
         link_to: Principal | None = None,
+        reauthenticate: Principal | None = None,
     ) -> tuple[str, str]:
         """Begin an attempt: the pre-login cookie's value, and where to send the browser.
+        `link_to` links the identity to that caller's account; `reauthenticate` proves
+        that caller again, for the sensitive changes of the next `REAUTH_SECONDS` (a fresh
+        sign-in there where the provider can be made to ask: see `Attempt.fresh_since`).
         Throttled per IP (each attempt is stored until it is finished or expires)."""
         strategy = self._strategy(provider)
         await self.auth.throttle.check((EXTERNAL_START_IP, client.ip))
+        now = self.clock.now()
+        signed_in = link_to or reauthenticate
         attempt = Attempt(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
             verifier=secrets.token_urlsafe(64),
             redirect_uri=self.redirect_uri(provider),
+            fresh_since=now.timestamp() if reauthenticate else None,
         )
         url = await strategy.authorization_url(attempt)
         attempt_id = new_token()
-        now = self.clock.now()
         row = AttemptRow(
             provider=provider,
             state=attempt.state,
             nonce=attempt.nonce,
             verifier=attempt.verifier,
-            link_to=link_to.account_id if link_to else None,
-            next_path=local_path(next_path, "/settings" if link_to else "/"),
+            link_to=signed_in.account_id if signed_in else None,
+            next_path=local_path(next_path, "/settings" if signed_in else "/"),
             expires_at=now + timedelta(seconds=ATTEMPT_SECONDS),
+            reauth_session=reauthenticate.session_key if reauthenticate else None,
         )
         async with self.db.transaction() as conn:
             await IdentityRepository(conn).add_attempt(hash_token(attempt_id), row, now=now)
@@ -161,15 +172,20 @@ class Federation:
             raise SignInFailed("no attempt of this browser matches this answer")
         if not code:
             raise SignInFailed("the other site sent no code (refused or cancelled there)")
+        began = row.expires_at - timedelta(seconds=ATTEMPT_SECONDS)
         attempt = Attempt(
             state=row.state,
             nonce=row.nonce,
             verifier=row.verifier,
             redirect_uri=self.redirect_uri(provider),
+            fresh_since=began.timestamp() if row.reauth_session else None,
         )
         identity = await strategy.identify(code=code, attempt=attempt)
         now = self.clock.now()
         next_path = local_path(row.next_path)
+        if row.reauth_session is not None:
+            await self._reauthenticated(row, identity, current, client=client)
+            return Finished(next_path=next_path)
         async with self.db.transaction() as conn:
             repository = IdentityRepository(conn)
             linked = await repository.by_subject(identity.issuer, identity.subject)
@@ -197,6 +213,47 @@ class Federation:
             return Finished(next_path=next_path, challenge=issued)
         assert isinstance(issued, NewSession)
         return Finished(next_path=next_path, session=issued)
+
+    async def _reauthenticated(
+        self,
+        row: AttemptRow,
+        identity: ExternalIdentity,
+        current: Principal | None,
+        *,
+        client: ClientInfo,
+    ) -> None:
+        """Record that the session `row` began in proved itself again, back in that same
+        session, with an identity linked to its account (else `ReauthenticatedAsAnother`,
+        audited as a failed re-authentication). Like the password asked again, it keeps
+        the session's id: a step-up's record, under that id, still counts (a session
+        planted by someone else cannot be proved with this account's linked identity)."""
+        user_id = row.link_to
+        if user_id is None or current is None or current.session_key != row.reauth_session:
+            raise SignInFailed("re-authentication began in another session")
+        async with self.db.read() as conn:
+            linked = await IdentityRepository(conn).by_subject(identity.issuer, identity.subject)
+        if linked is None or linked.user_id != user_id:
+            await self.auth.accounts.audit.record_alone(
+                user_id, "reauth.failed", client, action="provider", provider=row.provider
+            )
+            raise ReauthenticatedAsAnother()
+        key, now = current.session_key, self.clock.now()
+        async with self.db.transaction() as conn:
+            repository = IdentityRepository(conn)
+            await repository.used(linked.id, email=identity.email, now=now)
+            await repository.record_reauthentication(key, user_id, provider=row.provider, now=now)
+            await self.auth.accounts.audit.record(
+                conn, user_id, "reauth.succeeded", client, provider=row.provider
+            )
+
+    async def recently_reauthenticated(self, account_id: uuid.UUID, session_key: str) -> bool:
+        """`kernel.ports.RecentReauthentication`: this session proved itself again through
+        a linked provider in the last `REAUTH_SECONDS`."""
+        since = self.clock.now() - timedelta(seconds=REAUTH_SECONDS)
+        async with self.db.read() as conn:
+            return await IdentityRepository(conn).reauthenticated_since(
+                session_key, account_id, since
+            )
 
     async def _sign_up(
         self, provider: str, identity: ExternalIdentity, *, client: ClientInfo

@@ -1,7 +1,12 @@
 """GitHub: OAuth 2.0 without OpenID Connect. No ID token: the identity is the numeric user
 id its user API (`GET /user`) answers for the access token the code is redeemed for; the
 address comes from `GET /user/emails` (the primary one, with GitHub's own `verified`).
-The authorization code flow still carries `state` and PKCE S256 (GitHub accepts it)."""
+The authorization code flow still carries `state` and PKCE S256 (GitHub accepts it).
+
+A re-authentication (`Attempt.fresh_since`) is a new round-trip and nothing more: GitHub has
+no `prompt=login` or `max_age`, and a browser signed in there comes back without being asked
+anything. It proves the person holds this browser's GitHub session now, not that they typed
+GitHub's password again (docs/sign-in.md)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,12 @@ import msgspec
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waymark.features.auth.tables import link_confirmations, linked_identities, sign_in_attempts
+from waymark.features.auth.tables import (
+    link_confirmations,
+    linked_identities,
+    reauthentications,
+    sign_in_attempts,
+)
 
 
 class AttemptRow(msgspec.Struct, kw_only=True):
@@ -18,8 +23,11 @@ class AttemptRow(msgspec.Struct, kw_only=True):
     nonce: str
     verifier: str
     link_to: uuid.UUID | None
+    """The signed-in account linking an identity, or re-authenticating (`reauth_session`)."""
     next_path: str
     expires_at: datetime
+    reauth_session: str | None = None
+    """Re-authenticating this session or token family of `link_to` (its store key)."""
 
 
 class IdentityRow(msgspec.Struct, kw_only=True):
@@ -142,3 +150,27 @@ class IdentityRepository:
             .first()
         )
         return None if row is None else LinkConfirmationRow(**row)
+
+    async def record_reauthentication(
+        self, session_key: str, user_id: uuid.UUID, *, provider: str, now: datetime
+    ) -> None:
+        t = reauthentications
+        await self.conn.execute(delete(t).where(t.c.session_key == session_key))
+        await self.conn.execute(
+            insert(t).values(
+                session_key=session_key, user_id=user_id, provider=provider, reauthenticated_at=now
+            )
+        )
+
+    async def reauthenticated_since(
+        self, session_key: str, user_id: uuid.UUID, since: datetime
+    ) -> bool:
+        t = reauthentications
+        found = await self.conn.scalar(
+            select(t.c.reauthenticated_at).where(
+                t.c.session_key == session_key,
+                t.c.user_id == user_id,
+                t.c.reauthenticated_at >= since,
+            )
+        )
+        return found is not None

@@ -11,8 +11,8 @@ tied to IP or user agent (phones change networks mid-sign-in). Answered, it star
 session or token family whose `amr` says both factors (`["pwd", "otp", "mfa"]`), which a
 refresh or a session renewal keeps and never raises.
 
-Step-up: a second factor proved on a session is recorded with the time (`mfa_step_ups`),
-and `require_step_up` (the kernel's `StepUp` port) asks for one from the last
+Step-up: a second factor proved on a session (a passkey's options bound to it) is recorded
+(`mfa_step_ups`); `require_step_up` (the kernel's `StepUp` port) asks for one from the last
 `STEP_UP_SECONDS` before a sensitive action, when the account has MFA on.
 
 Factors turned off (`auth.factors`, `factors.Factors`): never offered, enrolled, nor taken as
@@ -24,7 +24,7 @@ has, so an account whose app was turned off is asked for its other factors, and 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -44,15 +44,17 @@ from waymark.features.auth.factors import (
     Factors,
     SecondFactor,
     TotpFactor,
+    answer_of,
     hash_email_code,
     hash_recovery_code,
     new_email_code,
     new_recovery_codes,
+    options_of,
     secret_aad,
 )
 from waymark.features.auth.limits import MFA_ACCOUNT, MFA_EMAIL_ACCOUNT, MFA_IP
 from waymark.features.auth.mfa_repository import ChallengeRow, MfaRepository
-from waymark.features.auth.refs import browser_ref
+from waymark.features.auth.refs import browser_ref, step_up_attempt
 from waymark.features.auth.schemas import (
     MfaChallenge,
     MfaStatus,
@@ -153,13 +155,7 @@ class Mfa:
         wrong answer counts; the fifth ends the challenge (`ChallengeEnded`: sign in again)."""
         id_hash, now = hash_token(challenge), self.clock.now()
         factor = self._factor(kind)
-        if isinstance(factor, CeremonyFactor) != (credential is not None) or (
-            credential is None and code is None
-        ):
-            field = "credential" if isinstance(factor, CeremonyFactor) else "code"
-            raise ValidationFailed([FieldError(field, f"required for kind {kind}, alone")])
-        answer = code if credential is None else msgspec.json.encode(credential).decode()
-        assert answer is not None
+        answer = answer_of(factor, code, credential)
         row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
         async with self.db.transaction() as conn:
             repository = MfaRepository(conn)
@@ -205,16 +201,15 @@ class Mfa:
         passkey's `navigator.credentials.get()` options): for the challenge's account, bound
         to the challenge, single use (a new request voids the one before)."""
         id_hash = hash_token(challenge)
-        factor = self._factor(kind)
-        if not isinstance(factor, CeremonyFactor):
-            raise ValidationFailed([FieldError("kind", "a factor with options (webauthn)")])
         row = await self._live_challenge(id_hash, client=client, per_account=MFA_ACCOUNT)
+        return await self._options(kind, row.user_id, attempt=id_hash, expires_at=row.expires_at)
+
+    async def _options(
+        self, kind: str, user_id: uuid.UUID, *, attempt: str, expires_at: datetime
+    ) -> dict[str, Any]:
+        factor, now = self._factor(kind), self.clock.now()
         async with self.db.transaction() as conn:
-            if not await factor.enrolled(conn, row.user_id):
-                raise ValidationFailed([FieldError("kind", "not a factor of this account")])
-            return await factor.options(
-                conn, row.user_id, attempt=id_hash, expires_at=row.expires_at, now=self.clock.now()
-            )
+            return await options_of(factor, conn, user_id, attempt, expires_at=expires_at, now=now)
 
     async def factors_of(self, challenge: str) -> list[str] | None:
         """What a live challenge can be answered with (for its page); None if it ended."""
@@ -319,9 +314,10 @@ class Mfa:
         user_id, now = principal.account_id, self.clock.now()
         totp = self._totp()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
-        if self.auth.password_on:  # the password again: a stolen session alone cannot
-            await self.auth.accounts.credentials.reauthenticate(
-                user_id, password, action="mfa.enable", client=client
+        if self.auth.password_on:  # the password again (or a fresh sign-in at a provider)
+            key, credentials = principal.session_key, self.auth.accounts.credentials
+            await credentials.reauthenticate(
+                user_id, password, action="mfa.enable", client=client, session_key=key
             )
         codes = new_recovery_codes() if "recovery" in self.factors else []
         async with self.db.transaction() as conn:
@@ -351,23 +347,26 @@ class Mfa:
     # -- step-up and what needs it ---------------------------------------------------------
 
     async def step_up(
-        self, principal: Principal, *, kind: str, code: str, client: ClientInfo
+        self,
+        principal: Principal,
+        *,
+        kind: str,
+        code: str | None,
+        client: ClientInfo,
+        credential: dict[str, Any] | None = None,
     ) -> tuple[Principal, NewSession | None]:
-        """Prove a second factor on this session, for the sensitive actions of the next
-        `STEP_UP_SECONDS`. A browser session gets a new id and CSRF token (a rise in what it
-        may do); the caller as it now is, and that renewed session."""
+        """Prove a second factor (a code, or a passkey's `credential` for `step_up_options`) on
+        this session for `STEP_UP_SECONDS`. A browser session gets a new id and CSRF token (a
+        rise in what it may do): the caller as it now is, and that renewed session."""
         user_id, now = principal.account_id, self.clock.now()
         await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
         factor = self._factor(kind)
+        answer = answer_of(factor, code, credential)
+        attempt = step_up_attempt(principal) if isinstance(factor, CeremonyFactor) else None
         async with self.db.transaction() as conn:
-            verified = await factor.verify(conn, user_id, code, now=now)
-            await self.auth.accounts.audit.record(
-                conn,
-                user_id,
-                "mfa.step-up" if verified else "mfa.failed",
-                client,
-                factor=factor.kind,
-            )
+            verified = await factor.verify(conn, user_id, answer, now=now, attempt=attempt)
+            event = "mfa.step-up" if verified else "mfa.failed"
+            await self.auth.accounts.audit.record(conn, user_id, event, client, factor=kind)
         if not verified:
             raise SecondFactorRefused()
         renewed = await self.auth.sessions.regenerate(principal, auth_level="mfa")
@@ -381,6 +380,16 @@ class Mfa:
         async with self.db.transaction() as conn:
             await MfaRepository(conn).record_step_up(principal.session_key, user_id, now=now)
         return principal, renewed
+
+    async def step_up_options(
+        self, principal: Principal, *, kind: str, client: ClientInfo
+    ) -> dict[str, Any]:
+        """Options to step up with a passkey, bound to this session: single use (a new request
+        voids the one before; an answer, right or wrong, uses them up), 3 minutes."""
+        user_id, attempt = principal.account_id, step_up_attempt(principal)
+        await self.throttle.check((MFA_IP, client.ip), (MFA_ACCOUNT, str(user_id)))
+        until = self.clock.now() + timedelta(seconds=CHALLENGE_SECONDS)
+        return await self._options(kind, user_id, attempt=attempt, expires_at=until)
 
     async def require_step_up(self, principal: Principal) -> None:
         """`kernel.ports.StepUp`: StepUpRequired unless the account has MFA off or this

@@ -39,6 +39,7 @@ from waymark.kernel.errors import (
     ServiceUnavailable,
     StepUpRequired,
     UnsupportedMediaType,
+    ValidationFailed,
 )
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import (
@@ -185,20 +186,41 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
         "/mfa/step-up",
         responses=documented_problems(*BAD_BODY, *AUTHENTICATED, *CODE_PROBLEMS),
         summary="Prove a second factor again, for the sensitive actions of the next 10 minutes",
-        description="A browser session gets a new id (`Set-Cookie`) and CSRF token (the "
+        description="`kind` `totp` or `recovery` with `code`, or `webauthn` with `credential` "
+        "(a passkey's assertion for the options of `POST /api/v1/me/mfa/step-up/passkey`). "
+        "A browser session gets a new id (`Set-Cookie`) and CSRF token (the "
         "`X-CSRF-Token` response header): send that one from now on.",
         status_code=204,
     )
     async def step_up(
         data: JSONBody[FactorAnswer], principal: Caller, client: Client
     ) -> Response[None]:
-        _, renewed = await mfa.step_up(principal, kind=data.kind, code=data.code, client=client)
+        _, renewed = await mfa.step_up(
+            principal, kind=data.kind, code=data.code, credential=data.credential, client=client
+        )
         if renewed is None:
             return Response(None, status_code=204)
         headers = {CSRF_HEADER: renewed.record.csrf_token, **NO_STORE}
         response: Response[None] = with_session(None, renewed, headers=headers, now=clock.time())
         response.status_code = 204
         return response
+
+    @post(
+        "/mfa/step-up/passkey",
+        responses=documented_problems(
+            *AUTHENTICATED, ValidationFailed, RateLimited, ServiceUnavailable, UnsupportedMediaType
+        ),
+        summary="Options to step up with a passkey",
+        description="For an account with a passkey: options for `navigator.credentials.get()` "
+        "naming its passkeys (user verification required), bound to this session and good for "
+        "3 minutes. Answer with `POST /api/v1/me/mfa/step-up` (`kind: webauthn`, "
+        "`credential`); a new request voids the options before, and an answer (right or "
+        "wrong) uses them up.",
+        status_code=200,
+    )
+    async def step_up_passkey(principal: Caller, client: Client) -> Response[PasskeyOptions]:
+        options = await mfa.step_up_options(principal, kind="webauthn", client=client)
+        return Response(PasskeyOptions(public_key=options), headers=NO_STORE)
 
     @post(
         "/mfa/recovery-codes",
@@ -236,6 +258,7 @@ def mfa_routes(mfa: Mfa, identity: RequestIdentity) -> list[Router]:
                 start_totp,
                 confirm_totp,
                 step_up,
+                step_up_passkey,
                 regenerate,
                 disable,
                 email_on,

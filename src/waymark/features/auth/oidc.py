@@ -6,7 +6,9 @@ unknown `kid` fetches it again, so a rotated key is picked up; a `kid` still unk
 that stops refetching for `JWKS_REFETCH` seconds: made-up `kid`s are no flood of fetches),
 with asymmetric algorithms only (never `none`, never an HS algorithm keyed with a public
 key), then `iss` exactly, `aud` (and `azp` when there are several audiences), `exp`/`iat`
-with a small leeway, and the attempt's `nonce`.
+with a small leeway, and the attempt's `nonce`. A re-authentication (`Attempt.fresh_since`)
+asks the provider for a new sign-in (`prompt=login`, `max_age=0`) and checks that the ID
+token's `auth_time` is from then.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class OidcStrategy:
             "code_challenge": pkce_challenge(attempt.verifier),
             "code_challenge_method": "S256",
         }
+        if attempt.fresh_since is not None:  # a re-authentication: sign in there again, now
+            query |= {"prompt": "login", "max_age": "0"}
         return f"{meta['authorization_endpoint']}?{urlencode(query)}"
 
     async def identify(self, *, code: str, attempt: Attempt) -> ExternalIdentity:
@@ -112,7 +116,7 @@ class OidcStrategy:
         id_token = _json(answer).get("id_token")
         if not isinstance(id_token, str):
             raise failed("no id_token")
-        claims = await self.validate(id_token, nonce=attempt.nonce)
+        claims = await self.validate(id_token, nonce=attempt.nonce, since=attempt.fresh_since)
         return ExternalIdentity(
             issuer=self.issuer,
             subject=claims["sub"],
@@ -121,8 +125,12 @@ class OidcStrategy:
             name=str(claims.get("name") or ""),
         )
 
-    async def validate(self, id_token: str, *, nonce: str) -> dict[str, Any]:
-        """The claims of `id_token` if it is valid for this client and this attempt."""
+    async def validate(
+        self, id_token: str, *, nonce: str, since: float | None = None
+    ) -> dict[str, Any]:
+        """The claims of `id_token` if it is valid for this client and this attempt; with
+        `since` (a re-authentication, `max_age=0` was sent), `auth_time` must be there and
+        no earlier (OIDC Core 3.1.2.1: a provider asked `max_age` must return it)."""
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError:
@@ -155,6 +163,12 @@ class OidcStrategy:
             raise failed("nonce missing or not this attempt's")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise failed("no subject")
+        if since is not None:
+            auth_time = claims.get("auth_time")
+            if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
+                raise failed("no auth_time, though max_age was sent")
+            if auth_time < since - LEEWAY:
+                raise failed("auth_time: the sign-in there is not fresh")
         return claims
 
     async def _key(self, kid: object) -> jwt.PyJWK:

@@ -15,7 +15,8 @@ one commits with the challenge taken, or rolls back with it when another answer 
 A passkey does not turn MFA on (`turns_mfa_on = False`), as at GitHub (a passkey is a way
 to answer two-factor once it is on, via an app) and Supabase (first-factor passkeys are not
 MFA factors): registering one is a way in, not a promise that every password sign-in is
-challenged. Not for a step-up yet (it has no sign-in attempt to bind a ceremony to).
+challenged. For a step-up, the ceremony is kept under the session's own name
+(`refs.step_up_attempt`) instead of a challenge's: bound to that session, once.
 
 Its `amr` (RFC 8176) is the key's: `swk` for a synced passkey (backed up, its private key
 held by software that copies it between devices; the assertion's BE/BS flags say so),

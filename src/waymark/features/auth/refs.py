@@ -1,8 +1,11 @@
-"""How sessions are named to their users (`GET /me/sessions`, the `sid` claim)."""
+"""How sessions are named to their users (`GET /me/sessions`, the `sid` claim), and what a
+session's own ceremonies are named by."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from waymark.kernel.identity import Principal, hash_token
 
 
 def browser_ref(id_hash: str) -> str:
@@ -23,3 +26,9 @@ def parse_ref(ref: str) -> tuple[Literal["s", "f"], str] | None:
     if kind == "f" and key:
         return "f", key
     return None
+
+
+def step_up_attempt(principal: Principal) -> str:
+    """What a step-up's ceremony (a passkey's options) is kept under: bound to this session
+    or token family, so an assertion made for one proves nothing on another."""
+    return hash_token(f"step-up:{principal.session_key}")

@@ -119,15 +119,20 @@ class ChallengeAnswer(Strict):
 
 
 class FactorAnswer(Strict):
-    code: Code
+    code: Code | None = None
+    """For a code's kinds (`totp`, `recovery`)."""
     kind: FactorKind = "totp"
+    credential: dict[str, Any] | None = None
+    """For `webauthn`: a passkey's assertion for the options of
+    `POST /api/v1/me/mfa/step-up/passkey`."""
 
 
 class TotpConfirm(Strict):
     code: Code
     password: CurrentPassword = ""
     """The current password again (re-authentication): a stolen session alone cannot turn
-    on a second factor that would lock the owner out. Not asked when passwords are off."""
+    on a second factor that would lock the owner out. Not asked when passwords are off;
+    left out after a re-authentication through a linked provider (docs/sign-in.md)."""
 
 
 class TotpEnrolment(msgspec.Struct, kw_only=True):
@@ -167,7 +172,8 @@ class PasskeyCeremony(msgspec.Struct, kw_only=True):
 
 class PasskeyOptions(msgspec.Struct, kw_only=True):
     """Options for `navigator.credentials.get()` (as `publicKey`, its base64url fields
-    decoded), bound to one sign-in's challenge: answer it with `kind: webauthn`."""
+    decoded), bound to one sign-in's challenge or one session's step-up: answer it with
+    `kind: webauthn`."""
 
     public_key: dict[str, Any] = msgspec.field(name="publicKey")
 

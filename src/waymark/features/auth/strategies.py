@@ -48,6 +48,9 @@ class Attempt:
     nonce: str
     verifier: str
     redirect_uri: str
+    fresh_since: float | None = None
+    """A re-authentication: the person must sign in at the provider again, at or after this
+    (epoch seconds), where the provider can be asked to (OIDC `prompt=login`, `max_age=0`)."""
 
 
 class RedirectStrategy(Protocol):

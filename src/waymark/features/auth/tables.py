@@ -49,6 +49,23 @@ sign_in_attempts = Table(
     Column("link_to", Uuid, comment="Linking from this signed-in account; NULL: a sign-in."),
     Column("next_path", String(2000), nullable=False, server_default="/"),
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    Column(
+        "reauth_session", String(128), comment="Re-authenticating this session (its key); NULL: no."
+    ),
+)
+
+reauthentications = Table(
+    "reauthentications",
+    metadata,
+    Column(
+        "session_key",
+        String(128),
+        primary_key=True,
+        comment="The session id's hash or the token family's id.",
+    ),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("provider", String(64), nullable=False),
+    Column("reauthenticated_at", UtcDateTime(), nullable=False),
 )
 
 link_confirmations = Table(

@@ -1,6 +1,7 @@
 // Passkeys on the sign-in page ("Sign in with a passkey"), at the two-step challenge ("Use a
-// passkey": the assertion is posted with the challenge's own form) and in settings ("Add a
-// passkey"):
+// passkey": the assertion is posted with the challenge's own form), at a step-up ("Confirm
+// with a passkey", the same with the options of `data-passkey-options`) and in settings ("Add
+// a passkey"):
 // the options come from the API as JSON, go to `navigator.credentials.get()` / `.create()`,
 // and what the authenticator answers goes back to the API, which checks it.
 //
@@ -133,7 +134,7 @@
   for (const box of boxes) {
     if (box.matches("[data-passkey-second-factor]")) {
       wire(box, async () => {
-        const began = await postForm("/login/mfa/passkey", box);
+        const began = await postForm(box.dataset.passkeyOptions || "/login/mfa/passkey", box);
         const credential = await navigator.credentials.get({
           publicKey: requestOptions(began.publicKey),
         });
