@@ -21,6 +21,7 @@ from waymark.features.auth.errors import (
     ConfirmByMail,
     IdentityNotLinked,
     IdentityTaken,
+    LinkDenied,
     LinkConfirmationInvalid,
     ReauthenticatedAsAnother,
     SignInDenied,
@@ -41,6 +42,7 @@ REFUSALS = (
     ConfirmByMail,
     IdentityTaken,
     SignInDenied,
+    LinkDenied,
     UnknownProvider,
     ReauthenticatedAsAnother,
 )
@@ -132,7 +134,7 @@ def sign_in_pages(federation: Federation) -> list[HTTPRouteHandler]:
         token = visitor.form.get("token", "")[:2048]
         try:
             await federation.confirm_link(principal, token, client=visitor.client)
-        except (LinkConfirmationInvalid, IdentityTaken) as error:
+        except (LinkConfirmationInvalid, IdentityTaken, LinkDenied) as error:
             refused = FormState.refused(error, {})
             return page(
                 visitor,

@@ -29,11 +29,16 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
 
 class Hooks:
     """A deployment's callbacks (`auth.callbacks`): nobody from `denied.example` gets in;
-    access tokens say which plan the account is on."""
+    the forge's bots (subjects from 9000) are never linked to an account; access tokens say
+    which plan the account is on."""
 
     @staticmethod
     def sign_in(account: Account, identity: Any) -> bool:
         return not account.email.endswith("@denied.example")
+
+    @staticmethod
+    def link(account_id: str, identity: Any) -> bool:
+        return int(identity.subject) < 9000
 
     @staticmethod
     def claims(account_id: str, claims: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +107,20 @@ async def test_the_example_strategy_links_an_identity(
     await browser.get(site_path(back), follow_redirects=False)
     [identity] = (await browser.get("/api/v1/me/identities")).json()
     assert (identity["issuer"], identity["subject"]) == (f"{standin.base}/forge", "42")
+
+
+async def test_the_link_callback_refuses_to_link(
+    browser: Client, standin: StandIn, mail_dir: Path
+) -> None:
+    standin.github_user = {"id": 9001, "login": "forge-bot"}
+    await member(browser, mail_dir, "forgebot@example.org")
+    started = await post_form(browser, "/settings", "/auth/forge/link", {})
+    async with httpx.AsyncClient(trust_env=False) as forge:
+        back = (await forge.get(str(started.headers["location"]))).headers["location"]
+    refused = await browser.get(site_path(back), follow_redirects=False)
+    assert refused.status_code == 403
+    assert "Linking this identity was refused" in refused.text
+    assert (await browser.get("/api/v1/me/identities")).json() == []
 
 
 async def test_the_sign_in_callback_refuses(browser: Client, mail_dir: Path) -> None:

@@ -106,6 +106,14 @@ class SignInDenied(WaymarkError):
     title = "Signing in was refused"
 
 
+class LinkDenied(WaymarkError):
+    """The deployment's `link` callback refused to link this identity to this account."""
+
+    status = 403
+    code = "link-denied"
+    title = "Linking this identity was refused"
+
+
 class LastWayIn(WaymarkError):
     status = 409
     code = "last-way-in"

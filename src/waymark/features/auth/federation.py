@@ -31,6 +31,7 @@ from waymark.features.auth.errors import (
     ConfirmByMail,
     IdentityNotLinked,
     IdentityTaken,
+    LinkDenied,
     LinkConfirmationInvalid,
     ReauthenticatedAsAnother,
     SignInDenied,
@@ -376,6 +377,8 @@ class Federation:
         *,
         client: ClientInfo,
     ) -> None:
+        if not self.auth.callbacks.allows_link(str(user_id), identity):
+            raise LinkDenied()
         await IdentityRepository(conn).link(
             IdentityRow(
                 id=uuid.uuid4(),

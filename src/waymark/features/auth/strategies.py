@@ -123,9 +123,11 @@ def build_strategies(
 
 class Callbacks:
     """Hooks a deployment sets (`auth.callbacks = "module:object"`), as NextAuth's `signIn`
-    and `jwt`: `sign_in(account, identity)` may refuse a sign-in (False), and
+    and `jwt`: `sign_in(account, identity)` may refuse a sign-in (False),
+    `link(account_id, identity)` may refuse to link an identity to an account (False: from
+    settings, by a mailed confirmation, or the one a sign-up through a provider makes), and
     `claims(account_id, claims)` adds claims to access tokens (never the registered ones).
-    Either may be left out; with none, every sign-in that checks out is let in."""
+    Any may be left out; with none, every sign-in and link that checks out goes ahead."""
 
     def __init__(self, hooks: object | None = None) -> None:
         self.hooks = hooks
@@ -140,6 +142,10 @@ class Callbacks:
     def allows(self, account: Account, identity: ExternalIdentity | None) -> bool:
         hook = getattr(self.hooks, "sign_in", None)
         return True if hook is None else bool(hook(account, identity))
+
+    def allows_link(self, account_id: str, identity: ExternalIdentity) -> bool:
+        hook = getattr(self.hooks, "link", None)
+        return True if hook is None else bool(hook(account_id, identity))
 
     def claims(self, account_id: str) -> dict[str, Any]:
         hook = getattr(self.hooks, "claims", None)
