@@ -4,6 +4,7 @@ stopped with SIGTERM to that group, and SIGKILL to it if anything of it is left.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -17,6 +18,9 @@ from typing import Any, NamedTuple
 
 import httpx
 import pytest
+from typer.testing import CliRunner, Result
+
+from waymark import cli
 
 
 def free_port() -> int:
@@ -38,6 +42,12 @@ def waymark(
         timeout=60,
         check=check,
     )
+
+
+async def in_process(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
+    """`waymark ARGS` run in this process, in a thread (a subprocess costs seconds of imports
+    each): for a test whose claim is not about the command itself, or that reads its output."""
+    return await asyncio.to_thread(CliRunner().invoke, cli.app, list(args), stdin, env)
 
 
 class Served(NamedTuple):

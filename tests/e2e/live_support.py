@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,10 +20,9 @@ import httpx
 import pytest
 
 from tests.conftest import BACKEND_ROADMAP
-from tests.e2e.test_cli_and_serve import create_user
 from tests.integration.teams_support import seed_team
 from tests.needs import unavailable
-from tests.servers import Served, serving
+from tests.servers import Served, in_process, serving
 from waymark.features.roadmaps import document
 from waymark.infra.sql.database import Database
 
@@ -56,6 +56,25 @@ def live_env(
     return environ
 
 
+def start(
+    stack: ExitStack, env: dict[str, str], *servers: tuple[str, Path, int | None]
+) -> list[Served]:
+    """Processes serving sockets, each `(kind, log, port)` (`serve`: the whole app;
+    `gateway`: `waymark live`, sockets only), started at once (each takes seconds to be
+    ready) and stopped when `stack` closes."""
+    starting = [
+        serving(env, log, port=port, command="live" if kind == "gateway" else "serve")
+        for kind, log, port in servers
+    ]
+    with ThreadPoolExecutor(len(starting)) as pool:
+        futures = [pool.submit(server.__enter__) for server in starting]
+        wait(futures)
+    for server, future in zip(starting, futures, strict=True):
+        if future.exception() is None:
+            stack.push(server.__exit__)
+    return [future.result() for future in futures]
+
+
 @pytest.fixture
 def two_servers(
     database_url: str, redis_url: str, tmp_path: Path
@@ -63,8 +82,9 @@ def two_servers(
     """Processes A and B: one PostgreSQL (or SQLite) database, one Redis."""
     env = live_env(tmp_path, database_url, redis_url=redis_url)
     with ExitStack() as stack:
-        a = stack.enter_context(serving(env, tmp_path / "a.log"))
-        b = stack.enter_context(serving(env, tmp_path / "b.log"))
+        a, b = start(
+            stack, env, ("serve", tmp_path / "a.log", None), ("serve", tmp_path / "b.log", None)
+        )
         yield env, a, b
 
 
@@ -76,7 +96,8 @@ class User(NamedTuple):
 
 async def user(env: dict[str, str], base: str, email: str) -> User:
     """`waymark users create`, then signed in over the API with a bearer token."""
-    await asyncio.to_thread(create_user, env, email)
+    created = await in_process(env, "users", "create", email, stdin=PASSWORD + "\n")
+    assert created.exit_code == 0, created.output
     async with httpx.AsyncClient(base_url=base) as client:
         tokens = (
             await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})

@@ -19,27 +19,46 @@ from tests.servers import Served, serving, stop, waymark
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A fresh embedded install: SQLite under a private var/ directory."""
+def embedded(var_dir: Path) -> dict[str, str]:
+    """An embedded install: SQLite under a private var/ directory."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("WAYMARK_")}
-    environ |= {"WAYMARK_VAR_DIR": str(tmp_path / "var"), "WAYMARK_LOG__LEVEL": "warning"}
-    return environ
+    return environ | {"WAYMARK_VAR_DIR": str(var_dir), "WAYMARK_LOG__LEVEL": "warning"}
 
 
-@pytest.fixture
-def migrated_env(env: dict[str, str]) -> dict[str, str]:
+def migrate(env: dict[str, str]) -> dict[str, str]:
     waymark(env, "db", "upgrade")
     waymark(env, "roadmaps", "import", str(BACKEND_ROADMAP))
     return env
 
 
 @pytest.fixture
-def server(migrated_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
-    with serving(migrated_env, tmp_path / "serve.log") as served:
+def env(tmp_path: Path) -> dict[str, str]:
+    """A fresh embedded install."""
+    return embedded(tmp_path / "var")
+
+
+@pytest.fixture
+def migrated_env(env: dict[str, str]) -> dict[str, str]:
+    return migrate(env)
+
+
+@pytest.fixture(scope="module")
+def served_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One migrated install with the backend roadmap, for the module's tests that only read
+    from it (the `served` group)."""
+    return migrate(embedded(tmp_path_factory.mktemp("served") / "var"))
+
+
+@pytest.fixture(scope="module")
+def server(served_env: dict[str, str]) -> Iterator[Served]:
+    """One server for the tests that only read from it (the `served` xdist group keeps them
+    on one test worker): starting one, and migrating and importing for it, takes seconds."""
+    log = Path(served_env["WAYMARK_VAR_DIR"]).parent / "serve.log"
+    with serving(served_env, log) as served:
         yield served
 
 
+@pytest.mark.xdist_group("served")
 def test_served_over_a_socket(server: Served) -> None:
     response = httpx.get(f"{server.base}/api/v1/roadmaps/backend", timeout=5)
     assert response.status_code == 200
@@ -60,15 +79,16 @@ def test_served_over_a_socket(server: Served) -> None:
     ) in server.output()
 
 
+@pytest.mark.xdist_group("served")
 def test_a_second_server_on_a_port_in_use_refuses_to_start(
-    server: Served, migrated_env: dict[str, str]
+    server: Served, served_env: dict[str, str]
 ) -> None:
     """Granian binds with SO_REUSEPORT (so its workers can share the port), so a second
     `waymark serve` on the same port started silently and the kernel split requests between
     the two servers."""
     second = subprocess.Popen(
         [sys.executable, "-m", "waymark", "serve", "--port", str(server.port)],
-        env=migrated_env,
+        env=served_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -104,10 +124,11 @@ def test_the_workers_of_one_server_share_its_port(
         assert "already in use" not in served.output()
 
 
+@pytest.mark.xdist_group("served")
 def test_serve_logs_json_lines_with_request_id_route_status_and_duration(
-    migrated_env: dict[str, str], tmp_path: Path
+    served_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = migrated_env | {
+    env = served_env | {
         "WAYMARK_LOG__LEVEL": "info",
         "WAYMARK_LOG__FORMAT": "json",
         "WAYMARK_LOG__ACCESS": "true",

@@ -19,7 +19,6 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
 from typing import NamedTuple
@@ -36,6 +35,7 @@ from tests.e2e.live_support import (
     live_env,
     make_changes,
     set_status,
+    start,
     team_of_three,
     user,
 )
@@ -50,25 +50,6 @@ pytestmark = pytest.mark.usefixtures("backend_roadmap")
 
 KINDS = ["serve", "gateway"]
 """What serves the sockets: the app process itself, or the live gateway beside it."""
-
-
-def start(
-    stack: ExitStack, env: dict[str, str], *servers: tuple[str, Path, int | None]
-) -> list[Served]:
-    """Processes serving sockets, each `(kind, log, port)` (`serve`: the whole app;
-    `gateway`: `waymark live`, sockets only), started at once (each takes seconds to be
-    ready) and stopped when `stack` closes."""
-    starting = [
-        serving(env, log, port=port, command="live" if kind == "gateway" else "serve")
-        for kind, log, port in servers
-    ]
-    with ThreadPoolExecutor(len(starting)) as pool:
-        futures = [pool.submit(server.__enter__) for server in starting]
-        wait(futures)
-    for server, future in zip(starting, futures, strict=True):
-        if future.exception() is None:
-            stack.push(server.__exit__)
-    return [future.result() for future in futures]
 
 
 @pytest.fixture(params=KINDS)
@@ -249,9 +230,13 @@ def guarded(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -
 
 
 @pytest.mark.backend("sqlite")
-async def test_a_ticket_opens_one_socket_and_is_never_logged(
-    guarded: Guarded,
-) -> None:
+async def test_tickets_and_the_handshake_guards(guarded: Guarded) -> None:
+    """Two claims on one start of the processes (each start takes seconds)."""
+    await a_ticket_opens_one_socket_and_is_never_logged(guarded)
+    await a_bad_origin_or_subprotocol_is_refused_before_the_handshake(guarded)
+
+
+async def a_ticket_opens_one_socket_and_is_never_logged(guarded: Guarded) -> None:
     env, served, live = guarded
     learner = await user(env, served.base, "once@example.org")
     once = await ticket(served.base, learner)
@@ -272,10 +257,7 @@ async def test_a_ticket_opens_one_socket_and_is_never_logged(
     assert once not in live.output()
 
 
-@pytest.mark.backend("sqlite")
-async def test_a_bad_origin_or_subprotocol_is_refused_before_the_handshake(
-    guarded: Guarded,
-) -> None:
+async def a_bad_origin_or_subprotocol_is_refused_before_the_handshake(guarded: Guarded) -> None:
     env, served, live = guarded
     learner = await user(env, served.base, "origin@example.org")
     evil = {"origin": "https://evil.example"}

@@ -17,13 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from typer.testing import CliRunner, Result
 
 from tests.auth_helpers import PASSWORD, wait_for_mail
 from tests.config import app_settings
 from tests.contract.broker_servers import amqp_url, unique_queue
 from tests.servers import free_port
-from waymark import cli
+from tests.servers import in_process as waymark
 from waymark.app import create_app
 from waymark.infra.broker.amqp import AmqpBroker
 from waymark.infra.outbox import DONE
@@ -69,11 +68,6 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "WAYMARK_AUTH__ARGON2_MEMORY_KIB": str(settings.auth.argon2_memory_kib),
         "WAYMARK_AUTH__ARGON2_TIME_COST": str(settings.auth.argon2_time_cost),
     }
-
-
-async def waymark(env: dict[str, str], *args: str) -> Result:
-    """`waymark ARGS` in this process (a subprocess costs seconds of imports each)."""
-    return await asyncio.to_thread(CliRunner().invoke, cli.app, list(args), env=env)
 
 
 def start_worker(env: dict[str, str], metrics_port: int, log: Path) -> subprocess.Popen[bytes]:
