@@ -57,7 +57,7 @@ from waymark.infra.outbox import HandlerRegistry, Outbox, OutboxMessage
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.migrations import upgrade
 from waymark.kernel.broker import Job
-from waymark.settings import LogSettings
+from waymark.settings import BrokerSettings, LogSettings
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 KIND = "bench.job"
@@ -82,7 +82,7 @@ class Throughput:
         return self.jobs / self.seconds
 
 
-async def app_throughput(db: Database, n: int) -> Throughput:
+async def app_throughput(db: Database, n: int, batch_size: int) -> Throughput:
     broker = AmqpBroker(AMQP_URL, queue=f"bench-jobs.{uuid.uuid4().hex[:8]}", prefetch=PREFETCH)
     await broker.setup()
     finished = asyncio.Event()
@@ -96,7 +96,7 @@ async def app_throughput(db: Database, n: int) -> Throughput:
 
     registry = HandlerRegistry()
     registry.register_transactional(KIND, no_op)
-    worker = Worker(broker, registry, db, concurrency=PREFETCH)
+    worker = Worker(broker, registry, db, concurrency=PREFETCH, batch_size=batch_size)
     stop = asyncio.Event()
     now = time.time()
     jobs = [Job(id=str(uuid.uuid4()), kind=KIND, payload=PAYLOAD, created_at=now) for _ in range(n)]
@@ -199,7 +199,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     try:
         for _ in range(args.repeat):  # app and limit in turn, each pair under the same load
-            app = await app_throughput(db, args.jobs)
+            app = await app_throughput(db, args.jobs, args.batch_size)
             limit = await limit_throughput(args.jobs)
             runs.append(
                 {
@@ -239,8 +239,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
             "# jobs-throughput",
             "",
             f"{args.jobs:,} jobs through RabbitMQ ({args.profile} database), app and limit in "
-            f"turn {args.repeat} time(s); latency over {lat['jobs']:,} jobs "
-            f"{args.spacing * 1000:g} ms apart.",
+            f"turn {args.repeat} time(s), worker batch size {args.batch_size}; latency over "
+            f"{lat['jobs']:,} jobs {args.spacing * 1000:g} ms apart.",
             "",
             "| run | | jobs/s | seconds | ratio |",
             "|---:|---|---:|---:|---:|",
@@ -261,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--jobs", type=int, default=10_000)
     parser.add_argument(
         "-r", "--repeat", type=int, default=1, help="runs of app then limit (the median ratio)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BrokerSettings().batch_size,
+        help="the worker's WAYMARK_BROKER__BATCH_SIZE (default: the setting's)",
     )
     parser.add_argument("--latency-jobs", type=int, default=500)
     parser.add_argument("--spacing", type=float, default=0.005, help="seconds between commits")

@@ -72,7 +72,7 @@ async def test_a_batch_commits_once_and_a_failing_job_rolls_back_only_itself(
     db: Database, broker: AmqpBroker
 ) -> None:
     jobs = Recording()
-    worker = Worker(broker, jobs.registry, db, policy=FAST)
+    worker = Worker(broker, jobs.registry, db, policy=FAST, batch_size=8)
     await broker.publish([job("j-old")])
     assert await worker.process((await received(broker, 1))[0]) == ACKED
     batch = [job("j-a"), job("j-poison", '{"poison":1}'), job("j-b"), job("j-old"), job("j-a")]
@@ -98,7 +98,7 @@ async def test_a_job_past_its_time_limit_in_a_batch_is_retried_alone(
         await asyncio.sleep(5)
 
     jobs.registry.register_transactional(SLOW, slow, time_limit=0.1)
-    worker = Worker(broker, jobs.registry, db, policy=FAST, time_limit=30)
+    worker = Worker(broker, jobs.registry, db, policy=FAST, time_limit=30, batch_size=8)
     await broker.publish([job("j-a"), job("j-slow", kind=SLOW), job("j-b")])
     await worker.process_batch(await received(broker, 3))
     assert await effect_counts(db) == {"j-a": 1, "j-b": 1}
@@ -112,7 +112,7 @@ async def test_a_batch_whose_transaction_fails_runs_its_jobs_again_each_alone(
     db: Database, broker: AmqpBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = Recording()
-    worker = Worker(broker, jobs.registry, db, policy=FAST)
+    worker = Worker(broker, jobs.registry, db, policy=FAST, batch_size=8)
     transaction = db.transaction
     failures = [ConnectionResetError("the database went away")]
 
@@ -148,7 +148,7 @@ async def test_a_stopping_worker_returns_every_job_of_a_batch_past_the_grace(
     assert await broker.receive(1, wait=0.01) == []  # consuming from now on
     await broker.publish([job("j-1", kind=SLOW), job("j-2", kind=SLOW)])
     await asyncio.sleep(0.5)  # both in the consumer's buffer: one receive, one batch
-    worker = Worker(broker, registry, db, policy=FAST, shutdown_grace=0.3)
+    worker = Worker(broker, registry, db, policy=FAST, shutdown_grace=0.3, batch_size=8)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, poll=0.2))
     await asyncio.wait_for(one_started.wait(), 10)

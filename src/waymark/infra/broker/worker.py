@@ -72,7 +72,7 @@ class Worker:
         policy: RetryPolicy | None = None,
         time_limit: float = 30.0,
         concurrency: int = 32,
-        batch_size: int = 8,
+        batch_size: int = 1,
         shutdown_grace: float = 20.0,
         metrics: JobMetrics | None = None,
         rand: Callable[[], float] | None = None,
