@@ -9,38 +9,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.contract.broker_servers import amqp_url, unique_queue
-from tests.integration.jobs_fixtures import effects
-from tests.integration.jobs_support import EFFECT, effect, effect_counts
+from tests.contract.broker_servers import amqp_url
+from tests.integration.jobs_fixtures import broker, effects
+from tests.integration.jobs_support import EFFECT, effect, effect_counts, job
 from waymark.infra.broker.amqp import AmqpBroker
 from waymark.infra.broker.worker import ACKED, Worker
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, RetryPolicy
 from waymark.infra.sql.database import Database
-from waymark.kernel.broker import Delivery, Job
+from waymark.kernel.broker import Delivery
 
-__all__ = ["amqp_url", "effects"]
+__all__ = ["amqp_url", "broker", "effects"]
 
 FAST = RetryPolicy(base=0.01, cap=0.05, max_attempts=3, jitter=0.5)
 SLOW = "test.slow"
 pytestmark = pytest.mark.usefixtures("effects")
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
-    made = AmqpBroker(amqp_url, queue=unique_queue())
-    await made.setup()
-    yield made
-    await made.teardown()
-    await made.aclose()
-
-
-def job(job_id: str, payload: str = '{"n":1}', kind: str = EFFECT) -> Job:
-    return Job(id=job_id, kind=kind, payload=payload, created_at=datetime.now(UTC).timestamp())
 
 
 async def received(broker: AmqpBroker, count: int) -> list[Delivery]:
