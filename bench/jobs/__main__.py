@@ -1,6 +1,7 @@
 """Jobs through RabbitMQ, beside their limit (issue 16, "Speed").
 
-    .venv/bin/python -m bench.jobs [-n 10000] [--latency-jobs 500] [--profile production] [-o DIR]
+    .venv/bin/python -m bench.jobs [-n 10000] [-r 1] [--latency-jobs 500] [--profile production]
+                                   [-o DIR]
 
 `jobs-throughput`: `n` small jobs (the payload of a progress event, ~100 bytes) published and
 consumed through RabbitMQ, twice on the same machine and broker:
@@ -14,7 +15,9 @@ consumed through RabbitMQ, twice on the same machine and broker:
   database, no envelope.
 
 Both report jobs per second from the first publish to the last ack; the ratio app / limit
-is the figure (target 0.5).
+is the figure (target 0.5). With `-r N` app and limit run in turn N times, each pair under
+the same load (on a shared machine it changes from one minute to the next), and the figure
+is the median of the N ratios.
 
 **latency**: `--latency-jobs` jobs, each written to the outbox in a transaction of its own,
 `--spacing` seconds apart, relayed by `PublishingRelay` (woken by the commit) and run by the
@@ -54,7 +57,7 @@ from waymark.infra.outbox import HandlerRegistry, Outbox, OutboxMessage
 from waymark.infra.sql.database import Database
 from waymark.infra.sql.migrations import upgrade
 from waymark.kernel.broker import Job
-from waymark.settings import LogSettings
+from waymark.settings import BrokerSettings, LogSettings
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 KIND = "bench.job"
@@ -79,7 +82,7 @@ class Throughput:
         return self.jobs / self.seconds
 
 
-async def app_throughput(db: Database, n: int) -> Throughput:
+async def app_throughput(db: Database, n: int, batch_size: int) -> Throughput:
     broker = AmqpBroker(AMQP_URL, queue=f"bench-jobs.{uuid.uuid4().hex[:8]}", prefetch=PREFETCH)
     await broker.setup()
     finished = asyncio.Event()
@@ -93,7 +96,7 @@ async def app_throughput(db: Database, n: int) -> Throughput:
 
     registry = HandlerRegistry()
     registry.register_transactional(KIND, no_op)
-    worker = Worker(broker, registry, db, concurrency=PREFETCH)
+    worker = Worker(broker, registry, db, concurrency=PREFETCH, batch_size=batch_size)
     stop = asyncio.Event()
     now = time.time()
     jobs = [Job(id=str(uuid.uuid4()), kind=KIND, payload=PAYLOAD, created_at=now) for _ in range(n)]
@@ -193,16 +196,24 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     db = Database(url)
+    runs: list[dict[str, Any]] = []
     try:
-        app = await app_throughput(db, args.jobs)
-        limit = await limit_throughput(args.jobs)
+        for _ in range(args.repeat):  # app and limit in turn, each pair under the same load
+            app = await app_throughput(db, args.jobs, args.batch_size)
+            limit = await limit_throughput(args.jobs)
+            runs.append(
+                {
+                    "app": {**asdict(app), "per_second": app.per_second},
+                    "limit": {**asdict(limit), "per_second": limit.per_second},
+                    "ratio": app.per_second / limit.per_second,
+                }
+            )
         waited = await latency(db, args.latency_jobs, args.spacing)
     finally:
         await db.dispose()
     return {
-        "app": {**asdict(app), "per_second": app.per_second},
-        "limit": {**asdict(limit), "per_second": limit.per_second},
-        "ratio": app.per_second / limit.per_second,
+        "runs": runs,
+        "ratio": statistics.median(run["ratio"] for run in runs),
         "latency_ms": {
             "jobs": len(waited),
             "p50": 1000 * statistics.median(waited),
@@ -213,21 +224,30 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any], args: argparse.Namespace) -> str:
-    app, limit, lat = result["app"], result["limit"], result["latency_ms"]
+    lat = result["latency_ms"]
+    rows = []
+    for number, run in enumerate(result["runs"], 1):
+        app, limit = run["app"], run["limit"]
+        rows += [
+            f"| {number} | app (AmqpBroker + Worker, processed keys) | {app['per_second']:,.0f} "
+            f"| {app['seconds']:.2f} | **{run['ratio']:.2f}** |",
+            f"| {number} | limit (raw aio-pika) | {limit['per_second']:,.0f} "
+            f"| {limit['seconds']:.2f} | |",
+        ]
     return "\n".join(
         [
             "# jobs-throughput",
             "",
-            f"{args.jobs:,} jobs through RabbitMQ ({args.profile} database); "
-            f"latency over {lat['jobs']:,} jobs {args.spacing * 1000:g} ms apart.",
+            f"{args.jobs:,} jobs through RabbitMQ ({args.profile} database), app and limit in "
+            f"turn {args.repeat} time(s), worker batch size {args.batch_size}; latency over "
+            f"{lat['jobs']:,} jobs {args.spacing * 1000:g} ms apart.",
             "",
-            "| | jobs/s | seconds |",
-            "|---|---:|---:|",
-            f"| app (AmqpBroker + Worker, processed keys) | {app['per_second']:,.0f} "
-            f"| {app['seconds']:.2f} |",
-            f"| limit (raw aio-pika) | {limit['per_second']:,.0f} | {limit['seconds']:.2f} |",
+            "| run | | jobs/s | seconds | ratio |",
+            "|---:|---|---:|---:|---:|",
+            *rows,
             "",
-            f"ratio app / limit: **{result['ratio']:.2f}** (target >= {TARGET_RATIO})",
+            f"ratio app / limit (median of the runs): **{result['ratio']:.2f}** "
+            f"(target >= {TARGET_RATIO})",
             "",
             f"commit -> job start: p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, "
             f"max {lat['max']:.1f} ms",
@@ -239,6 +259,15 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__)
     parser.add_argument("-n", "--jobs", type=int, default=10_000)
+    parser.add_argument(
+        "-r", "--repeat", type=int, default=1, help="runs of app then limit (the median ratio)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BrokerSettings().batch_size,
+        help="the worker's WAYMARK_BROKER__BATCH_SIZE (default: the setting's)",
+    )
     parser.add_argument("--latency-jobs", type=int, default=500)
     parser.add_argument("--spacing", type=float, default=0.005, help="seconds between commits")
     parser.add_argument("--profile", choices=["production", "embedded"], default="production")

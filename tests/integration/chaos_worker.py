@@ -1,6 +1,7 @@
 """A worker process for the chaos test: `python -m tests.integration.chaos_worker DB_URL
 AMQP_URL QUEUE`. It runs the test's effect jobs (each takes `WAYMARK_TEST_CHAOS_JOB_MS`) on the
-real Worker, three attempts each, until SIGTERM, or until the test kills it."""
+real Worker, three attempts each, until SIGTERM, or until the test kills it.
+`WAYMARK_TEST_CHAOS_BATCH_SIZE` (default 1) runs them in batches (docs/jobs.md)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ async def main(database_url: str, amqp_url: str, queue: str) -> None:
     try:
         await broker.setup()
         print("ready", flush=True)  # the test kills only workers that got this far
-        await Worker(broker, registry, db, policy=POLICY, concurrency=20).run(stop, poll=0.2)
+        batch_size = int(os.environ.get("WAYMARK_TEST_CHAOS_BATCH_SIZE", "1"))
+        worker = Worker(broker, registry, db, policy=POLICY, concurrency=20, batch_size=batch_size)
+        await worker.run(stop, poll=0.2)
     finally:
         await broker.aclose()
         await db.dispose()

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waymark.infra.outbox import HandlerRegistry, OutboxMessage, PermanentFailure
 from waymark.infra.sql.database import Database
-from waymark.kernel.broker import Broker
+from waymark.kernel.broker import Broker, Job
 
 EFFECT = "test.effect"
 POISON = "poison"
 EFFECTS_TABLE = "test_job_effects"
+
+
+def job(job_id: str, payload: str = '{"n":1}', kind: str = EFFECT) -> Job:
+    return Job(id=job_id, kind=kind, payload=payload, created_at=datetime.now(UTC).timestamp())
 
 
 async def create_effects_table(db: Database) -> None:

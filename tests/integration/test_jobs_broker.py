@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
 from tests.contract.broker_servers import amqp_url, sqs_url, unique_queue
 from tests.contract.redis_server import redis_url
-from tests.integration.jobs_fixtures import effects
+from tests.integration.jobs_fixtures import broker, effects
 from tests.integration.jobs_support import (
     EFFECT,
     effect_counts,
     effect_registry,
+    job,
     wait_for_depth,
 )
 from waymark.infra.broker.amqp import AmqpBroker
@@ -31,23 +30,14 @@ from waymark.infra.broker.worker import ACKED, DEAD, DUPLICATE, RETRIED, UNSETTL
 from waymark.infra.outbox import DONE, PENDING, HandlerRegistry, Outbox, OutboxMessage, RetryPolicy
 from waymark.infra.redis import create_redis
 from waymark.infra.sql.database import Database
-from waymark.kernel.broker import Broker, Delivery, Job
+from waymark.kernel.broker import Broker, Delivery
 from waymark.kernel.context import current_request_id, current_traceparent, request_context
 
-__all__ = ["amqp_url", "effects", "redis_url", "sqs_url"]
+__all__ = ["amqp_url", "broker", "effects", "redis_url", "sqs_url"]
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 FAST = RetryPolicy(base=0.01, cap=0.05, max_attempts=3, jitter=0.5)
 pytestmark = pytest.mark.usefixtures("effects")
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[AmqpBroker]:
-    made = AmqpBroker(amqp_url, queue=unique_queue())
-    await made.setup()
-    yield made
-    await made.teardown()
-    await made.aclose()
 
 
 async def enqueue(db: Database, outbox: Outbox, payload: dict[str, object]) -> str:
@@ -129,10 +119,6 @@ async def test_a_broker_that_cannot_confirm_leaves_the_message_pending_for_a_ret
     assert row["attempts"] == 1
     assert "Connection" in str(row["last_error"])
     await unreachable.aclose()
-
-
-def job(job_id: str, payload: str = '{"n":1}', kind: str = EFFECT) -> Job:
-    return Job(id=job_id, kind=kind, payload=payload, created_at=datetime.now(UTC).timestamp())
 
 
 async def test_a_job_delivered_twice_has_its_effect_once(db: Database, broker: Broker) -> None:

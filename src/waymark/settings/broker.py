@@ -22,6 +22,14 @@ class BrokerSettings(BaseModel):
         description="Jobs a worker holds and runs at once; a transactional job holds a "
         "database connection while it runs, so keep it within WAYMARK_DB__POOL_SIZE.",
     )
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        description="Transactional jobs a worker runs in one transaction at most (their "
+        "processed keys, their effects, one commit, then their acks): fewer round trips per "
+        "job. A failing job rolls back only itself (the others run again); 1 (the default) runs "
+        "each alone. Batched handlers run one after the other: for database-bound jobs only.",
+    )
     visibility_timeout: float = Field(
         default=120.0,
         gt=0,

@@ -81,6 +81,10 @@ class JobMetrics:
         self.last_age.set(age)
         self.running.inc()
 
+    def returned(self, job: Job) -> None:
+        """A job given back to the broker by a stopping worker before it started."""
+        self.jobs.labels(job.kind, "released").inc()
+
     def settled(self, job: Job, outcome: str, seconds: float) -> None:
         self.running.dec()
         self.jobs.labels(job.kind, outcome).inc()

@@ -12,9 +12,19 @@ it), and a redelivered job whose key is there is acked without running. A non-tr
 handler's key is written after it returned: a crash in between runs it again, which its
 own idempotency (keyed on the job id) absorbs.
 
+Batches: the transactional jobs a worker has in hand at once (up to `batch_size`) run in one
+transaction, one after the other: their keys claimed in one statement, then each handler, one
+commit, and only then an ack each (an ack before the commit could lose a job to a SIGKILL).
+A job whose handler fails rolls the transaction back; it alone is retried or dead-lettered,
+as it would have been on its own, and the others (rolled back with it, so nothing of them
+was kept) run again in a new transaction. A transaction that fails by itself (a deadlock,
+the database gone) blames no job: its jobs run again each alone. A job's effect still
+commits with its key or not at all, and a batch of one is exactly a job run alone.
+
 Shutdown: `stop` stops receiving; running jobs get `shutdown_grace` seconds to finish, and
-those still running are cancelled and released back to the broker. A worker killed outright
-settles nothing, and the broker redelivers what it held.
+those still running (of a batch, every job not yet acked) are cancelled and released back
+to the broker. A worker killed outright settles nothing, and the broker redelivers what it
+held.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -61,6 +72,7 @@ class Worker:
         policy: RetryPolicy | None = None,
         time_limit: float = 30.0,
         concurrency: int = 32,
+        batch_size: int = 1,
         shutdown_grace: float = 20.0,
         metrics: JobMetrics | None = None,
         rand: Callable[[], float] | None = None,
@@ -71,22 +83,55 @@ class Worker:
         self.policy = policy or RetryPolicy()
         self.time_limit = time_limit
         self.concurrency = concurrency
+        self.batch_size = batch_size
         self.shutdown_grace = shutdown_grace
         self.metrics = metrics
         # Jitter spreads retries; it protects nothing, so a non-cryptographic PRNG is right.
         self._rand = rand or random.Random().random  # noqa: S311
 
     async def run(self, stop: asyncio.Event, *, poll: float = 1.0) -> None:
-        """Receive and run jobs, `concurrency` at a time, until `stop` is set."""
-        running: set[asyncio.Task[str]] = set()
-        free = asyncio.Semaphore(self.concurrency)
+        """Receive and run jobs, `concurrency` at a time, until `stop` is set.
+
+        Transactional jobs wait for one of `concurrency / batch_size` transactions and go
+        in together, up to `batch_size`: those that came while every transaction was busy
+        share the next one (as a database's group commit does). An idle worker starts a
+        job at once, and a busy one makes batches as large as its database is slow."""
+        running: set[asyncio.Task[None]] = set()
+        waiting: list[Delivery] = []  # transactional jobs received, not yet in a batch
+        free = -(-self.concurrency // self.batch_size)  # transactions that may run now
+        held = 0  # jobs received and not yet settled
+        room = asyncio.Event()
+        room.set()
+
+        def start(batch: list[Delivery], *, transaction: bool) -> None:
+            task = asyncio.create_task(self.process_batch(batch))
+            running.add(task)
+            task.add_done_callback(lambda done: finished(done, len(batch), transaction))
+
+        def finished(task: asyncio.Task[None], jobs: int, transaction: bool) -> None:
+            nonlocal held, free
+            running.discard(task)
+            held -= jobs
+            room.set()
+            if transaction:
+                free += 1
+                start_waiting()
+
+        def start_waiting() -> None:
+            nonlocal free
+            while waiting and free > 0 and not stop.is_set():
+                free -= 1
+                batch = waiting[: self.batch_size]
+                del waiting[: self.batch_size]
+                start(batch, transaction=True)
+
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                await free.acquire()
-                free.release()
-                slots = self.concurrency - len(running)
-                receiving = asyncio.ensure_future(self.broker.receive(slots, wait=poll))
+                await room.wait()
+                receiving = asyncio.ensure_future(
+                    self.broker.receive(self.concurrency - held, wait=poll)
+                )
                 await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if not receiving.done():
                     receiving.cancel()
@@ -98,17 +143,32 @@ class Worker:
                     log.exception("jobs.receive_failed")
                     await asyncio.sleep(poll)
                     continue
+                held += len(deliveries)
                 for delivery in deliveries:
-                    await free.acquire()
-                    task = asyncio.create_task(self.process(delivery))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-                    task.add_done_callback(lambda _: free.release())
+                    if self._transactional(delivery):
+                        waiting.append(delivery)
+                    else:
+                        start([delivery], transaction=False)
+                start_waiting()
+                if held >= self.concurrency:
+                    room.clear()
         finally:
             stopping.cancel()
+            unstarted = waiting[:]
+            waiting.clear()
+            for delivery in unstarted:  # back as they were
+                with _job_context(delivery.job):
+                    await asyncio.shield(self.broker.release(delivery))
+                    log.info("jobs.released")
+                    if self.metrics is not None:
+                        self.metrics.returned(delivery.job)
             await self._drain(running)
 
-    async def _drain(self, running: set[asyncio.Task[str]]) -> None:
+    def _transactional(self, delivery: Delivery) -> bool:
+        registration = self.handlers.get(delivery.job.kind)
+        return registration is not None and registration.transactional
+
+    async def _drain(self, running: set[asyncio.Task[None]]) -> None:
         if not running:
             return
         log.info("jobs.shutdown", running=len(running), grace_seconds=self.shutdown_grace)
@@ -117,36 +177,113 @@ class Worker:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
 
+    async def process_batch(self, batch: list[Delivery]) -> None:
+        """Run and settle transactional jobs in as few transactions as they allow (one, unless
+        a job fails); a batch of one is `process`."""
+        started = time.time()
+        for delivery in batch:
+            self._started(delivery.job, started)
+        left = list(batch)
+        try:
+            while len(left) > 1:
+                if not await self._together(left, started):
+                    break
+            while left:  # `_process` releases its own job when cancelled
+                await self._process(left.pop(0), started)
+        except asyncio.CancelledError:
+            # Stopping: what was not settled goes back to the broker as it was.
+            for delivery in left:
+                with _job_context(delivery.job):
+                    await self._release(delivery, started)
+            raise
+
+    async def _together(self, left: list[Delivery], started: float) -> bool:
+        """Run `left`'s jobs in one transaction and settle those it settles, taking them out
+        of `left`: all of them once it commits; only the failed one when a handler fails (the
+        rest go again). False, with `left` untouched, when the transaction failed by itself."""
+        ran: list[str] = []
+        failed: tuple[Delivery, Registration, Exception] | None = None
+        try:
+            async with self.db.transaction() as conn:
+                fresh = await _claim_keys(conn, [d.job for d in left])
+                for delivery in left:
+                    job = delivery.job
+                    if job.id not in fresh:
+                        ran.append(DUPLICATE)
+                        continue
+                    fresh.discard(job.id)  # the same job twice in a batch runs once
+                    registration = self.handlers.get(job.kind)
+                    assert registration is not None  # batched because it is transactional
+                    try:
+                        with _job_context(job):
+                            async with asyncio.timeout(registration.time_limit or self.time_limit):
+                                await registration.handler(_message(job), conn)  # type: ignore[call-arg]
+                    except Exception as error:
+                        failed = (delivery, registration, error)
+                        raise _RolledBack from error
+                    ran.append(ACKED)
+        except _RolledBack:
+            assert failed is not None
+            culprit, registration, failure = failed
+            left.remove(culprit)
+            with _job_context(culprit.job):
+                await self._settle(culprit, started, self._failed(culprit, registration, failure))
+            return True
+        except Exception:
+            log.exception("jobs.batch_failed", jobs=len(left))
+            return False
+        while left:
+            delivery = left.pop(0)
+            with _job_context(delivery.job):
+                await self._settle(delivery, started, self._ack(delivery, ran.pop(0)))
+        return True
+
+    async def _ack(self, delivery: Delivery, outcome: str) -> str:
+        await self.broker.ack(delivery)
+        if outcome == DUPLICATE:
+            log.info("jobs.duplicate_skipped")
+        else:
+            log.debug("jobs.done")
+        return outcome
+
+    async def _settle(self, delivery: Delivery, started: float, settling: Awaitable[str]) -> str:
+        try:
+            outcome = await settling
+        except Exception:
+            # Settling failed (the broker connection dropped): the broker delivers the job
+            # again, and its processed key keeps its effect from happening twice.
+            log.exception("jobs.settle_failed")
+            outcome = UNSETTLED
+        self._settled(delivery.job, outcome, started)
+        return outcome
+
+    async def _release(self, delivery: Delivery, started: float) -> None:
+        """Back to the broker as it was (shielded: a release is not cancelled with the job)."""
+        await asyncio.shield(self.broker.release(delivery))
+        log.info("jobs.released")
+        self._settled(delivery.job, RELEASED, started)
+
+    def _started(self, job: Job, now: float) -> None:
+        if self.metrics is not None:
+            self.metrics.started(job, now=now)
+
+    def _settled(self, job: Job, outcome: str, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.settled(job, outcome, time.time() - started)
+
     async def process(self, delivery: Delivery) -> str:
         """Run one delivered job and settle it; returns how it was settled."""
-        job = delivery.job
         started = time.time()
-        with (
-            request_context(job.correlation_id, job.traceparent),
-            structlog.contextvars.bound_contextvars(
-                job_id=job.id, job_kind=job.kind, attempt=job.attempt
-            ),
-        ):
-            if self.metrics is not None:
-                self.metrics.started(job, now=started)
+        self._started(delivery.job, started)
+        return await self._process(delivery, started)
+
+    async def _process(self, delivery: Delivery, started: float) -> str:
+        with _job_context(delivery.job):
             try:
-                outcome = await self._run(delivery)
+                return await self._settle(delivery, started, self._run(delivery))
             except asyncio.CancelledError:
-                # Stopping: the job goes back to the broker as it was (shielded, so the
-                # release itself is not cancelled with us).
-                await asyncio.shield(self.broker.release(delivery))
-                log.info("jobs.released")
-                if self.metrics is not None:
-                    self.metrics.settled(job, RELEASED, time.time() - started)
+                await self._release(delivery, started)  # stopping
                 raise
-            except Exception:
-                # Settling failed (the broker connection dropped): the broker delivers the job
-                # again, and its processed key keeps its effect from happening twice.
-                log.exception("jobs.settle_failed")
-                outcome = UNSETTLED
-            if self.metrics is not None:
-                self.metrics.settled(job, outcome, time.time() - started)
-            return outcome
 
     async def _run(self, delivery: Delivery) -> str:
         job = delivery.job
@@ -160,28 +297,16 @@ class Worker:
             async with asyncio.timeout(registration.time_limit or self.time_limit):
                 await self._execute(job, registration)
         except AlreadyProcessed:
-            await self.broker.ack(delivery)
-            log.info("jobs.duplicate_skipped")
-            return DUPLICATE
+            return await self._ack(delivery, DUPLICATE)
         except Exception as exc:
             return await self._failed(delivery, registration, exc)
-        await self.broker.ack(delivery)
-        log.debug("jobs.done")
-        return ACKED
+        return await self._ack(delivery, ACKED)
 
     async def _execute(self, job: Job, registration: Registration) -> None:
-        message = OutboxMessage(
-            id=job.id,
-            kind=job.kind,
-            payload=job.payload,
-            attempt=job.attempt,
-            correlation_id=job.correlation_id,
-            created_at=datetime.fromtimestamp(job.created_at, UTC),
-            traceparent=job.traceparent,
-        )
+        message = _message(job)
         if registration.transactional:
             async with self.db.transaction() as conn:
-                if not await _claim_key(conn, job):
+                if job.id not in await _claim_keys(conn, [job]):
                     raise AlreadyProcessed
                 await registration.handler(message, conn)  # type: ignore[call-arg]
             return
@@ -193,7 +318,7 @@ class Worker:
             raise AlreadyProcessed
         await registration.handler(message)  # type: ignore[call-arg]
         async with self.db.transaction() as conn:
-            await _claim_key(conn, job)
+            await _claim_keys(conn, [job])
 
     async def _failed(self, delivery: Delivery, registration: Registration, exc: Exception) -> str:
         job = delivery.job
@@ -209,15 +334,51 @@ class Worker:
         return RETRIED
 
 
-async def _claim_key(conn: AsyncConnection, job: Job) -> bool:
-    """Record `job` as processed in `conn`'s transaction; False if it already was."""
+class _RolledBack(Exception):
+    """A handler of a batch failed: its transaction is rolled back."""
+
+
+@contextmanager
+def _job_context(job: Job) -> Iterator[None]:
+    """The request id and trace context of the request that caused `job`, and the job's own
+    fields, for the logs of what runs within."""
+    with (
+        request_context(job.correlation_id, job.traceparent),
+        structlog.contextvars.bound_contextvars(
+            job_id=job.id, job_kind=job.kind, attempt=job.attempt
+        ),
+    ):
+        yield
+
+
+def _message(job: Job) -> OutboxMessage:
+    return OutboxMessage(
+        id=job.id,
+        kind=job.kind,
+        payload=job.payload,
+        attempt=job.attempt,
+        correlation_id=job.correlation_id,
+        created_at=datetime.fromtimestamp(job.created_at, UTC),
+        traceparent=job.traceparent,
+    )
+
+
+async def _claim_keys(conn: AsyncConnection, jobs: list[Job]) -> set[str]:
+    """Record `jobs` as processed in `conn`'s transaction, in one statement; the ids of those
+    that were not already. In id order: two transactions claiming keys in common wait on
+    each other in the same order, never each on the other."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(processed_jobs)
-        .values(id=job.id, kind=job.kind, processed_at=utcnow())
         .on_conflict_do_nothing(index_elements=[processed_jobs.c.id])
+        .returning(processed_jobs.c.id)
     )
-    return (await conn.execute(statement)).rowcount == 1
+    now = utcnow()
+    rows = [
+        {"id": job.id, "kind": job.kind, "processed_at": now}
+        for job in sorted(jobs, key=lambda job: job.id)
+    ]
+    return set((await conn.execute(statement, rows)).scalars())
 
 
 class PruneProcessedKeys:
