@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from tests.config import app_settings, isolate_from_the_shell
 from waymark.app import create_app
 from waymark.features.roadmaps import document
 from waymark.features.roadmaps.service import import_roadmap
+from waymark.infra.security.signing_keys import KeyRing
 from waymark.infra.sql.database import Database
 from waymark.kernel.clock import utcnow
 from waymark.kernel.ports import RateLimitDecision
@@ -101,8 +104,24 @@ def mail_dir(settings: Settings) -> Path:
     return settings.var_dir / "mail"
 
 
+@pytest.fixture(scope="session")
+def signing_keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One JWT signing-key file per test worker: an app makes one (an RSA key, some 0.2 s)
+    in a var dir that has none, and most tests make an app."""
+    path = tmp_path_factory.mktemp("keys") / "jwt-signing-keys.json"
+    KeyRing.open(path, now=time.time(), retain_for=3600)
+    return path
+
+
 @pytest.fixture
-def app(settings: Settings) -> Litestar:
+def app(settings: Settings, signing_keys_file: Path) -> Litestar:
+    """The app of `settings`, its signing key the worker's (a copy, mode 0600) unless the
+    settings name a key file or the var dir has one already."""
+    keys = settings.signing_keys_path
+    if settings.auth.signing_keys_file is None and not keys.exists():
+        keys.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(signing_keys_file, keys)
+        keys.chmod(0o600)
     return create_app(settings)
 
 
