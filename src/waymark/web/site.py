@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import Router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from litestar.types import ExceptionHandlersMap
@@ -31,6 +30,7 @@ from waymark.infra.sql.database import Database
 from waymark.kernel.authz import Action
 from waymark.transport.http.fast import FastRoute
 from waymark.transport.http.identity import RequestIdentity
+from waymark.transport.http.router import Router
 from waymark.web import filters
 from waymark.web.account_pages import account_pages
 from waymark.web.admin_pages import admin_pages

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Response, Router, delete, get, patch, post, put
+from litestar import Response, delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from waymark.features.accounts.errors import REAUTHENTICATION, InvalidEmailToken
@@ -52,6 +52,7 @@ from waymark.transport.http.identity import (
 )
 from waymark.transport.http.params import PageLimit, int64
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 REGISTERED = Accepted(detail="If the address can be used, a confirmation link is on its way.")
 RESET_SENT = Accepted(detail="If the address has an account, a reset link is on its way.")

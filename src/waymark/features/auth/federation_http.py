@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Response, Router, delete, get
+from litestar import Response, delete, get
 from litestar.params import PathParameter
 
 from waymark.features.auth.errors import LastWayIn
@@ -23,6 +23,7 @@ from waymark.transport.http.identity import (
     RequestIdentity,
 )
 from waymark.transport.http.problems import documented_problems
+from waymark.transport.http.router import Router
 
 IdentityId = Annotated[uuid.UUID, PathParameter(description="An id from `GET /me/identities`.")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Response, Router, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from waymark.features.accounts.errors import (
@@ -60,6 +60,7 @@ from waymark.transport.http.identity import (
     session_cookie,
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 SessionRef = Annotated[
     str, PathParameter(max_length=80, description="An id from `GET /me/sessions`.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, Router, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.params import JSONBody
 
 from waymark.features.accounts.errors import REAUTHENTICATION
@@ -51,6 +51,7 @@ from waymark.transport.http.identity import (
     RequestIdentity,
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 CODE_PROBLEMS = (SecondFactorRefused, FactorDisabled, RateLimited, ServiceUnavailable)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Response, Router, delete, get, patch, post
+from litestar import Response, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter
 
 from waymark.features.auth.errors import (
@@ -45,6 +45,7 @@ from waymark.transport.http.identity import (
     RequestIdentity,
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 PasskeyId = Annotated[uuid.UUID, PathParameter(description="An id from `GET /me/passkeys`.")]
 

@@ -3,9 +3,10 @@ policy (`kernel.authz`) enforces, so what users are shown is what the code does.
 
 from __future__ import annotations
 
-from litestar import Response, Router, get
+from litestar import Response, get
 
 from waymark.kernel.authz import Matrix, matrix
+from waymark.transport.http.router import Router
 
 
 def authz_routes() -> Router:

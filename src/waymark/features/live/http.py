@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import msgspec
-from litestar import Response, Router, get, post
+from litestar import Response, get, post
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from waymark.features.live.encoded import EncodedEvents
@@ -40,6 +40,7 @@ from waymark.transport.http.identity import (
     RequestIdentity,
 )
 from waymark.transport.http.problems import documented_problems
+from waymark.transport.http.router import Router
 
 EVENTS_PATH = "/api/v1/me/events"
 TeamId = Annotated[uuid.UUID, PathParameter(description="The team's `id`.")]

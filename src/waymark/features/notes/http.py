@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from litestar import Response, Router, delete, get, post, put
+from litestar import Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter
@@ -33,6 +33,7 @@ from waymark.kernel.errors import Conflict, NotAuthenticated, NotFound
 from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import AUTHENTICATED, NO_STORE, CallerAccount, RequestIdentity
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 NOTE_BODY_BYTES = 6 * MAX_NOTE_BYTES + 1024
 """A note's body cap: the largest note in JSON however it is escaped (`\\u00e9` is six bytes

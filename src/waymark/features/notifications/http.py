@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Response, Router, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from waymark.features.notifications.errors import NoSuchNotification
@@ -19,6 +19,7 @@ from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import AUTHENTICATED, NO_STORE, CallerAccount, RequestIdentity
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 NotificationIdPath = Annotated[uuid.UUID, PathParameter(description="The notification's `id`.")]
 Cursor = Annotated[

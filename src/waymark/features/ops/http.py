@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 
 from waymark.features.ops.service import Probe, readiness
 from waymark.infra.observability.metrics import CONTENT_TYPE, HttpMetrics
 from waymark.kernel.errors import ServiceUnavailable
 from waymark.transport.http.problems import documented_problems
+from waymark.transport.http.router import Router
 
 
 class Health(msgspec.Struct, omit_defaults=True):

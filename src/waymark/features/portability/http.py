@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, RequestBody
 from litestar.response import Stream
@@ -37,6 +37,7 @@ from waymark.transport.http.identity import (
 )
 from waymark.transport.http.openapi import ProblemOperation, struct_schema
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
@@ -34,6 +34,7 @@ from waymark.transport.http.offload import OffLoop
 from waymark.transport.http.openapi import ProblemOperation
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 CACHE_CONTROL = "public, max-age=60"
 _DOCUMENT_MEDIA_TYPES: dict[str, document.DocumentFormat] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, TypeVar
 
-from litestar import Response, Router, delete, get, patch, post, put
+from litestar import Response, delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
 
 from waymark.features.teams.errors import (
@@ -67,6 +67,7 @@ from waymark.transport.http.identity import (
     renewed_session,
 )
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 T = TypeVar("T")
 TeamId = Annotated[uuid.UUID, PathParameter(description="The team's `id`.")]

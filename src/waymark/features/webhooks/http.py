@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Response, Router, delete, get, patch, post
+from litestar import Response, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter
 
 from waymark.features.webhooks.errors import (
@@ -39,6 +39,7 @@ from waymark.transport.http.guards import require_json_body
 from waymark.transport.http.identity import AUTHENTICATED, NO_STORE, CallerAccount, RequestIdentity
 from waymark.transport.http.params import PageLimit
 from waymark.transport.http.problems import BAD_BODY, documented_problems
+from waymark.transport.http.router import Router
 
 TeamId = Annotated[uuid.UUID, PathParameter(description="The team's `id`.")]
 WebhookId = Annotated[uuid.UUID, PathParameter(description="The endpoint's `id`.")]

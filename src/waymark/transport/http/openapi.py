@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import msgspec
-from litestar import Request, Router, get
+from litestar import Request, get
 
 # Litestar's own schema for msgspec structs; it has no public name in Litestar 2.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
@@ -26,6 +26,7 @@ from waymark import __version__
 from waymark.kernel.decoding import MAX_NESTING
 from waymark.kernel.errors import NotFound
 from waymark.transport.http.problems import PROBLEM_MEDIA_TYPE
+from waymark.transport.http.router import Router
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
