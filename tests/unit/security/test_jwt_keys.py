@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.unit.security.conftest import AUDIENCE, ISSUER, NOW
 from waymark.infra.security.access_tokens import AccessTokens, InvalidAccessToken
@@ -143,6 +145,31 @@ def test_broken_key_files_are_refused(mutate: object, message: str) -> None:
     data = json.loads(KeyRing.generate(now=NOW, retain_for=1200).to_json())
     mutate(data)  # type: ignore[operator]
     with pytest.raises(ValueError, match=message):
+        KeyRing.from_json(json.dumps(data), retain_for=1200)
+
+
+def test_a_key_too_corrupt_to_sign_is_refused() -> None:
+    """Loading skips OpenSSL's full RSA check (a trusted key, ~40 ms), so a key whose private
+    exponents were damaged is caught by the one signature checked as it loads."""
+    data = json.loads(KeyRing.generate(now=NOW, retain_for=1200).to_json())
+    numbers = serialization.load_pem_private_key(
+        data["keys"][0]["private_key"].encode(), None
+    ).private_numbers()  # type: ignore[union-attr]
+    damaged = rsa.RSAPrivateNumbers(
+        numbers.p,
+        numbers.q,
+        numbers.d ^ 2,
+        numbers.dmp1 ^ 2,
+        numbers.dmq1,
+        numbers.iqmp,
+        numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    data["keys"][0]["private_key"] = damaged.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    with pytest.raises(ValueError, match="do not verify"):
         KeyRing.from_json(json.dumps(data), retain_for=1200)
 
 
