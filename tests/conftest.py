@@ -25,7 +25,7 @@ from waymark.kernel.ports import RateLimitDecision
 from waymark.settings import Settings
 
 BACKEND_ROADMAP = document.builtin_path("backend")
-pytest_plugins = ["tests.xdist_groups"]
+pytest_plugins = ["tests.xdist_groups", "tests.handler_signatures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
