@@ -92,17 +92,16 @@ SELECT array_remove(ARRAY[{}], NULL),
 async def _wipe(conn: AsyncConnection) -> None:
     tables = [t.name for t in reversed(metadata.sorted_tables)]
     if conn.dialect.name == "postgresql":
-        # TRUNCATE costs per table named (a new file for each, synced at commit): some 40
-        # tables took a large part of every PostgreSQL test. So only the tables with rows,
-        # then the sequences that moved (an insert rolled back moves one too), restarted as
-        # `RESTART IDENTITY` of every table did.
+        # Only the tables with rows, then the sequences that moved (an insert rolled back
+        # moves one too), restarted as `RESTART IDENTITY` would. DELETE, not TRUNCATE: a
+        # test leaves a few rows, and TRUNCATE pays per table named (a new file for each,
+        # synced at commit): 8 small tables took 100-200 ms to truncate, 30 ms to delete.
         having_rows = ", ".join(
             f"""CASE WHEN EXISTS (SELECT FROM "{n}") THEN '{n}' END""" for n in tables
         )
         filled, moved = (await conn.execute(text(_FILLED_AND_MOVED.format(having_rows)))).one()
-        if filled:
-            quoted = ", ".join(f'"{name}"' for name in filled)
-            await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        for name in filled:  # `tables` order: those that refer to others first
+            await conn.execute(text(f'DELETE FROM "{name}"'))
         for sequence in moved:
             await conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
     else:
