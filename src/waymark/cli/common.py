@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from waymark.infra.sql.database import Database
 from waymark.kernel.email_address import normalize_email
 from waymark.kernel.errors import WaymarkError
 from waymark.settings import Settings
+
+if TYPE_CHECKING:
+    from waymark.container import Container
 
 T = TypeVar("T")
 
@@ -63,3 +66,12 @@ def with_database(work: Callable[[Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(_run())
+
+
+def make_container(settings: Settings) -> Container:
+    """The composition root, imported by the commands that use it when they run: it imports
+    every feature and the web framework (about 1.5 s of CPU), which `db`, `keys`, `outbox`,
+    `roadmaps import` and the rest never need, and every command paid for it at start."""
+    from waymark.container import Container
+
+    return Container(settings)

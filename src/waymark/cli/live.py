@@ -12,12 +12,8 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, fail, load_settings, refuse_unsafe
+from waymark.cli.common import console, fail, load_settings, make_container, refuse_unsafe
 from waymark.cli.serve import refuse_a_port_in_use
-from waymark.container import Container
-from waymark.features.live.gateway import LiveGateway
-from waymark.features.live.ws import LiveSockets
-from waymark.features.ops.service import readiness
 from waymark.infra.observability.logging import configure_logging
 from waymark.kernel.errors import WaymarkError
 from waymark.settings import Settings
@@ -56,7 +52,12 @@ def live(
 async def run_gateway(settings: Settings, host: str, port: int) -> None:
     """What a live process runs: the gateway, and this process's presence kept fresh, until
     SIGTERM or SIGINT; then every socket is closed (1001) and the container released."""
-    container = Container(settings)
+    # Imported here, as the container is (`make_container`): other commands never need them.
+    from waymark.features.live.gateway import LiveGateway
+    from waymark.features.live.ws import LiveSockets
+    from waymark.features.ops.service import readiness
+
+    container = make_container(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from waymark.cli.common import console, email_argument, load_settings, out
-from waymark.container import Container
+from waymark.cli.common import console, email_argument, load_settings, make_container, out
 from waymark.kernel.errors import NotFound
 
 progress_app = typer.Typer(help="Learning progress: its read models.", no_args_is_help=True)
@@ -27,7 +26,7 @@ def progress_rebuild(
     email = email_argument(user) if user else None
 
     async def _run() -> int:
-        container = Container(load_settings())
+        container = make_container(load_settings())
         try:
             account_id = None
             if email is not None:

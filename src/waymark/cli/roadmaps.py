@@ -12,8 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from waymark.cli.common import console, fail, load_settings, out
-from waymark.container import Container
+from waymark.cli.common import console, fail, load_settings, make_container, out
 from waymark.features.roadmaps import coverage, document
 from waymark.features.roadmaps.service import RoadmapCatalog, import_roadmap
 from waymark.infra.sql.database import Database
@@ -36,7 +35,7 @@ def roadmaps_import(
 
     async def _run() -> None:
         # The container's outbox knows who subscribes to `roadmaps.published`.
-        container = Container(load_settings())
+        container = make_container(load_settings())
         try:
             with Progress(
                 TextColumn("[bold]{task.description}"),

@@ -7,15 +7,17 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.table import Column, Table
 
-from waymark.cli.common import console, load_settings, out, refuse_unsafe
-from waymark.container import Container
+from waymark.cli.common import console, load_settings, make_container, out, refuse_unsafe
 from waymark.infra.observability.logging import configure_logging
 from waymark.infra.scheduler import JobStatus
+
+if TYPE_CHECKING:
+    from waymark.container import Container
 
 T = TypeVar("T")
 
@@ -84,7 +86,7 @@ def _when(moment: datetime | None) -> str:
 
 def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
     async def _run() -> T:
-        container = Container(load_settings())
+        container = make_container(load_settings())
         try:
             return await work(container)
         finally:

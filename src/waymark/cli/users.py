@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, email_argument, fail, load_settings, out
-from waymark.container import Container
+from waymark.cli.common import console, email_argument, fail, load_settings, make_container, out
 from waymark.kernel.authz import PlatformRole
 from waymark.kernel.errors import WaymarkError
 
@@ -34,7 +33,7 @@ def users_create(
     )
 
     async def _run() -> None:
-        container = Container(load_settings())
+        container = make_container(load_settings())
         try:
             user_id = await container.accounts.registration.create(
                 email=email, password=password, display_name=display_name, verified=verified
@@ -58,7 +57,7 @@ def users_disable(email: str) -> None:
     email = email_argument(email)
 
     async def _run() -> None:
-        container = Container(load_settings())
+        container = make_container(load_settings())
         try:
             account_id = await container.accounts.profiles.disable(email)
             if account_id is None:
@@ -93,7 +92,7 @@ def users_revoke(email: str, role: RoleArgument) -> None:
 
 def _set_role(email: str, role: PlatformRole, *, unless: PlatformRole | None) -> None:
     async def _run() -> PlatformRole | None:
-        container = Container(load_settings())
+        container = make_container(load_settings())
         try:
             return await container.accounts.administration.set_role_by_email(
                 email, role, unless=unless, by=f"operator:{getpass.getuser()}"

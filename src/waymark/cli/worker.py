@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.common import console, fail, load_settings, refuse_unsafe
-from waymark.container import Container
+from waymark.cli.common import console, fail, load_settings, make_container, refuse_unsafe
 from waymark.infra.broker.metrics import BrokerBacklog, JobMetrics, serve_metrics
 from waymark.infra.broker.worker import Worker
 from waymark.infra.observability.logging import configure_logging
@@ -53,7 +52,7 @@ def worker(
 
 
 async def _work(settings: Settings, concurrency: int, host: str, port: int | None) -> None:
-    container = Container(settings)
+    container = make_container(settings)
     broker: Broker | None = container.broker
     assert broker is not None
     metrics = HttpMetrics()
