@@ -183,6 +183,42 @@ class LiveChannelsContract:
         await nothing_more(subscription)
         await subscription.aclose()
 
+    async def test_a_sink_takes_events_only_while_its_consumer_waits_with_none_queued(
+        self, live: LiveChannels
+    ) -> None:
+        subscription = live.subscribe()
+        await subscription.add("user:a")
+        taken: list[LiveEvent] = []
+        accepting = True
+
+        def sink(event: LiveEvent) -> bool:
+            if accepting:
+                taken.append(event)
+            return accepting
+
+        subscription.direct(sink)
+        # Nobody waits in `next`: queued, for the consumer to take in order.
+        queued = await publish_n(live, "user:a", 2)
+        await asyncio.sleep(0.3)
+        assert taken == []
+        assert [e.id for e in await take(subscription, 2)] == queued
+        # The consumer waits with nothing queued: the sink takes them; `next` sees none.
+        waiting = asyncio.ensure_future(subscription.next(1.0))
+        await asyncio.sleep(0.05)
+        direct = await publish_n(live, "user:a", 3, start=2)
+        assert await asyncio.wait_for(waiting, WAIT) is None
+        assert [e.id for e in taken] == direct
+        # What the sink leaves (a busy consumer) is queued, once, in order.
+        accepting = False
+        left = await publish_n(live, "user:a", 2, start=5)
+        assert [e.id for e in await take(subscription, 2)] == left
+        subscription.direct(None)
+        accepting = True
+        (last,) = await publish_n(live, "user:a", 1, start=7)
+        assert [e.id for e in await take(subscription, 1)] == [last]
+        assert [e.id for e in taken] == direct
+        await subscription.aclose()
+
     async def test_a_wait_never_outlasts_what_it_asked_for(self, live: LiveChannels) -> None:
         """A long wait's deadline is kept for the next waits (one timer per deadline, not
         per wait), but a shorter wait that follows gets its own."""

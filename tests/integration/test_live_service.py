@@ -155,6 +155,55 @@ async def test_a_member_who_lost_access_stops_receiving_at_the_control_event(
     await stream.aclose()
 
 
+async def test_events_written_as_they_arrive_keep_the_cursor_and_the_control_check(
+    live: Live, db: Database
+) -> None:
+    """A transport that writes at once gets plain events as they arrive, each with the
+    cursor that resumes after it; a membership change still goes through `next` (its check
+    awaits the database), and nothing of the channel is written past a removal."""
+    owner, admin = await new_account(db), await new_account(db)
+    team = uuid.uuid4()
+    await seed_team(db, team, {owner.id: "owner", admin.id: "admin"}, roadmap="backend")
+    channel = f"team:{team}"
+    stream = await live.open(admin, teams=[team])
+    written: list[Item] = []
+
+    def write(item: Item) -> bool:
+        if item.kind != PRESENCE_CHANGED:
+            written.append(item)
+        return True
+
+    assert await quiet(stream)
+    stream.deliver_directly(write)
+    waiting = asyncio.ensure_future(stream.next(2.0))  # the events below are written at once
+    await asyncio.sleep(0.05)
+    plain = [
+        await live.channels.publish(channel, "progress.x", {"n": n}, dedupe_key=f"p{n}")
+        for n in range(2)
+    ]
+    assert await waiting is None
+    assert [(item.id, item.data) for item in written] == [
+        (plain[0], {"n": 0}),
+        (plain[1], {"n": 1}),
+    ]
+    assert written[-1].cursor == stream.cursor
+    resumed = await live.open(admin, teams=[team], cursor=written[0].cursor)
+    assert [item.id for item in await items(resumed, 1)] == [plain[1]]
+    await resumed.aclose()
+    async with db.transaction() as conn:
+        await conn.execute(delete(team_members).where(team_members.c.user_id == admin.id))
+    removed = {"team_id": str(team), "account_id": str(admin.id), "change": "removed"}
+    closing = asyncio.ensure_future(items(stream, 1))  # waiting in `next` again
+    await asyncio.sleep(0.05)
+    await live.channels.publish(channel, MEMBERSHIP_CHANGED, removed, dedupe_key="removed")
+    await live.channels.publish(channel, "progress.x", {"secret": True}, dedupe_key="secret")
+    (closed,) = await closing
+    assert (closed.kind, closed.channel) == ("channel-closed", channel)
+    assert await quiet(stream)
+    assert [item.id for item in written] == plain
+    await stream.aclose()
+
+
 async def test_a_team_followed_later_is_checked_capped_and_left(live: Live, db: Database) -> None:
     owner, stranger = await new_account(db), await new_account(db)
     teams = [uuid.uuid4() for _ in range(3)]

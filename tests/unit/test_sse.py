@@ -165,3 +165,114 @@ async def test_frames_go_straight_to_the_server_after_a_start_through_every_laye
     assert frames.closed.is_set()
     labels = {"method": "GET", "route": "/events", "status": "200"}
     assert metrics.registry.get_sample_value("waymark_http_requests_total", labels) == 1
+
+
+class EagerServer:
+    """A server whose `send` hands a chunk over as it is called (as Granian's does): it
+    returns a future, done at once unless `holding` (the client's window is full), then
+    done when `release` is called."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.holding = False
+        self.held: list[asyncio.Future[None]] = []
+
+    def send(self, message: dict[str, Any]) -> asyncio.Future[None]:
+        if message["type"] == "http.response.body":
+            self.bodies.append(message["body"])
+        landed = asyncio.get_running_loop().create_future()
+        if self.holding:
+            self.held.append(landed)
+        else:
+            landed.set_result(None)
+        return landed
+
+    def release(self) -> None:
+        self.holding = False
+        for landed in self.held:
+            landed.set_result(None)
+
+
+def app_of(stream: sse.EventStream) -> RequestContextMiddleware:
+    """The stream behind the outer layers, which hand its body the server's own `send`."""
+
+    @get("/events", media_type=sse.MEDIA_TYPE)
+    async def events() -> sse.EventStream:
+        return stream
+
+    return RequestContextMiddleware(
+        Litestar([events]), metrics=HttpMetrics(), access_log_enabled=False
+    )
+
+
+async def two_frames_apart(idle: asyncio.Event, between: asyncio.Event) -> AsyncIterator[bytes]:
+    yield b"a"
+    idle.set()  # `a` sent: the stream waits for its next frame
+    await between.wait()
+    yield b"b"
+
+
+async def test_writes_between_frames_go_out_in_order_one_in_flight_at_a_time() -> None:
+    server, writes = EagerServer(), sse.BodyWrites()
+    idle, between, closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def close() -> None:
+        closed.set()
+
+    stream = sse.EventStream(
+        two_frames_apart(idle, between), on_close=close, send_timeout=30, writes=writes
+    )
+    app = app_of(stream)
+    assert not writes.write(b"early")  # before the body starts: nothing
+    running = asyncio.ensure_future(app(scope(), never_disconnects, server.send))  # type: ignore[arg-type]
+    await asyncio.wait_for(idle.wait(), 5)
+    assert writes.write(b"x")
+    server.holding = True
+    assert writes.write(b"y")  # handed over, not landed yet
+    assert not writes.write(b"z")  # one in flight at a time
+    between.set()  # the stream's own next frame waits for `y` to land
+    await asyncio.sleep(0.1)
+    assert server.bodies == [b"a", b"x", b"y"]
+    server.release()
+    await asyncio.wait_for(running, 5)
+    assert server.bodies == [b"a", b"x", b"y", b"b", b""]
+    assert closed.is_set()
+    assert not writes.write(b"late")  # the body ended
+
+
+async def test_a_write_that_never_lands_cuts_the_stream_off() -> None:
+    server, writes = EagerServer(), sse.BodyWrites()
+    frames = Frames()
+    idle, waiting = asyncio.Event(), asyncio.Event()
+
+    async def one_then_wait() -> AsyncIterator[bytes]:
+        yield b"a"
+        idle.set()
+        await waiting.wait()
+        yield b"never"
+
+    stream = sse.EventStream(
+        one_then_wait(), on_close=frames.close, send_timeout=0.3, writes=writes
+    )
+    app = app_of(stream)
+    running = asyncio.ensure_future(app(scope(), never_disconnects, server.send))  # type: ignore[arg-type]
+    await asyncio.wait_for(idle.wait(), 5)
+    server.holding = True
+    assert writes.write(b"x")
+    started = time.monotonic()
+    await asyncio.wait_for(running, 5)
+    assert time.monotonic() - started < 2
+    assert frames.closed.is_set()
+
+
+async def test_a_server_whose_send_must_be_awaited_gets_no_writes() -> None:
+    sent: list[dict[str, Any]] = []
+    writes = sse.BodyWrites()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    writes.bind(send)  # type: ignore[arg-type]
+    assert not writes.write(b"x")
+    assert not writes.write(b"y")
+    assert sent == []

@@ -11,14 +11,21 @@ queues only newer ones, so an event that arrives twice (the replay and the live 
 overlap while a channel is being added, or after a reconnect) is delivered once. While a
 channel is being added (or re-synced after a gap), its live events are held aside and
 queued after the replay, so the order holds.
+
+A consumer may take events as they arrive (`Subscription.direct`): while it waits with
+nothing queued, each new live event is offered to its sink first, so a stream that can
+write at once does it from `Fanout.dispatch`, without its task waking per event; anything
+the sink leaves (a busy or slow consumer, a control event) is queued as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
+
+import structlog
 
 from waymark.kernel.live import RESYNC, CloseReason, LiveEvent
 
@@ -27,6 +34,8 @@ MAX_CHANNEL_LENGTH = 200
 MAX_KIND_LENGTH = 100
 
 Key = tuple[int, ...]
+
+log = structlog.get_logger(__name__)
 
 
 class LiveBackend(Protocol):
@@ -148,6 +157,10 @@ class Subscription:
         self._tasks: set[asyncio.Task[None]] = set()
         self._deadline: asyncio.TimerHandle | None = None
         self._expired = False
+        self._sink: Callable[[LiveEvent], bool] | None = None
+        self._waiting = False
+        """Whether the consumer waits in `next` (and nothing is queued): only then may a
+        sink take an event, since an event queued before it must go out first."""
 
     @property
     def channels(self) -> frozenset[str]:
@@ -227,7 +240,23 @@ class Subscription:
             return
         self._cursor[event.channel] = key
         self._last[event.channel] = event.id
+        if self._waiting and self._sink is not None and not self._queue and self._took(event):
+            return
         self._put(event)
+
+    def direct(self, sink: Callable[[LiveEvent], bool] | None) -> None:
+        self._sink = sink
+
+    def _took(self, event: LiveEvent) -> bool:
+        sink = self._sink
+        assert sink is not None
+        try:
+            return sink(event)
+        except Exception:
+            # A sink's bug must not stop the fan-out to the channel's other subscribers.
+            log.exception("live.sink-failed", channel=event.channel)
+            self._sink = None
+            return False
 
     def _put(self, event: LiveEvent) -> None:
         if self._reason is not None:
@@ -247,6 +276,7 @@ class Subscription:
     def _close_now(self, reason: CloseReason) -> None:
         if self._reason is None:
             self._reason = reason
+        self._sink = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -285,7 +315,11 @@ class Subscription:
                     timer.cancel()
                 self._deadline = loop.call_at(deadline, self._expire)
             self._wake.clear()
-            await self._wake.wait()
+            self._waiting = True
+            try:
+                await self._wake.wait()
+            finally:
+                self._waiting = False
 
     def _expire(self) -> None:
         self._deadline = None

@@ -6,6 +6,7 @@ the semantics every adapter keeps; one contract suite holds the adapters to them
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
@@ -70,6 +71,15 @@ class LiveSubscription(Protocol):
         """The next event; None if none comes within `within` seconds (or by an earlier
         deadline a previous call set and that has not passed: never later than asked);
         raises `StopAsyncIteration` once closed."""
+        ...
+
+    def direct(self, sink: Callable[[LiveEvent], bool] | None) -> None:
+        """Offer live events to `sink` as they arrive, while the consumer waits in `next`
+        with nothing queued: it takes one (True: the consumer will not see it) or leaves it
+        to the queue (False: the consumer gets it from `next`, in order). None: every event
+        queued. A consumer that writes what it can at once saves waking its task per event
+        (a fan-out's largest cost); what it leaves, busy or slow, keeps the bounded queue.
+        `sink` must not raise, nor await."""
         ...
 
     def __aiter__(self) -> LiveSubscription: ...

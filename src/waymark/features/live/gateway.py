@@ -109,7 +109,7 @@ class LiveGateway:
         assert connection.request is not None
         query = connection.request.path.partition("?")[2]
         channel = _Asgi(connection)
-        await self.sockets.serve(query, channel.receive, channel.send)
+        await self.sockets.serve(query, channel.receive, channel.send, channel.write_now)
 
 
 class _Asgi:
@@ -143,6 +143,16 @@ class _Asgi:
                 await connection.close(event.get("code", 1000), event.get("reason", ""))
         except ConnectionClosed:
             raise ConnectionResetError from None  # as an ASGI server says it: gone
+
+    def write_now(self, text: str) -> bool:
+        """Write a text frame if the socket can take it at once (`_writable`); False, and
+        nothing written, if not. A socket whose write fails is aborted (its reader ends the
+        connection): the frame counts as taken, the client resumes from its last cursor."""
+        if not self._writable():
+            return False
+        with contextlib.suppress(ConnectionResetError):
+            self._write(text)
+        return True
 
     def _writable(self) -> bool:
         """Whether a frame may be written at once: the connection open, not in the middle of

@@ -73,28 +73,43 @@ LastEventQuery = Annotated[
 
 
 async def frames(
-    stream: LiveStream, settings: LiveSettings, encoded: EncodedEvents[bytes]
+    stream: LiveStream,
+    settings: LiveSettings,
+    encoded: EncodedEvents[bytes],
+    writes: sse.BodyWrites | None = None,
 ) -> AsyncIterator[bytes]:
+    """The stream's frames; with `writes`, its plain events are written as they arrive
+    while this waits for the next item (`LiveStream.deliver_directly`)."""
     yield sse.retry(settings.retry_ms)
     yield sse.frame(id=stream.cursor, event="ready", data={"channels": stream.channels})
-    ends = time.monotonic() + settings.stream_seconds
-    while True:
-        wait = min(settings.heartbeat_seconds, ends - time.monotonic())
-        try:
-            item = await stream.next(max(wait, 0.0))
-        except StopAsyncIteration:
-            yield sse.frame(event="close", data={"reason": str(stream.closed_reason)})
-            return
-        if item is None and time.monotonic() >= ends:
-            # Streams are renewed now and then: the caller's credentials are checked again.
-            yield sse.frame(event="close", data={"reason": "expired"})
-            return
-        if item is None:
-            yield sse.HEARTBEAT
-        elif item.id:  # an event: its lines but the cursor are every stream's
-            yield sse.with_id(item.cursor, encoded.get(item, _fields))
-        else:
-            yield sse.with_id(item.cursor, _fields(item))
+    if writes is not None:
+        stream.deliver_directly(lambda item: writes.write(_event(item, encoded)))
+    try:
+        ends = time.monotonic() + settings.stream_seconds
+        while True:
+            wait = min(settings.heartbeat_seconds, ends - time.monotonic())
+            try:
+                item = await stream.next(max(wait, 0.0))
+            except StopAsyncIteration:
+                yield sse.frame(event="close", data={"reason": str(stream.closed_reason)})
+                return
+            if item is None and time.monotonic() >= ends:
+                # Streams are renewed now and then: the caller's credentials are checked again.
+                yield sse.frame(event="close", data={"reason": "expired"})
+                return
+            if item is None:
+                yield sse.HEARTBEAT
+            elif item.id:
+                yield _event(item, encoded)
+            else:
+                yield sse.with_id(item.cursor, _fields(item))
+    finally:
+        stream.deliver_directly(None)
+
+
+def _event(item: Item, encoded: EncodedEvents[bytes]) -> bytes:
+    """An event's frame: its lines but the cursor are every stream's."""
+    return sse.with_id(item.cursor, encoded.get(item, _fields))
 
 
 def _fields(item: Item) -> bytes:
@@ -155,10 +170,12 @@ def live_routes(live: Live, tickets: Tickets, identity: RequestIdentity) -> Rout
     ) -> sse.EventStream:
         cursor = last_event_id if last_event_id is not None else last_event_id_query
         stream = await live.open(account, teams=team or (), cursor=cursor)
+        writes = sse.BodyWrites()
         return sse.EventStream(
-            frames(stream, settings, encoded),
+            frames(stream, settings, encoded, writes),
             on_close=stream.aclose,
             send_timeout=settings.send_timeout_seconds,
+            writes=writes,
         )
 
     @get(

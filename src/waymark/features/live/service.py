@@ -7,6 +7,11 @@ team's progress now (teams' own check, `Teams.require_progress_view`: 404 outsid
 403 to a role that may not), checked when the stream opens and again on every
 `teams.membership-changed` control event of the team that concerns the caller: a member
 removed while connected stops receiving at that event, which comes before any later one.
+
+A transport that can write a frame without waiting (the gateway's socket, Granian's SSE
+body) has a stream's plain events written as they arrive (`LiveStream.deliver_directly`)
+while it waits for the next one; control events (`teams.membership-changed`, whose check
+awaits the database), resyncs and anything after a queued item take `next`, in order.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from waymark.kernel.errors import (
     ValidationFailed,
 )
 from waymark.kernel.identity import Account
-from waymark.kernel.live import RESYNC, CloseReason, LiveChannels, LiveSubscription
+from waymark.kernel.live import RESYNC, CloseReason, LiveChannels, LiveEvent, LiveSubscription
 from waymark.kernel.presence import Presence, Present
 from waymark.settings import LiveSettings
 
@@ -89,6 +94,7 @@ class LiveStream:
         """Where channels followed later resume from (the cursor the stream opened with)."""
         self._pending: deque[Item] = deque()
         self._release = release
+        self._write: Callable[[Item], bool] | None = None
 
     @property
     def cursor(self) -> str:
@@ -158,6 +164,33 @@ class LiveStream:
                 cursor=self.cursor,
                 id=event.id,
             )
+
+    def deliver_directly(self, write: Callable[[Item], bool] | None) -> None:
+        """While the transport waits in `next`, give it each plain event of a followed
+        channel as it arrives: `write(item)` writes its frame now (True) or cannot without
+        waiting (False: the item comes from `next` instead). None: everything from `next`."""
+        self._write = write
+        self.subscription.direct(None if write is None else self._direct)
+
+    def _direct(self, event: LiveEvent) -> bool:
+        write = self._write
+        channel = event.channel
+        if (
+            write is None
+            or self._pending
+            or event.kind in (RESYNC, MEMBERSHIP_CHANGED)
+            or channel not in self.positions
+        ):
+            return False
+        before = self.positions[channel]
+        self.positions[channel] = event.id
+        item = Item(
+            kind=event.kind, channel=channel, data=event.data, cursor=self.cursor, id=event.id
+        )
+        if write(item):
+            return True
+        self.positions[channel] = before  # `next` moves it when it gives the event
+        return False
 
     async def _still_allowed(self, channel: str, data: Any) -> bool:
         team = team_of(channel)

@@ -19,7 +19,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -30,7 +30,7 @@ from waymark.features.live import protocol
 from waymark.features.live.encoded import EncodedEvents
 from waymark.features.live.errors import TicketRefused, TooManyStreams
 from waymark.features.live.protocol import Close, Ping, Pong, Subscribe, Unsubscribe
-from waymark.features.live.service import CHANNEL_CLOSED, Live, LiveStream
+from waymark.features.live.service import CHANNEL_CLOSED, Item, Live, LiveStream
 from waymark.features.live.tickets import Tickets
 from waymark.kernel.decoding import decode
 from waymark.kernel.errors import ServiceUnavailable, WaymarkError
@@ -90,8 +90,16 @@ class LiveSockets:
             protocol.SUBPROTOCOL not in subprotocols
         )
 
-    async def serve(self, query_string: str, receive: Receive, send: Send) -> None:
-        """One connection whose handshake was not refused, until it ends."""
+    async def serve(
+        self,
+        query_string: str,
+        receive: Receive,
+        send: Send,
+        write_now: Callable[[str], bool] | None = None,
+    ) -> None:
+        """One connection whose handshake was not refused, until it ends. `write_now`, if
+        the server has one, writes a text frame at once if the socket can take it (True) or
+        does nothing (False): the stream's events are then written as they arrive."""
         counts = self.counts
         counts.open += 1
         code: int = GONE
@@ -100,7 +108,7 @@ class LiveSockets:
             if isinstance(opened, Close):
                 code = opened
                 return
-            connection = Connection(opened, receive, send, self.settings, self)
+            connection = Connection(opened, receive, send, self.settings, self, write_now)
             try:
                 await connection.run()
             finally:
@@ -165,8 +173,10 @@ class Connection:
         send: Send,
         settings: LiveSettings,
         sockets: LiveSockets,
+        write_now: Callable[[str], bool] | None = None,
     ) -> None:
         self.stream = stream
+        self.write_now = write_now
         self.counts = sockets.counts
         self.encoded = sockets.encoded
         self.close_code = GONE
@@ -209,9 +219,12 @@ class Connection:
         loop = asyncio.get_running_loop()
         half = self.settings.send_timeout_seconds / 2
         self._watchdog = loop.call_later(half, self._watch, loop, half)
+        if self.write_now is not None:
+            self.stream.deliver_directly(self._write_directly)
         try:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.stream.deliver_directly(None)
             self._watchdog.cancel()
             for task in self._tasks:
                 task.cancel()
@@ -260,6 +273,19 @@ class Connection:
                 if self.pong_due is None:
                     self.pong_due = now + settings.ws_pong_timeout_seconds
                 await self.send_locked(protocol.answer("ping", None))
+
+    def _write_directly(self, found: Item) -> bool:
+        """An event's frame written as it arrives, while the writer waits for the next item:
+        not while a send holds the lock (an answer goes before the events of its channel)
+        or is in progress, nor to a socket that cannot take it now (it takes `_write`'s
+        path, watched, and the bounded queue)."""
+        assert self.write_now is not None
+        if self._lock.locked() or self._sending_since is not None:
+            return False
+        if not self.write_now(protocol.item(found, self.encoded)):
+            return False
+        self.counts.deliveries += 1
+        return True
 
     async def _read(self) -> None:
         """Handle the client's messages in turn, until it goes (`_Gone`) or breaks a rule

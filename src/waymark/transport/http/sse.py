@@ -12,12 +12,16 @@ that streams them.
 - its `http.response.start` passes every outer layer (headers, status, metrics); its frames
   go straight to the server (`context.body_send`): a fan-out writes one per stream per
   event, and each layer's `send` wrapper was a coroutine call on each;
-- the headers say: not cached, not buffered by a proxy (`X-Accel-Buffering: no`).
+- the headers say: not cached, not buffered by a proxy (`X-Accel-Buffering: no`);
+- with `writes` (`BodyWrites`), whoever makes the frames may also write one at once, while
+  the stream waits for its next: a fan-out's event goes out from the fan-out itself, where
+  waking each stream's task to send it was most of its cost. The chunks keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +36,7 @@ from waymark.transport.http.methods import is_head
 if TYPE_CHECKING:
     from litestar.connection import Request
     from litestar.response.base import ASGIResponse
-    from litestar.types import Receive, Scope, Send
+    from litestar.types import Message, Receive, Scope, Send
 
 MEDIA_TYPE = "text/event-stream"
 HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
@@ -61,6 +65,70 @@ def retry(milliseconds: int) -> bytes:
     return f"retry: {milliseconds}\n\n".encode()
 
 
+class BodyWrites:
+    """A stream's body chunks: those its loop sends (`send`, awaited) and those written at
+    once from elsewhere (`write`, not awaited) while the loop waits for its next chunk.
+
+    `write` works with a server whose `send` hands a chunk over as it is called (Granian:
+    it returns an awaitable already done, or a future that completes by itself once the
+    chunk is flushed); with one whose `send` is a coroutine to await, `write` says False and
+    everything takes the loop. One chunk at most is in flight: Granian reorders chunks sent
+    while earlier ones still wait, so a write or send after one waits until it has landed,
+    and a chunk that does not land within the stream's `send_timeout` ends the stream as a
+    hung send does (the client stopped reading)."""
+
+    def __init__(self) -> None:
+        self._send: Send | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: Any = None
+        self._landed = asyncio.Event()
+        self._landed.set()
+        self.busy_since: float | None = None
+        """When the send or write in progress began (the watchdog's clock); None if none."""
+
+    def bind(self, send: Send | None) -> None:
+        """Write with `send` from now (the body started); None: no more (it ended)."""
+        self._send = send
+        self._loop = asyncio.get_running_loop() if send is not None else None
+
+    def write(self, body: bytes) -> bool:
+        """Write `body` now, if nothing is in flight and the server takes it without being
+        awaited: True; False, and nothing written, otherwise."""
+        send, loop = self._send, self._loop
+        if send is None or loop is None or self.busy_since is not None:
+            return False
+        try:
+            sent = send({"type": "http.response.body", "body": body, "more_body": True})
+        except OSError:  # the client is gone: the loop's own send finds it so and ends
+            return False
+        if inspect.iscoroutine(sent):
+            sent.close()  # not begun: nothing written, and never will be this way
+            self._send = None
+            return False
+        if asyncio.isfuture(sent) and not sent.done():
+            self.busy_since = loop.time()
+            self._in_flight = sent
+            self._landed.clear()
+            sent.add_done_callback(self._land)
+        return True
+
+    def _land(self, _: object) -> None:
+        self._in_flight = None
+        self.busy_since = None
+        self._landed.set()
+
+    async def send(self, send: Send, message: Message) -> None:
+        """`message` sent with `send`, after what `write` put in flight has landed."""
+        loop = asyncio.get_running_loop()
+        while not self._landed.is_set():
+            await self._landed.wait()
+        self.busy_since = loop.time()
+        try:
+            await send(message)
+        finally:
+            self.busy_since = None
+
+
 class EventStream(Stream):
     def __init__(
         self,
@@ -69,10 +137,12 @@ class EventStream(Stream):
         on_close: Callable[[], Awaitable[None]],
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
+        writes: BodyWrites | None = None,
     ) -> None:
         super().__init__(frames, media_type=MEDIA_TYPE, headers={**HEADERS, **(headers or {})})
         self.on_close = on_close
         self.send_timeout = send_timeout
+        self.writes = writes
 
     def to_asgi_response(
         self, app: Any, request: Request[Any, Any, Any], **kwargs: Any
@@ -83,6 +153,7 @@ class EventStream(Stream):
             iterator=self.iterator,
             on_close=self.on_close,
             send_timeout=self.send_timeout,
+            writes=self.writes or BodyWrites(),
             media_type=MEDIA_TYPE,
             status_code=self.status_code or kwargs.pop("status_code", None) or 200,
             headers=kwargs["headers"],
@@ -92,14 +163,20 @@ class EventStream(Stream):
 
 
 class _Streaming(ASGIStreamingResponse):
-    __slots__ = ("on_close", "send_timeout")
+    __slots__ = ("on_close", "send_timeout", "writes")
 
     def __init__(
-        self, *, on_close: Callable[[], Awaitable[None]], send_timeout: float, **kwargs: Any
+        self,
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        send_timeout: float,
+        writes: BodyWrites,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.on_close = on_close
         self.send_timeout = send_timeout
+        self.writes = writes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -118,22 +195,22 @@ class _Streaming(ASGIStreamingResponse):
 
     async def send_body(self, send: Send, receive: Receive) -> None:
         loop = asyncio.get_running_loop()
-        sending_since: float | None = None  # when the send in progress began
+        writes = self.writes
         watchdog: asyncio.TimerHandle
 
         async with create_task_group() as group:
 
             async def stream_then_stop() -> None:
-                # Litestar's `_stream`, with the watchdog's clock read around each send.
-                nonlocal sending_since
+                # Litestar's `_stream`, each send watched (`writes.busy_since`).
                 async for chunk in self.iterator:
                     body = chunk if isinstance(chunk, bytes) else chunk.encode()
-                    sending_since = loop.time()
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-                    sending_since = None
-                sending_since = loop.time()
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                sending_since = None
+                    await writes.send(
+                        send, {"type": "http.response.body", "body": body, "more_body": True}
+                    )
+                writes.bind(None)
+                await writes.send(
+                    send, {"type": "http.response.body", "body": b"", "more_body": False}
+                )
                 group.cancel_scope.cancel()  # stop listening for a disconnect too
 
             def watch() -> None:
@@ -141,14 +218,17 @@ class _Streaming(ASGIStreamingResponse):
                 # has hung that long (the client stopped reading): a timeout around each
                 # send armed and cancelled a timer per frame, a fan-out's largest cost.
                 nonlocal watchdog
-                if sending_since is not None and loop.time() - sending_since >= self.send_timeout:
+                since = writes.busy_since
+                if since is not None and loop.time() - since >= self.send_timeout:
                     group.cancel_scope.cancel()
                     return
                 watchdog = loop.call_later(self.send_timeout / 2, watch)
 
             watchdog = loop.call_later(self.send_timeout / 2, watch)
+            writes.bind(send)
             try:
                 group.start_soon(stream_then_stop)
                 await self._listen_for_disconnect(cancel_scope=group.cancel_scope, receive=receive)
             finally:
+                writes.bind(None)
                 watchdog.cancel()
