@@ -30,6 +30,13 @@ class BrokerSettings(BaseModel):
         "job. A failing job rolls back only itself (the others run again); 1 (the default) runs "
         "each alone. Batched handlers run one after the other: for database-bound jobs only.",
     )
+    batch_wait: float = Field(
+        default=0.01,
+        ge=0,
+        description="Seconds a busy worker (a transaction running) lets a batch short of "
+        "WAYMARK_BROKER__BATCH_SIZE fill before it starts it anyway; an idle worker starts a "
+        "job at once. With batches of 1 nothing waits.",
+    )
     visibility_timeout: float = Field(
         default=120.0,
         gt=0,
