@@ -15,7 +15,8 @@ own idempotency (keyed on the job id) absorbs.
 Batches: the transactional jobs a worker has in hand at once (up to `batch_size`, and
 while it is busy, those that come within `batch_wait` seconds of each other) run in one
 transaction, one after the other: their keys claimed in one statement, then each handler, one
-commit, and only then an ack each (an ack before the commit could lose a job to a SIGKILL).
+commit, and only then their acks, in one write (an ack before the commit could lose a job to
+a SIGKILL).
 A job whose handler fails rolls the transaction back; it alone is retried or dead-lettered,
 as it would have been on its own, and the others (rolled back with it, so nothing of them
 was kept) run again in a new transaction. A transaction that fails by itself (a deadlock,
@@ -258,10 +259,19 @@ class Worker:
         except Exception:
             log.exception("jobs.batch_failed", jobs=len(left))
             return False
-        while left:
-            delivery = left.pop(0)
-            with _job_context(delivery.job):
-                await self._settle(delivery, started, self._ack(delivery, ran.pop(0)))
+        committed = left[:]
+        left.clear()  # settled from here on, even if cancelled: never released after an ack
+        try:
+            await self.broker.ack_all(committed)
+        except Exception:
+            # As in `_settle`: the broker delivers them again, and their keys skip them.
+            log.exception("jobs.settle_failed", jobs=len(committed))
+            ran = [UNSETTLED] * len(committed)
+        for delivery, outcome in zip(committed, ran, strict=True):
+            if outcome == DUPLICATE:
+                with _job_context(delivery.job):
+                    log.info("jobs.duplicate_skipped")
+            self._settled(delivery.job, outcome, started)
         return True
 
     async def _ack(self, delivery: Delivery, outcome: str) -> str:
