@@ -83,6 +83,7 @@ class BrokerContract:
         again = await receive_all(broker, 3, within=5.0)
         assert sorted(d.job.id for d in again) == sorted(d.job.id for d in got[::2])
         await broker.ack_all(again)
+        await broker.ack_all([])
         assert await broker.receive(10, wait=0.5) == []
         await settle_depth(broker, QueueDepth(ready=0, delayed=0, dead=0))
 

@@ -138,6 +138,8 @@ class RedisBroker:
 
     async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
         ids = [delivery.handle for delivery in deliveries]
+        if not ids:  # XACK and XDEL want at least one
+            return
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, GROUP, *ids)
             pipe.xdel(self.stream, *ids)
