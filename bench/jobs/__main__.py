@@ -21,7 +21,8 @@ is the median of the N ratios.
 
 **latency**: `--latency-jobs` jobs, each written to the outbox in a transaction of its own,
 `--spacing` seconds apart, relayed by `PublishingRelay` (woken by the commit) and run by the
-`Worker`: from the commit returning to the handler starting, p50 / p99.
+`Worker` (the same batch size and wait as the throughput's, so a batch's wait shows here):
+from the commit returning to the handler starting, p50 / p99.
 
 Everything runs in this process on one event loop (relay, worker and the clock the latency
 is read with), against a fresh database (`--profile production`: PostgreSQL, the default;
@@ -82,7 +83,7 @@ class Throughput:
         return self.jobs / self.seconds
 
 
-async def app_throughput(db: Database, n: int, batch_size: int) -> Throughput:
+async def app_throughput(db: Database, n: int, batch_size: int, batch_wait: float) -> Throughput:
     broker = AmqpBroker(AMQP_URL, queue=f"bench-jobs.{uuid.uuid4().hex[:8]}", prefetch=PREFETCH)
     await broker.setup()
     finished = asyncio.Event()
@@ -96,7 +97,9 @@ async def app_throughput(db: Database, n: int, batch_size: int) -> Throughput:
 
     registry = HandlerRegistry()
     registry.register_transactional(KIND, no_op)
-    worker = Worker(broker, registry, db, concurrency=PREFETCH, batch_size=batch_size)
+    worker = Worker(
+        broker, registry, db, concurrency=PREFETCH, batch_size=batch_size, batch_wait=batch_wait
+    )
     stop = asyncio.Event()
     now = time.time()
     jobs = [Job(id=str(uuid.uuid4()), kind=KIND, payload=PAYLOAD, created_at=now) for _ in range(n)]
@@ -152,7 +155,9 @@ async def limit_throughput(n: int) -> Throughput:
     return Throughput("limit", n, seconds)
 
 
-async def latency(db: Database, jobs: int, spacing: float) -> list[float]:
+async def latency(
+    db: Database, jobs: int, spacing: float, batch_size: int, batch_wait: float
+) -> list[float]:
     """Seconds from each job's commit to its handler starting."""
     broker = AmqpBroker(AMQP_URL, queue=f"bench-lat.{uuid.uuid4().hex[:8]}", prefetch=PREFETCH)
     await broker.setup()
@@ -169,7 +174,9 @@ async def latency(db: Database, jobs: int, spacing: float) -> list[float]:
     registry.register_transactional(KIND, record)
     outbox = Outbox(registry)
     relay = PublishingRelay(db, registry, outbox=outbox, broker=broker)
-    worker = Worker(broker, registry, db, concurrency=PREFETCH)
+    worker = Worker(
+        broker, registry, db, concurrency=PREFETCH, batch_size=batch_size, batch_wait=batch_wait
+    )
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(relay.run_forever(stop, poll_interval=1.0)),
@@ -199,7 +206,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     try:
         for _ in range(args.repeat):  # app and limit in turn, each pair under the same load
-            app = await app_throughput(db, args.jobs, args.batch_size)
+            app = await app_throughput(db, args.jobs, args.batch_size, args.batch_wait)
             limit = await limit_throughput(args.jobs)
             runs.append(
                 {
@@ -208,7 +215,9 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                     "ratio": app.per_second / limit.per_second,
                 }
             )
-        waited = await latency(db, args.latency_jobs, args.spacing)
+        waited = await latency(
+            db, args.latency_jobs, args.spacing, args.batch_size, args.batch_wait
+        )
     finally:
         await db.dispose()
     return {
@@ -239,7 +248,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
             "# jobs-throughput",
             "",
             f"{args.jobs:,} jobs through RabbitMQ ({args.profile} database), app and limit in "
-            f"turn {args.repeat} time(s), worker batch size {args.batch_size}; latency over "
+            f"turn {args.repeat} time(s), worker batch size {args.batch_size} (wait "
+            f"{args.batch_wait * 1000:g} ms); latency over "
             f"{lat['jobs']:,} jobs {args.spacing * 1000:g} ms apart.",
             "",
             "| run | | jobs/s | seconds | ratio |",
@@ -267,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=BrokerSettings().batch_size,
         help="the worker's WAYMARK_BROKER__BATCH_SIZE (default: the setting's)",
+    )
+    parser.add_argument(
+        "--batch-wait",
+        type=float,
+        default=BrokerSettings().batch_wait,
+        help="the worker's WAYMARK_BROKER__BATCH_WAIT, seconds (default: the setting's)",
     )
     parser.add_argument("--latency-jobs", type=int, default=500)
     parser.add_argument("--spacing", type=float, default=0.005, help="seconds between commits")

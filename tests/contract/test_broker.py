@@ -73,6 +73,20 @@ class BrokerContract:
         assert await broker.receive(10, wait=0.5) == []
         await settle_depth(broker, QueueDepth(ready=0, delayed=0, dead=0))
 
+    async def test_ack_all_settles_just_the_deliveries_it_names(self, broker: Broker) -> None:
+        await broker.publish([job(n) for n in range(6)])
+        got = sorted(await receive_all(broker, 6), key=lambda d: d.job.created_at)
+        # Every other one, the first kept back: an ack of "up to here" would take it too.
+        await broker.ack_all(got[1::2])
+        for delivery in got[::2]:
+            await broker.release(delivery)
+        again = await receive_all(broker, 3, within=5.0)
+        assert sorted(d.job.id for d in again) == sorted(d.job.id for d in got[::2])
+        await broker.ack_all(again)
+        await broker.ack_all([])
+        assert await broker.receive(10, wait=0.5) == []
+        await settle_depth(broker, QueueDepth(ready=0, delayed=0, dead=0))
+
     async def test_depth_counts_ready_jobs(self, broker: Broker) -> None:
         await broker.publish([job(n) for n in range(3)])
         await settle_depth(broker, QueueDepth(ready=3, delayed=0, dead=0))

@@ -7,6 +7,7 @@ jobs run again each alone, and a worker stopping returns every job of a batch it
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +36,13 @@ async def received(broker: AmqpBroker, count: int) -> list[Delivery]:
         while len(deliveries) < count:
             deliveries += await broker.receive(count - len(deliveries), wait=1)
     return deliveries
+
+
+async def committed(db: Database, ids: set[str], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not ids <= (await effect_counts(db)).keys():
+        assert time.monotonic() < deadline, await effect_counts(db)
+        await asyncio.sleep(0.05)
 
 
 class Recording:
@@ -146,3 +154,39 @@ async def test_a_stopping_worker_returns_every_job_of_a_batch_past_the_grace(
     for delivery in back:
         await broker.ack(delivery)
     assert await effect_counts(db) == {}
+
+
+@pytest.mark.backend("postgresql")  # SQLite: the busy transaction's lock would stop the batch
+async def test_a_busy_worker_lets_a_batch_fill_for_its_wait_and_an_idle_one_starts_at_once(
+    db: Database, broker: AmqpBroker
+) -> None:
+    jobs = Recording()
+    busy_started, release = asyncio.Event(), asyncio.Event()
+
+    async def busy(message: OutboxMessage, conn: AsyncConnection) -> None:
+        busy_started.set()
+        await release.wait()
+
+    jobs.registry.register_transactional(SLOW, busy)
+    worker = Worker(broker, jobs.registry, db, policy=FAST, batch_size=8, batch_wait=1.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, poll=0.05))
+    try:
+        await broker.publish([job("j-busy", kind=SLOW)])  # idle: it starts at once
+        await asyncio.wait_for(busy_started.wait(), 10)
+        for job_id in ("j-1", "j-2", "j-3"):  # busy: each waits for company, not a commit
+            await broker.publish([job(job_id)])
+            await asyncio.sleep(0.1)
+        assert jobs.runs == []
+        await committed(db, {"j-1", "j-2", "j-3"})  # the oldest waited 1 s: they went
+        assert not release.is_set()
+        assert len({jobs.connection_of(j) for j in ("j-1", "j-2", "j-3")}) == 1
+        release.set()  # idle again: a lone job starts at once, not after a second's wait
+        await asyncio.sleep(0.5)
+        worker.batch_wait = 60
+        await broker.publish([job("j-alone")])
+        await committed(db, {"j-alone"})
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -65,6 +65,7 @@ async def _work(settings: Settings, concurrency: int, host: str, port: int | Non
         time_limit=settings.outbox.handler_timeout,
         concurrency=concurrency,
         batch_size=settings.broker.batch_size,
+        batch_wait=settings.broker.batch_wait,
         shutdown_grace=settings.broker.shutdown_grace,
         metrics=JobMetrics(metrics.registry),
     )

@@ -89,6 +89,12 @@ class Broker(Protocol):
         """The job is done: it is never delivered again."""
         ...
 
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        """`ack` each of `deliveries` (jobs that committed together), in as few writes as the
+        broker allows. Each still names its own delivery, never "this one and every one
+        before it" (AMQP's `multiple`), which would ack jobs of a batch not yet committed."""
+        ...
+
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         """Back in line after `delay` seconds, with `attempt + 1` and `last_error=error`."""
         ...

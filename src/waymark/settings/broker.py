@@ -23,12 +23,20 @@ class BrokerSettings(BaseModel):
         "database connection while it runs, so keep it within WAYMARK_DB__POOL_SIZE.",
     )
     batch_size: int = Field(
-        default=1,
+        default=8,
         ge=1,
         description="Transactional jobs a worker runs in one transaction at most (their "
         "processed keys, their effects, one commit, then their acks): fewer round trips per "
-        "job. A failing job rolls back only itself (the others run again); 1 (the default) runs "
-        "each alone. Batched handlers run one after the other: for database-bound jobs only.",
+        "job. A failing job rolls back only itself (the others run again); 1 runs each alone. "
+        "Batched handlers run one after the other: transactional handlers must be "
+        "database-bound (one that waits on the network holds up its batch).",
+    )
+    batch_wait: float = Field(
+        default=0.01,
+        ge=0,
+        description="Seconds a busy worker (a transaction running) lets a batch short of "
+        "WAYMARK_BROKER__BATCH_SIZE fill before it starts it anyway; an idle worker starts a "
+        "job at once. With batches of 1 nothing waits.",
     )
     visibility_timeout: float = Field(
         default=120.0,

@@ -136,6 +136,15 @@ class RedisBroker:
     async def ack(self, delivery: Delivery) -> None:
         await self._settle(delivery)
 
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        ids = [delivery.handle for delivery in deliveries]
+        if not ids:  # XACK and XDEL want at least one
+            return
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            await pipe.execute()
+
     async def release(self, delivery: Delivery) -> None:
         body = delivery.job.encode().decode()
         await self._settle(delivery, ("XADD", self.stream, "*", FIELD, body))

@@ -115,6 +115,16 @@ class SqsBroker:
     async def ack(self, delivery: Delivery) -> None:
         await self._client.delete_message(QueueUrl=self._url, ReceiptHandle=delivery.handle)
 
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        for start in range(0, len(deliveries), BATCH):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": delivery.handle}
+                for n, delivery in enumerate(deliveries[start : start + BATCH])
+            ]
+            result = await self._client.delete_message_batch(QueueUrl=self._url, Entries=entries)
+            if result.get("Failed"):
+                raise RuntimeError(f"SQS kept {len(result['Failed'])} job(s): {result['Failed']}")
+
     async def release(self, delivery: Delivery) -> None:
         await self._client.change_message_visibility(
             QueueUrl=self._url, ReceiptHandle=delivery.handle, VisibilityTimeout=0

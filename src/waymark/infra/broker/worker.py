@@ -12,9 +12,11 @@ it), and a redelivered job whose key is there is acked without running. A non-tr
 handler's key is written after it returned: a crash in between runs it again, which its
 own idempotency (keyed on the job id) absorbs.
 
-Batches: the transactional jobs a worker has in hand at once (up to `batch_size`) run in one
+Batches: the transactional jobs a worker has in hand at once (up to `batch_size`, and
+while it is busy, those that come within `batch_wait` seconds of each other) run in one
 transaction, one after the other: their keys claimed in one statement, then each handler, one
-commit, and only then an ack each (an ack before the commit could lose a job to a SIGKILL).
+commit, and only then their acks, in one write (an ack before the commit could lose a job to
+a SIGKILL).
 A job whose handler fails rolls the transaction back; it alone is retried or dead-lettered,
 as it would have been on its own, and the others (rolled back with it, so nothing of them
 was kept) run again in a new transaction. A transaction that fails by itself (a deadlock,
@@ -73,6 +75,7 @@ class Worker:
         time_limit: float = 30.0,
         concurrency: int = 32,
         batch_size: int = 1,
+        batch_wait: float = 0.01,
         shutdown_grace: float = 20.0,
         metrics: JobMetrics | None = None,
         rand: Callable[[], float] | None = None,
@@ -84,6 +87,7 @@ class Worker:
         self.time_limit = time_limit
         self.concurrency = concurrency
         self.batch_size = batch_size
+        self.batch_wait = batch_wait
         self.shutdown_grace = shutdown_grace
         self.metrics = metrics
         # Jitter spreads retries; it protects nothing, so a non-cryptographic PRNG is right.
@@ -93,13 +97,20 @@ class Worker:
         """Receive and run jobs, `concurrency` at a time, until `stop` is set.
 
         Transactional jobs wait for one of `concurrency / batch_size` transactions and go
-        in together, up to `batch_size`: those that came while every transaction was busy
-        share the next one (as a database's group commit does). An idle worker starts a
-        job at once, and a busy one makes batches as large as its database is slow."""
+        in together, up to `batch_size` (as a database's group commit does). An idle worker
+        (no transaction running) starts a job at once. A busy one starts only full batches,
+        and a batch short of `batch_size` once every transaction has ended or its oldest job
+        has waited `batch_wait` seconds: without that wait the free transactions took jobs
+        as they trickled in, two or three each, and the worker paid a commit for every two
+        or three jobs however busy it was. One timer for the worker bounds the wait, not one
+        per job."""
+        loop = asyncio.get_running_loop()
         running: set[asyncio.Task[None]] = set()
         waiting: list[Delivery] = []  # transactional jobs received, not yet in a batch
-        free = -(-self.concurrency // self.batch_size)  # transactions that may run now
+        arrived: list[float] = []  # when each of `waiting` came (loop time)
+        slots = free = -(-self.concurrency // self.batch_size)  # transactions that may run now
         held = 0  # jobs received and not yet settled
+        deadline: asyncio.TimerHandle | None = None  # one for the worker, never one per job
         room = asyncio.Event()
         room.set()
 
@@ -118,12 +129,23 @@ class Worker:
                 start_waiting()
 
         def start_waiting() -> None:
-            nonlocal free
+            nonlocal free, deadline
             while waiting and free > 0 and not stop.is_set():
+                due = arrived[0] + self.batch_wait
+                if len(waiting) < self.batch_size and free < slots and loop.time() < due:
+                    # Busy and not full: let it fill (a transaction ending calls back here).
+                    if deadline is None:
+                        deadline = loop.call_at(due, deadline_passed)
+                    return
                 free -= 1
                 batch = waiting[: self.batch_size]
-                del waiting[: self.batch_size]
+                del waiting[: self.batch_size], arrived[: self.batch_size]
                 start(batch, transaction=True)
+
+        def deadline_passed() -> None:
+            nonlocal deadline
+            deadline = None
+            start_waiting()
 
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -144,9 +166,11 @@ class Worker:
                     await asyncio.sleep(poll)
                     continue
                 held += len(deliveries)
+                now = loop.time()
                 for delivery in deliveries:
                     if self._transactional(delivery):
                         waiting.append(delivery)
+                        arrived.append(now)
                     else:
                         start([delivery], transaction=False)
                 start_waiting()
@@ -154,8 +178,11 @@ class Worker:
                     room.clear()
         finally:
             stopping.cancel()
+            if deadline is not None:
+                deadline.cancel()
             unstarted = waiting[:]
             waiting.clear()
+            arrived.clear()
             for delivery in unstarted:  # back as they were
                 with _job_context(delivery.job):
                     await asyncio.shield(self.broker.release(delivery))
@@ -232,10 +259,19 @@ class Worker:
         except Exception:
             log.exception("jobs.batch_failed", jobs=len(left))
             return False
-        while left:
-            delivery = left.pop(0)
-            with _job_context(delivery.job):
-                await self._settle(delivery, started, self._ack(delivery, ran.pop(0)))
+        committed = left[:]
+        left.clear()  # settled from here on, even if cancelled: never released after an ack
+        try:
+            await self.broker.ack_all(committed)
+        except Exception:
+            # As in `_settle`: the broker delivers them again, and their keys skip them.
+            log.exception("jobs.settle_failed", jobs=len(committed))
+            ran = [UNSETTLED] * len(committed)
+        for delivery, outcome in zip(committed, ran, strict=True):
+            if outcome == DUPLICATE:
+                with _job_context(delivery.job):
+                    log.info("jobs.duplicate_skipped")
+            self._settled(delivery.job, outcome, started)
         return True
 
     async def _ack(self, delivery: Delivery, outcome: str) -> str:
