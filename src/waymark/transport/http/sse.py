@@ -80,7 +80,6 @@ class BodyWrites:
     def __init__(self) -> None:
         self._send: Send | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._in_flight: Any = None
         self._landed = asyncio.Event()
         self._landed.set()
         self.busy_since: float | None = None
@@ -107,13 +106,11 @@ class BodyWrites:
             return False
         if asyncio.isfuture(sent) and not sent.done():
             self.busy_since = loop.time()
-            self._in_flight = sent
             self._landed.clear()
             sent.add_done_callback(self._land)
         return True
 
     def _land(self, _: object) -> None:
-        self._in_flight = None
         self.busy_since = None
         self._landed.set()
 
