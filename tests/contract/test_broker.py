@@ -10,11 +10,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aio_pika
 import pytest
 from redis.asyncio import Redis
 
 from tests.contract.broker_servers import amqp_url, sqs_url, unique_queue
 from waymark.infra.broker.amqp import AmqpBroker
+from waymark.infra.broker.amqp_frames import NotPublished
 from waymark.infra.broker.redis import RedisBroker
 from waymark.infra.broker.sqs import SqsBroker
 from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Broker, Delivery, Job, QueueDepth
@@ -208,6 +210,53 @@ class TestAmqpBroker(BrokerOnOneQueue):
             lambda: AmqpBroker(amqp_url, queue=queue, prefetch=50, delivery_limit=LIMIT)
         ):
             yield make
+
+    # A batch's publishes go out in one write (`amqp_frames.publish_all`), past aio-pika.
+
+    async def test_a_batch_with_a_job_larger_than_a_frame_arrives_whole(
+        self, broker: Broker
+    ) -> None:
+        big = '{"notes":"' + "x" * 300_000 + '"}'  # RabbitMQ's frames hold 128 KiB
+        sent = [job(0), job(1, payload=big), job(2)]
+        await broker.publish(sent)
+        got = await receive_all(broker, 3)
+        assert sorted((d.job for d in got), key=lambda j: j.created_at) == sent
+        await broker.ack_all(got)
+
+    async def test_a_job_no_queue_takes_is_not_published(
+        self, broker: AmqpBroker, amqp_url: str
+    ) -> None:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            await (await connection.channel()).queue_delete(broker.queue)
+        # Returned by RabbitMQ, never confirmed as if it were queued; the channel stays in
+        # step: a second batch is refused too, not confirmed by the first one's replies.
+        for _ in range(2):
+            with pytest.raises(NotPublished):
+                await asyncio.wait_for(broker.publish([job(1), job(2)]), 10)
+
+    async def test_a_publish_cancelled_before_its_write_leaves_the_channel_in_step(
+        self, broker: AmqpBroker
+    ) -> None:
+        channel = await (await broker._channel()).get_underlay_channel()
+        connection_queue = channel.write_queue
+        stuck: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
+        stuck.put_nowait(None)  # full: the publish waits to queue its write
+        channel.write_queue = stuck  # type: ignore[misc]
+        try:
+            waiting = asyncio.create_task(broker.publish([job(1), job(2), job(3)]))
+            await asyncio.sleep(0.1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        finally:
+            channel.write_queue = connection_queue  # type: ignore[misc]
+        # Had the three tags stayed taken, RabbitMQ's confirm of this one (its tag 1) would
+        # name a publish that was never sent, and this one would wait forever.
+        await asyncio.wait_for(broker.publish([job(4)]), 10)
+        [got] = await receive_all(broker, 1)
+        assert got.job.payload == '{"n":4}'
+        await broker.ack(got)
 
 
 class TestRedisBroker(BrokerOnOneQueue):

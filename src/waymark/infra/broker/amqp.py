@@ -12,7 +12,10 @@
   by the retry policy's jitter at most.
 
 Publishing waits for the broker's confirm of every message (publisher confirms); messages
-are persistent. Unacked deliveries come back when their connection drops (a killed worker).
+are persistent and mandatory (one no queue takes is an error, not a silent loss). A batch's
+publishes, and a batch's acks, each go out in one write (`amqp_frames`: aio-pika writes one
+message at a time). Unacked deliveries come back when their connection drops (a killed
+worker).
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ import aiormq
 import aiormq.abc
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
-from aiormq.abc import ChannelFrame
+from pamqp import commands as spec
 
+from waymark.infra.broker.amqp_frames import ack_all, publish_all
 from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Delivery, Job, QueueDepth
 
 RETRY_TIERS = 16
@@ -96,24 +99,25 @@ class AmqpBroker:
             )
 
     async def _publish(
-        self, job: Job, routing_key: str, *, exchange: AbstractExchange | None = None, **kw: Any
+        self,
+        jobs: Sequence[Job],
+        routing_key: str,
+        *,
+        exchange: str = "",
+        expiration: float | None = None,
     ) -> None:
-        channel = await self._channel()
-        message = aio_pika.Message(
-            job.encode(),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=job.id,
-            correlation_id=job.correlation_id,
-            content_type="application/json",
-            type=job.kind,
-            headers={"traceparent": job.traceparent} if job.traceparent else None,
-            **kw,
+        """Publish `jobs` persistent, in one write, and wait for RabbitMQ's confirms
+        (`amqp_frames.publish_all`)."""
+        channel = await (await self._channel()).get_underlay_channel()
+        await publish_all(
+            channel,
+            [(job.encode(), _properties(job, expiration)) for job in jobs],
+            routing_key=routing_key,
+            exchange=exchange,
         )
-        await (exchange or channel.default_exchange).publish(message, routing_key=routing_key)
 
     async def publish(self, jobs: Sequence[Job]) -> None:
-        # Concurrent publishes on one confirming channel: one round trip for the batch.
-        await asyncio.gather(*(self._publish(job, self.queue) for job in jobs))
+        await self._publish(jobs, self.queue)
 
     async def _consuming(self) -> None:
         if self._consumer is not None:
@@ -139,10 +143,9 @@ class AmqpBroker:
         await delivery.handle.ack()
 
     async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
-        # One frame write per channel for all the acks: an ack each written alone cost a
-        # socket write each here and a log command each in the quorum queue (RabbitMQ's CPU
-        # per job halved, bench/jobs). aio-pika has no call for it, so this is aiormq's own
-        # frame and write queue, as its basic_ack uses them.
+        # One write per channel for all the acks: an ack each written alone cost a socket
+        # write each here and a log command each in the quorum queue (RabbitMQ's CPU per job
+        # halved, bench/jobs).
         by_channel: dict[int, tuple[aiormq.abc.AbstractChannel, list[int]]] = {}
         for delivery in deliveries:
             message: AbstractIncomingMessage = delivery.handle
@@ -150,12 +153,7 @@ class AmqpBroker:
             assert message.delivery_tag is not None  # consumed with no_ack=False
             by_channel.setdefault(channel.number, (channel, []))[1].append(message.delivery_tag)
         for channel, tags in by_channel.values():
-            written = asyncio.get_running_loop().create_future()
-            frames = [aiormq.spec.Basic.Ack(delivery_tag=tag) for tag in tags]
-            await channel.connection.write_queue.put(
-                ChannelFrame.marshall(channel.number, frames, drain_future=written)
-            )
-            await written
+            await ack_all(channel, tags)
 
     async def release(self, delivery: Delivery) -> None:
         await delivery.handle.nack(requeue=True)
@@ -164,7 +162,7 @@ class AmqpBroker:
         job = delivery.job
         again = job.but(attempt=job.attempt + 1, last_error=error)
         tier = min(job.attempt, RETRY_TIERS)
-        await self._publish(again, self._retry_queue(tier), expiration=max(delay, 0.001))
+        await self._publish([again], self._retry_queue(tier), expiration=max(delay, 0.001))
         await delivery.handle.ack()
 
     async def dead(self, delivery: Delivery, *, error: str) -> None:
@@ -172,9 +170,7 @@ class AmqpBroker:
         await delivery.handle.ack()
 
     async def _publish_dead(self, job: Job) -> None:
-        channel = await self._channel()
-        exchange = await channel.get_exchange(self.dlx, ensure=False)
-        await self._publish(job, self.queue, exchange=exchange)
+        await self._publish([job], self.queue, exchange=self.dlx)
 
     async def depth(self) -> QueueDepth:
         # The underlying channel: aio-pika's robust one answers a passive declare of a queue
@@ -222,7 +218,7 @@ class AmqpBroker:
             nonlocal moved
             if wanted is not None and job.id not in wanted:
                 return False
-            await self._publish(job.but(attempt=1), self.queue)
+            await self._publish([job.but(attempt=1)], self.queue)
             await message.ack()
             moved += 1
             return True
@@ -251,3 +247,17 @@ class AmqpBroker:
         if self._connection is not None:
             await self._connection.close()
         self._connection = self._publisher = self._consumer = None
+
+
+def _properties(job: Job, expiration: float | None) -> spec.Basic.Properties:
+    """A job's message properties: persistent, named by the job's id, carrying the request
+    id and trace context that caused it, and for a retry its delay (milliseconds)."""
+    return spec.Basic.Properties(
+        delivery_mode=2,  # persistent
+        message_id=job.id,
+        correlation_id=job.correlation_id,
+        content_type="application/json",
+        message_type=job.kind,
+        headers={"traceparent": job.traceparent} if job.traceparent else None,
+        expiration=None if expiration is None else str(int(expiration * 1000)),
+    )
