@@ -12,12 +12,16 @@ consumed through RabbitMQ, twice on the same machine and broker:
   a real job pays for);
 - **limit**: raw aio-pika on the same kind of quorum queue: persistent messages published in
   the same batches with confirms, consumed with the same prefetch and a manual ack each. No
-  database, no envelope.
+  database, no envelope. This is issue 16's limit, and its target (0.5);
+- **one-write limit**: the same, but every batch's publishes in one socket write and the acks
+  of what one read of the socket delivered in one write (`amqp_frames`, the writes the app
+  makes, which aio-pika has no call for). The app no longer pays a write per message, so
+  this is the stricter limit: what a client on this event loop can do with no work at all.
 
-Both report jobs per second from the first publish to the last ack; the ratio app / limit
-is the figure (target 0.5). With `-r N` app and limit run in turn N times, each pair under
-the same load (on a shared machine it changes from one minute to the next), and the figure
-is the median of the N ratios.
+Each reports jobs per second from the first publish to the last ack; the ratios app / limit
+and app / one-write limit are the figures. With `-r N` the three run in turn N times, each
+set under the same load (on a shared machine it changes from one minute to the next), and
+the figures are the medians of the N ratios.
 
 **latency**: `--latency-jobs` jobs, each written to the outbox in a transaction of its own,
 `--spacing` seconds apart, relayed by `PublishingRelay` (woken by the commit) and run by the
@@ -45,12 +49,14 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+from pamqp import commands as spec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.config import RESULTS_DIR, RunSettings
 from bench.machine import machine_facts
 from bench.stack import database
 from waymark.infra.broker.amqp import AmqpBroker
+from waymark.infra.broker.amqp_frames import ack_all, publish_all
 from waymark.infra.broker.relay import PublishingRelay
 from waymark.infra.broker.worker import Worker
 from waymark.infra.observability.logging import configure_logging
@@ -155,6 +161,59 @@ async def limit_throughput(n: int) -> Throughput:
     return Throughput("limit", n, seconds)
 
 
+async def one_write_limit_throughput(n: int) -> Throughput:
+    queue_name = f"bench-raw1.{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    publisher = await connection.channel(publisher_confirms=True)
+    await publisher.declare_queue(queue_name, durable=True, arguments={"x-queue-type": "quorum"})
+    consumer = await connection.channel()
+    await consumer.set_qos(prefetch_count=PREFETCH)
+    queue = await consumer.get_queue(queue_name)
+    underlay = await publisher.get_underlay_channel()
+    finished = asyncio.Event()
+    count = 0
+    unacked: list[int] = []
+    flushing: set[asyncio.Task[None]] = set()
+
+    async def flush() -> None:
+        nonlocal count
+        tags = unacked[:]
+        unacked.clear()
+        await ack_all(await consumer.get_underlay_channel(), tags)
+        count += len(tags)
+        if count == n:
+            finished.set()
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        # The deliveries of one read of the socket each run before the next read: the
+        # first schedules one write for the acks of all of them.
+        assert message.delivery_tag is not None
+        unacked.append(message.delivery_tag)
+        if len(unacked) == 1:
+            task = asyncio.get_running_loop().create_task(flush())
+            flushing.add(task)
+            task.add_done_callback(flushing.discard)
+
+    body = PAYLOAD.encode()
+    started = time.perf_counter()
+    tag = await queue.consume(on_message)
+    for start in range(0, n, BATCH):
+        await publish_all(
+            underlay,
+            [
+                (body, spec.Basic.Properties(delivery_mode=2, message_id=uuid.uuid4().hex))
+                for _ in range(min(BATCH, n - start))
+            ],
+            routing_key=queue_name,
+        )
+    await finished.wait()
+    seconds = time.perf_counter() - started
+    await queue.cancel(tag)
+    await publisher.queue_delete(queue_name)
+    await connection.close()
+    return Throughput("one-write limit", n, seconds)
+
+
 async def latency(
     db: Database, jobs: int, spacing: float, batch_size: int, batch_wait: float
 ) -> list[float]:
@@ -208,11 +267,14 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.repeat):  # app and limit in turn, each pair under the same load
             app = await app_throughput(db, args.jobs, args.batch_size, args.batch_wait)
             limit = await limit_throughput(args.jobs)
+            strict = await one_write_limit_throughput(args.jobs)
             runs.append(
                 {
                     "app": {**asdict(app), "per_second": app.per_second},
                     "limit": {**asdict(limit), "per_second": limit.per_second},
+                    "one_write_limit": {**asdict(strict), "per_second": strict.per_second},
                     "ratio": app.per_second / limit.per_second,
+                    "ratio_one_write": app.per_second / strict.per_second,
                 }
             )
         waited = await latency(
@@ -223,6 +285,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "runs": runs,
         "ratio": statistics.median(run["ratio"] for run in runs),
+        "ratio_one_write": statistics.median(run["ratio_one_write"] for run in runs),
         "latency_ms": {
             "jobs": len(waited),
             "p50": 1000 * statistics.median(waited),
@@ -236,12 +299,14 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     lat = result["latency_ms"]
     rows = []
     for number, run in enumerate(result["runs"], 1):
-        app, limit = run["app"], run["limit"]
+        app, limit, strict = run["app"], run["limit"], run["one_write_limit"]
         rows += [
             f"| {number} | app (AmqpBroker + Worker, processed keys) | {app['per_second']:,.0f} "
-            f"| {app['seconds']:.2f} | **{run['ratio']:.2f}** |",
+            f"| {app['seconds']:.2f} | | |",
             f"| {number} | limit (raw aio-pika) | {limit['per_second']:,.0f} "
-            f"| {limit['seconds']:.2f} | |",
+            f"| {limit['seconds']:.2f} | **{run['ratio']:.2f}** | |",
+            f"| {number} | one-write limit (raw, `amqp_frames`) | {strict['per_second']:,.0f} "
+            f"| {strict['seconds']:.2f} | | **{run['ratio_one_write']:.2f}** |",
         ]
     return "\n".join(
         [
@@ -252,12 +317,13 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
             f"{args.batch_wait * 1000:g} ms); latency over "
             f"{lat['jobs']:,} jobs {args.spacing * 1000:g} ms apart.",
             "",
-            "| run | | jobs/s | seconds | ratio |",
-            "|---:|---|---:|---:|---:|",
+            "| run | | jobs/s | seconds | app / limit | app / one-write limit |",
+            "|---:|---|---:|---:|---:|---:|",
             *rows,
             "",
             f"ratio app / limit (median of the runs): **{result['ratio']:.2f}** "
-            f"(target >= {TARGET_RATIO})",
+            f"(target >= {TARGET_RATIO}); app / one-write limit: "
+            f"**{result['ratio_one_write']:.2f}**",
             "",
             f"commit -> job start: p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, "
             f"max {lat['max']:.1f} ms",
