@@ -44,11 +44,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pamqp import commands as spec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -122,18 +126,48 @@ async def app_throughput(db: Database, n: int, batch_size: int, batch_wait: floa
     return Throughput("app", n, seconds)
 
 
-async def limit_throughput(n: int) -> Throughput:
-    queue_name = f"bench-raw.{uuid.uuid4().hex[:8]}"
+@asynccontextmanager
+async def raw_queue(prefix: str) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue]]:
+    """A limit's quorum queue, of the run's own, on a connection of its own: a confirming
+    channel to publish on, and the queue on a channel consuming with the app's prefetch.
+    Deleted, and the connection closed, after."""
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
     connection = await aio_pika.connect_robust(AMQP_URL)
-    publisher = await connection.channel(publisher_confirms=True)
-    await publisher.declare_queue(queue_name, durable=True, arguments={"x-queue-type": "quorum"})
-    consumer = await connection.channel()
-    await consumer.set_qos(prefetch_count=PREFETCH)
-    queue = await consumer.get_queue(queue_name)
+    try:
+        publisher = await connection.channel(publisher_confirms=True)
+        await publisher.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        consumer = await connection.channel()
+        await consumer.set_qos(prefetch_count=PREFETCH)
+        yield publisher, await consumer.get_queue(name)
+        await publisher.queue_delete(name)
+    finally:
+        await connection.close()
+
+
+async def timed(
+    queue: AbstractQueue,
+    on_message: Callable[[AbstractIncomingMessage], Awaitable[None]],
+    publish: Callable[[int], Awaitable[object]],
+    finished: asyncio.Event,
+    n: int,
+) -> float:
+    """Seconds from consuming `queue` and publishing `n` jobs in the relay's batches
+    (`publish(count)`) until `finished` is set."""
+    started = time.perf_counter()
+    tag = await queue.consume(on_message)
+    for start in range(0, n, BATCH):
+        await publish(min(BATCH, n - start))
+    await finished.wait()
+    seconds = time.perf_counter() - started
+    await queue.cancel(tag)
+    return seconds
+
+
+async def limit_throughput(n: int) -> Throughput:
     finished = asyncio.Event()
     count = 0
 
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    async def on_message(message: AbstractIncomingMessage) -> None:
         nonlocal count
         await message.ack()
         count += 1
@@ -141,76 +175,63 @@ async def limit_throughput(n: int) -> Throughput:
             finished.set()
 
     body = PAYLOAD.encode()
-    started = time.perf_counter()
-    tag = await queue.consume(on_message)
-    for start in range(0, n, BATCH):
-        await asyncio.gather(
-            *(
-                publisher.default_exchange.publish(
-                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=queue_name,
+    async with raw_queue("bench-raw") as (publisher, queue):
+
+        def publish(count: int) -> Awaitable[object]:
+            return asyncio.gather(
+                *(
+                    publisher.default_exchange.publish(
+                        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                        routing_key=queue.name,
+                    )
+                    for _ in range(count)
                 )
-                for _ in range(min(BATCH, n - start))
             )
-        )
-    await finished.wait()
-    seconds = time.perf_counter() - started
-    await queue.cancel(tag)
-    await publisher.queue_delete(queue_name)
-    await connection.close()
+
+        seconds = await timed(queue, on_message, publish, finished, n)
     return Throughput("limit", n, seconds)
 
 
 async def one_write_limit_throughput(n: int) -> Throughput:
-    queue_name = f"bench-raw1.{uuid.uuid4().hex[:8]}"
-    connection = await aio_pika.connect_robust(AMQP_URL)
-    publisher = await connection.channel(publisher_confirms=True)
-    await publisher.declare_queue(queue_name, durable=True, arguments={"x-queue-type": "quorum"})
-    consumer = await connection.channel()
-    await consumer.set_qos(prefetch_count=PREFETCH)
-    queue = await consumer.get_queue(queue_name)
-    underlay = await publisher.get_underlay_channel()
     finished = asyncio.Event()
     count = 0
     unacked: list[int] = []
     flushing: set[asyncio.Task[None]] = set()
 
-    async def flush() -> None:
+    async def flush(channel: aiormq.abc.AbstractChannel) -> None:
         nonlocal count
         tags = unacked[:]
         unacked.clear()
-        await ack_all(await consumer.get_underlay_channel(), tags)
+        await ack_all(channel, tags)
         count += len(tags)
         if count == n:
             finished.set()
 
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    async def on_message(message: AbstractIncomingMessage) -> None:
         # The deliveries of one read of the socket each run before the next read: the
         # first schedules one write for the acks of all of them.
         assert message.delivery_tag is not None
         unacked.append(message.delivery_tag)
         if len(unacked) == 1:
-            task = asyncio.get_running_loop().create_task(flush())
+            task = asyncio.get_running_loop().create_task(flush(message.channel))
             flushing.add(task)
             task.add_done_callback(flushing.discard)
 
     body = PAYLOAD.encode()
-    started = time.perf_counter()
-    tag = await queue.consume(on_message)
-    for start in range(0, n, BATCH):
-        await publish_all(
-            underlay,
-            [
-                (body, spec.Basic.Properties(delivery_mode=2, message_id=uuid.uuid4().hex))
-                for _ in range(min(BATCH, n - start))
-            ],
-            routing_key=queue_name,
-        )
-    await finished.wait()
-    seconds = time.perf_counter() - started
-    await queue.cancel(tag)
-    await publisher.queue_delete(queue_name)
-    await connection.close()
+    async with raw_queue("bench-raw1") as (publisher, queue):
+        channel = await publisher.get_underlay_channel()
+
+        def publish(count: int) -> Awaitable[object]:
+            return publish_all(
+                channel,
+                [
+                    (body, spec.Basic.Properties(delivery_mode=2, message_id=uuid.uuid4().hex))
+                    for _ in range(count)
+                ],
+                routing_key=queue.name,
+            )
+
+        seconds = await timed(queue, on_message, publish, finished, n)
     return Throughput("one-write limit", n, seconds)
 
 
