@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 from typing import cast
 
 import aiormq
@@ -32,8 +33,10 @@ Outgoing = tuple[bytes, spec.Basic.Properties]
 
 
 class NotPublished(Exception):
-    """RabbitMQ refused a message (a nack) or could not route it (returned): it is not in
-    any queue, and its publisher must try again."""
+    """RabbitMQ did not confirm every message of a publish: it refused one (a nack), could
+    not route one (returned: no queue takes it), or the channel closed first (a message may
+    then be queued all the same). The publisher publishes them again; a job that arrives
+    twice is skipped by its processed key."""
 
 
 async def publish_all(
@@ -44,14 +47,13 @@ async def publish_all(
     exchange: str = "",
 ) -> None:
     """Publish `messages` in order on `channel` (in confirm mode) and return once RabbitMQ
-    has confirmed every one; raise `NotPublished` if it refused or returned any (mandatory:
-    a message no queue takes is an error, never a silent loss), or the channel's error if it
-    closed first. Cancelled before the write, nothing was sent."""
+    has confirmed every one; otherwise raise `NotPublished` (mandatory: a message no queue
+    takes is an error, never a silent loss), or the channel's error if it is closed.
+    Cancelled before the write, nothing was sent."""
     if not messages:
         return
     ch = cast(aiormq.Channel, channel)
     assert ch.publisher_confirms, "publish_all waits for confirms"
-    assert all(properties.message_id for _, properties in messages), "a return finds it by id"
     frames: list[object] = []
     for body, properties in messages:
         frames += [
@@ -62,14 +64,15 @@ async def publish_all(
     confirmations: list[asyncio.Future[object]] = []
     async with ch.lock:  # raises if the channel is closed
         first = ch.delivery_tag + 1
-        tags = range(first, first + len(messages))
-        ids = [properties.message_id or "" for _, properties in messages]
-        for tag, message_id in zip(tags, ids, strict=True):
+        for tag, (_, properties) in enumerate(messages, first):
+            message_id = properties.message_id
+            assert message_id, "a returned message finds its publish by its id"
             confirmation = ch.create_future()  # failed by aiormq if the channel closes
             ch.confirmations[tag] = confirmation
-            ch.message_id_delivery_tag[message_id] = tag  # how a return finds its publish
+            ch.message_id_delivery_tag[message_id] = tag
+            confirmation.add_done_callback(partial(_forget, ch, message_id, tag))
             confirmations.append(confirmation)
-        ch.delivery_tag = tags[-1]
+        ch.delivery_tag = first + len(messages) - 1
         written = ch.create_future()
         try:
             await ch.write_queue.put(
@@ -78,26 +81,22 @@ async def publish_all(
         except BaseException:
             # Never queued, so RabbitMQ has not seen them: their tags are free again.
             ch.delivery_tag = first - 1
-            for tag, message_id, confirmation in zip(tags, ids, confirmations, strict=True):
+            for tag, confirmation in enumerate(confirmations, first):
                 ch.confirmations.pop(tag, None)
-                _forget(ch, message_id, tag)
                 confirmation.cancel()
             raise
         await written
-    try:
-        outcomes = await asyncio.gather(*confirmations, return_exceptions=True)
-    finally:
-        for tag, message_id in zip(tags, ids, strict=True):
-            _forget(ch, message_id, tag)
+    outcomes = await asyncio.gather(*confirmations, return_exceptions=True)
     refused = [o for o in outcomes if not isinstance(o, spec.Basic.Ack)]
     if refused:
-        errors = [o for o in refused if isinstance(o, BaseException)]
-        if errors and not isinstance(errors[0], aiormq.exceptions.DeliveryError):
-            raise errors[0]  # the channel closed: its own error
-        raise NotPublished(f"{len(refused)} of {len(messages)} messages refused or returned")
+        cause = next((o for o in refused if isinstance(o, BaseException)), None)
+        raise NotPublished(
+            f"{len(refused)} of {len(messages)} messages not confirmed: {refused[0]!r}"
+        ) from cause
 
 
-def _forget(ch: aiormq.Channel, message_id: str, tag: int) -> None:
+def _forget(ch: aiormq.Channel, message_id: str, tag: int, _: object) -> None:
+    """Once a publish is settled, its id no longer leads to its tag (unless reused since)."""
     if ch.message_id_delivery_tag.get(message_id) == tag:
         ch.message_id_delivery_tag.pop(message_id)
 
