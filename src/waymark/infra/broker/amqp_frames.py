@@ -4,8 +4,8 @@ for every job and aio-pika only does one message at a time.
 - `publish_all`: persistent messages with publisher confirms, every publish's frames in
   one write, then the broker's confirms awaited together. Per message, aio-pika's
   `Exchange.publish` took the channel's lock, queued a write, woke the connection's writer
-  for a socket write of its own and waited for it to drain: a fifth of the worker's and
-  relay's Python per job (bench/jobs), more than RabbitMQ's own work.
+  for a socket write of its own and waited for it to drain: with the `aio_pika.Message`
+  built for it, half of the relay's and worker's Python per job (bench/jobs).
 - `ack_all`: the acks of several deliveries in one write, each delivery named alone (never
   AMQP's `multiple`, which would settle every earlier delivery of the channel too).
 
