@@ -269,9 +269,17 @@ class LiveSocketIo:
 
     async def _end(self, sid: str) -> None:
         """Disconnect the namespace (when still connected) and release the stream, from
-        the forwarding task itself."""
+        the forwarding task itself. On a WebSocket the stream is released once the
+        DISCONNECT packet has gone to the socket (at most `CLOSE_WAIT`): a stopping server
+        waits for its streams to be released, then closes the connections, and a packet
+        still queued then was lost (the client heard the transport close, not the server
+        disconnect, and could not tell a shutdown from a dropped network)."""
         self._tasks.pop(sid, None)
+        socket = self._engine_socket(sid)
         await self.server.disconnect(sid, namespace=NAMESPACE)
+        if socket is not None and socket.upgraded:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(socket.queue.join(), CLOSE_WAIT)
         await self._disconnect(sid)  # nothing left to do if the handler ran
 
     async def _emit(self, sid: str, event: str, data: Any) -> None:
@@ -280,9 +288,13 @@ class LiveSocketIo:
     def _backlog(self, sid: str) -> int:
         """Packets waiting to be sent to the connection (Engine.IO's queue, which does not
         bound itself)."""
-        eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
-        socket = self.server.eio.sockets.get(eio_sid) if eio_sid else None
+        socket = self._engine_socket(sid)
         return 0 if socket is None else int(socket.queue.qsize())
+
+    def _engine_socket(self, sid: str) -> Any:
+        """The Engine.IO socket under the connection `sid`, while it is connected."""
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        return self.server.eio.sockets.get(eio_sid) if eio_sid else None
 
 
 def _library_log(name: str) -> logging.Logger:
