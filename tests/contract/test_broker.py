@@ -9,12 +9,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 import aio_pika
+import aiormq
 import pytest
 from redis.asyncio import Redis
+from yarl import URL
 
-from tests.contract.broker_servers import amqp_url, sqs_url, unique_queue
+from tests.contract.broker_servers import CuttableProxy, amqp_url, sqs_url, unique_queue
 from waymark.infra.broker.amqp import AmqpBroker
 from waymark.infra.broker.amqp_frames import NotPublished
 from waymark.infra.broker.redis import RedisBroker
@@ -235,14 +238,42 @@ class TestAmqpBroker(BrokerOnOneQueue):
             with pytest.raises(NotPublished):
                 await asyncio.wait_for(broker.publish([job(1), job(2)]), 10)
 
+    async def test_publishing_goes_on_over_the_restored_connection_after_a_drop(
+        self, amqp_url: str
+    ) -> None:
+        async with CuttableProxy(upstream=("127.0.0.1", URL(amqp_url).port or 5672)) as proxy:
+            url = URL(amqp_url).with_port(proxy.port).with_query(reconnect_interval="0.2")
+            broker = AmqpBroker(str(url), queue=unique_queue(), delivery_limit=LIMIT)
+            await broker.setup()
+            try:
+                await broker.publish([job(1)])
+                proxy.cut()  # the broker's connection drops under it
+                # A publish may fail while the connection is gone (the relay tries again),
+                # but never hangs, and goes out on the new connection (new channel, its
+                # delivery tags from 1) once aio-pika has restored it.
+                for _ in range(10):
+                    try:
+                        await asyncio.wait_for(broker.publish([job(2), job(3)]), 5)
+                        break
+                    except Exception:
+                        await asyncio.sleep(0.2)
+                seen: set[str] = set()
+                for delivery in await receive_all(broker, 3):
+                    seen.add(delivery.job.payload)
+                    await broker.ack(delivery)
+                assert seen == {'{"n":1}', '{"n":2}', '{"n":3}'}
+            finally:
+                await broker.teardown()
+                await broker.aclose()
+
     async def test_a_publish_cancelled_before_its_write_leaves_the_channel_in_step(
         self, broker: AmqpBroker
     ) -> None:
-        channel = await (await broker._channel()).get_underlay_channel()
+        channel = cast(aiormq.Channel, await (await broker._channel()).get_underlay_channel())
         connection_queue = channel.write_queue
         stuck: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
         stuck.put_nowait(None)  # full: the publish waits to queue its write
-        channel.write_queue = stuck  # type: ignore[misc]
+        channel.write_queue = stuck
         try:
             waiting = asyncio.create_task(broker.publish([job(1), job(2), job(3)]))
             await asyncio.sleep(0.1)
@@ -250,7 +281,7 @@ class TestAmqpBroker(BrokerOnOneQueue):
             with pytest.raises(asyncio.CancelledError):
                 await waiting
         finally:
-            channel.write_queue = connection_queue  # type: ignore[misc]
+            channel.write_queue = connection_queue
         # Had the three tags stayed taken, RabbitMQ's confirm of this one (its tag 1) would
         # name a publish that was never sent, and this one would wait forever.
         await asyncio.wait_for(broker.publish([job(4)]), 10)
