@@ -14,12 +14,13 @@ from typing import cast
 import aio_pika
 import aiormq
 import pytest
+from pamqp import commands as spec
 from redis.asyncio import Redis
 from yarl import URL
 
 from tests.contract.broker_servers import CuttableProxy, amqp_url, sqs_url, unique_queue
 from waymark.infra.broker.amqp import AmqpBroker
-from waymark.infra.broker.amqp_frames import NotPublished
+from waymark.infra.broker.amqp_frames import NotPublished, publish_all
 from waymark.infra.broker.redis import RedisBroker
 from waymark.infra.broker.sqs import SqsBroker
 from waymark.kernel.broker import UNSETTLED_TOO_OFTEN, Broker, Delivery, Job, QueueDepth
@@ -265,6 +266,18 @@ class TestAmqpBroker(BrokerOnOneQueue):
             finally:
                 await broker.teardown()
                 await broker.aclose()
+
+    async def test_a_publish_whose_messages_share_an_id_is_refused_before_anything_is_sent(
+        self, broker: AmqpBroker
+    ) -> None:
+        channel = await (await broker._channel()).get_underlay_channel()
+        twins = [(b"{}", spec.Basic.Properties(message_id="same")) for _ in range(2)]
+        with pytest.raises(ValueError, match="message_id"):
+            await publish_all(channel, twins, routing_key=broker.queue)
+        await asyncio.wait_for(broker.publish([job(1)]), 10)  # the channel is in step
+        [got] = await receive_all(broker, 1)
+        assert got.job.payload == '{"n":1}'
+        await broker.ack(got)
 
     async def test_a_publish_cancelled_before_its_write_leaves_the_channel_in_step(
         self, broker: AmqpBroker

@@ -53,7 +53,12 @@ async def publish_all(
     if not messages:
         return
     ch = cast(aiormq.Channel, channel)
-    assert ch.publisher_confirms, "publish_all waits for confirms"
+    if not ch.publisher_confirms:
+        raise ValueError("publish_all waits for confirms: the channel must be in confirm mode")
+    ids = [properties.message_id or "" for _, properties in messages]
+    if not all(ids) or len(set(ids)) != len(ids):
+        # A returned message finds its publish by its id: each needs one of its own.
+        raise ValueError("every message of a publish needs a message_id of its own")
     frames: list[object] = []
     for body, properties in messages:
         frames += [
@@ -64,9 +69,7 @@ async def publish_all(
     confirmations: list[asyncio.Future[object]] = []
     async with ch.lock:  # raises if the channel is closed
         first = ch.delivery_tag + 1
-        for tag, (_, properties) in enumerate(messages, first):
-            message_id = properties.message_id
-            assert message_id, "a returned message finds its publish by its id"
+        for tag, message_id in enumerate(ids, first):
             confirmation = ch.create_future()  # failed by aiormq if the channel closes
             ch.confirmations[tag] = confirmation
             ch.message_id_delivery_tag[message_id] = tag
@@ -84,8 +87,9 @@ async def publish_all(
             for tag, confirmation in enumerate(confirmations, first):
                 ch.confirmations.pop(tag, None)
                 confirmation.cancel()
+            written.cancel()
             raise
-        await written
+        await _written(written, NotPublished)
     outcomes = await asyncio.gather(*confirmations, return_exceptions=True)
     refused = [o for o in outcomes if not isinstance(o, spec.Basic.Ack)]
     if refused:
@@ -93,6 +97,19 @@ async def publish_all(
         raise NotPublished(
             f"{len(refused)} of {len(messages)} messages not confirmed: {refused[0]!r}"
         ) from cause
+
+
+async def _written(written: asyncio.Future[object], error: type[Exception]) -> None:
+    """Wait for a frame to be written. A connection aiormq finds stuck fails its futures
+    with a `CancelledError` nobody asked for: that is `error` here, not a cancellation of
+    the caller (which would stop a relay or worker that only lost its connection)."""
+    try:
+        await written
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise error("the connection closed before the frame was written") from exc
 
 
 def _forget(ch: aiormq.Channel, message_id: str, tag: int, _: object) -> None:
@@ -105,9 +122,11 @@ async def ack_all(channel: aiormq.abc.AbstractChannel, delivery_tags: Sequence[i
     """Ack each of `delivery_tags` (deliveries of `channel`) in one write."""
     if not delivery_tags:
         return
+    if channel.is_closed:  # RabbitMQ answers a method on a closed channel by closing all
+        raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
     written = cast(aiormq.Channel, channel).create_future()  # failed if the channel closes
     frames = [spec.Basic.Ack(delivery_tag=tag) for tag in delivery_tags]
     await channel.connection.write_queue.put(
         ChannelFrame.marshall(channel.number, frames, drain_future=written)
     )
-    await written
+    await _written(written, ConnectionError)
