@@ -56,9 +56,10 @@ async def publish_all(
     if not ch.publisher_confirms:
         raise ValueError("publish_all waits for confirms: the channel must be in confirm mode")
     ids = [properties.message_id or "" for _, properties in messages]
-    if not all(ids) or len(set(ids)) != len(ids):
-        # A returned message finds its publish by its id: each needs one of its own.
-        raise ValueError("every message of a publish needs a message_id of its own")
+    if not all(ids):
+        # aiormq finds the publish of a returned message by its id. Two of one batch may
+        # share one (a job published twice): a return of either fails the whole batch.
+        raise ValueError("every message of a publish needs a message_id")
     frames: list[object] = []
     for body, properties in messages:
         frames += [
