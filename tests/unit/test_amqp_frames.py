@@ -28,9 +28,3 @@ async def test_a_caller_cancelled_while_it_waits_is_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert waiting.cancelled()
-
-
-async def test_a_written_frame_returns() -> None:
-    written: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    written.set_result(None)
-    await _written(written, ConnectionError)

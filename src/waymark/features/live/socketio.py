@@ -59,6 +59,14 @@ CLOSE_WAIT = 1.0
 """How long a disconnect waits for a WebSocket client's CLOSE packet to go out."""
 
 
+async def _sent(socket: Any) -> None:
+    """Wait (at most `CLOSE_WAIT`) until an Engine.IO socket on a WebSocket has handed what
+    it queued to the connection; a long-polling one's queue waits for the next poll."""
+    if socket.upgraded:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(socket.queue.join(), CLOSE_WAIT)
+
+
 class _EngineIo(engineio.AsyncServer):  # type: ignore[misc]
     """Engine.IO's server, but a session it ends (a message past the cap, a stopping
     server) is ended at once: python-engineio (4.x) waits for the client to take the CLOSE
@@ -74,9 +82,7 @@ class _EngineIo(engineio.AsyncServer):  # type: ignore[misc]
             if socket is None:
                 continue
             await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
-            if socket.upgraded:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(socket.queue.join(), CLOSE_WAIT)
+            await _sent(socket)
             self.sockets.pop(each, None)
 
 
@@ -277,9 +283,8 @@ class LiveSocketIo:
         self._tasks.pop(sid, None)
         socket = self._engine_socket(sid)
         await self.server.disconnect(sid, namespace=NAMESPACE)
-        if socket is not None and socket.upgraded:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(socket.queue.join(), CLOSE_WAIT)
+        if socket is not None:
+            await _sent(socket)
         await self._disconnect(sid)  # nothing left to do if the handler ran
 
     async def _emit(self, sid: str, event: str, data: Any) -> None:
